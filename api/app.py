@@ -1,0 +1,162 @@
+"""The Starlette application: reads from the read models, writes by appending to Kafka."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ems.api.health import health_report
+from ems.api.ingest import BadRequest, append, parse_observations, read_json
+from ems.api.openapi import openapi_spec
+from ems.api.queries import ALERTS, EVENTS, ListSpec, build_list, encode_cursor
+from ems.api.ratelimit import RateLimiter
+from ems.infra.migrate import check_schema_name
+from ems.settings import Settings
+from ems.streams.kafka import make_producer
+
+log = logging.getLogger(__name__)
+
+
+class JSON(JSONResponse):
+    """JSON responses via orjson (datetimes as ISO-8601)."""
+
+    def render(self, content: Any) -> bytes:
+        import orjson
+
+        return orjson.dumps(content)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the API bound to the servers named in `settings`."""
+    schema = check_schema_name(settings.read_model_schema)
+    raw_topic = settings.topic("observations.raw")
+    severities = set(settings.severity_order)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(
+            settings.database_url.get_secret_value(),
+            min_size=1,
+            max_size=8,
+            kwargs={"options": f"-c search_path={schema}", "row_factory": dict_row},
+            open=False,
+        )
+        await pool.open()
+        producer = make_producer(settings, linger_ms=1)
+        await producer.start()
+        redis = Redis.from_url(settings.redis_url.get_secret_value())
+        app.state.pool, app.state.producer, app.state.redis = pool, producer, redis
+        app.state.limiter = RateLimiter(redis, settings.rate_limit_per_minute)
+        try:
+            yield
+        finally:
+            await producer.stop()
+            await pool.close()
+            await redis.aclose()
+
+    async def post_events(request: Request) -> Response:
+        try:
+            client = request.headers.get("x-api-key") or (request.client.host if request.client else "-")
+            payload = await read_json(request, settings.max_payload_bytes)
+            observations = parse_observations(payload, severities)
+            allowed, remaining, reset = await request.app.state.limiter.hit(client, len(observations))
+            if not allowed:
+                return JSON(
+                    {
+                        "error": f"rate limit of {settings.rate_limit_per_minute} events per minute exceeded",
+                        "retry_after": reset,
+                    },
+                    status_code=429,
+                    headers={"Retry-After": str(reset)},
+                )
+            await append(request.app.state.producer, raw_topic, observations)
+        except BadRequest as exc:
+            return exc.response()
+        ids = [o.event_id for o in observations]
+        body = (
+            {"status": "accepted", "id": ids[0]}
+            if not isinstance(payload, list)
+            else {"status": "accepted", "ids": ids}
+        )
+        return JSON(body, status_code=202, headers={"X-RateLimit-Remaining": str(remaining)})
+
+    async def list_rows(request: Request, spec: ListSpec, key: str) -> Response:
+        try:
+            query = build_list(spec, request.query_params, sql.SQL("*"))
+        except BadRequest as exc:
+            return exc.response()
+        async with request.app.state.pool.connection() as conn:
+            rows = await (await conn.execute(query.select, query.params)).fetchall()
+            total = (await (await conn.execute(query.count, query.count_params)).fetchone())["count"]
+        body: dict[str, Any] = {key: rows, "total": total, "limit": query.limit}
+        if query.page is not None:
+            body["page"] = query.page
+        if len(rows) == query.limit:
+            last = rows[-1]
+            body["next_cursor"] = encode_cursor(last[query.sort_column], last[spec.id_column])
+        return JSON(body)
+
+    async def list_alerts(request: Request) -> Response:
+        return await list_rows(request, ALERTS, "alerts")
+
+    async def list_events(request: Request) -> Response:
+        return await list_rows(request, EVENTS, "events")
+
+    async def get_alert(request: Request) -> Response:
+        alert_id = request.path_params["alert_id"]
+        async with request.app.state.pool.connection() as conn:
+            alert = await (
+                await conn.execute(
+                    "SELECT * FROM alerts WHERE alert_id = %s OR fingerprint = %s", (alert_id, alert_id)
+                )
+            ).fetchone()
+            if alert is None:
+                return JSON({"error": f"no alert {alert_id!r}"}, status_code=404)
+            history = await (
+                await conn.execute(
+                    "SELECT event_id, kind, at, severity, previous_severity FROM alert_history "
+                    "WHERE alert_id = %s ORDER BY at, kind",
+                    (alert["alert_id"],),
+                )
+            ).fetchall()
+        return JSON({"alert": alert, "history": history})
+
+    async def health(request: Request) -> Response:
+        state = request.app.state
+
+        async def postgres() -> None:
+            async with state.pool.connection() as conn:
+                await conn.execute("SELECT 1")
+
+        ok, report = await health_report(
+            {
+                "kafka": lambda: state.producer.client.fetch_all_metadata(),
+                "postgres": postgres,
+                "redis": lambda: state.redis.ping(),
+            }
+        )
+        return JSON({"status": "ok" if ok else "degraded", "checks": report}, status_code=200 if ok else 503)
+
+    async def openapi(request: Request) -> Response:
+        return JSON(openapi_spec())
+
+    routes = [
+        Route("/api/v1/events", post_events, methods=["POST"]),
+        Route("/api/v1/events", list_events, methods=["GET"]),
+        Route("/api/v1/alerts", list_alerts, methods=["GET"]),
+        Route("/api/v1/alerts/{alert_id}", get_alert, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

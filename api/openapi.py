@@ -1,0 +1,153 @@
+"""The OpenAPI 3.1 document served at `/openapi.json` (request schemas generated from pydantic)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from ems.api.ingest import MAX_ITEMS, EventIn
+from ems.api.queries import ALERTS, EVENTS, ListSpec
+from ems.schemas.observation import Observation
+
+
+def _list_params(spec: ListSpec) -> list[dict[str, Any]]:
+    params = [
+        {
+            "name": n,
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": f"equals {c} (repeat for OR, prefix ! to exclude)",
+        }
+        for n, c in spec.equals.items()
+    ]
+    params += [
+        {
+            "name": n,
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": f"{c} contains the value (prefix ! to exclude)",
+        }
+        for n, c in (spec.array_columns or {}).items()
+    ]
+    params += [
+        {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "free text (ILIKE)"},
+        {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {
+            "name": "sort",
+            "in": "query",
+            "schema": {
+                "type": "string",
+                "default": spec.default_sort,
+                "enum": [p + s for s in spec.sortable for p in ("", "-")],
+            },
+        },
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {
+            "name": "cursor",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "next_cursor of the previous page (keyset pagination)",
+        },
+    ]
+    return params
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+@lru_cache(maxsize=1)
+def openapi_spec() -> dict[str, Any]:
+    """The whole document."""
+    event_in = EventIn.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=False)
+    observation = Observation.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = {
+        "EventIn": event_in,
+        "Observation": observation,
+        **event_in.pop("$defs", {}),
+        **observation.pop("$defs", {}),
+    }
+    components["Error"] = {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    }
+    one = {"oneOf": [{"$ref": "#/components/schemas/EventIn"}, {"$ref": "#/components/schemas/Observation"}]}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "EMS API", "version": "1"},
+        "paths": {
+            "/api/v1/events": {
+                "post": {
+                    "summary": "Append events or observations (one object or an array)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [one, {"type": "array", "items": one, "maxItems": MAX_ITEMS}]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": {"description": "appended to Kafka; ids returned"},
+                        "400": _error("malformed JSON or query"),
+                        "413": _error("payload too large"),
+                        "422": _error("validation failed, per-field errors"),
+                        "429": _error("rate limit exceeded"),
+                    },
+                },
+                "get": {
+                    "summary": "Event history",
+                    "parameters": _list_params(EVENTS),
+                    "responses": {"200": {"description": "events, total, next_cursor"}},
+                },
+            },
+            "/api/v1/alerts": {
+                "get": {
+                    "summary": "Alerts",
+                    "parameters": _list_params(ALERTS),
+                    "responses": {
+                        "200": {"description": "alerts, total, next_cursor"},
+                        "400": _error("bad filter, sort or pagination"),
+                    },
+                }
+            },
+            "/api/v1/alerts/{alert_id}": {
+                "get": {
+                    "summary": "One alert (by id or fingerprint) with its history",
+                    "parameters": [
+                        {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {"description": "alert and history"},
+                        "404": _error("no such alert"),
+                    },
+                }
+            },
+            "/health": {
+                "get": {
+                    "summary": "Reachability of Kafka, PostgreSQL and Redis",
+                    "responses": {
+                        "200": {"description": "all ok"},
+                        "503": {"description": "something is down"},
+                    },
+                }
+            },
+        },
+        "components": {"schemas": components},
+    }

@@ -1,0 +1,70 @@
+"""The one settings object. Every value can be set by an `EMS_`-prefixed environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of every EMS process (worker, API, CLI tools)."""
+
+    model_config = SettingsConfigDict(env_prefix="EMS_", frozen=True, extra="ignore")
+
+    # Servers
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
+    database_url: SecretStr = Field(
+        SecretStr("postgresql://ems@127.0.0.1:5432/ems"), description="PostgreSQL URL (libpq form)"
+    )
+    redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL")
+
+    # Topics
+    topic_prefix: str = Field("ems", description="Prefix of every topic name")
+    partitions: int = Field(4, ge=1, description="Partitions of the keyed topics when we create them")
+    replication_factor: int = Field(1, ge=1)
+
+    # Faust worker
+    app_id: str = Field("ems-pipeline", description="Faust application id (consumer group, changelogs)")
+    worker_web_port: int = Field(6066, description="Port of the Faust worker's web server (0 = disabled)")
+    table_store: str = Field("memory://", description="Faust table store URL (memory:// or rocksdb://)")
+    broker_session_timeout: float = Field(10.0, gt=0, description="Consumer group session timeout (s)")
+    broker_heartbeat_interval: float = Field(1.0, gt=0)
+    dedupe_batch_size: int = Field(2000, ge=1, description="Max events folded by the dedupe agent at once")
+    dedupe_batch_within: float = Field(0.05, gt=0, description="Max wait to fill a dedupe batch (s)")
+
+    # Bulk stages (aiokafka)
+    batch_max_records: int = Field(5000, ge=1, description="Max records per getmany batch")
+    batch_timeout_ms: int = Field(100, ge=1, description="Max wait for a getmany batch (ms)")
+
+    # Pipeline behaviour
+    fingerprint_fields: dict[str, list[str]] = Field(
+        default_factory=lambda: {"*": ["environment", "resource", "event", "asset_id"]},
+        description="Event fields hashed into the alert fingerprint, per source ('*' = default)",
+    )
+    severity_order: list[str] = Field(
+        default_factory=lambda: [
+            "critical", "major", "minor", "warning", "indeterminate", "informational",
+            "debug", "normal", "ok", "cleared",
+        ],
+        description="Severities from most to least severe",
+    )
+    clearing_severities: list[str] = Field(default_factory=lambda: ["normal", "ok", "cleared"])
+    max_payload_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted API request body")
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    rate_limit_per_minute: int = Field(6000, ge=1, description="Writes per minute per client (Redis)")
+    read_model_schema: str = Field("ems", description="PostgreSQL schema holding the read models")
+
+    def topic(self, name: str) -> str:
+        """Full topic name, e.g. topic('events') -> 'ems.events'."""
+        return f"{self.topic_prefix}.{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

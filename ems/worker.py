@@ -1,0 +1,92 @@
+"""`ems worker`: one process running any of the pipeline stages.
+
+Stages: `normalize` (aiokafka batches), `dedupe` (Faust agent + table), `projections` (the shared
+runner for the events and alerts read models). All three by default; scale out by starting more
+processes with a subset (`--stages dedupe`), each stage's partitions are shared in its group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+
+from ems.agents.normalize_worker import NormalizeWorker
+from ems.agents.severity import SeverityPolicy
+from ems.infra.migrate import migrate
+from ems.projections.alerts import AlertsProjection
+from ems.projections.events import EventsProjection
+from ems.projections.runner import ProjectionRunner
+from ems.settings import Settings
+from ems.streams.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+STAGES = ("normalize", "dedupe", "projections")
+
+
+def projections_for(settings: Settings) -> list:
+    """Every projection of the read models, configured by the settings."""
+    policy = SeverityPolicy.of(settings.severity_order, settings.clearing_severities)
+    return [EventsProjection(), AlertsProjection(policy)]
+
+
+def bulk_stages(settings: Settings, stages: Sequence[str]) -> list:
+    """The aiokafka-based stage objects (each has `run()` and `stop()`)."""
+    out: list = []
+    if "normalize" in stages:
+        out.append(NormalizeWorker(settings))
+    if "projections" in stages:
+        out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
+    return out
+
+
+def prepare(settings: Settings) -> None:
+    """Create missing topics and apply missing migrations (idempotent, safe to race)."""
+    asyncio.run(ensure_topics(settings))
+    migrate(settings.database_url.get_secret_value(), settings.read_model_schema)
+
+
+def run_worker(settings: Settings, stages: Sequence[str]) -> None:
+    """Run the given stages in this process until SIGINT/SIGTERM."""
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise SystemExit(f"unknown stage(s): {', '.join(sorted(unknown))}; choose from {', '.join(STAGES)}")
+    prepare(settings)
+    bulk = bulk_stages(settings, stages)
+    if "dedupe" in stages:
+        _run_with_faust(settings, bulk)
+    else:
+        asyncio.run(_run_bulk_alone(bulk))
+
+
+async def _run_bulk_alone(bulk: list) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: [stage.stop() for stage in bulk])
+    await asyncio.gather(*(stage.run() for stage in bulk))
+
+
+def _run_with_faust(settings: Settings, bulk: list) -> None:
+    import faust
+
+    from ems.agents.dedupe_worker import register_dedupe
+    from ems.streams.app import create_app
+
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    app = create_app(settings)
+    register_dedupe(app, settings)
+
+    if bulk:
+        @app.task
+        async def run_bulk_stages() -> None:
+            try:
+                await asyncio.gather(*(stage.run() for stage in bulk))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("a bulk stage failed; stopping the worker")
+                await app.crash(RuntimeError("bulk stage failed"))
+
+    faust.Worker(app, loglevel=logging.getLevelName(logging.getLogger().level or logging.INFO),
+                 logfile=None, redirect_stdouts=False).execute_from_commandline()

@@ -1,0 +1,77 @@
+"""What a projection is: a pure mapping from one record to rows of declared upserts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from psycopg import sql
+
+from ems.schemas.envelope import Record
+
+Row = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """An `INSERT ... ON CONFLICT` statement template for one table.
+
+    `conflict` is the unique key. With `version` set, a conflicting row is replaced only by a row of
+    a higher version (and rows of one batch are first collapsed to the highest version per key);
+    without it, the first row wins (`DO NOTHING`), which makes re-applied appends harmless.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    conflict: tuple[str, ...]
+    version: str | None = None
+    _key_idx: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_key_idx", tuple(self.columns.index(c) for c in self.conflict))
+
+    def key_of(self, row: Row) -> Row:
+        return tuple(row[i] for i in self._key_idx)
+
+    def collapse(self, rows: Sequence[Row]) -> list[Row]:
+        """Keep one row per key: the highest version (versioned), else the first one seen."""
+        best: dict[Row, Row] = {}
+        if self.version is None:
+            for row in rows:
+                best.setdefault(self.key_of(row), row)
+        else:
+            v = self.columns.index(self.version)
+            for row in rows:
+                key = self.key_of(row)
+                kept = best.get(key)
+                if kept is None or row[v] > kept[v]:
+                    best[key] = row
+        return list(best.values())
+
+    def statement(self) -> sql.Composed:
+        """The SQL text (unqualified table: the runner sets the search_path)."""
+        table = sql.Identifier(self.table)
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        values = sql.SQL(", ").join(sql.Placeholder() * len(self.columns))
+        conflict = sql.SQL(", ").join(map(sql.Identifier, self.conflict))
+        head = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) ").format(
+            table, cols, values, conflict)
+        if self.version is None:
+            return head + sql.SQL("DO NOTHING")
+        sets = sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+            for c in self.columns if c not in self.conflict)
+        return head + sql.SQL("DO UPDATE SET {} WHERE {}.{} < EXCLUDED.{}").format(
+            sets, table, sql.Identifier(self.version), sql.Identifier(self.version))
+
+
+class Projection(Protocol):
+    """A read model fed by one topic. `rows` must be pure: same record, same rows."""
+
+    name: str
+    topic: str
+    record_type: type[Record]
+    upserts: tuple[Upsert, ...]
+
+    def rows(self, record: Record) -> Iterable[tuple[Upsert, Row]]: ...

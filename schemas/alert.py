@@ -1,0 +1,86 @@
+"""Alert state and its change records on `ems.alerts`, keyed by fingerprint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ems.schemas.envelope import Record
+
+AlertStatus = Literal["open", "resolved"]
+Trend = Literal["new", "more_severe", "less_severe", "no_change"]
+TransitionKind = Literal["opened", "severity_changed", "resolved", "reopened"]
+
+
+class Transition(BaseModel):
+    """One non-trivial change of an alert (plain duplicates are counted, not listed)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: TransitionKind
+    event_id: str
+    at: datetime
+    severity: str
+    previous_severity: str | None = None
+
+
+class AlertState(BaseModel):
+    """The current state of one alert: what the dedupe stage keeps per fingerprint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_id: str
+    fingerprint: str
+    status: AlertStatus
+    severity: str
+    previous_severity: str | None = None
+    trend: Trend = "new"
+    event_count: int = Field(ge=1, description="Events folded into this alert, the first included")
+    duplicate_count: int = Field(ge=0, description="Repeats after the first event")
+    first_seen: datetime
+    last_seen: datetime
+    last_event_id: str
+    source: str
+    event: str
+    resource: str
+    title: str = ""
+    text: str = ""
+    asset_id: str | None = None
+    environment: str
+    service: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    value: str | None = None
+    version: int = Field(ge=1, description="Bumped on every applied event; projections keep the highest")
+
+
+class Tracked(BaseModel):
+    """What the dedupe stage stores per fingerprint: the alert (if any) and the raw positions seen.
+
+    Positions are kept for every event of the fingerprint, including those that changed nothing (a
+    clear with no alert), so that a redelivered copy of any of them is recognised.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert: AlertState | None = None
+    positions: dict[str, int] = Field(
+        default_factory=dict, description="Highest raw-topic offset seen, per raw partition"
+    )
+
+
+class AlertChanged(Record):
+    """The alert's state after one or more events, with the transitions they caused."""
+
+    TYPE: ClassVar[str] = "alert_changed"
+    VERSION: ClassVar[int] = 1
+
+    alert: AlertState
+    transitions: list[Transition] = Field(default_factory=list)
+    events_applied: int = Field(ge=1, description="How many events this change folds together")
+
+    @property
+    def key(self) -> str:
+        return self.alert.fingerprint

@@ -1,0 +1,86 @@
+"""Schema registry: which model reads which `type`, and the upcasters from old versions.
+
+Old versions are never edited. A record written as `type` v1 is read by applying, in order, the
+upcasters registered for (type, 1), (type, 2), ... until it reaches the current version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ems.schemas.alert import AlertChanged
+from ems.schemas.deadletter import DeadLetter
+from ems.schemas.envelope import Record
+from ems.schemas.event import Event
+from ems.schemas.observation import Observation
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+MODELS: dict[str, type[Record]] = {m.TYPE: m for m in (Observation, Event, AlertChanged, DeadLetter)}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def upcaster(type_: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register a function turning a `type_` v`from_version` dict into v`from_version + 1`."""
+
+    def register(fn: Upcaster) -> Upcaster:
+        UPCASTERS[(type_, from_version)] = fn
+        return fn
+
+    return register
+
+
+@upcaster("observation", 1)
+def observation_v1_to_v2(old: dict[str, Any]) -> dict[str, Any]:
+    """v1 was the flat event of the first API (`source, severity, title, asset_id, metadata`).
+
+    v2 wraps the event fields in a `body` discriminated by `kind`, so metrics, discoveries and
+    heartbeats can share the topic. The v1 title doubles as the event name.
+    """
+    known = {"type", "schema_version", "event_id", "occurred_at", "source", "severity", "title",
+             "asset_id", "assetId", "metadata", "resource", "event", "text", "environment"}
+    unknown = sorted(set(old) - known)
+    if unknown:
+        raise ValueError(f"observation v1 has unknown fields: {', '.join(unknown)}")
+    title = old.get("title") or ""
+    body = {
+        "kind": "event",
+        "event": old.get("event") or title,
+        "severity": old.get("severity"),
+        "title": title,
+        "text": old.get("text") or "",
+        "resource": old.get("resource"),
+        "attributes": old.get("metadata") or {},
+    }
+    if old.get("environment"):
+        body["environment"] = old["environment"]
+    new = {
+        "type": "observation",
+        "schema_version": 2,
+        "source": old.get("source"),
+        "asset_id": old.get("asset_id", old.get("assetId")),
+        "body": body,
+    }
+    for field in ("event_id", "occurred_at"):
+        if field in old:
+            new[field] = old[field]
+    return new
+
+
+def upcast(data: dict[str, Any]) -> Record:
+    """Validate a decoded dict as the current version of its `type`, upcasting old versions."""
+    type_ = data.get("type")
+    model = MODELS.get(type_) if isinstance(type_, str) else None
+    if model is None:
+        raise ValueError(f"unknown record type {type_!r}; expected one of {sorted(MODELS)}")
+    version = data.get("schema_version", model.VERSION)
+    if not isinstance(version, int) or version < 1 or version > model.VERSION:
+        raise ValueError(f"{type_} schema_version {version!r} is not between 1 and {model.VERSION}")
+    while version < model.VERSION:
+        step = UPCASTERS.get((type_, version))
+        if step is None:
+            raise ValueError(f"no upcaster from {type_} v{version}")
+        data = step(data)
+        version = data["schema_version"]
+    return model.model_validate(data)

@@ -1,0 +1,57 @@
+"""The Faust application factory and the Faust-side topic handles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from ems.settings import Settings
+
+
+@dataclass(frozen=True)
+class FaustTopics:
+    """Faust handles of the topics the Faust agents read and write (raw bytes; our codecs decode)."""
+
+    events: faust.TopicT
+    alerts: faust.TopicT
+    deadletter: faust.TopicT
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app configured from the settings.
+
+    Tables live in `settings.table_store` with a changelog topic each; state is keyed like its
+    source topic. Offsets are committed only after the producer (changelog + outputs) is flushed.
+    """
+    web = settings.worker_web_port > 0
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
+        store=settings.table_store,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        table_standby_replicas=0,
+        web_enabled=web,
+        web_port=settings.worker_web_port if web else 6066,
+        web_host="127.0.0.1",
+        web_in_thread=False,
+    )
+
+
+def faust_topics(app: faust.App, settings: Settings) -> FaustTopics:
+    """Declare the topics of the Faust agents on `app` (partition counts as the settings say)."""
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(settings.topic(name), key_type=bytes, value_type=bytes, key_serializer="raw",
+                         value_serializer="raw", partitions=settings.partitions)
+
+    return FaustTopics(events=topic("events"), alerts=topic("alerts"), deadletter=topic("deadletter"))

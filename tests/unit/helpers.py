@@ -1,0 +1,45 @@
+"""Builders shared by the unit tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ems.agents.fingerprint import Fingerprinter
+from ems.agents.normalize import Normalizer
+from ems.agents.severity import SeverityPolicy
+from ems.schemas.event import Event
+from ems.schemas.observation import EventBody, Observation
+from ems.settings import Settings
+
+SETTINGS = Settings()
+POLICY = SeverityPolicy.of(SETTINGS.severity_order, SETTINGS.clearing_severities)
+NORMALIZER = Normalizer(POLICY, Fingerprinter(SETTINGS.fingerprint_fields))
+T0 = datetime(2026, 1, 8, 12, 0, tzinfo=UTC)
+
+
+def observation(
+    asset: str = "ast_router_01",
+    event: str = "NodeDown",
+    severity: str = "critical",
+    seconds: int = 0,
+    **body: object,
+) -> Observation:
+    return Observation(
+        source="nms",
+        asset_id=asset,
+        occurred_at=T0 + timedelta(seconds=seconds),
+        body=EventBody(event=event, severity=severity, **body),
+    )
+
+
+def event(
+    asset: str = "ast_router_01",
+    name: str = "NodeDown",
+    severity: str = "critical",
+    *,
+    partition: int = 0,
+    offset: int = 0,
+    seconds: int | None = None,
+) -> Event:
+    obs = observation(asset, name, severity, seconds if seconds is not None else offset)
+    return NORMALIZER.normalize(obs, partition, offset)
