@@ -30,8 +30,9 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
     topics = faust_topics(app, settings)
     # use_partitioner: the changelog partition follows the key's hash, as the events topic's does
     # (both are keyed by fingerprint), which stays right when a batch spans several partitions.
+    # Keys and values are bytes (raw serializer): the state is stored as its JSON.
     table = app.Table("alert-state", default=None, partitions=settings.partitions, use_partitioner=True,
-                      key_type=bytes, key_serializer="raw", value_serializer="json")
+                      key_type=bytes, value_type=bytes)
 
     async def dedupe(stream: faust.StreamT) -> None:
         async for batch in stream.take_events(settings.dedupe_batch_size, settings.dedupe_batch_within):
@@ -50,9 +51,9 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                 groups.setdefault(event.fingerprint.encode(), []).append(event)
             for key, events in groups.items():
                 stored = table.get(key)
-                result = fold(Tracked.model_validate(stored) if stored else None, events, policy)
+                result = fold(Tracked.model_validate_json(stored) if stored else None, events, policy)
                 if result.seen:
-                    table[key] = result.tracked.model_dump(mode="json")
+                    table[key] = result.tracked.model_dump_json().encode()
                 change = result.change()
                 if change is not None:
                     await topics.alerts.send(key=key, value=encode(change))

@@ -22,8 +22,13 @@ def _api(args: argparse.Namespace) -> int:
     from ems.api.app import create_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=args.host or settings.api_host,
-                port=args.port or settings.api_port, log_level="info", access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_level="info",
+        access_log=False,
+    )
     return 0
 
 
@@ -45,8 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("worker", help="run pipeline stages (normalize, dedupe, projections)")
-    p.add_argument("--stages", default="normalize,dedupe,projections",
-                   help="comma-separated stages to run in this process (default: all)")
+    p.add_argument(
+        "--stages",
+        default="normalize,dedupe,projections",
+        help="comma-separated stages to run in this process (default: all)",
+    )
     p.set_defaults(fn=_worker)
 
     p = sub.add_parser("api", help="serve the HTTP API")
@@ -56,23 +64,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="rebuild the read models from offset 0 into fresh tables")
     p.add_argument("--schema", default=None, help="target schema (default: <read_model_schema>_rebuild)")
-    p.add_argument("--swap", action="store_true",
-                   help="swap the rebuilt schema in place of the live one (stop projection workers first)")
+    p.add_argument(
+        "--swap",
+        action="store_true",
+        help="swap the rebuilt schema in place of the live one (stop projection workers first)",
+    )
     p.set_defaults(fn=_replay)
 
     p = sub.add_parser("demo", help="start the embedded stack, the pipeline and the API with sample data")
     p.add_argument("--data-dir", default=".ems-demo")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--once", action="store_true",
-                   help="non-interactive: exit 0 once the demo alerts are served, non-zero otherwise")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="non-interactive: exit 0 once the demo alerts are served, non-zero otherwise",
+    )
     p.set_defaults(fn=_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     return int(args.fn(args) or 0)
 
 

@@ -45,8 +45,16 @@ class Settings(BaseSettings):
     )
     severity_order: list[str] = Field(
         default_factory=lambda: [
-            "critical", "major", "minor", "warning", "indeterminate", "informational",
-            "debug", "normal", "ok", "cleared",
+            "critical",
+            "major",
+            "minor",
+            "warning",
+            "indeterminate",
+            "informational",
+            "debug",
+            "normal",
+            "ok",
+            "cleared",
         ],
         description="Severities from most to least severe",
     )

@@ -78,6 +78,7 @@ def _run_with_faust(settings: Settings, bulk: list) -> None:
     register_dedupe(app, settings)
 
     if bulk:
+
         @app.task
         async def run_bulk_stages() -> None:
             try:
@@ -88,5 +89,9 @@ def _run_with_faust(settings: Settings, bulk: list) -> None:
                 log.exception("a bulk stage failed; stopping the worker")
                 await app.crash(RuntimeError("bulk stage failed"))
 
-    faust.Worker(app, loglevel=logging.getLevelName(logging.getLogger().level or logging.INFO),
-                 logfile=None, redirect_stdouts=False).execute_from_commandline()
+    faust.Worker(
+        app,
+        loglevel=logging.getLevelName(logging.getLogger().level or logging.INFO),
+        logfile=None,
+        redirect_stdouts=False,
+    ).execute_from_commandline()

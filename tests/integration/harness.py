@@ -1,0 +1,160 @@
+"""Runs EMS processes (worker, API, replay) as real subprocesses against the test servers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+from psycopg.rows import dict_row
+
+from ems.infra.process import free_port
+from ems.settings import Settings
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Pipeline:
+    """One isolated pipeline (own topic prefix, consumer groups and read-model schema) on shared servers."""
+
+    def __init__(self, server_env: dict[str, str], logs: Path, **settings: str) -> None:
+        self.name = "t" + uuid.uuid4().hex[:10]
+        self.api_port = free_port()
+        self.env = {
+            **os.environ,
+            **server_env,
+            "EMS_TOPIC_PREFIX": self.name,
+            "EMS_APP_ID": f"{self.name}-app",
+            "EMS_READ_MODEL_SCHEMA": self.name,
+            "EMS_WORKER_WEB_PORT": "0",
+            "EMS_API_PORT": str(self.api_port),
+            "EMS_PARTITIONS": "4",
+            **{f"EMS_{k.upper()}": v for k, v in settings.items()},
+        }
+        self.settings = Settings(
+            **{
+                k[4:].lower(): v
+                for k, v in self.env.items()
+                if k.startswith("EMS_") and k[4:].lower() in Settings.model_fields
+            }
+        )
+        self.logs = logs
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.api = f"http://127.0.0.1:{self.api_port}"
+
+    # -- processes ---------------------------------------------------------------------------
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.logs / f"{self.name}-{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ems.cli", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def start_worker(self, name: str = "worker", stages: str = "normalize,dedupe,projections") -> None:
+        self.start(name, "worker", "--stages", stages)
+
+    def start_api(self) -> None:
+        self.start("api", "api")
+        wait_for(self._api_up, 60, "the API to answer /health")
+
+    def _api_up(self) -> bool:
+        self.check_alive("api")
+        try:
+            return httpx.get(f"{self.api}/health", timeout=2).status_code in (200, 503)
+        except httpx.HTTPError:
+            return False
+
+    def check_alive(self, *names: str) -> None:
+        for name in names or tuple(self.procs):
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode}; log:\n{self.log_tail(name)}")
+
+    def log_tail(self, name: str, lines: int = 60) -> str:
+        path = self.logs / f"{self.name}-{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(name)
+        os.killpg(proc.pid, sig)
+        proc.wait(30)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
+            self.procs.pop(name)
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run an `ems` command to completion."""
+        return subprocess.run(
+            [sys.executable, "-m", "ems.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    # -- read models ---------------------------------------------------------------------------
+    def query(self, sql: str, params: tuple = (), schema: str | None = None) -> list[dict[str, Any]]:
+        url = self.settings.database_url.get_secret_value()
+        with psycopg.connect(url, options=f"-c search_path={schema or self.name}", row_factory=dict_row) as c:
+            return c.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: tuple = (), schema: str | None = None) -> Any:
+        return next(iter(self.query(sql, params, schema)[0].values()))
+
+    def wait_projected(self, events: int, timeout: float = 180) -> None:
+        """Wait until the events read model holds `events` rows (the workers stay alive meanwhile)."""
+
+        def done() -> bool:
+            self.check_alive()
+            try:
+                return self.scalar("SELECT count(*) FROM events") >= events
+            except psycopg.errors.UndefinedTable:
+                return False
+
+        wait_for(done, timeout, f"{events} projected events")
+
+    def wait_alert_events(self, total: int, timeout: float = 180) -> None:
+        """Wait until the alerts read model accounts for `total` events."""
+
+        def done() -> bool:
+            self.check_alive()
+            try:
+                return self.scalar("SELECT coalesce(sum(event_count), 0) FROM alerts") >= total
+            except psycopg.errors.UndefinedTable:
+                return False
+
+        wait_for(done, timeout, f"alerts to account for {total} events")

@@ -1,0 +1,67 @@
+import orjson
+import pytest
+
+from ems.schemas.alert import AlertChanged
+from ems.schemas.observation import Observation
+from ems.schemas.registry import observation_v1_to_v2
+from ems.streams.codecs import DecodeError, decode, encode
+from tests.unit.helpers import observation
+
+SEED_V1 = {  # the seed's first API shape, as v1 records were written
+    "type": "observation",
+    "schema_version": 1,
+    "event_id": "e1",
+    "occurred_at": "2026-01-08T10:00:00Z",
+    "source": "nms",
+    "severity": "critical",
+    "title": "Device Unreachable",
+    "asset_id": "ast_router_01",
+    "metadata": {"retries": 3},
+}
+
+
+def test_round_trip() -> None:
+    obs = observation(tags=["x"])
+    assert decode(encode(obs), Observation) == obs
+
+
+def test_v1_observation_is_upcast_to_v2() -> None:
+    obs = decode(orjson.dumps(SEED_V1), Observation)
+    assert obs.schema_version == 2 and obs.event_id == "e1" and obs.asset_id == "ast_router_01"
+    assert obs.body.kind == "event" and obs.body.event == "Device Unreachable"
+    assert obs.body.severity == "critical" and obs.body.attributes == {"retries": 3}
+
+
+def test_upcaster_refuses_unknown_v1_fields() -> None:
+    with pytest.raises(ValueError, match="unknown fields: surprise"):
+        observation_v1_to_v2({**SEED_V1, "surprise": 1})
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "invalid JSON"),
+        (b"[1, 2]", "expected a JSON object"),
+        (None, "empty record"),
+        (b'{"type": "nope"}', "unknown record type 'nope'"),
+        (b'{"type": "observation", "schema_version": 9}', "schema_version 9 is not between 1 and 2"),
+        (b'{"source": "x", "body": {"kind": "event", "event": "e"}}', "body.event.severity: Field required"),
+        (b'{"source": "x", "body": {"kind": "smoke"}}', "body: Input tag 'smoke'"),
+    ],
+)
+def test_bad_bytes_raise_decode_error_with_reason(raw, reason) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        decode(raw, Observation)
+
+
+def test_wrong_record_type_is_refused() -> None:
+    with pytest.raises(DecodeError, match="expected a alert_changed record"):
+        decode(encode(observation()), AlertChanged)
+
+
+def test_defaults_fill_missing_envelope_fields_only() -> None:
+    raw = orjson.dumps({"source": "x", "body": {"kind": "heartbeat"}})
+    obs = decode(raw, Observation, defaults={"event_id": "raw-1-2", "occurred_at": "2026-01-01T00:00:00Z"})
+    assert obs.event_id == "raw-1-2" and obs.occurred_at.year == 2026
+    given = decode(encode(observation()), Observation, defaults={"event_id": "raw-1-2"})
+    assert given.event_id != "raw-1-2"

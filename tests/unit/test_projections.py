@@ -1,0 +1,51 @@
+from psycopg.types.json import Jsonb
+
+from ems.agents.dedupe import fold
+from ems.projections.alerts import AlertsProjection
+from ems.projections.base import Upsert
+from ems.projections.events import EventsProjection
+from tests.unit.helpers import POLICY, event
+
+
+def _sql(composed) -> str:
+    return composed.as_string(None)
+
+
+def test_versioned_upsert_keeps_highest_version_per_key() -> None:
+    up = Upsert("t", ("k", "v", "x"), conflict=("k",), version="v")
+    rows = [("a", 1, "old"), ("b", 5, "b5"), ("a", 3, "new"), ("a", 2, "mid")]
+    assert sorted(up.collapse(rows)) == [("a", 3, "new"), ("b", 5, "b5")]
+    text = _sql(up.statement())
+    assert 'ON CONFLICT ("k") DO UPDATE SET "v" = EXCLUDED."v", "x" = EXCLUDED."x"' in text
+    assert 'WHERE "t"."v" < EXCLUDED."v"' in text
+
+
+def test_append_upsert_keeps_first_and_does_nothing_on_conflict() -> None:
+    up = Upsert("t", ("id", "x"), conflict=("id",))
+    assert up.collapse([("a", 1), ("a", 2), ("b", 3)]) == [("a", 1), ("b", 3)]
+    assert _sql(up.statement()).endswith("DO NOTHING")
+
+
+def test_events_projection_maps_every_column() -> None:
+    ev = event(offset=7, partition=2)
+    [(up, row)] = list(EventsProjection().rows(ev))
+    assert up.table == "events" and len(row) == len(up.columns)
+    values = dict(zip(up.columns, row, strict=True))
+    assert values["event_id"] == ev.event_id and values["raw_offset"] == 7 and values["raw_partition"] == 2
+    assert isinstance(values["attributes"], Jsonb)
+
+
+def test_alerts_projection_maps_state_and_transitions() -> None:
+    change = fold(None, [event(offset=0), event(severity="ok", offset=1)], POLICY).change()
+    rows = list(AlertsProjection(POLICY).rows(change))
+    alert_rows = [r for u, r in rows if u.table == "alerts"]
+    history = [r for u, r in rows if u.table == "alert_history"]
+    values = dict(zip(AlertsProjection.alert.columns, alert_rows[0], strict=True))
+    assert values["status"] == "resolved" and values["version"] == 2 and values["event_count"] == 2
+    assert values["severity_rank"] == POLICY.order.index("ok")
+    assert [h[2] for h in history] == ["opened", "resolved"]
+
+
+def test_mappers_are_pure() -> None:
+    ev = event(offset=3)
+    assert list(EventsProjection().rows(ev))[0][1][:13] == list(EventsProjection().rows(ev))[0][1][:13]

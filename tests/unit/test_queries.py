@@ -1,0 +1,57 @@
+import pytest
+from psycopg import sql
+from starlette.datastructures import QueryParams
+
+from ems.api.ingest import BadRequest
+from ems.api.queries import ALERTS, build_list, decode_cursor, encode_cursor
+
+
+def build(query: str):
+    return build_list(ALERTS, QueryParams(query), sql.SQL("*"))
+
+
+def text(composed) -> str:
+    return composed.as_string(None)
+
+
+def test_defaults() -> None:
+    q = build("")
+    assert 'ORDER BY "last_seen" DESC, "alert_id" DESC LIMIT %s OFFSET %s' in text(q.select)
+    assert q.params == [50, 0] and q.page == 1
+
+
+def test_filters_or_within_a_field_and_negation() -> None:
+    q = build("severity=critical&severity=major&status=!resolved&tag=net&q=down&limit=10&page=3")
+    s = text(q.select)
+    assert '"severity" = ANY(%s)' in s and '"status" IS NULL OR "status" <> ALL(%s)' in s
+    assert '"tags" @> %s' in s and "ILIKE %s" in s
+    assert q.params == [["critical", "major"], ["resolved"], ["net"], "%down%", 10, 20]
+    assert q.count_params == [["critical", "major"], ["resolved"], ["net"], "%down%"]
+
+
+def test_cursor_uses_keyset_on_sort_column_and_id() -> None:
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    cursor = encode_cursor(at, "alr_1")
+    assert decode_cursor(cursor) == (at, "alr_1")
+    q = build(f"sort=-last_seen&cursor={cursor}")
+    assert '("last_seen", "alert_id") < (%s, %s)' in text(q.select)
+    assert q.params[-4:] == [at, "alr_1", 50, 0] and q.page is None
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("sort=color", "cannot sort by 'color'"),
+        ("limit=0", "limit must be between 1 and 1000"),
+        ("limit=abc", "limit must be an integer"),
+        ("from=yesterday", "from must be an ISO-8601 time"),
+        ("colour=red", "unknown query parameter(s) colour"),
+        ("cursor=@@@", "invalid cursor"),
+    ],
+)
+def test_bad_parameters_are_400_with_reason(query, reason) -> None:
+    with pytest.raises(BadRequest) as err:
+        build(query)
+    assert err.value.status == 400 and reason in err.value.reason
