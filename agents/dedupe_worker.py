@@ -14,11 +14,12 @@ import faust
 
 from ems.agents.dedupe import fold
 from ems.agents.severity import SeverityPolicy
+from ems.progress import StageProgress
 from ems.schemas.alert import Tracked
 from ems.schemas.deadletter import DeadLetter
 from ems.schemas.event import Event
 from ems.settings import Settings
-from ems.streams.app import faust_topics
+from ems.streams.app import drain_send_buffer, faust_topics
 from ems.streams.codecs import DecodeError, decode, encode
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
     # Keys and values are bytes (raw serializer): the state is stored as its JSON.
     table = app.Table("alert-state", default=None, partitions=settings.partitions, use_partitioner=True,
                       key_type=bytes, value_type=bytes)
+
+    progress = StageProgress("dedupe")
 
     async def dedupe(stream: faust.StreamT) -> None:
         async for batch in stream.take_events(settings.dedupe_batch_size, settings.dedupe_batch_within):
@@ -57,5 +60,7 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                 change = result.change()
                 if change is not None:
                     await topics.alerts.send(key=key, value=encode(change))
+            await drain_send_buffer(app)
+            progress.add(len(batch))
 
     return app.agent(topics.events, name="dedupe")(dedupe)

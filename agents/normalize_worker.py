@@ -17,6 +17,7 @@ from aiokafka import ConsumerRecord
 from ems.agents.fingerprint import Fingerprinter
 from ems.agents.normalize import Normalizer, Rejected
 from ems.agents.severity import SeverityPolicy
+from ems.progress import StageProgress
 from ems.schemas.observation import EventBody, MetricsBody, Observation
 from ems.settings import Settings
 from ems.streams.codecs import DecodeError, decode, encode
@@ -64,6 +65,7 @@ class NormalizeWorker:
         await producer.start()
         await consumer.start()
         dead = DeadLetters(producer, self.settings, stage="normalize")
+        progress = StageProgress("normalize")
         try:
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=self.settings.batch_timeout_ms,
@@ -81,6 +83,7 @@ class NormalizeWorker:
                 await producer.flush()
                 # 3. ... and only then commit the input offsets (at-least-once).
                 await consumer.commit(offsets)
+                progress.add(sum(len(m) for m in batch.values()))
         finally:
             await consumer.stop()
             await producer.stop()

@@ -21,6 +21,7 @@ import psycopg
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from ems.infra.migrate import check_schema_name
+from ems.progress import StageProgress
 from ems.projections.base import Projection, Row, Upsert
 from ems.settings import Settings
 from ems.streams.codecs import DecodeError, decode
@@ -95,6 +96,7 @@ class ProjectionRunner:
         await producer.start()
         await consumer.start()
         letters = DeadLetters(producer, self.settings, stage=f"projection:{self.projection.name}")
+        progress = StageProgress(f"projection:{self.projection.name}")
         conn = await self._connect()
         try:
             if self.follow:
@@ -116,6 +118,7 @@ class ProjectionRunner:
                     await self.seek_to_checkpoints(set(consumer.assignment()))
                     continue
                 self.applied += count
+                progress.add(count)
                 if self.progress:
                     self.progress(count)
         finally:

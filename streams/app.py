@@ -47,6 +47,19 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
+async def drain_send_buffer(app: faust.App) -> None:
+    """Hand every buffered changelog write to the Kafka client before the current batch is acked.
+
+    Faust's `ProducerBuffer.flush()` returns once 0.1 s pass without a send, possibly with table
+    writes still buffered, and the consumer then commits anyway: under load a crash could lose
+    table changes whose input offsets were committed. Draining here, before the stream acks the
+    batch, means the commit's own client flush covers them.
+    """
+    buffer = app.producer.buffer
+    while buffer.size:
+        await buffer.flush()
+
+
 def faust_topics(app: faust.App, settings: Settings) -> FaustTopics:
     """Declare the topics of the Faust agents on `app` (partition counts as the settings say)."""
 

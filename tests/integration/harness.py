@@ -158,3 +158,19 @@ class Pipeline:
                 return False
 
         wait_for(done, timeout, f"alerts to account for {total} events")
+        self.wait_quiet(timeout)
+
+    def wait_quiet(self, timeout: float = 180, quiet: float = 3.0) -> None:
+        """Wait until the read models stop changing for `quiet` seconds (the pipeline is drained)."""
+        probe = "SELECT (SELECT coalesce(sum(version), 0) FROM alerts) + (SELECT count(*) FROM events)"
+        last, since = None, time.monotonic()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            now = self.scalar(probe)
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"read models still changing after {timeout}s")
