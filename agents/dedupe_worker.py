@@ -9,6 +9,8 @@ per-record cost down to iteration.
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 import faust
 
@@ -21,6 +23,7 @@ from ems.schemas.event import Event
 from ems.settings import Settings
 from ems.streams.app import drain_send_buffer, faust_topics
 from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.watchdog import EXIT_RESTART, CommitStallWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +39,15 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                       key_type=bytes, value_type=bytes)
 
     progress = StageProgress("dedupe")
+    processed: dict[object, int] = {}  # events topic partition -> highest offset the agent saw
+    watchdog = CommitStallWatchdog(grace=settings.stall_grace)
 
     async def dedupe(stream: faust.StreamT) -> None:
         async for batch in stream.take_events(settings.dedupe_batch_size, settings.dedupe_batch_within):
             groups: dict[bytes, list[Event]] = {}
             for ev in batch:
+                tp = ev.message.tp
+                processed[tp] = max(processed.get(tp, -1), ev.message.offset)
                 try:
                     event = decode(ev.value, Event)
                 except DecodeError as exc:
@@ -62,5 +69,18 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                     await topics.alerts.send(key=key, value=encode(change))
             await drain_send_buffer(app)
             progress.add(len(batch))
+
+    @app.timer(5.0)
+    async def check_commits() -> None:
+        """Restart the worker when commits are stuck behind processing (see streams.watchdog)."""
+        assigned = app.consumer.assignment()
+        committed = getattr(app.consumer, "_committed_offset", {})
+        current = {tp: off for tp, off in processed.items() if tp in assigned}
+        stalled = watchdog.observe(committed, current, time.monotonic())
+        if stalled:
+            log.error("offset commits stuck behind processing on %s for %.0f s: Faust dropped fetched "
+                      "events; exiting with %d so that the supervisor restarts the worker",
+                      stalled, settings.stall_grace, EXIT_RESTART)
+            os._exit(EXIT_RESTART)
 
     return app.agent(topics.events, name="dedupe")(dedupe)

@@ -10,6 +10,10 @@ from ems.settings import get_settings
 
 
 def _worker(args: argparse.Namespace) -> int:
+    if not args.no_supervise:
+        from ems.supervise import supervise
+
+        return supervise(["worker", "--stages", args.stages, "--no-supervise"])
     from ems.worker import run_worker
 
     run_worker(get_settings(), [s.strip() for s in args.stages.split(",") if s.strip()])
@@ -54,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--stages",
         default="normalize,dedupe,projections",
         help="comma-separated stages to run in this process (default: all)",
+    )
+    p.add_argument(
+        "--no-supervise",
+        action="store_true",
+        help="run the stages in this process, without the supervisor that restarts it on a stall",
     )
     p.set_defaults(fn=_worker)
 

@@ -105,7 +105,7 @@ class ProjectionRunner:
             else:
                 end = await self._assign_all()
             while not self._stopping.is_set():
-                if end is not None and all(await self._position(tp) >= o for tp, o in end.items()):
+                if end is not None and await self._caught_up(end):
                     break
                 batch = await consumer.getmany(timeout_ms=self.settings.batch_timeout_ms,
                                                max_records=self.settings.batch_max_records)
@@ -164,7 +164,9 @@ class ProjectionRunner:
         self._consumer.assign(partitions)
         await self.seek_to_checkpoints(set(partitions))
         end = await self._consumer.end_offsets(partitions)
-        self.total = sum(max(0, o - await self._position(tp)) for tp, o in end.items())
+        self.total = 0
+        for tp, offset in end.items():
+            self.total += max(0, offset - await self._position(tp))
         return end
 
     async def _partitions(self) -> list[TopicPartition]:
@@ -175,6 +177,12 @@ class ProjectionRunner:
             await self._consumer._client.force_metadata_update()
             await asyncio.sleep(0.1)
         raise RuntimeError(f"topic {self.topic} has no partitions")
+
+    async def _caught_up(self, end: dict[TopicPartition, int]) -> bool:
+        for tp, offset in end.items():
+            if await self._position(tp) < offset:
+                return False
+        return True
 
     async def _position(self, tp: TopicPartition) -> int:
         return await self._consumer.position(tp)

@@ -29,8 +29,13 @@ class DeadLetter(Record):
         cls, *, stage: str, reason: str, topic: str, partition: int | None, offset: int | None,
         key: bytes | None, payload: bytes | None,
     ) -> DeadLetter:
-        """Build a dead letter from the raw pieces of a rejected Kafka record."""
+        """Build a dead letter from the raw pieces of a rejected Kafka record.
+
+        Its event_id names the stage and the source position, so a letter re-sent after a
+        redelivery (delivery is at-least-once) carries the same id as the first one.
+        """
         return cls(
+            event_id=f"{stage}:{topic}:{partition}:{offset}",
             stage=stage, reason=reason[:4000], source_topic=topic, source_partition=partition,
             source_offset=offset, key_b64=base64.b64encode(key).decode() if key is not None else None,
             payload_b64=base64.b64encode(payload or b"").decode(),

@@ -76,7 +76,14 @@ class Pipeline:
         return proc
 
     def start_worker(self, name: str = "worker", stages: str = "normalize,dedupe,projections") -> None:
+        """Start `ems worker`; return once it has created the topics and the read-model tables."""
         self.start(name, "worker", "--stages", stages)
+
+        def prepared() -> bool:
+            self.check_alive(name)
+            return self.scalar("SELECT to_regclass(%s) IS NOT NULL", (f"{self.name}.alerts",), "public")
+
+        wait_for(prepared, 120, "the worker to create topics and tables")
 
     def start_api(self) -> None:
         self.start("api", "api")

@@ -1,0 +1,44 @@
+"""Detects a Faust stream whose offset commits are stuck behind what its agent processed.
+
+Faust can drop events it had already fetched when recovery finishes after a restart (its recovery
+clears the in-memory queues; faust-streaming issue #596). The agent never sees them, later events
+are processed, and the commit can never pass the gap: the dropped events stay unprocessed until the
+worker restarts. The symptom is visible from outside the race: for some partition the committed
+offset stays below the next offset the agent needs while the agent has moved on. When that lasts
+longer than `grace` seconds the worker should restart; the dedupe stage is idempotent, so
+re-reading from the committed offset is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+
+EXIT_RESTART = 75  # EX_TEMPFAIL: the worker asks its supervisor for a restart
+
+
+@dataclass
+class CommitStallWatchdog:
+    """Pure state machine: feed it observations, it says which partitions are stalled."""
+
+    grace: float = 20.0
+    _behind_since: dict[Hashable, float] = field(default_factory=dict)
+
+    def observe(self, committed: Mapping[Hashable, int | None], processed: Mapping[Hashable, int],
+                now: float) -> list[Hashable]:
+        """`committed`: next offset to read as committed; `processed`: highest offset the agent saw.
+
+        Returns the partitions whose commit has trailed the processed offset for over `grace` s.
+        """
+        stalled = []
+        for tp, last in processed.items():
+            done = committed.get(tp)
+            if done is not None and done > last:
+                self._behind_since.pop(tp, None)  # caught up
+                continue
+            since = self._behind_since.setdefault(tp, now)
+            if now - since >= self.grace:
+                stalled.append(tp)
+        for tp in set(self._behind_since) - set(processed):
+            self._behind_since.pop(tp)
+        return stalled
