@@ -3,14 +3,12 @@
 The wrapper only moves records: it decodes a batch, groups it by fingerprint, folds each group with
 the pure core (`ems.agents.dedupe.fold`), writes the table once per fingerprint and sends one
 AlertChanged per changed fingerprint. Folding a batch per key instead of per record keeps Faust's
-per-record cost down to iteration.
+per-record cost down to iteration. A `StreamGuard` restarts the worker if Faust drops or stalls.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import time
 
 import faust
 
@@ -23,7 +21,7 @@ from ems.schemas.event import Event
 from ems.settings import Settings
 from ems.streams.app import drain_send_buffer, faust_topics
 from ems.streams.codecs import DecodeError, decode, encode
-from ems.streams.watchdog import EXIT_RESTART, CommitStallWatchdog
+from ems.streams.faust_guard import StreamGuard
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +37,13 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                       key_type=bytes, value_type=bytes)
 
     progress = StageProgress("dedupe")
-    processed: dict[object, int] = {}  # events topic partition -> highest offset the agent saw
-    watchdog = CommitStallWatchdog(grace=settings.stall_grace)
+    guard = StreamGuard(app, "dedupe", settings.stall_grace, settings.kafka_bootstrap)
 
     async def dedupe(stream: faust.StreamT) -> None:
         async for batch in stream.take_events(settings.dedupe_batch_size, settings.dedupe_batch_within):
+            await guard.check(batch)
             groups: dict[bytes, list[Event]] = {}
             for ev in batch:
-                tp = ev.message.tp
-                processed[tp] = max(processed.get(tp, -1), ev.message.offset)
                 try:
                     event = decode(ev.value, Event)
                 except DecodeError as exc:
@@ -69,18 +65,5 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                     await topics.alerts.send(key=key, value=encode(change))
             await drain_send_buffer(app)
             progress.add(len(batch))
-
-    @app.timer(5.0)
-    async def check_commits() -> None:
-        """Restart the worker when commits are stuck behind processing (see streams.watchdog)."""
-        assigned = app.consumer.assignment()
-        committed = getattr(app.consumer, "_committed_offset", {})
-        current = {tp: off for tp, off in processed.items() if tp in assigned}
-        stalled = watchdog.observe(committed, current, time.monotonic())
-        if stalled:
-            log.error("offset commits stuck behind processing on %s for %.0f s: Faust dropped fetched "
-                      "events; exiting with %d so that the supervisor restarts the worker",
-                      stalled, settings.stall_grace, EXIT_RESTART)
-            os._exit(EXIT_RESTART)
 
     return app.agent(topics.events, name="dedupe")(dedupe)

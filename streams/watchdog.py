@@ -42,3 +42,35 @@ class CommitStallWatchdog:
         for tp in set(self._behind_since) - set(processed):
             self._behind_since.pop(tp)
         return stalled
+
+
+@dataclass
+class OffsetContinuity:
+    """Checks that a stream delivers every offset of each partition from its committed offset on.
+
+    The topics it guards are written by non-transactional producers and never compacted, so their
+    offsets have no legitimate gaps. A jump forward means the consumer dropped fetched events
+    (faust-streaming #596), which Faust would then commit past as if the topic were compacted
+    (#378, #606): silent loss. Going backwards is a redelivery, which the stages absorb.
+    """
+
+    expected: dict[Hashable, int] = field(default_factory=dict)
+
+    def knows(self, tp: Hashable) -> bool:
+        return tp in self.expected
+
+    def start(self, tp: Hashable, next_offset: int) -> None:
+        """The partition (re)starts at `next_offset` (its committed offset, or the log start)."""
+        self.expected[tp] = next_offset
+
+    def check(self, tp: Hashable, offset: int) -> int | None:
+        """Record a delivered offset; return the expected offset when `offset` skips past it."""
+        want = self.expected[tp]
+        if offset > want:
+            return want
+        self.expected[tp] = max(want, offset + 1)
+        return None
+
+    def reset(self) -> None:
+        """Forget every partition (after a rebalance)."""
+        self.expected.clear()

@@ -1,4 +1,4 @@
-from ems.streams.watchdog import CommitStallWatchdog
+from ems.streams.watchdog import CommitStallWatchdog, OffsetContinuity
 
 
 def test_healthy_commits_never_stall() -> None:
@@ -28,3 +28,19 @@ def test_catching_up_resets_the_clock() -> None:
     assert dog.observe({"p0": 21}, {"p0": 20}, now=4) == []
     assert dog.observe({"p0": 21}, {"p0": 30}, now=8) == []
     assert dog.observe({"p0": 21}, {"p0": 30}, now=13) == ["p0"]
+
+
+def test_contiguous_and_redelivered_offsets_pass() -> None:
+    c = OffsetContinuity()
+    c.start("p0", 10)
+    assert [c.check("p0", o) for o in (10, 11, 12, 11, 12, 13)] == [None] * 6
+    assert c.expected == {"p0": 14}
+
+
+def test_a_skipped_offset_is_reported_and_not_recorded() -> None:
+    c = OffsetContinuity()
+    c.start("p0", 49)
+    assert c.check("p0", 107) == 49
+    assert c.expected == {"p0": 49} and c.knows("p0") and not c.knows("p1")
+    c.reset()
+    assert not c.knows("p0")

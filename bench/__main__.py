@@ -1,0 +1,87 @@
+"""`python -m ems.bench` (make bench): end-to-end throughput and latency vs a passthrough baseline.
+
+Starts real Kafka, PostgreSQL and Redis as the tests do (or uses the EMS_* servers with
+--external), runs the pipeline workers as separate processes, and prints one figure per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import uuid
+
+from ems.bench.passthrough import passthrough
+from ems.bench.pipeline import percentile, run_pipeline, start_workers, stop_workers, wait_prepared, warm_up
+from ems.settings import Settings
+
+LAYOUTS = {
+    "split": ["dedupe", "normalize,projections"],
+    "single": ["normalize,dedupe,projections"],
+    "three": ["dedupe", "normalize", "projections"],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ems.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--observations", type=int, default=100_000)
+    parser.add_argument("-a", "--assets", type=int, default=500)
+    parser.add_argument(
+        "--layout",
+        choices=sorted(LAYOUTS),
+        default="split",
+        help="how the stages are spread over worker processes",
+    )
+    parser.add_argument("--external", action="store_true", help="use the EMS_* servers, start none")
+    args = parser.parse_args(argv)
+
+    if args.external:
+        return run(dict(os.environ), args)
+    from ems.infra.servers import RealStack
+
+    with RealStack() as stack:
+        return run({**os.environ, **stack.env()}, args)
+
+
+def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
+    name = "bench" + uuid.uuid4().hex[:6]
+    env = {
+        **server_env,
+        "EMS_TOPIC_PREFIX": name,
+        "EMS_APP_ID": f"{name}-app",
+        "EMS_READ_MODEL_SCHEMA": name,
+        "EMS_WORKER_WEB_PORT": "0",
+    }
+    settings = Settings(
+        **{
+            k[4:].lower(): v
+            for k, v in env.items()
+            if k.startswith("EMS_") and k[4:].lower() in Settings.model_fields
+        }
+    )
+    base = asyncio.run(
+        passthrough(settings.kafka_bootstrap, args.observations, settings.partitions, prefix=f"{name}-pt")
+    )
+    logdir = tempfile.mkdtemp(prefix="ems-bench-")
+    procs = start_workers(env, LAYOUTS[args.layout], logdir)
+    try:
+        wait_prepared(settings, procs)
+        asyncio.run(warm_up(settings))
+        result = asyncio.run(run_pipeline(settings, args.observations, args.assets))
+    finally:
+        stop_workers(procs)
+    p50, p99 = percentile(result.latencies_ms, 0.5), percentile(result.latencies_ms, 0.99)
+    print(
+        f"# {args.observations} observations over {args.assets} assets, layout {args.layout} "
+        f"({' | '.join(LAYOUTS[args.layout])}), {len(result.latencies_ms)} latency probes, logs in {logdir}"
+    )
+    print(f"end-to-end: {result.rate:.0f} obs/s")
+    print(f"latency p50/p99: {p50:.0f}/{p99:.0f} ms")
+    print(f"passthrough: {base:.0f} msg/s")
+    print(f"ratio: {result.rate / base:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""End to end: observations produced to the raw topic -> alerts read model complete.
+
+Latency probes: every `probe_every`-th observation is for an asset of its own, so it opens its own
+alert; a bench-only trigger stamps the time each probe's alert row is inserted, and the latency is
+that stamp minus the time the bench handed the observation to the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+from aiokafka import AIOKafkaProducer
+
+from ems.scenario import generate
+from ems.schemas.observation import EventBody, Observation
+from ems.settings import Settings
+from ems.streams.codecs import encode
+
+PROBE_TRIGGER = """
+CREATE TABLE IF NOT EXISTS bench_probe (alert_id text PRIMARY KEY, at timestamptz NOT NULL);
+CREATE OR REPLACE FUNCTION bench_probe_stamp() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO bench_probe VALUES (NEW.asset_id, clock_timestamp()) ON CONFLICT DO NOTHING;
+  RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER bench_probe AFTER INSERT ON alerts FOR EACH ROW
+  WHEN (NEW.source = 'bench-probe') EXECUTE FUNCTION bench_probe_stamp();
+"""
+
+
+@dataclass
+class PipelineResult:
+    observations: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.observations / self.seconds
+
+
+def _records(n: int, assets: int, probe_every: int) -> list[tuple[bytes, bytes, str | None]]:
+    """(key, value, probe asset or None) for n observations, encoded before the clock starts."""
+    out = []
+    for i, item in enumerate(generate(n, assets=assets, seed=1)):
+        probe = f"probe_{i}" if i % probe_every == 0 else None
+        obs = Observation(
+            source="bench-probe" if probe else "bench",
+            asset_id=probe or item["asset_id"],
+            occurred_at=item["occurred_at"],
+            body=EventBody(event=item["event"], severity=item["severity"], title=item["title"]),
+        )
+        out.append((obs.key.encode(), encode(obs), probe))
+    return out
+
+
+def start_workers(env: dict[str, str], layout: list[str], logdir: str) -> list[subprocess.Popen]:
+    """One `ems worker` process per entry of `layout` (comma-separated stages)."""
+    procs = []
+    for i, stages in enumerate(layout):
+        log = open(os.path.join(logdir, f"worker{i}.log"), "ab")  # noqa: SIM115
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "ems.cli", "worker", "--stages", stages, "--no-supervise"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    return procs
+
+
+def stop_workers(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def _scalar(conn: psycopg.Connection, sql: str) -> int:
+    return conn.execute(sql).fetchone()[0]
+
+
+def wait_prepared(settings: Settings, procs: list[subprocess.Popen], timeout: float = 120) -> None:
+    url = settings.database_url.get_secret_value()
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a worker exited during start-up; see its log")
+            if _scalar(
+                conn,
+                f"SELECT count(*) FROM pg_tables WHERE schemaname = '{settings.read_model_schema}'"
+                " AND tablename = 'alerts'",
+            ):
+                conn.execute(f"SET search_path TO {settings.read_model_schema}")
+                conn.execute(PROBE_TRIGGER)
+                return
+            time.sleep(0.2)
+    raise RuntimeError("the workers did not create the read models in time")
+
+
+async def warm_up(settings: Settings, timeout: float = 120) -> None:
+    """Send one observation and wait until it is an alert: every stage has joined its group."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    obs = Observation(
+        source="bench-warmup", asset_id="warmup", body=EventBody(event="Warm", severity="minor")
+    )
+    await producer.send_and_wait(settings.topic("observations.raw"), key=b"warmup", value=encode(obs))
+    await producer.stop()
+    url = settings.database_url.get_secret_value()
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(
+        url, autocommit=True, options=f"-c search_path={settings.read_model_schema}"
+    ) as conn:
+        while time.monotonic() < deadline:
+            if _scalar(conn, "SELECT count(*) FROM alerts WHERE asset_id = 'warmup'"):
+                return
+            await asyncio.sleep(0.2)
+    raise RuntimeError("the pipeline did not process the warm-up observation in time")
+
+
+async def run_pipeline(
+    settings: Settings, n: int, assets: int, probe_every: int = 100, timeout: float = 600
+) -> PipelineResult:
+    """Produce n observations and time until the alerts read model accounts for all of them."""
+    records = _records(n, assets, probe_every)
+    sent_at: dict[str, float] = {}
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        acks="all",
+        enable_idempotence=True,
+    )
+    await producer.start()
+    url = settings.database_url.get_secret_value()
+    conn = psycopg.connect(url, autocommit=True, options=f"-c search_path={settings.read_model_schema}")
+    topic = settings.topic("observations.raw")
+    start = time.perf_counter()
+    try:
+        for key, value, probe in records:
+            if probe:
+                sent_at[probe] = time.time()
+            await producer.send(topic, key=key, value=value)
+        await producer.flush()
+        deadline = time.monotonic() + timeout
+        query = "SELECT coalesce(sum(event_count), 0) FROM alerts WHERE source <> 'bench-warmup'"
+        while _scalar(conn, query) < n:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {_scalar(conn, query)} of {n} observations reached the alerts")
+            await asyncio.sleep(0.05)
+        seconds = time.perf_counter() - start
+        stamps = conn.execute("SELECT alert_id, at FROM bench_probe").fetchall()
+    finally:
+        conn.close()
+        await producer.stop()
+    latencies = sorted((at.timestamp() - sent_at[a]) * 1000 for a, at in stamps if a in sent_at)
+    return PipelineResult(n, seconds, latencies)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def utc_stamp() -> str:
+    return datetime.now(UTC).strftime("%H%M%S")
