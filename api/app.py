@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from ems.api.ingest import BadRequest, append, parse_observations, read_json
 from ems.api.openapi import openapi_spec
 from ems.api.queries import ALERTS, EVENTS, ListSpec, build_list, encode_cursor
 from ems.api.ratelimit import RateLimiter
-from ems.infra.migrate import check_schema_name
+from ems.infra.migrate import check_schema_name, migrate
 from ems.settings import Settings
 from ems.streams.kafka import make_producer
 
@@ -45,6 +46,8 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The read models exist before the first worker has run (migrations are idempotent).
+        await asyncio.to_thread(migrate, settings.database_url.get_secret_value(), schema)
         pool = AsyncConnectionPool(
             settings.database_url.get_secret_value(),
             min_size=1,

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import psycopg
 from aiokafka import AIOKafkaProducer
 
+from ems.process_group import die_with_parent
 from ems.scenario import generate
 from ems.schemas.observation import EventBody, Observation
 from ems.settings import Settings
@@ -56,7 +57,9 @@ def _records(n: int, assets: int, probe_every: int) -> list[tuple[bytes, bytes, 
             source="bench-probe" if probe else "bench",
             asset_id=probe or item["asset_id"],
             occurred_at=item["occurred_at"],
-            body=EventBody(event=item["event"], severity=item["severity"], title=item["title"]),
+            body=EventBody(
+                event=item["event"], severity="critical" if probe else item["severity"], title=item["title"]
+            ),
         )
         out.append((obs.key.encode(), encode(obs), probe))
     return out
@@ -69,11 +72,12 @@ def start_workers(env: dict[str, str], layout: list[str], logdir: str) -> list[s
         log = open(os.path.join(logdir, f"worker{i}.log"), "ab")  # noqa: SIM115
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "ems.cli", "worker", "--stages", stages, "--no-supervise"],
+                [sys.executable, "-m", "ems.cli", "worker", "--stages", stages],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         )
     return procs

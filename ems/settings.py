@@ -31,9 +31,12 @@ class Settings(BaseSettings):
     table_store: str = Field("memory://", description="Faust table store URL (memory:// or rocksdb://)")
     broker_session_timeout: float = Field(10.0, gt=0, description="Consumer group session timeout (s)")
     broker_heartbeat_interval: float = Field(1.0, gt=0)
+    broker_rebalance_timeout: float = Field(10.0, gt=0, description="Max time a rebalance may take (s)")
+    kafka_idempotence: bool = Field(True, description="Idempotent producers (the Tansu broker lacks them)")
     dedupe_batch_size: int = Field(2000, ge=1, description="Max events folded by the dedupe agent at once")
-    stall_grace: float = Field(20.0, gt=0, description="Restart the worker when commits trail "
-                               "processing this long (s)")
+    stall_grace: float = Field(
+        20.0, gt=0, description="Restart the worker when commits trail processing this long (s)"
+    )
     dedupe_batch_within: float = Field(0.05, gt=0, description="Max wait to fill a dedupe batch (s)")
 
     # Bulk stages (aiokafka)

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from ems.process_group import die_with_parent
 from ems.streams.watchdog import EXIT_RESTART
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def supervise(argv: Sequence[str], max_restarts: int = 20, window: float = 600.0
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     while True:
-        child = subprocess.Popen([sys.executable, "-m", "ems.cli", *argv])
+        child = subprocess.Popen([sys.executable, "-m", "ems.cli", *argv], preexec_fn=die_with_parent)
         code = child.wait()
         if stopping or code != EXIT_RESTART:
             return code

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import faust
 
 from ems.settings import Settings
+from ems.streams.faust_fixes import install_faust_fixes
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ def create_app(settings: Settings) -> faust.App:
     source topic. Offsets are committed only after the producer (changelog + outputs) is flushed.
     """
     web = settings.worker_web_port > 0
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
         store=settings.table_store,
@@ -37,6 +38,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.broker_session_timeout,
         broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         table_standby_replicas=0,
@@ -45,6 +47,8 @@ def create_app(settings: Settings) -> faust.App:
         web_host="127.0.0.1",
         web_in_thread=False,
     )
+    install_faust_fixes(app)
+    return app
 
 
 async def drain_send_buffer(app: faust.App) -> None:
@@ -64,7 +68,13 @@ def faust_topics(app: faust.App, settings: Settings) -> FaustTopics:
     """Declare the topics of the Faust agents on `app` (partition counts as the settings say)."""
 
     def topic(name: str) -> faust.TopicT:
-        return app.topic(settings.topic(name), key_type=bytes, value_type=bytes, key_serializer="raw",
-                         value_serializer="raw", partitions=settings.partitions)
+        return app.topic(
+            settings.topic(name),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
 
     return FaustTopics(events=topic("events"), alerts=topic("alerts"), deadletter=topic("deadletter"))

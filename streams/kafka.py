@@ -19,7 +19,7 @@ def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     options: dict[str, object] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "acks": "all",
-        "enable_idempotence": True,
+        "enable_idempotence": settings.kafka_idempotence,
         "linger_ms": 5,
         "max_batch_size": 256 * 1024,
         "max_request_size": 4 * 1024 * 1024,
@@ -29,8 +29,9 @@ def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
-def make_consumer(settings: Settings, *topics: str, group_id: str | None, **overrides: object
-                  ) -> AIOKafkaConsumer:
+def make_consumer(
+    settings: Settings, *topics: str, group_id: str | None, **overrides: object
+) -> AIOKafkaConsumer:
     """A consumer with manual commits, reading from the earliest offset when it has none."""
     options: dict[str, object] = {
         "bootstrap_servers": settings.kafka_bootstrap,
@@ -61,11 +62,26 @@ class DeadLetters:
         self._stage = stage
         self.count = 0
 
-    async def reject(self, *, reason: str, topic: str, partition: int | None, offset: int | None,
-                     key: bytes | None, payload: bytes | None) -> None:
+    async def reject(
+        self,
+        *,
+        reason: str,
+        topic: str,
+        partition: int | None,
+        offset: int | None,
+        key: bytes | None,
+        payload: bytes | None,
+    ) -> None:
         """Dead-letter one record and log the reason (never the payload)."""
-        letter = DeadLetter.of(stage=self._stage, reason=reason, topic=topic, partition=partition,
-                               offset=offset, key=key, payload=payload)
+        letter = DeadLetter.of(
+            stage=self._stage,
+            reason=reason,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            payload=payload,
+        )
         self.count += 1
         log.warning("dead-lettered %s:%s:%s at %s: %s", topic, partition, offset, self._stage, reason)
         await send_record(self._producer, self._topic, letter)

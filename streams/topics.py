@@ -63,8 +63,9 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
             configs = {"cleanup.policy": "compact"} if spec.compacted else {}
             partitions = 1 if spec.single_partition else settings.partitions
             try:
-                await admin.create_topics([NewTopic(name, partitions, settings.replication_factor,
-                                                    topic_configs=configs)])
+                await admin.create_topics(
+                    [NewTopic(name, partitions, settings.replication_factor, topic_configs=configs)]
+                )
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

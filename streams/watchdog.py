@@ -19,28 +19,36 @@ EXIT_RESTART = 75  # EX_TEMPFAIL: the worker asks its supervisor for a restart
 
 @dataclass
 class CommitStallWatchdog:
-    """Pure state machine: feed it observations, it says which partitions are stalled."""
+    """Pure state machine: feed it observations, it says which partitions are stalled.
+
+    A partition is stalled when its committed offset has not moved for `grace` seconds while the
+    agent has processed beyond it. Under sustained load the commit always trails processing, so
+    "behind" alone is normal; "behind and not moving" is not.
+    """
 
     grace: float = 20.0
-    _behind_since: dict[Hashable, float] = field(default_factory=dict)
+    _since: dict[Hashable, tuple[int | None, float]] = field(default_factory=dict)
 
-    def observe(self, committed: Mapping[Hashable, int | None], processed: Mapping[Hashable, int],
-                now: float) -> list[Hashable]:
+    def observe(
+        self, committed: Mapping[Hashable, int | None], processed: Mapping[Hashable, int], now: float
+    ) -> list[Hashable]:
         """`committed`: next offset to read as committed; `processed`: highest offset the agent saw.
 
-        Returns the partitions whose commit has trailed the processed offset for over `grace` s.
+        Returns the partitions whose commit has stood still behind processing for over `grace` s.
         """
         stalled = []
         for tp, last in processed.items():
             done = committed.get(tp)
             if done is not None and done > last:
-                self._behind_since.pop(tp, None)  # caught up
+                self._since.pop(tp, None)  # caught up
                 continue
-            since = self._behind_since.setdefault(tp, now)
-            if now - since >= self.grace:
+            seen = self._since.get(tp)
+            if seen is None or seen[0] != done:  # first time behind, or the commit moved
+                self._since[tp] = (done, now)
+            elif now - seen[1] >= self.grace:
                 stalled.append(tp)
-        for tp in set(self._behind_since) - set(processed):
-            self._behind_since.pop(tp)
+        for tp in set(self._since) - set(processed):
+            self._since.pop(tp)
         return stalled
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from aiokafka import AIOKafkaProducer
-
 from ems.scenario import expected, generate
 from ems.schemas.observation import Observation
 from ems.streams.codecs import encode
+from ems.streams.kafka import make_producer
 from tests.integration.harness import Pipeline
 
 TOTAL = 20_000
@@ -19,12 +18,7 @@ def produce(pipeline: Pipeline, observations: list[dict], pace: float) -> None:
     """Append observations to the raw topic in chunks of 500, `pace` seconds apart."""
 
     async def main() -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=pipeline.settings.kafka_bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-        )
+        producer = make_producer(pipeline.settings)
         await producer.start()
         try:
             topic = pipeline.settings.topic("observations.raw")

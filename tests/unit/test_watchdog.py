@@ -9,6 +9,12 @@ def test_healthy_commits_never_stall() -> None:
         assert dog.observe(committed, {"p0": t * 10}, now=t) == []
 
 
+def test_sustained_load_with_moving_commits_never_stalls() -> None:
+    dog = CommitStallWatchdog(grace=10)
+    for t in range(0, 300, 5):  # the commit always trails, but it moves
+        assert dog.observe({"p0": t * 100}, {"p0": t * 100 + 5000}, now=t) == []
+
+
 def test_commit_stuck_behind_processing_stalls_after_grace() -> None:
     dog = CommitStallWatchdog(grace=10)
     assert dog.observe({"p0": 49, "p1": 501}, {"p0": 400, "p1": 500}, now=0) == []
@@ -22,12 +28,14 @@ def test_never_committed_counts_as_behind() -> None:
     assert dog.observe({"p0": None}, {"p0": 3}, now=6) == ["p0"]
 
 
-def test_catching_up_resets_the_clock() -> None:
+def test_catching_up_or_moving_resets_the_clock() -> None:
     dog = CommitStallWatchdog(grace=5)
     dog.observe({"p0": 10}, {"p0": 20}, now=0)
     assert dog.observe({"p0": 21}, {"p0": 20}, now=4) == []
     assert dog.observe({"p0": 21}, {"p0": 30}, now=8) == []
+    assert dog.observe({"p0": 21}, {"p0": 30}, now=12) == []
     assert dog.observe({"p0": 21}, {"p0": 30}, now=13) == ["p0"]
+    assert dog.observe({"p0": 25}, {"p0": 40}, now=14) == []  # moved: the clock starts again
 
 
 def test_contiguous_and_redelivered_offsets_pass() -> None:
