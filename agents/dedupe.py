@@ -48,12 +48,27 @@ def apply(
         if clear:
             return None, None
         opened = AlertState(
-            alert_id=alert_id_for(event.fingerprint), fingerprint=event.fingerprint, status="open",
-            severity=event.severity, trend="new", event_count=1, duplicate_count=0,
-            first_seen=event.occurred_at, last_seen=event.occurred_at, last_event_id=event.event_id,
-            source=event.source, event=event.event, resource=event.resource, title=event.title,
-            text=event.text, asset_id=event.asset_id, environment=event.environment,
-            service=event.service, tags=event.tags, attributes=event.attributes, value=event.value,
+            alert_id=alert_id_for(event.fingerprint),
+            fingerprint=event.fingerprint,
+            status="open",
+            severity=event.severity,
+            trend="new",
+            event_count=1,
+            duplicate_count=0,
+            first_seen=event.occurred_at,
+            last_seen=event.occurred_at,
+            last_event_id=event.event_id,
+            source=event.source,
+            event=event.event,
+            resource=event.resource,
+            title=event.title,
+            text=event.text,
+            asset_id=event.asset_id,
+            environment=event.environment,
+            service=event.service,
+            tags=event.tags,
+            attributes=event.attributes,
+            value=event.value,
             version=1,
         )
         return opened, _transition("opened", event, None)
@@ -69,29 +84,39 @@ def apply(
     elif event.severity != state.severity:
         transition = _transition("severity_changed", event, state.severity)
     if transition is not None:
-        changes.update(previous_severity=state.severity, severity=event.severity,
-                       trend=policy.trend(state.severity, event.severity))
-    new = state.model_copy(update={
-        **changes,
-        "event_count": state.event_count + 1,
-        "duplicate_count": state.duplicate_count + 1,
-        "first_seen": min(state.first_seen, event.occurred_at),
-        "last_seen": max(state.last_seen, event.occurred_at),
-        "last_event_id": event.event_id,
-        "title": event.title or state.title,
-        "text": event.text or state.text,
-        "value": event.value if event.value is not None else state.value,
-        "tags": sorted(set(state.tags) | set(event.tags)),
-        "service": sorted(set(state.service) | set(event.service)),
-        "attributes": {**state.attributes, **event.attributes},
-        "version": state.version + 1,
-    })
+        changes.update(
+            previous_severity=state.severity,
+            severity=event.severity,
+            trend=policy.trend(state.severity, event.severity),
+        )
+    new = state.model_copy(
+        update={
+            **changes,
+            "event_count": state.event_count + 1,
+            "duplicate_count": state.duplicate_count + 1,
+            "first_seen": min(state.first_seen, event.occurred_at),
+            "last_seen": max(state.last_seen, event.occurred_at),
+            "last_event_id": event.event_id,
+            "title": event.title or state.title,
+            "text": event.text or state.text,
+            "value": event.value if event.value is not None else state.value,
+            "tags": sorted(set(state.tags) | set(event.tags)),
+            "service": sorted(set(state.service) | set(event.service)),
+            "attributes": {**state.attributes, **event.attributes},
+            "version": state.version + 1,
+        }
+    )
     return new, transition
 
 
 def _transition(kind: str, event: Event, previous: str | None) -> Transition:
-    return Transition(kind=kind, event_id=event.event_id, at=event.occurred_at,
-                      severity=event.severity, previous_severity=previous)
+    return Transition(
+        kind=kind,
+        event_id=event.event_id,
+        at=event.occurred_at,
+        severity=event.severity,
+        previous_severity=previous,
+    )
 
 
 @dataclass
@@ -117,8 +142,13 @@ class FoldResult:
         s = self.state
         if not self.applied or s is None:
             return None
-        return AlertChanged(event_id=f"{s.fingerprint}:{s.version}", occurred_at=s.last_seen, alert=s,
-                            transitions=self.transitions, events_applied=self.applied)
+        return AlertChanged(
+            event_id=f"{s.fingerprint}:{s.version}",
+            occurred_at=s.last_seen,
+            alert=s,
+            transitions=self.transitions,
+            events_applied=self.applied,
+        )
 
 
 def fold(tracked: Tracked | None, events: Iterable[Event], policy: SeverityPolicy) -> FoldResult:

@@ -1,4 +1,4 @@
-"""The normalize stage on batched aiokafka: raw topic -> events (and metrics), dead letters.
+"""The normalize stage on batched aiokafka: raw topic -> event batches (and metrics), dead letters.
 
 Stateless and high-volume, so it runs on plain aiokafka batches rather than a Faust agent
 (GUIDE section 2: Faust's per-record machinery costs ~20x here). Delivery is at-least-once: a crash
@@ -18,10 +18,12 @@ from ems.agents.fingerprint import Fingerprinter
 from ems.agents.normalize import Normalizer, Rejected
 from ems.agents.severity import SeverityPolicy
 from ems.progress import StageProgress
+from ems.schemas.event import Event, EventBatch
 from ems.schemas.observation import EventBody, MetricsBody, Observation
 from ems.settings import Settings
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.kafka import DeadLetters, make_consumer, make_producer
+from ems.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +70,30 @@ class NormalizeWorker:
         progress = StageProgress("normalize")
         try:
             while not self._stopping.is_set():
-                batch = await consumer.getmany(timeout_ms=self.settings.batch_timeout_ms,
-                                               max_records=self.settings.batch_max_records)
+                batch = await consumer.getmany(
+                    timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.batch_max_records
+                )
                 if not batch:
                     continue
-                # 1. Queue every output of the batch (sends are pipelined by the producer).
+                # 1. Normalize the batch, grouping events by their ems.events partition, and queue
+                #    every output (sends are pipelined by the producer).
+                partitions = len(await producer.partitions_for(self.events_topic))
+                grouped: dict[int, list[Event]] = {}
                 offsets = {}
                 for tp, messages in batch.items():
                     for msg in messages:
-                        await self._handle(msg, producer, dead)
+                        event = await self._handle(msg, producer, dead)
+                        if event is not None:
+                            part = partition_for(event.fingerprint.encode(), partitions)
+                            grouped.setdefault(part, []).append(event)
                     offsets[tp] = messages[-1].offset + 1
                     self.processed += len(messages)
+                for part, events in grouped.items():
+                    for i in range(0, len(events), self.settings.events_per_record):
+                        record = EventBatch(
+                            partition=part, events=events[i : i + self.settings.events_per_record]
+                        )
+                        await producer.send(self.events_topic, value=encode(record), partition=part)
                 # 2. Wait until Kafka has acknowledged all of them ...
                 await producer.flush()
                 # 3. ... and only then commit the input offsets (at-least-once).
@@ -88,22 +103,24 @@ class NormalizeWorker:
             await consumer.stop()
             await producer.stop()
 
-    async def _handle(self, msg: ConsumerRecord, producer, dead: DeadLetters) -> None:
-        reject = dict(topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key,
-                      payload=msg.value)
+    async def _handle(self, msg: ConsumerRecord, producer, dead: DeadLetters) -> Event | None:
+        """The Event of an event observation; other kinds are routed here, rejects dead-lettered."""
+        reject = dict(
+            topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key, payload=msg.value
+        )
         try:
             obs = decode(msg.value, Observation, defaults=record_defaults(msg))
         except DecodeError as exc:
             await dead.reject(reason=str(exc), **reject)
-            return
+            return None
         if isinstance(obs.body, EventBody):
             try:
-                event = self.core.normalize(obs, msg.partition, msg.offset)
+                return self.core.normalize(obs, msg.partition, msg.offset)
             except Rejected as exc:
                 await dead.reject(reason=str(exc), **reject)
-                return
-            await producer.send(self.events_topic, key=event.fingerprint.encode(), value=encode(event))
-        elif isinstance(obs.body, MetricsBody):
+                return None
+        if isinstance(obs.body, MetricsBody):
             await producer.send(self.metrics_topic, key=obs.key.encode(), value=msg.value)
         # Discoveries and heartbeats stay on the raw topic, the source of truth, for the stages
         # that consume them (asset registry, heartbeat monitor).
+        return None

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     broker_heartbeat_interval: float = Field(1.0, gt=0)
     broker_rebalance_timeout: float = Field(10.0, gt=0, description="Max time a rebalance may take (s)")
     kafka_idempotence: bool = Field(True, description="Idempotent producers (the Tansu broker lacks them)")
-    dedupe_batch_size: int = Field(2000, ge=1, description="Max events folded by the dedupe agent at once")
+    dedupe_batch_size: int = Field(8, ge=1, description="Max event-batch records folded at once")
     stall_grace: float = Field(
         20.0, gt=0, description="Restart the worker when commits trail processing this long (s)"
     )
@@ -41,6 +41,7 @@ class Settings(BaseSettings):
 
     # Bulk stages (aiokafka)
     batch_max_records: int = Field(5000, ge=1, description="Max records per getmany batch")
+    events_per_record: int = Field(500, ge=1, le=5000, description="Events per EventBatch record")
     batch_timeout_ms: int = Field(100, ge=1, description="Max wait for a getmany batch (ms)")
 
     # Pipeline behaviour

@@ -8,23 +8,44 @@ from psycopg.types.json import Jsonb
 
 from ems.agents.severity import SeverityPolicy
 from ems.projections.base import Row, Upsert
-from ems.schemas.alert import AlertChanged
+from ems.schemas.alert import AlertChanged, AlertChangedBatch
 
 ALERT_COLUMNS = (
-    "alert_id", "fingerprint", "status", "severity", "severity_rank", "previous_severity", "trend",
-    "event_count", "duplicate_count", "first_seen", "last_seen", "last_event_id", "source", "event",
-    "resource", "title", "text", "asset_id", "environment", "service", "tags", "attributes", "value",
+    "alert_id",
+    "fingerprint",
+    "status",
+    "severity",
+    "severity_rank",
+    "previous_severity",
+    "trend",
+    "event_count",
+    "duplicate_count",
+    "first_seen",
+    "last_seen",
+    "last_event_id",
+    "source",
+    "event",
+    "resource",
+    "title",
+    "text",
+    "asset_id",
+    "environment",
+    "service",
+    "tags",
+    "attributes",
+    "value",
     "version",
 )
 HISTORY_COLUMNS = ("alert_id", "event_id", "kind", "at", "severity", "previous_severity")
 
 
 class AlertsProjection:
-    """AlertChanged -> the alert's row (kept only if its version is newer) + its transitions."""
+    """AlertChangedBatch -> per change, the alert's row (kept only if its version is newer) and its
+    transitions."""
 
     name = "alerts"
     topic = "alerts"
-    record_type = AlertChanged
+    record_type = AlertChangedBatch
     alert = Upsert("alerts", ALERT_COLUMNS, conflict=("fingerprint",), version="version")
     history = Upsert("alert_history", HISTORY_COLUMNS, conflict=("alert_id", "event_id", "kind"))
     upserts = (alert, history)
@@ -32,13 +53,41 @@ class AlertsProjection:
     def __init__(self, policy: SeverityPolicy) -> None:
         self._rank = {name: i for i, name in enumerate(policy.order)}
 
-    def rows(self, record: AlertChanged) -> Iterable[tuple[Upsert, Row]]:
+    def rows(self, record: AlertChangedBatch) -> Iterable[tuple[Upsert, Row]]:
+        for change in record.changes:
+            yield from self.change_rows(change)
+
+    def change_rows(self, record: AlertChanged) -> Iterable[tuple[Upsert, Row]]:
+        """The rows of one alert change."""
         a = record.alert
-        yield self.alert, (
-            a.alert_id, a.fingerprint, a.status, a.severity, self._rank.get(a.severity, len(self._rank)),
-            a.previous_severity, a.trend, a.event_count, a.duplicate_count, a.first_seen, a.last_seen,
-            a.last_event_id, a.source, a.event, a.resource, a.title, a.text, a.asset_id, a.environment,
-            a.service, a.tags, Jsonb(a.attributes), a.value, a.version,
+        yield (
+            self.alert,
+            (
+                a.alert_id,
+                a.fingerprint,
+                a.status,
+                a.severity,
+                self._rank.get(a.severity, len(self._rank)),
+                a.previous_severity,
+                a.trend,
+                a.event_count,
+                a.duplicate_count,
+                a.first_seen,
+                a.last_seen,
+                a.last_event_id,
+                a.source,
+                a.event,
+                a.resource,
+                a.title,
+                a.text,
+                a.asset_id,
+                a.environment,
+                a.service,
+                a.tags,
+                Jsonb(a.attributes),
+                a.value,
+                a.version,
+            ),
         )
         for t in record.transitions:
             yield self.history, (a.alert_id, t.event_id, t.kind, t.at, t.severity, t.previous_severity)

@@ -56,14 +56,18 @@ class Upsert:
         values = sql.SQL(", ").join(sql.Placeholder() * len(self.columns))
         conflict = sql.SQL(", ").join(map(sql.Identifier, self.conflict))
         head = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) ").format(
-            table, cols, values, conflict)
+            table, cols, values, conflict
+        )
         if self.version is None:
             return head + sql.SQL("DO NOTHING")
         sets = sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-            for c in self.columns if c not in self.conflict)
+            for c in self.columns
+            if c not in self.conflict
+        )
         return head + sql.SQL("DO UPDATE SET {} WHERE {}.{} < EXCLUDED.{}").format(
-            sets, table, sql.Identifier(self.version), sql.Identifier(self.version))
+            sets, table, sql.Identifier(self.version), sql.Identifier(self.version)
+        )
 
 
 class Projection(Protocol):

@@ -7,27 +7,61 @@ from collections.abc import Iterable
 from psycopg.types.json import Jsonb
 
 from ems.projections.base import Row, Upsert
-from ems.schemas.event import Event
+from ems.schemas.event import Event, EventBatch
 
 EVENT_COLUMNS = (
-    "event_id", "fingerprint", "occurred_at", "source", "severity", "event", "resource", "title", "text",
-    "asset_id", "environment", "service", "tags", "attributes", "value", "raw_partition", "raw_offset",
+    "event_id",
+    "fingerprint",
+    "occurred_at",
+    "source",
+    "severity",
+    "event",
+    "resource",
+    "title",
+    "text",
+    "asset_id",
+    "environment",
+    "service",
+    "tags",
+    "attributes",
+    "value",
+    "raw_partition",
+    "raw_offset",
 )
 
 
 class EventsProjection:
-    """Event -> one `events` row; a redelivered event (same id) is ignored by the table's key."""
+    """EventBatch -> one `events` row per event; a redelivered event (same id) is ignored."""
 
     name = "events"
     topic = "events"
-    record_type = Event
+    record_type = EventBatch
     insert = Upsert("events", EVENT_COLUMNS, conflict=("event_id",))
     upserts = (insert,)
 
-    def rows(self, record: Event) -> Iterable[tuple[Upsert, Row]]:
-        r = record
-        yield self.insert, (
-            r.event_id, r.fingerprint, r.occurred_at, r.source, r.severity, r.event, r.resource, r.title,
-            r.text, r.asset_id, r.environment, r.service, r.tags, Jsonb(r.attributes), r.value,
-            r.raw_partition, r.raw_offset,
+    def rows(self, record: EventBatch) -> Iterable[tuple[Upsert, Row]]:
+        for event in record.events:
+            yield self.insert, self.row(event)
+
+    @staticmethod
+    def row(r: Event) -> Row:
+        """The `events` row of one event."""
+        return (
+            r.event_id,
+            r.fingerprint,
+            r.occurred_at,
+            r.source,
+            r.severity,
+            r.event,
+            r.resource,
+            r.title,
+            r.text,
+            r.asset_id,
+            r.environment,
+            r.service,
+            r.tags,
+            Jsonb(r.attributes),
+            r.value,
+            r.raw_partition,
+            r.raw_offset,
         )

@@ -49,8 +49,15 @@ class ProjectionRunner:
     end offsets seen at start, then returns.
     """
 
-    def __init__(self, settings: Settings, projection: Projection, schema: str | None = None, *,
-                 follow: bool = True, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        projection: Projection,
+        schema: str | None = None,
+        *,
+        follow: bool = True,
+        progress: Progress | None = None,
+    ) -> None:
         self.settings = settings
         self.projection = projection
         self.schema = check_schema_name(schema or settings.read_model_schema)
@@ -69,14 +76,17 @@ class ProjectionRunner:
 
     async def _connect(self) -> psycopg.AsyncConnection:
         return await psycopg.AsyncConnection.connect(
-            self.settings.database_url.get_secret_value(), options=f"-c search_path={self.schema}")
+            self.settings.database_url.get_secret_value(), options=f"-c search_path={self.schema}"
+        )
 
     async def stored_offsets(self) -> dict[int, int]:
         """partition -> last applied offset, as stored in PostgreSQL."""
         async with await self._connect() as conn:
             cur = await conn.execute(
                 "SELECT partition, last_offset FROM projection_checkpoint WHERE projection = %s "
-                "AND topic = %s", (self.projection.name, self.topic))
+                "AND topic = %s",
+                (self.projection.name, self.topic),
+            )
             return {p: o for p, o in await cur.fetchall()}
 
     async def seek_to_checkpoints(self, partitions: set[TopicPartition]) -> None:
@@ -107,8 +117,9 @@ class ProjectionRunner:
             while not self._stopping.is_set():
                 if end is not None and await self._caught_up(end):
                     break
-                batch = await consumer.getmany(timeout_ms=self.settings.batch_timeout_ms,
-                                               max_records=self.settings.batch_max_records)
+                batch = await consumer.getmany(
+                    timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.batch_max_records
+                )
                 if not batch:
                     continue
                 try:
@@ -127,8 +138,12 @@ class ProjectionRunner:
             await producer.stop()
         return self.applied
 
-    async def apply(self, conn: psycopg.AsyncConnection, batch: dict[TopicPartition, list[ConsumerRecord]],
-                    letters: DeadLetters) -> int:
+    async def apply(
+        self,
+        conn: psycopg.AsyncConnection,
+        batch: dict[TopicPartition, list[ConsumerRecord]],
+        letters: DeadLetters,
+    ) -> int:
         """Steps 2-3 of the protocol for one batch; returns the number of records in it."""
         rows: dict[Upsert, list[Row]] = defaultdict(list)
         last: dict[int, int] = {}
@@ -138,8 +153,14 @@ class ProjectionRunner:
                 try:
                     record = decode(msg.value, self.projection.record_type)
                 except DecodeError as exc:
-                    await letters.reject(reason=str(exc), topic=msg.topic, partition=msg.partition,
-                                         offset=msg.offset, key=msg.key, payload=msg.value)
+                    await letters.reject(
+                        reason=str(exc),
+                        topic=msg.topic,
+                        partition=msg.partition,
+                        offset=msg.offset,
+                        key=msg.key,
+                        payload=msg.value,
+                    )
                     continue
                 for upsert, row in self.projection.rows(record):
                     rows[upsert].append(row)

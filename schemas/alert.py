@@ -84,3 +84,17 @@ class AlertChanged(Record):
     @property
     def key(self) -> str:
         return self.alert.fingerprint
+
+
+class AlertChangedBatch(Record):
+    """The alert changes one dedupe step produced for one partition, published as one record."""
+
+    TYPE: ClassVar[str] = "alert_changed_batch"
+    VERSION: ClassVar[int] = 1
+
+    partition: int = Field(ge=0)
+    changes: list[AlertChanged] = Field(min_length=1)
+
+    @property
+    def key(self) -> str:
+        return f"partition-{self.partition}"

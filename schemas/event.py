@@ -39,3 +39,23 @@ class Event(Record):
     @property
     def key(self) -> str:
         return self.fingerprint
+
+
+class EventBatch(Record):
+    """Normalized events that share one partition of `ems.events`, published as one Kafka record.
+
+    Normalize groups each of its input batches by the partition of the event fingerprints (the
+    same murmur2 partitioner as keyed records and the dedupe table's changelog), so every event of
+    a fingerprint still lands on one partition, in order. One record per group amortizes the
+    per-record cost of the Faust stage over the whole group.
+    """
+
+    TYPE: ClassVar[str] = "event_batch"
+    VERSION: ClassVar[int] = 1
+
+    partition: int = Field(ge=0, description="The ems.events partition every event here hashes to")
+    events: list[Event] = Field(min_length=1)
+
+    @property
+    def key(self) -> str:
+        return f"partition-{self.partition}"

@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ems.schemas.alert import AlertChanged
+from ems.schemas.alert import AlertChanged, AlertChangedBatch
 from ems.schemas.deadletter import DeadLetter
 from ems.schemas.envelope import Record
-from ems.schemas.event import Event
+from ems.schemas.event import Event, EventBatch
 from ems.schemas.observation import Observation
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
-MODELS: dict[str, type[Record]] = {m.TYPE: m for m in (Observation, Event, AlertChanged, DeadLetter)}
+MODELS: dict[str, type[Record]] = {
+    m.TYPE: m for m in (Observation, Event, EventBatch, AlertChanged, AlertChangedBatch, DeadLetter)
+}
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 
 

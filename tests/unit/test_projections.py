@@ -4,6 +4,8 @@ from ems.agents.dedupe import fold
 from ems.projections.alerts import AlertsProjection
 from ems.projections.base import Upsert
 from ems.projections.events import EventsProjection
+from ems.schemas.alert import AlertChangedBatch
+from ems.schemas.event import EventBatch
 from tests.unit.helpers import POLICY, event
 
 
@@ -28,7 +30,7 @@ def test_append_upsert_keeps_first_and_does_nothing_on_conflict() -> None:
 
 def test_events_projection_maps_every_column() -> None:
     ev = event(offset=7, partition=2)
-    [(up, row)] = list(EventsProjection().rows(ev))
+    [(up, row)] = list(EventsProjection().rows(EventBatch(partition=0, events=[ev])))
     assert up.table == "events" and len(row) == len(up.columns)
     values = dict(zip(up.columns, row, strict=True))
     assert values["event_id"] == ev.event_id and values["raw_offset"] == 7 and values["raw_partition"] == 2
@@ -37,7 +39,7 @@ def test_events_projection_maps_every_column() -> None:
 
 def test_alerts_projection_maps_state_and_transitions() -> None:
     change = fold(None, [event(offset=0), event(severity="ok", offset=1)], POLICY).change()
-    rows = list(AlertsProjection(POLICY).rows(change))
+    rows = list(AlertsProjection(POLICY).rows(AlertChangedBatch(partition=1, changes=[change])))
     alert_rows = [r for u, r in rows if u.table == "alerts"]
     history = [r for u, r in rows if u.table == "alert_history"]
     values = dict(zip(AlertsProjection.alert.columns, alert_rows[0], strict=True))
@@ -46,6 +48,7 @@ def test_alerts_projection_maps_state_and_transitions() -> None:
     assert [h[2] for h in history] == ["opened", "resolved"]
 
 
-def test_mappers_are_pure() -> None:
-    ev = event(offset=3)
-    assert list(EventsProjection().rows(ev))[0][1][:13] == list(EventsProjection().rows(ev))[0][1][:13]
+def test_a_batch_maps_to_one_row_per_event() -> None:
+    batch = EventBatch(partition=0, events=[event(offset=i) for i in range(3)])
+    rows = [r for _, r in EventsProjection().rows(batch)]
+    assert [r[0] for r in rows] == [e.event_id for e in batch.events]
