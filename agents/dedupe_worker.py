@@ -56,15 +56,7 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                 try:
                     batch = decode(ev.value, EventBatch)
                 except DecodeError as exc:
-                    letter = DeadLetter.of(
-                        stage="dedupe",
-                        reason=str(exc),
-                        topic=msg.topic,
-                        partition=msg.partition,
-                        offset=msg.offset,
-                        key=msg.key,
-                        payload=msg.value,
-                    )
+                    letter = DeadLetter.of_record(stage="dedupe", reason=str(exc), record=msg)
                     log.warning("dead-lettered %s: %s", letter.key, exc)
                     await topics.deadletter.send(key=letter.key.encode(), value=encode(letter))
                     continue

@@ -105,19 +105,16 @@ class NormalizeWorker:
 
     async def _handle(self, msg: ConsumerRecord, producer, dead: DeadLetters) -> Event | None:
         """The Event of an event observation; other kinds are routed here, rejects dead-lettered."""
-        reject = dict(
-            topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key, payload=msg.value
-        )
         try:
             obs = decode(msg.value, Observation, defaults=record_defaults(msg))
         except DecodeError as exc:
-            await dead.reject(reason=str(exc), **reject)
+            await dead.reject(str(exc), msg)
             return None
         if isinstance(obs.body, EventBody):
             try:
                 return self.core.normalize(obs, msg.partition, msg.offset)
             except Rejected as exc:
-                await dead.reject(reason=str(exc), **reject)
+                await dead.reject(str(exc), msg)
                 return None
         if isinstance(obs.body, MetricsBody):
             await producer.send(self.metrics_topic, key=obs.key.encode(), value=msg.value)

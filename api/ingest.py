@@ -30,8 +30,9 @@ class EventIn(BaseModel):
     environment: str = Field("production", min_length=1, max_length=64)
     service: list[str] = Field(default_factory=list, max_length=32)
     tags: list[str] = Field(default_factory=list, max_length=64)
-    attributes: dict[str, Any] = Field(default_factory=dict, max_length=128,
-                                       validation_alias=AliasChoices("attributes", "metadata"))
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, max_length=128, validation_alias=AliasChoices("attributes", "metadata")
+    )
     text: str = Field("", max_length=8192)
     value: str | None = Field(None, max_length=256)
     occurred_at: datetime | None = Field(None, validation_alias=AliasChoices("occurred_at", "occurredAt"))
@@ -46,9 +47,18 @@ class EventIn(BaseModel):
         name = self.event or self.title
         if not name:
             raise ValueError("either event or title is required")
-        body = EventBody(event=name, severity=self.severity, resource=self.resource, title=self.title,
-                         text=self.text, environment=self.environment, service=self.service,
-                         tags=self.tags, attributes=self.attributes, value=self.value)
+        body = EventBody(
+            event=name,
+            severity=self.severity,
+            resource=self.resource,
+            title=self.title,
+            text=self.text,
+            environment=self.environment,
+            service=self.service,
+            tags=self.tags,
+            attributes=self.attributes,
+            value=self.value,
+        )
         extra = {"occurred_at": self.occurred_at} if self.occurred_at else {}
         return Observation(source=self.source, asset_id=self.asset_id, body=body, **extra)
 
@@ -123,9 +133,13 @@ def parse_observations(payload: Any, known_severities: set[str]) -> list[Observa
             errors.append({"field": prefix.rstrip(".") or "(body)", "message": str(exc)})
             continue
         if isinstance(obs.body, EventBody) and obs.body.severity not in known_severities:
-            errors.append({"field": f"{prefix}severity",
-                           "message": f"unknown severity {obs.body.severity!r}; expected one of "
-                                      f"{', '.join(sorted(known_severities))}"})
+            errors.append(
+                {
+                    "field": f"{prefix}severity",
+                    "message": f"unknown severity {obs.body.severity!r}; expected one of "
+                    f"{', '.join(sorted(known_severities))}",
+                }
+            )
             continue
         observations.append(obs)
     if errors:

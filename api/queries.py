@@ -87,13 +87,19 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuer
     """Build the SELECT for `params` (a multi-dict with `getlist`)."""
     where: list[sql.Composable] = []
     args: list[Any] = []
-    unknown = set(params.keys()) - set(spec.equals) - set(spec.array_columns or {}) - {
-        "sort", "limit", "page", "cursor", "q", "from", "to"}
+    unknown = (
+        set(params.keys())
+        - set(spec.equals)
+        - set(spec.array_columns or {})
+        - {"sort", "limit", "page", "cursor", "q", "from", "to"}
+    )
     if unknown:
-        allowed = sorted({*spec.equals, *(spec.array_columns or {}), "sort", "limit", "page", "cursor", "q",
-                          "from", "to"})
-        raise BadRequest(400, f"unknown query parameter(s) {', '.join(sorted(unknown))}; "
-                              f"allowed: {', '.join(allowed)}")
+        allowed = sorted(
+            {*spec.equals, *(spec.array_columns or {}), "sort", "limit", "page", "cursor", "q", "from", "to"}
+        )
+        raise BadRequest(
+            400, f"unknown query parameter(s) {', '.join(sorted(unknown))}; allowed: {', '.join(allowed)}"
+        )
     for name, column in spec.equals.items():
         values = params.getlist(name)
         include = [v for v in values if not v.startswith("!")]
@@ -111,7 +117,8 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuer
             args.append([value.lstrip("!")])
     if params.get("q"):
         text = sql.SQL(" || ' ' || ").join(
-            sql.SQL("coalesce({}, '')").format(sql.Identifier(c)) for c in spec.text_columns)
+            sql.SQL("coalesce({}, '')").format(sql.Identifier(c)) for c in spec.text_columns
+        )
         where.append(sql.SQL("({}) ILIKE %s").format(text))
         args.append(f"%{params['q']}%")
     for name, op in (("from", ">="), ("to", "<")):
@@ -122,8 +129,11 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuer
     sort = params.get("sort", spec.default_sort)
     descending = sort.startswith("-")
     if sort.lstrip("-") not in spec.sortable:
-        raise BadRequest(400, f"cannot sort by {sort!r}; choose from {', '.join(sorted(spec.sortable))} "
-                              "(prefix - for descending)")
+        raise BadRequest(
+            400,
+            f"cannot sort by {sort!r}; choose from {', '.join(sorted(spec.sortable))} "
+            "(prefix - for descending)",
+        )
     sort_column = spec.sortable[sort.lstrip("-")]
     limit = _ints(params, "limit", 50, 1, MAX_LIMIT)
     count_where = list(where)
@@ -131,8 +141,13 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuer
     page = None
     if params.get("cursor"):
         value, row_id = decode_cursor(params["cursor"])
-        where.append(sql.SQL("({}, {}) {} (%s, %s)").format(
-            sql.Identifier(sort_column), sql.Identifier(spec.id_column), sql.SQL("<" if descending else ">")))
+        where.append(
+            sql.SQL("({}, {}) {} (%s, %s)").format(
+                sql.Identifier(sort_column),
+                sql.Identifier(spec.id_column),
+                sql.SQL("<" if descending else ">"),
+            )
+        )
         args += [value, row_id]
         offset = 0
     else:
@@ -143,31 +158,62 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuer
     count_sql = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(count_where) if count_where else sql.SQL("")
     table = sql.Identifier(spec.table)
     select = sql.SQL("SELECT {} FROM {}{} ORDER BY {} {}, {} {} LIMIT %s OFFSET %s").format(
-        columns, table, where_sql, sql.Identifier(sort_column), direction, sql.Identifier(spec.id_column),
-        direction)
+        columns,
+        table,
+        where_sql,
+        sql.Identifier(sort_column),
+        direction,
+        sql.Identifier(spec.id_column),
+        direction,
+    )
     count = sql.SQL("SELECT count(*) FROM {}{}").format(table, count_sql)
     return ListQuery(select, [*args, limit, offset], count, count_args, limit, sort_column, page)
 
 
 ALERTS = ListSpec(
-    table="alerts", id_column="alert_id",
-    equals={"severity": "severity", "status": "status", "asset_id": "asset_id", "source": "source",
-            "environment": "environment", "resource": "resource", "event": "event",
-            "fingerprint": "fingerprint", "trend": "trend"},
-    sortable={"last_seen": "last_seen", "first_seen": "first_seen", "severity": "severity_rank",
-              "event_count": "event_count", "duplicate_count": "duplicate_count", "status": "status",
-              "resource": "resource"},
-    default_sort="-last_seen", time_column="last_seen",
+    table="alerts",
+    id_column="alert_id",
+    equals={
+        "severity": "severity",
+        "status": "status",
+        "asset_id": "asset_id",
+        "source": "source",
+        "environment": "environment",
+        "resource": "resource",
+        "event": "event",
+        "fingerprint": "fingerprint",
+        "trend": "trend",
+    },
+    sortable={
+        "last_seen": "last_seen",
+        "first_seen": "first_seen",
+        "severity": "severity_rank",
+        "event_count": "event_count",
+        "duplicate_count": "duplicate_count",
+        "status": "status",
+        "resource": "resource",
+    },
+    default_sort="-last_seen",
+    time_column="last_seen",
     text_columns=("title", "text", "resource", "event", "asset_id"),
     array_columns={"tag": "tags", "service": "service"},
 )
 
 EVENTS = ListSpec(
-    table="events", id_column="event_id",
-    equals={"severity": "severity", "asset_id": "asset_id", "source": "source", "fingerprint": "fingerprint",
-            "environment": "environment", "resource": "resource", "event": "event"},
+    table="events",
+    id_column="event_id",
+    equals={
+        "severity": "severity",
+        "asset_id": "asset_id",
+        "source": "source",
+        "fingerprint": "fingerprint",
+        "environment": "environment",
+        "resource": "resource",
+        "event": "event",
+    },
     sortable={"occurred_at": "occurred_at"},
-    default_sort="-occurred_at", time_column="occurred_at",
+    default_sort="-occurred_at",
+    time_column="occurred_at",
     text_columns=("title", "text", "resource", "event"),
     array_columns={"tag": "tags"},
 )

@@ -13,7 +13,8 @@ import tempfile
 import uuid
 
 from ems.bench.passthrough import passthrough
-from ems.bench.pipeline import percentile, run_pipeline, start_workers, stop_workers, wait_prepared, warm_up
+from ems.bench.pipeline import percentile, run_pipeline, start_workers, wait_prepared, warm_up
+from ems.process_group import stop_processes
 from ems.settings import Settings
 
 LAYOUTS = {
@@ -70,7 +71,7 @@ def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
         asyncio.run(warm_up(settings))
         result = asyncio.run(run_pipeline(settings, args.observations, args.assets))
     finally:
-        stop_workers(procs)
+        stop_processes(procs)
     p50, p99 = percentile(result.latencies_ms, 0.5), percentile(result.latencies_ms, 0.99)
     print(
         f"# {args.observations} observations over {args.assets} assets, layout {args.layout} "

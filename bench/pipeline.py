@@ -8,18 +8,16 @@ that stamp minus the time the bench handed the observation to the producer.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 from aiokafka import AIOKafkaProducer
 
-from ems.process_group import die_with_parent
+from ems.process_group import spawn_ems
 from ems.scenario import generate
 from ems.schemas.observation import EventBody, Observation
 from ems.settings import Settings
@@ -49,49 +47,36 @@ class PipelineResult:
 
 
 def _records(n: int, assets: int, probe_every: int) -> list[tuple[bytes, bytes, str | None]]:
-    """(key, value, probe asset or None) for n observations, encoded before the clock starts."""
+    """(key, value, probe asset or None) for n scenario observations plus one probe per
+    `probe_every` of them, encoded before the clock starts. Probes are extra observations (a
+    critical event on an asset of its own), so the scenario's own outcome stays exact."""
     out = []
     for i, item in enumerate(generate(n, assets=assets, seed=1)):
-        probe = f"probe_{i}" if i % probe_every == 0 else None
         obs = Observation(
-            source="bench-probe" if probe else "bench",
-            asset_id=probe or item["asset_id"],
+            source="bench",
+            asset_id=item["asset_id"],
             occurred_at=item["occurred_at"],
-            body=EventBody(
-                event=item["event"], severity="critical" if probe else item["severity"], title=item["title"]
-            ),
+            body=EventBody(event=item["event"], severity=item["severity"], title=item["title"]),
         )
-        out.append((obs.key.encode(), encode(obs), probe))
+        out.append((obs.key.encode(), encode(obs), None))
+        if i % probe_every == 0:
+            probe = f"probe_{i}"
+            obs = Observation(
+                source="bench-probe",
+                asset_id=probe,
+                occurred_at=item["occurred_at"],
+                body=EventBody(event="Probe", severity="critical"),
+            )
+            out.append((obs.key.encode(), encode(obs), probe))
     return out
 
 
 def start_workers(env: dict[str, str], layout: list[str], logdir: str) -> list[subprocess.Popen]:
     """One `ems worker` process per entry of `layout` (comma-separated stages)."""
-    procs = []
-    for i, stages in enumerate(layout):
-        log = open(os.path.join(logdir, f"worker{i}.log"), "ab")  # noqa: SIM115
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "ems.cli", "worker", "--stages", stages],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
-        )
-    return procs
-
-
-def stop_workers(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
+    return [
+        spawn_ems(["worker", "--stages", stages], env, Path(logdir) / f"worker{i}.log")
+        for i, stages in enumerate(layout)
+    ]
 
 
 def _scalar(conn: psycopg.Connection, sql: str) -> int:
@@ -164,9 +149,10 @@ async def run_pipeline(
         await producer.flush()
         deadline = time.monotonic() + timeout
         query = "SELECT coalesce(sum(event_count), 0) FROM alerts WHERE source <> 'bench-warmup'"
-        while _scalar(conn, query) < n:
+        total = len(records)
+        while _scalar(conn, query) < total:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"only {_scalar(conn, query)} of {n} observations reached the alerts")
+                raise RuntimeError(f"only {_scalar(conn, query)} of {total} observations reached the alerts")
             await asyncio.sleep(0.05)
         seconds = time.perf_counter() - start
         stamps = conn.execute("SELECT alert_id, at FROM bench_probe").fetchall()
@@ -174,7 +160,7 @@ async def run_pipeline(
         conn.close()
         await producer.stop()
     latencies = sorted((at.timestamp() - sent_at[a]) * 1000 for a, at in stamps if a in sent_at)
-    return PipelineResult(n, seconds, latencies)
+    return PipelineResult(len(records), seconds, latencies)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

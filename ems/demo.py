@@ -12,35 +12,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from ems.process_group import spawn_ems, stop_processes
 from ems.scenario import DEMO_ASSETS, demo_observations
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    out = open(log, "ab")  # noqa: SIM115 - lives as long as the process
-    return subprocess.Popen(
-        [sys.executable, "-m", "ems.cli", *args],
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _wait(check, timeout: float, what: str, procs: list[subprocess.Popen], logs: Path) -> object:
@@ -73,7 +51,7 @@ def run_demo(data_dir: str = ".ems-demo", api_port: int = 8080, once: bool = Fal
     print(f"starting the embedded stack in {root} ...", flush=True)
     with EmbeddedStack(data_dir=root / "servers") as stack:
         env = {**os.environ, **stack.env(), "EMS_API_PORT": str(api_port), "EMS_WORKER_WEB_PORT": "0"}
-        procs = [_start(["worker"], env, logs / "worker.log"), _start(["api"], env, logs / "api.log")]
+        procs = [spawn_ems(["worker"], env, logs / "worker.log"), spawn_ems(["api"], env, logs / "api.log")]
         try:
             api = f"http://127.0.0.1:{api_port}"
             _wait(
@@ -113,4 +91,4 @@ def run_demo(data_dir: str = ".ems-demo", api_port: int = 8080, once: bool = Fal
                 pass
             return 0
         finally:
-            _stop(procs)
+            stop_processes(procs)

@@ -34,8 +34,10 @@ def migrate(url: str, schema: str) -> list[str]:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('ems-migrate'))")
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, "
-                     "applied_at timestamptz NOT NULL DEFAULT now())")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
         done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
         for name, text in migration_files():
             if name in done:

@@ -153,14 +153,7 @@ class ProjectionRunner:
                 try:
                     record = decode(msg.value, self.projection.record_type)
                 except DecodeError as exc:
-                    await letters.reject(
-                        reason=str(exc),
-                        topic=msg.topic,
-                        partition=msg.partition,
-                        offset=msg.offset,
-                        key=msg.key,
-                        payload=msg.value,
-                    )
+                    await letters.reject(str(exc), msg)
                     continue
                 for upsert, row in self.projection.rows(record):
                     rows[upsert].append(row)

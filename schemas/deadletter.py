@@ -26,8 +26,15 @@ class DeadLetter(Record):
 
     @classmethod
     def of(
-        cls, *, stage: str, reason: str, topic: str, partition: int | None, offset: int | None,
-        key: bytes | None, payload: bytes | None,
+        cls,
+        *,
+        stage: str,
+        reason: str,
+        topic: str,
+        partition: int | None,
+        offset: int | None,
+        key: bytes | None,
+        payload: bytes | None,
     ) -> DeadLetter:
         """Build a dead letter from the raw pieces of a rejected Kafka record.
 
@@ -36,9 +43,26 @@ class DeadLetter(Record):
         """
         return cls(
             event_id=f"{stage}:{topic}:{partition}:{offset}",
-            stage=stage, reason=reason[:4000], source_topic=topic, source_partition=partition,
-            source_offset=offset, key_b64=base64.b64encode(key).decode() if key is not None else None,
+            stage=stage,
+            reason=reason[:4000],
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            key_b64=base64.b64encode(key).decode() if key is not None else None,
             payload_b64=base64.b64encode(payload or b"").decode(),
+        )
+
+    @classmethod
+    def of_record(cls, *, stage: str, reason: str, record: object) -> DeadLetter:
+        """`of` for a consumed record (an aiokafka ConsumerRecord or a Faust Message)."""
+        return cls.of(
+            stage=stage,
+            reason=reason,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            payload=record.value,
         )
 
     @property

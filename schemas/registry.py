@@ -40,8 +40,22 @@ def observation_v1_to_v2(old: dict[str, Any]) -> dict[str, Any]:
     v2 wraps the event fields in a `body` discriminated by `kind`, so metrics, discoveries and
     heartbeats can share the topic. The v1 title doubles as the event name.
     """
-    known = {"type", "schema_version", "event_id", "occurred_at", "source", "severity", "title",
-             "asset_id", "assetId", "metadata", "resource", "event", "text", "environment"}
+    known = {
+        "type",
+        "schema_version",
+        "event_id",
+        "occurred_at",
+        "source",
+        "severity",
+        "title",
+        "asset_id",
+        "assetId",
+        "metadata",
+        "resource",
+        "event",
+        "text",
+        "environment",
+    }
     unknown = sorted(set(old) - known)
     if unknown:
         raise ValueError(f"observation v1 has unknown fields: {', '.join(unknown)}")

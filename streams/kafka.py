@@ -62,28 +62,11 @@ class DeadLetters:
         self._stage = stage
         self.count = 0
 
-    async def reject(
-        self,
-        *,
-        reason: str,
-        topic: str,
-        partition: int | None,
-        offset: int | None,
-        key: bytes | None,
-        payload: bytes | None,
-    ) -> None:
-        """Dead-letter one record and log the reason (never the payload)."""
-        letter = DeadLetter.of(
-            stage=self._stage,
-            reason=reason,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            key=key,
-            payload=payload,
-        )
+    async def reject(self, reason: str, record: object) -> None:
+        """Dead-letter one consumed record and log the reason (never the payload)."""
+        letter = DeadLetter.of_record(stage=self._stage, reason=reason, record=record)
         self.count += 1
-        log.warning("dead-lettered %s:%s:%s at %s: %s", topic, partition, offset, self._stage, reason)
+        log.warning("dead-lettered %s at %s: %s", letter.key, self._stage, reason)
         await send_record(self._producer, self._topic, letter)
 
     async def flush(self) -> None:

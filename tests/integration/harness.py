@@ -17,6 +17,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ems.infra.process import free_port
+from ems.process_group import spawn_ems, stop_processes
 from ems.settings import Settings
 
 T = TypeVar("T")
@@ -64,14 +65,7 @@ class Pipeline:
 
     # -- processes ---------------------------------------------------------------------------
     def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = open(self.logs / f"{self.name}-{name}.log", "ab")  # noqa: SIM115 - lives with the process
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ems.cli", *args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = spawn_ems(args, self.env, self.logs / f"{self.name}-{name}.log")
         self.procs[name] = proc
         return proc
 
@@ -112,16 +106,8 @@ class Pipeline:
         proc.wait(30)
 
     def stop_all(self) -> None:
-        for name in list(self.procs):
-            proc = self.procs[name]
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(10)
-            self.procs.pop(name)
+        stop_processes(self.procs.values())
+        self.procs.clear()
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run an `ems` command to completion."""
