@@ -46,26 +46,29 @@ class PipelineResult:
         return self.observations / self.seconds
 
 
-def _records(n: int, assets: int, probe_every: int) -> list[tuple[bytes, bytes, str | None]]:
+def _records(n: int, assets: int, probe_every: int, run: str) -> list[tuple[bytes, bytes, str | None]]:
     """(key, value, probe asset or None) for n scenario observations plus one probe per
     `probe_every` of them, encoded before the clock starts. Probes are extra observations (a
-    critical event on an asset of its own), so the scenario's own outcome stays exact."""
+    critical event on an asset of its own), so the scenario's own outcome stays exact. Every
+    observation of a run has the environment `run`, so runs never share alerts."""
     out = []
     for i, item in enumerate(generate(n, assets=assets, seed=1)):
         obs = Observation(
             source="bench",
             asset_id=item["asset_id"],
             occurred_at=item["occurred_at"],
-            body=EventBody(event=item["event"], severity=item["severity"], title=item["title"]),
+            body=EventBody(
+                event=item["event"], severity=item["severity"], title=item["title"], environment=run
+            ),
         )
         out.append((obs.key.encode(), encode(obs), None))
         if i % probe_every == 0:
-            probe = f"probe_{i}"
+            probe = f"probe_{run}_{i}"
             obs = Observation(
                 source="bench-probe",
                 asset_id=probe,
                 occurred_at=item["occurred_at"],
-                body=EventBody(event="Probe", severity="critical"),
+                body=EventBody(event="Probe", severity="critical", environment=run),
             )
             out.append((obs.key.encode(), encode(obs), probe))
     return out
@@ -124,10 +127,15 @@ async def warm_up(settings: Settings, timeout: float = 120) -> None:
 
 
 async def run_pipeline(
-    settings: Settings, n: int, assets: int, probe_every: int = 100, timeout: float = 600
+    settings: Settings, n: int, assets: int, probe_every: int = 100, timeout: float = 600, rate: float = 0
 ) -> PipelineResult:
-    """Produce n observations and time until the alerts read model accounts for all of them."""
-    records = _records(n, assets, probe_every)
+    """Produce n observations and time until the alerts read model accounts for all of them.
+
+    With `rate` > 0 the observations are produced at that many per second (steady load, for
+    latency); otherwise all at once (a burst, for throughput).
+    """
+    run = f"run{int(time.time() * 1000) % 10**8}"
+    records = _records(n, assets, probe_every, run)
     sent_at: dict[str, float] = {}
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -142,13 +150,17 @@ async def run_pipeline(
     topic = settings.topic("observations.raw")
     start = time.perf_counter()
     try:
-        for key, value, probe in records:
+        for i, (key, value, probe) in enumerate(records):
             if probe:
                 sent_at[probe] = time.time()
             await producer.send(topic, key=key, value=value)
+            if rate and i % 100 == 99:
+                ahead = start + (i + 1) / rate - time.perf_counter()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
         await producer.flush()
         deadline = time.monotonic() + timeout
-        query = "SELECT coalesce(sum(event_count), 0) FROM alerts WHERE source <> 'bench-warmup'"
+        query = f"SELECT coalesce(sum(event_count), 0) FROM alerts WHERE environment = '{run}'"
         total = len(records)
         while _scalar(conn, query) < total:
             if time.monotonic() > deadline:
