@@ -13,12 +13,14 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ems.api.health import health_report
 from ems.api.ingest import BadRequest, append, parse_observations, read_json
+from ems.api.metrics import ApiMetrics, MetricsMiddleware
 from ems.api.openapi import openapi_spec
 from ems.api.queries import ALERTS, EVENTS, ListSpec, build_list, encode_cursor
 from ems.api.ratelimit import RateLimiter
@@ -42,6 +44,7 @@ def create_app(settings: Settings) -> Starlette:
     """Build the API bound to the servers named in `settings`."""
     schema = check_schema_name(settings.read_model_schema)
     raw_topic = settings.topic("observations.raw")
+    metrics = ApiMetrics()
     severities = set(settings.severity_order)
 
     @contextlib.asynccontextmanager
@@ -75,6 +78,7 @@ def create_app(settings: Settings) -> Starlette:
             observations = parse_observations(payload, severities)
             allowed, remaining, reset = await request.app.state.limiter.hit(client, len(observations))
             if not allowed:
+                metrics.rejected.labels("429").inc()
                 return JSON(
                     {
                         "error": f"rate limit of {settings.rate_limit_per_minute} events per minute exceeded",
@@ -85,7 +89,9 @@ def create_app(settings: Settings) -> Starlette:
                 )
             await append(request.app.state.producer, raw_topic, observations)
         except BadRequest as exc:
+            metrics.rejected.labels(str(exc.status)).inc()
             return exc.response()
+        metrics.accepted.inc(len(observations))
         ids = [o.event_id for o in observations]
         body = (
             {"status": "accepted", "id": ids[0]}
@@ -161,5 +167,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/v1/alerts/{alert_id}", get_alert, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/metrics", metrics.endpoint, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware, metrics=metrics)]
+    )

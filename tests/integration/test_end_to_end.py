@@ -66,3 +66,6 @@ def test_thousand_observations_through_the_api(pipeline: Pipeline) -> None:
         health = client.get("/health").json()
         assert health["status"] == "ok" and set(health["checks"]) == {"kafka", "postgres", "redis"}
         assert client.get("/openapi.json").json()["paths"]["/api/v1/alerts"]["get"]["parameters"]
+        metrics = client.get("/metrics").text
+        assert "ems_api_events_accepted_total 1000.0" in metrics
+        assert 'route="/api/v1/alerts/{alert_id}"' in metrics and 'status="404"' in metrics

@@ -1,0 +1,63 @@
+"""Prometheus metrics of the API process, served at `/metrics`."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+class ApiMetrics:
+    """The API's counters and histograms, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.accepted = Counter(
+            "ems_api_events_accepted", "Observations appended to Kafka", registry=self.registry
+        )
+        self.rejected = Counter(
+            "ems_api_requests_rejected",
+            "Write requests refused, by HTTP status",
+            ["status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "ems_api_request_seconds",
+            "Request duration, by route and method",
+            ["route", "method", "status"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+
+    async def endpoint(self, request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class MetricsMiddleware:
+    """Times every HTTP request by its route template (not its raw path: ids would explode labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), [500]
+
+        async def record_status(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            self.metrics.latency.labels(name, scope["method"], str(status[0])).observe(
+                time.perf_counter() - start
+            )
