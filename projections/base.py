@@ -49,15 +49,30 @@ class Upsert:
                     best[key] = row
         return list(best.values())
 
+    @property
+    def stage(self) -> str:
+        """The session's temporary staging table for COPY (see `ems.projections.runner`)."""
+        return f"stage_{self.table}"
+
     def statement(self) -> sql.Composed:
-        """The SQL text (unqualified table: the runner sets the search_path)."""
+        """INSERT of one row (unqualified table: the runner sets the search_path)."""
+        values = sql.SQL(", ").join(sql.Placeholder() * len(self.columns))
+        return self._insert(sql.SQL("VALUES ({})").format(values))
+
+    def stage_statements(self) -> tuple[sql.Composed, sql.Composed, sql.Composed]:
+        """(create the staging table, COPY into it, INSERT … SELECT from it into the table)."""
+        stage, cols = sql.Identifier(self.stage), sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        create = sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        ).format(stage, sql.Identifier(self.table))
+        copy = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)
+        return create, copy, self._insert(sql.SQL("SELECT {} FROM {}").format(cols, stage))
+
+    def _insert(self, source: sql.Composable) -> sql.Composed:
         table = sql.Identifier(self.table)
         cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
-        values = sql.SQL(", ").join(sql.Placeholder() * len(self.columns))
         conflict = sql.SQL(", ").join(map(sql.Identifier, self.conflict))
-        head = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) ").format(
-            table, cols, values, conflict
-        )
+        head = sql.SQL("INSERT INTO {} ({}) {} ON CONFLICT ({}) ").format(table, cols, source, conflict)
         if self.version is None:
             return head + sql.SQL("DO NOTHING")
         sets = sql.SQL(", ").join(

@@ -4,9 +4,10 @@ Protocol per batch:
 1. `getmany` a micro-batch from the projection's topic.
 2. Decode each record and map it to rows with the projection's pure `rows()`; undecodable records
    are dead-lettered (sent and flushed before step 3, so a crash re-sends rather than loses them).
-3. In ONE PostgreSQL transaction: apply each upsert's rows (collapsed to one per key) and advance
-   `projection_checkpoint` per partition, guarded by `last_offset < new`. A guard that does not
-   match means another runner got further: roll back and seek again.
+3. In ONE PostgreSQL transaction: apply each upsert's rows (collapsed to one per key: small sets by
+   executemany, larger ones by COPY into a session temp table + one INSERT … SELECT … ON CONFLICT)
+   and advance `projection_checkpoint` per partition, guarded by `last_offset < new`. A guard that
+   does not match means another runner got further: roll back and seek again.
 4. Kafka offsets are never committed: on assignment the runner seeks to the stored offset + 1.
 """
 
@@ -35,6 +36,7 @@ ON CONFLICT (projection, topic, partition) DO UPDATE SET last_offset = EXCLUDED.
 WHERE projection_checkpoint.last_offset < EXCLUDED.last_offset
 """
 Progress = Callable[[int], None]
+COPY_FROM_ROWS = 200  # below this many rows executemany is as fast as COPY + INSERT … SELECT
 
 
 class StaleBatch(RuntimeError):
@@ -67,6 +69,7 @@ class ProjectionRunner:
         self.applied = 0
         self.total = 0
         self._statements = {u: u.statement() for u in projection.upserts}
+        self._staged = {u: u.stage_statements() for u in projection.upserts}
         self._stopping = asyncio.Event()
         self._consumer = None
 
@@ -108,6 +111,7 @@ class ProjectionRunner:
         letters = DeadLetters(producer, self.settings, stage=f"projection:{self.projection.name}")
         progress = StageProgress(f"projection:{self.projection.name}")
         conn = await self._connect()
+        self._staging_ready: set[Upsert] = set()
         try:
             if self.follow:
                 consumer.subscribe([self.topic], listener=_SeekOnAssign(self))
@@ -164,13 +168,25 @@ class ProjectionRunner:
         async with conn.transaction(), conn.cursor() as cur:
             for upsert in self.projection.upserts:
                 collapsed = upsert.collapse(rows.get(upsert, ()))
-                if collapsed:
+                if len(collapsed) >= COPY_FROM_ROWS:
+                    await self._copy(cur, upsert, collapsed)
+                elif collapsed:
                     await cur.executemany(self._statements[upsert], collapsed)
             for partition, offset in sorted(last.items()):
                 await cur.execute(CHECKPOINT_SQL, (self.projection.name, self.topic, partition, offset))
                 if cur.rowcount != 1:
                     raise StaleBatch(f"partition {partition} is already past offset {offset}")
         return count
+
+    async def _copy(self, cur: psycopg.AsyncCursor, upsert: Upsert, rows: list[Row]) -> None:
+        create, copy_in, insert = self._staged[upsert]
+        if upsert not in self._staging_ready:  # a temp table lives as long as the session
+            await cur.execute(create)
+            self._staging_ready.add(upsert)
+        async with cur.copy(copy_in) as copy:
+            for row in rows:
+                await copy.write_row(row)
+        await cur.execute(insert)
 
     async def _assign_all(self) -> dict[TopicPartition, int]:
         """Rebuild mode: take every partition, seek to the checkpoints, return the end offsets."""

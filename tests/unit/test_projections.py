@@ -22,6 +22,20 @@ def test_versioned_upsert_keeps_highest_version_per_key() -> None:
     assert 'WHERE "t"."v" < EXCLUDED."v"' in text
 
 
+def test_staged_statements_copy_then_insert_select_with_the_same_conflict_rule() -> None:
+    up = Upsert("t", ("k", "v", "x"), conflict=("k",), version="v")
+    create, copy, insert = (_sql(q) for q in up.stage_statements())
+    assert (
+        create
+        == 'CREATE TEMP TABLE IF NOT EXISTS "stage_t" (LIKE "t" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+    )
+    assert copy == 'COPY "stage_t" ("k", "v", "x") FROM STDIN'
+    assert insert.startswith(
+        'INSERT INTO "t" ("k", "v", "x") SELECT "k", "v", "x" FROM "stage_t" ON CONFLICT'
+    )
+    assert insert.split(" ON CONFLICT ", 1)[1] == _sql(up.statement()).split(" ON CONFLICT ", 1)[1]
+
+
 def test_append_upsert_keeps_first_and_does_nothing_on_conflict() -> None:
     up = Upsert("t", ("id", "x"), conflict=("id",))
     assert up.collapse([("a", 1), ("a", 2), ("b", 3)]) == [("a", 1), ("b", 3)]
