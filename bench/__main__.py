@@ -19,6 +19,7 @@ from ems.settings import Settings
 
 LAYOUTS = {
     "split": ["dedupe", "normalize,projections"],
+    "stream-first": ["normalize,dedupe", "projections"],
     "single": ["normalize,dedupe,projections"],
     "three": ["dedupe", "normalize", "projections"],
 }

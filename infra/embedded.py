@@ -25,18 +25,16 @@ import fcntl
 import importlib.util
 import logging
 import os
-import pwd
 import shutil
 import signal
-import stat
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Self, TypeVar
+from typing import IO, Self, TypeVar
 
 from .process import ServerProcess, ServerStartError
+from .servers import PostgresServer
 from .tansu import TansuServer, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -55,25 +53,12 @@ def wheel_folder(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _reachable(folder: Path, user: str) -> bool:
-    """Whether `user` may enter every folder above `folder` (PostgreSQL runs as that user)."""
-    uid = pwd.getpwnam(user).pw_uid
-    for parent in folder.resolve().parents:
-        mode = parent.stat()
-        if mode.st_uid != uid and not mode.st_mode & stat.S_IXOTH:
-            return False
-    return True
+class EmbeddedPostgres(PostgresServer):
+    """PostgreSQL 16 from the ``pgserver`` wheel (same set-up as the real-server one).
 
-
-class EmbeddedPostgres(ServerProcess):
-    """PostgreSQL 16 from the ``pgserver`` wheel: TCP on 127.0.0.1 only, trust auth, database ``ems``.
-
-    Durability is traded for speed (``fsync``/``synchronous_commit`` off). ``initdb`` takes ~0.4 s,
-    the server is ready ~0.1 s later.
+    Started by root it runs as ``$EMS_EMBEDDED_PG_USER`` (default ``nobody``): no ``postgres``
+    system user is needed. ``initdb`` takes ~0.4 s, the server is ready ~0.1 s later.
     """
-
-    name = "postgres"
-    stop_signal = signal.SIGINT  # fast shutdown: does not wait for clients to disconnect
 
     def __init__(
         self,
@@ -82,78 +67,13 @@ class EmbeddedPostgres(ServerProcess):
         *,
         database: str = "ems",
     ) -> None:
-        self.database, self.bindir = database, wheel_folder("pgserver") / "pginstall" / "bin"
-        self.run_as = os.environ.get("EMS_EMBEDDED_PG_USER", "nobody") if os.geteuid() == 0 else None
-        if self.run_as is not None and data_dir is not None and not _reachable(Path(data_dir), self.run_as):
-            log.info(
-                "%s cannot reach %s; PostgreSQL keeps its data in a temporary folder", self.run_as, data_dir
-            )
-            data_dir = None  # ServerProcess makes (and removes) a folder under the temp dir
-        super().__init__(port, data_dir)
-
-    @property
-    def url(self) -> str:
-        """libpq/psycopg URL of the database."""
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
-
-    def _popen_kwargs(self) -> dict[str, object]:
-        # user= alone would keep root's group and supplementary groups.
-        if self.run_as is None:
-            return {}
-        return {"user": self.run_as, "group": pwd.getpwnam(self.run_as).pw_gid, "extra_groups": []}
-
-    def _prepare(self) -> None:
-        pgdata = self.data_dir / "pgdata"
-        if self.run_as is not None:  # the server's cwd is data_dir: it must be able to enter it
-            entry = pwd.getpwnam(self.run_as)
-            self.data_dir.chmod(self.data_dir.stat().st_mode | stat.S_IXOTH)
-            for root, dirs, files in os.walk(self.data_dir):
-                for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-                    os.chown(name, entry.pw_uid, entry.pw_gid)
-        if not (pgdata / "PG_VERSION").exists():
-            cmd = [str(self.bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust"]
-            cmd += ["-E", "UTF8", "--no-locale", "--no-sync"]
-            kwargs = self._popen_kwargs()
-            done = subprocess.run(cmd, capture_output=True, text=True, cwd=self.data_dir, **kwargs)  # type: ignore[call-overload]
-            if done.returncode != 0:
-                raise ServerStartError(f"initdb failed:\n{done.stdout}{done.stderr}")
-
-    def _command(self) -> list[str]:
-        settings = {
-            "listen_addresses": "127.0.0.1",
-            "port": self.port,
-            "unix_socket_directories": "",
-            "fsync": "off",
-            "synchronous_commit": "off",
-        }
-        pgdata = str(self.data_dir / "pgdata")
-        return [str(self.bindir / "postgres"), "-D", pgdata, *(f"-c{k}={v}" for k, v in settings.items())]
-
-    def _connect(self, dbname: str = "postgres") -> Any:
-        import psycopg
-
-        return psycopg.connect(
-            host="127.0.0.1",
-            port=self.port,
-            user="postgres",
-            dbname=dbname,
-            connect_timeout=2,
-            autocommit=True,
+        super().__init__(
+            port,
+            data_dir,
+            database=database,
+            bindir=wheel_folder("pgserver") / "pginstall" / "bin",
+            os_user=os.environ.get("EMS_EMBEDDED_PG_USER", "nobody"),
         )
-
-    def _ready(self) -> bool:
-        import psycopg
-
-        try:
-            with self._connect():
-                return True
-        except psycopg.OperationalError:
-            return False
-
-    def _after_ready(self) -> None:
-        with self._connect() as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone():
-                conn.execute(f'CREATE DATABASE "{self.database}"')
 
 
 class EmbeddedRedis(ServerProcess):

@@ -11,10 +11,13 @@ Nothing outlives the caller: see :mod:`ems.infra.process`.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -23,6 +26,8 @@ from typing import Self
 
 from .kafka_server import KAFKA_VERSION, KafkaServer, ensure_kafka_libs
 from .process import ServerProcess, ServerStartError, free_port
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "KAFKA_VERSION",
@@ -49,16 +54,28 @@ def postgres_bindir() -> Path:
     raise ServerStartError("PostgreSQL binaries not found: run infra/install.sh or set EMS_PG_BIN")
 
 
+def _reachable(folder: Path, user: str) -> bool:
+    """Whether `user` may enter every folder above `folder` (the server runs as that user)."""
+    uid = pwd.getpwnam(user).pw_uid
+    for parent in folder.resolve().parents:
+        mode = parent.stat()
+        if mode.st_uid != uid and not mode.st_mode & stat.S_IXOTH:
+            return False
+    return True
+
+
 class PostgresServer(ServerProcess):
     """A PostgreSQL cluster (initdb, trust auth, TCP on 127.0.0.1 only) with database ``ems``.
 
-    Durability is off for speed (fsync, synchronous_commit, full_page_writes). As root, the server
-    runs as the ``postgres`` system user, which owns the data directory.
+    Durability is off for speed (fsync, synchronous_commit, full_page_writes). PostgreSQL refuses
+    to run as root: started by root, the server runs as `os_user` (default: the ``postgres``
+    system user), which owns the data folder; when that user cannot reach the folder given, the
+    data goes to a temporary folder instead. The database superuser is always ``postgres``.
     """
 
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: does not wait for clients to disconnect
-    user = "postgres"
+    user = "postgres"  # the database superuser
 
     def __init__(
         self,
@@ -66,10 +83,17 @@ class PostgresServer(ServerProcess):
         data_dir: str | os.PathLike[str] | None = None,
         *,
         database: str = "ems",
+        bindir: Path | None = None,
+        os_user: str = "postgres",
     ) -> None:
-        self.database, self.bindir = database, postgres_bindir()
+        self.database, self.bindir = database, bindir or postgres_bindir()
+        self.os_user = os_user if os.geteuid() == 0 else None
+        if self.os_user and data_dir is not None and not _reachable(Path(data_dir), self.os_user):
+            log.info(
+                "%s cannot reach %s; PostgreSQL keeps its data in a temporary folder", self.os_user, data_dir
+            )
+            data_dir = None  # ServerProcess makes (and removes) a folder under the temp dir
         super().__init__(port, data_dir)
-        self._as_root = os.geteuid() == 0
 
     @property
     def url(self) -> str:
@@ -77,12 +101,19 @@ class PostgresServer(ServerProcess):
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
 
     def _popen_kwargs(self) -> dict[str, object]:
-        return {"user": self.user, "group": self.user, "extra_groups": []} if self._as_root else {}
+        # user= alone would keep root's group and supplementary groups.
+        if self.os_user is None:
+            return {}
+        return {"user": self.os_user, "group": pwd.getpwnam(self.os_user).pw_gid, "extra_groups": []}
 
     def _prepare(self) -> None:
         pgdata = self.data_dir / "pgdata"
-        if self._as_root:
-            shutil.chown(self.data_dir, self.user, self.user)
+        if self.os_user is not None:  # the server's cwd is data_dir: it must own and enter it
+            entry = pwd.getpwnam(self.os_user)
+            self.data_dir.chmod(self.data_dir.stat().st_mode | stat.S_IXOTH)
+            for root, dirs, files in os.walk(self.data_dir):
+                for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                    os.chown(name, entry.pw_uid, entry.pw_gid)
         if not (pgdata / "PG_VERSION").exists():
             opts = f"-U {self.user} --auth=trust -E UTF8 --locale=C --no-sync".split()
             cmd = [str(self.bindir / "initdb"), "-D", str(pgdata), *opts]
