@@ -23,9 +23,10 @@ demo-check: $(STAMP)                  ## the demo, non-interactive: exits 0 once
 servers:                              ## install the real servers (apt: PostgreSQL, Redis; Maven: Kafka jars)
 	bash infra/install.sh
 
-test: $(STAMP) servers                ## the whole suite on real Kafka, PostgreSQL and Redis
+test: $(STAMP) servers                ## the whole suite on real servers, then the same integration tests embedded
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+	EMS_TEST_STACK=embedded $(BIN)/pytest tests/integration
 
 unit: $(STAMP)                        ## pure unit tests only (no servers)
 	$(BIN)/pytest tests/unit
