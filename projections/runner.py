@@ -82,6 +82,16 @@ class ProjectionRunner:
             self.settings.database_url.get_secret_value(), options=f"-c search_path={self.schema}"
         )
 
+    async def open_connection(self) -> psycopg.AsyncConnection:
+        """The connection batches are applied on, with the session's COPY staging tables."""
+        conn = await self._connect()
+        # Staging tables live as long as the session. They are made in a transaction of their own:
+        # one made inside a batch's transaction would vanish if that batch rolled back.
+        async with conn.transaction():
+            for create, _, _ in self._staged.values():
+                await conn.execute(create)
+        return conn
+
     async def stored_offsets(self) -> dict[int, int]:
         """partition -> last applied offset, as stored in PostgreSQL."""
         async with await self._connect() as conn:
@@ -110,8 +120,7 @@ class ProjectionRunner:
         await consumer.start()
         letters = DeadLetters(producer, self.settings, stage=f"projection:{self.projection.name}")
         progress = StageProgress(f"projection:{self.projection.name}")
-        conn = await self._connect()
-        self._staging_ready: set[Upsert] = set()
+        conn = await self.open_connection()
         try:
             if self.follow:
                 consumer.subscribe([self.topic], listener=_SeekOnAssign(self))
@@ -179,10 +188,7 @@ class ProjectionRunner:
         return count
 
     async def _copy(self, cur: psycopg.AsyncCursor, upsert: Upsert, rows: list[Row]) -> None:
-        create, copy_in, insert = self._staged[upsert]
-        if upsert not in self._staging_ready:  # a temp table lives as long as the session
-            await cur.execute(create)
-            self._staging_ready.add(upsert)
+        _, copy_in, insert = self._staged[upsert]
         async with cur.copy(copy_in) as copy:
             for row in rows:
                 await copy.write_row(row)

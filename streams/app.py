@@ -48,6 +48,14 @@ def create_app(settings: Settings) -> faust.App:
         web_in_thread=False,
     )
     install_faust_fixes(app)
+    if web:
+
+        @app.page("/health")
+        async def health(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+            """The worker is up; which partitions it owns."""
+            assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment())
+            return web.json({"status": "ok", "app": app.conf.id, "assigned": assigned})
+
     return app
 
 

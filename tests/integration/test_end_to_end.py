@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import httpx
 
+from ems.infra.process import free_port
 from ems.scenario import expected, generate
 from tests.integration.harness import Pipeline
 
 
-def test_thousand_observations_through_the_api(pipeline: Pipeline) -> None:
+def test_thousand_observations_through_the_api(servers, tmp_path) -> None:
+    web = free_port()
+    pipeline = Pipeline(servers, tmp_path, worker_web_port=str(web))
+    try:
+        run(pipeline, web)
+    finally:
+        pipeline.stop_all()
+
+
+def run(pipeline: Pipeline, web: int) -> None:
     pipeline.start_worker()
     pipeline.start_api()
     sent = list(generate(1000, assets=25, seed=11, change_rate=0.15, clear_rate=0.08))
@@ -69,3 +79,6 @@ def test_thousand_observations_through_the_api(pipeline: Pipeline) -> None:
         metrics = client.get("/metrics").text
         assert "ems_api_events_accepted_total 1000.0" in metrics
         assert 'route="/api/v1/alerts/{alert_id}"' in metrics and 'status="404"' in metrics
+
+    worker = httpx.get(f"http://127.0.0.1:{web}/health", timeout=10).json()
+    assert worker["status"] == "ok" and f"{pipeline.name}.events:0" in worker["assigned"]

@@ -1,0 +1,88 @@
+"""The projection runner's transaction protocol on real PostgreSQL: rows and checkpoint together."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+
+from ems.infra.migrate import migrate
+from ems.projections.events import EventsProjection
+from ems.projections.runner import COPY_FROM_ROWS, ProjectionRunner, StaleBatch
+from ems.schemas.event import EventBatch
+from ems.settings import Settings
+from ems.streams.codecs import encode
+from tests.unit.helpers import event
+
+TOPIC = "ems.events"
+
+
+def _batch(first_offset: int, records: int, events_each: int) -> dict[TopicPartition, list[ConsumerRecord]]:
+    tp = TopicPartition(TOPIC, 0)
+    out = []
+    for i in range(records):
+        offset = first_offset + i
+        events = [
+            event(asset=f"a{offset}-{j}", partition=0, offset=offset * 1000 + j) for j in range(events_each)
+        ]
+        value = encode(EventBatch(partition=0, events=events))
+        out.append(ConsumerRecord(TOPIC, 0, offset, 0, 0, None, value, None, 0, len(value), []))
+    return {tp: out}
+
+
+class NoLetters:
+    """The batches here are valid: a dead letter would be a failure."""
+
+    count = 0
+
+    async def reject(self, reason: str, record: object) -> None:
+        raise AssertionError(f"unexpected dead letter: {reason}")
+
+
+@pytest.fixture
+def runner(servers: dict[str, str]) -> ProjectionRunner:
+    settings = Settings(
+        kafka_bootstrap=servers["EMS_KAFKA_BOOTSTRAP"],
+        database_url=servers["EMS_DATABASE_URL"],
+        read_model_schema="runner_test",
+        topic_prefix="ems",
+    )
+    url = settings.database_url.get_secret_value()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS runner_test CASCADE")
+    migrate(url, "runner_test")
+    return ProjectionRunner(settings, EventsProjection())
+
+
+async def _count(conn: psycopg.AsyncConnection) -> tuple[int, int | None]:
+    rows = (await (await conn.execute("SELECT count(*) FROM events")).fetchone())[0]
+    cp = await (await conn.execute("SELECT last_offset FROM projection_checkpoint")).fetchone()
+    return rows, cp[0] if cp else None
+
+
+async def test_rows_and_checkpoint_commit_together_and_stale_batches_roll_back(runner) -> None:
+    conn = await runner.open_connection()
+    try:
+        # A large batch (COPY path) and a small one (executemany path).
+        assert await runner.apply(conn, _batch(0, 3, 100), NoLetters()) == 3
+        assert await runner.apply(conn, _batch(3, 1, 5), NoLetters()) == 1
+        assert await _count(conn) == (305, 3)
+        # Redelivery of offsets at or below the checkpoint: refused, nothing applied.
+        with pytest.raises(StaleBatch):
+            await runner.apply(conn, _batch(2, 2, 100), NoLetters())
+        assert await _count(conn) == (305, 3)
+    finally:
+        await conn.close()
+
+
+async def test_a_stale_batch_before_the_first_copy_leaves_the_staging_tables_usable(runner) -> None:
+    conn = await runner.open_connection()
+    try:
+        await conn.execute("INSERT INTO projection_checkpoint VALUES ('events', %s, 0, 10)", (TOPIC,))
+        await conn.commit()
+        with pytest.raises(StaleBatch):  # rolled back, after its COPY ran
+            await runner.apply(conn, _batch(0, 3, COPY_FROM_ROWS), NoLetters())
+        assert await runner.apply(conn, _batch(11, 3, COPY_FROM_ROWS), NoLetters()) == 3
+        assert await _count(conn) == (3 * COPY_FROM_ROWS, 13)
+    finally:
+        await conn.close()
