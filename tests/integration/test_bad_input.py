@@ -75,6 +75,10 @@ GARBAGE_RAW = [
     b'{"type": "observation", "schema_version": 7, "source": "nms"}',
     b'{"source": "nms", "body": {"kind": "event", "event": "E", "severity": "apocalyptic"}}',
     b'{"source": "nms", "body": {"kind": "event", "event": "E", "severity": "critical", "surprise": 1}}',
+    b'{"source": "nms", "body": {"kind": "event", "event": ["E"], "severity": 3}, "occurred_at": "noon"}',
+    b'{"source": "nms", "body": {"kind": "event", "event": "E", "severity": "minor", "title": "'
+    + b"x" * 2000
+    + b'"}}',
 ]
 
 
@@ -120,6 +124,9 @@ def test_garbage_on_topics_is_dead_lettered_and_the_worker_goes_on(pipeline: Pip
     assert "schema_version 7" in reasons[GARBAGE_RAW[3]]
     assert "unknown severity 'apocalyptic'" in reasons[GARBAGE_RAW[4]]
     assert "surprise: Extra inputs are not permitted" in reasons[GARBAGE_RAW[5]]
+    wrong_types = reasons[GARBAGE_RAW[6]]
+    assert all(f in wrong_types for f in ("occurred_at:", "body.event.event:", "body.event.severity:"))
+    assert "body.event.title: String should have at most 1024 characters" in reasons[GARBAGE_RAW[7]]
     assert stages[b'{"type": "event"}'] == {"dedupe", "projection:events"}
     assert stages[b"\x01\x02"] == {"projection:alerts"}
     # At-least-once: a letter may be re-sent after a redelivery, with the same id.
