@@ -15,7 +15,7 @@ import faust
 
 from ems.agents.dedupe import fold
 from ems.agents.severity import SeverityPolicy
-from ems.progress import StageProgress
+from ems.progress import DEAD_LETTERS, StageProgress
 from ems.schemas.alert import AlertChangedBatch, Tracked
 from ems.schemas.deadletter import DeadLetter
 from ems.schemas.event import Event, EventBatch
@@ -57,6 +57,7 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                     batch = decode(ev.value, EventBatch)
                 except DecodeError as exc:
                     letter = DeadLetter.of_record(stage="dedupe", reason=str(exc), record=msg)
+                    DEAD_LETTERS.labels("dedupe").inc()
                     log.warning("dead-lettered %s: %s", letter.key, exc)
                     await topics.deadletter.send(key=letter.key.encode(), value=encode(letter))
                     continue

@@ -12,6 +12,8 @@ import logging
 import signal
 from collections.abc import Sequence
 
+from prometheus_client import start_http_server
+
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.severity import SeverityPolicy
 from ems.infra.migrate import migrate
@@ -57,10 +59,12 @@ def run_worker(settings: Settings, stages: Sequence[str]) -> None:
     if "dedupe" in stages:
         _run_with_faust(settings, bulk)
     else:
-        asyncio.run(_run_bulk_alone(bulk))
+        asyncio.run(_run_bulk_alone(bulk, settings.worker_web_port))
 
 
-async def _run_bulk_alone(bulk: list) -> None:
+async def _run_bulk_alone(bulk: list, metrics_port: int) -> None:
+    if metrics_port:  # no Faust web server here: serve the Prometheus metrics on their own
+        start_http_server(metrics_port, addr="127.0.0.1")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: [stage.stop() for stage in bulk])

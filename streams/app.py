@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ems.settings import Settings
 from ems.streams.faust_fixes import install_faust_fixes
@@ -55,6 +56,11 @@ def create_app(settings: Settings) -> faust.App:
             """The worker is up; which partitions it owns."""
             assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment())
             return web.json({"status": "ok", "app": app.conf.id, "assigned": assigned})
+
+        @app.page("/metrics")
+        async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+            """Prometheus metrics of every stage in this process."""
+            return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     return app
 

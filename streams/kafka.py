@@ -6,6 +6,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from ems.progress import DEAD_LETTERS
 from ems.schemas.deadletter import DeadLetter
 from ems.schemas.envelope import Record
 from ems.settings import Settings
@@ -66,6 +67,7 @@ class DeadLetters:
         """Dead-letter one consumed record and log the reason (never the payload)."""
         letter = DeadLetter.of_record(stage=self._stage, reason=reason, record=record)
         self.count += 1
+        DEAD_LETTERS.labels(self._stage).inc()
         log.warning("dead-lettered %s at %s: %s", letter.key, self._stage, reason)
         await send_record(self._producer, self._topic, letter)
 

@@ -82,3 +82,10 @@ def run(pipeline: Pipeline, web: int) -> None:
 
     worker = httpx.get(f"http://127.0.0.1:{web}/health", timeout=10).json()
     assert worker["status"] == "ok" and f"{pipeline.name}.events:0" in worker["assigned"]
+    stages = httpx.get(f"http://127.0.0.1:{web}/metrics", timeout=10).text
+    for stage in ("normalize", "dedupe", "projection:events", "projection:alerts"):
+        assert f'ems_stage_records_total{{stage="{stage}"}}' in stages
+    dedupe = next(
+        line for line in stages.splitlines() if line.startswith('ems_stage_records_total{stage="dedupe"}')
+    )
+    assert float(dedupe.split()[-1]) >= 1000  # at least once: a rebalance may redeliver a batch
