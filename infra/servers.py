@@ -173,10 +173,13 @@ class RedisServer(ServerProcess):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def executable(self) -> str:
+        """The redis-server binary (Debian's)."""
+        return shutil.which("redis-server") or "/usr/bin/redis-server"
+
     def _command(self) -> list[str]:
-        exe = shutil.which("redis-server") or "/usr/bin/redis-server"
         return [
-            exe,
+            self.executable(),
             "--port",
             str(self.port),
             "--bind",

@@ -128,29 +128,26 @@ class Pipeline:
     def scalar(self, sql: str, params: tuple = (), schema: str | None = None) -> Any:
         return next(iter(self.query(sql, params, schema)[0].values()))
 
-    def wait_projected(self, events: int, timeout: float = 180) -> None:
-        """Wait until the events read model holds `events` rows (the workers stay alive meanwhile)."""
+    def _wait_count(self, sql: str, want: int, timeout: float, what: str) -> None:
+        """Wait until `sql` counts at least `want` (the workers stay alive meanwhile)."""
 
         def done() -> bool:
             self.check_alive()
             try:
-                return self.scalar("SELECT count(*) FROM events") >= events
+                return self.scalar(sql) >= want
             except psycopg.errors.UndefinedTable:
                 return False
 
-        wait_for(done, timeout, f"{events} projected events")
+        wait_for(done, timeout, what)
+
+    def wait_projected(self, events: int, timeout: float = 180) -> None:
+        """Wait until the events read model holds `events` rows."""
+        self._wait_count("SELECT count(*) FROM events", events, timeout, f"{events} projected events")
 
     def wait_alert_events(self, total: int, timeout: float = 180) -> None:
-        """Wait until the alerts read model accounts for `total` events."""
-
-        def done() -> bool:
-            self.check_alive()
-            try:
-                return self.scalar("SELECT coalesce(sum(event_count), 0) FROM alerts") >= total
-            except psycopg.errors.UndefinedTable:
-                return False
-
-        wait_for(done, timeout, f"alerts to account for {total} events")
+        """Wait until the alerts read model accounts for `total` events, then for quiet."""
+        sql = "SELECT coalesce(sum(event_count), 0) FROM alerts"
+        self._wait_count(sql, total, timeout, f"alerts to account for {total} events")
         self.wait_quiet(timeout)
 
     def wait_quiet(self, timeout: float = 180, quiet: float = 3.0) -> None:
