@@ -20,6 +20,7 @@ from ems.settings import Settings
 LAYOUTS = {
     "split": ["dedupe", "normalize,projections"],
     "stream-first": ["normalize,dedupe", "projections"],
+    "normalize-alone": ["normalize", "dedupe,projections"],
     "single": ["normalize,dedupe,projections"],
     "three": ["dedupe", "normalize", "projections"],
 }
