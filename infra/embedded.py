@@ -33,9 +33,11 @@ import time
 from pathlib import Path
 from typing import IO, Self, TypeVar
 
+from ems.streams.topics import create_missing_topics
+
 from .process import ServerProcess, ServerStartError
 from .servers import PostgresServer, RedisServer
-from .tansu import TansuServer, ensure_topics
+from .tansu import TansuServer
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         if topics := {name: int(n or 1) for name, _, n in (t.partition(":") for t in args.topic)}:
-            asyncio.run(ensure_topics(stack.kafka_bootstrap, topics))
+            asyncio.run(create_missing_topics(stack.kafka_bootstrap, topics))
         env = stack.env()
         print(" ".join(f"{k}={v}" for k, v in env.items()), flush=True)
         if args.env_file:

@@ -12,7 +12,7 @@ Behaviour that matters to aiokafka / Faust clients (measured against this build)
 * The first generation of a group is 0, and aiokafka only sends LeaveGroup when ``generation > 0``:
   a worker that stops in generation 0 stays in the group until its session times out.
 * Topics are auto-created on metadata requests with 4 partitions: create topics explicitly
-  (:func:`ensure_topics`) before a producer or a Faust worker touches them.
+  (``ems.streams.topics.create_missing_topics``) before a producer or a Faust worker touches them.
 * Static membership (``group.instance.id``, Faust ``consumer_group_instance_id``) never settles: the
   member re-joins every ~8 s and gets no assignment. Leave it unset.
 * InitProducerId fails: no idempotent or transactional producer (Faust ``exactly_once``).
@@ -23,11 +23,9 @@ race that drops the first records of a restarted worker.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.resources
 import logging
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 from .process import ServerProcess, ServerStartError, port_open
@@ -36,7 +34,6 @@ __all__ = [
     "FAUST_SETTINGS",
     "TansuNotFound",
     "TansuServer",
-    "ensure_topics",
     "resolve_tansu_binary",
     "tansu_command",
 ]
@@ -131,34 +128,3 @@ class TansuServer(ServerProcess):
 
     def _ready(self) -> bool:
         return port_open(self.port)  # the listener is bound once the broker is ready (~0 ms)
-
-
-async def ensure_topics(
-    bootstrap: str,
-    topics: Mapping[str, int],
-    *,
-    configs: Mapping[str, Mapping[str, str]] | None = None,
-    timeout: float = 10.0,
-) -> None:
-    """Create the missing ``topics`` (name to partition count) with replication factor 1.
-
-    Existing topics are left as they are (Tansu cannot add partitions: CreatePartitions is not
-    supported). ``configs`` maps a topic name to its topic configuration (e.g. ``cleanup.policy``);
-    Tansu stores it but compacts nothing.
-    """
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-    await asyncio.wait_for(admin.start(), timeout)
-    try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, partitions, 1, topic_configs=dict((configs or {}).get(name, {})))
-            for name, partitions in topics.items()
-            if name not in existing
-        ]
-        if missing:
-            await admin.create_topics(missing)
-            log.info("created topics %s", [t.name for t in missing])
-    finally:
-        await admin.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -22,7 +23,6 @@ class TopicSpec:
     key: str
     carries: str
     compacted: bool = False
-    single_partition: bool = False
 
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -36,14 +36,21 @@ TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
-def topic_name(settings: Settings, spec_name: str) -> str:
-    """Full name of a declared topic."""
-    return settings.topic(spec_name)
+async def create_missing_topics(
+    bootstrap: str,
+    topics: Mapping[str, int],
+    *,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
+    replication: int = 1,
+    timeout: float = 60.0,
+) -> list[str]:
+    """Create the `topics` (name -> partition count) that do not exist yet; return those created.
 
-
-async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
-    """Create every declared topic that does not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=30_000)
+    Waits up to `timeout` s for the broker to be reachable. Existing topics are left as they are;
+    one created meanwhile by another process (API and worker start together) is not an error.
+    `configs` maps a topic name to its topic configuration (e.g. `cleanup.policy`).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
@@ -51,21 +58,17 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
             break
         except KafkaError as exc:
             if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"Kafka at {settings.kafka_bootstrap} is not reachable: {exc}") from exc
+                raise RuntimeError(f"Kafka at {bootstrap} is not reachable: {exc}") from exc
             await asyncio.sleep(0.5)
     created = []
     try:
         existing = set(await admin.list_topics())
-        for spec in TOPICS:
-            name = topic_name(settings, spec.name)
+        for name, partitions in topics.items():
             if name in existing:
                 continue
-            configs = {"cleanup.policy": "compact"} if spec.compacted else {}
-            partitions = 1 if spec.single_partition else settings.partitions
+            config = dict((configs or {}).get(name, {}))
             try:
-                await admin.create_topics(
-                    [NewTopic(name, partitions, settings.replication_factor, topic_configs=configs)]
-                )
+                await admin.create_topics([NewTopic(name, partitions, replication, topic_configs=config)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
@@ -74,3 +77,16 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
     if created:
         log.info("created topics: %s", ", ".join(created))
     return created
+
+
+async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
+    """Create every declared topic that does not exist yet; return the names created."""
+    names = {spec.name: settings.topic(spec.name) for spec in TOPICS}
+    configs = {names[spec.name]: {"cleanup.policy": "compact"} for spec in TOPICS if spec.compacted}
+    return await create_missing_topics(
+        settings.kafka_bootstrap,
+        {name: settings.partitions for name in names.values()},
+        configs=configs,
+        replication=settings.replication_factor,
+        timeout=timeout,
+    )
