@@ -30,9 +30,11 @@ def alert_id_for(fingerprint: str) -> str:
 
 def is_redelivery(tracked: Tracked | None, event: Event) -> bool:
     """True when `event` was already seen by this fingerprint's state."""
-    if tracked is None:
-        return False
-    return event.raw_offset <= tracked.positions.get(str(event.raw_partition), -1)
+    return tracked is not None and _seen(tracked.positions, event)
+
+
+def _seen(positions: dict[str, int], event: Event) -> bool:
+    return event.raw_offset <= positions.get(str(event.raw_partition), -1)
 
 
 def apply(
@@ -161,11 +163,10 @@ def fold(tracked: Tracked | None, events: Iterable[Event], policy: SeverityPolic
     positions = dict(tracked.positions) if tracked else {}
     result = FoldResult(tracked=tracked)
     for event in events:
-        partition = str(event.raw_partition)
-        if event.raw_offset <= positions.get(partition, -1):
+        if _seen(positions, event):
             result.skipped += 1
             continue
-        positions[partition] = event.raw_offset
+        positions[str(event.raw_partition)] = event.raw_offset
         result.seen += 1
         new, transition = apply(alert, event, policy)
         if new is None:  # a clear that met no alert: only its position is kept

@@ -11,7 +11,6 @@ import asyncio
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -180,7 +179,3 @@ def percentile(sorted_values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[index]
-
-
-def utc_stamp() -> str:
-    return datetime.now(UTC).strftime("%H%M%S")

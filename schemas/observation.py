@@ -94,6 +94,3 @@ class Observation(Record):
     @property
     def key(self) -> str:
         return self.asset_id or self.source
-
-
-ObservationKind = Literal["event", "metrics", "discovery", "heartbeat"]
