@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -35,8 +36,6 @@ class JSON(JSONResponse):
     """JSON responses via orjson (datetimes as ISO-8601)."""
 
     def render(self, content: Any) -> bytes:
-        import orjson
-
         return orjson.dumps(content)
 
 
