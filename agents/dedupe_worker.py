@@ -1,35 +1,53 @@
-"""The dedupe stage as a Faust agent: events -> alert state table -> `ems.alerts`.
+"""The dedupe + lifecycle stage as a Faust agent: events, commands, ticks -> alert state -> `ems.alerts`.
 
-The wrapper only moves records: it takes EventBatch records (each holds the events of one partition
-from one normalize batch), groups their events by fingerprint, folds each group with the pure core
-(`ems.agents.dedupe.fold`), writes the table once per fingerprint and sends one AlertChangedBatch
-per partition. Faust's per-record cost is paid per batch, not per event (see docs/design.md).
-A `StreamGuard` restarts the worker if Faust drops events or stalls.
+The wrapper only moves records. From `ems.events` it takes EventBatch records (the events of one
+partition from one normalize batch), AlertCommand records (operator commands, forwarded by the
+command router) and Tick records (the clock). It groups events and commands by fingerprint in log
+order, folds each group with the pure core (`ems.agents.dedupe.fold`), writes the table once per
+fingerprint, fires the timers a tick makes due, and sends one AlertChangedBatch per partition.
+Faust's per-record cost is paid per batch, not per event (see docs/design.md). A `StreamGuard`
+restarts the worker if Faust drops events or stalls.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 import faust
 
-from ems.agents.dedupe import fold
+from ems.agents.dedupe import FoldResult, Item, fire_due, fold
+from ems.agents.lifecycle import LifecyclePolicy, next_timer
 from ems.agents.severity import SeverityPolicy
+from ems.agents.timers import TimerIndex
 from ems.progress import DEAD_LETTERS, StageProgress
-from ems.schemas.alert import AlertChangedBatch, Tracked
+from ems.schemas.alert import AlertChanged, AlertChangedBatch, Tracked
+from ems.schemas.alert_command import AlertCommand, Tick
 from ems.schemas.deadletter import DeadLetter
-from ems.schemas.event import Event, EventBatch
+from ems.schemas.event import EventBatch
 from ems.settings import Settings
 from ems.streams.app import drain_send_buffer, faust_topics
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.faust_guard import StreamGuard
+from ems.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
+EVENTS_TOPIC_RECORDS = (EventBatch, AlertCommand, Tick)
+
+
+def lifecycle_policy(settings: Settings) -> LifecyclePolicy:
+    """The lifecycle core configured by the settings."""
+    return LifecyclePolicy(
+        severity=SeverityPolicy.of(settings.severity_order, settings.clearing_severities),
+        alert_timeout=settings.alert_timeout,
+        ack_timeout=settings.ack_timeout,
+    )
 
 
 def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
     """Declare the alert-state table and the dedupe agent on `app`."""
-    policy = SeverityPolicy.of(settings.severity_order, settings.clearing_severities)
+    policy = lifecycle_policy(settings)
     topics = faust_topics(app, settings)
     # use_partitioner: the changelog partition follows the key's hash, as the events topic's does
     # (both are keyed by fingerprint), which stays right when a batch spans several partitions.
@@ -42,45 +60,92 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
         key_type=bytes,
         value_type=bytes,
     )
+    timers = TimerIndex()
+
+    @app.on_partitions_assigned.connect
+    async def _forget_timers(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        timers.reset()  # the partitions held may have changed: reload lazily at the next tick
 
     progress = StageProgress("dedupe")
     guard = StreamGuard(app, "dedupe", settings.stall_grace, settings.kafka_bootstrap)
 
+    async def dead_letter(reason: str, msg: Any) -> None:
+        letter = DeadLetter.of_record(stage="dedupe", reason=reason, record=msg)
+        DEAD_LETTERS.labels("dedupe").inc()
+        log.warning("dead-lettered %s: %s", letter.key, reason)
+        await topics.deadletter.send(key=letter.key.encode(), value=encode(letter))
+
+    def store(partition: int, key: bytes, result: FoldResult) -> None:
+        table[key] = result.tracked.model_dump_json().encode()
+        alert = result.state
+        due = next_timer(alert) if alert else None
+        timers.set(partition, key, due[0] if due else None)
+
+    def load_timers(partition: int) -> None:
+        timers.mark_built(partition)
+        for key, value in table.items():
+            if partition_for(key, settings.partitions) == partition and value:
+                alert = Tracked.model_validate_json(value).alert
+                due = next_timer(alert) if alert else None
+                timers.set(partition, key, due[0] if due else None)
+
     async def dedupe(stream: faust.StreamT) -> None:
         async for records in stream.take_events(settings.dedupe_batch_size, settings.dedupe_batch_within):
             await guard.check(records)
-            # 1. Decode the event batches, grouping events per partition and fingerprint, in order.
-            groups: dict[int, dict[bytes, list[Event]]] = {}
+            # 1. Decode, grouping events and commands per partition and fingerprint, in log order.
+            groups: dict[int, dict[bytes, list[Item]]] = {}
+            ticks: dict[int, datetime] = {}
+            messages: dict[str, Any] = {}
             for ev in records:
                 msg = ev.message
                 try:
-                    batch = decode(ev.value, EventBatch)
+                    record = decode(ev.value, EVENTS_TOPIC_RECORDS)
                 except DecodeError as exc:
-                    letter = DeadLetter.of_record(stage="dedupe", reason=str(exc), record=msg)
-                    DEAD_LETTERS.labels("dedupe").inc()
-                    log.warning("dead-lettered %s: %s", letter.key, exc)
-                    await topics.deadletter.send(key=letter.key.encode(), value=encode(letter))
+                    await dead_letter(str(exc), msg)
                     continue
                 by_key = groups.setdefault(msg.partition, {})
-                for event in batch.events:
-                    by_key.setdefault(event.fingerprint.encode(), []).append(event)
+                if isinstance(record, EventBatch):
+                    for event in record.events:
+                        by_key.setdefault(event.fingerprint.encode(), []).append(event)
+                elif isinstance(record, AlertCommand):
+                    by_key.setdefault(record.fingerprint.encode(), []).append(record)
+                    messages[record.command.event_id] = msg
+                else:
+                    ticks[msg.partition] = max(
+                        record.occurred_at, ticks.get(msg.partition, record.occurred_at)
+                    )
             # 2. Fold each fingerprint once, write its state once, collect the changes per partition.
             count = 0
+            changes: dict[int, list[AlertChanged]] = {}
             for partition, by_key in groups.items():
-                changes = []
-                for key, events in by_key.items():
-                    count += len(events)
+                for key, items in by_key.items():
+                    count += len(items)
                     stored = table.get(key)
-                    result = fold(Tracked.model_validate_json(stored) if stored else None, events, policy)
-                    if result.seen:
-                        table[key] = result.tracked.model_dump_json().encode()
-                    change = result.change()
-                    if change is not None:
-                        changes.append(change)
-                if changes:
-                    out = AlertChangedBatch(partition=partition, changes=changes)
-                    await topics.alerts.send(value=encode(out), partition=partition)
-            # 3. Hand every table write to the client before the records are acked.
+                    result = fold(Tracked.model_validate_json(stored) if stored else None, items, policy)
+                    if result.seen or result.changed:
+                        store(partition, key, result)
+                    for command, reason in result.refused:
+                        await dead_letter(
+                            f"refused {command.command.name}: {reason}", messages[command.command.event_id]
+                        )
+                    if (change := result.change()) is not None:
+                        changes.setdefault(partition, []).append(change)
+            # 3. Fire the timers each tick makes due (loading a partition's timers on its first tick).
+            for partition, now in ticks.items():
+                if not timers.built(partition):
+                    load_timers(partition)
+                for key in timers.pop_due(partition, now):
+                    stored = table.get(key)
+                    if not stored:
+                        continue
+                    result = fire_due(Tracked.model_validate_json(stored), now)
+                    if result.changed:
+                        store(partition, key, result)
+                        changes.setdefault(partition, []).append(result.change())
+            for partition, batch in changes.items():
+                out = AlertChangedBatch(partition=partition, changes=batch)
+                await topics.alerts.send(value=encode(out), partition=partition)
+            # 4. Hand every table write to the client before the records are acked.
             await drain_send_buffer(app)
             progress.add(count)
 

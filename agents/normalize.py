@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from ems.agents.fingerprint import Fingerprinter
 from ems.agents.severity import SeverityPolicy
@@ -20,6 +21,22 @@ class Normalizer:
 
     severities: SeverityPolicy
     fingerprint: Fingerprinter
+    correlated: Mapping[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def correlation_map(groups: Iterable[Iterable[str]]) -> dict[str, str]:
+        """Event name -> the name its group is fingerprinted under (the group's first name)."""
+        return {name: names[0] for names in map(list, groups) if names for name in names}
+
+    def correlated_name(self, event: str, correlate: list[str]) -> str:
+        """The event name used in the fingerprint: correlated events (NodeDown, NodeUp) share one.
+
+        An event's own `correlate` list (Alerta's field) wins over the configured groups; its
+        smallest name is used, so every member of the list picks the same one whatever its order.
+        """
+        if correlate:
+            return min({event, *correlate})
+        return self.correlated.get(event, event)
 
     def normalize(self, obs: Observation, raw_partition: int, raw_offset: int) -> Event:
         """The Event for an `event` observation read at (raw_partition, raw_offset)."""
@@ -48,7 +65,10 @@ class Normalizer:
             event_id=obs.event_id,
             occurred_at=obs.occurred_at,
             observation_id=obs.event_id,
-            fingerprint=self.fingerprint(obs.source, fields),
+            fingerprint=self.fingerprint(
+                obs.source, {**fields, "event": self.correlated_name(body.event, body.correlate)}
+            ),
+            timeout=body.timeout,
             raw_partition=raw_partition,
             raw_offset=raw_offset,
             **fields,

@@ -33,6 +33,7 @@ def normalizer_from(settings: Settings) -> Normalizer:
     return Normalizer(
         severities=SeverityPolicy.of(settings.severity_order, settings.clearing_severities),
         fingerprint=Fingerprinter(settings.fingerprint_fields),
+        correlated=Normalizer.correlation_map(settings.correlate),
     )
 
 

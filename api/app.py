@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ems.api import alert_actions
 from ems.api.health import health_report
 from ems.api.ingest import BadRequest, append, parse_observations, read_json
 from ems.api.metrics import ApiMetrics, MetricsMiddleware
@@ -133,7 +134,8 @@ def create_app(settings: Settings) -> Starlette:
                 return JSON({"error": f"no alert {alert_id!r}"}, status_code=404)
             history = await (
                 await conn.execute(
-                    "SELECT event_id, kind, at, severity, previous_severity FROM alert_history "
+                    "SELECT event_id, kind, at, severity, previous_severity, status, previous_status, "
+                    "actor, reason FROM alert_history "
                     "WHERE alert_id = %s ORDER BY at, kind",
                     (alert["alert_id"],),
                 )
@@ -164,6 +166,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/v1/events", list_events, methods=["GET"]),
         Route("/api/v1/alerts", list_alerts, methods=["GET"]),
         Route("/api/v1/alerts/{alert_id}", get_alert, methods=["GET"]),
+        *alert_actions.routes(settings),
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),

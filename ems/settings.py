@@ -65,6 +65,20 @@ class Settings(BaseSettings):
         description="Severities from most to least severe",
     )
     clearing_severities: list[str] = Field(default_factory=lambda: ["normal", "ok", "cleared"])
+    # Alert lifecycle
+    correlate: list[list[str]] = Field(
+        default_factory=lambda: [
+            ["NodeDown", "NodeUp"],
+            ["LinkDown", "LinkUp"],
+            ["Device Unreachable", "Device Reachable"],
+        ],
+        description="Groups of event names that act on one alert per resource (e.g. NodeDown/NodeUp)",
+    )
+    alert_timeout: int = Field(86_400, ge=0, description="Alert timeout (s) with no repeat; 0 = never")
+    ack_timeout: int = Field(0, ge=0, description="Default auto-unack after this many seconds; 0 = never")
+    tick_interval: float = Field(
+        5.0, ge=0, description="Seconds between clock ticks for alert timers; 0 = no ticks (tests drive them)"
+    )
     max_payload_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted API request body")
 
     # API

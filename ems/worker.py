@@ -1,7 +1,8 @@
 """`ems worker`: one process running any of the pipeline stages.
 
-Stages: `normalize` (aiokafka batches), `dedupe` (Faust agent + table), `projections` (the shared
-runner for the events and alerts read models). All three by default; scale out by starting more
+Stages: `normalize` (aiokafka batches; with it, the alert command router), `dedupe` (Faust agent +
+table: dedupe and the alert lifecycle; with it, the clock ticker for timers), `projections` (the
+shared runner for the read models). All three by default; scale out by starting more
 processes with a subset (`--stages dedupe`), each stage's partitions are shared in its group.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from prometheus_client import start_http_server
 
+from ems.agents.alert_commands_worker import CommandRouter, Ticker
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.severity import SeverityPolicy
 from ems.infra.migrate import migrate
@@ -37,7 +39,9 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list:
     """The aiokafka-based stage objects (each has `run()` and `stop()`)."""
     out: list = []
     if "normalize" in stages:
-        out.append(NormalizeWorker(settings))
+        out.extend([NormalizeWorker(settings), CommandRouter(settings)])
+    if "dedupe" in stages and settings.tick_interval > 0:
+        out.append(Ticker(settings))
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
     return out

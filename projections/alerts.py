@@ -35,8 +35,28 @@ ALERT_COLUMNS = (
     "attributes",
     "value",
     "version",
+    "timeout",
+    "assignee",
+    "assigned_team",
+    "acked_by",
+    "acked_at",
+    "ack_until",
+    "shelved_by",
+    "shelved_until",
+    "status_changed_at",
 )
-HISTORY_COLUMNS = ("alert_id", "event_id", "kind", "at", "severity", "previous_severity")
+HISTORY_COLUMNS = (
+    "alert_id",
+    "event_id",
+    "kind",
+    "at",
+    "severity",
+    "previous_severity",
+    "status",
+    "previous_status",
+    "actor",
+    "reason",
+)
 
 
 class AlertsProjection:
@@ -87,7 +107,27 @@ class AlertsProjection:
                 Jsonb(a.attributes),
                 a.value,
                 a.version,
+                a.timeout,
+                a.assignee,
+                a.assigned_team,
+                a.acked_by,
+                a.acked_at,
+                a.ack_until,
+                a.shelved_by,
+                a.shelved_until,
+                a.status_changed_at,
             ),
         )
         for t in record.transitions:
-            yield self.history, (a.alert_id, t.event_id, t.kind, t.at, t.severity, t.previous_severity)
+            yield self.history, (
+                a.alert_id,
+                t.event_id,
+                t.kind,
+                t.at,
+                t.severity,
+                t.previous_severity,
+                t.status,
+                t.previous_status,
+                t.actor,
+                t.reason,
+            )

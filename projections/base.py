@@ -90,7 +90,7 @@ class Projection(Protocol):
 
     name: str
     topic: str
-    record_type: type[Record]
+    record_type: type[Record] | tuple[type[Record], ...]
     upserts: tuple[Upsert, ...]
 
     def rows(self, record: Record) -> Iterable[tuple[Upsert, Row]]: ...

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from psycopg.types.json import Jsonb
 
 from ems.projections.base import Row, Upsert
+from ems.schemas.alert_command import AlertCommand, Tick
 from ems.schemas.event import Event, EventBatch
 
 EVENT_COLUMNS = (
@@ -31,15 +32,20 @@ EVENT_COLUMNS = (
 
 
 class EventsProjection:
-    """EventBatch -> one `events` row per event; a redelivered event (same id) is ignored."""
+    """EventBatch -> one `events` row per event; a redelivered event (same id) is ignored.
+
+    The topic also carries operator commands and clock ticks for the lifecycle stage: no rows.
+    """
 
     name = "events"
     topic = "events"
-    record_type = EventBatch
+    record_type = (EventBatch, AlertCommand, Tick)
     insert = Upsert("events", EVENT_COLUMNS, conflict=("event_id",))
     upserts = (insert,)
 
-    def rows(self, record: EventBatch) -> Iterable[tuple[Upsert, Row]]:
+    def rows(self, record: EventBatch | AlertCommand | Tick) -> Iterable[tuple[Upsert, Row]]:
+        if not isinstance(record, EventBatch):
+            return
         for event in record.events:
             yield self.insert, self.row(event)
 

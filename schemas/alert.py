@@ -9,9 +9,27 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ems.schemas.envelope import Record
 
-AlertStatus = Literal["open", "resolved"]
+AlertStatus = Literal["open", "acknowledged", "shelved", "resolved", "closed", "expired"]
 Trend = Literal["new", "more_severe", "less_severe", "no_change"]
-TransitionKind = Literal["opened", "severity_changed", "resolved", "reopened"]
+TransitionKind = Literal[
+    # by events
+    "opened",
+    "severity_changed",
+    "resolved",
+    "reopened",
+    # by operator commands
+    "acked",
+    "unacked",
+    "shelved",
+    "unshelved",
+    "assigned",
+    "closed",
+    "note",
+    # by timers
+    "auto_unacked",
+    "auto_unshelved",
+    "expired",
+]
 
 
 class Transition(BaseModel):
@@ -24,6 +42,10 @@ class Transition(BaseModel):
     at: datetime
     severity: str
     previous_severity: str | None = None
+    status: AlertStatus | None = Field(None, description="Status after the transition")
+    previous_status: AlertStatus | None = None
+    actor: str | None = Field(None, description="Operator who asked; None for events, 'system' for timers")
+    reason: str = Field("", description="The operator's comment, or why a timer fired")
 
 
 class AlertState(BaseModel):
@@ -53,7 +75,17 @@ class AlertState(BaseModel):
     tags: list[str] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
     value: str | None = None
-    version: int = Field(ge=1, description="Bumped on every applied event; projections keep the highest")
+    version: int = Field(ge=1, description="Bumped on every applied change; projections keep the highest")
+    # Lifecycle (fields added after v1 records were written; they default, so old records still parse).
+    timeout: int = Field(0, ge=0, description="Expire after this many seconds without a repeat; 0 = never")
+    assignee: str | None = None
+    assigned_team: str | None = None
+    acked_by: str | None = None
+    acked_at: datetime | None = None
+    ack_until: datetime | None = Field(None, description="Auto-unack at this time (None = never)")
+    shelved_by: str | None = None
+    shelved_until: datetime | None = None
+    status_changed_at: datetime | None = None
 
 
 class Tracked(BaseModel):
@@ -79,7 +111,7 @@ class AlertChanged(Record):
 
     alert: AlertState
     transitions: list[Transition] = Field(default_factory=list)
-    events_applied: int = Field(ge=1, description="How many events this change folds together")
+    events_applied: int = Field(ge=0, description="How many events this change folds together")
 
     @property
     def key(self) -> str:

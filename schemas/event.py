@@ -32,6 +32,7 @@ class Event(Record):
     tags: list[str] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
     value: str | None = None
+    timeout: int | None = Field(None, ge=0, description="Alert timeout in seconds; None = the default")
     fingerprint: str
     raw_partition: int = Field(ge=0)
     raw_offset: int = Field(ge=0)
@@ -39,6 +40,11 @@ class Event(Record):
     @property
     def key(self) -> str:
         return self.fingerprint
+
+    @property
+    def position(self) -> tuple[str, int]:
+        """Where it came from, for redelivery checks: (raw partition, raw offset)."""
+        return str(self.raw_partition), self.raw_offset
 
 
 class EventBatch(Record):

@@ -37,6 +37,12 @@ class EventBody(_Body):
     tags: Tags = Field(default_factory=list)
     attributes: Attributes = Field(default_factory=dict)
     value: str | None = Field(None, max_length=256)
+    timeout: int | None = Field(
+        None, ge=0, le=31_536_000, description="Alert expires after this many seconds without a repeat"
+    )
+    correlate: Annotated[list[Name], Field(max_length=16)] = Field(
+        default_factory=list, description="Event names that act on the same alert (e.g. NodeDown, NodeUp)"
+    )
 
     @field_validator("severity")
     @classmethod

@@ -31,7 +31,9 @@ def format_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode(raw: bytes | None, expect: type[R], defaults: dict[str, object] | None = None) -> R:
+def decode(
+    raw: bytes | None, expect: type[R] | tuple[type[Record], ...], defaults: dict[str, object] | None = None
+) -> R:
     """Parse, upcast and validate `raw` as a record of type `expect`; raise DecodeError otherwise.
 
     `defaults` fill envelope fields the producer left out (e.g. `occurred_at` from the Kafka record
@@ -45,8 +47,9 @@ def decode(raw: bytes | None, expect: type[R], defaults: dict[str, object] | Non
         raise DecodeError(f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise DecodeError(f"expected a JSON object, got {type(data).__name__}")
+    kinds = expect if isinstance(expect, tuple) else (expect,)
     if "type" not in data:
-        data["type"] = expect.TYPE
+        data["type"] = kinds[0].TYPE
     for field, value in (defaults or {}).items():
         data.setdefault(field, value)
     try:
@@ -55,6 +58,7 @@ def decode(raw: bytes | None, expect: type[R], defaults: dict[str, object] | Non
         raise DecodeError(f"invalid {data.get('type')}: {format_validation_error(exc)}") from None
     except ValueError as exc:
         raise DecodeError(str(exc)) from None
-    if not isinstance(record, expect):
-        raise DecodeError(f"expected a {expect.TYPE} record, got {record.type}")
+    if not isinstance(record, kinds):
+        names = " or ".join(k.TYPE for k in kinds)
+        raise DecodeError(f"expected a {names} record, got {record.type}")
     return record

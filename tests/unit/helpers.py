@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ems.agents.fingerprint import Fingerprinter
+from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.normalize import Normalizer
 from ems.agents.severity import SeverityPolicy
 from ems.schemas.event import Event
@@ -13,7 +14,10 @@ from ems.settings import Settings
 
 SETTINGS = Settings()
 POLICY = SeverityPolicy.of(SETTINGS.severity_order, SETTINGS.clearing_severities)
-NORMALIZER = Normalizer(POLICY, Fingerprinter(SETTINGS.fingerprint_fields))
+LIFECYCLE = LifecyclePolicy(POLICY, alert_timeout=SETTINGS.alert_timeout, ack_timeout=0)
+NORMALIZER = Normalizer(
+    POLICY, Fingerprinter(SETTINGS.fingerprint_fields), Normalizer.correlation_map(SETTINGS.correlate)
+)
 T0 = datetime(2026, 1, 8, 12, 0, tzinfo=UTC)
 
 

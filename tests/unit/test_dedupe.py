@@ -2,12 +2,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ems.agents.dedupe import alert_id_for, apply, fold, is_redelivery
-from tests.unit.helpers import POLICY, event
+from tests.unit.helpers import LIFECYCLE, event
 
 
 def test_first_event_opens_alert() -> None:
     ev = event(offset=0)
-    state, transition = apply(None, ev, POLICY)
+    state, transition = apply(None, ev, LIFECYCLE)
     assert state.status == "open" and state.severity == "critical" and state.trend == "new"
     assert (state.event_count, state.duplicate_count, state.version) == (1, 0, 1)
     assert state.alert_id == alert_id_for(ev.fingerprint)
@@ -16,7 +16,7 @@ def test_first_event_opens_alert() -> None:
 
 
 def test_repeat_counts_and_moves_last_seen() -> None:
-    result = fold(None, [event(offset=i) for i in range(5)], POLICY)
+    result = fold(None, [event(offset=i) for i in range(5)], LIFECYCLE)
     s = result.state
     assert (s.event_count, s.duplicate_count, s.version) == (5, 4, 5)
     assert s.last_seen > s.first_seen
@@ -31,7 +31,7 @@ def test_severity_change_records_previous_and_trend() -> None:
             event(severity="critical", offset=1),
             event(severity="minor", offset=2),
         ],
-        POLICY,
+        LIFECYCLE,
     )
     s = result.state
     assert (s.severity, s.previous_severity, s.trend) == ("minor", "critical", "less_severe")
@@ -48,7 +48,7 @@ def test_clear_resolves_then_new_problem_reopens() -> None:
             event(severity="ok", offset=2),
             event(severity="major", offset=3),
         ],
-        POLICY,
+        LIFECYCLE,
     )
     assert [t.kind for t in result.transitions] == ["opened", "resolved", "reopened"]
     s = result.state
@@ -57,7 +57,7 @@ def test_clear_resolves_then_new_problem_reopens() -> None:
 
 
 def test_clear_without_alert_opens_nothing_but_is_remembered() -> None:
-    result = fold(None, [event(severity="ok", offset=0)], POLICY)
+    result = fold(None, [event(severity="ok", offset=0)], LIFECYCLE)
     assert result.state is None and result.change() is None and result.seen == 1
     assert result.tracked.positions == {"0": 0}
 
@@ -65,23 +65,23 @@ def test_clear_without_alert_opens_nothing_but_is_remembered() -> None:
 def test_redelivered_clear_that_opened_nothing_does_not_resolve_a_later_alert() -> None:
     # Found by the property below: the clear's position must be kept although it changed nothing.
     clear, opening = event(severity="ok", partition=1, offset=0), event(partition=0, offset=0)
-    tracked = fold(None, [clear, opening], POLICY).tracked
-    again = fold(tracked, [clear], POLICY)
+    tracked = fold(None, [clear, opening], LIFECYCLE).tracked
+    again = fold(tracked, [clear], LIFECYCLE)
     assert again.skipped == 1 and again.state.status == "open"
 
 
 def test_redelivery_is_skipped_per_raw_partition() -> None:
-    tracked = fold(None, [event(partition=0, offset=10), event(partition=1, offset=3)], POLICY).tracked
+    tracked = fold(None, [event(partition=0, offset=10), event(partition=1, offset=3)], LIFECYCLE).tracked
     assert is_redelivery(tracked, event(partition=0, offset=10))
     assert is_redelivery(tracked, event(partition=1, offset=2))
     assert not is_redelivery(tracked, event(partition=1, offset=4))
     assert not is_redelivery(tracked, event(partition=2, offset=0))
-    again = fold(tracked, [event(partition=0, offset=9), event(partition=0, offset=11)], POLICY)
+    again = fold(tracked, [event(partition=0, offset=9), event(partition=0, offset=11)], LIFECYCLE)
     assert (again.applied, again.skipped, again.state.event_count) == (1, 1, 3)
 
 
 def test_change_id_is_derived_from_fingerprint_and_version() -> None:
-    change = fold(None, [event(offset=0), event(offset=1)], POLICY).change()
+    change = fold(None, [event(offset=0), event(offset=1)], LIFECYCLE).change()
     assert change.event_id == f"{change.alert.fingerprint}:2" and change.events_applied == 2
 
 
@@ -105,7 +105,7 @@ def test_any_redelivery_interleaving_gives_the_sequential_state(log, data) -> No
     """At-least-once delivery: after any crash the log is re-read from some earlier point, in batches
     of any size. The folded state must equal processing the log exactly once."""
     events = _events(log)
-    expected = fold(None, events, POLICY).tracked
+    expected = fold(None, events, LIFECYCLE).tracked
     delivered = []
     position = 0
     while position < len(events):
@@ -117,6 +117,6 @@ def test_any_redelivery_interleaving_gives_the_sequential_state(log, data) -> No
     tracked = None
     while delivered:  # batch boundaries of any size
         size = data.draw(st.integers(1, len(delivered)), label="batch")
-        tracked = fold(tracked, delivered[:size], POLICY).tracked
+        tracked = fold(tracked, delivered[:size], LIFECYCLE).tracked
         delivered = delivered[size:]
     assert tracked == expected

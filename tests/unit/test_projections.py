@@ -6,7 +6,7 @@ from ems.projections.base import Upsert
 from ems.projections.events import EventsProjection
 from ems.schemas.alert import AlertChangedBatch
 from ems.schemas.event import EventBatch
-from tests.unit.helpers import POLICY, event
+from tests.unit.helpers import LIFECYCLE, POLICY, event
 
 
 def _sql(composed) -> str:
@@ -52,7 +52,7 @@ def test_events_projection_maps_every_column() -> None:
 
 
 def test_alerts_projection_maps_state_and_transitions() -> None:
-    change = fold(None, [event(offset=0), event(severity="ok", offset=1)], POLICY).change()
+    change = fold(None, [event(offset=0), event(severity="ok", offset=1)], LIFECYCLE).change()
     rows = list(AlertsProjection(POLICY).rows(AlertChangedBatch(partition=1, changes=[change])))
     alert_rows = [r for u, r in rows if u.table == "alerts"]
     history = [r for u, r in rows if u.table == "alert_history"]

@@ -1,0 +1,116 @@
+"""Bulk stages feeding the lifecycle stage: the alert command router and the clock ticker.
+
+The router consumes `ems.commands` (aiokafka batches), keeps the `alert.*` commands (other domains
+belong to other consumers), checks their action and arguments, and forwards each to the `ems.events`
+partition of its fingerprint as an AlertCommand stamped with its `ems.commands` position; bad ones
+are dead-lettered with the reason. The ticker appends a Tick to every `ems.events` partition each
+`tick_interval` seconds, so timers of quiet alerts fire (tests set 0 and send ticks themselves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from ems.progress import StageProgress
+from ems.schemas.alert_command import AlertCommand, BadCommand, Tick, parse_args
+from ems.schemas.command import Command
+from ems.settings import Settings
+from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.kafka import DeadLetters, make_consumer, make_producer
+from ems.streams.partitioning import partition_for
+
+log = logging.getLogger(__name__)
+
+
+class CommandRouter:
+    """`ems.commands` -> AlertCommand records on `ems.events`, at-least-once (redeliveries are skipped
+    downstream by their position)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.commands_topic = settings.topic("commands")
+        self.events_topic = settings.topic("events")
+        self.forwarded = self.ignored = 0
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Run until `stop()`: getmany -> check -> forward -> flush -> commit."""
+        group = f"{self.settings.app_id}-alert-commands"
+        consumer = make_consumer(self.settings, self.commands_topic, group_id=group)
+        producer = make_producer(self.settings)
+        await producer.start()
+        await consumer.start()
+        dead = DeadLetters(producer, self.settings, stage="alert-commands")
+        progress = StageProgress("alert-commands")
+        try:
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=self.settings.batch_timeout_ms, max_records=1000)
+                if not batch:
+                    continue
+                partitions = len(await producer.partitions_for(self.events_topic))
+                for messages in batch.values():
+                    for msg in messages:
+                        forward = await self._check(msg, dead)
+                        if forward is not None:
+                            part = partition_for(forward.fingerprint.encode(), partitions)
+                            await producer.send(self.events_topic, value=encode(forward), partition=part)
+                            self.forwarded += 1
+                await producer.flush()
+                await consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in batch.items()})
+                progress.add(sum(len(m) for m in batch.values()))
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    async def _check(self, msg, dead: DeadLetters) -> AlertCommand | None:
+        try:
+            command = decode(msg.value, Command)
+        except DecodeError as exc:
+            await dead.reject(str(exc), msg)
+            return None
+        if command.domain != "alert":
+            self.ignored += 1  # another domain's command (assets): its own consumer takes it
+            return None
+        try:
+            parse_args(command.name.split(".", 1)[1], command.args)
+        except BadCommand as exc:
+            await dead.reject(str(exc), msg)
+            return None
+        return AlertCommand(
+            event_id=f"cmd-{command.event_id}",
+            occurred_at=command.occurred_at,
+            command=command,
+            fingerprint=command.target,
+            source_partition=msg.partition,
+            source_offset=msg.offset,
+        )
+
+
+class Ticker:
+    """Appends the wall clock as a Tick to every `ems.events` partition, every `tick_interval` s."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.events_topic = settings.topic("events")
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        producer = make_producer(self.settings)
+        await producer.start()
+        try:
+            while not self._stopping.is_set():
+                for part in sorted(await producer.partitions_for(self.events_topic)):
+                    await producer.send(self.events_topic, value=encode(Tick(partition=part)), partition=part)
+                await producer.flush()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.settings.tick_interval)
+        finally:
+            await producer.stop()

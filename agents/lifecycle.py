@@ -1,0 +1,273 @@
+"""Alert lifecycle core: the state machine of one alert under events, operator commands and timers.
+
+Statuses: open, acknowledged, shelved, resolved (cleared by a clearing-severity event), closed (by an
+operator), expired (no repeat within the alert's timeout). Pure: time comes from the event, the
+command or the tick (`now`), never from the wall clock, so replays and tests decide alike.
+
+Events (non-clearing `E`, clearing `C`):
+    open          E: repeat / severity change          C: -> resolved
+    acknowledged  E: repeat; more severe -> open       C: -> resolved
+    shelved       E: repeat (stays shelved)            C: -> resolved
+    resolved, closed, expired
+                  E: -> open (reopened)                C: counted, nothing changes
+Commands: see `COMMAND_FROM` (the statuses each action is accepted in) and `_command_changes`.
+Timers: acknowledged past `ack_until` -> open (auto_unacked); shelved past `shelved_until` -> open
+(auto_unshelved); open/acknowledged with no repeat and no status change for `timeout` -> expired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ems.agents.severity import SeverityPolicy
+from ems.schemas.alert import AlertState, Transition
+from ems.schemas.alert_command import AckArgs, AlertCommand, AssignArgs, ShelveArgs, parse_args
+from ems.schemas.event import Event
+
+ACTIVE = frozenset({"open", "acknowledged", "shelved"})
+INACTIVE = frozenset({"resolved", "closed", "expired"})
+ALL_STATUSES = ("open", "acknowledged", "shelved", "resolved", "closed", "expired")
+
+# The statuses in which each operator action is accepted.
+COMMAND_FROM: dict[str, frozenset[str]] = {
+    "ack": frozenset({"open"}),
+    "unack": frozenset({"acknowledged"}),
+    "shelve": frozenset({"open", "acknowledged"}),
+    "unshelve": frozenset({"shelved"}),
+    "assign": frozenset(ALL_STATUSES) - {"closed"},
+    "close": frozenset(ALL_STATUSES) - {"closed"},
+    "reopen": INACTIVE,
+    "note": frozenset(ALL_STATUSES),
+}
+_CLEARED_BY_REOPEN = {
+    "acked_by": None,
+    "acked_at": None,
+    "ack_until": None,
+    "shelved_by": None,
+    "shelved_until": None,
+}
+
+
+class Refused(ValueError):
+    """An operator command that is not valid in the alert's current state (the reason says why)."""
+
+
+@dataclass(frozen=True)
+class LifecyclePolicy:
+    """Severities plus the default timers (seconds; 0 = never)."""
+
+    severity: SeverityPolicy
+    alert_timeout: int = 86_400
+    ack_timeout: int = 0
+
+
+def check_command(status: str | None, action: str) -> None:
+    """Refused with a reason unless `action` is accepted for an alert in `status` (None: no alert)."""
+    if status is None:
+        raise Refused(f"{action}: no such alert")
+    allowed = COMMAND_FROM[action]
+    if status not in allowed:
+        raise Refused(
+            f"cannot {action} an alert that is {status} (allowed when: {', '.join(sorted(allowed))})"
+        )
+
+
+def _transition(
+    kind: str,
+    event_id: str,
+    at: datetime,
+    old: AlertState | None,
+    new: AlertState,
+    actor: str | None = None,
+    reason: str = "",
+) -> Transition:
+    return Transition(
+        kind=kind,
+        event_id=event_id,
+        at=at,
+        severity=new.severity,
+        previous_severity=old.severity if old else None,
+        status=new.status,
+        previous_status=old.status if old else None,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def open_alert(alert_id: str, event: Event, policy: LifecyclePolicy) -> AlertState:
+    """The alert a first non-clearing event opens."""
+    return AlertState(
+        alert_id=alert_id,
+        fingerprint=event.fingerprint,
+        status="open",
+        severity=event.severity,
+        trend="new",
+        event_count=1,
+        duplicate_count=0,
+        first_seen=event.occurred_at,
+        last_seen=event.occurred_at,
+        last_event_id=event.event_id,
+        source=event.source,
+        event=event.event,
+        resource=event.resource,
+        title=event.title,
+        text=event.text,
+        asset_id=event.asset_id,
+        environment=event.environment,
+        service=event.service,
+        tags=event.tags,
+        attributes=event.attributes,
+        value=event.value,
+        version=1,
+        timeout=policy.alert_timeout if event.timeout is None else event.timeout,
+        status_changed_at=event.occurred_at,
+    )
+
+
+def on_event(
+    state: AlertState, event: Event, policy: LifecyclePolicy
+) -> tuple[AlertState, Transition | None]:
+    """Fold one event (not a redelivery) into an existing alert."""
+    sev = policy.severity
+    clear = sev.is_clear(event.severity)
+    changes: dict[str, Any] = {}
+    kind, reason = None, ""
+    if clear and state.status in ACTIVE:
+        kind, changes = "resolved", {"status": "resolved"}
+    elif not clear and state.status in INACTIVE:
+        kind, changes = "reopened", {"status": "open", **_CLEARED_BY_REOPEN}
+    elif not clear and event.severity != state.severity:
+        kind = "severity_changed"
+        if state.status == "acknowledged" and sev.trend(state.severity, event.severity) == "more_severe":
+            changes, reason = {"status": "open", "ack_until": None}, "more severe while acknowledged"
+    if kind is not None:
+        changes.update(
+            previous_severity=state.severity,
+            severity=event.severity,
+            trend=sev.trend(state.severity, event.severity),
+        )
+        if "status" in changes:
+            changes["status_changed_at"] = event.occurred_at
+    new = state.model_copy(
+        update={
+            **changes,
+            "event_count": state.event_count + 1,
+            "duplicate_count": state.duplicate_count + 1,
+            "first_seen": min(state.first_seen, event.occurred_at),
+            "last_seen": max(state.last_seen, event.occurred_at),
+            "last_event_id": event.event_id,
+            "event": event.event,
+            "title": event.title or state.title,
+            "text": event.text or state.text,
+            "value": event.value if event.value is not None else state.value,
+            "tags": sorted(set(state.tags) | set(event.tags)),
+            "service": sorted(set(state.service) | set(event.service)),
+            "attributes": {**state.attributes, **event.attributes},
+            "timeout": state.timeout if event.timeout is None else event.timeout,
+            "version": state.version + 1,
+        }
+    )
+    if kind is None:
+        return new, None
+    return new, _transition(kind, event.event_id, event.occurred_at, state, new, reason=reason)
+
+
+def on_command(
+    state: AlertState | None, cmd: AlertCommand, policy: LifecyclePolicy
+) -> tuple[AlertState, Transition]:
+    """Apply one operator command; Refused (with the reason) when it is not valid now."""
+    action = cmd.action
+    check_command(state.status if state else None, action)
+    assert state is not None
+    args = parse_args(action, cmd.command.args)
+    at, actor = cmd.occurred_at, cmd.command.actor
+    changes = _command_changes(action, args, at, actor, policy)
+    if "status" in changes:
+        changes["status_changed_at"] = at
+    kind = {
+        "ack": "acked",
+        "unack": "unacked",
+        "shelve": "shelved",
+        "unshelve": "unshelved",
+        "assign": "assigned",
+        "close": "closed",
+        "reopen": "reopened",
+        "note": "note",
+    }[action]
+    new = state.model_copy(update={**changes, "version": state.version + 1})
+    return new, _transition(kind, cmd.command.event_id, at, state, new, actor, cmd.command.reason)
+
+
+def _command_changes(
+    action: str, args: Any, at: datetime, actor: str, policy: LifecyclePolicy
+) -> dict[str, Any]:
+    if action == "ack":
+        assert isinstance(args, AckArgs)
+        timeout = policy.ack_timeout if args.timeout is None else args.timeout
+        until = at + timedelta(seconds=timeout) if timeout else None
+        return {"status": "acknowledged", "acked_by": actor, "acked_at": at, "ack_until": until}
+    if action == "unack":
+        return {"status": "open", "acked_by": None, "acked_at": None, "ack_until": None}
+    if action == "shelve":
+        assert isinstance(args, ShelveArgs)
+        until = args.until or at + timedelta(seconds=args.duration or 0)
+        if until <= at:
+            raise Refused(
+                f"shelve: until {until.isoformat()} is not after the command's time {at.isoformat()}"
+            )
+        return {"status": "shelved", "shelved_by": actor, "shelved_until": until}
+    if action == "unshelve":
+        return {"status": "open", "shelved_by": None, "shelved_until": None}
+    if action == "assign":
+        assert isinstance(args, AssignArgs)
+        out: dict[str, Any] = {}
+        if args.user is not None:
+            out["assignee"] = args.user or None
+        if args.team is not None:
+            out["assigned_team"] = args.team or None
+        return out
+    if action == "close":
+        return {"status": "closed", "ack_until": None, "shelved_until": None}
+    if action == "reopen":
+        return {"status": "open", **_CLEARED_BY_REOPEN}
+    return {}  # note: history only
+
+
+def next_timer(state: AlertState) -> tuple[datetime, str] | None:
+    """The earliest pending timer of the alert: (due time, transition kind), or None."""
+    timers = []
+    if state.status == "acknowledged" and state.ack_until is not None:
+        timers.append((state.ack_until, "auto_unacked"))
+    if state.status == "shelved" and state.shelved_until is not None:
+        timers.append((state.shelved_until, "auto_unshelved"))
+    if state.status in ("open", "acknowledged") and state.timeout > 0:
+        # From the last repeat, or from the last status change (an operator's reopen or unshelve
+        # starts a fresh window rather than expiring at once).
+        since = max(state.last_seen, state.status_changed_at or state.last_seen)
+        timers.append((since + timedelta(seconds=state.timeout), "expired"))
+    return min(timers) if timers else None
+
+
+def fire_timers(state: AlertState, now: datetime) -> tuple[AlertState, list[Transition]]:
+    """Fire every timer due at or before `now`, in due order; each transition is dated at its due time."""
+    transitions: list[Transition] = []
+    while (timer := next_timer(state)) is not None and timer[0] <= now:
+        due, kind = timer
+        if kind == "expired":
+            changes: dict[str, Any] = {"status": "expired", "ack_until": None}
+            reason = f"no repeat within {state.timeout} s"
+        elif kind == "auto_unacked":
+            changes, reason = (
+                {"status": "open", "acked_by": None, "acked_at": None, "ack_until": None},
+                "ack timed out",
+            )
+        else:
+            changes, reason = {"status": "open", "shelved_by": None, "shelved_until": None}, "shelve ended"
+        new = state.model_copy(update={**changes, "status_changed_at": due, "version": state.version + 1})
+        transitions.append(
+            _transition(kind, f"timer:{kind}:{due.isoformat()}", due, state, new, "system", reason)
+        )
+        state = new
+    return state, transitions

@@ -1,0 +1,133 @@
+"""Operator actions on alerts: `POST /api/v1/alerts/{id}/{action}` -> an `alert.*` command on Kafka.
+
+Actions: ack, unack, shelve, unshelve, assign, close, reopen, note. The body (optional for most)
+holds the comment (`comment` or `text`), the operator (`by`, or the `X-EMS-User` header) and the
+action's arguments (`timeout` for ack; `until` or `duration` for shelve; `user`/`team` for assign).
+The API checks the action against the alert's current read-model status (409 with the reason when
+it is not valid), appends the command (202 with its id), and with `?wait=SECONDS` waits until the
+lifecycle stage has applied it (200 with the alert). The lifecycle stage checks again against its
+authoritative state; a command that lost a race is dead-lettered with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ems.agents.lifecycle import Refused, check_command
+from ems.api.ingest import BadRequest, read_json
+from ems.schemas.alert_command import ARGS, BadCommand, parse_args
+from ems.schemas.command import Command
+from ems.settings import Settings
+from ems.streams.codecs import encode
+
+MAX_WAIT = 30.0
+
+
+async def _body(request: Request, limit: int) -> dict[str, Any]:
+    if request.headers.get("content-length") in (None, "0") and "chunked" not in request.headers.get(
+        "transfer-encoding", ""
+    ):
+        return {}
+    payload = await read_json(request, limit)
+    if not isinstance(payload, dict):
+        raise BadRequest(400, "expected a JSON object")
+    return dict(payload)
+
+
+def _wait_seconds(request: Request) -> float:
+    raw = request.query_params.get("wait", "0")
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise BadRequest(400, f"wait: expected seconds, got {raw!r}") from None
+    if not 0 <= wait <= MAX_WAIT:
+        raise BadRequest(400, f"wait: must be between 0 and {MAX_WAIT:g} seconds")
+    return wait
+
+
+def routes(settings: Settings) -> list[Route]:
+    """The alert action routes, bound to `settings`."""
+    commands_topic = settings.topic("commands")
+
+    async def post_action(request: Request) -> Response:
+        alert_id, action = request.path_params["alert_id"], request.path_params["action"]
+        try:
+            if action not in ARGS:
+                raise BadRequest(404, f"unknown action {action!r}; expected one of {', '.join(ARGS)}")
+            body = await _body(request, settings.max_payload_bytes)
+            wait = _wait_seconds(request)
+            actor = request.headers.get("x-ems-user") or body.pop("by", None)
+            if not isinstance(actor, str) or not actor.strip():
+                raise BadRequest(400, "who is acting? give the X-EMS-User header or `by` in the body")
+            reason = body.pop("comment", None) or body.pop("text", None) or ""
+            if not isinstance(reason, str):
+                raise BadRequest(422, "comment: expected a string")
+            if action == "note" and not reason.strip():
+                raise BadRequest(422, "note: `text` is required")
+            try:
+                parse_args(action, body)
+            except BadCommand as exc:
+                raise BadRequest(422, str(exc)) from None
+            async with request.app.state.pool.connection() as conn:
+                row = await (
+                    await conn.execute(
+                        "SELECT alert_id, fingerprint, status FROM alerts "
+                        "WHERE alert_id = %s OR fingerprint = %s",
+                        (alert_id, alert_id),
+                    )
+                ).fetchone()
+            if row is None:
+                raise BadRequest(404, f"no alert {alert_id!r}")
+            try:
+                check_command(row["status"], action)
+            except Refused as exc:
+                raise BadRequest(409, str(exc)) from None
+            command = Command(
+                name=f"alert.{action}",
+                target=row["fingerprint"],
+                actor=actor.strip(),
+                reason=reason,
+                args=body,
+            )
+        except BadRequest as exc:
+            return exc.response()
+        await request.app.state.producer.send_and_wait(
+            commands_topic, key=command.key.encode(), value=encode(command)
+        )
+        answer = {"status": "accepted", "command_id": command.event_id, "alert_id": row["alert_id"]}
+        if wait:
+            alert = await _wait_applied(request, row["alert_id"], command.event_id, wait)
+            if alert is not None:
+                return JSONResponse({**answer, "status": "applied", "alert": alert}, status_code=200)
+        return JSONResponse(answer, status_code=202)
+
+    return [Route("/api/v1/alerts/{alert_id}/{action}", post_action, methods=["POST"])]
+
+
+async def _wait_applied(request: Request, alert_id: str, command_id: str, wait: float) -> Any:
+    """The alert row once the command's history entry is projected, or None after `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        async with request.app.state.pool.connection() as conn:
+            done = await (
+                await conn.execute(
+                    "SELECT 1 FROM alert_history WHERE alert_id = %s AND event_id = %s",
+                    (alert_id, command_id),
+                )
+            ).fetchone()
+            if done:
+                cur = await conn.execute("SELECT * FROM alerts WHERE alert_id = %s", (alert_id,))
+                return _jsonable(await cur.fetchone())
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(0.05)
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
