@@ -131,3 +131,53 @@ async def _wait_applied(request: Request, alert_id: str, command_id: str, wait: 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI paths of the alert actions."""
+    body = {
+        "type": "object",
+        "properties": {
+            "by": {"type": "string", "description": "operator (or the X-EMS-User header)"},
+            "comment": {
+                "type": "string",
+                "description": "why; kept in the alert's history (`text` for note)",
+            },
+            "timeout": {"type": "integer", "description": "ack: auto-unack after this many seconds"},
+            "until": {"type": "string", "format": "date-time", "description": "shelve: until this time"},
+            "duration": {"type": "integer", "description": "shelve: for this many seconds"},
+            "user": {"type": "string", "description": "assign: to this user ('' unassigns)"},
+            "team": {"type": "string", "description": "assign: to this team ('' unassigns)"},
+        },
+    }
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "/api/v1/alerts/{alert_id}/{action}": {
+            "post": {
+                "summary": "Operator action on an alert: " + ", ".join(ARGS),
+                "parameters": [
+                    {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "action", "in": "path", "required": True, "schema": {"enum": list(ARGS)}},
+                    {
+                        "name": "wait",
+                        "in": "query",
+                        "schema": {"type": "number", "maximum": MAX_WAIT},
+                        "description": "seconds to wait until the action is applied (200 with the alert)",
+                    },
+                    {"name": "X-EMS-User", "in": "header", "schema": {"type": "string"}},
+                ],
+                "requestBody": {"content": {"application/json": {"schema": body}}},
+                "responses": {
+                    "200": {"description": "applied (with ?wait): the alert"},
+                    "202": {"description": "appended to Kafka: command_id"},
+                    "400": {"description": "no operator named, bad JSON or wait", **error},
+                    "404": {"description": "no such alert or action", **error},
+                    "409": {
+                        "description": "not valid in the alert's current status (the reason says why)",
+                        **error,
+                    },
+                    "422": {"description": "bad arguments for the action", **error},
+                },
+            }
+        }
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from ems.api.alert_actions import openapi_paths as alert_action_paths
 from ems.api.ingest import MAX_ITEMS, EventIn
 from ems.api.queries import ALERTS, EVENTS, ListSpec
 from ems.schemas.observation import Observation
@@ -139,6 +140,7 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 }
             },
+            **alert_action_paths(),
             "/health": {
                 "get": {
                     "summary": "Reachability of Kafka, PostgreSQL and Redis",

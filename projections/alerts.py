@@ -119,15 +119,18 @@ class AlertsProjection:
             ),
         )
         for t in record.transitions:
-            yield self.history, (
-                a.alert_id,
-                t.event_id,
-                t.kind,
-                t.at,
-                t.severity,
-                t.previous_severity,
-                t.status,
-                t.previous_status,
-                t.actor,
-                t.reason,
+            yield (
+                self.history,
+                (
+                    a.alert_id,
+                    t.event_id,
+                    t.kind,
+                    t.at,
+                    t.severity,
+                    t.previous_severity,
+                    t.status,
+                    t.previous_status,
+                    t.actor,
+                    t.reason,
+                ),
             )
