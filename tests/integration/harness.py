@@ -50,6 +50,9 @@ class Pipeline:
             "EMS_WORKER_WEB_PORT": "0",
             "EMS_API_PORT": str(self.api_port),
             "EMS_PARTITIONS": "4",
+            # Scenarios carry fixed past timestamps: a wall-clock ticker would expire their alerts.
+            # Tests that need the ticker turn it on (test_alert_lifecycle.py).
+            "EMS_TICK_INTERVAL": "0",
             **{f"EMS_{k.upper()}": v for k, v in settings.items()},
         }
         self.settings = Settings(

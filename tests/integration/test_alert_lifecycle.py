@@ -143,3 +143,35 @@ def produce(p: Pipeline, topic: str, value: bytes, **kwargs) -> None:
             await producer.stop()
 
     asyncio.run(send())
+
+
+def test_the_ticker_expires_a_quiet_alert_on_the_wall_clock(servers, tmp_path) -> None:
+    pipeline = Pipeline(servers, tmp_path, tick_interval="0.5")
+    try:
+        pipeline.start_worker()
+        pipeline.start_api()
+        quiet = {
+            "source": "synthetic",
+            "asset_id": "ast_quiet",
+            "body": {"kind": "event", "event": "HighLatency", "severity": "warning", "timeout": 3},
+        }
+        with httpx.Client(base_url=pipeline.api, timeout=30) as c:
+            assert c.post("/api/v1/events", json=quiet).status_code == 202
+            alert = wait_for(
+                lambda: c.get("/api/v1/alerts", params={"asset_id": "ast_quiet"}).json()["alerts"],
+                60,
+                "the alert",
+            )[0]
+            assert alert["timeout"] == 3
+            wait_for(lambda: status(c, alert["alert_id"]) == "expired", 60, "expiry by the ticker")
+            history = c.get(f"/api/v1/alerts/{alert['alert_id']}").json()["history"]
+        expired = history[-1]
+        assert (expired["kind"], expired["actor"], expired["reason"]) == (
+            "expired",
+            "system",
+            "no repeat within 3 s",
+        )
+        first_seen = datetime.fromisoformat(alert["first_seen"])
+        assert datetime.fromisoformat(expired["at"]) == first_seen + timedelta(seconds=3)
+    finally:
+        pipeline.stop_all()
