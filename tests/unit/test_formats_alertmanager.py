@@ -16,7 +16,11 @@ def test_firing_alert_maps_every_field() -> None:
     [obs] = alertmanager.translate(sample("alertmanager_firing.json"), SEVERITIES)
     body = obs.body
     assert obs.source == "alertmanager" and obs.asset_id is None
-    assert (body.event, body.resource, body.severity) == ("ProbeFailure", "https://server.example.org", "critical")
+    assert (body.event, body.resource, body.severity) == (
+        "ProbeFailure",
+        "https://server.example.org",
+        "critical",
+    )
     assert body.title == "BlackBox Probe Failure: https://server.example.org"
     assert body.text.startswith("Instance https://server.example.org has been down")
     assert body.environment == "production" and body.service == []
@@ -49,7 +53,13 @@ def test_grafana_payload_two_alerts_without_instance_or_severity() -> None:
 
 @pytest.mark.parametrize(
     ("label", "want"),
-    [("page", "critical"), ("error", "major"), ("info", "informational"), ("MINOR", "minor"), ("odd", "warning")],
+    [
+        ("page", "critical"),
+        ("error", "major"),
+        ("info", "informational"),
+        ("MINOR", "minor"),
+        ("odd", "warning"),
+    ],
 )
 def test_severity_labels_map_onto_ours(label: str, want: str) -> None:
     payload = sample("alertmanager_firing.json")
