@@ -6,6 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from ems.api.ingest import MAX_ITEMS, EventIn
+from ems.api.integrations_openapi import integration_paths
 from ems.api.queries import ALERTS, EVENTS, ListSpec
 from ems.schemas.observation import Observation
 
@@ -148,6 +149,7 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 }
             },
+            **integration_paths(),  # Alertmanager, Alerta, PagerDuty formats (docs/ingest.md)
         },
         "components": {"schemas": components},
     }
