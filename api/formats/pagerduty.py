@@ -32,7 +32,7 @@ SEVERITY = {"critical": "critical", "error": "major", "warning": "warning", "inf
 class PdPayload(BaseModel):
     """The `payload` of a trigger event."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=True)
 
     summary: str = Field(min_length=1, max_length=1024)
     source: str = Field(min_length=1, max_length=255)
@@ -47,7 +47,7 @@ class PdPayload(BaseModel):
 class PdEvent(BaseModel):
     """One Events API v2 alert event."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     routing_key: str = Field(min_length=1, max_length=128)
     event_action: Literal["trigger", "acknowledge", "resolve"]

@@ -71,13 +71,18 @@ def test_trigger_without_dedup_key_gets_a_fresh_one() -> None:
         ({"routing_key": ""}, "routing_key"),
         ({"payload": {"summary": "s", "source": "h", "severity": "fatal"}}, "payload.severity"),
         ({"payload": {"summary": "s", "severity": "info"}}, "payload.source"),
-        ({"surprise": 1}, "surprise"),
+        ({"payload": {"summary": "", "source": "h", "severity": "info"}}, "payload.summary"),
     ],
 )
 def test_invalid_events_name_the_field(change: dict, field: str) -> None:
     with pytest.raises(FormatError) as exc:
         pagerduty.parse(sample("pagerduty_trigger.json") | change)
     assert exc.value.errors[0]["field"] == field
+
+
+def test_unknown_fields_are_ignored_like_pagerduty_clients_expect() -> None:
+    event = pagerduty.parse(sample("pagerduty_trigger.json") | {"service_key": "legacy", "description": "v1"})
+    assert event.dedup_key == "samplekeyhere"
 
 
 def test_resolve_needs_a_dedup_key() -> None:
