@@ -82,9 +82,10 @@ def routes(settings: Settings) -> list[Route]:
     def normalized(obs: Observation) -> Event:
         return normalizer.normalize(obs, 0, 0)  # the position is not part of the fingerprint
 
-    def check_severities(observations: list[Observation]) -> None:
+    def check_severities(observations: list[Observation], where: str) -> None:
+        """Refuse severities missing from EMS_SEVERITY_ORDER (e.g. a mapping default removed there)."""
         bad = [
-            {"field": f"[{i}].severity", "message": f"severity {o.body.severity!r} is not configured"}
+            {"field": where.format(i=i), "message": f"severity {o.body.severity!r} is not configured"}
             for i, o in enumerate(observations)
             if isinstance(o.body, EventBody) and o.body.severity not in severities.known
         ]
@@ -116,7 +117,7 @@ def routes(settings: Settings) -> list[Route]:
     async def post_alertmanager(request: Request) -> Response:
         payload = await read_json(request, settings.max_payload_bytes)
         observations = alertmanager.translate(payload, severities)
-        check_severities(observations)
+        check_severities(observations, "alerts[{i}].labels.severity")
         await send(request, _client(request), raw, observations)
         return JSON({"status": "accepted", "ids": [o.event_id for o in observations]}, status_code=202)
 
@@ -203,7 +204,7 @@ def routes(settings: Settings) -> list[Route]:
     async def post_pagerduty(request: Request) -> Response:
         event = pagerduty.parse(await read_json(request, settings.max_payload_bytes))
         key, obs = pagerduty.translate(event, severities)
-        check_severities([obs])
+        check_severities([obs], "payload.severity")
         client = f"pagerduty:{event.routing_key}"
         if event.event_action == "acknowledge":
             await send(request, client, commands, [pagerduty.ack_command(normalized(obs).fingerprint, key)])

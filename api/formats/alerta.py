@@ -154,7 +154,8 @@ def alert_view(state: AlertState, href: str, *, repeat: bool = False, at: dateti
 
     `at` is the receive time of the event being answered (default: the alert's last_seen).
     """
-    attributes = dict(state.attributes)
+    # Alerta's client refuses attribute names with "." or "$" (events from other sources may have them).
+    attributes = {k.replace(".", "_").replace("$", "_"): v for k, v in state.attributes.items()}
     correlate = attributes.pop("correlate", None) or []
     extras = attributes.pop("alerta", None) or {}
     received = at or state.last_seen

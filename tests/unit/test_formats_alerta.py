@@ -113,6 +113,16 @@ def test_answer_parses_with_alertas_own_client_model() -> None:
     assert parsed.receive_time == datetime(2026, 1, 2, 3, 4, 5, 678000)
 
 
+def test_attribute_names_alertas_client_refuses_are_made_safe() -> None:
+    from alertaclient.models.alert import Alert
+
+    obs = alerta.translate(
+        {"resource": "r", "event": "e", "severity": "minor", "attributes": {"k8s.pod": "p"}}, SEVERITIES
+    )
+    state, _ = apply(None, normalized(obs), NORMALIZER.severities)
+    assert Alert.parse(alerta.alert_view(state, "")).attributes == {"k8s_pod": "p"}
+
+
 def test_read_model_rows_with_a_foreign_status_are_skipped_not_crashing() -> None:
     assert alerta.state_of({"alert_id": "a", "status": "shelved"}) is None
 
