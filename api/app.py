@@ -22,6 +22,7 @@ from starlette.routing import Route
 from ems.api import alert_actions
 from ems.api.health import health_report
 from ems.api.ingest import BadRequest, append, parse_observations, read_json
+from ems.api.integrations import routes as integration_routes
 from ems.api.metrics import ApiMetrics, MetricsMiddleware
 from ems.api.openapi import openapi_spec
 from ems.api.queries import ALERTS, EVENTS, ListSpec, build_list, encode_cursor
@@ -170,6 +171,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
+        *integration_routes(settings),  # Alertmanager, Alerta and PagerDuty clients (docs/ingest.md)
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware, metrics=metrics)]

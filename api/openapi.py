@@ -7,6 +7,7 @@ from typing import Any
 
 from ems.api.alert_actions import openapi_paths as alert_action_paths
 from ems.api.ingest import MAX_ITEMS, EventIn
+from ems.api.integrations_openapi import integration_paths
 from ems.api.queries import ALERTS, EVENTS, ListSpec
 from ems.schemas.observation import Observation
 
@@ -150,6 +151,7 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 }
             },
+            **integration_paths(),  # Alertmanager, Alerta, PagerDuty formats (docs/ingest.md)
         },
         "components": {"schemas": components},
     }

@@ -1,0 +1,222 @@
+"""Alerta's alert and heartbeat JSON -> observations, and Alerta-shaped answers.
+
+Alerta clients (the `alerta` SDK and CLI, and the many integrations built on them) POST
+`{endpoint}/alert` and read back `{"status": "ok", "id": ..., "alert": {...}}`. Our pipeline is
+asynchronous, so the answer is computed from what is known synchronously: the id is the id the
+pipeline will give the alert (`alert_id_for` of the fingerprint of the normalized event), and the
+counters come from the alert in the read model when it exists (see `alert_view`).
+
+Mapping (docs/ingest.md): resource, event, environment (default `Production`), severity (default
+`normal`; `security` -> critical, `trace` -> debug, `unknown` -> indeterminate), service, value,
+text, tags and attributes map 1:1; `correlate` (with the event added, as Alerta does) is kept as
+attributes.correlate; group, origin, type, timeout, rawData, customer and status in
+attributes.alerta; createTime is occurred_at.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ems.api.formats.common import FormatError, Severities
+from ems.schemas.alert import AlertState
+from ems.schemas.observation import EventBody, HeartbeatBody, Observation
+
+SOURCE = "alerta"
+DEFAULT_ENVIRONMENT = "Production"
+DEFAULT_SEVERITY = "normal"
+DEFAULT_TIMEOUT = 86400
+ALIASES = {"security": "critical", "trace": "debug", "unknown": "indeterminate"}
+STATUS = {"open": "open", "resolved": "closed", "acknowledged": "ack", "ack": "ack"}
+
+
+class AlertaAlert(BaseModel):
+    """The body of Alerta's `POST /alert` (unknown fields are ignored, as Alerta does)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    resource: str = Field(min_length=1, max_length=256)
+    event: str = Field(min_length=1, max_length=256)
+    environment: str | None = Field(None, max_length=64)
+    severity: str | None = None
+    correlate: list[str] | None = None
+    status: str | None = None
+    service: list[str] | None = None
+    group: str | None = None
+    value: str | int | float | None = None
+    text: str | None = Field(None, max_length=8192)
+    tags: list[str] | None = None
+    attributes: dict[str, Any] | None = None
+    origin: str | None = None
+    type: str | None = None
+    createTime: datetime | None = None
+    timeout: int | None = Field(None, ge=0)
+    rawData: str | None = None
+    customer: str | None = None
+
+    @field_validator("severity")
+    @classmethod
+    def _lower(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else None
+
+
+class AlertaHeartbeat(BaseModel):
+    """The body of Alerta's `POST /heartbeat`."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    origin: str | None = Field(None, max_length=256)
+    tags: list[str] | None = None
+    attributes: dict[str, Any] | None = None
+    timeout: int | None = Field(None, ge=1, le=86_400)
+    createTime: datetime | None = None
+    customer: str | None = None
+
+
+def _validate(model: type[BaseModel], payload: Any) -> Any:
+    if not isinstance(payload, dict):
+        raise FormatError.one("(body)", "expected a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise FormatError.of(exc) from None
+
+
+def translate(payload: Any, severities: Severities) -> Observation:
+    """One Alerta alert as an event observation; FormatError naming each bad field otherwise."""
+    a: AlertaAlert = _validate(AlertaAlert, payload)
+    severity = severities.pick(a.severity, ALIASES, a.severity or DEFAULT_SEVERITY)
+    if severity not in severities.known:
+        allowed = ", ".join(sorted(severities.known | set(ALIASES)))
+        raise FormatError.one("severity", f"unknown severity {severity!r}; expected one of {allowed}")
+    attributes = dict(a.attributes or {})
+    if a.correlate:
+        attributes["correlate"] = sorted({*a.correlate, a.event})
+    extras = {
+        "group": a.group or "Misc",
+        "origin": a.origin,
+        "type": a.type or "exceptionAlert",
+        "timeout": DEFAULT_TIMEOUT if a.timeout is None else a.timeout,
+        "rawData": a.rawData,
+        "customer": a.customer,
+        "status": a.status,
+    }
+    attributes["alerta"] = {k: v for k, v in extras.items() if v is not None}
+    try:
+        body = EventBody(
+            event=a.event,
+            severity=severity,
+            resource=a.resource,
+            text=a.text or "",
+            environment=a.environment or DEFAULT_ENVIRONMENT,
+            service=a.service or [],
+            tags=a.tags or [],
+            attributes=attributes,
+            value=None if a.value is None else str(a.value),
+        )
+    except ValidationError as exc:
+        raise FormatError.of(exc) from None
+    extra = {"occurred_at": a.createTime} if a.createTime else {}
+    return Observation(source=SOURCE, body=body, **extra)
+
+
+def translate_heartbeat(payload: Any) -> Observation:
+    """An Alerta heartbeat as a heartbeat observation of its origin (attributes are not carried)."""
+    hb: AlertaHeartbeat = _validate(AlertaHeartbeat, payload)
+    try:
+        body = HeartbeatBody(timeout=hb.timeout or DEFAULT_TIMEOUT, tags=hb.tags or [])
+    except ValidationError as exc:
+        raise FormatError.of(exc) from None
+    extra = {"occurred_at": hb.createTime} if hb.createTime else {}
+    return Observation(source=hb.origin or SOURCE, body=body, **extra)
+
+
+def iso(at: datetime | None) -> str | None:
+    """Alerta's time format (UTC, milliseconds, `Z`), which its client parses strictly."""
+    if at is None:
+        return None
+    at = at.astimezone(UTC) if at.tzinfo else at
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+TREND = {
+    "new": "moreSevere",
+    "more_severe": "moreSevere",
+    "less_severe": "lessSevere",
+    "no_change": "noChange",
+}
+
+
+def alert_view(state: AlertState, href: str, *, repeat: bool = False, at: datetime | None = None) -> dict:
+    """Our alert as Alerta's alert object (what its client's `Alert.parse` reads).
+
+    `at` is the receive time of the event being answered (default: the alert's last_seen).
+    """
+    # Alerta's client refuses attribute names with "." or "$" (events from other sources may have them).
+    attributes = {k.replace(".", "_").replace("$", "_"): v for k, v in state.attributes.items()}
+    correlate = attributes.pop("correlate", None) or []
+    extras = attributes.pop("alerta", None) or {}
+    received = at or state.last_seen
+    return {
+        "id": state.alert_id,
+        "href": href,
+        "resource": state.resource,
+        "event": state.event,
+        "environment": state.environment,
+        "severity": state.severity,
+        "correlate": correlate if isinstance(correlate, list) else [],
+        "status": STATUS.get(state.status, state.status),
+        "service": state.service,
+        "group": extras.get("group", "Misc"),
+        "value": state.value,
+        "text": state.text,
+        "tags": state.tags,
+        "attributes": attributes,
+        "origin": extras.get("origin", state.source),
+        "type": extras.get("type", "exceptionAlert"),
+        "createTime": iso(state.last_seen),
+        "timeout": extras.get("timeout", DEFAULT_TIMEOUT),
+        "rawData": extras.get("rawData"),
+        "customer": extras.get("customer"),
+        "duplicateCount": state.duplicate_count,
+        "repeat": repeat,
+        "previousSeverity": state.previous_severity or "indeterminate",
+        "trendIndication": TREND.get(state.trend, "noChange"),
+        "receiveTime": iso(received),
+        "lastReceiveId": state.last_event_id,
+        "lastReceiveTime": iso(received),
+        "updateTime": iso(received),
+        "history": [],
+    }
+
+
+def state_of(row: dict[str, Any]) -> AlertState | None:
+    """A read-model row as the dedupe state it projects (None if it no longer fits the schema)."""
+    try:
+        return AlertState.model_validate({k: row[k] for k in AlertState.model_fields if k in row})
+    except ValidationError:
+        return None
+
+
+def heartbeat_view(obs: Observation, href: str, received: datetime) -> dict:
+    """A heartbeat observation as Alerta's heartbeat object."""
+    assert isinstance(obs.body, HeartbeatBody)
+    latency = max(0, int((received - obs.occurred_at).total_seconds() * 1000))
+    return {
+        "id": obs.event_id,
+        "href": href,
+        "origin": obs.source,
+        "tags": obs.body.tags,
+        "attributes": {},
+        "type": "Heartbeat",
+        "createTime": iso(obs.occurred_at),
+        "timeout": obs.body.timeout,
+        "maxLatency": 2000,
+        "receiveTime": iso(received),
+        "latency": latency,
+        "since": 0,
+        "status": "ok",
+        "customer": None,
+    }

@@ -1,0 +1,201 @@
+"""Alertmanager, Alerta (its own SDK and CLI, unchanged) and PagerDuty clients against the real API."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from ems.schemas.command import Command
+from ems.streams.codecs import decode
+from tests.integration.harness import Pipeline, wait_for
+
+DATA = Path(__file__).parent.parent / "data" / "ingest"
+
+
+def sample(name: str) -> Any:
+    return json.loads((DATA / name).read_text())
+
+
+def wait_alert(c: httpx.Client, want: dict[str, Any], **params: str) -> dict[str, Any]:
+    """The one alert matching `params` once its fields equal `want` (the pipeline is asynchronous)."""
+
+    def found() -> dict[str, Any] | None:
+        alerts = c.get("/api/v1/alerts", params=params).json()["alerts"]
+        assert len(alerts) <= 1, alerts
+        return alerts[0] if alerts and all(alerts[0][k] == v for k, v in want.items()) else None
+
+    return wait_for(found, 120, f"an alert {params} with {want}")
+
+
+def test_alertmanager_webhook_opens_and_resolves(pipeline: Pipeline) -> None:
+    pipeline.start_worker()
+    pipeline.start_api()
+    path = "/api/v1/integrations/alertmanager"
+    with httpx.Client(base_url=pipeline.api, timeout=30) as c:
+        bad = sample("alertmanager_grafana.json")
+        bad["alerts"].append(copy.deepcopy(bad["alerts"][0]))
+        del bad["alerts"][2]["labels"]["alertname"]
+        r = c.post(path, json=bad)
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == [
+            {"field": "alerts[2].labels.alertname", "message": r.json()["errors"][0]["message"]}
+        ]
+        r = c.post(path, content=b'{"alerts": [', headers={"content-type": "application/json"})
+        assert r.status_code == 400 and r.json()["error"].startswith("invalid JSON")
+
+        r = c.post(path, json=sample("alertmanager_firing.json"))
+        assert r.status_code == 202 and len(r.json()["ids"]) == 1, r.text
+        alert = wait_alert(c, {"status": "open"}, source="alertmanager")
+        assert (alert["event"], alert["resource"], alert["severity"]) == (
+            "ProbeFailure",
+            "https://server.example.org",
+            "critical",
+        )
+        assert alert["attributes"]["alertmanager"]["fingerprint"] == "1a30ba71cca2921f"
+        assert c.post(path, json=sample("alertmanager_grafana.json")).status_code == 202
+        r = c.post(path, json=sample("alertmanager_resolved.json"))
+        assert r.status_code == 202
+        resolved = wait_alert(c, {"status": "resolved"}, source="alertmanager", event="ProbeFailure")
+        assert resolved["alert_id"] == alert["alert_id"] and resolved["event_count"] == 2
+        wait_alert(c, {"severity": "warning"}, event="High CPU usage")
+        pipeline.wait_quiet()
+        # The rejected batch appended nothing: 1 firing + 2 Grafana + 1 resolved events.
+        assert c.get("/api/v1/events", params={"source": "alertmanager"}).json()["total"] == 4
+
+
+def alerta_cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("TERM", "PS1")}  # else it reads stdin
+    env |= {"ALERTA_CONF_FILE": os.devnull, "HOME": str(pipeline.logs)}
+    cli = Path(sys.executable).with_name("alerta")
+    return subprocess.run(
+        [str(cli), "--endpoint-url", f"{pipeline.api}/api", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_alerta_sdk_and_cli_unchanged(pipeline: Pipeline) -> None:
+    from alertaclient.api import Client
+
+    pipeline.start_worker()
+    pipeline.start_api()
+    client = Client(endpoint=f"{pipeline.api}/api", key="demo-key")
+    doc = sample("alerta_alert.json")
+    alert_id, alert, message = client.send_alert(
+        doc.pop("resource"), doc.pop("event"), raw_data="GET / 502", **doc
+    )
+    assert alert_id.startswith("alr_") and alert.id == alert_id and message is None
+    assert (alert.status, alert.duplicate_count, alert.repeat, alert.group) == ("open", 0, False, "Web")
+    with httpx.Client(base_url=pipeline.api, timeout=30) as c:
+        ours = wait_alert(c, {"status": "open"}, source="alerta", resource="web01")
+        assert ours["alert_id"] == alert_id and ours["severity"] == "major"
+        assert ours["attributes"]["correlate"] == ["HttpServerError", "HttpServerOK"]
+        assert ours["attributes"]["alerta"]["rawData"] == "GET / 502"
+
+        # Once projected, the answer takes the counters from the read model.
+        _, again, _ = client.send_alert(
+            "web01", "HttpServerError", environment="Production", severity="major"
+        )
+        assert (again.id, again.duplicate_count, again.repeat) == (alert_id, 1, True)
+        assert [a.id for a in client.get_alerts([("resource", "web01")])] == [alert_id]
+        assert client.get_alert(alert_id).resource == "web01"
+
+        done = alerta_cli(
+            pipeline,
+            "send",
+            "-r",
+            "db01",
+            "-e",
+            "DiskFull",
+            "-s",
+            "minor",
+            "-E",
+            "Development",
+            "-T",
+            "dc2",
+            "-A",
+            "disk=/var",
+        )
+        assert done.returncode == 0, done.stderr
+        cli_id = done.stdout.split()[0]
+        cli_alert = wait_alert(c, {"severity": "minor"}, source="alerta", resource="db01")
+        assert cli_alert["alert_id"] == cli_id and cli_alert["environment"] == "Development"
+        assert cli_alert["tags"] == ["dc2"] and cli_alert["attributes"]["disk"] == "/var"
+        done = alerta_cli(pipeline, "send", "-r", "db01", "-e", "DiskFull", "-s", "ok", "-E", "Development")
+        assert done.returncode == 0 and done.stdout.split()[0] == cli_id, done.stdout + done.stderr
+        wait_alert(c, {"status": "resolved"}, source="alerta", resource="db01")
+
+        hb = client.heartbeat("cron/db01", tags=["nightly"], timeout=600)
+        assert (hb.origin, hb.timeout) == ("cron/db01", 600)
+
+        r = c.post(
+            "/api/alert",
+            json={"resource": "web01", "event": "X", "severity": "apocalyptic"},
+            headers={"Authorization": "Key demo-key"},
+        )
+        assert r.status_code == 400 and r.json()["status"] == "error"
+        assert r.json()["errors"][0].startswith("severity: unknown severity 'apocalyptic'")
+        failed = alerta_cli(pipeline, "send", "-r", "web01", "-e", "X", "-s", "apocalyptic")
+        assert (
+            failed.returncode == 1 and "ERROR: validation failed: severity: unknown severity" in failed.stderr
+        )
+
+
+def commands(pipeline: Pipeline) -> list[Command]:
+    async def read() -> list[Command]:
+        topic = pipeline.settings.topic("commands")
+        consumer = AIOKafkaConsumer(bootstrap_servers=pipeline.settings.kafka_bootstrap)
+        await consumer.start()
+        try:
+            await consumer._client.force_metadata_update()
+            parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends, out = await consumer.end_offsets(parts), []
+            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+                for records in (await consumer.getmany(timeout_ms=1000)).values():
+                    out += [decode(r.value, Command) for r in records]
+            return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def test_pagerduty_trigger_acknowledge_resolve(pipeline: Pipeline) -> None:
+    pipeline.start_worker()
+    pipeline.start_api()
+    with httpx.Client(base_url=pipeline.api, timeout=30) as c:
+        r = c.post("/v2/enqueue", json=sample("pagerduty_trigger.json"))
+        assert r.status_code == 202
+        assert r.json() == {"status": "success", "message": "Event processed", "dedup_key": "samplekeyhere"}
+        alert = wait_alert(c, {"status": "open"}, source="pagerduty")
+        assert (alert["resource"], alert["severity"], alert["title"]) == (
+            "samplekeyhere",
+            "informational",
+            "Example alert on host1.example.com",
+        )
+        ack = {**sample("pagerduty_resolve.json"), "event_action": "acknowledge"}
+        assert c.post("/api/v1/integrations/pagerduty", json=ack).status_code == 202
+        [command] = wait_for(lambda: commands(pipeline), 60, "the alert.ack command")
+        assert (command.name, command.target) == ("alert.ack", alert["fingerprint"])
+
+        r = c.post("/v2/enqueue", json={"routing_key": "k", "event_action": "resolve"})
+        assert r.status_code == 400 and r.json()["status"] == "invalid event"
+        assert "dedup_key is required" in r.json()["errors"][0]
+        r = c.post("/v2/enqueue", json=sample("pagerduty_resolve.json"))
+        assert r.status_code == 202 and r.json()["dedup_key"] == "samplekeyhere"
+        resolved = wait_alert(c, {"status": "resolved"}, source="pagerduty")
+        assert resolved["alert_id"] == alert["alert_id"] and resolved["severity"] == "ok"

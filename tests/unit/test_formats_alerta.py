@@ -1,0 +1,146 @@
+"""Alerta alert/heartbeat JSON -> observations, and the Alerta-shaped answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ems.agents.dedupe import alert_id_for, apply
+from ems.api.formats import alerta
+from ems.api.formats.common import FormatError
+from tests.unit.formats_helpers import NORMALIZER, SEVERITIES, normalized, sample
+
+
+def test_documented_example_maps_every_field() -> None:
+    obs = alerta.translate(sample("alerta_alert.json"), SEVERITIES)
+    body = obs.body
+    assert obs.source == "alerta"
+    assert (body.resource, body.event, body.environment, body.severity) == (
+        "web01",
+        "HttpServerError",
+        "Production",
+        "major",
+    )
+    assert (body.service, body.tags, body.text, body.value) == (
+        ["example.com"],
+        ["dc1"],
+        "Site is down.",
+        "Bad Gateway (501)",
+    )
+    assert body.attributes["region"] == "EU"
+    assert body.attributes["correlate"] == ["HttpServerError", "HttpServerOK"]
+    assert body.attributes["alerta"] == {
+        "group": "Web",
+        "origin": "curl",
+        "type": "exceptionAlert",
+        "timeout": 86400,
+    }
+
+
+def test_what_the_sdk_sends_with_nulls() -> None:
+    """`alerta.api.Client.send_alert` posts every key, unset ones as null."""
+    payload = dict.fromkeys(["id", "environment", "severity", "group", "value", "text", "origin", "type"])
+    payload |= {"resource": "r1", "event": "e1", "correlate": [], "service": [], "tags": [], "attributes": {}}
+    payload |= {"createTime": "2026-11-27T17:00:00.123Z", "timeout": None, "rawData": None, "customer": None}
+    obs = alerta.translate(payload, SEVERITIES)
+    assert (obs.body.severity, obs.body.environment) == ("normal", "Production")  # Alerta's defaults
+    assert obs.occurred_at == datetime(2026, 11, 27, 17, 0, 0, 123000, tzinfo=UTC)
+    assert "correlate" not in obs.body.attributes
+
+
+@pytest.mark.parametrize(("given", "want"), [("Security", "critical"), ("trace", "debug"), ("OK", "ok")])
+def test_alerta_only_severities(given: str, want: str) -> None:
+    obs = alerta.translate({"resource": "r", "event": "e", "severity": given}, SEVERITIES)
+    assert obs.body.severity == want
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"event": "e"}, "resource"),
+        ({"resource": "r", "event": ""}, "event"),
+        ({"resource": "r", "event": "e", "severity": "bogus"}, "severity"),
+        ({"resource": "r", "event": "e", "tags": "dc1"}, "tags"),
+        ({"resource": "r", "event": "e", "timeout": -1}, "timeout"),
+        ([1], "(body)"),
+    ],
+)
+def test_bad_alerts_name_the_field(payload: object, field: str) -> None:
+    with pytest.raises(FormatError) as exc:
+        alerta.translate(payload, SEVERITIES)
+    assert exc.value.errors[0]["field"] == field
+
+
+def test_correlated_events_carry_the_same_correlate_attribute() -> None:
+    down = alerta.translate(sample("alerta_alert.json"), SEVERITIES)
+    up = alerta.translate(
+        sample("alerta_alert.json") | {"event": "HttpServerOK", "severity": "normal"}, SEVERITIES
+    )
+    assert down.body.attributes["correlate"] == up.body.attributes["correlate"]
+
+
+def test_answer_predicts_the_pipeline() -> None:
+    """The id is the pipeline's alert id; counters follow the dedupe fold of the read-model state."""
+    event = normalized(alerta.translate(sample("alerta_alert.json"), SEVERITIES))
+    first, _ = apply(None, event, NORMALIZER.severities)
+    view = alerta.alert_view(first, "http://x/api/alert/" + first.alert_id)
+    assert view["id"] == alert_id_for(event.fingerprint)
+    assert (view["status"], view["duplicateCount"], view["repeat"]) == ("open", 0, False)
+    assert view["correlate"] == ["HttpServerError", "HttpServerOK"]
+    assert (view["group"], view["origin"], view["timeout"], view["attributes"]) == (
+        "Web",
+        "curl",
+        86400,
+        {"region": "EU"},
+    )
+    again, transition = apply(first, event.model_copy(update={"raw_offset": 1}), NORMALIZER.severities)
+    assert transition is None and alerta.alert_view(again, "", repeat=True)["duplicateCount"] == 1
+
+
+def test_answer_parses_with_alertas_own_client_model() -> None:
+    from alertaclient.models.alert import Alert
+
+    event = normalized(alerta.translate(sample("alerta_alert.json"), SEVERITIES))
+    state, _ = apply(None, event, NORMALIZER.severities)
+    parsed = Alert.parse(alerta.alert_view(state, "", at=datetime(2026, 1, 2, 3, 4, 5, 678900, tzinfo=UTC)))
+    assert (parsed.id, parsed.resource, parsed.severity, parsed.group) == (
+        state.alert_id,
+        "web01",
+        "major",
+        "Web",
+    )
+    assert parsed.receive_time == datetime(2026, 1, 2, 3, 4, 5, 678000)
+
+
+def test_attribute_names_alertas_client_refuses_are_made_safe() -> None:
+    from alertaclient.models.alert import Alert
+
+    obs = alerta.translate(
+        {"resource": "r", "event": "e", "severity": "minor", "attributes": {"k8s.pod": "p"}}, SEVERITIES
+    )
+    state, _ = apply(None, normalized(obs), NORMALIZER.severities)
+    assert Alert.parse(alerta.alert_view(state, "")).attributes == {"k8s_pod": "p"}
+
+
+def test_read_model_rows_with_a_foreign_status_are_skipped_not_crashing() -> None:
+    assert alerta.state_of({"alert_id": "a", "status": "shelved"}) is None
+
+
+def test_heartbeat() -> None:
+    from alertaclient.models.heartbeat import Heartbeat
+
+    obs = alerta.translate_heartbeat(
+        {"origin": "cron/web01", "tags": ["dc1"], "timeout": 600, "createTime": None}
+    )
+    assert (obs.source, obs.body.kind, obs.body.timeout, obs.body.tags) == (
+        "cron/web01",
+        "heartbeat",
+        600,
+        ["dc1"],
+    )
+    hb = Heartbeat.parse(alerta.heartbeat_view(obs, "", obs.occurred_at))
+    assert (hb.origin, hb.timeout) == ("cron/web01", 600)
+    with pytest.raises(FormatError) as exc:
+        alerta.translate_heartbeat({"origin": "x", "timeout": 0})
+    assert exc.value.errors[0]["field"] == "timeout"
