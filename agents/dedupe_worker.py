@@ -19,7 +19,6 @@ import faust
 
 from ems.agents.dedupe import FoldResult, Item, fire_due, fold
 from ems.agents.lifecycle import LifecyclePolicy, next_timer
-from ems.agents.severity import SeverityPolicy
 from ems.agents.timers import TimerIndex
 from ems.progress import DEAD_LETTERS, StageProgress
 from ems.schemas.alert import AlertChanged, AlertChangedBatch, Tracked
@@ -36,18 +35,9 @@ log = logging.getLogger(__name__)
 EVENTS_TOPIC_RECORDS = (EventBatch, AlertCommand, Tick)
 
 
-def lifecycle_policy(settings: Settings) -> LifecyclePolicy:
-    """The lifecycle core configured by the settings."""
-    return LifecyclePolicy(
-        severity=SeverityPolicy.of(settings.severity_order, settings.clearing_severities),
-        alert_timeout=settings.alert_timeout,
-        ack_timeout=settings.ack_timeout,
-    )
-
-
 def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
     """Declare the alert-state table and the dedupe agent on `app`."""
-    policy = lifecycle_policy(settings)
+    policy = LifecyclePolicy.of(settings)
     topics = faust_topics(app, settings)
     # use_partitioner: the changelog partition follows the key's hash, as the events topic's does
     # (both are keyed by fingerprint), which stays right when a batch spans several partitions.

@@ -25,6 +25,7 @@ from ems.agents.severity import SeverityPolicy
 from ems.schemas.alert import AlertState, Transition
 from ems.schemas.alert_command import AckArgs, AlertCommand, AssignArgs, ShelveArgs, parse_args
 from ems.schemas.event import Event
+from ems.settings import Settings
 
 ACTIVE = frozenset({"open", "acknowledged", "shelved"})
 INACTIVE = frozenset({"resolved", "closed", "expired"})
@@ -61,6 +62,15 @@ class LifecyclePolicy:
     severity: SeverityPolicy
     alert_timeout: int = 86_400
     ack_timeout: int = 0
+
+    @classmethod
+    def of(cls, settings: Settings) -> LifecyclePolicy:
+        """The policy configured by the settings."""
+        return cls(
+            severity=SeverityPolicy.of(settings.severity_order, settings.clearing_severities),
+            alert_timeout=settings.alert_timeout,
+            ack_timeout=settings.ack_timeout,
+        )
 
 
 def check_command(status: str | None, action: str) -> None:

@@ -19,9 +19,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ems.agents.dedupe import alert_id_for, apply
-from ems.agents.fingerprint import Fingerprinter
-from ems.agents.normalize import Normalizer
-from ems.agents.severity import SeverityPolicy
+from ems.agents.lifecycle import LifecyclePolicy
+from ems.agents.normalize_worker import normalizer_from
 from ems.api.formats import alerta, alertmanager, pagerduty
 from ems.api.formats.common import FormatError, Severities
 from ems.api.ingest import BadRequest, append, read_json
@@ -76,8 +75,8 @@ def routes(settings: Settings) -> list[Route]:
     """The integration endpoints (see docs/ingest.md)."""
     raw, commands = settings.topic("observations.raw"), settings.topic("commands")
     severities = Severities.of(settings.severity_order, settings.clearing_severities)
-    policy = SeverityPolicy.of(settings.severity_order, settings.clearing_severities)
-    normalizer = Normalizer(policy, Fingerprinter(settings.fingerprint_fields))
+    policy = LifecyclePolicy.of(settings)
+    normalizer = normalizer_from(settings)  # the pipeline's own, correlated event names included
 
     def normalized(obs: Observation) -> Event:
         return normalizer.normalize(obs, 0, 0)  # the position is not part of the fingerprint

@@ -29,7 +29,7 @@ DEFAULT_ENVIRONMENT = "Production"
 DEFAULT_SEVERITY = "normal"
 DEFAULT_TIMEOUT = 86400
 ALIASES = {"security": "critical", "trace": "debug", "unknown": "indeterminate"}
-STATUS = {"open": "open", "resolved": "closed", "acknowledged": "ack", "ack": "ack"}
+STATUS = {"acknowledged": "ack", "resolved": "closed"}  # the others share Alerta's names
 
 
 class AlertaAlert(BaseModel):
@@ -115,6 +115,8 @@ def translate(payload: Any, severities: Severities) -> Observation:
             tags=a.tags or [],
             attributes=attributes,
             value=None if a.value is None else str(a.value),
+            correlate=sorted({*a.correlate, a.event}) if a.correlate else [],
+            timeout=DEFAULT_TIMEOUT if a.timeout is None else a.timeout,
         )
     except ValidationError as exc:
         raise FormatError.of(exc) from None

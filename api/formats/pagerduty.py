@@ -130,6 +130,5 @@ def ack_command(fingerprint: str, dedup_key: str) -> Command:
         name="alert.ack",
         target=fingerprint,
         actor=SOURCE,
-        reason="acknowledged through the PagerDuty Events API",
-        args={"dedup_key": dedup_key, "source": SOURCE},
+        reason=f"acknowledged through the PagerDuty Events API (dedup_key {dedup_key})",
     )

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ems.agents.fingerprint import Fingerprinter
-from ems.agents.normalize import Normalizer
-from ems.agents.severity import SeverityPolicy
+from ems.agents.lifecycle import LifecyclePolicy
+from ems.agents.normalize_worker import normalizer_from
 from ems.api.formats.common import Severities
 from ems.schemas.event import Event
 from ems.schemas.observation import Observation
@@ -17,10 +16,8 @@ from ems.settings import Settings
 DATA = Path(__file__).parent.parent / "data" / "ingest"
 SETTINGS = Settings()
 SEVERITIES = Severities.of(SETTINGS.severity_order, SETTINGS.clearing_severities)
-NORMALIZER = Normalizer(
-    SeverityPolicy.of(SETTINGS.severity_order, SETTINGS.clearing_severities),
-    Fingerprinter(SETTINGS.fingerprint_fields),
-)
+NORMALIZER = normalizer_from(SETTINGS)
+LIFECYCLE = LifecyclePolicy.of(SETTINGS)
 
 
 def sample(name: str) -> Any:

@@ -9,7 +9,7 @@ import pytest
 from ems.agents.dedupe import alert_id_for, apply
 from ems.api.formats import alerta
 from ems.api.formats.common import FormatError
-from tests.unit.formats_helpers import NORMALIZER, SEVERITIES, normalized, sample
+from tests.unit.formats_helpers import LIFECYCLE, SEVERITIES, normalized, sample
 
 
 def test_documented_example_maps_every_field() -> None:
@@ -78,12 +78,13 @@ def test_correlated_events_carry_the_same_correlate_attribute() -> None:
         sample("alerta_alert.json") | {"event": "HttpServerOK", "severity": "normal"}, SEVERITIES
     )
     assert down.body.attributes["correlate"] == up.body.attributes["correlate"]
+    assert normalized(down).fingerprint == normalized(up).fingerprint  # one alert for the pair
 
 
 def test_answer_predicts_the_pipeline() -> None:
     """The id is the pipeline's alert id; counters follow the dedupe fold of the read-model state."""
     event = normalized(alerta.translate(sample("alerta_alert.json"), SEVERITIES))
-    first, _ = apply(None, event, NORMALIZER.severities)
+    first, _ = apply(None, event, LIFECYCLE)
     view = alerta.alert_view(first, "http://x/api/alert/" + first.alert_id)
     assert view["id"] == alert_id_for(event.fingerprint)
     assert (view["status"], view["duplicateCount"], view["repeat"]) == ("open", 0, False)
@@ -94,7 +95,7 @@ def test_answer_predicts_the_pipeline() -> None:
         86400,
         {"region": "EU"},
     )
-    again, transition = apply(first, event.model_copy(update={"raw_offset": 1}), NORMALIZER.severities)
+    again, transition = apply(first, event.model_copy(update={"raw_offset": 1}), LIFECYCLE)
     assert transition is None and alerta.alert_view(again, "", repeat=True)["duplicateCount"] == 1
 
 
@@ -102,7 +103,7 @@ def test_answer_parses_with_alertas_own_client_model() -> None:
     from alertaclient.models.alert import Alert
 
     event = normalized(alerta.translate(sample("alerta_alert.json"), SEVERITIES))
-    state, _ = apply(None, event, NORMALIZER.severities)
+    state, _ = apply(None, event, LIFECYCLE)
     parsed = Alert.parse(alerta.alert_view(state, "", at=datetime(2026, 1, 2, 3, 4, 5, 678900, tzinfo=UTC)))
     assert (parsed.id, parsed.resource, parsed.severity, parsed.group) == (
         state.alert_id,
@@ -119,7 +120,7 @@ def test_attribute_names_alertas_client_refuses_are_made_safe() -> None:
     obs = alerta.translate(
         {"resource": "r", "event": "e", "severity": "minor", "attributes": {"k8s.pod": "p"}}, SEVERITIES
     )
-    state, _ = apply(None, normalized(obs), NORMALIZER.severities)
+    state, _ = apply(None, normalized(obs), LIFECYCLE)
     assert Alert.parse(alerta.alert_view(state, "")).attributes == {"k8s_pod": "p"}
 
 
