@@ -7,6 +7,7 @@ from typing import Any
 
 from ems.api.ingest import MAX_ITEMS, EventIn
 from ems.api.queries import ALERTS, EVENTS, ListSpec
+from ems.api.series_openapi import METRIC_SERIES_PATHS
 from ems.schemas.observation import Observation
 
 
@@ -148,6 +149,7 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 }
             },
+            **METRIC_SERIES_PATHS,
         },
         "components": {"schemas": components},
     }
