@@ -140,7 +140,7 @@ def series_query(
             )
         select = sql.SQL("{} AS t, {}").format(t, sql.SQL(agg))
         time_col = sql.SQL("r.ts" if res is RAW else "r.bucket")
-        group = sql.SQL(" GROUP BY s.series_id, s.labels, 1")
+        group = sql.SQL(" GROUP BY s.series_id, s.labels, 3")
     text = sql.SQL(
         "SELECT s.series_id, s.labels, {select} FROM metric_series s JOIN {table} r USING (series_id) "
         "WHERE {where} AND {time} >= %s AND {time} < %s{group} ORDER BY s.series_id, t"
