@@ -17,7 +17,7 @@ written (see `metric_partitions_for` in the migration).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -104,6 +104,13 @@ def rollup_statement(res: Resolution, source: str = "ins") -> sql.Composed:
 class SamplesUpsert(Upsert):
     """The raw sample insert (first row per (series, ts) wins) feeding every rollup in one statement."""
 
+    def collapse(self, rows: Sequence[Row]) -> list[Row]:
+        """First row per (series_id, ts), as `Upsert.collapse` but without its generic key building."""
+        best: dict[Row, Row] = {}
+        for row in rows:
+            best.setdefault((row[0], row[1]), row)
+        return list(best.values())
+
     def _insert(self, source: sql.Composable) -> sql.Composed:
         insert = super()._insert(source) + sql.SQL(" RETURNING series_id, ts, value")
         parts = [sql.SQL("WITH ins AS ({})").format(insert)]
@@ -131,15 +138,36 @@ class MetricsProjection:
     samples = SamplesUpsert("metric_samples", ("series_id", "ts", "value"), conflict=("series_id", "ts"))
     upserts = (partitions, series, samples)  # order matters: partitions first
 
+    def __init__(self) -> None:
+        self._ids: dict[tuple, tuple[int, Jsonb]] = {}  # memo of series identities (pure)
+
+    def _series(self, asset: str, name: str, labels: dict[str, str]) -> tuple[int, Jsonb]:
+        key = (asset, name, *sorted(labels.items()))
+        found = self._ids.get(key)
+        if found is None:
+            if len(self._ids) >= 100_000:
+                self._ids.clear()
+            found = self._ids[key] = (series_id(asset, name, labels), Jsonb(labels))
+        return found
+
     def rows(self, record: Observation) -> Iterable[tuple[Upsert, Row]]:
         body = record.body
         if not isinstance(body, MetricsBody):
             return
         asset = record.key
+        days: set[datetime] = set()
+        latest: dict[int, Row] = {}  # per series, the newest sample of this record (first on a tie)
         for s in body.samples:
             at = s.at or record.occurred_at
             at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-            sid = series_id(asset, s.name, s.labels)
-            yield self.partitions, (floor_time(at, RAW.span),)
-            yield self.series, (sid, asset, s.name, Jsonb(s.labels), at, s.value)
+            sid, labels = self._series(asset, s.name, s.labels)
+            day = datetime(at.year, at.month, at.day, tzinfo=UTC)  # = floor_time(at, RAW.span)
+            if day not in days:
+                days.add(day)
+                yield self.partitions, (day,)
+            kept = latest.get(sid)
+            if kept is None or at > kept[4]:
+                latest[sid] = (sid, asset, s.name, labels, at, s.value)
             yield self.samples, (sid, at, s.value)
+        for row in latest.values():
+            yield self.series, row

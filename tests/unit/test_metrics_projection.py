@@ -40,34 +40,42 @@ def test_floor_time_is_aligned_and_at_most_one_width_back(at: datetime) -> None:
         assert low <= at < low + width
 
 
-def test_rows_per_sample_partition_series_and_sample() -> None:
+def test_rows_partitions_per_day_samples_and_the_newest_sample_per_series() -> None:
     p = MetricsProjection()
+    later = T0 + timedelta(minutes=1)
     obs = _obs(
         MetricSample(name="cpu", value=0.5),  # no time: the observation's
-        MetricSample(
-            name="ifInOctets", value=7.0, labels={"interface": "eth0"}, at=T0 + timedelta(minutes=1)
-        ),
+        MetricSample(name="ifInOctets", value=7.0, labels={"interface": "eth0"}, at=later),
+        MetricSample(name="ifInOctets", value=9.0, labels={"interface": "eth0"}, at=T0),
+        MetricSample(name="ifInOctets", value=8.0, labels={"interface": "eth0"}, at=later),
     )
-    rows = list(p.rows(obs))
-    assert [u.table for u, _ in rows] == ["metric_partitions", "metric_series", "metric_samples"] * 2
-    sid = series_id("r1", "ifInOctets", {"interface": "eth0"})
-    assert rows[3][1] == (datetime(2026, 11, 28, tzinfo=UTC),)  # the next day's partitions
-    series = rows[4][1]
-    assert (series[0], series[1], series[2], series[3].obj) == (
-        sid,
-        "r1",
-        "ifInOctets",
-        {"interface": "eth0"},
-    )
-    assert rows[5][1] == (sid, T0 + timedelta(minutes=1), 7.0)
-    assert rows[2][1] == (series_id("r1", "cpu", {}), T0, 0.5)
+    rows = [(u.table, row) for u, row in p.rows(obs)]
+    sid, cpu = series_id("r1", "ifInOctets", {"interface": "eth0"}), series_id("r1", "cpu", {})
+    assert [r for t, r in rows if t == "metric_partitions"] == [
+        (datetime(2026, 11, 27, tzinfo=UTC),),
+        (datetime(2026, 11, 28, tzinfo=UTC),),  # the next day's partitions, once
+    ]
+    assert [r for t, r in rows if t == "metric_samples"] == [
+        (cpu, T0, 0.5),
+        (sid, later, 7.0),
+        (sid, T0, 9.0),
+        (sid, later, 8.0),
+    ]
+    series = [(r[0], r[1], r[2], r[3].obj, r[4], r[5]) for t, r in rows if t == "metric_series"]
+    assert series == [
+        (cpu, "r1", "cpu", {}, T0, 0.5),
+        (sid, "r1", "ifInOctets", {"interface": "eth0"}, later, 7.0),  # newest; first on a tie
+    ]
 
 
 def test_asset_defaults_to_source_and_naive_times_are_utc() -> None:
     naive = datetime(2026, 1, 1, 12, 0)
-    rows = list(MetricsProjection().rows(_obs(MetricSample(name="m", value=1, at=naive), asset=None)))
-    assert rows[1][1][1] == "nms"
-    assert rows[2][1][1] == naive.replace(tzinfo=UTC)
+    rows = {
+        u.table: row
+        for u, row in MetricsProjection().rows(_obs(MetricSample(name="m", value=1, at=naive), asset=None))
+    }
+    assert rows["metric_series"][1] == "nms"
+    assert rows["metric_samples"][1] == naive.replace(tzinfo=UTC)
 
 
 def test_other_bodies_give_no_rows() -> None:
