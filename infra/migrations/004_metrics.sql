@@ -51,7 +51,10 @@ BEGIN
         RETURN;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.metric_partitions'));
-    IF to_regclass(qualified) IS NULL THEN
+    -- Re-check in pg_class itself: to_regclass may answer from a stale negative cache entry made
+    -- before the lock, while the lock holder we waited for has committed the partition since.
+    IF NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE c.relname = child AND n.nspname = current_schema()) THEN
         EXECUTE format('CREATE TABLE %s PARTITION OF %I.%I FOR VALUES FROM (%L) TO (%L)',
                        qualified, current_schema(), parent, lo, lo + span);
     END IF;
