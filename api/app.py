@@ -27,6 +27,7 @@ from ems.api.metrics import ApiMetrics, MetricsMiddleware
 from ems.api.openapi import openapi_spec
 from ems.api.queries import ALERTS, EVENTS, ListSpec, build_list, encode_cursor
 from ems.api.ratelimit import RateLimiter
+from ems.api.series import routes as metric_series_routes
 from ems.infra.migrate import check_schema_name, migrate
 from ems.settings import Settings
 from ems.streams.kafka import make_producer
@@ -172,6 +173,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         *integration_routes(settings),  # Alertmanager, Alerta and PagerDuty clients (docs/ingest.md)
+        *metric_series_routes(settings),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware, metrics=metrics)]

@@ -9,6 +9,7 @@ from ems.api.alert_actions import openapi_paths as alert_action_paths
 from ems.api.ingest import MAX_ITEMS, EventIn
 from ems.api.integrations_openapi import integration_paths
 from ems.api.queries import ALERTS, EVENTS, ListSpec
+from ems.api.series_openapi import METRIC_SERIES_PATHS
 from ems.schemas.observation import Observation
 
 
@@ -152,6 +153,7 @@ def openapi_spec() -> dict[str, Any]:
                 }
             },
             **integration_paths(),  # Alertmanager, Alerta, PagerDuty formats (docs/ingest.md)
+            **METRIC_SERIES_PATHS,
         },
         "components": {"schemas": components},
     }

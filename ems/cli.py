@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from ems import metrics_cli
 from ems.settings import get_settings
 
 
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="non-interactive: exit 0 once the demo alerts are served, non-zero otherwise",
     )
     p.set_defaults(fn=_demo)
+    metrics_cli.register(sub)
     return parser
 
 

@@ -23,6 +23,13 @@ from ems.settings import Settings
 from ems.worker import projections_for
 
 READ_MODEL_TABLES = ("events", "alerts", "alert_history", "projection_checkpoint")
+READ_MODEL_TABLES += (
+    "metric_series",
+    "metric_samples",
+    "metric_rollup_1m",
+    "metric_rollup_5m",
+    "metric_rollup_1h",
+)
 
 
 async def rebuild(settings: Settings, target: str, console: Console | None = None) -> dict[str, int]:

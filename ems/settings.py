@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(6000, ge=1, description="Writes per minute per client (Redis)")
     read_model_schema: str = Field("ems", description="PostgreSQL schema holding the read models")
 
+    # Metrics store (projections/metrics.py, api/series.py, `ems metrics retention`): days kept per resolution
+    metrics_retention_raw_days: int = Field(7, ge=1, description="Days of raw metric samples kept")
+    metrics_retention_1m_days: int = Field(30, ge=1, description="Days of 1-minute metric rollups kept")
+    metrics_retention_5m_days: int = Field(90, ge=1, description="Days of 5-minute metric rollups kept")
+    metrics_retention_1h_days: int = Field(400, ge=1, description="Days of 1-hour metric rollups kept")
+
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('events') -> 'ems.events'."""
         return f"{self.topic_prefix}.{name}"

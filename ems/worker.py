@@ -21,6 +21,7 @@ from ems.agents.severity import SeverityPolicy
 from ems.infra.migrate import migrate
 from ems.projections.alerts import AlertsProjection
 from ems.projections.events import EventsProjection
+from ems.projections.metrics import MetricsProjection
 from ems.projections.runner import ProjectionRunner
 from ems.settings import Settings
 from ems.streams.topics import ensure_topics
@@ -32,7 +33,7 @@ STAGES = ("normalize", "dedupe", "projections")
 def projections_for(settings: Settings) -> list:
     """Every projection of the read models, configured by the settings."""
     policy = SeverityPolicy.of(settings.severity_order, settings.clearing_severities)
-    return [EventsProjection(), AlertsProjection(policy)]
+    return [EventsProjection(), AlertsProjection(policy)] + [MetricsProjection()]
 
 
 def bulk_stages(settings: Settings, stages: Sequence[str]) -> list:

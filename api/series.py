@@ -1,0 +1,279 @@
+"""Metric queries: `/api/v1/metrics/series`, `/latest` and `/top` over the metric store.
+
+(Not to be confused with `ems.api.metrics`, the Prometheus `/metrics` of the API process itself.)
+Parameter parsing and resolution choice are pure; a bad parameter is a 400 naming it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ems.api.ingest import BadRequest
+from ems.projections.metrics import EPOCH, RAW, ROLLUPS, Resolution
+from ems.settings import Settings
+
+MAX_POINTS = 11_000  # per series and request (Prometheus' limit)
+MAX_RAW_RANGE = timedelta(hours=6)  # without a step, raw samples are returned as they are
+MAX_TOP = 100
+_STEP = re.compile(r"^([1-9][0-9]{0,6})([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+COMMON = {"asset", "name", "from", "to"}
+
+
+def parse_step(raw: str) -> timedelta:
+    """`30s`, `1m`, `15m`, `1h`, `1d`... as a duration; 400 otherwise."""
+    m = _STEP.match(raw.strip())
+    if not m:
+        raise BadRequest(400, f"step must be a whole number of s, m, h or d (e.g. 5m), got {raw!r}")
+    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+def parse_time(raw: str, name: str) -> datetime:
+    """ISO-8601 (no zone = UTC) or Unix seconds; 400 otherwise."""
+    try:
+        value = datetime.fromtimestamp(float(raw), UTC)
+    except (ValueError, OverflowError, OSError):
+        try:
+            value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest(400, f"{name} must be an ISO-8601 time or Unix seconds, got {raw!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def time_range(params: Mapping[str, str], now: datetime, default: timedelta) -> tuple[datetime, datetime]:
+    """(from, to): `to` defaults to now, `from` to `to - default`; from must be before to."""
+    to = parse_time(params["to"], "to") if params.get("to") else now
+    start = parse_time(params["from"], "from") if params.get("from") else to - default
+    if start >= to:
+        raise BadRequest(400, f"from ({start.isoformat()}) must be before to ({to.isoformat()})")
+    return start, to
+
+
+def labels_of(params: Mapping[str, str], allowed: set[str]) -> dict[str, str]:
+    """The `label.<key>=<value>` filters; 400 for any other unknown parameter."""
+    labels = {}
+    for key, value in params.items():
+        if key.startswith("label.") and len(key) > 6:
+            labels[key[6:]] = value
+        elif key not in allowed:
+            raise BadRequest(
+                400, f"unknown parameter {key!r}; expected {', '.join(sorted(allowed))}, label.*"
+            )
+    return labels
+
+
+def required(params: Mapping[str, str], name: str) -> str:
+    value = (params.get(name) or "").strip()
+    if not value:
+        raise BadRequest(400, f"{name} is required")
+    return value
+
+
+def resolution_for_step(step: timedelta | None) -> Resolution:
+    """The coarsest rollup whose bucket divides `step` (exact re-bucketing), else raw."""
+    if step is None:
+        return RAW
+    for res in reversed(ROLLUPS):
+        if step % res.bucket == timedelta(0):
+            return res
+    return RAW
+
+
+def resolution_for_range(start: datetime, end: datetime) -> Resolution:
+    """The coarsest rollup whose buckets tile [start, end) exactly, else raw (used by top-N)."""
+    for res in reversed(ROLLUPS):
+        if (start - EPOCH) % res.bucket == timedelta(0) and (end - EPOCH) % res.bucket == timedelta(0):
+            return res
+    return RAW
+
+
+@dataclass(frozen=True)
+class Query:
+    text: sql.Composed
+    params: list[Any]
+
+
+def _series_filter(asset: str | None, name: str, labels: dict[str, str]) -> tuple[sql.Composed, list[Any]]:
+    where, params = [sql.SQL("s.name = %s")], [name]
+    if asset is not None:
+        where.append(sql.SQL("s.asset_id = %s"))
+        params.append(asset)
+    if labels:
+        where.append(sql.SQL("s.labels @> %s"))
+        params.append(Jsonb(labels))
+    return sql.SQL(" AND ").join(where), params
+
+
+def series_query(
+    asset: str, name: str, labels: dict[str, str], start: datetime, end: datetime, step: timedelta | None
+) -> tuple[Resolution, Query]:
+    """Points of every matching series: per step bucket avg/min/max/count (raw: each sample)."""
+    res = resolution_for_step(step)
+    where, params = _series_filter(asset, name, labels)
+    table = sql.Identifier(res.table)
+    if step is None:
+        select = sql.SQL("r.ts AS t, r.value AS avg, r.value AS min, r.value AS max, 1 AS count")
+        time_col, group = sql.SQL("r.ts"), sql.SQL("")
+    else:
+        t = sql.SQL("date_bin({}::interval, {}, {}::timestamptz)").format(
+            sql.Literal(f"{int(step.total_seconds())} seconds"),
+            sql.SQL("r.ts" if res is RAW else "r.bucket"),
+            sql.Literal(EPOCH.isoformat()),
+        )
+        if res is RAW:
+            agg = "avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max, count(*) AS count"
+        else:
+            agg = (
+                "(sum(r.sum) / sum(r.count))::float8 AS avg, min(r.min) AS min, max(r.max) AS max, "
+                "sum(r.count)::bigint AS count"
+            )
+        select = sql.SQL("{} AS t, {}").format(t, sql.SQL(agg))
+        time_col = sql.SQL("r.ts" if res is RAW else "r.bucket")
+        group = sql.SQL(" GROUP BY s.series_id, s.labels, 3")
+    text = sql.SQL(
+        "SELECT s.series_id, s.labels, {select} FROM metric_series s JOIN {table} r USING (series_id) "
+        "WHERE {where} AND {time} >= %s AND {time} < %s{group} ORDER BY s.series_id, t"
+    ).format(select=select, table=table, where=where, time=time_col, group=group)
+    return res, Query(text, [*params, start, end])
+
+
+def top_query(
+    name: str, labels: dict[str, str], start: datetime, end: datetime, n: int, agg: str
+) -> tuple[Resolution, Query]:
+    """The `n` assets with the highest avg (or max) of metric `name` over [start, end)."""
+    res = resolution_for_range(start, end)
+    where, params = _series_filter(None, name, labels)
+    if res is RAW:
+        aggs, time_col = "avg(r.value) AS avg, max(r.value) AS max, count(*) AS count", "r.ts"
+    else:
+        aggs = "(sum(r.sum) / sum(r.count))::float8 AS avg, max(r.max) AS max, sum(r.count)::bigint AS count"
+        time_col = "r.bucket"
+    text = sql.SQL(
+        "SELECT s.asset_id, {aggs} FROM metric_series s JOIN {table} r USING (series_id) "
+        "WHERE {where} AND {time} >= %s AND {time} < %s GROUP BY s.asset_id "
+        "ORDER BY {order} DESC, s.asset_id LIMIT %s"
+    ).format(
+        aggs=sql.SQL(aggs),
+        table=sql.Identifier(res.table),
+        where=where,
+        time=sql.SQL(time_col),
+        order=sql.Identifier(agg),
+    )
+    return res, Query(text, [*params, start, end, n])
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+
+
+def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(400, f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(400, f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+async def _fetch(request: Request, query: Query) -> list[dict[str, Any]]:
+    async with request.app.state.pool.connection() as conn:
+        return await (await conn.execute(query.text, query.params)).fetchall()
+
+
+async def get_series(request: Request) -> Response:
+    """GET /api/v1/metrics/series?asset=&name=&from=&to=&step=&label.<k>="""
+    try:
+        params = request.query_params
+        labels = labels_of(params, COMMON | {"step"})
+        asset, name = required(params, "asset"), required(params, "name")
+        step = parse_step(params["step"]) if params.get("step") else None
+        start, end = time_range(params, datetime.now(UTC), timedelta(hours=1))
+        if step is None and end - start > MAX_RAW_RANGE:
+            raise BadRequest(400, f"ranges over {MAX_RAW_RANGE} need a step (e.g. step=5m)")
+        if step is not None and (end - start) / step > MAX_POINTS:
+            raise BadRequest(
+                400, f"{(end - start) // step} points per series exceed {MAX_POINTS}; use a larger step"
+            )
+        res, query = series_query(asset, name, labels, start, end, step)
+    except BadRequest as exc:
+        return exc.response()
+    series: dict[int, dict[str, Any]] = {}
+    for row in await _fetch(request, query):
+        item = series.setdefault(row["series_id"], {"labels": row["labels"], "points": []})
+        item["points"].append({k: row[k] for k in ("t", "avg", "min", "max", "count")})
+    return _json(
+        {
+            "asset": asset,
+            "name": name,
+            "from": start,
+            "to": end,
+            "step": params.get("step"),
+            "resolution": res.name,
+            "series": list(series.values()),
+        }
+    )
+
+
+async def get_latest(request: Request) -> Response:
+    """GET /api/v1/metrics/latest?asset=[&name=][&label.<k>=]"""
+    try:
+        params = request.query_params
+        labels = labels_of(params, {"asset", "name"})
+        asset = required(params, "asset")
+    except BadRequest as exc:
+        return exc.response()
+    where, args = [sql.SQL("asset_id = %s")], [asset]
+    if params.get("name"):
+        where.append(sql.SQL("name = %s"))
+        args.append(params["name"])
+    if labels:
+        where.append(sql.SQL("labels @> %s"))
+        args.append(Jsonb(labels))
+    text = sql.SQL(
+        "SELECT name, labels, last_ts AS ts, last_value AS value FROM metric_series WHERE {} "
+        "ORDER BY name, labels::text"
+    ).format(sql.SQL(" AND ").join(where))
+    rows = await _fetch(request, Query(text, args))
+    return _json({"asset": asset, "series": rows})
+
+
+async def get_top(request: Request) -> Response:
+    """GET /api/v1/metrics/top?name=&n=10&from=&to=&agg=avg|max[&label.<k>=]"""
+    try:
+        params = request.query_params
+        labels = labels_of(params, {"name", "n", "from", "to", "agg"})
+        name = required(params, "name")
+        n = _int(params, "n", 10, 1, MAX_TOP)
+        agg = params.get("agg", "avg")
+        if agg not in ("avg", "max"):
+            raise BadRequest(400, f"agg must be avg or max, got {agg!r}")
+        start, end = time_range(params, datetime.now(UTC), timedelta(hours=1))
+        res, query = top_query(name, labels, start, end, n, agg)
+    except BadRequest as exc:
+        return exc.response()
+    rows = await _fetch(request, query)
+    return _json({"name": name, "agg": agg, "from": start, "to": end, "resolution": res.name, "assets": rows})
+
+
+def routes(settings: Settings) -> list[Route]:
+    """The metric query routes (mounted by ems.api.app)."""
+    return [
+        Route("/api/v1/metrics/series", get_series, methods=["GET"]),
+        Route("/api/v1/metrics/latest", get_latest, methods=["GET"]),
+        Route("/api/v1/metrics/top", get_top, methods=["GET"]),
+    ]
