@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(6000, ge=1, description="Writes per minute per client (Redis)")
     read_model_schema: str = Field("ems", description="PostgreSQL schema holding the read models")
 
+    # Alert queries (api/alert_routes.py): above this many matches the list's total is an estimate
+    alerts_exact_total_limit: int = Field(
+        10_000, ge=0, description="Count list totals exactly up to this many alerts, estimate above"
+    )
+
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('events') -> 'ems.events'."""
         return f"{self.topic_prefix}.{name}"
