@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from ems.api.alert_openapi import alert_paths
 from ems.api.ingest import MAX_ITEMS, EventIn
 from ems.api.queries import ALERTS, EVENTS, ListSpec
 from ems.schemas.observation import Observation
@@ -148,6 +149,7 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 }
             },
+            **alert_paths(),  # list, count, top of the alert dashboards
         },
         "components": {"schemas": components},
     }
