@@ -236,11 +236,17 @@ def top_sql(params: Any, catalog: Catalog) -> tuple[sql.Composed, list[Any]]:
         return query.format(where_sql(where)), [*args, list(SETTLED), n]
     if by == "flapping":
         window = integer(params, "window", 3600, 1, 366 * 86400)
+        # Without filters rank first and join only the top n; with them, filter before ranking.
+        ranked = sql.SQL(
+            "SELECT alert_id, count(*) AS transitions FROM alert_history"
+            " WHERE at >= now() - make_interval(secs => %s) AND kind = ANY(%s) GROUP BY alert_id"
+        )
+        if not where:
+            ranked = ranked + sql.SQL(" ORDER BY transitions DESC, alert_id LIMIT %s")
+            args = [n]
         query = sql.SQL(
-            "WITH f AS (SELECT alert_id, count(*) AS transitions FROM alert_history"
-            " WHERE at >= now() - make_interval(secs => %s) AND kind = ANY(%s) GROUP BY alert_id)"
-            " SELECT a.*, f.transitions FROM f JOIN alerts a USING (alert_id){}"
+            "WITH f AS ({}) SELECT a.*, f.transitions FROM f JOIN alerts a USING (alert_id){}"
             " ORDER BY f.transitions DESC, alert_id LIMIT %s"
         )
-        return query.format(where_sql(where)), [window, list(FLAP_KINDS), *args, n]
+        return query.format(ranked, where_sql(where)), [window, list(FLAP_KINDS), *args, n]
     raise BadRequest(400, f"by must be duplicates, flapping or standing, got {by!r}")

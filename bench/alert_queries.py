@@ -81,6 +81,11 @@ def load(url: str, schema: str, n: int, seed: int) -> dict[str, Column]:
     return catalog
 
 
+def loaded(url: str, schema: str) -> bool:
+    with psycopg.connect(url, options=f"-c search_path={schema}") as c:
+        return c.execute("SELECT EXISTS (SELECT 1 FROM alerts)").fetchone()[0]
+
+
 def workload(rng: random.Random) -> list[tuple[str, str, Callable[[], dict[str, Any]]]]:
     """(kind, path, params maker) of the dashboard queries; values vary per call."""
     from ems.bench.alert_data import EVENTS, REGIONS, SEVERITIES, TAGS, WORDS
@@ -121,11 +126,19 @@ def direct(conn: psycopg.Connection, path: str, params: dict[str, Any], catalog:
         conn.execute(total_sql(q.where, cap), q.where_args).fetchone()
 
 
-def run(env: dict[str, str], n: int, repeat: int, seed: int) -> dict[str, list[float]]:
-    schema = "benchq" + uuid.uuid4().hex[:8]
+def run(env: dict[str, str], n: int, repeat: int, seed: int, schema: str | None) -> dict[str, list[float]]:
     url = env["EMS_DATABASE_URL"]
+    schema = schema or "benchq" + uuid.uuid4().hex[:8]
     migrate(url, schema)
-    catalog = load(url, schema, n, seed)
+    if loaded(url, schema):
+        with psycopg.connect(url, options=f"-c search_path={schema}", row_factory=dict_row) as c:
+            catalog = {
+                r["column_name"]: Column(r["data_type"], r["nullable"]) for r in c.execute(CATALOG_SQL)
+            }
+        print(f"reusing the alerts of schema {schema}")
+    else:
+        catalog = load(url, schema, n, seed)
+        print(f"schema {schema} (rerun on it with --external --schema {schema})")
     port = free_port()
     env = {
         **os.environ,
@@ -213,14 +226,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-r", "--repeat", type=int, default=100, help="timed requests per query kind")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--external", action="store_true", help="use the EMS_* servers, start none")
+    parser.add_argument("--schema", help="with --external: reuse the alerts loaded into this schema")
     args = parser.parse_args(argv)
     if args.external:
-        run(dict(os.environ), args.alerts, args.repeat, args.seed)
+        run(dict(os.environ), args.alerts, args.repeat, args.seed, args.schema)
         return 0
     from ems.infra.servers import RealStack
 
     with RealStack() as stack:
-        run(stack.env(), args.alerts, args.repeat, args.seed)
+        run(stack.env(), args.alerts, args.repeat, args.seed, None)
     return 0
 
 

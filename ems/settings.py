@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     alerts_exact_total_limit: int = Field(
         10_000, ge=0, description="Count list totals exactly up to this many alerts, estimate above"
     )
+    alerts_total_budget_ms: int = Field(
+        20, ge=0, description="Time the list may spend counting its total before estimating (0: no limit)"
+    )
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('events') -> 'ems.events'."""
