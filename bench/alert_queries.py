@@ -10,6 +10,7 @@ over HTTP. Baseline, same run: the same SQL executed directly with psycopg.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import tempfile
@@ -27,12 +28,13 @@ from psycopg.types.json import Jsonb
 from starlette.datastructures import QueryParams
 
 from ems.api.alert_filters import Column
-from ems.api.alert_query import build_list, count_sql, total_sql
-from ems.api.alert_routes import CATALOG_SQL
+from ems.api.alert_query import build_list, count_sql
+from ems.api.alert_routes import CATALOG_SQL, count_total
 from ems.bench.alert_data import alert_rows, history_rows
 from ems.infra.migrate import migrate
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
+from ems.settings import Settings
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -114,16 +116,19 @@ def workload(rng: random.Random) -> list[tuple[str, str, Callable[[], dict[str, 
     ]
 
 
-def direct(conn: psycopg.Connection, path: str, params: dict[str, Any], catalog: dict[str, Column], cap: int):
-    """The same SQL the API runs, straight through psycopg (the baseline)."""
+async def direct(
+    conn: Any, path: str, params: dict[str, Any], catalog: dict[str, Column], settings: Settings
+) -> Any:
+    """The same SQL the API runs, straight through psycopg, one statement after the other (baseline)."""
     qp = QueryParams([(k, x) for k, v in params.items() for x in (v if isinstance(v, list) else [v])])
     q = build_list(qp, catalog)
     if path.endswith("/count"):
-        conn.execute(count_sql(q.where), q.where_args).fetchall()
+        await (await conn.execute(count_sql(q.where), q.where_args)).fetchall()
         return
-    conn.execute(q.select, q.args).fetchall()
+    await (await conn.execute(q.select, q.args)).fetchall()
     if q.total:
-        conn.execute(total_sql(q.where, cap), q.where_args).fetchone()
+        cap, budget = settings.alerts_exact_total_limit, settings.alerts_total_budget_ms
+        await count_total(conn, q.where, q.where_args, q.total, cap, budget)
 
 
 def run(env: dict[str, str], n: int, repeat: int, seed: int, schema: str | None) -> dict[str, list[float]]:
@@ -164,8 +169,11 @@ def run(env: dict[str, str], n: int, repeat: int, seed: int, schema: str | None)
             if api.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the API did not start; see {logdir / 'api.log'}")
             time.sleep(0.3)
-        conn = psycopg.connect(url, autocommit=True, options=f"-c search_path={schema}", row_factory=dict_row)
-        cap = int(env.get("EMS_ALERTS_EXACT_TOTAL_LIMIT", 10_000))
+        loop = asyncio.new_event_loop()
+        conn = loop.run_until_complete(
+            psycopg.AsyncConnection.connect(url, options=f"-c search_path={schema}", row_factory=dict_row)
+        )
+        settings = Settings(database_url=url)
         kinds = workload(rng)
         for _ in range(3):  # warm-up: caches, plans, connections
             for _kind, path, make in kinds:
@@ -179,7 +187,8 @@ def run(env: dict[str, str], n: int, repeat: int, seed: int, schema: str | None)
                 r.raise_for_status()
                 if path.endswith("/alerts") or path.endswith("/count"):
                     t0 = time.perf_counter()
-                    direct(conn, path, params, catalog, cap)
+                    loop.run_until_complete(direct(conn, path, params, catalog, settings))
+                    loop.run_until_complete(conn.commit())
                     base.setdefault(kind, []).append((time.perf_counter() - t0) * 1000)
             # keyset paging: pages 2 and 3 of the default list and of a filtered one
             for params in ({}, {"status": "open"}):
@@ -192,10 +201,11 @@ def run(env: dict[str, str], n: int, repeat: int, seed: int, schema: str | None)
         rtt = []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            conn.execute("SELECT 1").fetchone()
+            loop.run_until_complete(conn.execute("SELECT 1"))
             rtt.append((time.perf_counter() - t0) * 1000)
         base["SELECT 1"] = rtt
-        conn.close()
+        loop.run_until_complete(conn.close())
+        loop.close()
         client.close()
     finally:
         stop_processes([api])
