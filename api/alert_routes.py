@@ -26,6 +26,7 @@ CATALOG_SQL = (
     " WHERE table_schema = current_schema() AND table_name = 'alerts'"
 )
 RELTUPLES = "SELECT reltuples AS n FROM pg_class WHERE oid = 'alerts'::regclass"
+NO_FILTER = sql.SQL("")
 REFRESH_AFTER = 5.0  # seconds between re-reads of the columns prompted by unknown fields
 
 
@@ -58,6 +59,11 @@ async def with_catalog(request: Request, columns: Columns, build: Any) -> Any:
         return build(request.query_params, await columns.get(pool, refresh=True))
 
 
+async def planned_rows(conn: Any, where: Any, args: list[Any]) -> int:
+    plan = (await (await conn.execute(estimate_sql(where), args)).fetchone())["QUERY PLAN"]
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
 async def count_total(conn: Any, where: Any, args: list[Any], mode: str, cap: int, budget_ms: int) -> dict:
     """The list's total: exact (mode "exact"), or (auto) exact when it is at most `cap` and counted
     within `budget_ms`, else the planner's estimate. A table of at most `cap` rows is always
@@ -70,9 +76,9 @@ async def count_total(conn: Any, where: Any, args: list[Any], mode: str, cap: in
     estimate = n = 0
     try:
         async with conn.transaction():
-            if (await (await conn.execute(RELTUPLES)).fetchone())["n"] > cap:
-                plan = (await (await conn.execute(estimate_sql(where), args)).fetchone())["QUERY PLAN"]
-                estimate = int(plan[0]["Plan"]["Plan Rows"])
+            rows = int((await (await conn.execute(RELTUPLES)).fetchone())["n"])
+            if rows > cap:
+                estimate = rows if where == NO_FILTER else await planned_rows(conn, where, args)
                 if estimate > 4 * cap:
                     return {"total": estimate, "total_exact": False}
                 await conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(budget_ms)))
@@ -82,8 +88,7 @@ async def count_total(conn: Any, where: Any, args: list[Any], mode: str, cap: in
     except QueryCanceled:
         pass
     if not estimate:
-        plan = (await (await conn.execute(estimate_sql(where), args)).fetchone())["QUERY PLAN"]
-        estimate = int(plan[0]["Plan"]["Plan Rows"])
+        estimate = await planned_rows(conn, where, args)
     return {"total": max(estimate, n), "total_exact": False}
 
 
