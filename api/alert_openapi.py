@@ -45,7 +45,7 @@ LIST = [
     _q(
         "total",
         "auto: exact up to EMS_ALERTS_EXACT_TOTAL_LIMIT matches, a planner estimate above "
-        "(total_exact=false); exact; false: no total",
+        "(total_exact=false); exact; false: no total. Default: auto, false with a cursor",
         {"type": "string", "enum": ["auto", "exact", "false"], "default": "auto"},
     ),
 ]

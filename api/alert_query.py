@@ -183,7 +183,8 @@ def build_list(params: Any, catalog: Catalog) -> ListQuery:
     where, args = filters(params, catalog)
     keys = parse_sort(params.getlist("sort"), catalog)
     limit = integer(params, "limit", 50, 1, MAX_LIMIT)
-    total = params.get("total", "auto").lower()
+    # Page 1 carries the total; cursor pages (infinite scroll) only when asked for.
+    total = params.get("total", "false" if params.get("cursor") else "auto").lower()
     if total not in TOTAL_MODES:
         raise BadRequest(400, f"total must be auto, exact or false, got {total!r}")
     page, offset, page_where, page_args = None, 0, list(where), list(args)

@@ -156,3 +156,9 @@ def test_top_kinds() -> None:
     assert "ORDER BY duplicate_count DESC" in text(select)
     with pytest.raises(BadRequest, match="by must be duplicates, flapping or standing"):
         top_sql(QueryParams("by=loudest"), CATALOG)
+
+
+def test_cursor_pages_skip_the_total_unless_asked() -> None:
+    cursor = encode_cursor(parse_sort(["-last_seen"], CATALOG), {"last_seen": AT, "alert_id": "a"})
+    assert build(f"cursor={cursor}").total is None
+    assert build(f"cursor={cursor}&total=exact").total == "exact"
