@@ -24,6 +24,15 @@ DEFAULT_SORT = "-last_seen"
 MAX_LIMIT = 1000
 SETTLED = ("resolved", "closed", "expired")  # not standing
 FLAP_KINDS = ("severity_changed", "resolved", "reopened")  # transitions that count as flapping
+CURSOR_TYPES: dict[str, type | tuple[type, ...]] = {
+    "integer": int,
+    "bigint": int,
+    "smallint": int,
+    "numeric": (int, float),
+    "double precision": (int, float),
+    "real": (int, float),
+    "boolean": bool,
+}
 TOTAL_MODES = {"auto": "auto", "exact": "exact", "true": "exact", "false": None, "none": None}
 
 
@@ -32,6 +41,7 @@ class SortKey:
     column: str
     descending: bool
     nullable: bool
+    type: str = "text"
 
     def order(self) -> sql.Composable:
         return sql.SQL("{} {}").format(
@@ -80,7 +90,7 @@ def parse_sort(values: list[str], catalog: Catalog) -> tuple[SortKey, ...]:
             )
         if any(k.column == column for k in keys):
             raise BadRequest(400, f"sort names {column} twice")
-        keys.append(SortKey(column, name.startswith("-"), col.nullable))
+        keys.append(SortKey(column, name.startswith("-"), col.nullable, col.type))
     if keys[-1].column != "alert_id":
         keys.append(SortKey("alert_id", keys[-1].descending, False))
     return tuple(keys)
@@ -110,15 +120,18 @@ def decode_cursor(cursor: str, keys: tuple[SortKey, ...]) -> list[Any]:
         raise BadRequest(400, "invalid cursor: wrong number of sort values")
     out = []
     for key, value in zip(keys, values, strict=True):
-        if isinstance(value, dict):
+        if value is None:
+            if not key.nullable:
+                raise BadRequest(400, f"invalid cursor: {key.column} cannot be null")
+        elif key.type.startswith("timestamp"):
             try:
                 value = datetime.fromisoformat(value["t"])
             except (KeyError, TypeError, ValueError):
                 raise BadRequest(400, f"invalid cursor: bad time for {key.column}") from None
-        elif value is None and not key.nullable:
-            raise BadRequest(400, f"invalid cursor: {key.column} cannot be null")
-        elif isinstance(value, list | dict):
-            raise BadRequest(400, f"invalid cursor: bad value for {key.column}")
+        elif not isinstance(value, CURSOR_TYPES.get(key.type, str)) or isinstance(value, bool) != (
+            key.type == "boolean"
+        ):
+            raise BadRequest(400, f"invalid cursor: bad value for {key.column} ({key.type})")
         out.append(value)
     return out
 

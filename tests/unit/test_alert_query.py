@@ -1,3 +1,4 @@
+import base64
 from datetime import UTC, datetime
 
 import pytest
@@ -22,6 +23,10 @@ CATALOG = {
     "title": Column("text", False),
 }
 AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def raw_cursor(body: bytes) -> str:
+    return base64.urlsafe_b64encode(body).decode()
 
 
 def build(query: str):
@@ -131,6 +136,17 @@ def test_cursor_mixed_directions_and_nullable_keys_expand_with_leading_bound() -
         ("cursor=@@@", "invalid cursor"),
         ("cursor=e30=", "invalid cursor"),
         ("page=2&cursor=x", "use either page or cursor"),
+        (
+            "cursor=" + raw_cursor(b'{"s":"-last_seen,-alert_id","v":["x","a"]}'),
+            "bad time for last_seen",
+        ),
+        (
+            "sort=duplicate_count&cursor="
+            + __import__("base64")
+            .urlsafe_b64encode(b'{"s":"duplicate_count,alert_id","v":["9","a"]}')
+            .decode(),
+            "bad value for duplicate_count (integer)",
+        ),
     ],
 )
 def test_bad_parameters_are_400_with_reason(query, reason) -> None:
