@@ -20,12 +20,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ems.api import alert_actions
+from ems.api.alert_routes import routes as alert_routes
 from ems.api.health import health_report
 from ems.api.ingest import BadRequest, append, parse_observations, read_json
 from ems.api.integrations import routes as integration_routes
 from ems.api.metrics import ApiMetrics, MetricsMiddleware
 from ems.api.openapi import openapi_spec
-from ems.api.queries import ALERTS, EVENTS, ListSpec, build_list, encode_cursor
+from ems.api.queries import EVENTS, ListSpec, build_list, encode_cursor
 from ems.api.ratelimit import RateLimiter
 from ems.api.series import routes as metric_series_routes
 from ems.infra.migrate import check_schema_name, migrate
@@ -118,9 +119,6 @@ def create_app(settings: Settings) -> Starlette:
             body["next_cursor"] = encode_cursor(last[query.sort_column], last[spec.id_column])
         return JSON(body)
 
-    async def list_alerts(request: Request) -> Response:
-        return await list_rows(request, ALERTS, "alerts")
-
     async def list_events(request: Request) -> Response:
         return await list_rows(request, EVENTS, "events")
 
@@ -166,7 +164,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/api/v1/events", post_events, methods=["POST"]),
         Route("/api/v1/events", list_events, methods=["GET"]),
-        Route("/api/v1/alerts", list_alerts, methods=["GET"]),
+        *alert_routes(settings),  # list, count, top: before /alerts/{alert_id}
         Route("/api/v1/alerts/{alert_id}", get_alert, methods=["GET"]),
         *alert_actions.routes(settings),
         Route("/health", health, methods=["GET"]),

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     metrics_retention_1m_days: int = Field(30, ge=1, description="Days of 1-minute metric rollups kept")
     metrics_retention_5m_days: int = Field(90, ge=1, description="Days of 5-minute metric rollups kept")
     metrics_retention_1h_days: int = Field(400, ge=1, description="Days of 1-hour metric rollups kept")
+    # Alert queries (api/alert_routes.py): above this many matches the list's total is an estimate
+    alerts_exact_total_limit: int = Field(
+        10_000, ge=0, description="Count list totals exactly up to this many alerts, estimate above"
+    )
+    alerts_total_budget_ms: int = Field(
+        20, ge=0, description="Time the list may spend counting its total before estimating (0: no limit)"
+    )
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('events') -> 'ems.events'."""
