@@ -17,4 +17,3 @@ ALTER TABLE alert_history
     ADD COLUMN previous_status text,
     ADD COLUMN actor           text,
     ADD COLUMN reason          text NOT NULL DEFAULT '';
-CREATE INDEX alert_history_at ON alert_history (at DESC);
