@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-check servers test unit integration bench lint clean
+.PHONY: install demo demo-check servers test unit integration bench bench-all lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ unit: $(STAMP)                        ## pure unit tests only (no servers)
 
 bench: $(STAMP) servers               ## throughput and latency on real servers (prints figures)
 	$(BIN)/python -m ems.bench
+
+bench-all: bench                      ## every benchmark: pipeline, metric ingest, 1M-alert queries
+	$(BIN)/python -m ems.bench.metrics_ingest
+	$(BIN)/python -m ems.bench.alert_queries
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
