@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ems.api.assets import routes as asset_routes
 from ems.api.health import health_report
 from ems.api.ingest import BadRequest, append, parse_observations, read_json
 from ems.api.metrics import ApiMetrics, MetricsMiddleware
@@ -167,6 +168,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
+        *asset_routes(settings),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware, metrics=metrics)]

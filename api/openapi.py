@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from ems.api.assets_openapi import asset_components, asset_paths
 from ems.api.ingest import MAX_ITEMS, EventIn
 from ems.api.queries import ALERTS, EVENTS, ListSpec
 from ems.schemas.observation import Observation
@@ -148,6 +149,7 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 }
             },
+            **asset_paths(),
         },
-        "components": {"schemas": components},
+        "components": {"schemas": components | asset_components()},
     }

@@ -23,6 +23,7 @@ from ems.settings import Settings
 from ems.worker import projections_for
 
 READ_MODEL_TABLES = ("events", "alerts", "alert_history", "projection_checkpoint")
+READ_MODEL_TABLES += ("assets", "asset_dependencies", "asset_changes")
 
 
 async def rebuild(settings: Settings, target: str, console: Console | None = None) -> dict[str, int]:

@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(6000, ge=1, description="Writes per minute per client (Redis)")
     read_model_schema: str = Field("ems", description="PostgreSQL schema holding the read models")
 
+    # Asset registry and topology (agents/assets*.py, api/assets.py)
+    assets_seen_resolution: float = Field(
+        300.0,
+        ge=0,
+        description="An unchanged rediscovery is published only when last_seen moves this far (s)",
+    )
+    assets_wait_max: float = Field(30.0, gt=0, description="Longest ?wait= an asset write may ask for (s)")
+    assets_max_depth: int = Field(20, ge=1, le=100, description="Deepest upstream/downstream/graph traversal")
+
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('events') -> 'ems.events'."""
         return f"{self.topic_prefix}.{name}"

@@ -14,23 +14,25 @@ from collections.abc import Sequence
 
 from prometheus_client import start_http_server
 
+from ems.agents.assets_worker import AssetsWorker
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.severity import SeverityPolicy
 from ems.infra.migrate import migrate
 from ems.projections.alerts import AlertsProjection
+from ems.projections.assets import AssetsProjection
 from ems.projections.events import EventsProjection
 from ems.projections.runner import ProjectionRunner
 from ems.settings import Settings
 from ems.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-STAGES = ("normalize", "dedupe", "projections")
+STAGES = ("normalize", "dedupe", "projections", "assets")
 
 
 def projections_for(settings: Settings) -> list:
     """Every projection of the read models, configured by the settings."""
     policy = SeverityPolicy.of(settings.severity_order, settings.clearing_severities)
-    return [EventsProjection(), AlertsProjection(policy)]
+    return [EventsProjection(), AlertsProjection(policy), AssetsProjection()]
 
 
 def bulk_stages(settings: Settings, stages: Sequence[str]) -> list:
@@ -38,6 +40,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list:
     out: list = []
     if "normalize" in stages:
         out.append(NormalizeWorker(settings))
+    if "assets" in stages:
+        out.append(AssetsWorker(settings))
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
     return out

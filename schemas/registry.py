@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ems.schemas.alert import AlertChanged, AlertChangedBatch
+from ems.schemas.asset import AssetChanged
 from ems.schemas.command import Command
 from ems.schemas.deadletter import DeadLetter
 from ems.schemas.envelope import Record
@@ -19,7 +20,9 @@ from ems.schemas.observation import Observation
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 MODELS: dict[str, type[Record]] = {
-    m.TYPE: m for m in (Observation, Event, EventBatch, AlertChanged, AlertChangedBatch, DeadLetter, Command)
+    m.TYPE: m
+    for m in (Observation, Event, EventBatch, AlertChanged, AlertChangedBatch, DeadLetter, Command)
+    + (AssetChanged,)
 }
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 
