@@ -8,9 +8,9 @@ than Faust's per-record stream; and it restarts without Faust's group-join delay
 Protocol:
 1. One consumer (group `<app_id>-assets`) reads `ems.commands` and `ems.observations.raw` with the
    range assignor, so partition *n* of both topics (keyed by asset id) lands on the same member.
-2. On every assignment the state of the assigned partitions is rebuilt by reading the same
-   partitions of `ems.assets` from the start to their end (highest version per asset wins, so a
-   non-compacting broker gives the same state as a compacted topic).
+2. After every assignment, before the next batch is applied, the state of the assigned partitions
+   is rebuilt by reading the same partitions of `ems.assets` from the start to their end (highest
+   version per asset wins, so a non-compacting broker gives the same state as a compacted topic).
 3. Per batch: apply each `asset.*` command / discovery with the pure core (`agents/assets.py`),
    produce the changes and dead letters, flush, then commit the input offsets (at-least-once).
    A redelivered input is recognised by the positions stored in the snapshot and skipped.
@@ -83,6 +83,7 @@ class AssetsWorker:
         self.assets_topic = settings.topic("assets")
         self.state: dict[str, Asset] = {}
         self.rebuild_seconds = 0.0
+        self.assigned: set[int] | None = None  # set by a rebalance: rebuild before the next batch
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -110,7 +111,9 @@ class AssetsWorker:
                 pass
 
             async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-                await worker.rebuild({tp.partition for tp in assigned})
+                # Only flag it: aiokafka may hand out fetched records while a listener runs, so
+                # the loop rebuilds before it applies anything (step 2).
+                worker.assigned = {tp.partition for tp in assigned}
 
         consumer = make_consumer(
             self.settings,
@@ -128,6 +131,9 @@ class AssetsWorker:
                 batch = await consumer.getmany(
                     timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.batch_max_records
                 )
+                if self.assigned is not None:
+                    partitions, self.assigned = self.assigned, None
+                    await self.rebuild(partitions)
                 if not batch:
                     continue
                 offsets = {}
