@@ -119,6 +119,9 @@ class AssetsWorker:
             self.settings,
             group_id=f"{self.settings.app_id}-assets",
             partition_assignment_strategy=(RangePartitionAssignor,),
+            # Operator commands wait on this hop: on Apache Kafka the default 500 ms fetch wait put
+            # the command round trip at p50 474 ms; with 50 ms it is 87 ms (20 idle fetches/s).
+            fetch_max_wait_ms=50,
         )
         consumer.subscribe([self.commands_topic, self.raw_topic], listener=Rebuild())
         producer = make_producer(self.settings)
