@@ -92,7 +92,7 @@ def _changed(state: Asset, kind: str, cause: Any, source: str, offset: int, **up
         event_id=f"{asset.asset_id}:{asset.version}",
         occurred_at=cause.occurred_at,
         kind=kind,
-        asset=Asset.model_validate(asset.model_dump()),
+        asset=asset,
         removed_edges=removed,
         cause=cause.event_id,
         actor=actor,

@@ -144,7 +144,12 @@ def routes(settings: Settings) -> list[Route]:
         given = body.pop("id", None)
         args = _validate(CreateArgs, body)
         if given is not None:
-            target = _id_ok(str(given))
+            try:
+                target = _ID.validate_python(given)
+            except ValidationError:
+                raise BadRequest(
+                    422, f"id must look like ast_<letters, digits, _.:->, got {given!r}"
+                ) from None
             if args.natural_key and asset_id_for(args.natural_key) != target:
                 raise BadRequest(422, f"id {target} is not asset_id_for({args.natural_key!r})")
         elif args.natural_key:

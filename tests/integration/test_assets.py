@@ -76,6 +76,12 @@ def test_command_round_trip_refusals_and_restart(pipeline: Pipeline) -> None:
         r = c.post("/api/v1/assets", json={"name": "x", "type": "Bad Type", "criticality": 9})
         assert r.status_code == 422 and {e["field"] for e in r.json()["errors"]} == {"type", "criticality"}
         assert c.patch("/api/v1/assets/ast_nope", json={"name": "y"}).status_code == 404
+        r = c.post("/api/v1/assets", json={"id": "bad id", "name": "x", "type": "vm"})
+        assert r.status_code == 422 and "id must look like" in r.json()["error"]
+        r = c.post(
+            "/api/v1/assets", json={"natural_key": "a:b", "id": "ast_other", "name": "x", "type": "vm"}
+        )
+        assert r.status_code == 422 and "is not asset_id_for" in r.json()["error"]
         assert c.patch(f"/api/v1/assets/{app_id}", json={"name": None}).status_code == 422
         assert c.get(f"/api/v1/assets/{app_id}/upstream?depth=0").status_code == 400
         assert c.get("/api/v1/assets/not-an-id").status_code == 404
