@@ -31,6 +31,14 @@ from ems.streams.codecs import encode
 
 OPEN_STATUSES = ("open", "acknowledged", "shelved")
 SERVICE_EDGE_TYPES = ("depends_on", "runs_on")
+# Members of a business service: assets naming it, assets `member_of` its service asset (natural key
+# `service:<name>`), and that service asset itself.
+SERVICE_MEMBERS_SQL = """
+SELECT asset_id FROM assets WHERE business_service = %(name)s OR asset_id = %(id)s
+UNION
+SELECT source_id FROM asset_dependencies WHERE active AND type = 'member_of' AND target_id = %(id)s
+ORDER BY asset_id
+"""
 ASSETS = ListSpec(
     table="assets",
     id_column="asset_id",
@@ -274,9 +282,7 @@ def routes(settings: Settings) -> list[Route]:
         types = parse_types(request.query_params, SERVICE_EDGE_TYPES)
         async with request.app.state.pool.connection() as conn:
             members = await (
-                await conn.execute(
-                    "SELECT asset_id FROM assets WHERE business_service = %s ORDER BY asset_id", (name,)
-                )
+                await conn.execute(SERVICE_MEMBERS_SQL, {"name": name, "id": asset_id_for(f"service:{name}")})
             ).fetchall()
             if not members:
                 raise BadRequest(404, f"no asset belongs to business service {name!r}")

@@ -107,6 +107,23 @@ def test_command_round_trip_refusals_and_restart(pipeline: Pipeline) -> None:
         assert detail["dependencies"][0]["target"] == "ast_db1" and detail["open_alerts"] == []
         assert c.get("/api/v1/assets", params={"service": "shop", "tag": "pci"}).json()["total"] == 1
         assert c.get("/api/v1/assets", params={"colour": "red"}).status_code == 400
+        # A business service: assets naming it, plus its service asset and its member_of members.
+        svc = {"natural_key": "service:shop", "name": "shop", "type": "service"}
+        assert c.post("/api/v1/assets?wait=20", json=svc).status_code == 200
+        web = {
+            "name": "web",
+            "type": "vm",
+            "dependencies": [{"type": "member_of", "target": asset_id_for("service:shop")}],
+        }
+        web_id = c.post("/api/v1/assets?wait=20", json=web).json()["asset_id"]
+        graph = c.get("/api/v1/services/shop/graph").json()
+        assert sorted(graph["members"]) == sorted([app_id, asset_id_for("service:shop"), web_id])
+        assert {n["asset_id"] for n in graph["nodes"]} == {
+            app_id,
+            asset_id_for("service:shop"),
+            web_id,
+            "ast_db1",
+        }
 
         # An agent-side refusal (the API cannot know: sent straight to Kafka) is dead-lettered, an
         # alert command on the same topic is ignored, and neither stops the stage.
