@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ems.api.ingest import BadRequest, field_errors, read_json
 from ems.api.queries import ListSpec, build_list, encode_cursor
-from ems.api.topology import check_params, parse_depth, parse_types, walk
+from ems.api.topology import SERVICE_MEMBERS_SQL, check_params, parse_depth, parse_types, walk
 from ems.schemas.asset import AssetId, CreateArgs, LinkArgs, UnlinkArgs, UpdateArgs
 from ems.schemas.command import Command
 from ems.schemas.identity import asset_id_for
@@ -31,14 +31,6 @@ from ems.streams.codecs import encode
 
 OPEN_STATUSES = ("open", "acknowledged", "shelved")
 SERVICE_EDGE_TYPES = ("depends_on", "runs_on")
-# Members of a business service: assets naming it, assets `member_of` its service asset (natural key
-# `service:<name>`), and that service asset itself.
-SERVICE_MEMBERS_SQL = """
-SELECT asset_id FROM assets WHERE business_service = %(name)s OR asset_id = %(id)s
-UNION
-SELECT source_id FROM asset_dependencies WHERE active AND type = 'member_of' AND target_id = %(id)s
-ORDER BY asset_id
-"""
 ASSETS = ListSpec(
     table="assets",
     id_column="asset_id",

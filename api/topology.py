@@ -41,6 +41,15 @@ WHERE active AND type = ANY(%s) AND source_id = ANY(%s) AND target_id = ANY(%s)
 ORDER BY source_id, type, target_id
 """
 
+# Members of a business service: assets naming it, assets `member_of` its service asset (natural key
+# `service:<name>`), and that service asset itself.
+SERVICE_MEMBERS_SQL = """
+SELECT asset_id FROM assets WHERE business_service = %(name)s OR asset_id = %(id)s
+UNION
+SELECT source_id FROM asset_dependencies WHERE active AND type = 'member_of' AND target_id = %(id)s
+ORDER BY asset_id
+"""
+
 
 def parse_depth(params: Mapping[str, str], default: int, maximum: int) -> int:
     """`?depth=N`, 1..maximum (400 otherwise)."""
