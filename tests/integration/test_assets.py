@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import threading
 import time
 
 import httpx
@@ -201,3 +202,39 @@ def test_discovery_observation_upserts_the_asset(pipeline: Pipeline) -> None:
         assert (asset["criticality"], asset["location"]) == (5, "DC1 hall B")
         down = c.get(f"/api/v1/assets/{sw}/downstream")
         assert down.status_code == 404  # sw-9 is not an asset yet
+
+
+def test_kill_9_mid_stream_applies_every_command_once(pipeline: Pipeline) -> None:
+    """3,300 commands on 300 assets, the agent killed in the middle: each asset ends at version 11."""
+    assets = [f"ast_k{i}" for i in range(300)]
+    creates = [
+        Command(name="asset.create", target=a, actor="k", args={"name": a, "type": "vm"}) for a in assets
+    ]
+    updates = [
+        Command(name="asset.update", target=a, actor="k", args={"owner_team": f"t{n}"})
+        for n in range(10)
+        for a in assets
+    ]
+    pipeline.start_worker(stages=STAGES)
+    send(pipeline, "commands", creates)
+
+    def paced() -> None:
+        for i in range(0, len(updates), 150):
+            send(pipeline, "commands", updates[i : i + 150])
+            time.sleep(0.2)
+
+    producer = threading.Thread(target=paced)
+    producer.start()
+    wait_for(lambda: pipeline.scalar("SELECT count(*) FROM asset_changes") > 1000, 120, "1,000 changes")
+    pipeline.kill("worker")  # SIGKILL: no flush, no commit
+    killed_at = pipeline.scalar("SELECT count(*) FROM asset_changes")
+    assert killed_at < len(creates) + len(updates), "the stream was over before the kill"
+    pipeline.start_worker(stages=STAGES)
+    producer.join(300)
+    total = len(creates) + len(updates)
+    wait_for(lambda: pipeline.scalar("SELECT count(*) FROM asset_changes") == total, 180, f"{total} changes")
+    time.sleep(2)  # nothing more arrives: no command was applied twice
+    assert pipeline.scalar("SELECT count(*) FROM asset_changes") == total
+    rows = pipeline.query("SELECT version, owner_team FROM assets")
+    assert len(rows) == 300 and {(r["version"], r["owner_team"]) for r in rows} == {(11, "t9")}
+    assert not [d for d in dead_letters(pipeline) if d.stage == "assets"]
