@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from ems.api import alert_actions
 from ems.api.alert_routes import routes as alert_routes
+from ems.api.assets import routes as asset_routes
 from ems.api.health import health_report
 from ems.api.ingest import BadRequest, append, parse_observations, read_json
 from ems.api.integrations import routes as integration_routes
@@ -172,6 +173,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         *integration_routes(settings),  # Alertmanager, Alerta and PagerDuty clients (docs/ingest.md)
         *metric_series_routes(settings),
+        *asset_routes(settings),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware, metrics=metrics)]

@@ -7,6 +7,7 @@ from typing import Any
 
 from ems.api.alert_actions import openapi_paths as alert_action_paths
 from ems.api.alert_openapi import alert_paths
+from ems.api.assets_openapi import asset_components, asset_paths
 from ems.api.ingest import MAX_ITEMS, EventIn
 from ems.api.integrations_openapi import integration_paths
 from ems.api.queries import ALERTS, EVENTS, ListSpec
@@ -156,6 +157,7 @@ def openapi_spec() -> dict[str, Any]:
             **integration_paths(),  # Alertmanager, Alerta, PagerDuty formats (docs/ingest.md)
             **METRIC_SERIES_PATHS,
             **alert_paths(),  # list, count, top of the alert dashboards
+            **asset_paths(),
         },
-        "components": {"schemas": components},
+        "components": {"schemas": components | asset_components()},
     }

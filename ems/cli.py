@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run pipeline stages (normalize, dedupe, projections)")
     p.add_argument(
         "--stages",
-        default="normalize,dedupe,projections",
+        default="normalize,dedupe,projections,assets",
         help="comma-separated stages to run in this process (default: all)",
     )
     p.add_argument(

@@ -30,6 +30,7 @@ READ_MODEL_TABLES += (
     "metric_rollup_5m",
     "metric_rollup_1h",
 )
+READ_MODEL_TABLES += ("assets", "asset_dependencies", "asset_changes")
 
 
 async def rebuild(settings: Settings, target: str, console: Console | None = None) -> dict[str, int]:

@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     alerts_total_budget_ms: int = Field(
         20, ge=0, description="Time the list may spend counting its total before estimating (0: no limit)"
     )
+    # Asset registry and topology (agents/assets*.py, api/assets.py)
+    assets_seen_resolution: float = Field(
+        300.0,
+        ge=0,
+        description="An unchanged rediscovery is published only when last_seen moves this far (s)",
+    )
+    assets_wait_max: float = Field(30.0, gt=0, description="Longest ?wait= an asset write may ask for (s)")
+    assets_max_depth: int = Field(20, ge=1, le=100, description="Deepest upstream/downstream/graph traversal")
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('events') -> 'ems.events'."""

@@ -2,7 +2,8 @@
 
 Stages: `normalize` (aiokafka batches; with it, the alert command router), `dedupe` (Faust agent +
 table: dedupe and the alert lifecycle; with it, the clock ticker for timers), `projections` (the
-shared runner for the read models). All three by default; scale out by starting more
+shared runner for the read models), `assets` (aiokafka: asset commands and discoveries -> the
+asset registry on `ems.assets`). All by default; scale out by starting more
 processes with a subset (`--stages dedupe`), each stage's partitions are shared in its group.
 """
 
@@ -16,10 +17,12 @@ from collections.abc import Sequence
 from prometheus_client import start_http_server
 
 from ems.agents.alert_commands_worker import CommandRouter, Ticker
+from ems.agents.assets_worker import AssetsWorker
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.severity import SeverityPolicy
 from ems.infra.migrate import migrate
 from ems.projections.alerts import AlertsProjection
+from ems.projections.assets import AssetsProjection
 from ems.projections.events import EventsProjection
 from ems.projections.metrics import MetricsProjection
 from ems.projections.runner import ProjectionRunner
@@ -27,13 +30,13 @@ from ems.settings import Settings
 from ems.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-STAGES = ("normalize", "dedupe", "projections")
+STAGES = ("normalize", "dedupe", "projections", "assets")
 
 
 def projections_for(settings: Settings) -> list:
     """Every projection of the read models, configured by the settings."""
     policy = SeverityPolicy.of(settings.severity_order, settings.clearing_severities)
-    return [EventsProjection(), AlertsProjection(policy)] + [MetricsProjection()]
+    return [EventsProjection(), AlertsProjection(policy), MetricsProjection(), AssetsProjection()]
 
 
 def bulk_stages(settings: Settings, stages: Sequence[str]) -> list:
@@ -43,6 +46,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list:
         out.extend([NormalizeWorker(settings), CommandRouter(settings)])
     if "dedupe" in stages and settings.tick_interval > 0:
         out.append(Ticker(settings))
+    if "assets" in stages:
+        out.append(AssetsWorker(settings))
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
     return out

@@ -11,6 +11,7 @@ from typing import Any
 
 from ems.schemas.alert import AlertChanged, AlertChangedBatch
 from ems.schemas.alert_command import AlertCommand, Tick
+from ems.schemas.asset import AssetChanged
 from ems.schemas.command import Command
 from ems.schemas.deadletter import DeadLetter
 from ems.schemas.envelope import Record
@@ -31,6 +32,7 @@ MODELS: dict[str, type[Record]] = {
         Command,
         AlertCommand,
         Tick,
+        AssetChanged,
     )
 }
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

@@ -72,11 +72,29 @@ async def create_missing_topics(
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
+        # A consumer that subscribes before the broker's metadata lists a new topic is assigned
+        # nothing and only notices after metadata.max.age (5 min): wait until all are visible.
+        await _wait_visible(admin, {name: topics[name] for name in created}, deadline)
     finally:
         await admin.close()
     if created:
         log.info("created topics: %s", ", ".join(created))
     return created
+
+
+async def _wait_visible(admin: AIOKafkaAdminClient, topics: Mapping[str, int], deadline: float) -> None:
+    while topics:
+        described = await admin.describe_topics(list(topics))
+        ready = {
+            d["topic"]
+            for d in described
+            if not d["error_code"] and len(d["partitions"]) >= topics[d["topic"]]
+        }
+        if ready >= set(topics):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"topics {sorted(set(topics) - ready)} not visible in the broker's metadata")
+        await asyncio.sleep(0.2)
 
 
 async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:

@@ -72,7 +72,7 @@ class Pipeline:
         self.procs[name] = proc
         return proc
 
-    def start_worker(self, name: str = "worker", stages: str = "normalize,dedupe,projections") -> None:
+    def start_worker(self, name: str = "worker", stages: str = "normalize,dedupe,projections,assets") -> None:
         """Start `ems worker`; return once it has created the topics and the read-model tables."""
         self.start(name, "worker", "--stages", stages)
 

@@ -1,0 +1,190 @@
+"""The asset registry stage on batched aiokafka: commands + discoveries -> `ems.assets`.
+
+Why aiokafka and not a Faust table: the state *is* the `ems.assets` topic (every record is a full
+snapshot keyed by asset id), so a second changelog would only duplicate it; the stage must skim the
+whole high-volume raw topic for the few discoveries, which a batched byte filter does far faster
+than Faust's per-record stream; and it restarts without Faust's group-join delays on Tansu.
+
+Protocol:
+1. One consumer (group `<app_id>-assets`) reads `ems.commands` and `ems.observations.raw` with the
+   range assignor, so partition *n* of both topics (keyed by asset id) lands on the same member.
+2. After every assignment, before the next batch is applied, the state of the assigned partitions
+   is rebuilt by reading the same partitions of `ems.assets` from the start to their end (highest
+   version per asset wins, so a non-compacting broker gives the same state as a compacted topic).
+3. Per batch: apply each `asset.*` command / discovery with the pure core (`agents/assets.py`),
+   produce the changes and dead letters, flush, then commit the input offsets (at-least-once).
+   A redelivered input is recognised by the positions stored in the snapshot and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from prometheus_client import Counter
+
+from ems.agents.assets import Outcome, apply_command, apply_discovery
+from ems.agents.normalize_worker import record_defaults
+from ems.progress import StageProgress
+from ems.schemas.asset import Asset, AssetChanged
+from ems.schemas.command import Command
+from ems.schemas.observation import DiscoveryBody, Observation
+from ems.settings import Settings
+from ems.streams.codecs import DecodeError, decode
+from ems.streams.kafka import DeadLetters, make_consumer, make_producer, send_record
+
+log = logging.getLogger(__name__)
+IGNORED = Counter(
+    "ems_assets_ignored_commands", "Commands of other domains skipped by the assets stage", ["domain"]
+)
+SKIPPED = Counter("ems_assets_redeliveries", "Inputs already applied (redelivered), skipped")
+
+
+async def read_snapshots(settings: Settings, partitions: set[int]) -> dict[str, Asset]:
+    """The latest snapshot per asset in `partitions` of `ems.assets`, read from offset 0 to the end."""
+    topic = settings.topic("assets")
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await reader.start()
+    state: dict[str, Asset] = {}
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return state
+        reader.assign(tps)
+        await reader.seek_to_beginning(*tps)
+        end = await reader.end_offsets(tps)
+        pending = {tp for tp in tps if end[tp] > 0}
+        while pending:
+            batch = await reader.getmany(*pending, timeout_ms=500, max_records=5000)
+            for records in batch.values():
+                for msg in records:
+                    changed = decode(msg.value, AssetChanged).asset
+                    known = state.get(changed.asset_id)
+                    if known is None or changed.version > known.version:
+                        state[changed.asset_id] = changed
+            pending = {tp for tp in pending if await reader.position(tp) < end[tp]}
+    finally:
+        await reader.stop()
+    return state
+
+
+class AssetsWorker:
+    """Runs the asset registry stage until `stop()`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.commands_topic = settings.topic("commands")
+        self.raw_topic = settings.topic("observations.raw")
+        self.assets_topic = settings.topic("assets")
+        self.state: dict[str, Asset] = {}
+        self.rebuild_seconds = 0.0
+        self.assigned: set[int] | None = None  # set by a rebalance: rebuild before the next batch
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the current batch and return from `run()`."""
+        self._stopping.set()
+
+    async def rebuild(self, partitions: set[int]) -> None:
+        """Step 2: the state of the assigned partitions, from `ems.assets`."""
+        started = time.perf_counter()
+        self.state = await read_snapshots(self.settings, partitions)
+        self.rebuild_seconds = time.perf_counter() - started
+        log.info(
+            "assets: state of partitions %s rebuilt: %d assets in %.2f s",
+            sorted(partitions),
+            len(self.state),
+            self.rebuild_seconds,
+        )
+
+    async def run(self) -> None:
+        """Steps 1 and 3."""
+        worker = self
+
+        class Rebuild(ConsumerRebalanceListener):
+            async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+                pass
+
+            async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+                # Only flag it: aiokafka may hand out fetched records while a listener runs, so
+                # the loop rebuilds before it applies anything (step 2).
+                worker.assigned = {tp.partition for tp in assigned}
+
+        consumer = make_consumer(
+            self.settings,
+            group_id=f"{self.settings.app_id}-assets",
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            # Operator commands wait on this hop: on Apache Kafka the default 500 ms fetch wait put
+            # the command round trip at p50 474 ms; with 50 ms it is 87 ms (20 idle fetches/s).
+            fetch_max_wait_ms=50,
+        )
+        consumer.subscribe([self.commands_topic, self.raw_topic], listener=Rebuild())
+        producer = make_producer(self.settings)
+        await producer.start()
+        await consumer.start()
+        dead = DeadLetters(producer, self.settings, stage="assets")
+        progress = StageProgress("assets")
+        try:
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(
+                    timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.batch_max_records
+                )
+                if self.assigned is not None:
+                    partitions, self.assigned = self.assigned, None
+                    await self.rebuild(partitions)
+                if not batch:
+                    continue
+                offsets = {}
+                for tp, messages in batch.items():
+                    for msg in messages:
+                        await self._handle(msg, producer, dead)
+                    offsets[tp] = messages[-1].offset + 1
+                await producer.flush()
+                await consumer.commit(offsets)
+                progress.add(sum(len(m) for m in batch.values()))
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    async def _handle(self, msg: ConsumerRecord, producer, dead: DeadLetters) -> None:
+        if msg.topic == self.raw_topic:
+            # Most raw records are events and metrics: look at the bytes before parsing anything.
+            if msg.value is None or b'"discovery"' not in msg.value:
+                return
+            try:
+                obs = decode(msg.value, Observation, defaults=record_defaults(msg))
+            except DecodeError:
+                return  # the normalize stage dead-letters undecodable raw records
+            if not isinstance(obs.body, DiscoveryBody):
+                return
+            if not obs.asset_id:
+                await dead.reject("discovery without asset_id (asset_id_for(natural_key))", msg)
+                return
+            source = f"observations.raw:{msg.partition}"
+            state = self.state.get(obs.asset_id)
+            outcome = apply_discovery(state, obs, source, msg.offset, self.settings.assets_seen_resolution)
+        else:
+            try:
+                cmd = decode(msg.value, Command)
+            except DecodeError as exc:
+                await dead.reject(str(exc), msg)
+                return
+            if cmd.domain != "asset":
+                IGNORED.labels(cmd.domain).inc()
+                return
+            outcome = apply_command(self.state.get(cmd.target), cmd, f"commands:{msg.partition}", msg.offset)
+        await self._emit(outcome, msg, producer, dead)
+
+    async def _emit(self, outcome: Outcome, msg: ConsumerRecord, producer, dead: DeadLetters) -> None:
+        if outcome.skipped:
+            SKIPPED.inc()
+        elif outcome.refused:
+            await dead.reject(outcome.refused, msg)
+        elif outcome.change is not None:
+            self.state[outcome.change.asset.asset_id] = outcome.change.asset
+            await send_record(producer, self.assets_topic, outcome.change)
