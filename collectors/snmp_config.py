@@ -5,7 +5,7 @@ Loaded from a YAML or JSON file (`EMS_SNMP_CONFIG_FILE`) or built from CLI flags
 
     credentials:
       lab-v2: {version: "2c", community: public}
-      core-v3: {version: "3", user: ops, auth_proto: sha256, auth_key: "...", priv_proto: aes, priv_key: "..."}
+      core-v3: {version: "3", user: ops, auth_proto: sha256, auth_key: "…", priv_proto: aes, priv_key: "…"}
     subnets: [{cidr: 10.1.0.0/16, credential: core-v3}]
     targets:
       - {host: 10.1.2.3, port: 161, credential: lab-v2, device_class: core, tags: [dc1]}
@@ -101,6 +101,7 @@ class Device(_Model):
     credential: Credential = Credential()
     device_class: str = "default"
     tags: tuple[str, ...] = ()
+    from_range: bool = False
 
     @property
     def address(self) -> str:
@@ -143,8 +144,17 @@ class CollectorConfig(_Model):
                 name = target.credential or (subnet.credential if subnet else None) or "default"
                 cred = self.credentials.get(name) or Credential()
                 cls = target.device_class or (subnet.device_class if subnet else None) or "default"
-                seen.setdefault((host, target.port), Device(host=host, port=target.port, credential=cred,
-                                                            device_class=cls, tags=tuple(target.tags)))
+                seen.setdefault(
+                    (host, target.port),
+                    Device(
+                        host=host,
+                        port=target.port,
+                        credential=cred,
+                        device_class=cls,
+                        tags=tuple(target.tags),
+                        from_range="/" in target.host,
+                    ),
+                )
         return list(seen.values())
 
     def _subnet_of(self, host: str) -> Subnet | None:
@@ -165,7 +175,9 @@ def _hosts(spec: str, limit: int) -> list[str]:
         return [spec]
     net = ipaddress.ip_network(spec, strict=False)
     if net.num_addresses > limit:
-        raise ValueError(f"range {spec} holds {net.num_addresses} addresses, more than max_range_hosts={limit}")
+        raise ValueError(
+            f"range {spec} holds {net.num_addresses} addresses, more than max_range_hosts={limit}"
+        )
     hosts = [str(ip) for ip in net.hosts()]
     return hosts or [str(net.network_address)]
 

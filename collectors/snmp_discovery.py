@@ -16,8 +16,15 @@ from ems.collectors.snmp_vendors import guess
 from ems.schemas.identity import asset_id_for
 from ems.schemas.observation import DiscoveryBody, Observation
 
-WALK_ROOTS = [mib.IF_ENTRY, mib.IFX_ENTRY, mib.IP_AD_IFINDEX, mib.LLDP_REM, mib.LLDP_LOC_PORT,
-              mib.HR_PROC_LOAD, mib.HR_STORAGE]  # fmt: skip
+WALK_ROOTS = [
+    mib.IF_ENTRY,
+    mib.IFX_ENTRY,
+    mib.IP_AD_IFINDEX,
+    mib.LLDP_REM,
+    mib.LLDP_LOC_PORT,
+    mib.HR_PROC_LOAD,
+    mib.HR_STORAGE,
+]
 
 
 @dataclass
@@ -81,14 +88,16 @@ def _neighbours(walked, interfaces, problems: list[Problem]) -> list[dict[str, s
         chassis = cols.get(5)
         target_key = natural_key(remote, as_mac(chassis) or as_text(chassis, "", []))
         loc = local.get(port, {})
-        edges.append({
-            "type": "connected_to",
-            "target": asset_id_for(target_key),
-            "target_name": remote,
-            "target_key": target_key,
-            "local_port": as_text(loc.get(3), "", []) or by_index.get(port, port),
-            "remote_port": as_text(cols.get(7), f"{mib.LLDP_REM}.7.{index}", problems),
-        })  # fmt: skip
+        edges.append(
+            {
+                "type": "connected_to",
+                "target": asset_id_for(target_key),
+                "target_name": remote,
+                "target_key": target_key,
+                "local_port": as_text(loc.get(3), "", []) or by_index.get(port, port),
+                "remote_port": as_text(cols.get(7), f"{mib.LLDP_REM}.7.{index}", problems),
+            }
+        )
     return edges
 
 
@@ -138,7 +147,9 @@ def build_info(host: str, system: dict[str, Any], walked: dict[str, dict[str, An
 def observation(info: DeviceInfo) -> Observation:
     """The discovery observation (source `nms`) for the asset registry."""
     edges = [{k: v for k, v in e.items() if k != "target_key"} for e in info.edges]
-    return Observation(source="nms", asset_id=info.asset_id, body=DiscoveryBody(facts=info.facts, edges=edges))
+    return Observation(
+        source="nms", asset_id=info.asset_id, body=DiscoveryBody(facts=info.facts, edges=edges)
+    )
 
 
 async def discover(client: SnmpClient, session: Session) -> DeviceInfo:

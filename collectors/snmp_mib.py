@@ -32,7 +32,15 @@ COUNTERS_COMMON = {
     "out_discards": f"{IF_ENTRY}.19",
 }
 STATUS = {"admin": f"{IF_ENTRY}.7", "oper": f"{IF_ENTRY}.8"}
-IF_STATUS = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: "notPresent", 7: "lowerLayerDown"}
+IF_STATUS = {
+    1: "up",
+    2: "down",
+    3: "testing",
+    4: "unknown",
+    5: "dormant",
+    6: "notPresent",
+    7: "lowerLayerDown",
+}
 
 
 @dataclass(frozen=True)
@@ -52,14 +60,22 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__}:{value!r}"
 
 
-def as_int(value: Any, oid: str, problems: list[Problem], low: int = 0, high: int | None = None) -> int | None:
+def as_int(
+    value: Any, oid: str, problems: list[Problem], low: int = 0, high: int | None = None
+) -> int | None:
     """An integer within [low, high], or None + a problem (None alone when the object is missing)."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high):
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= low
+        and (high is None or value <= high)
+    ):
         return value
-    problems.append(Problem(oid, f"expected an integer in [{low}, {high if high is not None else '∞'}]",
-                            describe(value)))
+    problems.append(
+        Problem(oid, f"expected an integer in [{low}, {high if high is not None else '∞'}]", describe(value))
+    )
     return None
 
 

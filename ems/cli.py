@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="non-interactive: exit 0 once the demo alerts are served, non-zero otherwise",
     )
     p.set_defaults(fn=_demo)
+    __import__("ems.collectors.snmp_cli", fromlist=["register"]).register(sub)  # ems snmp, ems collector snmp
     return parser
 
 

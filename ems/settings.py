@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(6000, ge=1, description="Writes per minute per client (Redis)")
     read_model_schema: str = Field("ems", description="PostgreSQL schema holding the read models")
 
+    # SNMP collector (ems.collectors): a config file, or targets + a v2c community for simple setups
+    snmp_config_file: str | None = Field(None, description="YAML/JSON file: targets, credentials, schedules")
+    snmp_targets: list[str] = Field(default_factory=list, description="host[:port] or CIDR, when no file")
+    snmp_community: SecretStr = Field(SecretStr("public"), description="v2c community for snmp_targets")
+    snmp_interval: float = Field(60.0, gt=0, description="Default poll interval (s)")
+    snmp_concurrency: int = Field(100, ge=1, description="Devices polled at once")
+    snmp_timeout: float = Field(1.0, gt=0, description="Seconds to wait for one SNMP answer")
+    snmp_retries: int = Field(3, ge=0, description="Retries before a device is unreachable")
+
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('events') -> 'ems.events'."""
         return f"{self.topic_prefix}.{name}"
