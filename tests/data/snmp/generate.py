@@ -132,7 +132,7 @@ write(
         (f"{HR}.2.3.1.6.31", "2", 9000000),
     ],
 )
-# 32-bit counters only; ifInOctets.1 wraps 4 s after the agent starts and every 21.5 s after (200 MB/s).
+# 32-bit counters only; ifInOctets.1 wraps 6 s after the agent starts and every 21.5 s after (200 MB/s).
 write(
     "legacy",
     system("HP ProCurve J4813A Switch 2524, revision F.05.17", "1.3.6.1.4.1.11.2.3.7.11.19", "old.lab")
@@ -141,9 +141,9 @@ write(
         "1",
         "",
         "0001e6000001",
-        speed_mbps=100,
+        speed_mbps=4000,
         hc=False,
-        in32=f"rate=200000000,initial={2**32 - 800_000_000},max=4294967296,wrap=1",
+        in32=f"rate=200000000,initial={2**32 - 1_200_000_000},max=4294967296,wrap=1",
     ),
 )
 # Garbage from a broken agent: wrong types and out-of-range values where numbers belong.
