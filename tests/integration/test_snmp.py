@@ -171,7 +171,8 @@ async def test_poll_rates_links_cpu_storage(agent, client):
     assert samples[("if_in_errors_ps", "Gi0/0")] == pytest.approx(2, rel=0.3)
     assert 0 <= samples[("snmp_latency_ms", None)] < 1000 and samples[("packet_loss_pct", None)] == 0
     assert ("LinkDown", "major", "Gi0/1") in outs["router"].events()
-    server = {(s.name, s.labels.get("storage")): s.value for s in outs["server"].kind("metrics")[-1].body.samples}
+    last = outs["server"].kind("metrics")[-1].body.samples
+    server = {(s.name, s.labels.get("storage")): s.value for s in last}
     assert server[("cpu_util_pct", None)] == 45
     assert server[("storage_used_pct", "/")] == 90
     assert ("Threshold storage_used_pct", "warning", "/") in outs["server"].events()
