@@ -88,7 +88,9 @@ class Poller:
                 await self._emit(self.info.asset_id, discovery_observation(self.info).body)
                 await self._problems(self.info.problems)
             columns, roots = core.poll_plan(self.info)
-            walked, scalars = await self.client.walk(session, roots, scalars=(core.mib.SYSTEM + ".3",))
+            walked, scalars = await self.client.walk(
+                session, roots, scalars=(core.mib.SYSTEM + ".3",), max_repetitions=self.info.rows + 1
+            )
         except SnmpAuthError as exc:
             self.last_error = str(exc)
             log.error("%s", exc)

@@ -45,6 +45,12 @@ class DeviceInfo:
     def asset_id(self) -> str:
         return asset_id_for(self.natural_key)
 
+    @property
+    def rows(self) -> int:
+        """Rows of the longest table a poll walks (GETBULK max-repetitions that fetches it in one PDU)."""
+        attrs = self.facts["attributes"]
+        return max(len(self.interfaces), attrs["cpus"], len(attrs["storage"]), 1)
+
 
 def natural_key(sys_name: str, host: str) -> str:
     """`device:<sysName lower>`, or `device:<host>` for a device without a name."""

@@ -1,6 +1,6 @@
 """snmpsim SNMP agents (real UDP agents serving `.snmprec` recordings) for tests and benchmarks.
 
-Every `.snmprec` under `data_dir` is one simulated device: its path without the extension is the
+Every `.snmprec` under `recordings` is one simulated device: its path without the extension is the
 v2c community and the SNMPv3 context name. Restarting the agent resets every `numeric` variation
 (sysUpTime, counters) to its initial value, i.e. a reboot.
 """
@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ems.infra.process import ServerProcess
+from ems.infra.process import ServerProcess, free_port
 
 # (user, auth proto, auth key, priv proto, priv key) served by every agent we start.
 V3_USERS = [
@@ -31,15 +31,27 @@ def recordings_dir() -> Path:
 
 
 class SnmpSimAgent(ServerProcess):
-    """`snmpsim-command-responder` on 127.0.0.1:<port> (UDP) serving `data_dir`."""
+    """`snmpsim-command-responder` on 127.0.0.1:<port> (UDP) serving `recordings`.
+
+    With `endpoints` > 1 it also listens on more ports (`ports`): each port is one more device with
+    the same data, which is how the benchmark simulates a fleet sharing one community.
+    """
 
     name = "snmpsim"
     start_timeout = 60.0
 
-    def __init__(self, data_dir: str | os.PathLike[str], port: int | None = None, **kw: object) -> None:
+    def __init__(
+        self, recordings: str | os.PathLike[str], port: int | None = None, endpoints: int = 1, **kw: object
+    ) -> None:
         super().__init__(port=port, **kw)  # type: ignore[arg-type]
-        self.recordings = Path(data_dir).resolve()
+        self.recordings = Path(recordings).resolve()
+        self.endpoints = endpoints
+        self.ports = [self.port] + [free_port() for _ in range(endpoints - 1)]
         self._log_mark = 0
+
+    def _repick_ports(self) -> None:
+        super()._repick_ports()
+        self.ports = [self.port] + [free_port() for _ in range(self.endpoints - 1)]
 
     @staticmethod
     def fleet(src: Path, dest: Path, names: list[str]) -> Path:
@@ -59,7 +71,7 @@ class SnmpSimAgent(ServerProcess):
             f"--cache-dir={self.data_dir / 'cache'}",
             "--v3-engine-id=auto",
             f"--data-dir={self.recordings}",
-            f"--agent-udpv4-endpoint=127.0.0.1:{self.port}",
+            *(f"--agent-udpv4-endpoint=127.0.0.1:{port}" for port in self.ports),
         ]
         for user, auth, akey, priv, pkey in V3_USERS:
             cmd.append(f"--v3-user={user}")
@@ -77,6 +89,6 @@ class SnmpSimAgent(ServerProcess):
         try:
             with open(self.log_path, "rb") as log:
                 log.seek(self._log_mark)
-                return b"Listening at UDP/IPv4 endpoint" in log.read()
+                return log.read().count(b"Listening at UDP/IPv4 endpoint") >= len(self.ports)
         except OSError:
             return False
