@@ -145,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         f"capacity  {r['poll_rate'] * args.interval:,.0f} devices at a {args.interval:g} s interval "
         f"(need {need:.1f} polls/s for {args.devices}: {r['poll_rate'] / need:.1f}x headroom)"
     )
+    cores = r["poll_cpu"] * args.devices / args.interval
+    print(
+        f"cpu-bound {1 / r['poll_cpu'] * args.interval:,.0f} devices per core at a {args.interval:g} s interval; "
+        f"{args.devices} devices need {cores:.2f} of a core (the simulated agents share this machine)"
+    )
     return 0
 
 

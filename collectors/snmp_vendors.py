@@ -1,7 +1,7 @@
 """Vendor / model / device-type guesses from sysObjectID and sysDescr: a small data-driven table.
 
 Rows are matched longest enterprise-OID prefix first; `words` in sysDescr refine the device type.
-Add rows here (or in the collector config's `vendors` list) rather than writing code.
+Add rows here rather than writing code.
 """
 
 from __future__ import annotations
