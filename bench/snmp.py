@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     cores = r["poll_cpu"] * args.devices / args.interval
     print(
-        f"cpu-bound {1 / r['poll_cpu'] * args.interval:,.0f} devices per core at a {args.interval:g} s interval; "
+        f"cpu-bound {args.interval / r['poll_cpu']:,.0f} devices per core at a {args.interval:g} s interval; "
         f"{args.devices} devices need {cores:.2f} of a core (the simulated agents share this machine)"
     )
     return 0
