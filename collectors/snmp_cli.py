@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def _credential_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("targets", nargs="+", metavar="TARGET[:PORT]")
+    p.add_argument("targets", nargs="+", metavar="TARGET[:PORT]", help="host, host:port or a CIDR range")
     p.add_argument("--community", default="public", help="SNMPv2c community (default: public)")
     p.add_argument("--v3-user", help="SNMPv3 user (switches to v3)")
     p.add_argument(
@@ -30,6 +30,7 @@ def _credential_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", default="", help="SNMPv3 context name")
     p.add_argument("--timeout", type=float, default=1.0)
     p.add_argument("--retries", type=int, default=3)
+    p.add_argument("--concurrency", type=int, default=50, help="devices queried at once")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -69,38 +70,50 @@ def _credential(args: argparse.Namespace) -> Credential:
 
 async def _oneshot(args: argparse.Namespace, poll: bool) -> int:
     from ems.collectors.snmp_client import SnmpClient
-    from ems.collectors.snmp_collector import Poller
-    from ems.collectors.snmp_thresholds import Thresholds
 
     try:
         cred = _credential(args)
+        config = CollectorConfig(
+            credentials={"cli": cred},
+            targets=[Target(host=h, port=p, credential="cli") for h, p in map(parse_target, args.targets)],
+        )
+        devices = config.devices()
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     client = SnmpClient(timeout=args.timeout, retries=args.retries)
-    failed, report = 0, []
-    for spec in args.targets:
-        host, port = parse_target(spec)
-        out: list[tuple[str, Any]] = []
-
-        async def sink(topic: str, record: Any, out=out) -> None:
-            out.append((topic, record))
-
-        poller = Poller(client, Device(host=host, port=port, credential=cred), Thresholds(), sink)
-        ok = await poller.run()
-        if ok and poll:
-            await asyncio.sleep(args.wait)
-            out[:] = [(t, r) for t, r in out if t == "deadletter"]
-            ok = await poller.run()
-        failed += not ok
-        report.append(_summary(spec, poller, out, poll))
+    gate = asyncio.Semaphore(args.concurrency)
+    results = await asyncio.gather(
+        *(_one(client, d, poll, getattr(args, "wait", 0.0), gate) for d in devices)
+    )
     client.engine.close_dispatcher()
+    # Addresses of a range that did not answer are not devices; listed hosts are always reported.
+    report = [item for d, item in zip(devices, results, strict=True) if item["ok"] or not d.from_range]
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
         for item in report:
             print(_text(item))
-    return 1 if failed else 0
+    return 1 if any(not item["ok"] for item in report) else 0
+
+
+async def _one(client, device: Device, poll: bool, wait: float, gate: asyncio.Semaphore) -> dict[str, Any]:
+    from ems.collectors.snmp_collector import Poller
+    from ems.collectors.snmp_thresholds import Thresholds
+
+    out: list[tuple[str, Any]] = []
+
+    async def sink(topic: str, record: Any) -> None:
+        out.append((topic, record))
+
+    async with gate:
+        poller = Poller(client, device, Thresholds(), sink)
+        ok = await poller.run(report_down=not device.from_range)
+        if ok and poll:
+            await asyncio.sleep(wait)
+            out[:] = [(t, r) for t, r in out if t == "deadletter"]
+            await poller.run()
+    return _summary(device.address, poller, out, poll)
 
 
 def _summary(spec: str, poller, out: list, poll: bool) -> dict[str, Any]:

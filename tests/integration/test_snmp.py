@@ -253,6 +253,10 @@ def test_cli_discover_and_poll_json(agent):
     [item] = json.loads(done.stdout)
     assert item["facts"]["name"] == "sw1.lab" and len(item["neighbours"]) == 2
     assert len(item["facts"]["attributes"]["interfaces"]) == 3
+    # A range: every address is probed at once; the ones that do not answer are not devices.
+    done = ems("discover", f"127.0.0.0/30:{agent.port}", "--community", "router", "--timeout", "0.3", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [i["target"] for i in json.loads(done.stdout)] == [target]
     done = ems(
         "poll",
         target,
