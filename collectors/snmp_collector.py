@@ -28,7 +28,7 @@ from ems.collectors.snmp_thresholds import DEFAULT_RULES, Thresholds
 from ems.schemas.deadletter import DeadLetter
 from ems.schemas.envelope import Record, new_id
 from ems.schemas.identity import asset_id_for
-from ems.schemas.observation import MetricsBody, Observation
+from ems.schemas.observation import MetricSample, MetricsBody, Observation
 
 log = logging.getLogger(__name__)
 STAGE = "snmp-collector"
@@ -87,7 +87,7 @@ class Poller:
                 self.discovered_at, self.reported = started, set()
                 await self._emit(self.info.asset_id, discovery_observation(self.info).body)
                 await self._problems(self.info.problems)
-            columns, roots = core.poll_plan(self.info)
+            _, roots = core.poll_plan(self.info)
             walked, scalars = await self.client.walk(
                 session, roots, scalars=(core.mib.SYSTEM + ".3",), max_repetitions=self.info.rows + 1
             )
@@ -101,6 +101,8 @@ class Poller:
             self.last_error = str(exc)
             if report_down:
                 log.warning("%s", exc)
+                loss = MetricSample(name="packet_loss_pct", value=100.0)  # every try timed out
+                await self._emit(self.asset_id, MetricsBody(samples=[loss]))
                 for body in core.unreachable(self.state, self.asset_id, str(exc)):
                     await self._emit(self.asset_id, body)
             return False

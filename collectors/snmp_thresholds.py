@@ -82,7 +82,9 @@ class Thresholds:
     rules: list[ThresholdRule] = field(default_factory=lambda: list(DEFAULT_RULES))
     _states: dict[tuple, _State] = field(default_factory=dict)
 
-    def rule_for(self, metric: str, tags: tuple[str, ...] = (), device_class: str = "default"):
+    def rule_for(
+        self, metric: str, tags: tuple[str, ...] = (), device_class: str = "default"
+    ) -> ThresholdRule | None:
         """The most specific rule for a metric (configured rules before defaults)."""
         best, best_rank = None, -1
         for rule in self.rules:
@@ -125,8 +127,3 @@ class Thresholds:
         state.level, state.pending = target, None
         limit = {"warning": rule.warning, "critical": rule.critical}.get(target)
         return Breach(metric, key[2], target, value, limit)
-
-    def forget(self, asset: str) -> None:
-        """Drop every series of an asset (e.g. counters re-baselined after a reboot)."""
-        for key in [k for k in self._states if k[0] == asset]:
-            del self._states[key]

@@ -228,6 +228,9 @@ async def test_wrap_stop_unreachable_restart_recovery_and_reboot(tmp_path, clien
         assert not await poller.run() and not await poller.run()
         assert poller.session.stats.requests == 4  # first try + 3 retries
         assert out.events() == [("Device Unreachable", "critical", None)]
+        assert [(s.name, s.value) for o in out.kind("metrics") for s in o.body.samples] == [
+            ("packet_loss_pct", 100.0)
+        ] * 2
         down = out.kind("event")[0]
         # 3. Restarted (numeric counters and sysUpTime start over = a reboot): clear + reboot event.
         agent.start()
@@ -254,7 +257,9 @@ def test_cli_discover_and_poll_json(agent):
     assert item["facts"]["name"] == "sw1.lab" and len(item["neighbours"]) == 2
     assert len(item["facts"]["attributes"]["interfaces"]) == 3
     # A range: every address is probed at once; the ones that do not answer are not devices.
-    done = ems("discover", f"127.0.0.0/30:{agent.port}", "--community", "router", "--timeout", "0.3", "--json")
+    done = ems(
+        "discover", f"127.0.0.0/30:{agent.port}", "--community", "router", "--timeout", "0.3", "--json"
+    )
     assert done.returncode == 0, done.stderr
     assert [i["target"] for i in json.loads(done.stdout)] == [target]
     done = ems(
