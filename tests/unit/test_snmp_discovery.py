@@ -158,3 +158,14 @@ def test_config_errors_are_clear():
         CollectorConfig(targets=[{"host": "10.0.0.0/8"}]).devices()
     assert parse_target("h:1161") == ("h", 1161) and parse_target("h") == ("h", 161)
     assert parse_target("[::1]:16100") == ("::1", 16100)
+
+
+def test_collector_config_from_settings_without_a_file():
+    from ems.collectors.snmp_cli import config_from
+    from ems.settings import Settings
+
+    settings = Settings(snmp_targets=["10.0.0.1:1161", "10.0.0.2"], snmp_community="ops-ro", snmp_interval=30)
+    cfg = config_from(settings)
+    assert [d.address for d in cfg.devices()] == ["10.0.0.1:1161", "10.0.0.2:161"]
+    assert cfg.devices()[0].credential.community.get_secret_value() == "ops-ro"
+    assert cfg.interval_for("default") == 30 and cfg.retries == 3
