@@ -7,6 +7,7 @@ import logging
 import sys
 
 from ems import metrics_cli
+from ems.collectors import snmp_cli
 from ems.settings import get_settings
 
 
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(fn=_demo)
     metrics_cli.register(sub)
+    snmp_cli.register(sub)  # ems snmp discover|poll, ems collector snmp
     return parser
 
 

@@ -107,6 +107,14 @@ class Settings(BaseSettings):
     )
     assets_wait_max: float = Field(30.0, gt=0, description="Longest ?wait= an asset write may ask for (s)")
     assets_max_depth: int = Field(20, ge=1, le=100, description="Deepest upstream/downstream/graph traversal")
+    # SNMP collector (ems.collectors): a config file, or targets + a v2c community for simple setups
+    snmp_config_file: str | None = Field(None, description="YAML/JSON file: targets, credentials, schedules")
+    snmp_targets: list[str] = Field(default_factory=list, description="host[:port] or CIDR, when no file")
+    snmp_community: SecretStr = Field(SecretStr("public"), description="v2c community for snmp_targets")
+    snmp_interval: float = Field(60.0, gt=0, description="Default poll interval (s)")
+    snmp_concurrency: int = Field(100, ge=1, description="Devices polled at once")
+    snmp_timeout: float = Field(1.0, gt=0, description="Seconds to wait for one SNMP answer")
+    snmp_retries: int = Field(3, ge=0, description="Retries before a device is unreachable")
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('events') -> 'ems.events'."""

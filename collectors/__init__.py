@@ -1,0 +1,1 @@
+"""Collectors: processes that observe the outside world and append observations to Kafka."""
