@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("worker", help="run pipeline stages (normalize, dedupe, projections)")
+    p = sub.add_parser("worker", help="run pipeline stages (normalize, dedupe, projections, assets)")
     p.add_argument(
         "--stages",
         default="normalize,dedupe,projections,assets",
