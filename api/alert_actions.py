@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from ems.agents.lifecycle import Refused, check_command
 from ems.api.ingest import BadRequest, read_json
+from ems.api.queries import fetch_alert
 from ems.schemas.alert_command import ARGS, BadCommand, parse_args
 from ems.schemas.command import Command
 from ems.settings import Settings
@@ -75,13 +76,7 @@ def routes(settings: Settings) -> list[Route]:
             except BadCommand as exc:
                 raise BadRequest(422, str(exc)) from None
             async with request.app.state.pool.connection() as conn:
-                row = await (
-                    await conn.execute(
-                        "SELECT alert_id, fingerprint, status FROM alerts "
-                        "WHERE alert_id = %s OR fingerprint = %s",
-                        (alert_id, alert_id),
-                    )
-                ).fetchone()
+                row = await fetch_alert(conn, alert_id)
             if row is None:
                 raise BadRequest(404, f"no alert {alert_id!r}")
             try:

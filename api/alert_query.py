@@ -17,6 +17,7 @@ from psycopg import sql
 
 from ems.api.alert_filters import TIME_COLUMN, Catalog, parse_time, text_search, where_clause
 from ems.api.ingest import BadRequest
+from ems.api.params import int_param
 
 RESERVED = frozenset({"sort", "limit", "page", "cursor", "q", "from", "to", "total", "by", "n", "window"})
 SORT_ALIASES = {"severity": "severity_rank", "id": "alert_id"}
@@ -61,19 +62,6 @@ class ListQuery:
     page: int | None
     keys: tuple[SortKey, ...]
     total: str | None  # "auto", "exact" or None
-
-
-def integer(params: Any, name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(400, f"{name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise BadRequest(400, f"{name} must be between {low} and {high}, got {value}")
-    return value
 
 
 def parse_sort(values: list[str], catalog: Catalog) -> tuple[SortKey, ...]:
@@ -195,7 +183,7 @@ def build_list(params: Any, catalog: Catalog) -> ListQuery:
     """The list endpoint's query for `params` (a multi-dict)."""
     where, args = filters(params, catalog)
     keys = parse_sort(params.getlist("sort"), catalog)
-    limit = integer(params, "limit", 50, 1, MAX_LIMIT)
+    limit = int_param(params, "limit", 50, 1, MAX_LIMIT)
     # Page 1 carries the total; cursor pages (infinite scroll) only when asked for.
     total = params.get("total", "false" if params.get("cursor") else "auto").lower()
     if total not in TOTAL_MODES:
@@ -208,7 +196,7 @@ def build_list(params: Any, catalog: Catalog) -> ListQuery:
         page_where.append(clause)
         page_args += more
     else:
-        page = integer(params, "page", 1, 1, 1_000_000)
+        page = int_param(params, "page", 1, 1, 1_000_000)
         offset = (page - 1) * limit
     select = sql.SQL("SELECT * FROM alerts{} ORDER BY {} LIMIT %s OFFSET %s").format(
         where_sql(page_where), sql.SQL(", ").join(k.order() for k in keys)
@@ -239,7 +227,7 @@ def count_sql(where: sql.Composable) -> sql.Composed:
 def top_sql(params: Any, catalog: Catalog) -> tuple[sql.Composed, list[Any]]:
     """`by=duplicates|flapping|standing`, `n` (1..100), same filters as the list; flapping over `window` s."""
     by = params.get("by", "duplicates")
-    n = integer(params, "n", 10, 1, 100)
+    n = int_param(params, "n", 10, 1, 100)
     where, args = filters(params, catalog)
     if by == "duplicates":
         query = sql.SQL("SELECT * FROM alerts{} ORDER BY duplicate_count DESC, alert_id DESC LIMIT %s")
@@ -249,7 +237,7 @@ def top_sql(params: Any, catalog: Catalog) -> tuple[sql.Composed, list[Any]]:
         query = sql.SQL("SELECT * FROM alerts{} ORDER BY first_seen ASC, alert_id ASC LIMIT %s")
         return query.format(where_sql(where)), [*args, list(SETTLED), n]
     if by == "flapping":
-        window = integer(params, "window", 3600, 1, 366 * 86400)
+        window = int_param(params, "window", 3600, 1, 366 * 86400)
         # Without filters rank first and join only the top n; with them, filter before ranking.
         ranked = sql.SQL(
             "SELECT alert_id, count(*) AS transitions FROM alert_history"

@@ -27,7 +27,7 @@ from ems.api.ingest import BadRequest, append, parse_observations, read_json
 from ems.api.integrations import routes as integration_routes
 from ems.api.metrics import ApiMetrics, MetricsMiddleware
 from ems.api.openapi import openapi_spec
-from ems.api.queries import EVENTS, ListSpec, build_list, encode_cursor
+from ems.api.queries import EVENTS, ListSpec, build_list, encode_cursor, fetch_alert
 from ems.api.ratelimit import RateLimiter
 from ems.api.series import routes as metric_series_routes
 from ems.infra.migrate import check_schema_name, migrate
@@ -126,11 +126,7 @@ def create_app(settings: Settings) -> Starlette:
     async def get_alert(request: Request) -> Response:
         alert_id = request.path_params["alert_id"]
         async with request.app.state.pool.connection() as conn:
-            alert = await (
-                await conn.execute(
-                    "SELECT * FROM alerts WHERE alert_id = %s OR fingerprint = %s", (alert_id, alert_id)
-                )
-            ).fetchone()
+            alert = await fetch_alert(conn, alert_id)
             if alert is None:
                 return JSON({"error": f"no alert {alert_id!r}"}, status_code=404)
             history = await (

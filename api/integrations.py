@@ -24,7 +24,7 @@ from ems.agents.normalize_worker import normalizer_from
 from ems.api.formats import alerta, alertmanager, pagerduty
 from ems.api.formats.common import FormatError, Severities
 from ems.api.ingest import BadRequest, append, read_json
-from ems.api.queries import ALERTS, build_list
+from ems.api.queries import ALERTS, build_list, fetch_alert
 from ems.schemas.alert import AlertState
 from ems.schemas.event import Event
 from ems.schemas.observation import EventBody, Observation
@@ -148,11 +148,7 @@ def routes(settings: Settings) -> list[Route]:
     async def get_alerta_alert(request: Request) -> Response:
         alert_id = request.path_params["alert_id"]
         async with request.app.state.pool.connection() as conn:
-            row = await (
-                await conn.execute(
-                    "SELECT * FROM alerts WHERE alert_id = %s OR fingerprint = %s", (alert_id, alert_id)
-                )
-            ).fetchone()
+            row = await fetch_alert(conn, alert_id)
         state = alerta.state_of(row) if row else None
         if state is None:
             return _alerta_error(404, f"alert {alert_id!r} not found", [])

@@ -15,6 +15,7 @@ import orjson
 from psycopg import sql
 
 from ems.api.ingest import BadRequest
+from ems.api.params import int_param
 
 MAX_LIMIT = 1000
 
@@ -44,19 +45,6 @@ class ListQuery:
     limit: int
     sort_column: str
     page: int | None
-
-
-def _ints(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(400, f"{name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise BadRequest(400, f"{name} must be between {low} and {high}, got {value}")
-    return value
 
 
 def _time(raw: str, name: str) -> datetime:
@@ -135,7 +123,7 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuer
             "(prefix - for descending)",
         )
     sort_column = spec.sortable[sort.lstrip("-")]
-    limit = _ints(params, "limit", 50, 1, MAX_LIMIT)
+    limit = int_param(params, "limit", 50, 1, MAX_LIMIT)
     count_where = list(where)
     count_args = list(args)
     page = None
@@ -151,7 +139,7 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuer
         args += [value, row_id]
         offset = 0
     else:
-        page = _ints(params, "page", 1, 1, 1_000_000)
+        page = int_param(params, "page", 1, 1, 1_000_000)
         offset = (page - 1) * limit
     direction = sql.SQL("DESC" if descending else "ASC")
     where_sql = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL("")
@@ -217,3 +205,11 @@ EVENTS = ListSpec(
     text_columns=("title", "text", "resource", "event"),
     array_columns={"tag": "tags"},
 )
+
+
+async def fetch_alert(conn: Any, alert_id: str) -> dict[str, Any] | None:
+    """The `alerts` row with this id or fingerprint, or None."""
+    cur = await conn.execute(
+        "SELECT * FROM alerts WHERE alert_id = %s OR fingerprint = %s", (alert_id, alert_id)
+    )
+    return await cur.fetchone()

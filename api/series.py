@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ems.api.ingest import BadRequest
+from ems.api.params import int_param
 from ems.projections.metrics import EPOCH, RAW, ROLLUPS, Resolution
 from ems.settings import Settings
 
@@ -177,19 +178,6 @@ def _json(content: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status, media_type="application/json")
 
 
-def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(400, f"{name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise BadRequest(400, f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
 async def _fetch(request: Request, query: Query) -> list[dict[str, Any]]:
     async with request.app.state.pool.connection() as conn:
         return await (await conn.execute(query.text, query.params)).fetchall()
@@ -258,7 +246,7 @@ async def get_top(request: Request) -> Response:
         params = request.query_params
         labels = labels_of(params, {"name", "n", "from", "to", "agg"})
         name = required(params, "name")
-        n = _int(params, "n", 10, 1, MAX_TOP)
+        n = int_param(params, "n", 10, 1, MAX_TOP)
         agg = params.get("agg", "avg")
         if agg not in ("avg", "max"):
             raise BadRequest(400, f"agg must be avg or max, got {agg!r}")

@@ -1,0 +1,22 @@
+"""Query-parameter parsing shared by the read endpoints: precise 400s for bad values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ems.api.ingest import BadRequest
+
+
+def int_param(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    """The integer parameter `name` (or `default`), within [low, high]; BadRequest(400) otherwise."""
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(400, f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(400, f"{name} must be between {low} and {high}, got {value}")
+    return value
