@@ -11,6 +11,7 @@ restarts the worker if Faust drops events or stalls.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from typing import Any
@@ -27,12 +28,17 @@ from ems.schemas.deadletter import DeadLetter
 from ems.schemas.event import EventBatch
 from ems.settings import Settings
 from ems.streams.app import drain_send_buffer, faust_topics
+from ems.streams.chunks import encoded_chunks
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.faust_guard import StreamGuard
 from ems.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
 EVENTS_TOPIC_RECORDS = (EventBatch, AlertCommand, Tick)
+
+
+def _changes_record(partition: int, changes: list[AlertChanged]) -> AlertChangedBatch:
+    return AlertChangedBatch(partition=partition, changes=changes)
 
 
 def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
@@ -133,8 +139,9 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                         store(partition, key, result)
                         changes.setdefault(partition, []).append(result.change())
             for partition, batch in changes.items():
-                out = AlertChangedBatch(partition=partition, changes=batch)
-                await topics.alerts.send(value=encode(out), partition=partition)
+                make = functools.partial(_changes_record, partition)
+                for value in encoded_chunks(batch, make, settings.events_per_record):
+                    await topics.alerts.send(value=value, partition=partition)
             # 4. Hand every table write to the client before the records are acked.
             await drain_send_buffer(app)
             progress.add(count)

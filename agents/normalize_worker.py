@@ -9,6 +9,7 @@ the dedupe stage recognises and skips.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import UTC, datetime
 
@@ -21,11 +22,16 @@ from ems.progress import StageProgress
 from ems.schemas.event import Event, EventBatch
 from ems.schemas.observation import EventBody, MetricsBody, Observation
 from ems.settings import Settings
-from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.chunks import encoded_chunks
+from ems.streams.codecs import DecodeError, decode
 from ems.streams.kafka import DeadLetters, make_consumer, make_producer
 from ems.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
+
+
+def _events_record(partition: int, events: list[Event]) -> EventBatch:
+    return EventBatch(partition=partition, events=events)
 
 
 def normalizer_from(settings: Settings) -> Normalizer:
@@ -90,11 +96,9 @@ class NormalizeWorker:
                     offsets[tp] = messages[-1].offset + 1
                     self.processed += len(messages)
                 for part, events in grouped.items():
-                    for i in range(0, len(events), self.settings.events_per_record):
-                        record = EventBatch(
-                            partition=part, events=events[i : i + self.settings.events_per_record]
-                        )
-                        await producer.send(self.events_topic, value=encode(record), partition=part)
+                    make = functools.partial(_events_record, part)
+                    for value in encoded_chunks(events, make, self.settings.events_per_record):
+                        await producer.send(self.events_topic, value=value, partition=part)
                 # 2. Wait until Kafka has acknowledged all of them ...
                 await producer.flush()
                 # 3. ... and only then commit the input offsets (at-least-once).

@@ -40,7 +40,11 @@ class TimerIndex:
             return
         if dues.get(key) != due:
             dues[key] = due
-            heapq.heappush(self._heap[partition], (due, key))
+            heap = self._heap[partition]
+            heapq.heappush(heap, (due, key))
+            if len(heap) > 2 * len(dues) + 1024:  # superseded entries pile up on busy alerts: compact
+                self._heap[partition] = [(d, k) for k, d in dues.items()]
+                heapq.heapify(self._heap[partition])
 
     def pop_due(self, partition: int, now: datetime) -> list[bytes]:
         """The keys whose timer is due at or before `now` (removed from the index)."""

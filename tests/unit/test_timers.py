@@ -27,3 +27,13 @@ def test_reset_forgets_built_partitions() -> None:
     index.set(2, b"k", T0)
     index.reset()
     assert not index.built(2) and index.pop_due(2, T0) == []
+
+
+def test_superseded_entries_do_not_pile_up() -> None:
+    index = TimerIndex()
+    index.mark_built(0)
+    for i in range(10_000):  # one busy alert whose due time moves with every repeat
+        index.set(0, b"busy", T0 + timedelta(seconds=i))
+    assert len(index._heap[0]) <= 1024 + 3
+    assert index.pop_due(0, T0 + timedelta(seconds=9_998)) == []
+    assert index.pop_due(0, T0 + timedelta(seconds=9_999)) == [b"busy"]
