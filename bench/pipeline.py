@@ -11,6 +11,7 @@ import asyncio
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -51,7 +52,9 @@ def _records(n: int, assets: int, probe_every: int, run: str) -> list[tuple[byte
     critical event on an asset of its own), so the scenario's own outcome stays exact. Every
     observation of a run has the environment `run`, so runs never share alerts."""
     out = []
-    for i, item in enumerate(generate(n, assets=assets, seed=1)):
+    # Current event times: the worker's wall-clock ticker would otherwise expire every alert of a
+    # scenario dated months ago at each tick, and the next event reopen it.
+    for i, item in enumerate(generate(n, assets=assets, seed=1, start=datetime.now(UTC))):
         obs = Observation(
             source="bench",
             asset_id=item["asset_id"],
