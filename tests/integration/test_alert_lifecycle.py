@@ -117,6 +117,14 @@ def run(p: Pipeline) -> None:
     assert "refused alert.unack: cannot unack an alert that is open" in letters[0]["reason"]
     assert orjson.loads(base64.b64decode(letters[0]["payload_b64"]))["command"]["actor"] == "dave"
 
+    # 9. a replay of the log rebuilds the alert and its whole history (commands and timers included).
+    target = p.name + "_replay"
+    done = p.run("replay", "--schema", target)
+    assert done.returncode == 0, done.stderr
+    for table, key in (("alerts", "alert_id"), ("alert_history", "alert_id, event_id, kind")):
+        live = p.query(f"SELECT * FROM {table} ORDER BY {key}")
+        assert live and p.query(f"SELECT * FROM {table} ORDER BY {key}", schema=target) == live
+
 
 def status(c: httpx.Client, aid: str) -> str:
     return c.get(f"/api/v1/alerts/{aid}").json()["alert"]["status"]
