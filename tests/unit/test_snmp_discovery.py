@@ -6,23 +6,13 @@ import pytest
 
 from ems.collectors import snmp_mib as mib
 from ems.collectors.snmp_config import CollectorConfig, Credential, load_config, parse_target
-from ems.collectors.snmp_discovery import build_info, observation
+from ems.collectors.snmp_discovery import WALK_ROOTS, build_info, observation
 from ems.collectors.snmp_vendors import guess
 from ems.schemas.identity import asset_id_for
 
-ROOTS = (
-    mib.IF_ENTRY,
-    mib.IFX_ENTRY,
-    mib.IP_AD_IFINDEX,
-    mib.LLDP_REM,
-    mib.LLDP_LOC_PORT,
-    mib.HR_PROC_LOAD,
-    mib.HR_STORAGE,
-)
-
 
 def walked(**tables):
-    out = {root: {} for root in ROOTS}
+    out = {root: {} for root in WALK_ROOTS}
     out.update(tables)
     return out
 

@@ -2,25 +2,14 @@
 
 from ems.collectors import snmp_mib as mib
 from ems.collectors import snmp_poll as core
-from ems.collectors.snmp_discovery import build_info
+from ems.collectors.snmp_discovery import WALK_ROOTS, build_info
 from ems.collectors.snmp_thresholds import ThresholdRule, Thresholds
 
 IF, IFX = mib.IF_ENTRY, mib.IFX_ENTRY
 
 
 def info(hc: bool = True, oper2: int = 1):
-    walked = {
-        root: {}
-        for root in (
-            mib.IF_ENTRY,
-            mib.IFX_ENTRY,
-            mib.IP_AD_IFINDEX,
-            mib.LLDP_REM,
-            mib.LLDP_LOC_PORT,
-            mib.HR_PROC_LOAD,
-            mib.HR_STORAGE,
-        )
-    }
+    walked = {root: {} for root in WALK_ROOTS}
     for i, name in ((1, b"ge1"), (2, b"ge2")):
         walked[IF].update(
             {f"2.{i}": name, f"5.{i}": 100_000_000, f"7.{i}": 1, f"8.{i}": 1 if i == 1 else oper2}
