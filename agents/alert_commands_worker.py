@@ -13,59 +13,40 @@ import asyncio
 import contextlib
 import logging
 
-from ems.progress import StageProgress
+from aiokafka import AIOKafkaProducer
+
 from ems.schemas.alert_command import AlertCommand, BadCommand, Tick, parse_args
 from ems.schemas.command import Command
 from ems.settings import Settings
+from ems.streams.batch_stage import Batch, BatchStage
 from ems.streams.codecs import DecodeError, decode, encode
-from ems.streams.kafka import DeadLetters, make_consumer, make_producer
+from ems.streams.kafka import DeadLetters, make_producer
 from ems.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
 
 
-class CommandRouter:
+class CommandRouter(BatchStage):
     """`ems.commands` -> AlertCommand records on `ems.events`, at-least-once (redeliveries are skipped
     downstream by their position)."""
 
+    stage = "alert-commands"
+
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.commands_topic = settings.topic("commands")
+        super().__init__(settings, settings.topic("commands"), f"{settings.app_id}-alert-commands", 1000)
         self.events_topic = settings.topic("events")
         self.forwarded = self.ignored = 0
-        self._stopping = asyncio.Event()
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        """Run until `stop()`: getmany -> check -> forward -> flush -> commit."""
-        group = f"{self.settings.app_id}-alert-commands"
-        consumer = make_consumer(self.settings, self.commands_topic, group_id=group)
-        producer = make_producer(self.settings)
-        await producer.start()
-        await consumer.start()
-        dead = DeadLetters(producer, self.settings, stage="alert-commands")
-        progress = StageProgress("alert-commands")
-        try:
-            while not self._stopping.is_set():
-                batch = await consumer.getmany(timeout_ms=self.settings.batch_timeout_ms, max_records=1000)
-                if not batch:
-                    continue
-                partitions = len(await producer.partitions_for(self.events_topic))
-                for messages in batch.values():
-                    for msg in messages:
-                        forward = await self._check(msg, dead)
-                        if forward is not None:
-                            part = partition_for(forward.fingerprint.encode(), partitions)
-                            await producer.send(self.events_topic, value=encode(forward), partition=part)
-                            self.forwarded += 1
-                await producer.flush()
-                await consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in batch.items()})
-                progress.add(sum(len(m) for m in batch.values()))
-        finally:
-            await consumer.stop()
-            await producer.stop()
+    async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
+        """Check each command and forward the alert ones to their fingerprint's partition."""
+        partitions = len(await producer.partitions_for(self.events_topic))
+        for messages in batch.values():
+            for msg in messages:
+                forward = await self._check(msg, dead)
+                if forward is not None:
+                    part = partition_for(forward.fingerprint.encode(), partitions)
+                    await producer.send(self.events_topic, value=encode(forward), partition=part)
+                    self.forwarded += 1
 
     async def _check(self, msg, dead: DeadLetters) -> AlertCommand | None:
         try:

@@ -8,23 +8,22 @@ the dedupe stage recognises and skips.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from datetime import UTC, datetime
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from ems.agents.fingerprint import Fingerprinter
 from ems.agents.normalize import Normalizer, Rejected
 from ems.agents.severity import SeverityPolicy
-from ems.progress import StageProgress
 from ems.schemas.event import Event, EventBatch
 from ems.schemas.observation import EventBody, MetricsBody, Observation
 from ems.settings import Settings
+from ems.streams.batch_stage import Batch, BatchStage
 from ems.streams.chunks import encoded_chunks
 from ems.streams.codecs import DecodeError, decode
-from ems.streams.kafka import DeadLetters, make_consumer, make_producer
+from ems.streams.kafka import DeadLetters
 from ems.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
@@ -51,62 +50,36 @@ def record_defaults(msg: ConsumerRecord) -> dict[str, object]:
     }
 
 
-class NormalizeWorker:
+class NormalizeWorker(BatchStage):
     """Consumes `ems.observations.raw` in batches and publishes normalized records."""
 
+    stage = "normalize"
+
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        super().__init__(
+            settings,
+            settings.topic("observations.raw"),
+            f"{settings.app_id}-normalize",
+            settings.batch_max_records,
+        )
         self.core = normalizer_from(settings)
-        self.raw_topic = settings.topic("observations.raw")
         self.events_topic = settings.topic("events")
         self.metrics_topic = settings.topic("metrics")
-        self.processed = 0
-        self._stopping = asyncio.Event()
 
-    def stop(self) -> None:
-        """Ask the loop to finish its current batch and return."""
-        self._stopping.set()
-
-    async def run(self) -> None:
-        """Run until `stop()`: getmany -> normalize -> produce -> flush -> commit."""
-        consumer = make_consumer(self.settings, self.raw_topic, group_id=f"{self.settings.app_id}-normalize")
-        producer = make_producer(self.settings)
-        await producer.start()
-        await consumer.start()
-        dead = DeadLetters(producer, self.settings, stage="normalize")
-        progress = StageProgress("normalize")
-        try:
-            while not self._stopping.is_set():
-                batch = await consumer.getmany(
-                    timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.batch_max_records
-                )
-                if not batch:
-                    continue
-                # 1. Normalize the batch, grouping events by their ems.events partition, and queue
-                #    every output (sends are pipelined by the producer).
-                partitions = len(await producer.partitions_for(self.events_topic))
-                grouped: dict[int, list[Event]] = {}
-                offsets = {}
-                for tp, messages in batch.items():
-                    for msg in messages:
-                        event = await self._handle(msg, producer, dead)
-                        if event is not None:
-                            part = partition_for(event.fingerprint.encode(), partitions)
-                            grouped.setdefault(part, []).append(event)
-                    offsets[tp] = messages[-1].offset + 1
-                    self.processed += len(messages)
-                for part, events in grouped.items():
-                    make = functools.partial(_events_record, part)
-                    for value in encoded_chunks(events, make, self.settings.events_per_record):
-                        await producer.send(self.events_topic, value=value, partition=part)
-                # 2. Wait until Kafka has acknowledged all of them ...
-                await producer.flush()
-                # 3. ... and only then commit the input offsets (at-least-once).
-                await consumer.commit(offsets)
-                progress.add(sum(len(m) for m in batch.values()))
-        finally:
-            await consumer.stop()
-            await producer.stop()
+    async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
+        """Normalize the batch, grouping events by their ems.events partition, one record per group."""
+        partitions = len(await producer.partitions_for(self.events_topic))
+        grouped: dict[int, list[Event]] = {}
+        for messages in batch.values():
+            for msg in messages:
+                event = await self._handle(msg, producer, dead)
+                if event is not None:
+                    part = partition_for(event.fingerprint.encode(), partitions)
+                    grouped.setdefault(part, []).append(event)
+        for part, events in grouped.items():
+            make = functools.partial(_events_record, part)
+            for value in encoded_chunks(events, make, self.settings.events_per_record):
+                await producer.send(self.events_topic, value=value, partition=part)
 
     async def _handle(self, msg: ConsumerRecord, producer, dead: DeadLetters) -> Event | None:
         """The Event of an event observation; other kinds are routed here, rejects dead-lettered."""
