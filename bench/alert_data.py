@@ -10,26 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ems.api.alert_filters import Column
+from ems.settings import Settings
 
 SEVERITIES = ["critical", "major", "minor", "warning", "informational", "ok"]
 SEVERITY_WEIGHTS = [3, 10, 20, 35, 17, 15]
-RANK = {
-    s: i
-    for i, s in enumerate(
-        [
-            "critical",
-            "major",
-            "minor",
-            "warning",
-            "indeterminate",
-            "informational",
-            "debug",
-            "normal",
-            "ok",
-            "cleared",
-        ]
-    )
-}
+RANK = {s: i for i, s in enumerate(Settings().severity_order)}  # as the alerts projection ranks them
 STATUSES = ["open", "acknowledged", "shelved", "closed"]
 STATUS_WEIGHTS = [70, 15, 5, 10]
 SOURCES = ["prometheus", "zabbix", "snmp", "syslog", "cloudwatch", "nagios", "elastic", "datadog"]
