@@ -133,6 +133,18 @@ def reachable(state: DeviceState) -> list[tuple[str, EventBody]]:
     return out
 
 
+def _interval(prev: PollData, data: PollData) -> float:
+    """Seconds between two polls for rates: by the agent's sysUpTime when it plausibly advanced (the
+    counters were read on that clock, so the collector's scheduling delays do not skew the rate),
+    else by the collector's clock (agents with a frozen or missing sysUpTime)."""
+    wall = data.at - prev.at
+    if prev.uptime is not None and data.uptime is not None:
+        agent = (data.uptime - prev.uptime) / 100
+        if agent > 0 and abs(agent - wall) <= 0.5 * wall:
+            return agent
+    return wall
+
+
 def _rate(prev: int, cur: int, seconds: float, wide: bool) -> float | None:
     if cur >= prev:
         return (cur - prev) / seconds
@@ -172,7 +184,7 @@ def step(
         )
     if data.uptime is not None:
         samples.append(MetricSample(name="sys_uptime_s", value=data.uptime / 100))
-    seconds = data.at - prev.at if prev else 0.0
+    seconds = _interval(prev, data) if prev and not rebooted else 0.0
     for index, now in data.counters.items():
         iface = info.interfaces.get(index, {"name": index, "speed_bps": 0})
         labels = {"interface": str(iface["name"])}

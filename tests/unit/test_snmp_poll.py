@@ -128,3 +128,14 @@ def test_garbage_values_become_problems_not_crashes():
     }
     assert any(p.original == "OctetString:abc" for p in problems)
     core.step(core.DeviceState(), dev, data)
+
+
+def test_rates_use_the_agents_clock_when_it_advanced_plausibly() -> None:
+    def data(at: float, uptime: int | None) -> core.PollData:
+        return core.PollData(at, uptime, {}, None, {}, 1.0, 0.0)
+
+    # polled 1.3 s apart by the collector (a scheduling delay), 1.00 s apart on the agent's clock
+    assert core._interval(data(100.0, 5000), data(101.3, 5100)) == 1.0
+    assert core._interval(data(100.0, 5000), data(101.5, 5000)) == 1.5  # frozen sysUpTime (a recording)
+    assert core._interval(data(100.0, None), data(101.5, None)) == 1.5
+    assert core._interval(data(100.0, 5000), data(160.0, 7000)) == 60.0  # implausible: 20 s vs 60 s
