@@ -16,12 +16,13 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ems.agents.lifecycle import Refused, check_command
 from ems.api.ingest import BadRequest, read_json
 from ems.api.queries import fetch_alert
+from ems.api.responses import JSON
 from ems.schemas.alert_command import ARGS, BadCommand, parse_args
 from ems.schemas.command import Command
 from ems.settings import Settings
@@ -99,8 +100,8 @@ def routes(settings: Settings) -> list[Route]:
         if wait:
             alert = await _wait_applied(request, row["alert_id"], command.event_id, wait)
             if alert is not None:
-                return JSONResponse({**answer, "status": "applied", "alert": alert}, status_code=200)
-        return JSONResponse(answer, status_code=202)
+                return JSON({**answer, "status": "applied", "alert": alert}, status_code=200)
+        return JSON(answer, status_code=202)
 
     return [Route("/api/v1/alerts/{alert_id}/{action}", post_action, methods=["POST"])]
 
@@ -118,14 +119,10 @@ async def _wait_applied(request: Request, alert_id: str, command_id: str, wait: 
             ).fetchone()
             if done:
                 cur = await conn.execute("SELECT * FROM alerts WHERE alert_id = %s", (alert_id,))
-                return _jsonable(await cur.fetchone())
+                return await cur.fetchone()
         if time.monotonic() >= deadline:
             return None
         await asyncio.sleep(0.05)
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
 
 
 def openapi_paths() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from ems.api.alert_filters import Catalog, Column
 from ems.api.alert_query import build_list, count_sql, encode_cursor, estimate_sql, top_sql, total_sql
 from ems.api.ingest import BadRequest
+from ems.api.responses import JSON
 from ems.settings import Settings
 
 CATALOG_SQL = (
@@ -94,7 +95,6 @@ async def count_total(conn: Any, where: Any, args: list[Any], mode: str, cap: in
 
 def routes(settings: Settings) -> list[Route]:
     """The alert query routes (they go before /api/v1/alerts/{alert_id})."""
-    from ems.api.app import JSON  # the app's orjson response
 
     columns = Columns()
     cap = settings.alerts_exact_total_limit

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -16,7 +15,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ems.api import alert_actions
@@ -29,19 +28,13 @@ from ems.api.metrics import ApiMetrics, MetricsMiddleware
 from ems.api.openapi import openapi_spec
 from ems.api.queries import EVENTS, ListSpec, build_list, encode_cursor, fetch_alert
 from ems.api.ratelimit import RateLimiter
+from ems.api.responses import JSON
 from ems.api.series import routes as metric_series_routes
 from ems.infra.migrate import check_schema_name, migrate
 from ems.settings import Settings
 from ems.streams.kafka import make_producer
 
 log = logging.getLogger(__name__)
-
-
-class JSON(JSONResponse):
-    """JSON responses via orjson (datetimes as ISO-8601)."""
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -13,15 +13,15 @@ import time
 import uuid
 from typing import Any
 
-import orjson
 from psycopg import sql
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ems.api.ingest import BadRequest, field_errors, read_json
 from ems.api.queries import ListSpec, build_list, encode_cursor
+from ems.api.responses import JSON
 from ems.api.topology import SERVICE_MEMBERS_SQL, check_params, parse_depth, parse_types, walk
 from ems.schemas.asset import AssetId, CreateArgs, LinkArgs, UnlinkArgs, UpdateArgs
 from ems.schemas.command import Command
@@ -52,11 +52,6 @@ ASSETS = ListSpec(
 
 _ID = TypeAdapter(AssetId)
 _COLUMNS = sql.SQL("*")
-
-
-class JSON(JSONResponse):
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 def _id_ok(asset_id: str) -> str:

@@ -11,11 +11,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from psycopg import sql
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ems.agents.dedupe import alert_id_for, apply
@@ -25,15 +24,11 @@ from ems.api.formats import alerta, alertmanager, pagerduty
 from ems.api.formats.common import FormatError, Severities
 from ems.api.ingest import BadRequest, append, read_json
 from ems.api.queries import ALERTS, build_list, fetch_alert
+from ems.api.responses import JSON
 from ems.schemas.alert import AlertState
 from ems.schemas.event import Event
 from ems.schemas.observation import EventBody, Observation
 from ems.settings import Settings
-
-
-class JSON(JSONResponse):
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 class Throttled(Exception):

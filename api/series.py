@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from starlette.routing import Route
 
 from ems.api.ingest import BadRequest
 from ems.api.params import int_param
+from ems.api.responses import JSON
 from ems.projections.metrics import EPOCH, RAW, ROLLUPS, Resolution
 from ems.settings import Settings
 
@@ -174,10 +174,6 @@ def top_query(
     return res, Query(text, [*params, start, end, n])
 
 
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
-
-
 async def _fetch(request: Request, query: Query) -> list[dict[str, Any]]:
     async with request.app.state.pool.connection() as conn:
         return await (await conn.execute(query.text, query.params)).fetchall()
@@ -204,7 +200,7 @@ async def get_series(request: Request) -> Response:
     for row in await _fetch(request, query):
         item = series.setdefault(row["series_id"], {"labels": row["labels"], "points": []})
         item["points"].append({k: row[k] for k in ("t", "avg", "min", "max", "count")})
-    return _json(
+    return JSON(
         {
             "asset": asset,
             "name": name,
@@ -237,7 +233,7 @@ async def get_latest(request: Request) -> Response:
         "ORDER BY name, labels::text"
     ).format(sql.SQL(" AND ").join(where))
     rows = await _fetch(request, Query(text, args))
-    return _json({"asset": asset, "series": rows})
+    return JSON({"asset": asset, "series": rows})
 
 
 async def get_top(request: Request) -> Response:
@@ -255,7 +251,7 @@ async def get_top(request: Request) -> Response:
     except BadRequest as exc:
         return exc.response()
     rows = await _fetch(request, query)
-    return _json({"name": name, "agg": agg, "from": start, "to": end, "resolution": res.name, "assets": rows})
+    return JSON({"name": name, "agg": agg, "from": start, "to": end, "resolution": res.name, "assets": rows})
 
 
 def routes(settings: Settings) -> list[Route]:
