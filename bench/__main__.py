@@ -62,13 +62,7 @@ def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
         "EMS_READ_MODEL_SCHEMA": name,
         "EMS_WORKER_WEB_PORT": "0",
     }
-    settings = Settings(
-        **{
-            k[4:].lower(): v
-            for k, v in env.items()
-            if k.startswith("EMS_") and k[4:].lower() in Settings.model_fields
-        }
-    )
+    settings = Settings.of_env(env)
     base = asyncio.run(
         passthrough(settings.kafka_bootstrap, args.observations, settings.partitions, prefix=f"{name}-pt")
     )

@@ -130,8 +130,7 @@ def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
         "EMS_READ_MODEL_SCHEMA": name,
         "EMS_WORKER_WEB_PORT": "0",
     }
-    fields = {k[4:].lower(): v for k, v in env.items() if k.startswith("EMS_")}
-    settings = Settings(**{k: v for k, v in fields.items() if k in Settings.model_fields})
+    settings = Settings.of_env(env)
     base = floor_time(datetime.now(UTC), timedelta(hours=1)) - timedelta(hours=2)
     batch = observations(args.samples, args.per_obs, args.assets, args.series, base)
     rows = _rows(batch)

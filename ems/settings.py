@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 
 from pydantic import Field, SecretStr
@@ -115,6 +116,13 @@ class Settings(BaseSettings):
     snmp_concurrency: int = Field(100, ge=1, description="Devices polled at once")
     snmp_timeout: float = Field(1.0, gt=0, description="Seconds to wait for one SNMP answer")
     snmp_retries: int = Field(3, ge=0, description="Retries before a device is unreachable")
+
+    @classmethod
+    def of_env(cls, env: Mapping[str, str]) -> Settings:
+        """The settings the `EMS_*` variables of `env` give (what a child process started with `env`
+        reads), e.g. for the processes a test or a benchmark spawns."""
+        fields = {k[4:].lower(): v for k, v in env.items() if k.startswith("EMS_")}
+        return cls(**{k: v for k, v in fields.items() if k in cls.model_fields})
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('events') -> 'ems.events'."""

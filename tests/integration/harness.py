@@ -55,13 +55,7 @@ class Pipeline:
             "EMS_TICK_INTERVAL": "0",
             **{f"EMS_{k.upper()}": v for k, v in settings.items()},
         }
-        self.settings = Settings(
-            **{
-                k[4:].lower(): v
-                for k, v in self.env.items()
-                if k.startswith("EMS_") and k[4:].lower() in Settings.model_fields
-            }
-        )
+        self.settings = Settings.of_env(self.env)
         self.logs = logs
         self.procs: dict[str, subprocess.Popen] = {}
         self.api = f"http://127.0.0.1:{self.api_port}"
