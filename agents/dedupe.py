@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ems.agents.lifecycle import LifecyclePolicy, Refused, fire_timers, on_command, on_event, open_alert
+from ems.agents.lifecycle import LifecyclePolicy, Refused, fire_timers, on_command, on_event, on_first_event
 from ems.schemas.alert import AlertChanged, AlertState, Tracked, Transition
 from ems.schemas.alert_command import AlertCommand, BadCommand
 from ems.schemas.event import Event
@@ -54,16 +54,7 @@ def apply(
     a clearing event meets no alert.
     """
     if state is None:
-        if policy.severity.is_clear(event.severity):
-            return None, None
-        opened = open_alert(alert_id_for(event.fingerprint), event, policy)
-        return opened, Transition(
-            kind="opened",
-            event_id=event.event_id,
-            at=event.occurred_at,
-            severity=event.severity,
-            status="open",
-        )
+        return on_first_event(alert_id_for(event.fingerprint), event, policy)
     return on_event(state, event, policy)
 
 

@@ -42,12 +42,20 @@ COMMAND_FROM: dict[str, frozenset[str]] = {
     "reopen": INACTIVE,
     "note": frozenset(ALL_STATUSES),
 }
-_CLEARED_BY_REOPEN = {
-    "acked_by": None,
-    "acked_at": None,
-    "ack_until": None,
-    "shelved_by": None,
-    "shelved_until": None,
+# What an unack / unshelve (by operator or timer) clears; a reopen clears both.
+_UNACKED = {"acked_by": None, "acked_at": None, "ack_until": None}
+_UNSHELVED = {"shelved_by": None, "shelved_until": None}
+_CLEARED_BY_REOPEN = {**_UNACKED, **_UNSHELVED}
+# The history kind each operator action records.
+_COMMAND_KIND = {
+    "ack": "acked",
+    "unack": "unacked",
+    "shelve": "shelved",
+    "unshelve": "unshelved",
+    "assign": "assigned",
+    "close": "closed",
+    "reopen": "reopened",
+    "note": "note",
 }
 
 
@@ -104,6 +112,16 @@ def _transition(
         actor=actor,
         reason=reason,
     )
+
+
+def on_first_event(
+    alert_id: str, event: Event, policy: LifecyclePolicy
+) -> tuple[AlertState | None, Transition | None]:
+    """The alert the first event of a fingerprint opens, or (None, None) for a clearing event."""
+    if policy.severity.is_clear(event.severity):
+        return None, None
+    opened = open_alert(alert_id, event, policy)
+    return opened, _transition("opened", event.event_id, event.occurred_at, None, opened)
 
 
 def open_alert(alert_id: str, event: Event, policy: LifecyclePolicy) -> AlertState:
@@ -196,18 +214,10 @@ def on_command(
     changes = _command_changes(action, args, at, actor, policy)
     if "status" in changes:
         changes["status_changed_at"] = at
-    kind = {
-        "ack": "acked",
-        "unack": "unacked",
-        "shelve": "shelved",
-        "unshelve": "unshelved",
-        "assign": "assigned",
-        "close": "closed",
-        "reopen": "reopened",
-        "note": "note",
-    }[action]
     new = state.model_copy(update={**changes, "version": state.version + 1})
-    return new, _transition(kind, cmd.command.event_id, at, state, new, actor, cmd.command.reason)
+    return new, _transition(
+        _COMMAND_KIND[action], cmd.command.event_id, at, state, new, actor, cmd.command.reason
+    )
 
 
 def _command_changes(
@@ -219,7 +229,7 @@ def _command_changes(
         until = at + timedelta(seconds=timeout) if timeout else None
         return {"status": "acknowledged", "acked_by": actor, "acked_at": at, "ack_until": until}
     if action == "unack":
-        return {"status": "open", "acked_by": None, "acked_at": None, "ack_until": None}
+        return {"status": "open", **_UNACKED}
     if action == "shelve":
         assert isinstance(args, ShelveArgs)
         until = args.until or at + timedelta(seconds=args.duration or 0)
@@ -229,7 +239,7 @@ def _command_changes(
             )
         return {"status": "shelved", "shelved_by": actor, "shelved_until": until}
     if action == "unshelve":
-        return {"status": "open", "shelved_by": None, "shelved_until": None}
+        return {"status": "open", **_UNSHELVED}
     if action == "assign":
         assert isinstance(args, AssignArgs)
         out: dict[str, Any] = {}
@@ -269,12 +279,9 @@ def fire_timers(state: AlertState, now: datetime) -> tuple[AlertState, list[Tran
             changes: dict[str, Any] = {"status": "expired", "ack_until": None}
             reason = f"no repeat within {state.timeout} s"
         elif kind == "auto_unacked":
-            changes, reason = (
-                {"status": "open", "acked_by": None, "acked_at": None, "ack_until": None},
-                "ack timed out",
-            )
+            changes, reason = {"status": "open", **_UNACKED}, "ack timed out"
         else:
-            changes, reason = {"status": "open", "shelved_by": None, "shelved_until": None}, "shelve ended"
+            changes, reason = {"status": "open", **_UNSHELVED}, "shelve ended"
         new = state.model_copy(update={**changes, "status_changed_at": due, "version": state.version + 1})
         transitions.append(
             _transition(kind, f"timer:{kind}:{due.isoformat()}", due, state, new, "system", reason)
