@@ -10,7 +10,7 @@ from ems.api.alert_openapi import alert_paths
 from ems.api.assets_openapi import asset_components, asset_paths
 from ems.api.ingest import MAX_ITEMS, EventIn
 from ems.api.integrations_openapi import integration_paths
-from ems.api.queries import ALERTS, EVENTS, ListSpec
+from ems.api.queries import EVENTS, ListSpec
 from ems.api.series_openapi import METRIC_SERIES_PATHS
 from ems.schemas.observation import Observation
 
@@ -121,16 +121,6 @@ def openapi_spec() -> dict[str, Any]:
                     "parameters": _list_params(EVENTS),
                     "responses": {"200": {"description": "events, total, next_cursor"}},
                 },
-            },
-            "/api/v1/alerts": {
-                "get": {
-                    "summary": "Alerts",
-                    "parameters": _list_params(ALERTS),
-                    "responses": {
-                        "200": {"description": "alerts, total, next_cursor"},
-                        "400": _error("bad filter, sort or pagination"),
-                    },
-                }
             },
             "/api/v1/alerts/{alert_id}": {
                 "get": {
