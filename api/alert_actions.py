@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from ems.agents.lifecycle import Refused, check_command
 from ems.api.ingest import BadRequest, read_json
+from ems.api.params import wait_param
 from ems.api.queries import fetch_alert
 from ems.api.responses import JSON
 from ems.schemas.alert_command import ARGS, BadCommand, parse_args
@@ -42,17 +43,6 @@ async def _body(request: Request, limit: int) -> dict[str, Any]:
     return dict(payload)
 
 
-def _wait_seconds(request: Request) -> float:
-    raw = request.query_params.get("wait", "0")
-    try:
-        wait = float(raw)
-    except ValueError:
-        raise BadRequest(400, f"wait: expected seconds, got {raw!r}") from None
-    if not 0 <= wait <= MAX_WAIT:
-        raise BadRequest(400, f"wait: must be between 0 and {MAX_WAIT:g} seconds")
-    return wait
-
-
 def routes(settings: Settings) -> list[Route]:
     """The alert action routes, bound to `settings`."""
     commands_topic = settings.topic("commands")
@@ -63,7 +53,7 @@ def routes(settings: Settings) -> list[Route]:
             if action not in ARGS:
                 raise BadRequest(404, f"unknown action {action!r}; expected one of {', '.join(ARGS)}")
             body = await _body(request, settings.max_payload_bytes)
-            wait = _wait_seconds(request)
+            wait = wait_param(request.query_params, MAX_WAIT)
             actor = request.headers.get("x-ems-user") or body.pop("by", None)
             if not isinstance(actor, str) or not actor.strip():
                 raise BadRequest(400, "who is acting? give the X-EMS-User header or `by` in the body")

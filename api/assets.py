@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ems.api.ingest import BadRequest, field_errors, read_json
+from ems.api.params import wait_param
 from ems.api.queries import ListSpec, build_list, encode_cursor
 from ems.api.responses import JSON
 from ems.api.topology import SERVICE_MEMBERS_SQL, check_params, parse_depth, parse_types, walk
@@ -89,22 +90,10 @@ def routes(settings: Settings) -> list[Route]:
     """The asset and topology routes (mounted by api/app.py)."""
     topic = settings.topic("commands")
 
-    def wait_seconds(request: Request) -> float:
-        raw = request.query_params.get("wait")
-        if raw is None:
-            return 0.0
-        try:
-            value = float(raw)
-        except ValueError:
-            raise BadRequest(400, f"wait must be a number of seconds, got {raw!r}") from None
-        if not 0 <= value <= settings.assets_wait_max:
-            raise BadRequest(400, f"wait must be between 0 and {settings.assets_wait_max:g} s")
-        return value
-
     async def submit(
         request: Request, name: str, target: str, args: dict, actor: str, reason: str
     ) -> Response:
-        wait = wait_seconds(request)
+        wait = wait_param(request.query_params, settings.assets_wait_max)
         try:
             cmd = Command(name=name, target=target, actor=actor[:256], reason=reason[:4096], args=args)
         except ValidationError as exc:
