@@ -23,7 +23,7 @@ from ems.agents.lifecycle import LifecyclePolicy, next_timer
 from ems.agents.timers import TimerIndex
 from ems.progress import DEAD_LETTERS, StageProgress
 from ems.schemas.alert import AlertChanged, AlertChangedBatch, Tracked
-from ems.schemas.alert_command import AlertCommand, Tick
+from ems.schemas.alert_command import EVENTS_TOPIC_RECORDS, AlertCommand
 from ems.schemas.deadletter import DeadLetter
 from ems.schemas.event import EventBatch
 from ems.settings import Settings
@@ -34,7 +34,6 @@ from ems.streams.faust_guard import StreamGuard
 from ems.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
-EVENTS_TOPIC_RECORDS = (EventBatch, AlertCommand, Tick)
 
 
 def _changes_record(partition: int, changes: list[AlertChanged]) -> AlertChangedBatch:

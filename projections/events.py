@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from psycopg.types.json import Jsonb
 
 from ems.projections.base import Row, Upsert
-from ems.schemas.alert_command import AlertCommand, Tick
+from ems.schemas.alert_command import EVENTS_TOPIC_RECORDS, AlertCommand, Tick
 from ems.schemas.event import Event, EventBatch
 
 EVENT_COLUMNS = (
@@ -39,7 +39,7 @@ class EventsProjection:
 
     name = "events"
     topic = "events"
-    record_type = (EventBatch, AlertCommand, Tick)
+    record_type = EVENTS_TOPIC_RECORDS
     insert = Upsert("events", EVENT_COLUMNS, conflict=("event_id",))
     upserts = (insert,)
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ems.schemas.command import Command
 from ems.schemas.envelope import Record
+from ems.schemas.event import EventBatch
 
 Action = Literal["ack", "unack", "shelve", "unshelve", "assign", "close", "reopen", "note"]
 ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
@@ -124,3 +125,7 @@ class Tick(Record):
     @property
     def key(self) -> str:
         return f"partition-{self.partition}"
+
+
+# Every record type `ems.events` carries, in the order `decode` tries them as the default.
+EVENTS_TOPIC_RECORDS: tuple[type[Record], ...] = (EventBatch, AlertCommand, Tick)
