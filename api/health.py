@@ -1,27 +1,110 @@
-"""`/health`: is each backing server reachable from this process, and how fast did it answer."""
+"""Health: are the servers reachable, and is every pipeline stage alive and keeping up.
+
+`/health/live` says only that this API process answers (for a process supervisor). `/health` and
+`/health/ready` add the truth about the pipeline, from the stage heartbeats workers publish in Redis
+(`ems.streams.heartbeat`): they answer 503 with the reasons when a server is unreachable or when a
+stage the pipeline runs
+
+- has no live worker (its heartbeats stopped: killed, hung, or stopped and not restarted),
+- is paused on a transient failure (e.g. PostgreSQL unreachable) or failing (restarting after an
+  unexpected error), with the reason the stage reported,
+- is stuck: records wait on its input but it made no progress for `stuck_after` seconds,
+- is in a crash loop: its process was restarted `CRASH_LOOP` times recently and has not yet run
+  for a minute.
+The expected stages are those that reported within `health_forget_after` seconds, plus
+`health_expected_stages`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+from ems.settings import Settings
+from ems.streams.stage_status import FAILING, PAUSED, STOPPED
+from ems.supervise import CRASH_LOOP, STABLE_RUN
 
 Check = Callable[[], Awaitable[Any]]
 
 
-async def probe(check: Check, timeout: float = 3.0) -> dict[str, Any]:
+async def probe(check: Check, timeout: float = 2.0) -> dict[str, Any]:
     """Run one check with a timeout; report ok + latency, or the error."""
     start = time.perf_counter()
     try:
         await asyncio.wait_for(check(), timeout)
     except Exception as exc:  # any failure is a health result, not a crash
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
+        return {
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__,
+        }
     return {"ok": True, "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
 
 
-async def health_report(checks: dict[str, Check]) -> tuple[bool, dict[str, Any]]:
+async def health_report(checks: dict[str, Check], timeout: float = 2.0) -> tuple[bool, dict[str, Any]]:
     """Run every check concurrently; healthy when all are ok."""
-    results = await asyncio.gather(*(probe(c) for c in checks.values()))
+    results = await asyncio.gather(*(probe(c, timeout) for c in checks.values()))
     report = dict(zip(checks, results, strict=True))
     return all(r["ok"] for r in results), report
+
+
+def judge_stages(
+    seen: Mapping[str, float], instances: list[dict[str, Any]], now: float, settings: Settings
+) -> tuple[dict[str, Any], list[str]]:
+    """(per-stage report, problems) from the heartbeats; no problems means the pipeline is healthy."""
+    expected = {s for s, t in seen.items() if now - t <= settings.health_forget_after}
+    expected |= set(settings.health_expected_stages)
+    by_stage: dict[str, list[dict[str, Any]]] = {}
+    for inst in instances:
+        by_stage.setdefault(inst["stage"], []).append(inst)
+    report: dict[str, Any] = {}
+    problems: list[str] = []
+    for stage in sorted(expected | set(by_stage)):
+        live = by_stage.get(stage, [])
+        found = []
+        if not live:
+            last = seen.get(stage)
+            when = f"last heartbeat {now - last:.0f} s ago" if last else "never reported"
+            found.append(f"{stage}: no live worker ({when})")
+        for inst in live:
+            found.extend(_instance_problems(stage, inst, now, settings))
+        lags = [i["lag"] for i in live if i.get("lag") is not None]
+        report[stage] = {
+            "ok": not found,
+            "instances": [
+                {k: inst.get(k) for k in ("instance", "state", "reason", "lag", "records", "dead_letters")}
+                | {"last_progress_s": _age(inst.get("last_progress"), now)}
+                for inst in live
+            ],
+            "lag": sum(lags) if lags else None,
+        }
+        if found:
+            report[stage]["problems"] = found
+        problems.extend(found)
+    return report, problems
+
+
+def _instance_problems(stage: str, inst: dict[str, Any], now: float, settings: Settings) -> list[str]:
+    where = f"{stage} ({inst.get('instance')})"
+    out = []
+    state = inst.get("state")
+    if state in (PAUSED, FAILING):
+        out.append(f"{where}: {state} for {now - inst['since']:.0f} s: {inst.get('reason')}")
+    elif state == STOPPED:
+        out.append(f"{where}: stopped")
+    lag = inst.get("lag") or 0
+    moved = inst.get("last_progress") or inst.get("since") or now
+    if lag > 0 and now - moved > settings.stuck_after:
+        out.append(f"{where}: stuck: {lag} records waiting and no progress for {now - moved:.0f} s")
+    restarts = inst.get("process_restarts") or 0
+    if restarts >= CRASH_LOOP and now - (inst.get("process_started") or 0) < STABLE_RUN:
+        out.append(
+            f"{where}: crash loop: its process was restarted {restarts} times recently "
+            f"(last exit code {inst.get('last_exit')})"
+        )
+    return out
+
+
+def _age(at: float | None, now: float) -> float | None:
+    return None if at is None else round(now - at, 1)

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Restart the worker when commits trail processing this long (s)"
     )
     dedupe_batch_within: float = Field(0.05, gt=0, description="Max wait to fill a dedupe batch (s)")
+    dedupe_recent_ids: int = Field(
+        128,
+        ge=0,
+        le=4096,
+        description="Ids of the last N events/commands kept per alert: a retry carrying one is skipped",
+    )
 
     # Bulk stages (aiokafka)
     batch_max_records: int = Field(5000, ge=1, description="Max records per getmany batch")
@@ -82,10 +88,37 @@ class Settings(BaseSettings):
     )
     max_payload_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted API request body")
 
+    # Failures and health (streams/failures.py, streams/heartbeat.py, api/health.py)
+    retry_cap: float = Field(30.0, gt=0, description="Longest backoff between retries of a paused stage (s)")
+    db_connect_timeout: float = Field(3.0, gt=0, description="PostgreSQL connect timeout (s)")
+    heartbeat_interval: float = Field(2.0, gt=0, description="Seconds between stage heartbeats in Redis")
+    stuck_after: float = Field(
+        60.0, gt=0, description="A stage with lag and no progress for this long is reported stuck (s)"
+    )
+    health_forget_after: float = Field(
+        86_400.0, gt=0, description="A stage silent for this long is no longer expected by /health (s)"
+    )
+    health_expected_stages: list[str] = Field(
+        default_factory=list,
+        description="Stages /health requires even before they first report (default: those seen)",
+    )
+
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     rate_limit_per_minute: int = Field(6000, ge=1, description="Writes per minute per client (Redis)")
+    api_write_timeout: float = Field(
+        5.0, gt=0, description="A write not acknowledged by Kafka within this many seconds answers 503 (s)"
+    )
+    api_read_timeout: float = Field(
+        3.0, gt=0, description="A read waits this long for a PostgreSQL connection, then answers 503 (s)"
+    )
+    api_statement_timeout: float = Field(
+        15.0, gt=0, description="Longest a read query may run in PostgreSQL before it is cancelled (s)"
+    )
+    idempotency_ttl: int = Field(
+        86_400, ge=60, description="How long the API remembers an Idempotency-Key's first request (s)"
+    )
     read_model_schema: str = Field("ems", description="PostgreSQL schema holding the read models")
 
     # Metrics store (projections/metrics.py, api/series.py, `ems metrics retention`): days kept per resolution

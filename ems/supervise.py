@@ -1,13 +1,20 @@
-"""Keeps a worker process running: restarts it when it exits asking for a restart.
+"""Keeps a worker process running: restarts it whenever it exits without being asked to stop.
 
-A worker exits with `EXIT_RESTART` when it detects that Faust stalled (see `streams.watchdog`).
-Any other exit code ends the supervisor with that code, so real crashes stay visible. SIGINT and
-SIGTERM are passed on to the worker, which stops cleanly.
+The worker never exits on its own: its stages wait out unreachable servers and restart themselves
+(`ems.streams.stage`). So any exit is unexpected — a crash, the kernel's OOM killer, a `kill -9`,
+or the Faust stall guard asking for a restart (`EXIT_RESTART`) — and the supervisor starts the
+worker again after a backoff (1 s, 2 s, 4 s … 60 s; back to 1 s once a run lasted a minute). When
+it had to restart the worker `CRASH_LOOP` times within `window` seconds it logs a crash loop at
+ERROR level, and the worker reports it in its heartbeats (`/health` shows the stages failing) via
+two variables in its environment: `EMS_SUPERVISED_RESTARTS` (restarts within the window) and
+`EMS_SUPERVISED_LAST_EXIT` (the previous exit code). SIGINT and SIGTERM are passed on to the
+worker, which stops cleanly, and then the supervisor exits with the worker's code.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -15,16 +22,20 @@ import time
 from collections.abc import Sequence
 
 from ems.process_group import die_with_parent
-from ems.streams.watchdog import EXIT_RESTART
+from ems.streams.failures import Backoff
 
 log = logging.getLogger(__name__)
+CRASH_LOOP = 5
+STABLE_RUN = 60.0  # a run this long resets the backoff
 
 
-def supervise(argv: Sequence[str], max_restarts: int = 20, window: float = 600.0) -> int:
-    """Run `python -m ems.cli *argv` until it exits with anything but EXIT_RESTART."""
+def supervise(argv: Sequence[str], window: float = 600.0) -> int:
+    """Run `python -m ems.cli *argv` until it is asked to stop; restart it whenever it exits."""
     restarts: list[float] = []
     child: subprocess.Popen | None = None
     stopping = False
+    backoff = Backoff(initial=1.0, cap=60.0)
+    last_exit: int | None = None
 
     def forward(signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -35,14 +46,35 @@ def supervise(argv: Sequence[str], max_restarts: int = 20, window: float = 600.0
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     while True:
-        child = subprocess.Popen([sys.executable, "-m", "ems.cli", *argv], preexec_fn=die_with_parent)
+        env = {
+            **os.environ,
+            "EMS_SUPERVISED_RESTARTS": str(len(restarts)),
+            "EMS_SUPERVISED_LAST_EXIT": "" if last_exit is None else str(last_exit),
+        }
+        started = time.monotonic()
+        child = subprocess.Popen([sys.executable, "-m", "ems.cli", *argv], env=env, preexec_fn=die_with_parent)
         code = child.wait()
-        if stopping or code != EXIT_RESTART:
+        if stopping:
             return code
         now = time.monotonic()
+        if now - started >= STABLE_RUN:
+            backoff.reset()
         restarts = [t for t in restarts if now - t < window] + [now]
-        if len(restarts) > max_restarts:
-            log.error("worker asked for %d restarts within %.0f s; giving up", len(restarts), window)
+        last_exit = code
+        delay = backoff.next_delay()
+        if len(restarts) >= CRASH_LOOP:
+            log.error(
+                "crash loop: the worker exited %d times in the last %.0f s (last exit code %d); "
+                "restarting in %.0f s",
+                len(restarts),
+                window,
+                code,
+                delay,
+            )
+        else:
+            log.warning("the worker exited with code %d; restarting in %.1f s", code, delay)
+        deadline = time.monotonic() + delay
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if stopping:
             return code
-        log.warning("worker asked for a restart (exit %d); restarting", code)
-        time.sleep(1.0)

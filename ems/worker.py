@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Sequence
 
 from prometheus_client import start_http_server
@@ -21,12 +22,16 @@ from ems.agents.assets_worker import AssetsWorker
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.severity import SeverityPolicy
 from ems.infra.migrate import migrate
+from ems.logs import faust_logging_config
 from ems.projections.alerts import AlertsProjection
 from ems.projections.assets import AssetsProjection
 from ems.projections.events import EventsProjection
 from ems.projections.metrics import MetricsProjection
 from ems.projections.runner import ProjectionRunner
 from ems.settings import Settings
+from ems.streams.failures import Backoff, describe
+from ems.streams.heartbeat import Heartbeat
+from ems.streams.stage import Stage, keep_running
 from ems.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -39,9 +44,9 @@ def projections_for(settings: Settings) -> list:
     return [EventsProjection(), AlertsProjection(policy), MetricsProjection(), AssetsProjection()]
 
 
-def bulk_stages(settings: Settings, stages: Sequence[str]) -> list:
-    """The aiokafka-based stage objects (each has `run()` and `stop()`)."""
-    out: list = []
+def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
+    """The aiokafka-based stages (each has `run()` and `stop()`)."""
+    out: list[Stage] = []
     if "normalize" in stages:
         out.extend([NormalizeWorker(settings), CommandRouter(settings)])
     if "dedupe" in stages and settings.tick_interval > 0:
@@ -54,9 +59,21 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list:
 
 
 def prepare(settings: Settings) -> None:
-    """Create missing topics and apply missing migrations (idempotent, safe to race)."""
-    asyncio.run(ensure_topics(settings))
-    migrate(settings.database_url.get_secret_value(), settings.read_model_schema)
+    """Create missing topics and apply missing migrations (idempotent, safe to race).
+
+    While Kafka or PostgreSQL cannot be reached, wait with backoff: a worker started before its
+    servers (or during an outage) starts once they answer instead of exiting.
+    """
+    backoff = Backoff(cap=settings.retry_cap)
+    while True:
+        try:
+            asyncio.run(ensure_topics(settings, timeout=10))
+            migrate(settings.database_url.get_secret_value(), settings.read_model_schema)
+            return
+        except Exception as exc:  # noqa: BLE001 - reported, retried
+            delay = backoff.next_delay()
+            log.warning("worker not started yet: %s; retrying in %.1f s", describe(exc), delay)
+            time.sleep(delay)
 
 
 def run_worker(settings: Settings, stages: Sequence[str]) -> None:
@@ -66,22 +83,29 @@ def run_worker(settings: Settings, stages: Sequence[str]) -> None:
         raise SystemExit(f"unknown stage(s): {', '.join(sorted(unknown))}; choose from {', '.join(STAGES)}")
     prepare(settings)
     bulk = bulk_stages(settings, stages)
+    heartbeat = Heartbeat(settings)
     if "dedupe" in stages:
-        _run_with_faust(settings, bulk)
+        _run_with_faust(settings, bulk, heartbeat)
     else:
-        asyncio.run(_run_bulk_alone(bulk, settings.worker_web_port))
+        asyncio.run(_run_bulk_alone(bulk, heartbeat, settings.worker_web_port))
 
 
-async def _run_bulk_alone(bulk: list, metrics_port: int) -> None:
+async def _run_bulk_alone(bulk: list[Stage], heartbeat: Heartbeat, metrics_port: int) -> None:
     if metrics_port:  # no Faust web server here: serve the Prometheus metrics on their own
         start_http_server(metrics_port, addr="127.0.0.1")
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for stage in bulk:
+            stage.stop()
+        heartbeat.stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: [stage.stop() for stage in bulk])
-    await asyncio.gather(*(stage.run() for stage in bulk))
+        loop.add_signal_handler(sig, stop)
+    await asyncio.gather(heartbeat.run(), *(keep_running(stage) for stage in bulk))
 
 
-def _run_with_faust(settings: Settings, bulk: list) -> None:
+def _run_with_faust(settings: Settings, bulk: list[Stage], heartbeat: Heartbeat) -> None:
     import faust
 
     from ems.agents.dedupe_worker import register_dedupe
@@ -91,21 +115,16 @@ def _run_with_faust(settings: Settings, bulk: list) -> None:
     app = create_app(settings)
     register_dedupe(app, settings)
 
-    if bulk:
-
-        @app.task
-        async def run_bulk_stages() -> None:
-            try:
-                await asyncio.gather(*(stage.run() for stage in bulk))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("a bulk stage failed; stopping the worker")
-                await app.crash(RuntimeError("bulk stage failed"))
+    @app.task
+    async def run_bulk_stages() -> None:
+        # keep_running never lets a stage's failure out: a bulk stage restarts on its own and the
+        # Faust agent keeps going. Only a stop (cancellation) ends them.
+        await asyncio.gather(heartbeat.run(), *(keep_running(stage) for stage in bulk))
 
     faust.Worker(
         app,
         loglevel=logging.getLevelName(logging.getLogger().level or logging.INFO),
         logfile=None,
         redirect_stdouts=False,
+        logging_config=faust_logging_config(),
     ).execute_from_commandline()

@@ -29,7 +29,7 @@ def migrate(url: str, schema: str) -> list[str]:
     """Create `schema` if needed and apply the migrations it lacks; return the names applied."""
     check_schema_name(schema)
     applied = []
-    with psycopg.connect(url, autocommit=False) as conn:
+    with psycopg.connect(url, autocommit=False, connect_timeout=10) as conn:
         # One migrator at a time per database (API and worker may start together).
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('ems-migrate'))")
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
