@@ -1,14 +1,21 @@
 """The one runner every projection shares: micro-batches, applied with their checkpoint atomically.
 
 Protocol per batch:
-1. `getmany` a micro-batch from the projection's topic.
-2. Decode each record and map it to rows with the projection's pure `rows()`; undecodable records
-   are dead-lettered (sent and flushed before step 3, so a crash re-sends rather than loses them).
-3. In ONE PostgreSQL transaction: apply each upsert's rows (collapsed to one per key: small sets by
-   executemany, larger ones by COPY into a session temp table + one INSERT … SELECT … ON CONFLICT)
-   and advance `projection_checkpoint` per partition, guarded by `last_offset < new`. A guard that
-   does not match means another runner got further: roll back and seek again.
+1. `getmany` a micro-batch from the projection's topic (after a rebalance, first seek every
+   assigned partition to its stored checkpoint + 1 and drop what was fetched before the seek).
+2. Decode each record and map it to rows with the projection's pure `rows()`; a record that fails
+   to decode or to map (a bug on one input) is dead-lettered with the reason.
+3. In ONE PostgreSQL transaction: write the rows of every record inside a savepoint (collapsed to
+   one per key: small sets by executemany, larger ones by COPY into a session temp table + one
+   INSERT … SELECT … ON CONFLICT). When PostgreSQL refuses a value (`Failure.RECORD`: NUL, out of
+   range, a row over a limit), roll back to the savepoint and write each half in its own, down to
+   the single record, which is dead-lettered (sent and flushed before the commit, so a crash
+   re-sends rather than loses it): one bad row costs one dead letter. Then advance
+   `projection_checkpoint` per partition, guarded by `last_offset < new`. A guard that does not
+   match means another runner got further: roll back and seek again.
 4. Kafka offsets are never committed: on assignment the runner seeks to the stored offset + 1.
+5. PostgreSQL unreachable (`Failure.TRANSIENT`): the stage is paused — it reconnects with backoff
+   and retries the same batch, keeping its partitions; nothing is dead-lettered for it.
 """
 
 from __future__ import annotations
@@ -17,16 +24,21 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from psycopg import sql
 
 from ems.infra.migrate import check_schema_name
 from ems.progress import StageProgress
 from ems.projections.base import Projection, Row, Upsert
 from ems.settings import Settings
+from ems.streams.batch_stage import consumer_lag
 from ems.streams.codecs import DecodeError, decode
-from ems.streams.kafka import DeadLetters, make_consumer, make_producer
+from ems.streams.failures import Backoff, Failure, classify, describe
+from ems.streams.kafka import DeadLetters, close_quietly, make_consumer, make_producer
+from ems.streams.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +51,40 @@ Progress = Callable[[int], None]
 COPY_FROM_ROWS = 200  # below this many rows executemany is as fast as COPY + INSERT … SELECT
 
 
+@dataclass(frozen=True)
+class Mapped:
+    """One consumed record and the rows its projection maps it to."""
+
+    msg: ConsumerRecord
+    rows: list[tuple[Upsert, Row]]
+
+
+class ReplayLetters:
+    """Rebuild mode: a refused record was dead-lettered by the live run already; count and log it."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage, self.count = stage, 0
+
+    async def reject(self, reason: str, record: ConsumerRecord) -> None:
+        self.count += 1
+        log.warning(
+            "%s (rebuild): skipping %s:%d:%d: %s",
+            self.stage,
+            record.topic,
+            record.partition,
+            record.offset,
+            reason[:300],
+        )
+
+    async def flush(self) -> None:
+        return None
+
+
 class StaleBatch(RuntimeError):
     """The stored checkpoint is already past this batch (another runner applied it)."""
 
 
-class ProjectionRunner:
+class ProjectionRunner(Stage):
     """Runs one projection into one read-model schema.
 
     Live mode (`follow=True`) joins a consumer group and runs until `stop()`. Rebuild mode
@@ -60,6 +101,7 @@ class ProjectionRunner:
         follow: bool = True,
         progress: Progress | None = None,
     ) -> None:
+        super().__init__(f"projection:{projection.name}" + ("" if follow else ":rebuild"))
         self.settings = settings
         self.projection = projection
         self.schema = check_schema_name(schema or settings.read_model_schema)
@@ -70,16 +112,15 @@ class ProjectionRunner:
         self.total = 0
         self._statements = {u: u.statement() for u in projection.upserts}
         self._staged = {u: u.stage_statements() for u in projection.upserts}
-        self._stopping = asyncio.Event()
         self._consumer = None
-
-    def stop(self) -> None:
-        """Finish the current batch and return from `run()`."""
-        self._stopping.set()
+        self._conn: psycopg.AsyncConnection | None = None
+        self._unpositioned = False  # set on assignment: seek to the checkpoints before applying
 
     async def _connect(self) -> psycopg.AsyncConnection:
         return await psycopg.AsyncConnection.connect(
-            self.settings.database_url.get_secret_value(), options=f"-c search_path={self.schema}"
+            self.settings.database_url.get_secret_value(),
+            options=f"-c search_path={self.schema}",
+            connect_timeout=max(1, int(self.settings.db_connect_timeout)),
         )
 
     async def open_connection(self) -> psycopg.AsyncConnection:
@@ -116,40 +157,83 @@ class ProjectionRunner:
         group = f"{self.settings.app_id}-projection-{self.projection.name}-{self.schema}"
         self._consumer = consumer = make_consumer(self.settings, group_id=group if self.follow else None)
         producer = make_producer(self.settings)
-        await producer.start()
-        await consumer.start()
-        letters = DeadLetters(producer, self.settings, stage=f"projection:{self.projection.name}")
-        progress = StageProgress(f"projection:{self.projection.name}")
-        conn = await self.open_connection()
+        applied_up_to: dict[TopicPartition, int] = {}
+        self.status.lag_source = lambda: consumer_lag(consumer, applied_up_to)
         try:
+            await producer.start()
+            await consumer.start()
+            if self.follow:
+                letters = DeadLetters(producer, self.settings, stage=f"projection:{self.projection.name}")
+            else:
+                letters = ReplayLetters(self.name)
+            progress = StageProgress(self.name)
             if self.follow:
                 consumer.subscribe([self.topic], listener=_SeekOnAssign(self))
                 end = None
             else:
-                end = await self._assign_all()
-            while not self._stopping.is_set():
+                end = await self._with_database(lambda conn: self._assign_all())
+            self.status.running()
+            while not self.stopping:
                 if end is not None and await self._caught_up(end):
                     break
                 batch = await consumer.getmany(
                     timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.batch_max_records
                 )
+                if self._unpositioned:  # step 1: what was fetched before the seek is dropped
+                    await self._with_database(lambda conn: self._reposition())
+                    continue
                 if not batch:
                     continue
                 try:
-                    count = await self.apply(conn, batch, letters)
+                    count = await self._with_database(lambda conn, b=batch: self.apply(conn, b, letters))
                 except StaleBatch as exc:
                     log.warning("%s: %s; seeking to the stored checkpoints", self.projection.name, exc)
-                    await self.seek_to_checkpoints(set(consumer.assignment()))
+                    await self._with_database(lambda conn: self._reposition())
                     continue
+                applied_up_to.update({tp: msgs[-1].offset + 1 for tp, msgs in batch.items()})
                 self.applied += count
                 progress.add(count)
+                self.status.progress(count)
+                self.status.dead_letters = letters.count
                 if self.progress:
                     self.progress(count)
         finally:
-            await conn.close()
-            await consumer.stop()
-            await producer.stop()
+            self.status.lag_source = None
+            if self._conn is not None:
+                await self._conn.close()
+                self._conn = None
+            await close_quietly(consumer, producer)
         return self.applied
+
+    async def _reposition(self) -> None:
+        self._unpositioned = False
+        await self.seek_to_checkpoints(set(self._consumer.assignment()))
+
+    async def _with_database(self, work):
+        """Step 5: run `work(conn)`; while PostgreSQL is unreachable, reconnect with backoff and retry."""
+        backoff = Backoff(cap=self.settings.retry_cap)
+        while True:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = await self.open_connection()
+                result = await work(self._conn)
+            except StaleBatch:
+                raise
+            except Exception as exc:
+                if classify(exc) is not Failure.TRANSIENT:
+                    raise
+                self.status.paused(describe(exc))
+                log.warning("%s paused: %s; retrying with backoff", self.name, describe(exc))
+                if self._conn is not None:
+                    await self._conn.close()
+                    self._conn = None
+                await backoff.sleep(self._stopping)
+                if self.stopping:
+                    raise
+                continue
+            if self.status.state != "running":
+                self.status.running()
+            return result
 
     async def apply(
         self,
@@ -158,34 +242,69 @@ class ProjectionRunner:
         letters: DeadLetters,
     ) -> int:
         """Steps 2-3 of the protocol for one batch; returns the number of records in it."""
-        rows: dict[Upsert, list[Row]] = defaultdict(list)
+        items: list[Mapped] = []
         last: dict[int, int] = {}
         count = 0
         for tp, messages in batch.items():
             for msg in messages:
                 try:
                     record = decode(msg.value, self.projection.record_type)
+                    rows = list(self.projection.rows(record))
                 except DecodeError as exc:
                     await letters.reject(str(exc), msg)
                     continue
-                for upsert, row in self.projection.rows(record):
-                    rows[upsert].append(row)
+                except Exception as exc:  # a bug on one input: that record only
+                    log.exception(
+                        "%s: mapping failed on %s:%d:%d", self.name, msg.topic, msg.partition, msg.offset
+                    )
+                    await letters.reject(f"projection failed on this record: {describe(exc)}", msg)
+                    continue
+                items.append(Mapped(msg, rows))
             last[tp.partition] = messages[-1].offset
             count += len(messages)
-        if letters.count:
-            await letters.flush()
         async with conn.transaction(), conn.cursor() as cur:
-            for upsert in self.projection.upserts:
-                collapsed = upsert.collapse(rows.get(upsert, ()))
-                if len(collapsed) >= COPY_FROM_ROWS:
-                    await self._copy(cur, upsert, collapsed)
-                elif collapsed:
-                    await cur.executemany(self._statements[upsert], collapsed)
+            for item, reason in await self._write(conn, cur, items):
+                await letters.reject(f"PostgreSQL refused this record: {reason}", item.msg)
+            if letters.count:
+                await letters.flush()
             for partition, offset in sorted(last.items()):
                 await cur.execute(CHECKPOINT_SQL, (self.projection.name, self.topic, partition, offset))
                 if cur.rowcount != 1:
                     raise StaleBatch(f"partition {partition} is already past offset {offset}")
         return count
+
+    async def _write(
+        self, conn: psycopg.AsyncConnection, cur: psycopg.AsyncCursor, items: list[Mapped]
+    ) -> list[tuple[Mapped, str]]:
+        """Write the rows of `items` in a savepoint; bisect on a refused value (step 3).
+
+        Returns the records PostgreSQL refused, with the reason; the others are written.
+        """
+        if not items:
+            return []
+        try:
+            async with conn.transaction():
+                await self._write_rows(cur, items)
+            return []
+        except Exception as exc:
+            if classify(exc) is not Failure.RECORD:
+                raise
+            if len(items) == 1:
+                return [(items[0], describe(exc))]
+            mid = len(items) // 2
+            return await self._write(conn, cur, items[:mid]) + await self._write(conn, cur, items[mid:])
+
+    async def _write_rows(self, cur: psycopg.AsyncCursor, items: list[Mapped]) -> None:
+        rows: dict[Upsert, list[Row]] = defaultdict(list)
+        for item in items:
+            for upsert, row in item.rows:
+                rows[upsert].append(row)
+        for upsert in self.projection.upserts:
+            collapsed = upsert.collapse(rows.get(upsert, ()))
+            if len(collapsed) >= COPY_FROM_ROWS:
+                await self._copy(cur, upsert, collapsed)
+            elif collapsed:
+                await cur.executemany(self._statements[upsert], collapsed)
 
     async def _copy(self, cur: psycopg.AsyncCursor, upsert: Upsert, rows: list[Row]) -> None:
         _, copy_in, insert = self._staged[upsert]
@@ -193,6 +312,8 @@ class ProjectionRunner:
             for row in rows:
                 await copy.write_row(row)
         await cur.execute(insert)
+        # A bisected batch stages several times in one transaction: start each from empty.
+        await cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(upsert.stage)))
 
     async def _assign_all(self) -> dict[TopicPartition, int]:
         """Rebuild mode: take every partition, seek to the checkpoints, return the end offsets."""
@@ -225,6 +346,9 @@ class ProjectionRunner:
 
 
 class _SeekOnAssign(ConsumerRebalanceListener):
+    """Flags the runner to seek to its checkpoints before it applies anything (step 1): seeking here
+    would need PostgreSQL inside the rebalance callback, where a failure cannot be retried."""
+
     def __init__(self, runner: ProjectionRunner) -> None:
         self.runner = runner
 
@@ -232,4 +356,4 @@ class _SeekOnAssign(ConsumerRebalanceListener):
         return None
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.runner.seek_to_checkpoints(set(assigned))
+        self.runner._unpositioned = True

@@ -86,3 +86,76 @@ async def test_a_stale_batch_before_the_first_copy_leaves_the_staging_tables_usa
         assert await _count(conn) == (3 * COPY_FROM_ROWS, 13)
     finally:
         await conn.close()
+
+
+class Letters:
+    """Collects dead letters: (offset, reason)."""
+
+    def __init__(self) -> None:
+        self.rejected: list[tuple[int, str]] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.rejected)
+
+    async def reject(self, reason: str, record: ConsumerRecord) -> None:
+        self.rejected.append((record.offset, reason))
+
+    async def flush(self) -> None:
+        return None
+
+
+class PoisonedEvents(EventsProjection):
+    """The real events mapping, except that it writes what PostgreSQL refuses for marked events:
+    a NUL in text (resource `nul`), an integer out of its column's range (resource `huge`), and
+    raises on resource `bug` (a mapping bug that only this input triggers)."""
+
+    def rows(self, record):
+        for upsert, row in super().rows(record):
+            resource = row[6]
+            if resource == "bug":
+                raise KeyError("a bug on this input")
+            if resource == "nul":
+                row = (*row[:6], "a\x00b", *row[7:])
+            elif resource == "huge":
+                row = (*row[:15], 2**40, *row[16:])
+            yield upsert, row
+
+
+def _poisoned_batch(first_offset: int, records: int, events_each: int, poison: dict[int, str]):
+    tp = TopicPartition(TOPIC, 0)
+    out = []
+    for i in range(records):
+        offset = first_offset + i
+        events = [
+            event(asset=f"a{offset}-{j}", partition=0, offset=offset * 1000 + j) for j in range(events_each)
+        ]
+        if offset in poison:
+            events[len(events) // 2] = events[len(events) // 2].model_copy(
+                update={"resource": poison[offset]}
+            )
+        value = encode(EventBatch(partition=0, events=events))
+        out.append(ConsumerRecord(TOPIC, 0, offset, 0, 0, None, value, None, 0, len(value), []))
+    return {tp: out}
+
+
+@pytest.mark.parametrize("events_each", [COPY_FROM_ROWS, 3], ids=["copy", "executemany"])
+async def test_refused_values_are_bisected_out_one_dead_letter_each(runner, events_each) -> None:
+    runner.projection = PoisonedEvents()
+    letters = Letters()
+    poison = {3: "nul", 7: "huge", 12: "bug"}
+    conn = await runner.open_connection()
+    try:
+        assert await runner.apply(conn, _poisoned_batch(0, 16, events_each, poison), letters) == 16
+        rejected = dict(letters.rejected)
+        assert set(rejected) == {3, 7, 12}, letters.rejected
+        assert "PostgreSQL refused" in rejected[3] and "0x00" in rejected[3]
+        assert "PostgreSQL refused" in rejected[7] and "out of range" in rejected[7]
+        assert "projection failed on this record" in rejected[12] and "KeyError" in rejected[12]
+        # Every other record is written, in the same transaction as the checkpoint.
+        assert await _count(conn) == (13 * events_each, 15)
+        # The runner is still usable: the next batch applies normally.
+        assert await runner.apply(conn, _poisoned_batch(16, 2, events_each, {}), letters) == 2
+        assert await _count(conn) == (15 * events_each, 17)
+    finally:
+        await conn.close()
