@@ -18,10 +18,11 @@ from aiokafka import AIOKafkaProducer
 from ems.schemas.alert_command import AlertCommand, BadCommand, Tick, parse_args
 from ems.schemas.command import Command
 from ems.settings import Settings
-from ems.streams.batch_stage import Batch, BatchStage
+from ems.streams.batch_stage import Batch, BatchStage, guarded
 from ems.streams.codecs import DecodeError, decode, encode
-from ems.streams.kafka import DeadLetters, make_producer
+from ems.streams.kafka import DeadLetters, close_quietly, make_producer, settle
 from ems.streams.partitioning import partition_for
+from ems.streams.stage import Stage
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,10 @@ class CommandRouter(BatchStage):
         partitions = len(await producer.partitions_for(self.events_topic))
         for messages in batch.values():
             for msg in messages:
-                forward = await self._check(msg, dead)
+                forward = await guarded(self.stage, msg, dead, lambda m=msg: self._check(m, dead))
                 if forward is not None:
                     part = partition_for(forward.fingerprint.encode(), partitions)
-                    await producer.send(self.events_topic, value=encode(forward), partition=part)
+                    await self.emit(producer, self.events_topic, encode(forward), partition=part)
                     self.forwarded += 1
 
     async def _check(self, msg, dead: DeadLetters) -> AlertCommand | None:
@@ -72,26 +73,29 @@ class CommandRouter(BatchStage):
         )
 
 
-class Ticker:
+class Ticker(Stage):
     """Appends the wall clock as a Tick to every `ems.events` partition, every `tick_interval` s."""
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__("ticker")
         self.settings = settings
         self.events_topic = settings.topic("events")
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stopping.set()
 
     async def run(self) -> None:
         producer = make_producer(self.settings)
-        await producer.start()
+        sent: list[asyncio.Future] = []
         try:
-            while not self._stopping.is_set():
-                for part in sorted(await producer.partitions_for(self.events_topic)):
-                    await producer.send(self.events_topic, value=encode(Tick(partition=part)), partition=part)
+            await producer.start()
+            self.status.running()
+            while not self.stopping:
+                parts = sorted(await producer.partitions_for(self.events_topic))
+                for part in parts:
+                    tick = encode(Tick(partition=part))
+                    sent.append(await producer.send(self.events_topic, value=tick, partition=part))
                 await producer.flush()
+                await settle(sent)
+                self.status.progress(len(parts))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.settings.tick_interval)
         finally:
-            await producer.stop()
+            await close_quietly(producer)

@@ -6,7 +6,9 @@ wrapper dead-letters it), or nothing (a redelivery, or a discovery that changed 
 
 Idempotence: every snapshot keeps, per input `topic:partition`, the highest offset applied. All
 commands and discoveries of one asset travel on one partition of their topic (keyed by asset id),
-so an input at or below that offset was applied before: it is skipped, never applied twice.
+so an input at or below that offset was applied before: it is skipped, never applied twice. A
+command a client retried (same command id, appended again) is recognised by the digests of the last
+`RECENT_COMMANDS` command ids the snapshot keeps, and skipped too.
 
 Merge rule (discovery vs operators): discovery fills `DISCOVERED_FIELDS` and attribute keys, never
 `OPERATOR_FIELDS`; a field (or `attributes.<key>`) an operator set is *pinned* and discovery leaves
@@ -22,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ems.agents.dedupe import id_digest
 from ems.schemas.asset import (
     COMMAND_ARGS,
     DISCOVERED_FIELDS,
@@ -39,7 +42,8 @@ from ems.schemas.command import Command
 from ems.schemas.identity import asset_id_for
 from ems.schemas.observation import DiscoveryBody, Observation
 
-_BOOKKEEPING = {"positions", "version", "updated_at", "last_seen"}
+_BOOKKEEPING = {"positions", "recent_commands", "version", "updated_at", "last_seen"}
+RECENT_COMMANDS = 32  # command ids remembered per asset, so that a client's retry applies once
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ def _errors(exc: ValidationError) -> str:
 
 def _changed(state: Asset, kind: str, cause: Any, source: str, offset: int, **updates: Any) -> AssetChanged:
     removed = updates.pop("removed_edges", [])
+    if isinstance(cause, Command):
+        updates["recent_commands"] = [*state.recent_commands, id_digest(cause.event_id)][-RECENT_COMMANDS:]
     asset = state.model_copy(
         update={
             **updates,
@@ -104,6 +110,8 @@ def apply_command(state: Asset | None, cmd: Command, source: str, offset: int) -
     """Apply one `asset.*` command to the asset's current state (None: unknown asset)."""
     if redelivered(state, source, offset):
         return Outcome(skipped=True)
+    if state is not None and id_digest(cmd.event_id) in state.recent_commands:
+        return Outcome(skipped=True)  # the same command appended again by a client's retry
     model = COMMAND_ARGS.get(cmd.name)
     if model is None:
         return Outcome(refused=f"unknown asset command {cmd.name!r}; expected one of {sorted(COMMAND_ARGS)}")

@@ -33,8 +33,10 @@ from ems.schemas.asset import Asset, AssetChanged
 from ems.schemas.command import Command
 from ems.schemas.observation import DiscoveryBody, Observation
 from ems.settings import Settings
+from ems.streams.batch_stage import consumer_lag, guarded
 from ems.streams.codecs import DecodeError, decode
-from ems.streams.kafka import DeadLetters, make_consumer, make_producer, send_record
+from ems.streams.kafka import DeadLetters, close_quietly, make_consumer, make_producer, send_record, settle
+from ems.streams.stage import Stage
 
 log = logging.getLogger(__name__)
 IGNORED = Counter(
@@ -63,7 +65,11 @@ async def read_snapshots(settings: Settings, partitions: set[int]) -> dict[str, 
             batch = await reader.getmany(*pending, timeout_ms=500, max_records=5000)
             for records in batch.values():
                 for msg in records:
-                    changed = decode(msg.value, AssetChanged).asset
+                    try:
+                        changed = decode(msg.value, AssetChanged).asset
+                    except DecodeError as exc:  # not ours: the projection dead-letters it
+                        log.warning("assets: skipping an unreadable snapshot at %d: %s", msg.offset, exc)
+                        continue
                     known = state.get(changed.asset_id)
                     if known is None or changed.version > known.version:
                         state[changed.asset_id] = changed
@@ -73,10 +79,11 @@ async def read_snapshots(settings: Settings, partitions: set[int]) -> dict[str, 
     return state
 
 
-class AssetsWorker:
+class AssetsWorker(Stage):
     """Runs the asset registry stage until `stop()`."""
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__("assets")
         self.settings = settings
         self.commands_topic = settings.topic("commands")
         self.raw_topic = settings.topic("observations.raw")
@@ -84,11 +91,7 @@ class AssetsWorker:
         self.state: dict[str, Asset] = {}
         self.rebuild_seconds = 0.0
         self.assigned: set[int] | None = None  # set by a rebalance: rebuild before the next batch
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        """Finish the current batch and return from `run()`."""
-        self._stopping.set()
+        self._sent: list[asyncio.Future] = []
 
     async def rebuild(self, partitions: set[int]) -> None:
         """Step 2: the state of the assigned partitions, from `ems.assets`."""
@@ -125,12 +128,16 @@ class AssetsWorker:
         )
         consumer.subscribe([self.commands_topic, self.raw_topic], listener=Rebuild())
         producer = make_producer(self.settings)
-        await producer.start()
-        await consumer.start()
-        dead = DeadLetters(producer, self.settings, stage="assets")
-        progress = StageProgress("assets")
+        self._sent.clear()
+        processed: dict[TopicPartition, int] = {}
+        self.status.lag_source = lambda: consumer_lag(consumer, processed)
         try:
-            while not self._stopping.is_set():
+            await producer.start()
+            await consumer.start()
+            dead = DeadLetters(producer, self.settings, stage="assets")
+            progress = StageProgress("assets")
+            self.status.running()
+            while not self.stopping:
                 batch = await consumer.getmany(
                     timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.batch_max_records
                 )
@@ -142,14 +149,20 @@ class AssetsWorker:
                 offsets = {}
                 for tp, messages in batch.items():
                     for msg in messages:
-                        await self._handle(msg, producer, dead)
+                        await guarded("assets", msg, dead, lambda m=msg: self._handle(m, producer, dead))
                     offsets[tp] = messages[-1].offset + 1
                 await producer.flush()
+                await settle(self._sent)
+                await dead.flush()
                 await consumer.commit(offsets)
-                progress.add(sum(len(m) for m in batch.values()))
+                processed.update(offsets)
+                count = sum(len(m) for m in batch.values())
+                progress.add(count)
+                self.status.progress(count)
+                self.status.dead_letters = dead.count
         finally:
-            await consumer.stop()
-            await producer.stop()
+            self.status.lag_source = None
+            await close_quietly(consumer, producer)
 
     async def _handle(self, msg: ConsumerRecord, producer, dead: DeadLetters) -> None:
         if msg.topic == self.raw_topic:
@@ -187,4 +200,4 @@ class AssetsWorker:
             await dead.reject(outcome.refused, msg)
         elif outcome.change is not None:
             self.state[outcome.change.asset.asset_id] = outcome.change.asset
-            await send_record(producer, self.assets_topic, outcome.change)
+            self._sent.append(await send_record(producer, self.assets_topic, outcome.change))

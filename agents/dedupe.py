@@ -13,11 +13,15 @@ Idempotency: each event carries the raw-topic position of its observation, each 
 on `ems.commands`. The tracked state keeps the highest offset seen per source partition, for every
 item of the fingerprint, and an item at or below it is a redelivery (after a worker crash, or a batch
 re-sent by normalize) and is skipped. So at-least-once delivery gives an exactly-once effect on the
-state, live and in replays alike.
+state, live and in replays alike. A client that retries a write appends the same item again at a new
+position, with the same id (its Idempotency-Key, or its tool's own event id: see the API): the state
+also keeps digests of the ids of the last `policy.recent_ids` items, and an item whose id is among
+them is skipped as a retry. Both checks read only the log, so a replay decides the same.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,8 +40,16 @@ def alert_id_for(fingerprint: str) -> str:
 
 
 def is_redelivery(tracked: Tracked | None, item: Item) -> bool:
-    """True when `item` was already seen by this fingerprint's state."""
-    return tracked is not None and _seen(tracked.positions, item)
+    """True when `item` was already seen by this fingerprint's state (by position or by id)."""
+    return tracked is not None and (
+        _seen(tracked.positions, item) or id_digest(item.event_id) in tracked.recent_ids
+    )
+
+
+def id_digest(event_id: str) -> str:
+    """The short digest of an item id kept in `Tracked.recent_ids` (48 bits: collisions within one
+    alert's window are negligible)."""
+    return hashlib.blake2b(event_id.encode(), digest_size=6).hexdigest()
 
 
 def _seen(positions: dict[str, int], item: Item) -> bool:
@@ -65,6 +77,7 @@ class FoldResult:
     tracked: Tracked | None
     applied: int = 0
     skipped: int = 0
+    retries: int = 0
     seen: int = 0
     changed: bool = False
     at: datetime | None = None
@@ -110,6 +123,8 @@ def fold(tracked: Tracked | None, items: Iterable[Item], policy: LifecyclePolicy
     """
     alert = tracked.alert if tracked else None
     positions = dict(tracked.positions) if tracked else {}
+    recent = list(tracked.recent_ids) if tracked else []
+    known = set(recent)
     result = FoldResult(tracked=tracked)
     for item in items:
         if _seen(positions, item):
@@ -118,6 +133,14 @@ def fold(tracked: Tracked | None, items: Iterable[Item], policy: LifecyclePolicy
         source, offset = item.position
         positions[source] = offset
         result.seen += 1
+        if policy.recent_ids:
+            digest = id_digest(item.event_id)
+            if digest in known:  # appended again by a client's retry: applied already
+                result.skipped += 1
+                result.retries += 1
+                continue
+            known.add(digest)
+            recent.append(digest)
         alert = result._timers(alert, item.occurred_at)
         if isinstance(item, AlertCommand):
             try:
@@ -135,8 +158,41 @@ def fold(tracked: Tracked | None, items: Iterable[Item], policy: LifecyclePolicy
         if transition is not None:
             result.transitions.append(transition)
     if result.seen or result.changed:
-        result.tracked = Tracked(alert=alert, positions=positions)
+        keep = recent[-policy.recent_ids :] if policy.recent_ids else []
+        result.tracked = Tracked(alert=alert, positions=positions, recent_ids=keep)
     return result
+
+
+def fold_isolating(
+    tracked: Tracked | None, items: list[Item], policy: LifecyclePolicy
+) -> tuple[FoldResult, list[tuple[Item, BaseException]]]:
+    """`fold`, except that an item the fold raises on (a bug that only this input triggers) is left
+    out and returned with its exception; the other items are applied in order, as `fold` would.
+
+    The fast path is one `fold`; only when it raises are the items folded one at a time.
+    """
+    try:
+        return fold(tracked, items, policy), []
+    except Exception:  # noqa: BLE001 - find the item: it is reported, the others are applied
+        pass
+    total = FoldResult(tracked=tracked)
+    failed: list[tuple[Item, BaseException]] = []
+    for item in items:
+        try:
+            step = fold(total.tracked, [item], policy)
+        except Exception as exc:  # noqa: BLE001 - see above
+            failed.append((item, exc))
+            continue
+        total.tracked = step.tracked
+        total.applied += step.applied
+        total.skipped += step.skipped
+        total.retries += step.retries
+        total.seen += step.seen
+        total.transitions.extend(step.transitions)
+        total.refused.extend(step.refused)
+        if step.changed:
+            total.changed, total.at = True, step.at
+    return total, failed
 
 
 def fire_due(tracked: Tracked, now: datetime) -> FoldResult:

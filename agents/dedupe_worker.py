@@ -11,6 +11,7 @@ restarts the worker if Faust drops events or stalls.
 
 from __future__ import annotations
 
+import base64
 import functools
 import logging
 from datetime import datetime
@@ -18,7 +19,7 @@ from typing import Any
 
 import faust
 
-from ems.agents.dedupe import FoldResult, Item, fire_due, fold
+from ems.agents.dedupe import FoldResult, Item, fire_due, fold_isolating
 from ems.agents.lifecycle import LifecyclePolicy, next_timer
 from ems.agents.timers import TimerIndex
 from ems.progress import DEAD_LETTERS, StageProgress
@@ -30,8 +31,10 @@ from ems.settings import Settings
 from ems.streams.app import drain_send_buffer, faust_topics
 from ems.streams.chunks import encoded_chunks
 from ems.streams.codecs import DecodeError, decode, encode
-from ems.streams.faust_guard import StreamGuard
+from ems.streams.failures import describe
+from ems.streams.faust_guard import StreamGuard, faust_lag
 from ems.streams.partitioning import partition_for
+from ems.streams.stage_status import stage_status
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +65,22 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
         timers.reset()  # the partitions held may have changed: reload lazily at the next tick
 
     progress = StageProgress("dedupe")
+    status = stage_status("dedupe")
     guard = StreamGuard(app, "dedupe", settings.stall_grace, settings.kafka_bootstrap)
+    status.lag_source = lambda: faust_lag(app, guard.processed)
 
-    async def dead_letter(reason: str, msg: Any) -> None:
+    async def dead_letter(reason: str, msg: Any, item: Item | None = None) -> None:
         letter = DeadLetter.of_record(stage="dedupe", reason=reason, record=msg)
+        if item is not None:  # one item of a batch record: its own bytes and id
+            letter = letter.model_copy(
+                update={
+                    "event_id": f"{letter.event_id}:{item.event_id}"[:128],
+                    "payload_b64": base64.b64encode(encode(item)).decode(),
+                }
+            )
         DEAD_LETTERS.labels("dedupe").inc()
-        log.warning("dead-lettered %s: %s", letter.key, reason)
+        status.dead_letters += 1
+        log.warning("dead-lettered %s: %s", letter.key, reason[:300])
         await topics.deadletter.send(key=letter.key.encode(), value=encode(letter))
 
     def store(partition: int, key: bytes, result: FoldResult) -> None:
@@ -90,7 +103,8 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
             # 1. Decode, grouping events and commands per partition and fingerprint, in log order.
             groups: dict[int, dict[bytes, list[Item]]] = {}
             ticks: dict[int, datetime] = {}
-            messages: dict[str, Any] = {}
+            messages: dict[str, Any] = {}  # command id -> its message (for refusals)
+            origin: dict[int, Any] = {}  # id(item) -> the message that carried it
             for ev in records:
                 msg = ev.message
                 try:
@@ -102,7 +116,9 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                 if isinstance(record, EventBatch):
                     for event in record.events:
                         by_key.setdefault(event.fingerprint.encode(), []).append(event)
+                        origin[id(event)] = msg
                 elif isinstance(record, AlertCommand):
+                    origin[id(record)] = msg
                     by_key.setdefault(record.fingerprint.encode(), []).append(record)
                     messages[record.command.event_id] = msg
                 else:
@@ -116,7 +132,18 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                 for key, items in by_key.items():
                     count += len(items)
                     stored = table.get(key)
-                    result = fold(Tracked.model_validate_json(stored) if stored else None, items, policy)
+                    try:
+                        tracked = Tracked.model_validate_json(stored) if stored else None
+                    except ValueError as exc:  # unreadable state: keep its inputs, do not guess
+                        log.error("dedupe: the stored state of %s cannot be read: %s", key, exc)
+                        for item in items:
+                            reason = f"the stored state of this alert cannot be read: {describe(exc)}"
+                            await dead_letter(reason, origin[id(item)], item)
+                        continue
+                    result, failed = fold_isolating(tracked, items, policy)
+                    for item, exc in failed:  # a bug on this input only: the others are applied
+                        log.error("dedupe: fold failed on %s", item.event_id, exc_info=exc)
+                        await dead_letter(f"failed on this record: {describe(exc)}", origin[id(item)], item)
                     if result.seen or result.changed:
                         store(partition, key, result)
                     for command, reason in result.refused:
@@ -133,7 +160,11 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
                     stored = table.get(key)
                     if not stored:
                         continue
-                    result = fire_due(Tracked.model_validate_json(stored), now)
+                    try:
+                        result = fire_due(Tracked.model_validate_json(stored), now)
+                    except Exception:  # a bug on this alert's state: log it, keep the others going
+                        log.exception("dedupe: timers of %s failed", key)
+                        continue
                     if result.changed:
                         store(partition, key, result)
                         changes.setdefault(partition, []).append(result.change())
@@ -144,5 +175,6 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
             # 4. Hand every table write to the client before the records are acked.
             await drain_send_buffer(app)
             progress.add(count)
+            status.progress(count)
 
     return app.agent(topics.events, name="dedupe")(dedupe)

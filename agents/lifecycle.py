@@ -65,11 +65,12 @@ class Refused(ValueError):
 
 @dataclass(frozen=True)
 class LifecyclePolicy:
-    """Severities plus the default timers (seconds; 0 = never)."""
+    """Severities, the default timers (seconds; 0 = never) and the retry window of dedupe."""
 
     severity: SeverityPolicy
     alert_timeout: int = 86_400
     ack_timeout: int = 0
+    recent_ids: int = 128  # ids remembered per alert for retries (dedupe); 0 = positions only
 
     @classmethod
     def of(cls, settings: Settings) -> LifecyclePolicy:
@@ -78,6 +79,7 @@ class LifecyclePolicy:
             severity=SeverityPolicy.of(settings.severity_order, settings.clearing_severities),
             alert_timeout=settings.alert_timeout,
             ack_timeout=settings.ack_timeout,
+            recent_ids=settings.dedupe_recent_ids,
         )
 
 

@@ -20,7 +20,7 @@ from ems.agents.severity import SeverityPolicy
 from ems.schemas.event import Event, EventBatch
 from ems.schemas.observation import EventBody, MetricsBody, Observation
 from ems.settings import Settings
-from ems.streams.batch_stage import Batch, BatchStage
+from ems.streams.batch_stage import Batch, BatchStage, guarded
 from ems.streams.chunks import encoded_chunks
 from ems.streams.codecs import DecodeError, decode
 from ems.streams.kafka import DeadLetters
@@ -72,14 +72,14 @@ class NormalizeWorker(BatchStage):
         grouped: dict[int, list[Event]] = {}
         for messages in batch.values():
             for msg in messages:
-                event = await self._handle(msg, producer, dead)
+                event = await guarded(self.stage, msg, dead, lambda m=msg: self._handle(m, producer, dead))
                 if event is not None:
                     part = partition_for(event.fingerprint.encode(), partitions)
                     grouped.setdefault(part, []).append(event)
         for part, events in grouped.items():
             make = functools.partial(_events_record, part)
             for value in encoded_chunks(events, make, self.settings.events_per_record):
-                await producer.send(self.events_topic, value=value, partition=part)
+                await self.emit(producer, self.events_topic, value, partition=part)
 
     async def _handle(self, msg: ConsumerRecord, producer, dead: DeadLetters) -> Event | None:
         """The Event of an event observation; other kinds are routed here, rejects dead-lettered."""
@@ -95,7 +95,7 @@ class NormalizeWorker(BatchStage):
                 await dead.reject(str(exc), msg)
                 return None
         if isinstance(obs.body, MetricsBody):
-            await producer.send(self.metrics_topic, key=obs.key.encode(), value=msg.value)
+            await self.emit(producer, self.metrics_topic, msg.value, key=obs.key.encode())
         # Discoveries and heartbeats stay on the raw topic, the source of truth, for the stages
         # that consume them (asset registry, heartbeat monitor).
         return None

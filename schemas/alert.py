@@ -89,10 +89,12 @@ class AlertState(BaseModel):
 
 
 class Tracked(BaseModel):
-    """What the dedupe stage stores per fingerprint: the alert (if any) and the raw positions seen.
+    """What the dedupe stage stores per fingerprint: the alert (if any), the positions and the ids seen.
 
     Positions are kept for every event of the fingerprint, including those that changed nothing (a
-    clear with no alert), so that a redelivered copy of any of them is recognised.
+    clear with no alert), so that a redelivered copy of any of them is recognised. Ids catch the
+    other kind of copy: the same event appended again by a client that retried (same id, new
+    position).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -100,6 +102,11 @@ class Tracked(BaseModel):
     alert: AlertState | None = None
     positions: dict[str, int] = Field(
         default_factory=dict, description="Highest raw-topic offset seen, per raw partition"
+    )
+    recent_ids: list[str] = Field(
+        default_factory=list,
+        description="Digests of the ids of the last items applied (oldest first): a retry that "
+        "carries one of them at a new position is skipped",
     )
 
 

@@ -163,6 +163,10 @@ class Asset(_Model):
     positions: dict[str, int] = Field(
         default_factory=dict, description="'topic:partition' -> highest input offset applied (idempotence)"
     )
+    recent_commands: list[str] = Field(
+        default_factory=list,
+        description="Digests of the ids of the last commands applied: a client's retry is skipped",
+    )
     version: int = 1
 
 

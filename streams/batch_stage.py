@@ -3,51 +3,104 @@
 At-least-once: the input offsets are committed only once Kafka has acknowledged every output of
 the batch, so a crash re-sends a range of outputs with the same ids and positions, which the next
 stage recognises (dedupe and the lifecycle by source position, projections by checkpoint).
+
+Failures (see `streams.failures`): an exception while handling ONE record — a bad value, a bug that
+only this input triggers — dead-letters that record with the reason and the stage goes on; a
+transient one (Kafka away) propagates, and `keep_running` restarts the stage from its committed
+offsets after a backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ems.progress import StageProgress
 from ems.settings import Settings
-from ems.streams.kafka import DeadLetters, make_consumer, make_producer
+from ems.streams.failures import Failure, classify, describe
+from ems.streams.kafka import DeadLetters, close_quietly, make_consumer, make_producer, settle
+from ems.streams.stage import Stage
 
+log = logging.getLogger(__name__)
 Batch = dict[TopicPartition, list[ConsumerRecord]]
+T = TypeVar("T")
 
 
-class BatchStage:
+def consumer_lag(consumer: AIOKafkaConsumer, next_offsets: dict[TopicPartition, int]) -> int | None:
+    """Records between what the stage processed (or its position) and the partitions' ends."""
+    total, known = 0, False
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        done = next_offsets.get(tp)
+        if end is None or done is None:
+            continue
+        total, known = total + max(0, end - done), True
+    return total if known else None
+
+
+async def guarded(
+    stage: str, msg: ConsumerRecord, dead: DeadLetters, work: Callable[[], Awaitable[T]]
+) -> T | None:
+    """Run `work` for one record; a failure that is not transient dead-letters the record."""
+    try:
+        return await work()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if classify(exc) is Failure.TRANSIENT:
+            raise
+        where = f"{msg.topic}:{msg.partition}:{msg.offset}"
+        log.exception("%s: failed on %s; dead-lettering it", stage, where)
+        await dead.reject(f"failed on this record: {describe(exc)}", msg)
+        return None
+
+
+class BatchStage(Stage):
     """Subclasses name the `stage`, the input `topic` and `group`, and implement `handle`."""
 
     stage = ""
 
     def __init__(self, settings: Settings, topic: str, group: str, max_records: int) -> None:
+        super().__init__(self.stage)
         self.settings = settings
         self.topic = topic
         self.group = group
         self.max_records = max_records
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        """Ask the loop to finish its current batch and return."""
-        self._stopping.set()
+        self._sent: list[asyncio.Future] = []
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
-        """Turn one input batch into outputs queued on `producer` (and dead letters)."""
+        """Turn one input batch into outputs queued with `emit` (and dead letters)."""
         raise NotImplementedError
+
+    async def emit(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        partition: int | None = None,
+    ) -> None:
+        """Queue one output; its delivery is checked before the input is committed."""
+        self._sent.append(await producer.send(topic, value=value, key=key, partition=partition))
 
     async def run(self) -> None:
         """Run until `stop()`: getmany -> handle -> flush -> commit."""
         consumer = make_consumer(self.settings, self.topic, group_id=self.group)
         producer = make_producer(self.settings)
-        await producer.start()
-        await consumer.start()
-        dead = DeadLetters(producer, self.settings, stage=self.stage)
-        progress = StageProgress(self.stage)
+        self._sent.clear()
+        processed: dict[TopicPartition, int] = {}
+        self.status.lag_source = lambda: consumer_lag(consumer, processed)
         try:
-            while not self._stopping.is_set():
+            await producer.start()
+            await consumer.start()
+            dead = DeadLetters(producer, self.settings, stage=self.stage)
+            progress = StageProgress(self.stage)
+            self.status.running()
+            while not self.stopping:
                 batch = await consumer.getmany(
                     timeout_ms=self.settings.batch_timeout_ms, max_records=self.max_records
                 )
@@ -55,11 +108,18 @@ class BatchStage:
                     continue
                 # 1. Handle the batch, queueing every output (sends are pipelined by the producer).
                 await self.handle(batch, producer, dead)
-                # 2. Wait until Kafka has acknowledged all of them ...
+                # 2. Wait until Kafka has acknowledged all of them (a refused one raises) ...
                 await producer.flush()
+                await settle(self._sent)
+                await dead.flush()
                 # 3. ... and only then commit the input offsets (at-least-once).
-                await consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in batch.items()})
-                progress.add(sum(len(m) for m in batch.values()))
+                offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
+                await consumer.commit(offsets)
+                processed.update(offsets)
+                count = sum(len(m) for m in batch.values())
+                progress.add(count)
+                self.status.progress(count)
+                self.status.dead_letters = dead.count
         finally:
-            await consumer.stop()
-            await producer.stop()
+            self.status.lag_source = None
+            await close_quietly(consumer, producer)

@@ -23,6 +23,18 @@ from ems.streams.watchdog import EXIT_RESTART, CommitStallWatchdog, OffsetContin
 log = logging.getLogger(__name__)
 
 
+def faust_lag(app: faust.App, processed: dict) -> int | None:
+    """Records between what the agent processed and the ends of its assigned partitions."""
+    total, known = 0, False
+    for tp in app.consumer.assignment():
+        end = app.consumer.highwater(tp)
+        done = processed.get(tp)
+        if end is None or done is None:
+            continue
+        total, known = total + max(0, end - (done + 1)), True
+    return total if known else None
+
+
 class StreamGuard:
     """Restarts the worker when Faust drops fetched events (a gap) or stops committing (a stall)."""
 

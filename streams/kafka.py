@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -49,9 +51,39 @@ def make_consumer(
     return AIOKafkaConsumer(*topics, **options)
 
 
-async def send_record(producer: AIOKafkaProducer, topic: str, record: Record) -> None:
-    """Queue one record keyed by its partition key (returns once queued, not once acked)."""
-    await producer.send(topic, key=record.key.encode(), value=encode(record))
+async def send_record(producer: AIOKafkaProducer, topic: str, record: Record) -> asyncio.Future:
+    """Queue one record keyed by its partition key; returns its delivery future (not yet acked)."""
+    return await producer.send(topic, key=record.key.encode(), value=encode(record))
+
+
+async def settle(futures: list[asyncio.Future]) -> None:
+    """Wait for queued sends (after `producer.flush()`) and raise the first failure, if any.
+
+    A flush returns once every batch is done, delivered or not; a send the broker refused is only
+    visible on its future. Stages check them before committing their input, so a lost output is
+    retried (at-least-once) instead of being skipped silently.
+    """
+    if not futures:
+        return
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    futures.clear()
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+async def close_quietly(*clients: AIOKafkaConsumer | AIOKafkaProducer, timeout: float = 10.0) -> None:
+    """Stop Kafka clients without hanging: while the broker is away an idempotent producer's
+    `stop()` would wait for its undelivered batches forever. Whatever is abandoned was not
+    committed as consumed, so it is produced again when the stage restarts."""
+    for client in clients:
+        try:
+            await asyncio.wait_for(client.stop(), timeout)
+        except Exception as exc:  # noqa: BLE001 - closing after a failure must not fail again
+            log.warning("could not stop a Kafka client cleanly within %.0f s: %s", timeout, exc)
+
+
+MAX_LETTER_PAYLOAD = 2 * 1024 * 1024  # the dead-letter topic accepts 8 MiB records (base64 adds 1/3)
 
 
 class DeadLetters:
@@ -61,16 +93,42 @@ class DeadLetters:
         self._producer = producer
         self._topic = settings.topic("deadletter")
         self._stage = stage
+        self._futures: list[asyncio.Future] = []
         self.count = 0
 
     async def reject(self, reason: str, record: object) -> None:
         """Dead-letter one consumed record and log the reason (never the payload)."""
-        letter = DeadLetter.of_record(stage=self._stage, reason=reason, record=record)
+        await self.reject_item(reason, record, None, None)
+
+    async def reject_item(self, reason: str, record: object, item: bytes | None, item_id: str | None) -> None:
+        """Dead-letter one item of a consumed record (`item` = its bytes, e.g. one event of a batch
+        record), or the whole record when `item` is None."""
+        payload = record.value if item is None else item  # type: ignore[attr-defined]
+        payload = payload or b""
+        if len(payload) > MAX_LETTER_PAYLOAD:
+            digest = hashlib.sha256(payload).hexdigest()
+            reason = (
+                f"{reason} [payload cut to {MAX_LETTER_PAYLOAD} of {len(payload)} bytes, sha256 {digest}; "
+                "the whole record is at its source position]"
+            )
+            payload = payload[:MAX_LETTER_PAYLOAD]
+        letter = DeadLetter.of(
+            stage=self._stage,
+            reason=reason,
+            topic=record.topic,  # type: ignore[attr-defined]
+            partition=record.partition,  # type: ignore[attr-defined]
+            offset=record.offset,  # type: ignore[attr-defined]
+            key=record.key,  # type: ignore[attr-defined]
+            payload=payload,
+        )
+        if item_id is not None:
+            letter = letter.model_copy(update={"event_id": f"{letter.event_id}:{item_id}"[:128]})
         self.count += 1
         DEAD_LETTERS.labels(self._stage).inc()
-        log.warning("dead-lettered %s at %s: %s", letter.key, self._stage, reason)
-        await send_record(self._producer, self._topic, letter)
+        log.warning("dead-lettered %s at %s: %s", letter.key, self._stage, reason[:300])
+        self._futures.append(await send_record(self._producer, self._topic, letter))
 
     async def flush(self) -> None:
-        """Wait until every dead letter sent so far is acknowledged by Kafka."""
+        """Wait until every dead letter sent so far is acknowledged by Kafka (raise if one was not)."""
         await self._producer.flush()
+        await settle(self._futures)

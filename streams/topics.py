@@ -23,6 +23,7 @@ class TopicSpec:
     key: str
     carries: str
     compacted: bool = False
+    max_message_bytes: int | None = None  # None: the broker's default (1 MiB on Apache Kafka)
 
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -32,7 +33,13 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("metrics", "asset id", "Observation(kind=metrics): metric sample batches"),
     TopicSpec("commands", "target id", "operator commands from the API"),
     TopicSpec("assets", "asset id", "the asset registry", compacted=True),
-    TopicSpec("deadletter", "source topic:partition:offset", "DeadLetter: rejected input + reason"),
+    # A letter carries the refused record base64-encoded (a third larger) plus the reason.
+    TopicSpec(
+        "deadletter",
+        "source topic:partition:offset",
+        "DeadLetter: rejected input + reason",
+        max_message_bytes=8 * 1024 * 1024,
+    ),
 )
 
 
@@ -100,7 +107,12 @@ async def _wait_visible(admin: AIOKafkaAdminClient, topics: Mapping[str, int], d
 async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
     """Create every declared topic that does not exist yet; return the names created."""
     names = {spec.name: settings.topic(spec.name) for spec in TOPICS}
-    configs = {names[spec.name]: {"cleanup.policy": "compact"} for spec in TOPICS if spec.compacted}
+    configs: dict[str, dict[str, str]] = {names[spec.name]: {} for spec in TOPICS}
+    for spec in TOPICS:
+        if spec.compacted:
+            configs[names[spec.name]]["cleanup.policy"] = "compact"
+        if spec.max_message_bytes:
+            configs[names[spec.name]]["max.message.bytes"] = str(spec.max_message_bytes)
     return await create_missing_topics(
         settings.kafka_bootstrap,
         {name: settings.partitions for name in names.values()},

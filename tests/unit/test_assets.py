@@ -292,3 +292,16 @@ def test_redelivery_gives_the_state_of_processing_once(steps: list, data: st.Dat
                 assert out.change is None
         i += 1
     assert again.state == once.state
+
+
+def test_a_command_retried_by_the_client_applies_once() -> None:
+    reg = Registry()
+    create = cmd("asset.create", name="app1", type="server")
+    update = cmd("asset.update", seconds=1, criticality=4)
+    reg.command(create)
+    reg.command(update)
+    # The client timed out and sent both again: same command ids, appended at new offsets.
+    assert reg.command(create).skipped and reg.command(update).skipped
+    assert reg.refused == [] and reg.state["ast_app1"].version == 2
+    # A new command with the same content is a new change.
+    assert reg.command(cmd("asset.update", seconds=2, criticality=4)).change is not None

@@ -1,7 +1,9 @@
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ems.agents.dedupe import alert_id_for, apply, fold, is_redelivery
+from ems.agents.dedupe import alert_id_for, apply, fold, fold_isolating, is_redelivery
 from tests.unit.helpers import LIFECYCLE, event
 
 
@@ -120,3 +122,63 @@ def test_any_redelivery_interleaving_gives_the_sequential_state(log, data) -> No
         tracked = fold(tracked, delivered[:size], LIFECYCLE).tracked
         delivered = delivered[size:]
     assert tracked == expected
+
+
+def _retry(ev, offset: int):
+    """The same event appended again by a client's retry: same id, a new raw position."""
+    return ev.model_copy(update={"raw_offset": offset})
+
+
+def test_a_retried_event_is_skipped_by_its_id_in_the_same_batch_and_in_later_ones() -> None:
+    first = [event(offset=i) for i in range(3)]
+    result = fold(None, [*first, _retry(first[1], 10)], LIFECYCLE)
+    assert (result.state.event_count, result.retries) == (3, 1)
+    later = fold(result.tracked, [_retry(first[0], 11), event(offset=12)], LIFECYCLE)
+    assert (later.state.event_count, later.retries) == (4, 1)
+    # Its position is recorded, so a redelivery of the retry itself is a plain redelivery.
+    assert is_redelivery(later.tracked, _retry(first[0], 11))
+
+
+def test_the_id_window_keeps_the_last_n_ids() -> None:
+    policy = replace(LIFECYCLE, recent_ids=4)
+    events = [event(offset=i) for i in range(6)]
+    result = fold(None, events, policy)
+    assert len(result.tracked.recent_ids) == 4
+    again = fold(result.tracked, [_retry(events[5], 20), _retry(events[0], 21)], policy)
+    # The newest id is still known; the oldest fell out of the window and counts again.
+    assert (again.retries, again.state.event_count) == (1, 7)
+
+
+def test_without_an_id_window_only_positions_count() -> None:
+    policy = replace(LIFECYCLE, recent_ids=0)
+    ev = event(offset=0)
+    result = fold(None, [ev, _retry(ev, 1)], policy)
+    assert (result.state.event_count, result.tracked.recent_ids) == (2, [])
+
+
+def test_an_item_the_fold_raises_on_is_left_out_and_the_others_applied(monkeypatch) -> None:
+    from ems.agents import dedupe
+
+    events = [event(offset=i) for i in range(5)]
+    poison = events[2].event_id
+    real_apply = dedupe.apply
+
+    def apply_or_raise(state, ev, policy):
+        if ev.event_id == poison:
+            raise OverflowError("date value out of range")
+        return real_apply(state, ev, policy)
+
+    monkeypatch.setattr(dedupe, "apply", apply_or_raise)
+    result, failed = fold_isolating(None, events, LIFECYCLE)
+    assert [(item.event_id, type(exc)) for item, exc in failed] == [(poison, OverflowError)]
+    assert result.state.event_count == 4 and result.changed
+    assert [t.kind for t in result.transitions] == ["opened"]
+    # Same outcome as folding the good ones alone.
+    alone = fold(None, [e for e in events if e.event_id != poison], LIFECYCLE)
+    assert result.state == alone.state
+
+
+def test_fold_isolating_takes_the_fast_path_when_nothing_raises() -> None:
+    events = [event(offset=i) for i in range(3)]
+    result, failed = fold_isolating(None, events, LIFECYCLE)
+    assert failed == [] and result.state == fold(None, events, LIFECYCLE).state
