@@ -27,7 +27,6 @@ from ems.api.responses import JSON
 from ems.schemas.alert_command import ARGS, BadCommand, parse_args
 from ems.schemas.command import Command
 from ems.settings import Settings
-from ems.streams.codecs import encode
 
 MAX_WAIT = 30.0
 
@@ -83,9 +82,7 @@ def routes(settings: Settings) -> list[Route]:
             )
         except BadRequest as exc:
             return exc.response()
-        await request.app.state.producer.send_and_wait(
-            commands_topic, key=command.key.encode(), value=encode(command)
-        )
+        await request.app.state.appender.append(commands_topic, [command])
         answer = {"status": "accepted", "command_id": command.event_id, "alert_id": row["alert_id"]}
         if wait:
             alert = await _wait_applied(request, row["alert_id"], command.event_id, wait)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -20,9 +20,11 @@ from starlette.routing import Route
 
 from ems.api import alert_actions
 from ems.api.alert_routes import routes as alert_routes
+from ems.api.appender import Appender
 from ems.api.assets import routes as asset_routes
-from ems.api.health import health_report
-from ems.api.ingest import BadRequest, append, parse_observations, read_json
+from ems.api.errors import EXCEPTION_HANDLERS, Unavailable
+from ems.api.health import health_report, judge_stages
+from ems.api.ingest import BadRequest, parse_observations, read_json
 from ems.api.integrations import routes as integration_routes
 from ems.api.metrics import ApiMetrics, MetricsMiddleware
 from ems.api.openapi import openapi_spec
@@ -32,13 +34,18 @@ from ems.api.responses import JSON
 from ems.api.series import routes as metric_series_routes
 from ems.infra.migrate import check_schema_name, migrate
 from ems.settings import Settings
-from ems.streams.kafka import make_producer
+from ems.streams.failures import Backoff, describe
+from ems.streams.heartbeat import namespace, read_heartbeats, redis_client
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> Starlette:
-    """Build the API bound to the servers named in `settings`."""
+    """Build the API bound to the servers named in `settings`.
+
+    The API starts even when its servers are away: reads answer 503 until PostgreSQL is back, writes
+    503 until Kafka is (see `ems.api.errors`), and the migrations are retried in the background.
+    """
     schema = check_schema_name(settings.read_model_schema)
     raw_topic = settings.topic("observations.raw")
     metrics = ApiMetrics()
@@ -46,48 +53,60 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # The read models exist before the first worker has run (migrations are idempotent).
-        await asyncio.to_thread(migrate, settings.database_url.get_secret_value(), schema)
         pool = AsyncConnectionPool(
             settings.database_url.get_secret_value(),
             min_size=1,
             max_size=8,
-            kwargs={"options": f"-c search_path={schema}", "row_factory": dict_row},
+            timeout=settings.api_read_timeout,
+            check=AsyncConnectionPool.check_connection,
+            kwargs={
+                "options": f"-c search_path={schema} "
+                f"-c statement_timeout={int(settings.api_statement_timeout * 1000)}",
+                "row_factory": dict_row,
+                "connect_timeout": max(1, int(settings.db_connect_timeout)),
+            },
             open=False,
         )
-        await pool.open()
-        producer = make_producer(settings, linger_ms=1)
-        await producer.start()
-        redis = Redis.from_url(settings.redis_url.get_secret_value())
-        app.state.pool, app.state.producer, app.state.redis = pool, producer, redis
+        await pool.open(wait=False)
+        appender = Appender(settings)
+        await appender.start()
+        redis = redis_client(settings)
+        app.state.pool, app.state.appender, app.state.redis = pool, appender, redis
         app.state.limiter = RateLimiter(redis, settings.rate_limit_per_minute)
+        # The read models exist before the first worker has run (migrations are idempotent).
+        migrating = asyncio.create_task(_migrate_when_reachable(settings, schema))
         try:
             yield
         finally:
-            await producer.stop()
+            migrating.cancel()
+            await appender.stop()
             await pool.close()
             await redis.aclose()
 
     async def post_events(request: Request) -> Response:
+        client = request.headers.get("x-api-key") or (request.client.host if request.client else "-")
         try:
-            client = request.headers.get("x-api-key") or (request.client.host if request.client else "-")
             payload = await read_json(request, settings.max_payload_bytes)
             observations = parse_observations(payload, severities)
-            allowed, remaining, reset = await request.app.state.limiter.hit(client, len(observations))
-            if not allowed:
-                metrics.rejected.labels("429").inc()
-                return JSON(
-                    {
-                        "error": f"rate limit of {settings.rate_limit_per_minute} events per minute exceeded",
-                        "retry_after": reset,
-                    },
-                    status_code=429,
-                    headers={"Retry-After": str(reset)},
-                )
-            await append(request.app.state.producer, raw_topic, observations)
         except BadRequest as exc:
             metrics.rejected.labels(str(exc.status)).inc()
-            return exc.response()
+            raise
+        allowed, remaining, reset = await request.app.state.limiter.hit(client, len(observations))
+        if not allowed:
+            metrics.rejected.labels("429").inc()
+            return JSON(
+                {
+                    "error": f"rate limit of {settings.rate_limit_per_minute} events per minute exceeded",
+                    "retry_after": reset,
+                },
+                status_code=429,
+                headers={"Retry-After": str(reset)},
+            )
+        try:
+            await request.app.state.appender.append(raw_topic, observations)
+        except Unavailable:
+            metrics.rejected.labels("503").inc()
+            raise
         metrics.accepted.inc(len(observations))
         ids = [o.event_id for o in observations]
         body = (
@@ -95,13 +114,11 @@ def create_app(settings: Settings) -> Starlette:
             if not isinstance(payload, list)
             else {"status": "accepted", "ids": ids}
         )
-        return JSON(body, status_code=202, headers={"X-RateLimit-Remaining": str(remaining)})
+        headers = {} if remaining is None else {"X-RateLimit-Remaining": str(remaining)}
+        return JSON(body, status_code=202, headers=headers)
 
     async def list_rows(request: Request, spec: ListSpec, key: str) -> Response:
-        try:
-            query = build_list(spec, request.query_params, sql.SQL("*"))
-        except BadRequest as exc:
-            return exc.response()
+        query = build_list(spec, request.query_params, sql.SQL("*"))
         async with request.app.state.pool.connection() as conn:
             rows = await (await conn.execute(query.select, query.params)).fetchall()
             total = (await (await conn.execute(query.count, query.count_params)).fetchone())["count"]
@@ -132,21 +149,45 @@ def create_app(settings: Settings) -> Starlette:
             ).fetchall()
         return JSON({"alert": alert, "history": history})
 
-    async def health(request: Request) -> Response:
+    async def pipeline_health(request: Request) -> Response:
+        """Servers and stages (200 healthy, 503 with the problems)."""
         state = request.app.state
+        timeout = min(2.0, settings.api_read_timeout)
+
+        async def kafka() -> None:
+            if not state.appender.started:
+                state.appender.start_soon()
+                raise ConnectionError("no connection to Kafka yet")
+            producer = await state.appender.producer()
+            await producer.client.fetch_all_metadata()
 
         async def postgres() -> None:
-            async with state.pool.connection() as conn:
+            async with state.pool.connection(timeout=timeout) as conn:
                 await conn.execute("SELECT 1")
 
-        ok, report = await health_report(
-            {
-                "kafka": lambda: state.producer.client.fetch_all_metadata(),
-                "postgres": postgres,
-                "redis": lambda: state.redis.ping(),
-            }
+        ok, checks = await health_report(
+            {"kafka": kafka, "postgres": postgres, "redis": lambda: state.redis.ping()}, timeout
         )
-        return JSON({"status": "ok" if ok else "degraded", "checks": report}, status_code=200 if ok else 503)
+        problems = [f"{name}: {c['error']}" for name, c in checks.items() if not c["ok"]]
+        stages: dict[str, Any] = {}
+        if checks["redis"]["ok"]:
+            try:
+                seen, instances = await asyncio.wait_for(
+                    read_heartbeats(state.redis, namespace(settings)), timeout
+                )
+                stages, stage_problems = judge_stages(seen, instances, time.time(), settings)
+                problems += stage_problems
+            except Exception as exc:  # noqa: BLE001 - a health answer, not a crash
+                problems.append(f"stage heartbeats unreadable: {type(exc).__name__}: {exc}")
+        else:
+            problems.append("stage heartbeats unavailable while Redis is down")
+        body = {"status": "ok" if not problems else "degraded", "problems": problems}
+        body |= {"checks": checks, "stages": stages}
+        return JSON(body, status_code=200 if not problems else 503)
+
+    async def live(request: Request) -> Response:
+        """This API process answers (for a process supervisor; says nothing about the pipeline)."""
+        return JSON({"status": "ok"})
 
     async def openapi(request: Request) -> Response:
         return JSON(openapi_spec())
@@ -157,7 +198,9 @@ def create_app(settings: Settings) -> Starlette:
         *alert_routes(settings),  # list, count, top: before /alerts/{alert_id}
         Route("/api/v1/alerts/{alert_id}", get_alert, methods=["GET"]),
         *alert_actions.routes(settings),
-        Route("/health", health, methods=["GET"]),
+        Route("/health", pipeline_health, methods=["GET"]),
+        Route("/health/ready", pipeline_health, methods=["GET"]),
+        Route("/health/live", live, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics.endpoint, methods=["GET"]),
         *integration_routes(settings),  # Alertmanager, Alerta and PagerDuty clients (docs/ingest.md)
@@ -165,5 +208,21 @@ def create_app(settings: Settings) -> Starlette:
         *asset_routes(settings),
     ]
     return Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware, metrics=metrics)]
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        exception_handlers=EXCEPTION_HANDLERS,
     )
+
+
+async def _migrate_when_reachable(settings: Settings, schema: str) -> None:
+    """Apply the migrations once PostgreSQL answers (retried with backoff; a no-op when done)."""
+    backoff = Backoff(cap=settings.retry_cap)
+    while True:
+        try:
+            await asyncio.to_thread(migrate, settings.database_url.get_secret_value(), schema)
+            return
+        except Exception as exc:  # noqa: BLE001 - retried; reads answer 503 meanwhile
+            delay = backoff.next_delay()
+            log.warning("migrations not applied yet: %s; retrying in %.1f s", describe(exc), delay)
+            await asyncio.sleep(delay)

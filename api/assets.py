@@ -28,7 +28,6 @@ from ems.schemas.asset import AssetId, CreateArgs, LinkArgs, UnlinkArgs, UpdateA
 from ems.schemas.command import Command
 from ems.schemas.identity import asset_id_for
 from ems.settings import Settings
-from ems.streams.codecs import encode
 
 OPEN_STATUSES = ("open", "acknowledged", "shelved")
 SERVICE_EDGE_TYPES = ("depends_on", "runs_on")
@@ -98,7 +97,7 @@ def routes(settings: Settings) -> list[Route]:
             cmd = Command(name=name, target=target, actor=actor[:256], reason=reason[:4096], args=args)
         except ValidationError as exc:
             raise BadRequest(422, "invalid command", field_errors(exc)) from None
-        await request.app.state.producer.send_and_wait(topic, key=target.encode(), value=encode(cmd))
+        await request.app.state.appender.append(topic, [cmd])
         body: dict[str, Any] = {"status": "accepted", "command_id": cmd.event_id, "asset_id": target}
         deadline = time.monotonic() + wait
         while wait:

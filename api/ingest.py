@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ems.schemas.observation import EventBody, Observation
-from ems.streams.codecs import encode
 
 MAX_ITEMS = 1000
 
@@ -145,10 +144,3 @@ def parse_observations(payload: Any, known_severities: set[str]) -> list[Observa
     if errors:
         raise BadRequest(422, "validation failed", errors)
     return observations
-
-
-async def append(producer: Any, topic: str, observations: list[Observation]) -> None:
-    """Append to Kafka and wait for every acknowledgement (a 202 means the log has it)."""
-    futures = [await producer.send(topic, key=o.key.encode(), value=encode(o)) for o in observations]
-    for fut in futures:
-        await fut

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from psycopg import sql
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -20,9 +21,10 @@ from starlette.routing import Route
 from ems.agents.dedupe import alert_id_for, apply
 from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.normalize_worker import normalizer_from
+from ems.api.errors import Unavailable
 from ems.api.formats import alerta, alertmanager, pagerduty
 from ems.api.formats.common import FormatError, Severities
-from ems.api.ingest import BadRequest, append, read_json
+from ems.api.ingest import BadRequest, read_json
 from ems.api.queries import ALERTS, build_list, fetch_alert
 from ems.api.responses import JSON
 from ems.schemas.alert import AlertState
@@ -90,7 +92,7 @@ def routes(settings: Settings) -> list[Route]:
         allowed, _remaining, reset = await request.app.state.limiter.hit(client, len(records))
         if not allowed:
             raise Throttled(reset)
-        await append(request.app.state.producer, topic, records)
+        await request.app.state.appender.append(topic, records)
 
     def handler(errors: Errors, work: Callable[[Request], Awaitable[Response]]) -> Callable:
         async def endpoint(request: Request) -> Response:
@@ -105,6 +107,11 @@ def routes(settings: Settings) -> list[Route]:
                 response = errors(429, f"rate limit of {limit} events per minute exceeded", [])
                 response.headers["Retry-After"] = str(exc.reset)
                 return response
+            except Unavailable as exc:  # the tool's own error shape, plus our retry advice
+                response = errors(503, exc.reason, [])
+                extra = exc.body(write=request.method == "POST")
+                body = {**orjson.loads(response.body), **{k: v for k, v in extra.items() if k != "error"}}
+                return JSON(body, status_code=503, headers={"Retry-After": str(exc.retry_after)})
 
         return endpoint
 
