@@ -14,7 +14,10 @@ EMS_REDIS_URL=...`` and runs until Ctrl-C or SIGTERM.
 Process supervision is :mod:`ems.infra.process`: own process group per server, ``stop()``, an
 ``atexit`` hook, and a watchdog process that kills the servers if Python dies (even ``kill -9``).
 PostgreSQL refuses to run as root: as root, ``initdb``/``postgres`` run as the unprivileged user
-``$EMS_EMBEDDED_PG_USER`` (default ``nobody``), which then owns ``<data>/postgres``.
+``$EMS_EMBEDDED_PG_USER`` (default ``nobody``), which then owns ``<data>/postgres``. That user must
+reach the binaries too: when the virtualenv is in a private folder (root's home, ``mktemp -d``),
+they are copied once to ``$EMS_EMBEDDED_PG_CACHE`` or ``/var/cache/ems`` (see :func:`pginstall`),
+and the data goes to a temporary folder (see :class:`~ems.infra.servers.PostgresServer`).
 """
 
 from __future__ import annotations
@@ -27,21 +30,32 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import sys
+import tempfile
 import threading
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import IO, Self, TypeVar
 
 from ems.streams.topics import create_missing_topics
 
 from .process import ServerProcess, ServerStartError
-from .servers import PostgresServer, RedisServer
+from .servers import PostgresServer, RedisServer, _reachable
 from .tansu import TansuServer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EmbeddedPostgres", "EmbeddedRedis", "EmbeddedStack", "ServerStartError", "main"]
+__all__ = [
+    "EmbeddedPostgres",
+    "EmbeddedRedis",
+    "EmbeddedStack",
+    "ServerStartError",
+    "main",
+    "pginstall",
+    "reachable_copy",
+]
 
 _S = TypeVar("_S", bound=ServerProcess)
 
@@ -55,11 +69,83 @@ def wheel_folder(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _cache_root(user: str) -> Path:
+    """A folder of this process's user that `user` can enter: ``$EMS_EMBEDDED_PG_CACHE``, else
+    ``/var/cache/ems``, else ``<tmp>/ems-cache-<uid>``; one that others could write is skipped."""
+    candidates = [os.environ.get("EMS_EMBEDDED_PG_CACHE"), "/var/cache/ems"]
+    candidates.append(os.path.join(tempfile.gettempdir(), f"ems-cache-{os.geteuid()}"))
+    for folder in (Path(c) for c in candidates if c):
+        try:
+            if not folder.is_dir():
+                folder.mkdir()
+                folder.chmod(0o755)
+            info = folder.stat()
+        except OSError:
+            continue
+        if info.st_uid == os.geteuid() and not info.st_mode & 0o022 and _reachable(folder / "x", user):
+            return folder
+    raise ServerStartError(f"no folder {user} can reach for PostgreSQL's binaries: set EMS_EMBEDDED_PG_CACHE")
+
+
+def _open_up(tree: Path) -> None:
+    """Folders 755; files readable by all, executable by all where the owner may execute them."""
+    for root, _, files in os.walk(tree):
+        os.chmod(root, 0o755)
+        for path in (Path(root, name) for name in files):
+            if not path.is_symlink():
+                mode = stat.S_IMODE(path.stat().st_mode) & ~0o022 | 0o444
+                path.chmod(mode | 0o111 if mode & stat.S_IXUSR else mode)
+
+
+def reachable_copy(root: Path, names: list[str], user: str, name: str) -> Path:
+    """`root` if `user` can reach it, else a copy of ``root/names`` in a cache folder `user` can reach.
+
+    The copy (of every ``root/<name>`` listed, relative layout kept) is made once per `name`: into a
+    temporary sibling, opened up to everyone (read, and execute where the owner may), then renamed
+    into place. Of two concurrent starts, one rename wins and both use its copy.
+    """
+    if _reachable(root / "x", user):
+        return root
+    cache = _cache_root(user)
+    target = cache / name
+    if target.is_dir():
+        return target
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=cache))
+    try:
+        for part in names:
+            shutil.copytree(
+                root / part, tmp / part, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        _open_up(tmp)
+        os.rename(tmp, target)
+        log.info("%s cannot reach %s: copied %s to %s", user, root, ", ".join(names), target)
+    except OSError:
+        if not target.is_dir():  # not a lost race: a real failure
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def pginstall(user: str | None) -> Path:
+    """The PostgreSQL tree of the ``pgserver`` wheel, or of a copy `user` can reach (None: no other user).
+
+    The binaries load their shared libraries from the sibling ``pgserver.libs`` (relative RPATH,
+    auditwheel's layout): a copy takes both and keeps them side by side.
+    """
+    site = wheel_folder("pgserver").parent
+    if user is None or _reachable(site / "pgserver" / "pginstall" / "x", user):
+        return site / "pgserver" / "pginstall"
+    names = [name for name in ("pgserver", "pgserver.libs") if (site / name).is_dir()]
+    return reachable_copy(site, names, user, f"pgserver-{version('pgserver')}") / "pgserver" / "pginstall"
+
+
 class EmbeddedPostgres(PostgresServer):
     """PostgreSQL 16 from the ``pgserver`` wheel (same set-up as the real-server one).
 
     Started by root it runs as ``$EMS_EMBEDDED_PG_USER`` (default ``nobody``): no ``postgres``
-    system user is needed. ``initdb`` takes ~0.4 s, the server is ready ~0.1 s later.
+    system user is needed, and the binaries come from :func:`pginstall` (a copy that user can
+    reach, if needed). ``initdb`` takes ~0.4 s, the server is ready ~0.1 s later.
     """
 
     def __init__(
@@ -69,13 +155,9 @@ class EmbeddedPostgres(PostgresServer):
         *,
         database: str = "ems",
     ) -> None:
-        super().__init__(
-            port,
-            data_dir,
-            database=database,
-            bindir=wheel_folder("pgserver") / "pginstall" / "bin",
-            os_user=os.environ.get("EMS_EMBEDDED_PG_USER", "nobody"),
-        )
+        os_user = os.environ.get("EMS_EMBEDDED_PG_USER", "nobody")
+        bindir = pginstall(os_user if os.geteuid() == 0 else None) / "bin"
+        super().__init__(port, data_dir, database=database, bindir=bindir, os_user=os_user)
 
 
 class EmbeddedRedis(RedisServer):

@@ -88,12 +88,16 @@ class PostgresServer(ServerProcess):
     ) -> None:
         self.database, self.bindir = database, bindir or postgres_bindir()
         self.os_user = os_user if os.geteuid() == 0 else None
-        if self.os_user and data_dir is not None and not _reachable(Path(data_dir), self.os_user):
+        unreachable = self.os_user and data_dir is not None and not _reachable(Path(data_dir), self.os_user)
+        # Unreachable: ServerProcess makes (and removes on stop) a folder under the temp dir.
+        super().__init__(port, None if unreachable else data_dir)
+        if unreachable:
             log.info(
-                "%s cannot reach %s; PostgreSQL keeps its data in a temporary folder", self.os_user, data_dir
+                "%s cannot reach %s: PostgreSQL keeps its data and log in %s until it stops",
+                self.os_user,
+                data_dir,
+                self.data_dir,
             )
-            data_dir = None  # ServerProcess makes (and removes) a folder under the temp dir
-        super().__init__(port, data_dir)
 
     @property
     def url(self) -> str:
