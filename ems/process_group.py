@@ -21,10 +21,13 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
 
 
 def spawn_ems(args: Iterable[str], env: Mapping[str, str], log: Path) -> subprocess.Popen:
-    """Run `python -m ems.cli *args` in its own process group, output appended to `log`."""
+    """Run `python -m ems.cli *args` in its own process group, output appended to `log`.
+
+    `-P`: the working directory is not put on `sys.path`, so a checkout's `ems/` folder there never
+    shadows the installed package."""
     with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "ems.cli", *args],
+            [sys.executable, "-P", "-m", "ems.cli", *args],
             env=dict(env),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     app_id: str = Field("ems-pipeline", description="Faust application id (consumer group, changelogs)")
     worker_web_port: int = Field(6066, description="Port of the Faust worker's web server (0 = disabled)")
     table_store: str = Field("memory://", description="Faust table store URL (memory:// or rocksdb://)")
+    faust_datadir: str | None = Field(
+        None, description="Faust's data folder (tables on disk); default: ems-faust-<uid> in the temp folder"
+    )
     broker_session_timeout: float = Field(10.0, gt=0, description="Consumer group session timeout (s)")
     broker_heartbeat_interval: float = Field(1.0, gt=0)
     broker_rebalance_timeout: float = Field(10.0, gt=0, description="Max time a rebalance may take (s)")

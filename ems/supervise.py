@@ -52,7 +52,9 @@ def supervise(argv: Sequence[str], window: float = 600.0) -> int:
             "EMS_SUPERVISED_LAST_EXIT": "" if last_exit is None else str(last_exit),
         }
         started = time.monotonic()
-        child = subprocess.Popen([sys.executable, "-m", "ems.cli", *argv], env=env, preexec_fn=die_with_parent)
+        child = subprocess.Popen(
+            [sys.executable, "-P", "-m", "ems.cli", *argv], env=env, preexec_fn=die_with_parent
+        )
         code = child.wait()
         if stopping:
             return code

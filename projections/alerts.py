@@ -77,6 +77,11 @@ class AlertsProjection:
         for change in record.changes:
             yield from self.change_rows(change)
 
+    def units(self, record: AlertChangedBatch) -> Iterable[tuple[AlertChanged, Iterable]]:
+        """Each change of a batch with its rows (a refused value costs that change only)."""
+        for change in record.changes:
+            yield change, self.change_rows(change)
+
     def change_rows(self, record: AlertChanged) -> Iterable[tuple[Upsert, Row]]:
         """The rows of one alert change."""
         a = record.alert

@@ -86,7 +86,12 @@ class Upsert:
 
 
 class Projection(Protocol):
-    """A read model fed by one topic. `rows` must be pure: same record, same rows."""
+    """A read model fed by one topic. `rows` must be pure: same record, same rows.
+
+    A projection of batch records (many events in one Kafka record) may also define
+    `units(record)`: the record's items, each with its own rows, so that a value PostgreSQL refuses
+    costs the runner one item, not the whole batch record (see `units_of`).
+    """
 
     name: str
     topic: str
@@ -94,3 +99,14 @@ class Projection(Protocol):
     upserts: tuple[Upsert, ...]
 
     def rows(self, record: Record) -> Iterable[tuple[Upsert, Row]]: ...
+
+
+Unit = tuple[Record | None, list[tuple[Upsert, Row]]]
+
+
+def units_of(projection: Projection, record: Record) -> list[Unit]:
+    """(item, its rows) for each item of `record`; item None = the record as a whole."""
+    units = getattr(projection, "units", None)
+    if units is None:
+        return [(None, list(projection.rows(record)))]
+    return [(item, list(rows)) for item, rows in units(record)]

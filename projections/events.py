@@ -44,10 +44,15 @@ class EventsProjection:
     upserts = (insert,)
 
     def rows(self, record: EventBatch | AlertCommand | Tick) -> Iterable[tuple[Upsert, Row]]:
+        for _, rows in self.units(record):
+            yield from rows
+
+    def units(self, record: EventBatch | AlertCommand | Tick) -> Iterable[tuple[Event, list]]:
+        """Each event of a batch with its row (a refused value costs that event only)."""
         if not isinstance(record, EventBatch):
             return
         for event in record.events:
-            yield self.insert, self.row(event)
+            yield event, [(self.insert, self.row(event))]
 
     @staticmethod
     def row(r: Event) -> Row:

@@ -32,10 +32,11 @@ from psycopg import sql
 
 from ems.infra.migrate import check_schema_name
 from ems.progress import StageProgress
-from ems.projections.base import Projection, Row, Upsert
+from ems.projections.base import Projection, Row, Upsert, units_of
+from ems.schemas.envelope import Record
 from ems.settings import Settings
 from ems.streams.batch_stage import consumer_lag
-from ems.streams.codecs import DecodeError, decode
+from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.failures import Backoff, Failure, classify, describe
 from ems.streams.kafka import DeadLetters, close_quietly, make_consumer, make_producer
 from ems.streams.stage import Stage
@@ -53,10 +54,11 @@ COPY_FROM_ROWS = 200  # below this many rows executemany is as fast as COPY + IN
 
 @dataclass(frozen=True)
 class Mapped:
-    """One consumed record and the rows its projection maps it to."""
+    """One consumed record (or one item of a batch record) and the rows its projection maps it to."""
 
     msg: ConsumerRecord
     rows: list[tuple[Upsert, Row]]
+    item: Record | None = None
 
 
 class ReplayLetters:
@@ -64,6 +66,9 @@ class ReplayLetters:
 
     def __init__(self, stage: str) -> None:
         self.stage, self.count = stage, 0
+
+    async def reject_item(self, reason: str, record: ConsumerRecord, item: bytes, item_id: str) -> None:
+        await self.reject(f"{reason} (item {item_id})", record)
 
     async def reject(self, reason: str, record: ConsumerRecord) -> None:
         self.count += 1
@@ -249,7 +254,7 @@ class ProjectionRunner(Stage):
             for msg in messages:
                 try:
                     record = decode(msg.value, self.projection.record_type)
-                    rows = list(self.projection.rows(record))
+                    units = units_of(self.projection, record)
                 except DecodeError as exc:
                     await letters.reject(str(exc), msg)
                     continue
@@ -259,12 +264,16 @@ class ProjectionRunner(Stage):
                     )
                     await letters.reject(f"projection failed on this record: {describe(exc)}", msg)
                     continue
-                items.append(Mapped(msg, rows))
+                items.extend(Mapped(msg, rows, item) for item, rows in units)
             last[tp.partition] = messages[-1].offset
             count += len(messages)
         async with conn.transaction(), conn.cursor() as cur:
-            for item, reason in await self._write(conn, cur, items):
-                await letters.reject(f"PostgreSQL refused this record: {reason}", item.msg)
+            for refused, reason in await self._write(conn, cur, items):
+                why = f"PostgreSQL refused this record: {reason}"
+                if refused.item is None:
+                    await letters.reject(why, refused.msg)
+                else:  # one item of a batch record: its own bytes, the batch record's position
+                    await letters.reject_item(why, refused.msg, encode(refused.item), refused.item.event_id)
             if letters.count:
                 await letters.flush()
             for partition, offset in sorted(last.items()):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -47,6 +50,7 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.worker_web_port if web else 6066,
         web_host="127.0.0.1",
         web_in_thread=False,
+        datadir=settings.faust_datadir or str(Path(tempfile.gettempdir()) / f"ems-faust-{os.getuid()}"),
     )
     install_faust_fixes(app)
     if web:

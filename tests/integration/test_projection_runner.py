@@ -9,9 +9,9 @@ from aiokafka import ConsumerRecord, TopicPartition
 from ems.infra.migrate import migrate
 from ems.projections.events import EventsProjection
 from ems.projections.runner import COPY_FROM_ROWS, ProjectionRunner, StaleBatch
-from ems.schemas.event import EventBatch
+from ems.schemas.event import Event, EventBatch
 from ems.settings import Settings
-from ems.streams.codecs import encode
+from ems.streams.codecs import decode, encode
 from tests.unit.helpers import event
 
 TOPIC = "ems.events"
@@ -89,17 +89,21 @@ async def test_a_stale_batch_before_the_first_copy_leaves_the_staging_tables_usa
 
 
 class Letters:
-    """Collects dead letters: (offset, reason)."""
+    """Collects dead letters: (offset, item id or None, reason)."""
 
     def __init__(self) -> None:
-        self.rejected: list[tuple[int, str]] = []
+        self.rejected: list[tuple[int, str | None, str]] = []
 
     @property
     def count(self) -> int:
         return len(self.rejected)
 
     async def reject(self, reason: str, record: ConsumerRecord) -> None:
-        self.rejected.append((record.offset, reason))
+        self.rejected.append((record.offset, None, reason))
+
+    async def reject_item(self, reason: str, record: ConsumerRecord, item: bytes, item_id: str) -> None:
+        assert decode(item, Event).event_id == item_id  # the item's own bytes are kept
+        self.rejected.append((record.offset, item_id, reason))
 
     async def flush(self) -> None:
         return None
@@ -110,52 +114,56 @@ class PoisonedEvents(EventsProjection):
     a NUL in text (resource `nul`), an integer out of its column's range (resource `huge`), and
     raises on resource `bug` (a mapping bug that only this input triggers)."""
 
-    def rows(self, record):
-        for upsert, row in super().rows(record):
-            resource = row[6]
-            if resource == "bug":
-                raise KeyError("a bug on this input")
-            if resource == "nul":
-                row = (*row[:6], "a\x00b", *row[7:])
-            elif resource == "huge":
-                row = (*row[:15], 2**40, *row[16:])
-            yield upsert, row
+    @staticmethod
+    def row(r: Event) -> tuple:
+        row = EventsProjection.row(r)
+        if r.resource == "bug":
+            raise KeyError("a bug on this input")
+        if r.resource == "nul":
+            return (*row[:6], "a\x00b", *row[7:])
+        if r.resource == "huge":
+            return (*row[:15], 2**40, *row[16:])
+        return row
 
 
 def _poisoned_batch(first_offset: int, records: int, events_each: int, poison: dict[int, str]):
+    """Batch records of `events_each` events; record `offset` in `poison` has one marked event."""
     tp = TopicPartition(TOPIC, 0)
-    out = []
+    out, marked = [], {}
     for i in range(records):
         offset = first_offset + i
         events = [
             event(asset=f"a{offset}-{j}", partition=0, offset=offset * 1000 + j) for j in range(events_each)
         ]
         if offset in poison:
-            events[len(events) // 2] = events[len(events) // 2].model_copy(
-                update={"resource": poison[offset]}
-            )
+            mid = len(events) // 2
+            events[mid] = events[mid].model_copy(update={"resource": poison[offset]})
+            marked[offset] = events[mid].event_id
         value = encode(EventBatch(partition=0, events=events))
         out.append(ConsumerRecord(TOPIC, 0, offset, 0, 0, None, value, None, 0, len(value), []))
-    return {tp: out}
+    return {tp: out}, marked
 
 
 @pytest.mark.parametrize("events_each", [COPY_FROM_ROWS, 3], ids=["copy", "executemany"])
 async def test_refused_values_are_bisected_out_one_dead_letter_each(runner, events_each) -> None:
     runner.projection = PoisonedEvents()
     letters = Letters()
-    poison = {3: "nul", 7: "huge", 12: "bug"}
+    batch, marked = _poisoned_batch(0, 16, events_each, {3: "nul", 7: "huge", 12: "bug"})
     conn = await runner.open_connection()
     try:
-        assert await runner.apply(conn, _poisoned_batch(0, 16, events_each, poison), letters) == 16
-        rejected = dict(letters.rejected)
-        assert set(rejected) == {3, 7, 12}, letters.rejected
-        assert "PostgreSQL refused" in rejected[3] and "0x00" in rejected[3]
-        assert "PostgreSQL refused" in rejected[7] and "out of range" in rejected[7]
-        assert "projection failed on this record" in rejected[12] and "KeyError" in rejected[12]
-        # Every other record is written, in the same transaction as the checkpoint.
-        assert await _count(conn) == (13 * events_each, 15)
+        assert await runner.apply(conn, batch, letters) == 16
+        by_offset = {offset: (item, reason) for offset, item, reason in letters.rejected}
+        assert set(by_offset) == {3, 7, 12}, letters.rejected
+        # A refused value costs its event only, not the other events of its batch record.
+        assert by_offset[3][0] == marked[3] and "0x00" in by_offset[3][1]
+        assert by_offset[7][0] == marked[7] and "out of range" in by_offset[7][1]
+        assert "PostgreSQL refused" in by_offset[3][1] and "PostgreSQL refused" in by_offset[7][1]
+        # A mapping bug costs the record it raised on.
+        assert by_offset[12][0] is None and "KeyError" in by_offset[12][1]
+        # Every other row is written, in the same transaction as the checkpoint.
+        assert await _count(conn) == (15 * events_each - 2, 15)
         # The runner is still usable: the next batch applies normally.
-        assert await runner.apply(conn, _poisoned_batch(16, 2, events_each, {}), letters) == 2
-        assert await _count(conn) == (15 * events_each, 17)
+        assert await runner.apply(conn, _poisoned_batch(16, 2, events_each, {})[0], letters) == 2
+        assert await _count(conn) == (17 * events_each - 2, 17)
     finally:
         await conn.close()
