@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ems.agents.lifecycle import Refused, check_command
+from ems.api.idempotency import keyed_write
 from ems.api.ingest import BadRequest, read_json
 from ems.api.params import wait_param
 from ems.api.queries import fetch_alert
@@ -69,6 +70,16 @@ def routes(settings: Settings) -> list[Route]:
                 row = await fetch_alert(conn, alert_id)
             if row is None:
                 raise BadRequest(404, f"no alert {alert_id!r}")
+            keyed = await keyed_write(request, request.app.state.redis, body, settings.idempotency_ttl)
+            if keyed is not None:  # sent again after it was applied: answer as then
+                done = await _wait_applied(request, row["alert_id"], keyed.record_id(0), 0)
+                if done is not None:
+                    answer = {
+                        "status": "applied",
+                        "command_id": keyed.record_id(0),
+                        "alert_id": row["alert_id"],
+                    }
+                    return JSON({**answer, "alert": done}, status_code=200)
             try:
                 check_command(row["status"], action)
             except Refused as exc:
@@ -79,6 +90,7 @@ def routes(settings: Settings) -> list[Route]:
                 actor=actor.strip(),
                 reason=reason,
                 args=body,
+                **({"event_id": keyed.record_id(0)} if keyed else {}),
             )
         except BadRequest as exc:
             return exc.response()

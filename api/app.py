@@ -24,6 +24,7 @@ from ems.api.appender import Appender
 from ems.api.assets import routes as asset_routes
 from ems.api.errors import EXCEPTION_HANDLERS, Unavailable
 from ems.api.health import health_report, judge_stages
+from ems.api.idempotency import IdempotentWrite, keyed_write
 from ems.api.ingest import BadRequest, parse_observations, read_json
 from ems.api.integrations import routes as integration_routes
 from ems.api.metrics import ApiMetrics, MetricsMiddleware
@@ -33,6 +34,7 @@ from ems.api.ratelimit import RateLimiter
 from ems.api.responses import JSON
 from ems.api.series import routes as metric_series_routes
 from ems.infra.migrate import check_schema_name, migrate
+from ems.schemas.observation import Observation
 from ems.settings import Settings
 from ems.streams.failures import Backoff, describe
 from ems.streams.heartbeat import namespace, read_heartbeats, redis_client
@@ -91,6 +93,13 @@ def create_app(settings: Settings) -> Starlette:
         except BadRequest as exc:
             metrics.rejected.labels(str(exc.status)).inc()
             raise
+        keyed = await keyed_write(request, request.app.state.redis, payload, settings.idempotency_ttl)
+        if keyed is not None:
+            items = payload if isinstance(payload, list) else [payload]
+            observations = [
+                with_key_identity(o, item, keyed, i)
+                for i, (o, item) in enumerate(zip(observations, items, strict=True))
+            ]
         allowed, remaining, reset = await request.app.state.limiter.hit(client, len(observations))
         if not allowed:
             metrics.rejected.labels("429").inc()
@@ -213,6 +222,19 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
+
+
+def with_key_identity(
+    obs: Observation, item: dict[str, Any], keyed: IdempotentWrite, index: int
+) -> Observation:
+    """The observation of a keyed write: the derived id unless the item names its own, and the
+    first request's time unless it names its own (see `ems.api.idempotency`)."""
+    update: dict[str, Any] = {}
+    if "event_id" not in item:
+        update["event_id"] = keyed.record_id(index)
+    if not {"occurred_at", "occurredAt"} & item.keys():
+        update["occurred_at"] = keyed.first_seen
+    return obs.model_copy(update=update) if update else obs
 
 
 async def _migrate_when_reachable(settings: Settings, schema: str) -> None:

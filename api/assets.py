@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ems.api.idempotency import IdempotentWrite, keyed_write
 from ems.api.ingest import BadRequest, field_errors, read_json
 from ems.api.params import wait_param
 from ems.api.queries import ListSpec, build_list, encode_cursor
@@ -89,12 +90,43 @@ def routes(settings: Settings) -> list[Route]:
     """The asset and topology routes (mounted by api/app.py)."""
     topic = settings.topic("commands")
 
+    async def keyed(request: Request, target: str, args: dict) -> IdempotentWrite | None:
+        body = {"target": target, "args": args}
+        return await keyed_write(request, request.app.state.redis, body, settings.idempotency_ttl)
+
+    async def applied(request: Request, command_id: str, target: str) -> Response | None:
+        """The answer of a command already applied (a keyed write sent again), else None."""
+        async with request.app.state.pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT version FROM asset_changes WHERE cause = %s", (command_id,))
+            ).fetchone()
+            if row is None:
+                return None
+            asset = await _fetch_asset(conn, target)
+        answer = {
+            "status": "applied",
+            "command_id": command_id,
+            "asset_id": target,
+            "version": row["version"],
+        }
+        return JSON({**answer, "asset": asset})
+
     async def submit(
-        request: Request, name: str, target: str, args: dict, actor: str, reason: str
+        request: Request,
+        name: str,
+        target: str,
+        args: dict,
+        actor: str,
+        reason: str,
+        key: IdempotentWrite | None = None,
     ) -> Response:
         wait = wait_param(request.query_params, settings.assets_wait_max)
+        key = key or await keyed(request, target, args)
+        if key is not None and (done := await applied(request, key.record_id(0), target)) is not None:
+            return done
+        ids = {"event_id": key.record_id(0)} if key else {}
         try:
-            cmd = Command(name=name, target=target, actor=actor[:256], reason=reason[:4096], args=args)
+            cmd = Command(name=name, target=target, actor=actor[:256], reason=reason[:4096], args=args, **ids)
         except ValidationError as exc:
             raise BadRequest(422, "invalid command", field_errors(exc)) from None
         await request.app.state.appender.append(topic, [cmd])
@@ -138,13 +170,19 @@ def routes(settings: Settings) -> list[Route]:
         elif args.natural_key:
             target = asset_id_for(args.natural_key)
         else:
-            target = "ast_" + uuid.uuid4().hex[:20]
+            target = ""  # generated below: from the Idempotency-Key when there is one
+        dumped = args.model_dump(mode="json")
+        key = await keyed(request, target, dumped)
+        if not target:
+            target = "ast_" + (key.digest[:20] if key else uuid.uuid4().hex[:20])
         if any(e.target == target for e in args.dependencies):
             raise BadRequest(422, f"asset {target} cannot depend on itself")
+        if key is not None and (done := await applied(request, key.record_id(0), target)) is not None:
+            return done  # a keyed create sent again after it was applied: answer as then
         async with request.app.state.pool.connection() as conn:
             if await _fetch_asset(conn, target) is not None:
                 raise BadRequest(409, f"asset {target} already exists; change it with PATCH")
-        return await submit(request, "asset.create", target, args.model_dump(mode="json"), actor, reason)
+        return await submit(request, "asset.create", target, dumped, actor, reason, key)
 
     async def update(request: Request) -> Response:
         asset_id = request.path_params["asset_id"]

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted API request body")
 
     # Failures and health (streams/failures.py, streams/heartbeat.py, api/health.py)
-    retry_cap: float = Field(30.0, gt=0, description="Longest backoff between retries of a paused stage (s)")
+    retry_cap: float = Field(5.0, gt=0, description="Longest backoff between retries of a paused stage (s)")
     db_connect_timeout: float = Field(3.0, gt=0, description="PostgreSQL connect timeout (s)")
     heartbeat_interval: float = Field(2.0, gt=0, description="Seconds between stage heartbeats in Redis")
     stuck_after: float = Field(
