@@ -21,6 +21,7 @@ from starlette.routing import Route
 from ems.api import alert_actions
 from ems.api.alert_routes import routes as alert_routes
 from ems.api.assets import routes as asset_routes
+from ems.api.guards import RequestGuard
 from ems.api.health import health_report
 from ems.api.ingest import BadRequest, append, parse_observations, read_json
 from ems.api.integrations import routes as integration_routes
@@ -165,5 +166,7 @@ def create_app(settings: Settings) -> Starlette:
         *asset_routes(settings),
     ]
     return Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware, metrics=metrics)]
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics), Middleware(RequestGuard)],
     )
