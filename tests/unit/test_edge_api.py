@@ -3,16 +3,22 @@ would (NUL, out-of-range numbers and years, over-long text) with a 4xx naming th
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import orjson
 import pytest
+from starlette.applications import Starlette
 
+from ems.api import alert_actions
 from ems.api.formats import alerta, alertmanager, pagerduty
 from ems.api.formats.common import FormatError
 from ems.api.ingest import BadRequest, parse_json, parse_observations
 from ems.schemas.limits import NUL_MESSAGE
+from ems.settings import Settings
 from tests.unit.formats_helpers import SEVERITIES, sample
 
 KNOWN = {"critical", "warning", "ok"}
@@ -230,3 +236,63 @@ def test_the_samples_still_pass() -> None:
     assert alerta.translate(sample("alerta_alert.json"), SEVERITIES)
     assert pagerduty.translate(pagerduty.parse(sample("pagerduty_trigger.json")), SEVERITIES)
     assert parse_observations(orjson.loads(orjson.dumps(GOOD)), KNOWN)
+
+
+# -- POST /api/v1/alerts/{id}/{action}: the body's comment and operator --------------------------------
+
+
+class _Rows:
+    async def fetchone(self) -> dict:
+        return {"alert_id": "alr_1", "fingerprint": "f" * 32, "status": "open"}
+
+
+class _Conn:
+    async def execute(self, *args: object) -> _Rows:
+        return _Rows()
+
+
+class _Pool:
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[_Conn]:
+        yield _Conn()
+
+
+class _Producer:
+    async def send_and_wait(self, topic: str, key: bytes, value: bytes) -> None:
+        pass
+
+
+def _actions() -> httpx.AsyncClient:
+    app = Starlette(routes=alert_actions.routes(Settings()))
+    app.state.pool, app.state.producer = _Pool(), _Producer()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://api", headers={"x-ems-user": "ann"})
+
+
+async def test_alert_action_bodies_refuse_nul_and_bad_arguments() -> None:
+    async with _actions() as c:
+        r = await c.post("/api/v1/alerts/alr_1/note", json={"text": "a\x00"})
+        assert r.status_code == 422 and r.json()["errors"] == [{"field": "text", "message": NUL_MESSAGE}]
+        r = await c.post("/api/v1/alerts/alr_1/shelve", json={"until": "9999-12-31T00:00:00Z"})
+        assert r.status_code == 422
+        assert r.json()["error"].startswith("shelve: until: Input should be less than 2100")
+        assert (await c.post("/api/v1/alerts/alr_1/note", json={"text": "ok"})).status_code == 202
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="api/alert_actions.py builds the Command outside its BadRequest handling: a comment over "
+    "4,096 characters or an operator name over 256 is a ValidationError, so a 500 (outside this branch)",
+)
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        ({"comment": "c" * 5000}, {"x-ems-user": "ann"}),
+        ({"by": "b" * 300}, {"x-ems-user": ""}),
+        ({}, {"x-ems-user": "u" * 300}),
+    ],
+)
+async def test_alert_action_comment_and_operator_over_their_bounds_are_422(body: dict, headers: dict) -> None:
+    async with _actions() as c:
+        r = await c.post("/api/v1/alerts/alr_1/ack", json=body, headers=headers)
+    assert r.status_code == 422
