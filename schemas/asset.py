@@ -160,6 +160,7 @@ class Asset(_Model):
     type: Text(64)
     vendor: Line | None = None
     model: Line | None = None
+    # A discovery's addresses are bounded only by the size of its facts (agents/assets.py).
     addresses: list[Text(MAX_JSON_BYTES)] = Field(default_factory=list)
     environment: Text(64) | None = None
     location: Line | None = None

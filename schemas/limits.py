@@ -7,7 +7,7 @@ sink or an overflow in a stage. The schemas in `ems.schemas` (and the API-only m
 fields from the types here. Every check but the free-form JSON one runs inside pydantic-core (no
 Python call per value): they run for every record on the hot path.
 
-Text, `text(max_length)`: no NUL (U+0000; PostgreSQL's text and jsonb refuse it: "text fields cannot
+Text, `Text(max_length)`: no NUL (U+0000; PostgreSQL's text and jsonb refuse it: "text fields cannot
 contain NUL", "unsupported Unicode escape sequence") and no lone UTF-16 surrogate (U+D800..U+DFFF;
 not encodable as UTF-8, so psycopg raises UnicodeEncodeError and orjson.dumps JSONEncodeError on
 it). JSON input never holds a surrogate (orjson.loads refuses "\\ud800"), but a record built in
@@ -46,8 +46,7 @@ import orjson
 from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-# Integer columns (PostgreSQL `smallint`, `integer`, `bigint`).
-INT2_MAX = 32_767
+# Integer columns (PostgreSQL `integer`, `bigint`; no column of ours is a `smallint`).
 INT4_MAX = 2_147_483_647
 INT8_MAX = 9_223_372_036_854_775_807
 
@@ -78,7 +77,6 @@ def between(low: int, high: int) -> Any:
     return Annotated[int, Field(ge=low, le=high)]
 
 
-Int4 = between(-INT4_MAX - 1, INT4_MAX)
 Count = between(0, INT4_MAX)  # counts, partitions: `integer` columns
 Positive = between(1, INT4_MAX)  # versions, event counts: `integer` columns
 Offset = between(0, INT8_MAX)  # Kafka offsets: `bigint` columns
