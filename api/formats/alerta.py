@@ -22,7 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from ems.api.formats.common import FormatError, Severities
 from ems.schemas.alert import AlertState
-from ems.schemas.limits import Name, Text, Time, Timeout, between, json_object
+from ems.schemas.limits import Attributes, Name, Text, Time, Timeout, between, json_object
 from ems.schemas.observation import EventBody, HeartbeatBody, Observation, Services, Tags
 
 SOURCE = "alerta"
@@ -44,20 +44,21 @@ class AlertaAlert(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    # The bounds of the observation fields each one becomes (the event's own name joins `correlate`,
-    # `correlate` and `alerta` join the attributes); the Alerta-only ones are kept in attributes.alerta.
+    # The bounds of the observation fields each one becomes; Alerta's own fields are kept in
+    # attributes.alerta. (With the event's name added to `correlate` and `correlate`/`alerta` to the
+    # attributes, the event body may still refuse one more item: same field names.)
     resource: Text(256, 1)
     event: Name
     environment: Text(64) | None = None
     severity: Text(64) | None = None
-    correlate: Annotated[list[Name], Field(max_length=15)] | None = None
+    correlate: Annotated[list[Name], Field(max_length=16)] | None = None
     status: Text(64) | None = None
     service: Services | None = None
     group: Text(256) | None = None
     value: Annotated[Text(256) | None, BeforeValidator(_number_as_text)] = None
     text: Text(8192) | None = None
     tags: Tags | None = None
-    attributes: json_object(max_keys=126) | None = None
+    attributes: Attributes | None = None
     origin: Text(256) | None = None
     type: Text(256) | None = None
     createTime: Time | None = None

@@ -145,7 +145,7 @@ def _format_errors(fn: Any, payload: Any) -> list[dict[str, str]]:
         ({"resource": "r\x00"}, "resource", NUL_MESSAGE),
         ({"value": "v" * 257}, "value", "at most 256 characters"),
         ({"rawData": "x" * 40_000}, "rawData", "at most 32768 characters"),
-        ({"correlate": [f"E{i}" for i in range(16)]}, "correlate", "at most 15 items"),
+        ({"correlate": [f"E{i}" for i in range(16)]}, "correlate", "at most 16 items"),
         ({"attributes": {"a": [[["\x00"]]]}}, "attributes", f"{NUL_MESSAGE} at a[0][0][0]"),
     ],
 )
