@@ -93,7 +93,11 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
         timers.mark_built(partition)
         for key, value in table.items():
             if partition_for(key, settings.partitions) == partition and value:
-                alert = Tracked.model_validate_json(value).alert
+                try:
+                    alert = Tracked.model_validate_json(value).alert
+                except ValueError as exc:  # reported when an item of it arrives (dead-lettered)
+                    log.error("dedupe: the stored state of %s cannot be read: %s", key, exc)
+                    continue
                 due = next_timer(alert) if alert else None
                 timers.set(partition, key, due[0] if due else None)
 

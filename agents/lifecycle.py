@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from ems.agents.severity import SeverityPolicy
 from ems.schemas.alert import AlertState, Transition
 from ems.schemas.alert_command import AckArgs, AlertCommand, AssignArgs, ShelveArgs, parse_args
 from ems.schemas.event import Event
+from ems.schemas.limits import MAX_JSON_BYTES
 from ems.settings import Settings
 
 ACTIVE = frozenset({"open", "acknowledged", "shelved"})
@@ -81,6 +84,32 @@ class LifecyclePolicy:
             ack_timeout=settings.ack_timeout,
             recent_ids=settings.dedupe_recent_ids,
         )
+
+
+# An alert merges the tags, services and attributes of its events (as Alerta does), within the
+# bounds one event has: its record must stay far below Kafka's message size however long it lives.
+MAX_TAGS, MAX_SERVICES, MAX_ATTRIBUTES = 64, 32, 128
+
+
+def merge_names(old: list[str], new: list[str], limit: int) -> list[str]:
+    """The sorted union; past `limit` names, the event's own are kept first, then the alert's others."""
+    merged = set(old) | set(new)
+    if len(merged) <= limit:
+        return sorted(merged)
+    own = sorted(set(new))[:limit]
+    others = [n for n in old if n not in set(own)]
+    return sorted(own + others[: limit - len(own)])
+
+
+def merge_attributes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The event's attributes over the alert's; when the merge would pass MAX_ATTRIBUTES keys or the
+    size one event may carry, the event's attributes alone (they are within both)."""
+    if not new:
+        return old
+    merged = {**old, **new}
+    if len(merged) > MAX_ATTRIBUTES or len(orjson.dumps(merged)) > MAX_JSON_BYTES:
+        return dict(new)
+    return merged
 
 
 def check_command(status: str | None, action: str) -> None:
@@ -192,9 +221,9 @@ def on_event(
             "title": event.title or state.title,
             "text": event.text or state.text,
             "value": event.value if event.value is not None else state.value,
-            "tags": sorted(set(state.tags) | set(event.tags)),
-            "service": sorted(set(state.service) | set(event.service)),
-            "attributes": {**state.attributes, **event.attributes},
+            "tags": merge_names(state.tags, event.tags, MAX_TAGS),
+            "service": merge_names(state.service, event.service, MAX_SERVICES),
+            "attributes": merge_attributes(state.attributes, event.attributes),
             "timeout": state.timeout if event.timeout is None else event.timeout,
             "version": state.version + 1,
         }

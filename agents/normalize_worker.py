@@ -43,11 +43,16 @@ def normalizer_from(settings: Settings) -> Normalizer:
 
 
 def record_defaults(msg: ConsumerRecord) -> dict[str, object]:
-    """Envelope defaults for a raw record that lacks them, derived from its position and timestamp."""
-    return {
-        "event_id": f"raw-{msg.partition}-{msg.offset}",
-        "occurred_at": datetime.fromtimestamp(msg.timestamp / 1000, UTC).isoformat(),
-    }
+    """Envelope defaults for a raw record that lacks them, derived from its position and timestamp.
+
+    A producer sets the Kafka timestamp; one Python cannot represent becomes a time the schema
+    refuses with its reason, so such a record without its own `occurred_at` is dead-lettered (the
+    same way in a replay), not a crash."""
+    try:
+        at = datetime.fromtimestamp(msg.timestamp / 1000, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        at = f"Kafka timestamp {msg.timestamp} ms"
+    return {"event_id": f"raw-{msg.partition}-{msg.offset}", "occurred_at": at}
 
 
 class NormalizeWorker(BatchStage):

@@ -15,13 +15,14 @@ import asyncio
 import time
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ems.agents.lifecycle import Refused, check_command
 from ems.api.idempotency import keyed_write
-from ems.api.ingest import BadRequest, read_json
+from ems.api.ingest import BadRequest, field_errors, read_json
 from ems.api.params import wait_param
 from ems.api.queries import fetch_alert
 from ems.api.responses import JSON
@@ -70,7 +71,7 @@ def routes(settings: Settings) -> list[Route]:
                 row = await fetch_alert(conn, alert_id)
             if row is None:
                 raise BadRequest(404, f"no alert {alert_id!r}")
-            keyed = await keyed_write(request, request.app.state.redis, body, settings.idempotency_ttl)
+            keyed = await keyed_write(request, body, settings.idempotency_ttl)
             if keyed is not None:  # sent again after it was applied: answer as then
                 done = await _wait_applied(request, row["alert_id"], keyed.record_id(0), 0)
                 if done is not None:
@@ -84,14 +85,17 @@ def routes(settings: Settings) -> list[Route]:
                 check_command(row["status"], action)
             except Refused as exc:
                 raise BadRequest(409, str(exc)) from None
-            command = Command(
-                name=f"alert.{action}",
-                target=row["fingerprint"],
-                actor=actor.strip(),
-                reason=reason,
-                args=body,
-                **({"event_id": keyed.record_id(0)} if keyed else {}),
-            )
+            try:
+                command = Command(
+                    name=f"alert.{action}",
+                    target=row["fingerprint"],
+                    actor=actor.strip(),
+                    reason=reason,
+                    args=body,
+                    **({"event_id": keyed.record_id(0)} if keyed else {}),
+                )
+            except ValidationError as exc:
+                raise BadRequest(422, "invalid command", field_errors(exc)) from None
         except BadRequest as exc:
             return exc.response()
         await request.app.state.appender.append(commands_topic, [command])

@@ -5,13 +5,16 @@ Pure: turns a query string into a SQL WHERE clause + parameters; the table's col
 
     field=v          equals (repeat for OR; on array columns: contains, repeat for AND)
     field!=v         not equals / does not contain (also the legacy form field=!v); NULLs included
-    field=~re        regex match (POSIX, case-sensitive); field!=~re excludes
+    field=~re        regex match (POSIX, case-sensitive); field!=~re excludes. At most MAX_PATTERN
+                     characters; a pattern Python's `re` or PostgreSQL refuses (e.g. "regular
+                     expression is too complex", SQLSTATE 2201B: see ems.api.guards) is a 400
     field=*          present (IS NOT NULL / key exists); field!=* absent
     field>=v         at least (key `field>`); field<=v at most (key `field<`)
     attributes.k=v   attribute key k (all the operators above; values are matched as JSON scalar or string)
     tag=v            alias of tags; id=v alias of alert_id
     q=text           free text (ILIKE over title, text, resource, event, asset_id)
-    from=/to=        ISO-8601 time range on last_seen (from inclusive, to exclusive)
+    from=/to=        ISO-8601 time range on last_seen (from inclusive, to exclusive; no zone = UTC;
+                     within 1970..2099, as every time we store)
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ import orjson
 from psycopg import sql
 
 from ems.api.ingest import BadRequest
+from ems.api.params import time_param
+from ems.schemas.limits import DEADLINE_MAX, TIME_MAX
 
 ALIASES = {"tag": "tags", "id": "alert_id"}
 TEXT_COLUMNS = ("title", "text", "resource", "event", "asset_id")
 TIME_COLUMN = "last_seen"
 INTEGER_TYPES = {"integer", "bigint", "smallint"}
 FLOAT_TYPES = {"numeric", "double precision", "real"}
+MAX_PATTERN = 1024  # characters of one regular expression filter
 
 
 @dataclass(frozen=True)
@@ -64,11 +70,28 @@ class Condition:
     key: str | None = None  # attribute key for jsonb columns
 
 
-def parse_time(raw: str, name: str) -> datetime:
+def parse_time(raw: str, name: str, high: datetime = TIME_MAX) -> datetime:
+    """An ISO-8601 time parameter (no zone = UTC) from 1970 to before `high`; 400 otherwise."""
+    return time_param(raw, name, high=high)
+
+
+def check_pattern(name: str, raw: str) -> str:
+    """`raw` if Python's `re` compiles it (a first check; PostgreSQL's regex dialect is POSIX ARE),
+    within MAX_PATTERN characters; a 400 naming the parameter otherwise, never a crash: deep
+    nesting makes `re`'s parser recurse (RecursionError), huge repeats overflow (OverflowError)."""
+    if len(raw) > MAX_PATTERN:
+        raise BadRequest(
+            400, f"{name}: the regular expression has {len(raw)} characters; the limit is {MAX_PATTERN}"
+        )
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(400, f"{name} must be an ISO-8601 time, got {raw!r}") from None
+        re.compile(raw)
+    except re.error as exc:
+        raise BadRequest(400, f"{name}: invalid regular expression {raw!r} ({exc})") from None
+    except RecursionError:
+        raise BadRequest(400, f"{name}: the regular expression is nested too deeply") from None
+    except OverflowError as exc:
+        raise BadRequest(400, f"{name}: the regular expression is too large ({exc})") from None
+    return raw
 
 
 def coerce(column: str, col: Column, raw: str, name: str) -> Any:
@@ -83,7 +106,7 @@ def coerce(column: str, col: Column, raw: str, name: str) -> Any:
     except (ValueError, KeyError):
         raise BadRequest(400, f"{name}: {column} is {col.type}, got {raw!r}") from None
     if col.type.startswith("timestamp"):
-        return parse_time(raw, name)
+        return parse_time(raw, name, DEADLINE_MAX)  # the columns hold deadlines too (ack_until)
     return raw
 
 
@@ -116,11 +139,7 @@ def parse_term(name: str, raw: str, catalog: Catalog) -> Condition:
     if (col.is_array or col.is_json) and op in ("ge", "le"):
         raise BadRequest(400, f"{name!r}: >= and <= need a scalar field, {column} is {col.type}")
     if op == "re":
-        try:
-            re.compile(raw)
-        except re.error as exc:
-            raise BadRequest(400, f"{name}: invalid regular expression {raw!r} ({exc})") from None
-        value: Any = raw
+        value: Any = check_pattern(name, raw)
     elif op == "present" or col.is_array or col.is_json:
         value = raw
     else:

@@ -116,8 +116,10 @@ def decode_cursor(cursor: str, keys: tuple[SortKey, ...]) -> list[Any]:
                 value = datetime.fromisoformat(value["t"])
             except (KeyError, TypeError, ValueError):
                 raise BadRequest(400, f"invalid cursor: bad time for {key.column}") from None
-        elif not isinstance(value, CURSOR_TYPES.get(key.type, str)) or isinstance(value, bool) != (
-            key.type == "boolean"
+        elif (
+            not isinstance(value, CURSOR_TYPES.get(key.type, str))
+            or isinstance(value, bool) != (key.type == "boolean")
+            or (isinstance(value, str) and "\x00" in value)  # PostgreSQL text cannot hold it
         ):
             raise BadRequest(400, f"invalid cursor: bad value for {key.column} ({key.type})")
         out.append(value)

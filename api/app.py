@@ -23,6 +23,7 @@ from ems.api.alert_routes import routes as alert_routes
 from ems.api.appender import Appender
 from ems.api.assets import routes as asset_routes
 from ems.api.errors import EXCEPTION_HANDLERS, Unavailable
+from ems.api.guards import RequestGuard
 from ems.api.health import health_report, judge_stages
 from ems.api.idempotency import IdempotentWrite, keyed_write
 from ems.api.ingest import BadRequest, parse_observations, read_json
@@ -93,7 +94,7 @@ def create_app(settings: Settings) -> Starlette:
         except BadRequest as exc:
             metrics.rejected.labels(str(exc.status)).inc()
             raise
-        keyed = await keyed_write(request, request.app.state.redis, payload, settings.idempotency_ttl)
+        keyed = await keyed_write(request, payload, settings.idempotency_ttl)
         if keyed is not None:
             items = payload if isinstance(payload, list) else [payload]
             observations = [
@@ -219,7 +220,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics), Middleware(RequestGuard)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
 

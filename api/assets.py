@@ -92,7 +92,7 @@ def routes(settings: Settings) -> list[Route]:
 
     async def keyed(request: Request, target: str, args: dict) -> IdempotentWrite | None:
         body = {"target": target, "args": args}
-        return await keyed_write(request, request.app.state.redis, body, settings.idempotency_ttl)
+        return await keyed_write(request, body, settings.idempotency_ttl)
 
     async def applied(request: Request, command_id: str, target: str) -> Response | None:
         """The answer of a command already applied (a keyed write sent again), else None."""

@@ -49,7 +49,7 @@ def client_of(request: Request) -> str:
     return request.headers.get("x-api-key") or ""
 
 
-async def keyed_write(request: Request, redis: Redis, body: object, ttl: int) -> IdempotentWrite | None:
+async def keyed_write(request: Request, body: object, ttl: int) -> IdempotentWrite | None:
     """The identity of this write when it carries an Idempotency-Key (None otherwise); BadRequest for
     a malformed key (400) or a key reused with another body (422)."""
     key = request.headers.get(HEADER)
@@ -62,7 +62,7 @@ async def keyed_write(request: Request, redis: Redis, body: object, ttl: int) ->
     body_digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
     now = datetime.now(UTC)
     try:
-        first = await _remember(redis, f"ems:idempotency:{digest}", now, body_digest, ttl)
+        first = await _remember(request.app.state.redis, f"ems:idempotency:{digest}", now, body_digest, ttl)
     except (RedisError, OSError) as exc:
         log.warning("Idempotency-Key not remembered (Redis unavailable: %s); ids still derived from it", exc)
         return IdempotentWrite(digest, now)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -10,7 +9,8 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ems.schemas.observation import EventBody, Observation
+from ems.schemas.limits import NUL_MESSAGE, Attributes, Name, Text, Time, message, nul_paths, printable
+from ems.schemas.observation import EventBody, Observation, Services, Severity, Tags
 
 MAX_ITEMS = 1000
 
@@ -20,21 +20,22 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
 
-    source: str = Field(min_length=1, max_length=256)
-    severity: str
-    title: str = Field("", max_length=1024)
-    event: str | None = Field(None, min_length=1, max_length=256, description="Event name; default: title")
-    resource: str | None = Field(None, max_length=256)
-    asset_id: str | None = Field(None, max_length=128, validation_alias=AliasChoices("asset_id", "assetId"))
-    environment: str = Field("production", min_length=1, max_length=64)
-    service: list[str] = Field(default_factory=list, max_length=32)
-    tags: list[str] = Field(default_factory=list, max_length=64)
-    attributes: dict[str, Any] = Field(
-        default_factory=dict, max_length=128, validation_alias=AliasChoices("attributes", "metadata")
+    # The bounds of the observation fields each one becomes (schemas/observation.py, schemas/limits.py).
+    source: Name
+    severity: Severity
+    title: Text(1024) = ""
+    event: Name | None = Field(None, description="Event name; default: title")
+    resource: Text(256) | None = None
+    asset_id: Text(128) | None = Field(None, validation_alias=AliasChoices("asset_id", "assetId"))
+    environment: Text(64, 1) = "production"
+    service: Services = Field(default_factory=list)
+    tags: Tags = Field(default_factory=list)
+    attributes: Attributes = Field(
+        default_factory=dict, validation_alias=AliasChoices("attributes", "metadata")
     )
-    text: str = Field("", max_length=8192)
-    value: str | None = Field(None, max_length=256)
-    occurred_at: datetime | None = Field(None, validation_alias=AliasChoices("occurred_at", "occurredAt"))
+    text: Text(8192) = ""
+    value: Text(256) | None = None
+    occurred_at: Time | None = Field(None, validation_alias=AliasChoices("occurred_at", "occurredAt"))
 
     @field_validator("severity")
     @classmethod
@@ -80,14 +81,15 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]
     """Pydantic errors as `{field, message}` items for the client."""
     out = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = ".".join(printable(p) for p in err["loc"])
         field = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "(body)"
-        out.append({"field": field, "message": err["msg"]})
+        out.append({"field": field, "message": message(err)})
     return out
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The request body parsed as JSON, refusing bodies over `limit` bytes (413) and bad JSON (400)."""
+    """The request body parsed as JSON, refusing bodies over `limit` bytes (413), bad JSON or UTF-8
+    (400) and a NUL in any string or key (422 naming each: no PostgreSQL text or jsonb holds one)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise BadRequest(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
@@ -98,10 +100,27 @@ async def read_json(request: Request, limit: int) -> Any:
             raise BadRequest(413, f"request body exceeds the limit of {limit} bytes")
     if not body:
         raise BadRequest(400, "empty request body; expected a JSON object or array")
+    return parse_json(bytes(body))
+
+
+def parse_json(body: bytes) -> Any:
+    """`read_json`'s checks of a whole body: BadRequest (400, 422) with the reason."""
     try:
-        return orjson.loads(bytes(body))
+        payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            # orjson says "surrogates not allowed" of any bad byte: name the byte instead.
+            raise BadRequest(
+                400, f"request body is not valid UTF-8: byte 0x{body[bad.start]:02x} at offset {bad.start}"
+            ) from None
         raise BadRequest(400, f"invalid JSON: {exc}") from None
+    if b"\\u0000" in body:  # how JSON writes a NUL (raw control characters are invalid JSON)
+        paths = nul_paths(payload)  # e.g. `resource`, `[2].attributes.note`, `tags[0]`
+        if paths:
+            raise BadRequest(422, "validation failed", [{"field": p, "message": NUL_MESSAGE} for p in paths])
+    return payload
 
 
 def parse_observations(payload: Any, known_severities: set[str]) -> list[Observation]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from ems.api.ingest import BadRequest
+from ems.schemas.limits import TIME_MAX, TIME_MIN
 
 
 def int_param(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -34,3 +36,27 @@ def wait_param(params: Mapping[str, Any], high: float) -> float:
     if not 0 <= value <= high:
         raise BadRequest(400, f"wait must be between 0 and {high:g} s")
     return value
+
+
+def time_param(raw: str, name: str, *, unix: bool = False, high: datetime = TIME_MAX) -> datetime:
+    """The time parameter `name`: ISO-8601 (no zone = UTC; with `unix`, also Unix seconds), UTC-aware,
+    within the sane years of schemas/limits.py (up to `high`, exclusive); BadRequest(400) otherwise."""
+    value = None
+    if unix:
+        try:
+            value = datetime.fromtimestamp(float(raw), UTC)
+        except (ValueError, OverflowError, OSError):
+            value = None
+    if value is None:
+        try:
+            value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            form = "an ISO-8601 time or Unix seconds" if unix else "an ISO-8601 time"
+            raise BadRequest(400, f"{name} must be {form}, got {raw!r}") from None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    if not TIME_MIN <= value < high:
+        raise BadRequest(
+            400,
+            f"{name} must be from {TIME_MIN.isoformat()} to before {high.isoformat()}, got {raw!r}",
+        )
+    return value.astimezone(UTC)

@@ -15,7 +15,7 @@ import orjson
 from psycopg import sql
 
 from ems.api.ingest import BadRequest
-from ems.api.params import int_param
+from ems.api.params import int_param, time_param
 
 MAX_LIMIT = 1000
 
@@ -48,10 +48,7 @@ class ListQuery:
 
 
 def _time(raw: str, name: str) -> datetime:
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(400, f"{name} must be an ISO-8601 time, got {raw!r}") from None
+    return time_param(raw, name)
 
 
 def encode_cursor(sort_value: Any, row_id: str) -> str:
@@ -62,12 +59,18 @@ def encode_cursor(sort_value: Any, row_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[Any, str]:
+    """The (sort value, row id) of a cursor made by `encode_cursor`; 400 for anything else (a
+    crafted one must not reach PostgreSQL with a NUL, a wrong type or a time it cannot compare)."""
     try:
         value, row_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if isinstance(value, dict):
+            value = time_param(value["t"], "cursor")
     except Exception:
         raise BadRequest(400, "invalid cursor") from None
-    if isinstance(value, dict) and "t" in value:
-        value = datetime.fromisoformat(value["t"])
+    if not isinstance(row_id, str) or not isinstance(value, str | int | float | datetime | None):
+        raise BadRequest(400, "invalid cursor")
+    if "\x00" in row_id or (isinstance(value, str) and "\x00" in value):
+        raise BadRequest(400, "invalid cursor")
     return value, row_id
 
 

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ems.api.ingest import BadRequest
-from ems.api.params import int_param
+from ems.api.params import int_param, time_param
 from ems.api.responses import JSON
 from ems.projections.metrics import EPOCH, RAW, ROLLUPS, Resolution
 from ems.settings import Settings
@@ -41,15 +41,8 @@ def parse_step(raw: str) -> timedelta:
 
 
 def parse_time(raw: str, name: str) -> datetime:
-    """ISO-8601 (no zone = UTC) or Unix seconds; 400 otherwise."""
-    try:
-        value = datetime.fromtimestamp(float(raw), UTC)
-    except (ValueError, OverflowError, OSError):
-        try:
-            value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise BadRequest(400, f"{name} must be an ISO-8601 time or Unix seconds, got {raw!r}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """ISO-8601 (no zone = UTC) or Unix seconds, within sane years (1970..2099); 400 otherwise."""
+    return time_param(raw, name, unix=True)
 
 
 def time_range(params: Mapping[str, str], now: datetime, default: timedelta) -> tuple[datetime, datetime]:

@@ -84,8 +84,12 @@ class Settings(BaseSettings):
         ],
         description="Groups of event names that act on one alert per resource (e.g. NodeDown/NodeUp)",
     )
-    alert_timeout: int = Field(86_400, ge=0, description="Alert timeout (s) with no repeat; 0 = never")
-    ack_timeout: int = Field(0, ge=0, description="Default auto-unack after this many seconds; 0 = never")
+    alert_timeout: int = Field(
+        86_400, ge=0, le=31_536_000, description="Alert timeout (s) with no repeat; 0 = never"
+    )
+    ack_timeout: int = Field(
+        0, ge=0, le=31_536_000, description="Default auto-unack after this many seconds; 0 = never"
+    )
     tick_interval: float = Field(
         5.0, ge=0, description="Seconds between clock ticks for alert timers; 0 = no ticks (tests drive them)"
     )

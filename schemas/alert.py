@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ems.schemas.envelope import Record
+from ems.schemas.limits import (
+    INT4_MAX,
+    Count,
+    Deadline,
+    EventId,
+    Name,
+    Offset,
+    Positive,
+    Tag,
+    Text,
+    Time,
+    json_object,
+)
+from ems.schemas.observation import Severity
 
 AlertStatus = Literal["open", "acknowledged", "shelved", "resolved", "closed", "expired"]
 Trend = Literal["new", "more_severe", "less_severe", "no_change"]
+Actor = Text(256)  # an operator, a team, or "system"
+Reason = Text(4096)
 TransitionKind = Literal[
     # by events
     "opened",
@@ -38,14 +53,14 @@ class Transition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: TransitionKind
-    event_id: str
-    at: datetime
-    severity: str
-    previous_severity: str | None = None
+    event_id: EventId
+    at: Time = Field(description="A timer fires when a later event, command or tick comes: never after 2100")
+    severity: Severity
+    previous_severity: Severity | None = None
     status: AlertStatus | None = Field(None, description="Status after the transition")
     previous_status: AlertStatus | None = None
-    actor: str | None = Field(None, description="Operator who asked; None for events, 'system' for timers")
-    reason: str = Field("", description="The operator's comment, or why a timer fired")
+    actor: Actor | None = Field(None, description="Operator who asked; None for events, 'system' for timers")
+    reason: Reason = Field("", description="The operator's comment, or why a timer fired")
 
 
 class AlertState(BaseModel):
@@ -53,39 +68,41 @@ class AlertState(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    alert_id: str
-    fingerprint: str
+    # Bounds: those of the event and command fields each one is made of (agents/lifecycle.py).
+    # Tags, services and attributes are the union of every event's: no bound on their number or size.
+    alert_id: Text(128, 1)
+    fingerprint: Text(128, 1)
     status: AlertStatus
-    severity: str
-    previous_severity: str | None = None
+    severity: Severity
+    previous_severity: Severity | None = None
     trend: Trend = "new"
-    event_count: int = Field(ge=1, description="Events folded into this alert, the first included")
-    duplicate_count: int = Field(ge=0, description="Repeats after the first event")
-    first_seen: datetime
-    last_seen: datetime
-    last_event_id: str
-    source: str
-    event: str
-    resource: str
-    title: str = ""
-    text: str = ""
-    asset_id: str | None = None
-    environment: str
-    service: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    value: str | None = None
-    version: int = Field(ge=1, description="Bumped on every applied change; projections keep the highest")
+    event_count: Positive = Field(description="Events folded into this alert, the first included")
+    duplicate_count: Count = Field(description="Repeats after the first event")
+    first_seen: Time
+    last_seen: Time
+    last_event_id: EventId
+    source: Name
+    event: Name
+    resource: Text(256)
+    title: Text(1024) = ""
+    text: Text(8192) = ""
+    asset_id: Text(128) | None = None
+    environment: Text(64, 1)
+    service: list[Name] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list)
+    attributes: json_object(max_keys=INT4_MAX, max_bytes=None) = Field(default_factory=dict)
+    value: Text(256) | None = None
+    version: Positive = Field(description="Bumped on every applied change; projections keep the highest")
     # Lifecycle (fields added after v1 records were written; they default, so old records still parse).
-    timeout: int = Field(0, ge=0, description="Expire after this many seconds without a repeat; 0 = never")
-    assignee: str | None = None
-    assigned_team: str | None = None
-    acked_by: str | None = None
-    acked_at: datetime | None = None
-    ack_until: datetime | None = Field(None, description="Auto-unack at this time (None = never)")
-    shelved_by: str | None = None
-    shelved_until: datetime | None = None
-    status_changed_at: datetime | None = None
+    timeout: Count = Field(0, description="Expire after this many seconds without a repeat; 0 = never")
+    assignee: Actor | None = None
+    assigned_team: Actor | None = None
+    acked_by: Actor | None = None
+    acked_at: Time | None = None
+    ack_until: Deadline | None = Field(None, description="Auto-unack at this time (None = never)")
+    shelved_by: Actor | None = None
+    shelved_until: Deadline | None = None
+    status_changed_at: Time | None = None
 
 
 class Tracked(BaseModel):
@@ -100,7 +117,7 @@ class Tracked(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     alert: AlertState | None = None
-    positions: dict[str, int] = Field(
+    positions: dict[Text(64), Offset] = Field(
         default_factory=dict, description="Highest raw-topic offset seen, per raw partition"
     )
     recent_ids: list[str] = Field(
@@ -118,7 +135,7 @@ class AlertChanged(Record):
 
     alert: AlertState
     transitions: list[Transition] = Field(default_factory=list)
-    events_applied: int = Field(ge=0, description="How many events this change folds together")
+    events_applied: Count = Field(description="How many events this change folds together")
 
     @property
     def key(self) -> str:
@@ -131,7 +148,7 @@ class AlertChangedBatch(Record):
     TYPE: ClassVar[str] = "alert_changed_batch"
     VERSION: ClassVar[int] = 1
 
-    partition: int = Field(ge=0)
+    partition: Count
     changes: list[AlertChanged] = Field(min_length=1)
 
     @property

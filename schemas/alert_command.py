@@ -9,14 +9,14 @@ partition, for timers of alerts that get no traffic.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from ems.schemas.command import Command
 from ems.schemas.envelope import Record
 from ems.schemas.event import EventBatch
+from ems.schemas.limits import MAX_TIMEOUT, Count, Offset, Text, Time, Timeout, between, message
 
 Action = Literal["ack", "unack", "shelve", "unshelve", "assign", "close", "reopen", "note"]
 ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
@@ -33,14 +33,14 @@ class NoArgs(_Args):
 class AckArgs(_Args):
     """`ack`: optionally auto-unack after `timeout` seconds (default: the configured ack timeout)."""
 
-    timeout: int | None = Field(None, ge=0, le=31_536_000)
+    timeout: Timeout | None = None
 
 
 class ShelveArgs(_Args):
     """`shelve`: until a time, or for a duration in seconds (exactly one of them)."""
 
-    until: datetime | None = None
-    duration: int | None = Field(None, ge=1, le=31_536_000)
+    until: Time | None = None
+    duration: between(1, MAX_TIMEOUT) | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> ShelveArgs:
@@ -54,8 +54,8 @@ class ShelveArgs(_Args):
 class AssignArgs(_Args):
     """`assign`: to a user, a team, or both (empty strings unassign)."""
 
-    user: str | None = Field(None, max_length=256)
-    team: str | None = Field(None, max_length=256)
+    user: Text(256) | None = None
+    team: Text(256) | None = None
 
     @model_validator(mode="after")
     def _some(self) -> AssignArgs:
@@ -86,7 +86,7 @@ def parse_args(action: str, args: dict[str, Any]) -> _Args:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "args"
-        raise BadCommand(f"{action}: {where}: {first['msg']}") from None
+        raise BadCommand(f"{action}: {where}: {message(first)}") from None
 
 
 class AlertCommand(Record):
@@ -96,9 +96,9 @@ class AlertCommand(Record):
     VERSION: ClassVar[int] = 1
 
     command: Command
-    fingerprint: str
-    source_partition: int = Field(ge=0)
-    source_offset: int = Field(ge=0)
+    fingerprint: Text(128, 1)
+    source_partition: Count
+    source_offset: Offset
 
     @property
     def action(self) -> str:
@@ -120,7 +120,7 @@ class Tick(Record):
     TYPE: ClassVar[str] = "tick"
     VERSION: ClassVar[int] = 1
 
-    partition: int = Field(ge=0)
+    partition: Count
 
     @property
     def key(self) -> str:

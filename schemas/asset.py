@@ -8,22 +8,38 @@ are shared by the API (which answers a 4xx on bad args) and the agent (which val
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ems.schemas.envelope import Record
+from ems.schemas.limits import (
+    INT4_MAX,
+    MAX_JSON_BYTES,
+    Attributes,
+    Count,
+    EventId,
+    Finite,
+    Label,
+    Offset,
+    Text,
+    Time,
+    between,
+    json_object,
+)
 
 EdgeType = Literal["depends_on", "runs_on", "connected_to", "member_of"]
 EDGE_TYPES: tuple[str, ...] = ("depends_on", "runs_on", "connected_to", "member_of")
 Lifecycle = Literal["planned", "active", "maintenance", "retired"]
 AssetId = Annotated[str, Field(min_length=5, max_length=128, pattern=r"^ast_[A-Za-z0-9_.:-]+$")]
 Token = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
-Text = Annotated[str, Field(max_length=256)]
-Tags = Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(max_length=64)]
-Addresses = Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(max_length=64)]
-Attributes = Annotated[dict[str, Any], Field(max_length=128)]
+Line = Text(256)
+Tags = Annotated[list[Text(128, 1)], Field(max_length=64)]
+Addresses = Annotated[list[Text(128, 1)], Field(max_length=64)]
+EdgeAttributes = Annotated[dict[Text(128, 1), Label], Field(max_length=32)]
+Criticality = between(1, 5)
+Revenue = Annotated[Finite, Field(ge=0)]
+Users = between(0, INT4_MAX)  # assets.users_served is an `integer`
 
 # Fields a collector's discovery may fill (unless an operator set them: see agents/assets.py).
 DISCOVERED_FIELDS = ("name", "type", "vendor", "model", "addresses", "location", "contact")
@@ -49,8 +65,8 @@ class Edge(_Model):
 
     type: EdgeType
     target: AssetId
-    origin: str = Field("operator", max_length=128, description="operator, or discovery:<source>")
-    attributes: dict[str, str] = Field(default_factory=dict, max_length=32)
+    origin: Text(128) = Field("operator", description="operator, or discovery:<source>")
+    attributes: EdgeAttributes = Field(default_factory=dict)
 
 
 class EdgeRef(_Model):
@@ -63,28 +79,28 @@ class EdgeRef(_Model):
 class AssetFields(_Model):
     """The editable fields of an asset; all optional (a PATCH sets only what it names)."""
 
-    natural_key: str | None = Field(None, max_length=512)
-    name: Text | None = None
+    natural_key: Text(512) | None = None
+    name: Line | None = None
     type: Token | None = Field(None, description="router, switch, firewall, server, vm, database, ...")
-    vendor: Text | None = None
-    model: Text | None = None
+    vendor: Line | None = None
+    model: Line | None = None
     addresses: Addresses | None = None
-    environment: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    location: Text | None = None
-    contact: Text | None = None
-    owner_team: Text | None = None
+    environment: Text(64, 1) | None = None
+    location: Line | None = None
+    contact: Line | None = None
+    owner_team: Line | None = None
     tags: Tags | None = None
     attributes: Attributes | None = None
-    criticality: int | None = Field(None, ge=1, le=5, description="1 (low) to 5 (critical)")
-    business_service: Text | None = None
-    revenue_per_hour: float | None = Field(None, ge=0, description="Revenue at risk per hour of outage")
-    users_served: int | None = Field(None, ge=0)
+    criticality: Criticality | None = Field(None, description="1 (low) to 5 (critical)")
+    business_service: Line | None = None
+    revenue_per_hour: Revenue | None = Field(None, description="Revenue at risk per hour of outage (finite)")
+    users_served: Users | None = None
 
 
 class CreateArgs(AssetFields):
     """`asset.create`: name and type are required; lifecycle defaults to active."""
 
-    name: Text
+    name: Line
     type: Token
     lifecycle: Lifecycle = "active"
     dependencies: Annotated[list[Edge], Field(max_length=256)] = Field(default_factory=list)
@@ -117,7 +133,7 @@ class LinkArgs(_Model):
 
     type: EdgeType
     target: AssetId
-    attributes: dict[str, str] = Field(default_factory=dict, max_length=32)
+    attributes: EdgeAttributes = Field(default_factory=dict)
 
 
 class UnlinkArgs(EdgeRef):
@@ -136,38 +152,43 @@ COMMAND_ARGS: dict[str, type[_Model]] = {
 class Asset(_Model):
     """The full state of one asset."""
 
+    # Bounds: those of the command args and discovery facts each field is set from (agents/assets.py);
+    # attributes merge every update's and discovery's: no bound on their number or size.
     asset_id: AssetId
-    natural_key: str | None = None
-    name: str
-    type: str
-    vendor: str | None = None
-    model: str | None = None
-    addresses: list[str] = Field(default_factory=list)
-    environment: str | None = None
-    location: str | None = None
-    contact: str | None = None
-    owner_team: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    criticality: int | None = None
-    business_service: str | None = None
-    revenue_per_hour: float | None = None
-    users_served: int | None = None
+    natural_key: Text(512) | None = None
+    name: Text(512) = Field(description="Discovery names an asset by its natural key when it has no name")
+    type: Text(64)
+    vendor: Line | None = None
+    model: Line | None = None
+    # A discovery's addresses are bounded only by the size of its facts (agents/assets.py).
+    addresses: list[Text(MAX_JSON_BYTES)] = Field(default_factory=list)
+    environment: Text(64) | None = None
+    location: Line | None = None
+    contact: Line | None = None
+    owner_team: Line | None = None
+    tags: list[Text(128)] = Field(default_factory=list)
+    attributes: json_object(max_keys=INT4_MAX, max_bytes=None) = Field(default_factory=dict)
+    criticality: Criticality | None = None
+    business_service: Line | None = None
+    revenue_per_hour: Revenue | None = None
+    users_served: Users | None = None
     lifecycle: Lifecycle = "active"
-    first_seen: datetime | None = Field(None, description="First discovery")
-    last_seen: datetime | None = Field(None, description="Latest discovery")
-    created_at: datetime
-    updated_at: datetime
+    first_seen: Time | None = Field(None, description="First discovery")
+    last_seen: Time | None = Field(None, description="Latest discovery")
+    created_at: Time
+    updated_at: Time
     edges: list[Edge] = Field(default_factory=list)
-    pinned: list[str] = Field(default_factory=list, description="Fields an operator set: discovery keeps off")
-    positions: dict[str, int] = Field(
+    pinned: list[Text(512)] = Field(
+        default_factory=list, description="Fields an operator set: discovery keeps off"
+    )
+    positions: dict[Text(512), Offset] = Field(
         default_factory=dict, description="'topic:partition' -> highest input offset applied (idempotence)"
     )
-    recent_commands: list[str] = Field(
+    recent_commands: list[Text(64)] = Field(
         default_factory=list,
         description="Digests of the ids of the last commands applied: a client's retry is skipped",
     )
-    version: int = 1
+    version: Count = 1
 
 
 class AssetChanged(Record):
@@ -179,9 +200,9 @@ class AssetChanged(Record):
     kind: Literal["created", "updated", "retired", "linked", "unlinked", "discovered"]
     asset: Asset
     removed_edges: list[EdgeRef] = Field(default_factory=list)
-    cause: str = Field(description="event_id of the command or observation applied")
-    actor: str
-    reason: str = ""
+    cause: EventId = Field(description="event_id of the command or observation applied")
+    actor: Text(256, 1)
+    reason: Text(4096) = ""
 
     @property
     def key(self) -> str:

@@ -9,11 +9,14 @@ A command the agent refuses (e.g. an invalid transition) goes to the dead-letter
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
 from ems.schemas.envelope import Record
+from ems.schemas.limits import Text, json_object
+
+MAX_ARGS_BYTES = 256 * 1024  # the API's request body limit (EMS_MAX_PAYLOAD_BYTES) by default
 
 
 class Command(Record):
@@ -23,10 +26,10 @@ class Command(Record):
     VERSION: ClassVar[int] = 1
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z]+\.[a-z_]+$")
-    target: str = Field(min_length=1, max_length=256, description="Entity id; the partition key")
-    actor: str = Field(min_length=1, max_length=256, description="User (or team/system) who asked")
-    reason: str = Field("", max_length=4096, description="Free-text comment kept in the history")
-    args: dict[str, Any] = Field(default_factory=dict)
+    target: Text(256, 1) = Field(description="Entity id; the partition key")
+    actor: Text(256, 1) = Field(description="User (or team/system) who asked")
+    reason: Text(4096) = Field("", description="Free-text comment kept in the history")
+    args: json_object(max_bytes=MAX_ARGS_BYTES) = Field(default_factory=dict)
 
     @property
     def domain(self) -> str:

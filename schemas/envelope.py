@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ems.schemas.limits import EventId, Text, Time
+
 
 def new_id() -> str:
     """A new random record id (UUID4 hex)."""
@@ -31,10 +33,10 @@ class Record(BaseModel):
     TYPE: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1
 
-    type: str = ""
+    type: Text(64) = ""
     schema_version: int = 0
-    event_id: str = Field(default_factory=new_id, min_length=1, max_length=128)
-    occurred_at: datetime = Field(default_factory=utcnow)
+    event_id: EventId = Field(default_factory=new_id)
+    occurred_at: Time = Field(default_factory=utcnow)
 
     def model_post_init(self, __context: Any) -> None:
         # Stamp the class's own type and version; a mismatch is a decoding bug, not user input.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
 from ems.schemas.envelope import Record
+from ems.schemas.limits import Attributes, Count, EventId, Name, Offset, Text, Timeout
+from ems.schemas.observation import Services, Severity, Tags
 
 
 class Event(Record):
@@ -19,23 +21,24 @@ class Event(Record):
     TYPE: ClassVar[str] = "event"
     VERSION: ClassVar[int] = 1
 
-    observation_id: str
-    source: str
-    severity: str
-    event: str
-    resource: str
-    title: str = ""
-    text: str = ""
-    asset_id: str | None = None
-    environment: str = "production"
-    service: list[str] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    value: str | None = None
-    timeout: int | None = Field(None, ge=0, description="Alert timeout in seconds; None = the default")
-    fingerprint: str
-    raw_partition: int = Field(ge=0)
-    raw_offset: int = Field(ge=0)
+    # Bounds: those of the observation fields each one is made of (agents/normalize.py).
+    observation_id: EventId
+    source: Name
+    severity: Severity
+    event: Name
+    resource: Text(256)
+    title: Text(1024) = ""
+    text: Text(8192) = ""
+    asset_id: Text(128) | None = None
+    environment: Text(64, 1) = "production"
+    service: Services = Field(default_factory=list)
+    tags: Tags = Field(default_factory=list)
+    attributes: Attributes = Field(default_factory=dict)
+    value: Text(256) | None = None
+    timeout: Timeout | None = Field(None, description="Alert timeout in seconds; None = the default")
+    fingerprint: Text(128, 1)
+    raw_partition: Count
+    raw_offset: Offset
 
     @property
     def key(self) -> str:
@@ -59,7 +62,7 @@ class EventBatch(Record):
     TYPE: ClassVar[str] = "event_batch"
     VERSION: ClassVar[int] = 1
 
-    partition: int = Field(ge=0, description="The ems.events partition every event here hashes to")
+    partition: Count = Field(description="The ems.events partition every event here hashes to")
     events: list[Event] = Field(min_length=1)
 
     @property

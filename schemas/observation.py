@@ -7,16 +7,18 @@ An observation is one of four kinds, discriminated by `kind`:
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ems.schemas.envelope import Record
+from ems.schemas.limits import Attributes, Finite, Label, Name, Tag, Text, Time, Timeout
 
-Name = Annotated[str, Field(min_length=1, max_length=256)]
-Tags = Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(max_length=64)]
-Attributes = Annotated[dict[str, Any], Field(max_length=128)]
+Tags = Annotated[list[Tag], Field(max_length=64)]
+Services = Annotated[list[Name], Field(max_length=32)]
+Severity = Text(64, 1)
+Labels = Annotated[dict[Text(128, 1), Label], Field(max_length=32)]
+EdgeFacts = Annotated[dict[Text(128, 1), Label], Field(max_length=64)]
 
 
 class _Body(BaseModel):
@@ -28,17 +30,17 @@ class EventBody(_Body):
 
     kind: Literal["event"] = "event"
     event: Name = Field(description="What happened, e.g. NodeDown, HighLatency")
-    severity: str = Field(description="One of the configured severities, e.g. critical, warning, ok")
-    resource: str | None = Field(None, max_length=256, description="The thing affected; default: asset")
-    title: str = Field("", max_length=1024)
-    text: str = Field("", max_length=8192)
-    environment: str = Field("production", min_length=1, max_length=64)
-    service: Annotated[list[Name], Field(max_length=32)] = Field(default_factory=list)
+    severity: Severity = Field(description="One of the configured severities, e.g. critical, warning, ok")
+    resource: Text(256) | None = Field(None, description="The thing affected; default: asset")
+    title: Text(1024) = ""
+    text: Text(8192) = ""
+    environment: Text(64, 1) = "production"
+    service: Services = Field(default_factory=list)
     tags: Tags = Field(default_factory=list)
     attributes: Attributes = Field(default_factory=dict)
-    value: str | None = Field(None, max_length=256)
-    timeout: int | None = Field(
-        None, ge=0, le=31_536_000, description="Alert expires after this many seconds without a repeat"
+    value: Text(256) | None = None
+    timeout: Timeout | None = Field(
+        None, description="Alert expires after this many seconds without a repeat"
     )
     correlate: Annotated[list[Name], Field(max_length=16)] = Field(
         default_factory=list, description="Event names that act on the same alert (e.g. NodeDown, NodeUp)"
@@ -54,9 +56,9 @@ class MetricSample(_Body):
     """One sample of one metric of an asset."""
 
     name: Name
-    value: float
-    labels: dict[str, str] = Field(default_factory=dict, max_length=32)
-    at: datetime | None = Field(None, description="Sample time; default: the observation's time")
+    value: Finite = Field(description="A finite number (NaN and Infinity are refused)")
+    labels: Labels = Field(default_factory=dict)
+    at: Time | None = Field(None, description="Sample time; default: the observation's time")
 
 
 class MetricsBody(_Body):
@@ -71,7 +73,7 @@ class DiscoveryBody(_Body):
 
     kind: Literal["discovery"] = "discovery"
     facts: Attributes
-    edges: Annotated[list[dict[str, str]], Field(max_length=1024)] = Field(
+    edges: Annotated[list[EdgeFacts], Field(max_length=1024)] = Field(
         default_factory=list, description="Topology edges: {type, target}"
     )
 
@@ -94,7 +96,7 @@ class Observation(Record):
     VERSION: ClassVar[int] = 2
 
     source: Name = Field(description="Who observed it: nms, cloud, apm, synthetic, api, ...")
-    asset_id: str | None = Field(None, max_length=128)
+    asset_id: Text(128) | None = None
     body: Body
 
     @property

@@ -8,6 +8,7 @@ import orjson
 from pydantic import ValidationError
 
 from ems.schemas.envelope import Record
+from ems.schemas.limits import message, printable
 from ems.schemas.registry import upcast
 
 R = TypeVar("R", bound=Record)
@@ -26,8 +27,8 @@ def format_validation_error(exc: ValidationError) -> str:
     """One line per field error: `body.severity: Input should be ...`."""
     parts = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
-        parts.append(f"{loc}: {err['msg']}")
+        loc = ".".join(printable(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {message(err)}")
     return "; ".join(parts)
 
 

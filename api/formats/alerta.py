@@ -16,13 +16,14 @@ attributes.alerta; createTime is occurred_at.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from ems.api.formats.common import FormatError, Severities
 from ems.schemas.alert import AlertState
-from ems.schemas.observation import EventBody, HeartbeatBody, Observation
+from ems.schemas.limits import Attributes, Name, Text, Time, Timeout, between, json_object
+from ems.schemas.observation import EventBody, HeartbeatBody, Observation, Services, Tags
 
 SOURCE = "alerta"
 DEFAULT_ENVIRONMENT = "Production"
@@ -30,6 +31,12 @@ DEFAULT_SEVERITY = "normal"
 DEFAULT_TIMEOUT = 86400
 ALIASES = {"security": "critical", "trace": "debug", "unknown": "indeterminate"}
 STATUS = {"acknowledged": "ack", "resolved": "closed"}  # the others share Alerta's names
+MAX_RAW_DATA = 32 * 1024  # rawData is kept in the attributes, which hold 64 KiB of JSON in all
+
+
+def _number_as_text(value: Any) -> Any:
+    """Alerta's `value` may be a number: kept as its text."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 class AlertaAlert(BaseModel):
@@ -37,24 +44,27 @@ class AlertaAlert(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    resource: str = Field(min_length=1, max_length=256)
-    event: str = Field(min_length=1, max_length=256)
-    environment: str | None = Field(None, max_length=64)
-    severity: str | None = None
-    correlate: list[str] | None = None
-    status: str | None = None
-    service: list[str] | None = None
-    group: str | None = None
-    value: str | int | float | None = None
-    text: str | None = Field(None, max_length=8192)
-    tags: list[str] | None = None
-    attributes: dict[str, Any] | None = None
-    origin: str | None = None
-    type: str | None = None
-    createTime: datetime | None = None
-    timeout: int | None = Field(None, ge=0)
-    rawData: str | None = None
-    customer: str | None = None
+    # The bounds of the observation fields each one becomes; Alerta's own fields are kept in
+    # attributes.alerta. (With the event's name added to `correlate` and `correlate`/`alerta` to the
+    # attributes, the event body may still refuse one more item: same field names.)
+    resource: Text(256, 1)
+    event: Name
+    environment: Text(64) | None = None
+    severity: Text(64) | None = None
+    correlate: Annotated[list[Name], Field(max_length=16)] | None = None
+    status: Text(64) | None = None
+    service: Services | None = None
+    group: Text(256) | None = None
+    value: Annotated[Text(256) | None, BeforeValidator(_number_as_text)] = None
+    text: Text(8192) | None = None
+    tags: Tags | None = None
+    attributes: Attributes | None = None
+    origin: Text(256) | None = None
+    type: Text(256) | None = None
+    createTime: Time | None = None
+    timeout: Timeout | None = None
+    rawData: Text(MAX_RAW_DATA) | None = None
+    customer: Text(256) | None = None
 
     @field_validator("severity")
     @classmethod
@@ -67,12 +77,12 @@ class AlertaHeartbeat(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    origin: str | None = Field(None, max_length=256)
-    tags: list[str] | None = None
-    attributes: dict[str, Any] | None = None
-    timeout: int | None = Field(None, ge=1, le=86_400)
-    createTime: datetime | None = None
-    customer: str | None = None
+    origin: Text(256) | None = None
+    tags: Tags | None = None
+    attributes: json_object() | None = None
+    timeout: between(1, 86_400) | None = None
+    createTime: Time | None = None
+    customer: Text(256) | None = None
 
 
 def _validate(model: type[BaseModel], payload: Any) -> Any:
@@ -114,7 +124,7 @@ def translate(payload: Any, severities: Severities) -> Observation:
             service=a.service or [],
             tags=a.tags or [],
             attributes=attributes,
-            value=None if a.value is None else str(a.value),
+            value=a.value,
             correlate=sorted({*a.correlate, a.event}) if a.correlate else [],
             timeout=DEFAULT_TIMEOUT if a.timeout is None else a.timeout,
         )

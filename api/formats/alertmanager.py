@@ -11,12 +11,12 @@ or endsAt (resolved); the webhook's own fields stay in attributes.alertmanager.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ems.api.formats.common import FormatError, Severities
+from ems.schemas.limits import Text, Time
 from ems.schemas.observation import EventBody, Observation
 
 SOURCE = "alertmanager"
@@ -36,6 +36,20 @@ ALIASES = {
     "none": "informational",
 }
 _OWN_LABELS = {"alertname", "instance", "severity", "env", "environment", "service"}
+MAX_TITLE = 1024  # EventBody.title: a longer summary is cut there (it stays whole in the attributes)
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time: what Alertmanager sends for "not set"
+
+
+def _unset_zero_time(value: Any) -> Any:
+    """Go's zero time (e.g. the endsAt of a firing alert) means no time: None, not year 1."""
+    if isinstance(value, str) and value.startswith("0001-01-01T00:00:00"):
+        return None
+    return value
+
+
+Labels = dict[Text(1024, 1), Text(8192)]
+GoTime = Annotated[Time | None, BeforeValidator(_unset_zero_time)]
+URL = Text(8192)
 
 
 class AmAlert(BaseModel):
@@ -44,12 +58,12 @@ class AmAlert(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime | None = None
-    endsAt: datetime | None = None
-    generatorURL: str = ""
-    fingerprint: str = ""
+    labels: Labels
+    annotations: Labels = Field(default_factory=dict)
+    startsAt: GoTime = None
+    endsAt: GoTime = None
+    generatorURL: URL = ""
+    fingerprint: Text(64) = ""
 
 
 class AmWebhook(BaseModel):
@@ -57,15 +71,15 @@ class AmWebhook(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    version: str = "4"
-    groupKey: str = ""
-    truncatedAlerts: int = 0
+    version: Text(16) = "4"
+    groupKey: Text(8192) = ""
+    truncatedAlerts: int = Field(0, ge=0)
     status: Literal["firing", "resolved"]
-    receiver: str = ""
-    groupLabels: dict[str, str] = Field(default_factory=dict)
-    commonLabels: dict[str, str] = Field(default_factory=dict)
-    commonAnnotations: dict[str, str] = Field(default_factory=dict)
-    externalURL: str = ""
+    receiver: Text(1024) = ""
+    groupLabels: Labels = Field(default_factory=dict)
+    commonLabels: Labels = Field(default_factory=dict)
+    commonAnnotations: Labels = Field(default_factory=dict)
+    externalURL: URL = ""
     alerts: list[AmAlert] = Field(min_length=1, max_length=MAX_ALERTS)
 
 
@@ -103,7 +117,7 @@ def _observation(hook: AmWebhook, alert: AmAlert, severities: Severities) -> Obs
         event=name,
         severity=severity,
         resource=labels.get("instance") or labels.get("job") or None,
-        title=notes.get("summary") or notes.get("title") or name,
+        title=(notes.get("summary") or notes.get("title") or name)[:MAX_TITLE],
         text=notes.get("description") or notes.get("message") or "",
         environment=labels.get("env") or labels.get("environment") or "production",
         service=[labels["service"]] if labels.get("service") else [],
@@ -124,5 +138,5 @@ def _observation(hook: AmWebhook, alert: AmAlert, severities: Severities) -> Obs
         },
     )
     at = alert.startsAt if firing else alert.endsAt
-    extra = {"occurred_at": at} if at and at.year > 1 else {}
+    extra = {"occurred_at": at} if at else {}
     return Observation(source=SOURCE, body=body, **extra)

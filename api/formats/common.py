@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ems.schemas.limits import message, printable
+
 
 class FormatError(ValueError):
     """A payload a translator refuses: every problem as `{field, message}` with a dotted field path."""
@@ -25,9 +27,9 @@ class FormatError(ValueError):
         """Pydantic errors, each located under `prefix` (e.g. `alerts[2].`)."""
         out = []
         for err in exc.errors(include_url=False):
-            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-            field = f"{prefix}{loc}".rstrip(".") or "(body)"
-            out.append({"field": field, "message": err["msg"]})
+            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{printable(p)}" for p in err["loc"])
+            field = f"{prefix}{loc.lstrip('.')}".rstrip(".") or "(body)"
+            out.append({"field": field, "message": message(err)})
         return cls(out)
 
 

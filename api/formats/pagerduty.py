@@ -14,13 +14,13 @@ fingerprint: see `ack_command`).
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ems.api.formats.common import FormatError, Severities
 from ems.schemas.command import Command
+from ems.schemas.limits import JsonValue, Text, Time, json_object
 from ems.schemas.observation import EventBody, Observation
 
 SOURCE = "pagerduty"
@@ -34,14 +34,14 @@ class PdPayload(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, str_strip_whitespace=True)
 
-    summary: str = Field(min_length=1, max_length=1024)
-    source: str = Field(min_length=1, max_length=255)
+    summary: Text(1024, 1)
+    source: Text(255, 1)
     severity: Literal["critical", "error", "warning", "info"]
-    timestamp: datetime | None = None
-    component: str | None = Field(None, max_length=255)
-    group: str | None = Field(None, max_length=255)
-    class_: str | None = Field(None, alias="class", max_length=255)
-    custom_details: Any = None
+    timestamp: Time | None = None
+    component: Text(255) | None = None
+    group: Text(255) | None = None
+    class_: Text(255) | None = Field(None, alias="class")
+    custom_details: JsonValue = None
 
 
 class PdEvent(BaseModel):
@@ -49,14 +49,14 @@ class PdEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    routing_key: str = Field(min_length=1, max_length=128)
+    routing_key: Text(128, 1)
     event_action: Literal["trigger", "acknowledge", "resolve"]
-    dedup_key: str | None = Field(None, min_length=1, max_length=255)
+    dedup_key: Text(255, 1) | None = None
     payload: PdPayload | None = None
-    images: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
-    links: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
-    client: str | None = None
-    client_url: str | None = None
+    images: Annotated[list[json_object(max_keys=16)], Field(max_length=50)] = Field(default_factory=list)
+    links: Annotated[list[json_object(max_keys=16)], Field(max_length=50)] = Field(default_factory=list)
+    client: Text(1024) | None = None
+    client_url: Text(8192) | None = None
 
     @model_validator(mode="after")
     def _required(self) -> PdEvent:

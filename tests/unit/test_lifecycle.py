@@ -229,3 +229,18 @@ def test_an_events_own_correlate_list_wins_whatever_its_order() -> None:
     )
     other = NORMALIZER.normalize(observation(event="DiskOk", severity="ok"), 0, 3)
     assert a.fingerprint == b.fingerprint != other.fingerprint
+
+
+def test_an_alert_merges_tags_and_attributes_within_the_bounds_of_one_event() -> None:
+    from ems.agents.lifecycle import MAX_ATTRIBUTES, MAX_TAGS, merge_attributes, merge_names
+
+    assert merge_names(["a", "b"], ["c", "a"], MAX_TAGS) == ["a", "b", "c"]
+    many = [f"t{i:03}" for i in range(MAX_TAGS)]
+    merged = merge_names(many, ["new1", "new2"], MAX_TAGS)
+    assert len(merged) == MAX_TAGS and {"new1", "new2"} <= set(merged)
+    attrs = {f"k{i}": i for i in range(MAX_ATTRIBUTES)}
+    assert merge_attributes(attrs, {"k1": "x"}) == {**attrs, "k1": "x"}
+    assert merge_attributes(attrs, {"fresh": 1}) == {"fresh": 1}  # 129 keys: the event's own only
+    big = {"blob": "x" * 60_000}
+    assert merge_attributes(big, {"other": "y" * 10_000}) == {"other": "y" * 10_000}
+    assert merge_attributes(attrs, {}) is attrs
