@@ -231,7 +231,7 @@ def with_key_identity(
     """The observation of a keyed write: the derived id unless the item names its own, and the
     first request's time unless it names its own (see `ems.api.idempotency`)."""
     update: dict[str, Any] = {}
-    if "event_id" not in item:
+    if not {"event_id", "id"} & item.keys():
         update["event_id"] = keyed.record_id(index)
     if not {"occurred_at", "occurredAt"} & item.keys():
         update["occurred_at"] = keyed.first_seen

@@ -9,7 +9,17 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ems.schemas.limits import NUL_MESSAGE, Attributes, Name, Text, Time, message, nul_paths, printable
+from ems.schemas.limits import (
+    NUL_MESSAGE,
+    Attributes,
+    EventId,
+    Name,
+    Text,
+    Time,
+    message,
+    nul_paths,
+    printable,
+)
 from ems.schemas.observation import EventBody, Observation, Services, Severity, Tags
 
 MAX_ITEMS = 1000
@@ -36,6 +46,11 @@ class EventIn(BaseModel):
     text: Text(8192) = ""
     value: Text(256) | None = None
     occurred_at: Time | None = Field(None, validation_alias=AliasChoices("occurred_at", "occurredAt"))
+    event_id: EventId | None = Field(
+        None,
+        validation_alias=AliasChoices("event_id", "id"),
+        description="The client's own id of this event: sent again, it is applied once",
+    )
 
     @field_validator("severity")
     @classmethod
@@ -59,7 +74,9 @@ class EventIn(BaseModel):
             attributes=self.attributes,
             value=self.value,
         )
-        extra = {"occurred_at": self.occurred_at} if self.occurred_at else {}
+        extra: dict[str, Any] = {"occurred_at": self.occurred_at} if self.occurred_at else {}
+        if self.event_id:
+            extra["event_id"] = self.event_id
         return Observation(source=self.source, asset_id=self.asset_id, body=body, **extra)
 
 

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from ems.api.formats.common import FormatError, Severities
+from ems.api.formats.common import FormatError, Severities, natural_id
 from ems.schemas.alert import AlertState
 from ems.schemas.limits import Attributes, Name, Text, Time, Timeout, between, json_object
 from ems.schemas.observation import EventBody, HeartbeatBody, Observation, Services, Tags
@@ -47,6 +47,7 @@ class AlertaAlert(BaseModel):
     # The bounds of the observation fields each one becomes; Alerta's own fields are kept in
     # attributes.alerta. (With the event's name added to `correlate` and `correlate`/`alerta` to the
     # attributes, the event body may still refuse one more item: same field names.)
+    id: Text(256) | None = None
     resource: Text(256, 1)
     event: Name
     environment: Text(64) | None = None
@@ -130,7 +131,9 @@ def translate(payload: Any, severities: Severities) -> Observation:
         )
     except ValidationError as exc:
         raise FormatError.of(exc) from None
-    extra = {"occurred_at": a.createTime} if a.createTime else {}
+    extra: dict[str, Any] = {"occurred_at": a.createTime} if a.createTime else {}
+    if a.id:  # the client's own id of this alert (with its createTime): sent again, applied once
+        extra["event_id"] = natural_id("alerta", a.id, a.createTime.isoformat() if a.createTime else "")
     return Observation(source=SOURCE, body=body, **extra)
 
 

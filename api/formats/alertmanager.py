@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from ems.api.formats.common import FormatError, Severities
+from ems.api.formats.common import FormatError, Severities, natural_id
 from ems.schemas.limits import Text, Time
 from ems.schemas.observation import EventBody, Observation
 
@@ -138,5 +138,7 @@ def _observation(hook: AmWebhook, alert: AmAlert, severities: Severities) -> Obs
         },
     )
     at = alert.startsAt if firing else alert.endsAt
-    extra = {"occurred_at": at} if at else {}
+    extra: dict[str, Any] = {"occurred_at": at} if at else {}
+    if alert.fingerprint and alert.startsAt:  # one firing (or its resolution) of one alert
+        extra["event_id"] = natural_id("am", alert.fingerprint, alert.startsAt.isoformat(), alert.status)
     return Observation(source=SOURCE, body=body, **extra)

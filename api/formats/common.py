@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -59,3 +60,10 @@ class Severities:
 def text(value: Any) -> str:
     """A label/annotation value as text (None -> '')."""
     return "" if value is None else str(value)
+
+
+def natural_id(tool: str, *parts: object) -> str:
+    """The event id of a tool's own identity of an event (e.g. Alertmanager's fingerprint and
+    startsAt): the same event sent again gets the same id, and the pipeline applies it once."""
+    text = "\0".join("" if p is None else str(p) for p in parts)
+    return f"{tool}-{hashlib.blake2b(text.encode(), digest_size=12).hexdigest()}"

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ems.api.formats.common import FormatError, Severities
+from ems.api.formats.common import FormatError, Severities, natural_id
 from ems.schemas.command import Command
 from ems.schemas.limits import JsonValue, Text, Time, json_object
 from ems.schemas.observation import EventBody, Observation
@@ -120,7 +120,9 @@ def translate(event: PdEvent, severities: Severities) -> tuple[str, Observation]
         tags=[t for t in tags if len(t) <= 128],
         attributes={"pagerduty": {k: v for k, v in details.items() if v not in (None, [], {})}},
     )
-    extra = {"occurred_at": p.timestamp} if p.timestamp else {}
+    extra: dict[str, Any] = {"occurred_at": p.timestamp} if p.timestamp else {}
+    if event.dedup_key and p.timestamp:  # the same trigger sent again: applied once
+        extra["event_id"] = natural_id("pd", event.dedup_key, p.timestamp.isoformat())
     return key, Observation(source=SOURCE, body=body, **extra)
 
 

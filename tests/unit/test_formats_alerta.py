@@ -145,3 +145,11 @@ def test_heartbeat() -> None:
     with pytest.raises(FormatError) as exc:
         alerta.translate_heartbeat({"origin": "x", "timeout": 0})
     assert exc.value.errors[0]["field"] == "timeout"
+
+
+def test_an_alert_with_its_own_id_sent_again_has_the_same_event_id() -> None:
+    payload = {**sample("alerta_alert.json"), "id": "6a6ec5a8-1c53-4a06-8d3c-54b3f4c6c9a1"}
+    first, again = (alerta.translate(dict(payload), SEVERITIES) for _ in range(2))
+    assert first.event_id == again.event_id and first.event_id.startswith("alerta-")
+    without = {k: v for k, v in payload.items() if k != "id"}
+    assert alerta.translate(without, SEVERITIES).event_id != alerta.translate(without, SEVERITIES).event_id

@@ -99,3 +99,18 @@ def test_malformed_payloads(payload: object, field: str) -> None:
     with pytest.raises(FormatError) as exc:
         alertmanager.translate(payload, SEVERITIES)
     assert exc.value.errors[0]["field"] == field
+
+
+def test_the_same_notification_sent_again_has_the_same_id_and_its_resolution_another() -> None:
+    payload = sample("alertmanager_firing.json")
+    [first] = alertmanager.translate(payload, SEVERITIES)
+    [again] = alertmanager.translate(copy.deepcopy(payload), SEVERITIES)
+    assert first.event_id == again.event_id and first.event_id.startswith("am-")
+    resolved = copy.deepcopy(payload)
+    resolved["status"] = resolved["alerts"][0]["status"] = "resolved"
+    resolved["alerts"][0]["endsAt"] = "2026-01-08T13:00:00Z"
+    [cleared] = alertmanager.translate(resolved, SEVERITIES)
+    assert cleared.event_id != first.event_id
+    later = copy.deepcopy(payload)
+    later["alerts"][0]["startsAt"] = "2026-01-09T00:00:00Z"  # the alert fires again: a new event
+    assert alertmanager.translate(later, SEVERITIES)[0].event_id != first.event_id

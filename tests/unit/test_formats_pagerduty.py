@@ -91,3 +91,10 @@ def test_resolve_needs_a_dedup_key() -> None:
     with pytest.raises(FormatError) as exc:
         pagerduty.parse({"routing_key": "k", "event_action": "resolve"})
     assert "dedup_key is required" in exc.value.errors[0]["message"]
+
+
+def test_a_trigger_sent_again_has_the_same_id() -> None:
+    event = pagerduty.parse(sample("pagerduty_trigger.json"))
+    _, first = pagerduty.translate(event, SEVERITIES)
+    _, again = pagerduty.translate(pagerduty.parse(sample("pagerduty_trigger.json")), SEVERITIES)
+    assert first.event_id == again.event_id and first.event_id.startswith("pd-")
