@@ -6,8 +6,8 @@
   `"appended": "unknown"` (the append may still land: retry with the same `Idempotency-Key`, or the
   event's own id, and it is applied once);
 - PostgreSQL unreachable or slow (pool timeout, lost connection, statement timeout) -> 503;
-- a value PostgreSQL refuses in a read (SQLSTATE class 22: e.g. a NUL byte, a regex it cannot
-  compile) -> 400 with PostgreSQL's reason.
+- a value PostgreSQL refuses in a read (SQLSTATE class 22: e.g. a regex it cannot compile, named
+  by its filter, `event=~: PostgreSQL refused it: …`) -> 400 with PostgreSQL's reason.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 
 import psycopg
+import psycopg.errors
 from psycopg_pool import PoolTimeout
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ems.api.guards import regex_parameters
 from ems.api.ingest import BadRequest
 from ems.api.responses import JSON
 
@@ -65,6 +67,11 @@ async def unavailable(request: Request, exc: Exception) -> Response:
 async def database_error(request: Request, exc: Exception) -> Response:
     """psycopg errors that escaped a route: the database is away (503) or refused a value (400)."""
     state = getattr(exc, "sqlstate", None) or ""
+    if isinstance(exc, psycopg.errors.InvalidRegularExpression):  # the only regexes are the client's
+        names = regex_parameters(request.url.query.encode())
+        which = ", ".join(names) if names else "a regular expression filter"
+        reason = str(exc.diag.message_primary or exc).strip()
+        return JSON({"error": f"{which}: PostgreSQL refused it: {reason}"}, status_code=400)
     if state.startswith("22"):
         return JSON({"error": f"PostgreSQL refused a value of this request: {exc}"}, status_code=400)
     if isinstance(exc, PoolTimeout | psycopg.OperationalError | psycopg.InterfaceError):

@@ -10,10 +10,15 @@ Install them with `install_faust_fixes(app)` before the worker starts (`ems.stre
 2. aiokafka skips LeaveGroup in generation 0, which is Tansu's first generation: a stopped member
    then blocks the next worker's join until its session expires. Kafka starts at generation 1, so
    the patch changes nothing there.
+3. aiokafka retries a failed metadata update with no pause: while the broker is down, a producer
+   with an undelivered batch asked for metadata ~5,000 times a second (and logged each failure).
+   A failed update now waits the client's `retry_backoff_ms` before it reports the failure
+   (`install_aiokafka_fixes`, applied by `ems.streams.kafka` for every client of the process).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import types
 from typing import Any
@@ -32,6 +37,24 @@ async def _leave_group_from_generation_zero(self: Any) -> None:
         except KafkaError as err:
             log.warning("LeaveGroup request failed: %s", err)
     self.reset_generation()
+
+
+def install_aiokafka_fixes() -> None:
+    """Fix 3 (see the module docstring); idempotent."""
+    from aiokafka.client import AIOKafkaClient
+
+    original = AIOKafkaClient._metadata_update
+    if getattr(original, "_ems_backoff", False):
+        return
+
+    async def metadata_update_with_backoff(self: Any, cluster_metadata: Any, topics: Any) -> bool:
+        updated = await original(self, cluster_metadata, topics)
+        if not updated:
+            await asyncio.sleep(self._retry_backoff)
+        return updated
+
+    metadata_update_with_backoff._ems_backoff = True  # type: ignore[attr-defined]
+    AIOKafkaClient._metadata_update = metadata_update_with_backoff  # type: ignore[method-assign]
 
 
 def install_faust_fixes(app: Any) -> None:

@@ -13,8 +13,10 @@ from ems.schemas.deadletter import DeadLetter
 from ems.schemas.envelope import Record
 from ems.settings import Settings
 from ems.streams.codecs import encode
+from ems.streams.faust_fixes import install_aiokafka_fixes
 
 log = logging.getLogger(__name__)
+install_aiokafka_fixes()  # every Kafka client of the process backs off between failed metadata updates
 
 
 def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:

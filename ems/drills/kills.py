@@ -37,6 +37,7 @@ class AssetWriter:
     def __init__(self, api: str, run: str, every: float = 1.0) -> None:
         self.api, self.run, self.every = api, run, every
         self.commands: set[str] = set()
+        self.error: Exception | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -63,6 +64,12 @@ class AssetWriter:
             time.sleep(0.5)
 
     def _loop(self) -> None:
+        try:
+            self._write()
+        except Exception as exc:  # noqa: BLE001 - reported by the drill
+            self.error = exc
+
+    def _write(self) -> None:
         n = 0
         with httpx.Client(base_url=self.api, timeout=10) as client:
             while not self._stop.is_set():
@@ -75,12 +82,7 @@ class AssetWriter:
                     f"{self.run}-create-{n}",
                 )
                 # The update needs the create applied: wait for it (through the kills, too).
-                wait_for(
-                    lambda a=asset: client.get(f"/api/v1/assets/{a}").status_code == 200,
-                    180,
-                    f"asset {asset}",
-                    interval=0.5,
-                )
+                wait_for(lambda a=asset: _exists(client, a), 180, f"asset {asset}", interval=0.5)
                 self._send(
                     client,
                     "PATCH",
@@ -90,6 +92,13 @@ class AssetWriter:
                 )
                 n += 1
                 self._stop.wait(self.every)
+
+
+def _exists(client: httpx.Client, asset: str) -> bool:
+    try:
+        return client.get(f"/api/v1/assets/{asset}").status_code == 200
+    except httpx.HTTPError:  # the API may be the process just killed
+        return False
 
 
 def kill_each_process(
@@ -165,6 +174,9 @@ def _account_assets(pipeline: Pipeline, writer: AssetWriter, report: DrillReport
     report.accounted += sum(1 for c in writer.commands if found.get(c))
     report.duplicated += sum(n - 1 for n in found.values() if n > 1)
     report.details["asset_commands"] = len(writer.commands)
+    report.checks["asset writes went on through every kill"] = writer.error is None
+    if writer.error is not None:
+        report.notes.append(f"the asset writer stopped: {writer.error!r}")
 
 
 def _account_collector(pipeline: Pipeline, report: DrillReport) -> None:

@@ -204,7 +204,7 @@ def outage_drill(
         report.take(account(pipeline, load.ledger, run))
         if once_rate:
             single = account(pipeline, once.ledger, once.run_id)
-            report.take(single)
+            report.take(single, "client without retries")
             report.notes.append(
                 f"client without retries during the outage: {len(once.ledger.events)} events accepted, "
                 f"{len(once.ledger.not_appended)} answered appended=false (none appeared later: "

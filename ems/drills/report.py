@@ -25,15 +25,19 @@ class DrillReport:
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
-    def take(self, accounting: Accounting) -> None:
-        """Fold an audit's accounting into the report."""
+    def take(self, accounting: Accounting, label: str = "client") -> None:
+        """Fold an audit's accounting (of the client called `label`) into the report."""
         self.sent += accounting.sent
         self.accounted += accounting.accounted
         self.duplicated += accounting.duplicated
-        self.details.update(accounting.details)
-        self.checks["no late append of a write answered appended=false"] = accounting.late_appends == 0
-        self.details["late_appends"] = accounting.late_appends
-        self.details["unknown_landed"] = accounting.unknown_landed
+        late = self.details.get("late_appends", 0) + accounting.late_appends
+        self.details[label] = {
+            **accounting.details,
+            "late_appends": accounting.late_appends,
+            "unknown_landed": accounting.unknown_landed,
+        }
+        self.details["late_appends"] = late
+        self.checks["no late append of a write answered appended=false"] = late == 0
 
     @property
     def failures(self) -> list[str]:

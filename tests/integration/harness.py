@@ -1,163 +1,173 @@
-"""Runs EMS processes (worker, API, replay) as real subprocesses against the test servers."""
+"""The one module of shared test helpers: the pipeline harness (`ems.drills.pipeline`, which the
+failure drills use too) and the helpers several test files need."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-import signal
+import shutil
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
 
-import httpx
-import psycopg
-from psycopg.rows import dict_row
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ems.infra.process import free_port
-from ems.process_group import spawn_ems, stop_processes
-from ems.settings import Settings
+from ems.drills.pipeline import Pipeline, wait_for
+from ems.process_group import die_with_parent
+from ems.schemas.deadletter import DeadLetter
+from ems.schemas.envelope import Record
+from ems.schemas.observation import Observation
+from ems.streams.codecs import decode, encode
+from ems.streams.kafka import make_producer
 
-T = TypeVar("T")
+__all__ = ["Pipeline", "wait_for"]
 
-
-def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
-    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+ASSET_STAGES = "assets,projections"  # no Faust stage needed for assets: starts fast on both stacks
 
 
-class Pipeline:
-    """One isolated pipeline (own topic prefix, consumer groups and read-model schema) on shared servers."""
+# -- records in and out of Kafka -----------------------------------------------------------------
+def produce(pipeline: Pipeline, observations: list[dict], pace: float) -> None:
+    """Append observations to the raw topic in chunks of 500, `pace` seconds apart."""
 
-    def __init__(self, server_env: dict[str, str], logs: Path, **settings: str) -> None:
-        self.name = "t" + uuid.uuid4().hex[:10]
-        self.api_port = free_port()
-        self.env = {
-            **os.environ,
-            **server_env,
-            "EMS_TOPIC_PREFIX": self.name,
-            "EMS_APP_ID": f"{self.name}-app",
-            "EMS_READ_MODEL_SCHEMA": self.name,
-            "EMS_WORKER_WEB_PORT": "0",
-            "EMS_API_PORT": str(self.api_port),
-            "EMS_PARTITIONS": "4",
-            # Scenarios carry fixed past timestamps: a wall-clock ticker would expire their alerts.
-            # Tests that need the ticker turn it on (test_alert_lifecycle.py).
-            "EMS_TICK_INTERVAL": "0",
-            **{f"EMS_{k.upper()}": v for k, v in settings.items()},
-        }
-        self.settings = Settings.of_env(self.env)
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.api = f"http://127.0.0.1:{self.api_port}"
+    async def main() -> None:
+        producer = make_producer(pipeline.settings)
+        await producer.start()
+        try:
+            topic = pipeline.settings.topic("observations.raw")
+            for i in range(0, len(observations), 500):
+                for item in observations[i : i + 500]:
+                    obs = Observation(
+                        source=item["source"],
+                        asset_id=item["asset_id"],
+                        occurred_at=item["occurred_at"],
+                        body={
+                            "kind": "event",
+                            "event": item["event"],
+                            "severity": item["severity"],
+                            "title": item["title"],
+                        },
+                    )
+                    await producer.send(topic, key=obs.key.encode(), value=encode(obs))
+                await producer.flush()
+                await asyncio.sleep(pace)
+        finally:
+            await producer.stop()
 
-    # -- processes ---------------------------------------------------------------------------
+    asyncio.run(main())
+
+
+def send(pipeline: Pipeline, topic: str, records: list[Record]) -> None:
+    """Append records (keyed by their partition key) and wait for the acks."""
+
+    async def main() -> None:
+        producer = make_producer(pipeline.settings)
+        await producer.start()
+        try:
+            for record in records:
+                await producer.send(
+                    pipeline.settings.topic(topic), key=record.key.encode(), value=encode(record)
+                )
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(main())
+
+
+def dead_letters(pipeline: Pipeline) -> list[DeadLetter]:
+    """Every record on the dead-letter topic so far."""
+
+    async def main() -> list[DeadLetter]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=pipeline.settings.kafka_bootstrap, group_id=None)
+        await consumer.start()
+        try:
+            topic = pipeline.settings.topic("deadletter")
+            tps = [TopicPartition(topic, p) for p in range(pipeline.settings.partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = await consumer.end_offsets(tps)
+            out = []
+            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+                for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                    out += [decode(m.value, DeadLetter) for m in msgs]
+            return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(main())
+
+
+class NoLetters:
+    """The batches here are valid: a dead letter would be a failure."""
+
+    count = 0
+
+    async def reject(self, reason: str, record: object) -> None:
+        raise AssertionError(f"unexpected dead letter: {reason}")
+
+
+# -- a regular install (test_install.py, test_demo.py) -------------------------------------------
+ROOT = Path(__file__).resolve().parents[2]
+# What `git clone` would not bring, or what a build must not see (a stale build/ hides a missing package).
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", ".ems-*"
+)
+_LEAKY = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
+
+
+def run_checked(cmd: list[str], **kwargs: object) -> str:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kwargs)  # type: ignore[call-overload]
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def clean_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` without the variables that could put the checkout (or another venv) on sys.path."""
+    return {k: v for k, v in env.items() if k not in _LEAKY}
+
+
+def build_wheel(folder: Path) -> Path:
+    """Copy the checkout's sources into `folder`/src and build the project's wheel from there."""
+    src, dist = folder / "src", folder / "dist"
+    shutil.copytree(ROOT, src, ignore=_NOT_SOURCE)
+    run_checked([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(dist), str(src)])
+    (wheel,) = dist.glob("*.whl")
+    return wheel
+
+
+def install_venv(folder: Path, requirement: str) -> Path:
+    """A new virtualenv in `folder` with `requirement` (a wheel path, extras allowed); its bin/."""
+    run_checked([sys.executable, "-m", "venv", "--without-pip", str(folder)])
+    python = folder / "bin" / "python"
+    run_checked(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", requirement],
+        env=clean_env(os.environ),
+    )
+    where = run_checked(
+        [str(python), "-c", "import ems.cli; print(ems.cli.__file__)"], cwd=folder, env=clean_env(os.environ)
+    )
+    assert Path(where.strip()).is_relative_to(folder), f"ems imported from {where.strip()}, not {folder}"
+    return folder / "bin"
+
+
+class WheelPipeline(Pipeline):
+    """A :class:`Pipeline` whose `ems` processes run from another virtualenv's bin/, in `cwd`."""
+
+    def __init__(self, servers: dict[str, str], logs: Path, bindir: Path, cwd: Path) -> None:
+        super().__init__(servers, logs)
+        self.bindir, self.cwd = bindir, cwd
+
     def start(self, name: str, *args: str) -> subprocess.Popen:
-        proc = spawn_ems(args, self.env, self.logs / f"{self.name}-{name}.log")
+        with open(self.logs / f"{self.name}-{name}.log", "ab") as out:
+            proc = subprocess.Popen(
+                [str(self.bindir / "ems"), *args],
+                env=clean_env(self.env),
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
         self.procs[name] = proc
         return proc
-
-    def start_worker(self, name: str = "worker", stages: str = "normalize,dedupe,projections,assets") -> None:
-        """Start `ems worker`; return once it has created the topics and the read-model tables."""
-        self.start(name, "worker", "--stages", stages)
-
-        def prepared() -> bool:
-            self.check_alive(name)
-            return self.scalar("SELECT to_regclass(%s) IS NOT NULL", (f"{self.name}.alerts",), "public")
-
-        wait_for(prepared, 120, "the worker to create topics and tables")
-
-    def start_api(self) -> None:
-        self.start("api", "api")
-        wait_for(self._api_up, 60, "the API to answer /health")
-
-    def _api_up(self) -> bool:
-        self.check_alive("api")
-        try:
-            return httpx.get(f"{self.api}/health", timeout=2).status_code in (200, 503)
-        except httpx.HTTPError:
-            return False
-
-    def check_alive(self, *names: str) -> None:
-        for name in names or tuple(self.procs):
-            proc = self.procs.get(name)
-            if proc is not None and proc.poll() is not None:
-                raise AssertionError(f"{name} exited with {proc.returncode}; log:\n{self.log_tail(name)}")
-
-    def log_tail(self, name: str, lines: int = 60) -> str:
-        path = self.logs / f"{self.name}-{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        proc = self.procs.pop(name)
-        os.killpg(proc.pid, sig)
-        proc.wait(30)
-
-    def stop_all(self) -> None:
-        stop_processes(self.procs.values())
-        self.procs.clear()
-
-    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        """Run an `ems` command to completion."""
-        return subprocess.run(
-            [sys.executable, "-m", "ems.cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    # -- read models ---------------------------------------------------------------------------
-    def query(self, sql: str, params: tuple = (), schema: str | None = None) -> list[dict[str, Any]]:
-        url = self.settings.database_url.get_secret_value()
-        with psycopg.connect(url, options=f"-c search_path={schema or self.name}", row_factory=dict_row) as c:
-            return c.execute(sql, params).fetchall()
-
-    def scalar(self, sql: str, params: tuple = (), schema: str | None = None) -> Any:
-        return next(iter(self.query(sql, params, schema)[0].values()))
-
-    def _wait_count(self, sql: str, want: int, timeout: float, what: str) -> None:
-        """Wait until `sql` counts at least `want` (the workers stay alive meanwhile)."""
-
-        def done() -> bool:
-            self.check_alive()
-            try:
-                return self.scalar(sql) >= want
-            except psycopg.errors.UndefinedTable:
-                return False
-
-        wait_for(done, timeout, what)
-
-    def wait_projected(self, events: int, timeout: float = 180) -> None:
-        """Wait until the events read model holds `events` rows."""
-        self._wait_count("SELECT count(*) FROM events", events, timeout, f"{events} projected events")
-
-    def wait_alert_events(self, total: int, timeout: float = 180) -> None:
-        """Wait until the alerts read model accounts for `total` events, then for quiet."""
-        sql = "SELECT coalesce(sum(event_count), 0) FROM alerts"
-        self._wait_count(sql, total, timeout, f"alerts to account for {total} events")
-        self.wait_quiet(timeout)
-
-    def wait_quiet(self, timeout: float = 180, quiet: float = 3.0) -> None:
-        """Wait until the read models stop changing for `quiet` seconds (the pipeline is drained)."""
-        probe = "SELECT (SELECT coalesce(sum(version), 0) FROM alerts) + (SELECT count(*) FROM events)"
-        last, since = None, time.monotonic()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            now = self.scalar(probe)
-            if now != last:
-                last, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                return
-            time.sleep(0.3)
-        raise AssertionError(f"read models still changing after {timeout}s")

@@ -18,7 +18,6 @@ from ems.schemas.alert_command import Tick
 from ems.schemas.command import Command
 from ems.streams.codecs import encode
 from tests.integration.harness import Pipeline, wait_for
-from tests.integration.test_bad_input import _dead_letters
 
 OPERATOR = {"X-EMS-User": "ann"}
 
@@ -112,7 +111,7 @@ def run(p: Pipeline) -> None:
     late = Command(name="alert.unack", target=fingerprint, actor="dave")
     produce(p, p.settings.topic("commands"), encode(late), key=fingerprint.encode())
     letters = wait_for(
-        lambda: [d for d in _dead_letters(p, 1) or [] if d["stage"] == "dedupe"], 60, "the refusal"
+        lambda: [d for d in p.dead_letters(1) or [] if d["stage"] == "dedupe"], 60, "the refusal"
     )
     assert "refused alert.unack: cannot unack an alert that is open" in letters[0]["reason"]
     assert orjson.loads(base64.b64decode(letters[0]["payload_b64"]))["command"]["actor"] == "dave"

@@ -2,64 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import threading
 import time
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ems.schemas.command import Command
-from ems.schemas.deadletter import DeadLetter
-from ems.schemas.envelope import Record
 from ems.schemas.identity import asset_id_for
-from ems.streams.codecs import decode, encode
-from ems.streams.kafka import make_producer
-from tests.integration.harness import Pipeline, wait_for
-
-STAGES = "assets,projections"  # no Faust stage needed here: starts fast on both stacks
-
-
-def send(pipeline: Pipeline, topic: str, records: list[Record]) -> None:
-    """Append records (keyed by their partition key) and wait for the acks."""
-
-    async def main() -> None:
-        producer = make_producer(pipeline.settings)
-        await producer.start()
-        try:
-            for record in records:
-                await producer.send(
-                    pipeline.settings.topic(topic), key=record.key.encode(), value=encode(record)
-                )
-            await producer.flush()
-        finally:
-            await producer.stop()
-
-    asyncio.run(main())
-
-
-def dead_letters(pipeline: Pipeline) -> list[DeadLetter]:
-    """Every record on the dead-letter topic so far."""
-
-    async def main() -> list[DeadLetter]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=pipeline.settings.kafka_bootstrap, group_id=None)
-        await consumer.start()
-        try:
-            topic = pipeline.settings.topic("deadletter")
-            tps = [TopicPartition(topic, p) for p in range(pipeline.settings.partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            out = []
-            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-                for msgs in (await consumer.getmany(timeout_ms=500)).values():
-                    out += [decode(m.value, DeadLetter) for m in msgs]
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(main())
+from tests.integration.harness import ASSET_STAGES as STAGES
+from tests.integration.harness import Pipeline, dead_letters, send, wait_for
 
 
 def test_command_round_trip_refusals_and_restart(pipeline: Pipeline) -> None:

@@ -131,7 +131,7 @@ def test_garbage_on_topics_is_dead_lettered_and_the_worker_goes_on(pipeline: Pip
     pipeline.check_alive("worker")
 
     # The events-topic garbage is read, and refused, by two stages: dedupe and the events projection.
-    letters = wait_for(lambda: _dead_letters(pipeline, len(GARBAGE_RAW) + 4), 60, "the dead letters")
+    letters = wait_for(lambda: pipeline.dead_letters(len(GARBAGE_RAW) + 4), 60, "the dead letters")
     by_payload = {base64.b64decode(d["payload_b64"]): d for d in letters}
     stages = {}
     for d in letters:
@@ -163,28 +163,6 @@ def test_garbage_on_topics_is_dead_lettered_and_the_worker_goes_on(pipeline: Pip
     first = by_payload[GARBAGE_RAW[0]]
     assert first["source_topic"] == s.topic("observations.raw") and first["stage"] == "normalize"
     assert first["source_offset"] is not None and base64.b64decode(first["key_b64"]) == b"ast_x"
-
-
-def _dead_letters(pipeline: Pipeline, want: int) -> list[dict] | None:
-    async def read() -> list[dict]:
-        consumer = AIOKafkaConsumer(
-            pipeline.settings.topic("deadletter"),
-            bootstrap_servers=pipeline.settings.kafka_bootstrap,
-            auto_offset_reset="earliest",
-            group_id=None,
-        )
-        await consumer.start()
-        try:
-            out = []
-            batch = await consumer.getmany(timeout_ms=2000)
-            for messages in batch.values():
-                out += [orjson.loads(m.value) for m in messages]
-            return out
-        finally:
-            await consumer.stop()
-
-    letters = asyncio.run(read())
-    return letters if len(letters) >= want else None
 
 
 # -- The edge: every write endpoint refuses what a sink would refuse (NUL, numbers beyond their column,

@@ -2,46 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 from ems.scenario import expected, generate
-from ems.schemas.observation import Observation
-from ems.streams.codecs import encode
-from ems.streams.kafka import make_producer
-from tests.integration.harness import Pipeline
+from tests.integration.harness import Pipeline, produce
 
 TOTAL = 20_000
-
-
-def produce(pipeline: Pipeline, observations: list[dict], pace: float) -> None:
-    """Append observations to the raw topic in chunks of 500, `pace` seconds apart."""
-
-    async def main() -> None:
-        producer = make_producer(pipeline.settings)
-        await producer.start()
-        try:
-            topic = pipeline.settings.topic("observations.raw")
-            for i in range(0, len(observations), 500):
-                for item in observations[i : i + 500]:
-                    obs = Observation(
-                        source=item["source"],
-                        asset_id=item["asset_id"],
-                        occurred_at=item["occurred_at"],
-                        body={
-                            "kind": "event",
-                            "event": item["event"],
-                            "severity": item["severity"],
-                            "title": item["title"],
-                        },
-                    )
-                    await producer.send(topic, key=obs.key.encode(), value=encode(obs))
-                await producer.flush()
-                await asyncio.sleep(pace)
-        finally:
-            await producer.stop()
-
-    asyncio.run(main())
 
 
 def test_kill_9_mid_stream_loses_and_doubles_nothing(pipeline: Pipeline) -> None:

@@ -28,7 +28,7 @@ import pytest
 
 from ems.infra.embedded import reachable_copy
 from ems.infra.process import free_port
-from tests.integration.test_install import build_wheel, clean_env, install_venv
+from tests.integration.harness import build_wheel, clean_env, install_venv
 
 embedded_pass_only = pytest.mark.skipif(
     os.environ.get("EMS_TEST_STACK", "real") != "embedded",

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,79 +22,22 @@ import pytest
 
 from ems.api.openapi import openapi_spec
 from ems.infra.migrate import migration_files
-from ems.process_group import die_with_parent
 from ems.schemas.identity import asset_id_for
-from tests.integration.harness import Pipeline, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-# What `git clone` would not bring, or what a build must not see (a stale build/ hides a missing package).
-_NOT_SOURCE = shutil.ignore_patterns(
-    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", ".ems-*"
+from tests.integration.harness import (
+    ROOT,
+    WheelPipeline,
+    build_wheel,
+    clean_env,
+    install_venv,
+    run_checked,
+    wait_for,
 )
-_LEAKY = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("EMS_TEST_STACK", "real") == "embedded",
     reason="the wheel runs on the real servers in the first pass of `make test`; on the embedded stack "
     "this would only repeat the same build, install and run (~20-40 s). test_demo.py runs the wheel there.",
 )
-
-
-def _run(cmd: list[str], **kwargs: object) -> str:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kwargs)  # type: ignore[call-overload]
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
-    return done.stdout
-
-
-def clean_env(env: Mapping[str, str]) -> dict[str, str]:
-    """`env` without the variables that could put the checkout (or another venv) on sys.path."""
-    return {k: v for k, v in env.items() if k not in _LEAKY}
-
-
-def build_wheel(folder: Path) -> Path:
-    """Copy the checkout's sources into `folder`/src and build the project's wheel from there."""
-    src, dist = folder / "src", folder / "dist"
-    shutil.copytree(ROOT, src, ignore=_NOT_SOURCE)
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(dist), str(src)])
-    (wheel,) = dist.glob("*.whl")
-    return wheel
-
-
-def install_venv(folder: Path, requirement: str) -> Path:
-    """A new virtualenv in `folder` with `requirement` (a wheel path, extras allowed); its bin/."""
-    _run([sys.executable, "-m", "venv", "--without-pip", str(folder)])
-    python = folder / "bin" / "python"
-    _run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", requirement],
-        env=clean_env(os.environ),
-    )
-    where = _run(
-        [str(python), "-c", "import ems.cli; print(ems.cli.__file__)"], cwd=folder, env=clean_env(os.environ)
-    )
-    assert Path(where.strip()).is_relative_to(folder), f"ems imported from {where.strip()}, not {folder}"
-    return folder / "bin"
-
-
-class WheelPipeline(Pipeline):
-    """A :class:`Pipeline` whose `ems` processes run from another virtualenv's bin/, in `cwd`."""
-
-    def __init__(self, servers: dict[str, str], logs: Path, bindir: Path, cwd: Path) -> None:
-        super().__init__(servers, logs)
-        self.bindir, self.cwd = bindir, cwd
-
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        with open(self.logs / f"{self.name}-{name}.log", "ab") as out:
-            proc = subprocess.Popen(
-                [str(self.bindir / "ems"), *args],
-                env=clean_env(self.env),
-                cwd=self.cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
-        self.procs[name] = proc
-        return proc
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +74,9 @@ def test_the_wheel_holds_every_module_of_the_checkout(wheel_bin: Path, tmp_path:
         "print([m for m in sys.argv[1:] if importlib.util.find_spec(m) is None])\n"
         "print(len(migration_files()))\n"
     )
-    out = _run([str(wheel_bin / "python"), "-c", probe, *modules], cwd=tmp_path, env=clean_env(os.environ))
+    out = run_checked(
+        [str(wheel_bin / "python"), "-c", probe, *modules], cwd=tmp_path, env=clean_env(os.environ)
+    )
     missing, migrations = out.splitlines()
     assert "ems.api.formats.alerta" in modules
     assert missing == "[]"
@@ -163,7 +105,10 @@ def test_ems_worker_and_api_from_the_wheel_turn_an_event_into_an_alert(
             "the alert",
         )
         assert [(a["severity"], a["title"]) for a in alerts] == [("critical", "NodeDown")]
-        assert c.get("/api/v1/events").json()["total"] == 1
+        # (the events read model has a projection of its own: it may land a moment after the alert)
+        wait_for(
+            lambda: c.get("/api/v1/events").json()["total"] == 1, 60, "the event in the events read model"
+        )
 
         # alert actions: the command goes through the worker's lifecycle stage
         r = c.post(

@@ -18,7 +18,7 @@ from ems.projections.runner import ProjectionRunner
 from ems.schemas.observation import MetricSample, MetricsBody, Observation
 from ems.settings import Settings
 from ems.streams.codecs import encode
-from tests.integration.test_projection_runner import NoLetters
+from tests.integration.harness import NoLetters
 
 TOPIC = "ems.metrics"
 T0 = datetime(2026, 3, 1, 23, 50, tzinfo=UTC)  # the samples straddle midnight: two daily partitions

@@ -12,6 +12,7 @@ from ems.projections.runner import COPY_FROM_ROWS, ProjectionRunner, StaleBatch
 from ems.schemas.event import Event, EventBatch
 from ems.settings import Settings
 from ems.streams.codecs import decode, encode
+from tests.integration.harness import NoLetters
 from tests.unit.helpers import event
 
 TOPIC = "ems.events"
@@ -28,15 +29,6 @@ def _batch(first_offset: int, records: int, events_each: int) -> dict[TopicParti
         value = encode(EventBatch(partition=0, events=events))
         out.append(ConsumerRecord(TOPIC, 0, offset, 0, 0, None, value, None, 0, len(value), []))
     return {tp: out}
-
-
-class NoLetters:
-    """The batches here are valid: a dead letter would be a failure."""
-
-    count = 0
-
-    async def reject(self, reason: str, record: object) -> None:
-        raise AssertionError(f"unexpected dead letter: {reason}")
 
 
 @pytest.fixture

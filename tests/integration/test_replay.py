@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ems.scenario import generate
-from tests.integration.harness import Pipeline
-from tests.integration.test_crash_safety import produce
+from tests.integration.harness import Pipeline, produce
 
 TABLES = {
     "events": "event_id",

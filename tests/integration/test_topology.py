@@ -16,8 +16,8 @@ import httpx
 from ems.schemas.asset import EDGE_TYPES
 from ems.schemas.command import Command
 from ems.schemas.identity import asset_id_for
-from tests.integration.harness import Pipeline, wait_for
-from tests.integration.test_assets import STAGES, send
+from tests.integration.harness import ASSET_STAGES as STAGES
+from tests.integration.harness import Pipeline, send, wait_for
 
 N = 2000
 TABLES = {

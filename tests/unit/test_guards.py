@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-from psycopg.errors import InvalidRegularExpression, UniqueViolation
 from starlette.datastructures import QueryParams
 
 from ems.api import queries
@@ -95,34 +94,6 @@ async def test_the_guard_answers_400_before_the_route() -> None:
     assert status == 400 and "NUL" in body["error"]
     status, _, _ = await _call(_ok, b"/api/v1/alerts/abc")
     assert status == 200
-
-
-async def test_postgresql_regex_errors_are_400_naming_the_filters() -> None:
-    async def too_complex(scope: Any, receive: Any, send: Any) -> None:
-        raise InvalidRegularExpression("invalid regular expression: regular expression is too complex")
-
-    status, body, _ = await _call(too_complex, b"/api/v1/alerts", b"event=~%28a%7B1%2C255%7D%29%7B1%2C255%7D")
-    assert status == 400
-    assert body["error"] == (
-        "event=~: PostgreSQL refused it: invalid regular expression: regular expression is too complex"
-    )
-
-
-async def test_other_database_errors_are_not_the_clients() -> None:
-    async def bug(scope: Any, receive: Any, send: Any) -> None:
-        raise UniqueViolation("duplicate key")
-
-    with pytest.raises(UniqueViolation):
-        await _call(bug, b"/api/v1/alerts")
-
-
-async def test_a_regex_error_after_the_answer_started_is_not_hidden() -> None:
-    async def late(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        raise InvalidRegularExpression("late")
-
-    with pytest.raises(InvalidRegularExpression):
-        await _call(late, b"/api/v1/alerts", b"event=~x")
 
 
 # -- regular expressions -----------------------------------------------------------------------------
