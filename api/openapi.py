@@ -66,6 +66,20 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "schema": {"type": "string", "maxLength": 255},
+    "description": "Sent again with the same key (after a timeout or a 503), the write is applied once "
+    "and answered as the first time (docs/reliability.md)",
+}
+UNAVAILABLE_WRITE = {
+    "description": "Kafka unavailable (Retry-After): `appended` false = nothing was appended, retry; "
+    "`unknown` = it may still land, retry with the same Idempotency-Key",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
 @lru_cache(maxsize=1)
 def openapi_spec() -> dict[str, Any]:
     """The whole document."""
@@ -98,6 +112,7 @@ def openapi_spec() -> dict[str, Any]:
             "/api/v1/events": {
                 "post": {
                     "summary": "Append events or observations (one object or an array)",
+                    "parameters": [IDEMPOTENCY_KEY],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -112,8 +127,11 @@ def openapi_spec() -> dict[str, Any]:
                         "202": {"description": "appended to Kafka; ids returned"},
                         "400": _error("malformed JSON or query"),
                         "413": _error("payload too large"),
-                        "422": _error("validation failed, per-field errors"),
+                        "422": _error(
+                            "validation failed, per-field errors; an Idempotency-Key reused with another body"
+                        ),
                         "429": _error("rate limit exceeded"),
+                        "503": UNAVAILABLE_WRITE,
                     },
                 },
                 "get": {
@@ -135,13 +153,23 @@ def openapi_spec() -> dict[str, Any]:
                 }
             },
             **alert_action_paths(),
-            "/health": {
+            **{
+                path: {
+                    "get": {
+                        "summary": "Kafka, PostgreSQL and Redis reachable, every pipeline stage alive and "
+                        "keeping up (from the workers' heartbeats: state, reason, consumer lag)",
+                        "responses": {
+                            "200": {"description": "healthy: checks and stages"},
+                            "503": {"description": "degraded: `problems` says what and why"},
+                        },
+                    }
+                }
+                for path in ("/health", "/health/ready")
+            },
+            "/health/live": {
                 "get": {
-                    "summary": "Reachability of Kafka, PostgreSQL and Redis",
-                    "responses": {
-                        "200": {"description": "all ok"},
-                        "503": {"description": "something is down"},
-                    },
+                    "summary": "The API process answers (says nothing about the pipeline)",
+                    "responses": {"200": {"description": "alive"}},
                 }
             },
             **integration_paths(),  # Alertmanager, Alerta, PagerDuty formats (docs/ingest.md)

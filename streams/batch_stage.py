@@ -31,15 +31,27 @@ T = TypeVar("T")
 
 
 def consumer_lag(consumer: AIOKafkaConsumer, next_offsets: dict[TopicPartition, int]) -> int | None:
-    """Records between what the stage processed (or its position) and the partitions' ends."""
+    """Records between what the stage processed (else its fetch position) and the partitions' ends,
+    as of the last fetch; None before anything is known."""
     total, known = 0, False
     for tp in consumer.assignment():
         end = consumer.highwater(tp)
         done = next_offsets.get(tp)
+        if done is None:
+            done = _fetch_position(consumer, tp)
         if end is None or done is None:
             continue
         total, known = total + max(0, end - done), True
     return total if known else None
+
+
+def _fetch_position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+    """The consumer's position without awaiting (aiokafka keeps it in its subscription state)."""
+    try:
+        state = consumer._subscription.subscription.assignment.state_value(tp)
+        return state.position if state is not None and state.has_valid_position else None
+    except AttributeError:
+        return None
 
 
 async def guarded(

@@ -98,3 +98,14 @@ async def test_a_stage_that_returns_on_its_own_is_restarted() -> None:
     stage = Quitter("quitter-test")
     await asyncio.wait_for(keep_running(stage, Backoff(initial=0.01, cap=0.01)), 2)
     assert stage.runs == 3 and stage.status.restarts == 2
+
+
+async def test_a_cancelled_error_from_a_library_restarts_the_stage_but_a_stop_ends_it() -> None:
+    stage = Flaky([asyncio.CancelledError()])  # raised under the stage, its task not cancelled
+    task = asyncio.create_task(keep_running(stage, Backoff(initial=0.01, cap=0.01)))
+    while stage.runs < 2:
+        await asyncio.sleep(0.01)
+    assert stage.states[1][0] == "paused" and "cancelled under the stage" in stage.states[1][1]
+    task.cancel()  # a real stop of the task still ends it
+    with pytest.raises(asyncio.CancelledError):
+        await task
