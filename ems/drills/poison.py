@@ -302,6 +302,11 @@ def poison(server_env: dict[str, str], logs: Path, rate: float = 6.0, seconds: f
         if missing:
             report.notes.append(f"not dead-lettered: {missing}")
         report.dead_lettered = len(lettered)
+        listed = pipeline.run("deadletters", "--json")
+        shown = [orjson.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+        report.checks["`ems deadletters` lists every letter"] = listed.returncode == 0 and len(shown) == len(
+            pipeline.dead_letters() or []
+        )
         report.take(account(pipeline, load.ledger, run))
         report.rebuild_differences = rebuild_differences(pipeline)
         report.notes.append(
