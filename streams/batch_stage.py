@@ -17,7 +17,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 
 from ems.progress import StageProgress
 from ems.settings import Settings
@@ -72,21 +78,40 @@ async def guarded(
 
 
 class BatchStage(Stage):
-    """Subclasses name the `stage`, the input `topic` and `group`, and implement `handle`."""
+    """Subclasses name the `stage`, the input `topics` and `group`, and implement `handle`.
+
+    `consumer_options` go to the consumer (e.g. an assignor); `listener()` may return a rebalance
+    listener and `before_batch()` runs after each fetch, before the batch is handled (e.g. a state
+    rebuild the listener asked for).
+    """
 
     stage = ""
 
-    def __init__(self, settings: Settings, topic: str, group: str, max_records: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        topics: str | tuple[str, ...],
+        group: str,
+        max_records: int,
+        **consumer_options: object,
+    ) -> None:
         super().__init__(self.stage)
         self.settings = settings
-        self.topic = topic
+        self.topics = (topics,) if isinstance(topics, str) else topics
         self.group = group
         self.max_records = max_records
+        self.consumer_options = consumer_options
         self._sent: list[asyncio.Future] = []
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
         """Turn one input batch into outputs queued with `emit` (and dead letters)."""
         raise NotImplementedError
+
+    def listener(self) -> ConsumerRebalanceListener | None:
+        return None
+
+    async def before_batch(self) -> None:
+        return None
 
     async def emit(
         self,
@@ -101,12 +126,13 @@ class BatchStage(Stage):
 
     async def run(self) -> None:
         """Run until `stop()`: getmany -> handle -> flush -> commit."""
-        consumer = make_consumer(self.settings, self.topic, group_id=self.group)
+        consumer = make_consumer(self.settings, group_id=self.group, **self.consumer_options)
         producer = make_producer(self.settings)
         self._sent.clear()
         processed: dict[TopicPartition, int] = {}
         self.status.lag_source = lambda: consumer_lag(consumer, processed)
         try:
+            consumer.subscribe(list(self.topics), listener=self.listener())
             await producer.start()
             await consumer.start()
             dead = DeadLetters(producer, self.settings, stage=self.stage)
@@ -116,6 +142,7 @@ class BatchStage(Stage):
                 batch = await consumer.getmany(
                     timeout_ms=self.settings.batch_timeout_ms, max_records=self.max_records
                 )
+                await self.before_batch()
                 if not batch:
                     continue
                 # 1. Handle the batch, queueing every output (sends are pipelined by the producer).

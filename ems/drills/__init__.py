@@ -21,22 +21,13 @@ from typing import Any
 from ems.drills.report import DrillReport
 
 
-def _postgres(stack: Any, logs: Path) -> DrillReport:
-    from ems.drills.outages import Servers, postgres_outage
+def _outage(which: str) -> Callable[[Any, Path], DrillReport]:
+    def drill(stack: Any, logs: Path) -> DrillReport:
+        from ems.drills.outages import Servers, server_outage
 
-    return postgres_outage(Servers.of(stack), logs)
+        return server_outage(Servers.of(stack), logs, which)
 
-
-def _kafka(stack: Any, logs: Path) -> DrillReport:
-    from ems.drills.outages import Servers, kafka_outage
-
-    return kafka_outage(Servers.of(stack), logs)
-
-
-def _redis(stack: Any, logs: Path) -> DrillReport:
-    from ems.drills.outages import Servers, redis_lost
-
-    return redis_lost(Servers.of(stack), logs)
+    return drill
 
 
 def _kill(stack: Any, logs: Path) -> DrillReport:
@@ -52,9 +43,9 @@ def _poison(stack: Any, logs: Path) -> DrillReport:
 
 
 DRILLS: dict[str, Callable[[Any, Path], DrillReport]] = {
-    "postgres": _postgres,
-    "kafka": _kafka,
-    "redis": _redis,
+    "postgres": _outage("postgres"),
+    "kafka": _outage("kafka"),
+    "redis": _outage("redis"),
     "kill": _kill,
     "poison": _poison,
 }

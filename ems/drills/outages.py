@@ -265,42 +265,27 @@ def _judge_watch(
         report.details["healthy_again_after_s"] = round(healthy_again[0] - up, 1)
 
 
-def postgres_outage(servers: Servers, logs: Path, outage: float = 30.0) -> DrillReport:
-    """PostgreSQL stopped for `outage` s and restarted."""
+# server -> (drill name, how it is taken away, seconds away, rate of the client without retries)
+OUTAGES: dict[str, tuple[str, Callable[[ServerProcess], None], float, float]] = {
+    "postgres": ("postgres stopped", stop, 30.0, 0.0),
+    "kafka": ("kafka stopped", stop, 30.0, 2.0),
+    "redis": ("redis lost", lose, 10.0, 0.0),
+}
+
+
+def server_outage(servers: Servers, logs: Path, which: str) -> DrillReport:
+    """Server `which` (postgres, kafka, redis) taken away as `OUTAGES` says, then restarted."""
+    name, take_away, outage, once_rate = OUTAGES[which]
+    server = getattr(servers, which)
+    if server is None:
+        raise ValueError(f"the {which} of this stack cannot be stopped and restarted with its data")
     return outage_drill(
-        "postgres stopped",
+        name,
         servers,
         logs,
-        lambda: stop(servers.postgres),
-        lambda: restart(servers.postgres),
+        lambda: take_away(server),
+        lambda: restart(server),
         outage=outage,
-        expect_unhealthy="postgres",
-    )
-
-
-def kafka_outage(servers: Servers, logs: Path, outage: float = 30.0) -> DrillReport:
-    """The Kafka broker stopped for `outage` s and restarted (clients retry every write)."""
-    assert servers.kafka is not None, "a broker that keeps its log on disk is needed"
-    return outage_drill(
-        "kafka stopped",
-        servers,
-        logs,
-        lambda: stop(servers.kafka),
-        lambda: restart(servers.kafka),
-        outage=outage,
-        expect_unhealthy="kafka",
-        once_rate=2.0,
-    )
-
-
-def redis_lost(servers: Servers, logs: Path, outage: float = 10.0) -> DrillReport:
-    """Redis killed (its data lost) for `outage` s, then started empty."""
-    return outage_drill(
-        "redis lost",
-        servers,
-        logs,
-        lambda: lose(servers.redis),
-        lambda: restart(servers.redis),
-        outage=outage,
-        expect_unhealthy="redis",
+        expect_unhealthy=which,
+        once_rate=once_rate,
     )
