@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     broker_heartbeat_interval: float = Field(1.0, gt=0)
     broker_rebalance_timeout: float = Field(10.0, gt=0, description="Max time a rebalance may take (s)")
     kafka_idempotence: bool = Field(True, description="Idempotent producers (the Tansu broker lacks them)")
+    faust_send_timeout: float = Field(
+        604_800.0,
+        gt=0,
+        le=2_000_000,
+        description="Seconds a Faust send may wait for Kafka before it is given up (a given-up alert "
+        "change would be lost): by default a week, so an outage is waited out",
+    )
     dedupe_batch_size: int = Field(8, ge=1, description="Max event-batch records folded at once")
     stall_grace: float = Field(
         20.0, gt=0, description="Restart the worker when commits trail processing this long (s)"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import psycopg
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from psycopg import sql
+from psycopg_pool import PoolTimeout
 
 from ems.infra.migrate import check_schema_name
 from ems.progress import StageProgress
@@ -225,7 +226,9 @@ class ProjectionRunner(Stage):
             except StaleBatch:
                 raise
             except Exception as exc:
-                if classify(exc) is not Failure.TRANSIENT:
+                # Only the database is waited for here: a Kafka error (a dead letter not delivered)
+                # needs new clients, which a restart of the stage gives (keep_running).
+                if classify(exc) is not Failure.TRANSIENT or not isinstance(exc, psycopg.Error | PoolTimeout):
                     raise
                 self.status.paused(describe(exc))
                 log.warning("%s paused: %s; retrying with backoff", self.name, describe(exc))

@@ -43,6 +43,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.broker_session_timeout,
         broker_heartbeat_interval=settings.broker_heartbeat_interval,
         broker_rebalance_timeout=settings.broker_rebalance_timeout,
+        # Faust's producer gives a batch up after this long (default 1,200 s) and commits past it:
+        # the alert changes and changelog writes in it would be lost after a long broker outage.
+        producer_request_timeout=settings.faust_send_timeout,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         table_standby_replicas=0,

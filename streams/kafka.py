@@ -81,6 +81,12 @@ async def close_quietly(*clients: AIOKafkaConsumer | AIOKafkaProducer, timeout: 
     for client in clients:
         try:
             await asyncio.wait_for(client.stop(), timeout)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # aiokafka's consumer.stop() can let out the cancellation of its own fetch tasks.
+            log.warning("a Kafka client's stop was cancelled under it; going on")
         except Exception as exc:  # noqa: BLE001 - closing after a failure must not fail again
             log.warning("could not stop a Kafka client cleanly within %.0f s: %s", timeout, exc)
 
