@@ -8,7 +8,8 @@ it had to restart the worker `CRASH_LOOP` times within `window` seconds it logs 
 ERROR level, and the worker reports it in its heartbeats (`/health` shows the stages failing) via
 two variables in its environment: `EMS_SUPERVISED_RESTARTS` (restarts within the window) and
 `EMS_SUPERVISED_LAST_EXIT` (the previous exit code). SIGINT and SIGTERM are passed on to the
-worker, which stops cleanly, and then the supervisor exits with the worker's code.
+worker, which stops cleanly (or is killed after `STOP_GRACE` seconds, e.g. when its servers are gone
+and its own shutdown hangs), and then the supervisor exits with the worker's code.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ems.process_group import die_with_parent
 from ems.streams.failures import Backoff
@@ -27,6 +28,7 @@ from ems.streams.failures import Backoff
 log = logging.getLogger(__name__)
 CRASH_LOOP = 5
 STABLE_RUN = 60.0  # a run this long resets the backoff
+STOP_GRACE = 30.0  # a worker asked to stop is killed if it has not exited this long after
 
 
 def supervise(argv: Sequence[str], window: float = 600.0) -> int:
@@ -37,9 +39,12 @@ def supervise(argv: Sequence[str], window: float = 600.0) -> int:
     backoff = Backoff(initial=1.0, cap=60.0)
     last_exit: int | None = None
 
+    stopped_at: float | None = None
+
     def forward(signum: int, _frame: object) -> None:
-        nonlocal stopping
+        nonlocal stopping, stopped_at
         stopping = True
+        stopped_at = stopped_at or time.monotonic()
         if child is not None and child.poll() is None:
             child.send_signal(signum)
 
@@ -55,7 +60,7 @@ def supervise(argv: Sequence[str], window: float = 600.0) -> int:
         child = subprocess.Popen(
             [sys.executable, "-P", "-m", "ems.cli", *argv], env=env, preexec_fn=die_with_parent
         )
-        code = child.wait()
+        code = _wait(child, lambda: stopped_at)
         if stopping:
             return code
         now = time.monotonic()
@@ -80,3 +85,16 @@ def supervise(argv: Sequence[str], window: float = 600.0) -> int:
             time.sleep(0.1)
         if stopping:
             return code
+
+
+def _wait(child: subprocess.Popen, stopped_at: Callable[[], float | None]) -> int:
+    """The child's exit code; once a stop was asked for, SIGKILL it after STOP_GRACE seconds (a worker
+    whose servers are gone can hang in its own shutdown)."""
+    while True:
+        try:
+            return child.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            since = stopped_at()
+            if since is not None and time.monotonic() - since > STOP_GRACE:
+                log.error("the worker did not stop within %.0f s of being asked; killing it", STOP_GRACE)
+                child.kill()
