@@ -22,7 +22,6 @@ import logging
 import time
 
 from aiokafka import (
-    AIOKafkaConsumer,
     AIOKafkaProducer,
     ConsumerRebalanceListener,
     ConsumerRecord,
@@ -39,7 +38,7 @@ from ems.schemas.observation import DiscoveryBody, Observation
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, BatchStage, guarded
 from ems.streams.codecs import DecodeError, decode, encode
-from ems.streams.kafka import DeadLetters
+from ems.streams.kafka import DeadLetters, read_to_end
 
 log = logging.getLogger(__name__)
 IGNORED = Counter(
@@ -50,35 +49,16 @@ SKIPPED = Counter("ems_assets_redeliveries", "Inputs already applied (redelivere
 
 async def read_snapshots(settings: Settings, partitions: set[int]) -> dict[str, Asset]:
     """The latest snapshot per asset in `partitions` of `ems.assets`, read from offset 0 to the end."""
-    topic = settings.topic("assets")
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await reader.start()
     state: dict[str, Asset] = {}
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return state
-        reader.assign(tps)
-        await reader.seek_to_beginning(*tps)
-        end = await reader.end_offsets(tps)
-        pending = {tp for tp in tps if end[tp] > 0}
-        while pending:
-            batch = await reader.getmany(*pending, timeout_ms=500, max_records=5000)
-            for records in batch.values():
-                for msg in records:
-                    try:
-                        changed = decode(msg.value, AssetChanged).asset
-                    except DecodeError as exc:  # not ours: the projection dead-letters it
-                        log.warning("assets: skipping an unreadable snapshot at %d: %s", msg.offset, exc)
-                        continue
-                    known = state.get(changed.asset_id)
-                    if known is None or changed.version > known.version:
-                        state[changed.asset_id] = changed
-            pending = {tp for tp in pending if await reader.position(tp) < end[tp]}
-    finally:
-        await reader.stop()
+    async for msg in read_to_end(settings.kafka_bootstrap, settings.topic("assets"), partitions):
+        try:
+            changed = decode(msg.value, AssetChanged).asset
+        except DecodeError as exc:  # not ours: the projection dead-letters it
+            log.warning("assets: skipping an unreadable snapshot at %d: %s", msg.offset, exc)
+            continue
+        known = state.get(changed.asset_id)
+        if known is None or changed.version > known.version:
+            state[changed.asset_id] = changed
     return state
 
 

@@ -14,42 +14,22 @@ import sys
 from collections.abc import Iterator
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ems.schemas.deadletter import DeadLetter
 from ems.settings import Settings, get_settings
 from ems.streams.codecs import DecodeError, decode
+from ems.streams.kafka import read_to_end
 
 
-async def read_letters(settings: Settings, timeout: float = 30.0) -> list[DeadLetter]:
+async def read_letters(settings: Settings) -> list[DeadLetter]:
     """Every dead letter on the topic, in offset order per partition."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await asyncio.wait_for(consumer.start(), timeout)
-    try:
-        topic = settings.topic("deadletter")
-        found = consumer.partitions_for_topic(topic) or set()
-        if not found:
-            await consumer._client.force_metadata_update()
-            found = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(found)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        out: list[DeadLetter] = []
-        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            for messages in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).values():
-                for msg in messages:
-                    try:
-                        out.append(decode(msg.value, DeadLetter))
-                    except DecodeError:
-                        continue  # not a letter of ours
-        return out
-    finally:
-        await consumer.stop()
+    out: list[DeadLetter] = []
+    async for msg in read_to_end(settings.kafka_bootstrap, settings.topic("deadletter")):
+        try:
+            out.append(decode(msg.value, DeadLetter))
+        except DecodeError:
+            continue  # not a letter of ours
+    return out
 
 
 def select(letters: list[DeadLetter], args: argparse.Namespace, settings: Settings) -> Iterator[DeadLetter]:

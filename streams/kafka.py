@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import AsyncIterator, Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ems.progress import DEAD_LETTERS
 from ems.schemas.deadletter import DeadLetter
@@ -51,6 +52,34 @@ def make_consumer(
     }
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **options)
+
+
+async def read_to_end(
+    bootstrap: str, topic: str, partitions: Iterable[int] | None = None
+) -> AsyncIterator[ConsumerRecord]:
+    """Every record of `topic` (or of its `partitions`) from the beginning up to the end offsets seen
+    when it starts; no consumer group, nothing committed."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await reader.start()
+    try:
+        if partitions is None:
+            await reader._client.force_metadata_update()
+            partitions = reader.partitions_for_topic(topic) or ()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return
+        reader.assign(tps)
+        await reader.seek_to_beginning(*tps)
+        end = await reader.end_offsets(tps)
+        pending = {tp for tp in tps if end[tp] > 0}
+        while pending:
+            batch = await reader.getmany(*pending, timeout_ms=500, max_records=5000)
+            for records in batch.values():
+                for record in records:
+                    yield record
+            pending = {tp for tp in pending if await reader.position(tp) < end[tp]}
+    finally:
+        await reader.stop()
 
 
 async def send_record(producer: AIOKafkaProducer, topic: str, record: Record) -> asyncio.Future:

@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 import psycopg
-from aiokafka import AIOKafkaConsumer
 from psycopg.rows import dict_row
 
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
 from ems.settings import Settings
+from ems.streams.kafka import read_to_end
 
 T = TypeVar("T")
 ALL_STAGES = "normalize,dedupe,projections,assets"
@@ -205,30 +205,15 @@ class Pipeline:
         raise AssertionError(f"read models still changing after {timeout}s")
 
     # -- topics --------------------------------------------------------------------------------
-    def read_topic(self, name: str, timeout_ms: int = 2000, raw: bool = False) -> list[Any]:
+    def read_topic(self, name: str, raw: bool = False) -> list[Any]:
         """Every record of topic `name` (short name, e.g. "deadletter"): parsed JSON, or the bytes."""
 
         async def read() -> list[Any]:
-            consumer = AIOKafkaConsumer(
-                self.settings.topic(name),
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                auto_offset_reset="earliest",
-                group_id=None,
-                enable_auto_commit=False,
-            )
-            await consumer.start()
-            try:
-                out: list[Any] = []
-                while True:
-                    batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=10_000)
-                    if not batch:
-                        return out
-                    for messages in batch.values():
-                        out += [m.value if raw else orjson.loads(m.value) for m in messages]
-            finally:
-                await consumer.stop()
+            topic = self.settings.topic(name)
+            return [m.value async for m in read_to_end(self.settings.kafka_bootstrap, topic)]
 
-        return asyncio.run(read())
+        values = asyncio.run(read())
+        return values if raw else [orjson.loads(v) for v in values]
 
     def dead_letters(self, want: int = 0) -> list[dict] | None:
         """The dead letters so far, or None while there are fewer than `want` (for `wait_for`)."""

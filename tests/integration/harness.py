@@ -11,8 +11,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from ems.drills.pipeline import Pipeline, wait_for
 from ems.process_group import die_with_parent
 from ems.schemas.deadletter import DeadLetter
@@ -77,25 +75,7 @@ def send(pipeline: Pipeline, topic: str, records: list[Record]) -> None:
 
 def dead_letters(pipeline: Pipeline) -> list[DeadLetter]:
     """Every record on the dead-letter topic so far."""
-
-    async def main() -> list[DeadLetter]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=pipeline.settings.kafka_bootstrap, group_id=None)
-        await consumer.start()
-        try:
-            topic = pipeline.settings.topic("deadletter")
-            tps = [TopicPartition(topic, p) for p in range(pipeline.settings.partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            out = []
-            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-                for msgs in (await consumer.getmany(timeout_ms=500)).values():
-                    out += [decode(m.value, DeadLetter) for m in msgs]
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(main())
+    return [decode(raw, DeadLetter) for raw in pipeline.read_topic("deadletter", raw=True)]
 
 
 class NoLetters:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import os
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ems.schemas.command import Command
 from ems.streams.codecs import decode
@@ -154,24 +152,7 @@ def test_alerta_sdk_and_cli_unchanged(pipeline: Pipeline) -> None:
 
 
 def commands(pipeline: Pipeline) -> list[Command]:
-    async def read() -> list[Command]:
-        topic = pipeline.settings.topic("commands")
-        consumer = AIOKafkaConsumer(bootstrap_servers=pipeline.settings.kafka_bootstrap)
-        await consumer.start()
-        try:
-            await consumer._client.force_metadata_update()
-            parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            ends, out = await consumer.end_offsets(parts), []
-            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
-                for records in (await consumer.getmany(timeout_ms=1000)).values():
-                    out += [decode(r.value, Command) for r in records]
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    return [decode(raw, Command) for raw in pipeline.read_topic("commands", raw=True)]
 
 
 def test_pagerduty_trigger_acknowledge_resolve(pipeline: Pipeline) -> None:
