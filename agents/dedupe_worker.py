@@ -11,7 +11,6 @@ restarts the worker if Faust drops events or stalls.
 
 from __future__ import annotations
 
-import base64
 import functools
 import logging
 from datetime import datetime
@@ -25,7 +24,6 @@ from ems.agents.timers import TimerIndex
 from ems.progress import DEAD_LETTERS, StageProgress
 from ems.schemas.alert import AlertChanged, AlertChangedBatch, Tracked
 from ems.schemas.alert_command import EVENTS_TOPIC_RECORDS, AlertCommand
-from ems.schemas.deadletter import DeadLetter
 from ems.schemas.event import EventBatch
 from ems.settings import Settings
 from ems.streams.app import drain_send_buffer, faust_topics
@@ -33,6 +31,7 @@ from ems.streams.chunks import encoded_chunks
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.failures import describe
 from ems.streams.faust_guard import StreamGuard, faust_lag
+from ems.streams.kafka import letter_for
 from ems.streams.partitioning import partition_for
 from ems.streams.stage_status import stage_status
 
@@ -70,14 +69,10 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
     status.lag_source = lambda: faust_lag(app, guard.processed)
 
     async def dead_letter(reason: str, msg: Any, item: Item | None = None) -> None:
-        letter = DeadLetter.of_record(stage="dedupe", reason=reason, record=msg)
-        if item is not None:  # one item of a batch record: its own bytes and id
-            letter = letter.model_copy(
-                update={
-                    "event_id": f"{letter.event_id}:{item.event_id}"[:128],
-                    "payload_b64": base64.b64encode(encode(item)).decode(),
-                }
-            )
+        if item is None:
+            letter = letter_for("dedupe", reason, msg)
+        else:  # one item of a batch record: its own bytes and id
+            letter = letter_for("dedupe", reason, msg, encode(item), item.event_id)
         DEAD_LETTERS.labels("dedupe").inc()
         status.dead_letters += 1
         log.warning("dead-lettered %s: %s", letter.key, reason[:300])

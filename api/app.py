@@ -175,7 +175,7 @@ def create_app(settings: Settings) -> Starlette:
             async with state.pool.connection(timeout=timeout) as conn:
                 await conn.execute("SELECT 1")
 
-        ok, checks = await health_report(
+        checks = await health_report(
             {"kafka": kafka, "postgres": postgres, "redis": lambda: state.redis.ping()}, timeout
         )
         problems = [f"{name}: {c['error']}" for name, c in checks.items() if not c["ok"]]

@@ -42,11 +42,10 @@ async def probe(check: Check, timeout: float = 2.0) -> dict[str, Any]:
     return {"ok": True, "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
 
 
-async def health_report(checks: dict[str, Check], timeout: float = 2.0) -> tuple[bool, dict[str, Any]]:
-    """Run every check concurrently; healthy when all are ok."""
+async def health_report(checks: dict[str, Check], timeout: float = 2.0) -> dict[str, Any]:
+    """Run every check concurrently: name -> `probe` result."""
     results = await asyncio.gather(*(probe(c, timeout) for c in checks.values()))
-    report = dict(zip(checks, results, strict=True))
-    return all(r["ok"] for r in results), report
+    return dict(zip(checks, results, strict=True))
 
 
 def judge_stages(

@@ -168,15 +168,13 @@ class ProjectionRunner(Stage):
         try:
             await producer.start()
             await consumer.start()
-            if self.follow:
-                letters = DeadLetters(producer, self.settings, stage=f"projection:{self.projection.name}")
-            else:
-                letters = ReplayLetters(self.name)
             progress = StageProgress(self.name)
             if self.follow:
+                letters = DeadLetters(producer, self.settings, stage=f"projection:{self.projection.name}")
                 consumer.subscribe([self.topic], listener=_SeekOnAssign(self))
                 end = None
             else:
+                letters = ReplayLetters(self.name)
                 end = await self._with_database(lambda conn: self._assign_all())
             self.status.running()
             while not self.stopping:
@@ -239,8 +237,7 @@ class ProjectionRunner(Stage):
                 if self.stopping:
                     raise
                 continue
-            if self.status.state != "running":
-                self.status.running()
+            self.status.running()  # back from a pause (a no-op when it was running)
             return result
 
     async def apply(

@@ -52,19 +52,6 @@ class DeadLetter(Record):
             payload_b64=base64.b64encode(payload or b"").decode(),
         )
 
-    @classmethod
-    def of_record(cls, *, stage: str, reason: str, record: object) -> DeadLetter:
-        """`of` for a consumed record (an aiokafka ConsumerRecord or a Faust Message)."""
-        return cls.of(
-            stage=stage,
-            reason=reason,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            payload=record.value,
-        )
-
     @property
     def payload(self) -> bytes:
         """The original bytes of the rejected record."""

@@ -30,6 +30,7 @@ from ems.settings import Settings
 from ems.streams.failures import Failure, classify, describe
 from ems.streams.kafka import DeadLetters, close_quietly, make_consumer, make_producer, settle
 from ems.streams.stage import Stage
+from ems.streams.stage_status import total_lag
 
 log = logging.getLogger(__name__)
 Batch = dict[TopicPartition, list[ConsumerRecord]]
@@ -39,16 +40,10 @@ T = TypeVar("T")
 def consumer_lag(consumer: AIOKafkaConsumer, next_offsets: dict[TopicPartition, int]) -> int | None:
     """Records between what the stage processed (else its fetch position) and the partitions' ends,
     as of the last fetch; None before anything is known."""
-    total, known = 0, False
-    for tp in consumer.assignment():
-        end = consumer.highwater(tp)
-        done = next_offsets.get(tp)
-        if done is None:
-            done = _fetch_position(consumer, tp)
-        if end is None or done is None:
-            continue
-        total, known = total + max(0, end - done), True
-    return total if known else None
+    return total_lag(
+        (consumer.highwater(tp), next_offsets.get(tp, _fetch_position(consumer, tp)))
+        for tp in consumer.assignment()
+    )
 
 
 def _fetch_position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
@@ -66,8 +61,6 @@ async def guarded(
     """Run `work` for one record; a failure that is not transient dead-letters the record."""
     try:
         return await work()
-    except asyncio.CancelledError:
-        raise
     except Exception as exc:
         if classify(exc) is Failure.TRANSIENT:
             raise

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ems.streams.stage_status import total_lag
 from ems.streams.watchdog import EXIT_RESTART, CommitStallWatchdog, OffsetContinuity
 
 log = logging.getLogger(__name__)
@@ -25,14 +26,10 @@ log = logging.getLogger(__name__)
 
 def faust_lag(app: faust.App, processed: dict) -> int | None:
     """Records between what the agent processed and the ends of its assigned partitions."""
-    total, known = 0, False
-    for tp in app.consumer.assignment():
-        end = app.consumer.highwater(tp)
-        done = processed.get(tp)
-        if end is None or done is None:
-            continue
-        total, known = total + max(0, end - (done + 1)), True
-    return total if known else None
+    return total_lag(
+        (app.consumer.highwater(tp), processed[tp] + 1 if tp in processed else None)
+        for tp in app.consumer.assignment()
+    )
 
 
 class StreamGuard:

@@ -46,12 +46,11 @@ def redis_client(settings: Settings, timeout: float = 1.0) -> Redis:
 class Heartbeat:
     """Publishes every stage status of this process until stopped."""
 
-    def __init__(self, settings: Settings, statuses: list[StageStatus] | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ns = namespace(settings)
         self.interval = settings.heartbeat_interval
         self.redis = redis_client(settings)
-        self._statuses = statuses
         # Set by the supervisor (ems.supervise) in the environment of the process it restarts.
         self.process_restarts = int(os.environ.get("EMS_SUPERVISED_RESTARTS", "0") or 0)
         last_exit = os.environ.get("EMS_SUPERVISED_LAST_EXIT")
@@ -59,7 +58,7 @@ class Heartbeat:
         self._stopping = asyncio.Event()
 
     def statuses(self) -> list[StageStatus]:
-        return self._statuses if self._statuses is not None else all_statuses()
+        return all_statuses()
 
     def stop(self) -> None:
         self._stopping.set()

@@ -123,6 +123,36 @@ async def close_quietly(*clients: AIOKafkaConsumer | AIOKafkaProducer, timeout: 
 MAX_LETTER_PAYLOAD = 2 * 1024 * 1024  # the dead-letter topic accepts 8 MiB records (base64 adds 1/3)
 
 
+def letter_for(
+    stage: str, reason: str, record: object, item: bytes | None = None, item_id: str | None = None
+) -> DeadLetter:
+    """The dead letter of a consumed record (an aiokafka ConsumerRecord or a Faust Message), or of one
+    item of it (`item`: the item's own bytes; `item_id` tells the letters of one record apart).
+
+    A payload over MAX_LETTER_PAYLOAD is cut, with its size and SHA-256 in the reason (the whole
+    record stays at its source position)."""
+    payload = (record.value if item is None else item) or b""  # type: ignore[attr-defined]
+    if len(payload) > MAX_LETTER_PAYLOAD:
+        digest = hashlib.sha256(payload).hexdigest()
+        reason = (
+            f"{reason} [payload cut to {MAX_LETTER_PAYLOAD} of {len(payload)} bytes, sha256 {digest}; "
+            "the whole record is at its source position]"
+        )
+        payload = payload[:MAX_LETTER_PAYLOAD]
+    letter = DeadLetter.of(
+        stage=stage,
+        reason=reason,
+        topic=record.topic,  # type: ignore[attr-defined]
+        partition=record.partition,  # type: ignore[attr-defined]
+        offset=record.offset,  # type: ignore[attr-defined]
+        key=record.key,  # type: ignore[attr-defined]
+        payload=payload,
+    )
+    if item_id is None:
+        return letter
+    return letter.model_copy(update={"event_id": f"{letter.event_id}:{item_id}"[:128]})
+
+
 class DeadLetters:
     """Sends rejected records to the dead-letter topic with the reason and the original bytes."""
 
@@ -140,29 +170,10 @@ class DeadLetters:
     async def reject_item(self, reason: str, record: object, item: bytes | None, item_id: str | None) -> None:
         """Dead-letter one item of a consumed record (`item` = its bytes, e.g. one event of a batch
         record), or the whole record when `item` is None."""
-        payload = record.value if item is None else item  # type: ignore[attr-defined]
-        payload = payload or b""
-        if len(payload) > MAX_LETTER_PAYLOAD:
-            digest = hashlib.sha256(payload).hexdigest()
-            reason = (
-                f"{reason} [payload cut to {MAX_LETTER_PAYLOAD} of {len(payload)} bytes, sha256 {digest}; "
-                "the whole record is at its source position]"
-            )
-            payload = payload[:MAX_LETTER_PAYLOAD]
-        letter = DeadLetter.of(
-            stage=self._stage,
-            reason=reason,
-            topic=record.topic,  # type: ignore[attr-defined]
-            partition=record.partition,  # type: ignore[attr-defined]
-            offset=record.offset,  # type: ignore[attr-defined]
-            key=record.key,  # type: ignore[attr-defined]
-            payload=payload,
-        )
-        if item_id is not None:
-            letter = letter.model_copy(update={"event_id": f"{letter.event_id}:{item_id}"[:128]})
+        letter = letter_for(self._stage, reason, record, item, item_id)
         self.count += 1
         DEAD_LETTERS.labels(self._stage).inc()
-        log.warning("dead-lettered %s at %s: %s", letter.key, self._stage, reason[:300])
+        log.warning("dead-lettered %s at %s: %s", letter.key, self._stage, letter.reason[:300])
         self._futures.append(await send_record(self._producer, self._topic, letter))
 
     async def flush(self) -> None:

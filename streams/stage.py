@@ -79,8 +79,6 @@ async def _run_once(stage: Stage, backoff: Backoff) -> None:
             raise StrayCancellation("a Kafka client call was cancelled under the stage") from exc
         if not stage.stopping:
             raise RuntimeError("the stage returned without being stopped")
-    except asyncio.CancelledError:
-        raise
     except Exception as exc:
         if stage.stopping:
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +88,13 @@ class StageStatus:
         }
 
 
+def total_lag(ends_and_next: Iterable[tuple[int | None, int | None]]) -> int | None:
+    """Records waiting: the sum of `end - next` over the partitions (highwater, next offset to
+    process) where both are known; None when none is."""
+    known = [(end, nxt) for end, nxt in ends_and_next if end is not None and nxt is not None]
+    return sum(max(0, end - nxt) for end, nxt in known) if known else None
+
+
 _REGISTRY: dict[str, StageStatus] = {}
 
 
@@ -102,8 +109,3 @@ def stage_status(stage: str) -> StageStatus:
 def all_statuses() -> list[StageStatus]:
     """Every stage status of this process."""
     return list(_REGISTRY.values())
-
-
-def forget(stage: str) -> None:
-    """Drop `stage` from this process's registry (a stage that stopped for good)."""
-    _REGISTRY.pop(stage, None)
