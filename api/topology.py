@@ -2,9 +2,12 @@
 
 Direction: an edge `A -depends_on-> B` means A needs B. **Upstream** of A follows edges forward
 (what A needs: B, then what B needs...); **downstream** of B follows them backwards (what needs B:
-the assets impacted when B fails). Cycles are accepted: the walk carries (asset, depth) pairs with
-`UNION`, so a cycle can only repeat until the depth bound, and each asset is reported once at its
-shortest distance. Edges to assets not known yet (discovered later) are reported with `known: false`.
+the assets impacted when B fails). A network link (`connected_to`) has no direction: whichever side
+recorded it, both walks cross it both ways, so the downstream of a core router whose links were
+recorded from its own side is everything behind it. Cycles are accepted: the walk carries (asset,
+depth) pairs with `UNION`, so a cycle can only repeat until the depth bound, and each asset is
+reported once at its shortest distance. Edges to assets not known yet (discovered later) are
+reported with `known: false`.
 """
 
 from __future__ import annotations
@@ -15,13 +18,22 @@ from typing import Any
 from ems.api.ingest import BadRequest
 from ems.schemas.asset import EDGE_TYPES
 
+# The recursive term may name `walk` only once, so the two ways out of a node (its edges in the walk's
+# direction, and its links recorded from the other side) are one LATERAL union.
 _WALK = """
 WITH RECURSIVE walk(asset_id, depth) AS (
     SELECT root, 0 FROM unnest(%(roots)s::text[]) AS root
   UNION
-    SELECT d.{next}, w.depth + 1
-    FROM walk w JOIN asset_dependencies d ON d.{here} = w.asset_id
-    WHERE d.active AND d.type = ANY(%(types)s) AND w.depth < %(depth)s
+    SELECT n.asset_id, w.depth + 1
+    FROM walk w CROSS JOIN LATERAL (
+        SELECT d.{next} FROM asset_dependencies d
+        WHERE d.{here} = w.asset_id AND d.active AND d.type = ANY(%(types)s)
+      UNION ALL
+        SELECT d.{here} FROM asset_dependencies d
+        WHERE d.{next} = w.asset_id AND d.active AND d.type = 'connected_to'
+          AND 'connected_to' = ANY(%(types)s)
+    ) AS n(asset_id)
+    WHERE w.depth < %(depth)s
 )
 SELECT w.asset_id, min(w.depth) AS depth FROM walk w GROUP BY w.asset_id
 """
