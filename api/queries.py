@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from psycopg import sql
 
-from ems.api.ingest import BadRequest
+from ems.api.errors import ApiError
 from ems.api.params import int_param, time_param
 
 MAX_LIMIT = 1000
@@ -66,11 +66,11 @@ def decode_cursor(cursor: str) -> tuple[Any, str]:
         if isinstance(value, dict):
             value = time_param(value["t"], "cursor")
     except Exception:
-        raise BadRequest(400, "invalid cursor") from None
+        raise ApiError(400, "invalid cursor") from None
     if not isinstance(row_id, str) or not isinstance(value, str | int | float | datetime | None):
-        raise BadRequest(400, "invalid cursor")
+        raise ApiError(400, "invalid cursor")
     if "\x00" in row_id or (isinstance(value, str) and "\x00" in value):
-        raise BadRequest(400, "invalid cursor")
+        raise ApiError(400, "invalid cursor")
     return value, row_id
 
 
@@ -88,7 +88,7 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuer
         allowed = sorted(
             {*spec.equals, *(spec.array_columns or {}), "sort", "limit", "page", "cursor", "q", "from", "to"}
         )
-        raise BadRequest(
+        raise ApiError(
             400, f"unknown query parameter(s) {', '.join(sorted(unknown))}; allowed: {', '.join(allowed)}"
         )
     for name, column in spec.equals.items():
@@ -120,7 +120,7 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuer
     sort = params.get("sort", spec.default_sort)
     descending = sort.startswith("-")
     if sort.lstrip("-") not in spec.sortable:
-        raise BadRequest(
+        raise ApiError(
             400,
             f"cannot sort by {sort!r}; choose from {', '.join(sorted(spec.sortable))} "
             "(prefix - for descending)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.datastructures import QueryParams
 
-from ems.api.ingest import BadRequest
+from ems.api.errors import ApiError
 from ems.api.openapi import openapi_spec
 from ems.api.topology import WALK_SQL, check_params, parse_depth, parse_types
 
@@ -14,7 +14,7 @@ def test_depth_is_bounded() -> None:
     assert parse_depth(QueryParams(""), 3, 20) == 3
     assert parse_depth(QueryParams("depth=20"), 3, 20) == 20
     for bad in ("0", "21", "-1", "x"):
-        with pytest.raises(BadRequest, match="between 1 and 20"):
+        with pytest.raises(ApiError, match="between 1 and 20"):
             parse_depth(QueryParams(f"depth={bad}"), 3, 20)
 
 
@@ -25,9 +25,9 @@ def test_edge_types_repeat_or_comma_separate() -> None:
         "member_of",
     ]
     assert parse_types(QueryParams(""), ("depends_on",)) == ["depends_on"]
-    with pytest.raises(BadRequest, match="unknown edge type"):
+    with pytest.raises(ApiError, match="unknown edge type"):
         parse_types(QueryParams("type=likes"))
-    with pytest.raises(BadRequest, match="unknown query parameter"):
+    with pytest.raises(ApiError, match="unknown query parameter"):
         check_params(QueryParams("depht=3"), {"depth", "type"})
 
 

@@ -16,7 +16,9 @@ from starlette.applications import Starlette
 from ems.api import alert_actions
 from ems.api.formats import alerta, alertmanager, pagerduty
 from ems.api.formats.common import FormatError
-from ems.api.ingest import BadRequest, parse_json, parse_observations
+from ems.api.body import parse_json
+from ems.api.errors import ApiError
+from ems.api.ingest import parse_observations
 from ems.schemas.limits import NUL_MESSAGE
 from ems.settings import Settings
 from tests.unit.formats_helpers import SEVERITIES, sample
@@ -41,7 +43,7 @@ GOOD = {"source": "nms", "severity": "critical", "title": "Device Unreachable", 
     ],
 )
 def test_a_nul_anywhere_in_a_body_is_422_naming_each_place(body: bytes, fields: list[str]) -> None:
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(ApiError) as err:
         parse_json(body)
     assert err.value.status == 422
     assert err.value.errors == [{"field": f, "message": NUL_MESSAGE} for f in fields]
@@ -61,7 +63,7 @@ def test_an_escaped_backslash_is_not_a_nul() -> None:
     ],
 )
 def test_bad_utf8_and_raw_control_characters_are_400(body: bytes, reason: str) -> None:
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(ApiError) as err:
         parse_json(body)
     assert err.value.status == 400 and err.value.reason.startswith(reason)
 
@@ -70,7 +72,7 @@ def test_bad_utf8_and_raw_control_characters_are_400(body: bytes, reason: str) -
 
 
 def _refused(payload: Any) -> list[dict[str, str]]:
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(ApiError) as err:
         parse_observations(payload, KNOWN)
     assert err.value.status == 422
     return err.value.errors

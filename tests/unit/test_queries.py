@@ -2,7 +2,7 @@ import pytest
 from psycopg import sql
 from starlette.datastructures import QueryParams
 
-from ems.api.ingest import BadRequest
+from ems.api.errors import ApiError
 from ems.api.queries import ALERTS, build_list, decode_cursor, encode_cursor
 
 
@@ -52,6 +52,6 @@ def test_cursor_uses_keyset_on_sort_column_and_id() -> None:
     ],
 )
 def test_bad_parameters_are_400_with_reason(query, reason) -> None:
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(ApiError) as err:
         build(query)
     assert err.value.status == 400 and reason in err.value.reason
