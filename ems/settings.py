@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -163,6 +164,24 @@ class Settings(BaseSettings):
     snmp_concurrency: int = Field(100, ge=1, description="Devices polled at once")
     snmp_timeout: float = Field(1.0, gt=0, description="Seconds to wait for one SNMP answer")
     snmp_retries: int = Field(3, ge=0, description="Retries before a device is unreachable")
+    # Authentication (api/security): users and API keys in PostgreSQL, sessions in Redis
+    jwt_secret: SecretStr | None = Field(
+        None,
+        description="HS256 signing secret of the tokens (at least 32 bytes). Unset: a random one is made "
+        "once and shared by the API processes through Redis; set it in production",
+    )
+    jwt_issuer: str = Field("ems", min_length=1, description="`iss` claim of the tokens")
+    access_token_ttl: int = Field(28_800, ge=60, le=604_800, description="Access token lifetime (s)")
+    refresh_token_ttl: int = Field(
+        2_592_000, ge=300, le=31_536_000, description="Refresh token (session) lifetime without use (s)"
+    )
+    password_min_length: int = Field(12, ge=8, le=1024, description="Shortest password accepted")
+    argon2_time_cost: int = Field(3, ge=1, le=100, description="argon2id iterations of a password hash")
+    argon2_memory_cost: int = Field(65_536, ge=64, description="argon2id memory of a password hash (KiB)")
+    argon2_parallelism: int = Field(4, ge=1, le=64, description="argon2id lanes of a password hash")
+    argon2_concurrency: int = Field(2, ge=1, description="Password hashes computed at once per API process")
+    cookie_secure: bool = Field(True, description="Session cookies only over HTTPS (false: plain-HTTP demos)")
+    cookie_samesite: Literal["lax", "strict", "none"] = Field("lax", description="SameSite of session cookies")
 
     @classmethod
     def of_env(cls, env: Mapping[str, str]) -> Settings:
