@@ -18,6 +18,7 @@ from ems.api.guards import RequestGuard
 from ems.api.limits import Limits
 from ems.api.metrics import ApiMetrics, MetricsMiddleware
 from ems.api.routing import starlette_routes
+from ems.api.security.authenticate import Authenticator
 from ems.api.table import ENDPOINTS
 from ems.infra.migrate import check_schema_name, migrate
 from ems.settings import Settings
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> Starlette:
         redis = redis_client(settings)
         app.state.pool, app.state.appender, app.state.redis = pool, appender, redis
         app.state.limits = Limits(redis, settings)
+        app.state.auth = Authenticator(settings, pool, redis)
         # The read models exist before the first worker has run (migrations are idempotent).
         migrating = asyncio.create_task(_migrate_when_reachable(settings, schema))
         try:

@@ -34,6 +34,7 @@ from starlette.responses import Response
 from ems.api.formats.common import FormatError
 from ems.api.guards import regex_parameters
 from ems.api.responses import JSON
+from ems.api.security.errors import SecurityError
 from ems.schemas.limits import message, printable
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ async def database_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ApiError: api_error,
     FormatError: format_error,
+    SecurityError: status_error,
     HTTPException: http_error,
     Unavailable: unavailable,
     PoolTimeout: database_error,

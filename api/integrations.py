@@ -178,7 +178,7 @@ class AlertaQuery(BaseModel):
     page_size: int = Field(50, ge=1, le=1000, alias="page-size")
 
 
-class Accepted(BaseModel):
+class AmAccepted(BaseModel):
     status: str
     ids: list[str]
 
@@ -233,7 +233,7 @@ ENDPOINTS = [
         summary="Prometheus Alertmanager webhook (version 4)",
         body=AmWebhook,
         validate_body=False,
-        response=Accepted,
+        response=AmAccepted,
         status=202,
         responses={422: "an alert of the batch is invalid: nothing is appended"},
         tags=("integrations",),

@@ -83,18 +83,26 @@ class Schemas:
     def __init__(self) -> None:
         self.components: dict[str, Any] = dict(ERROR_SCHEMAS)
 
-    def of(self, tp: Any, mode: str = "validation") -> dict[str, Any]:
+    def of(self, tp: Any, mode: str = "validation", inline: bool = False) -> dict[str, Any]:
+        """The schema of `tp`; a model is a component (`$ref`) unless `inline`."""
         schema = TypeAdapter(tp).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
         for name, definition in schema.pop("$defs", {}).items():
-            known = self.components.get(name)
-            if known is not None and known != definition:
-                raise ValueError(f"two different schemas are named {name!r}")
-            self.components[name] = definition
-        return schema
+            self._add(name, definition)
+        if inline or not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+            return schema
+        name = tp.__name__ if mode == "validation" else f"{tp.__name__}Out"
+        self._add(name, schema)
+        return {"$ref": REF.format(model=name)}
+
+    def _add(self, name: str, definition: dict[str, Any]) -> None:
+        known = self.components.get(name)
+        if known is not None and known != definition:
+            raise ValueError(f"two different schemas are named {name!r}")
+        self.components[name] = definition
 
 
 def _query_parameters(model: type[BaseModel], schemas: Schemas) -> list[dict[str, Any]]:
-    schema = schemas.of(model)
+    schema = schemas.of(model, inline=True)
     required = set(schema.get("required", []))
     out = []
     for name, prop in schema.get("properties", {}).items():

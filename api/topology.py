@@ -70,16 +70,6 @@ def parse_types(params: Any, default: Sequence[str] = EDGE_TYPES) -> list[str]:
     return values or list(default)
 
 
-def check_params(params: Mapping[str, str], allowed: set[str]) -> None:
-    """400 for query parameters the endpoint does not know."""
-    unknown = set(params.keys()) - allowed
-    if unknown:
-        raise ApiError(
-            400,
-            f"unknown query parameter(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}",
-        )
-
-
 async def walk(conn: Any, roots: list[str], direction: str, depth: int, types: list[str]) -> dict[str, Any]:
     """Nodes (with their distance from the roots) and the edges among them."""
     cur = await conn.execute(WALK_SQL[direction], {"roots": roots, "types": types, "depth": depth})

@@ -15,8 +15,8 @@ from ems.api import queries
 from ems.api.alert_filters import MAX_PATTERN, Column, check_pattern, where_clause
 from ems.api.alert_query import build_list, parse_sort
 from ems.api.alert_query import decode_cursor as alert_cursor
-from ems.api.guards import RequestGuard, regex_parameters, request_problem
 from ems.api.errors import ApiError
+from ems.api.guards import RequestGuard, regex_parameters, request_problem
 from ems.api.params import time_param
 from ems.api.series import parse_time as series_time
 
