@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -19,13 +18,15 @@ from starlette.requests import Request
 from ems.agents.dedupe import alert_id_for, apply
 from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.normalize_worker import normalizer_from
+from ems.api.alert_query import build_list, total_sql
+from ems.api.alert_routes import alert_query
 from ems.api.errors import ApiError
 from ems.api.formats import alerta, alertmanager, pagerduty
 from ems.api.formats.alerta import AlertaAlert, AlertaHeartbeat
 from ems.api.formats.alertmanager import AmWebhook
 from ems.api.formats.common import FormatError, Severities
 from ems.api.formats.pagerduty import PdEvent
-from ems.api.queries import ALERTS, build_list, fetch_alert
+from ems.api.queries import fetch_alert
 from ems.api.responses import JSON
 from ems.api.routing import PUBLIC, Call, Endpoint
 from ems.schemas.alert import AlertState
@@ -112,15 +113,16 @@ async def get_alerta_alert(call: Call) -> Any:
 
 
 async def get_alerta_alerts(call: Call) -> Any:
+    """Alerta's list, through the native alert-list builder (same filters, same SQL)."""
     q, params = call.request.query_params, []
     for name in ("severity", "environment", "resource", "event"):
         params += [(name, v) for v in q.getlist(name)]
     params += [("status", {"closed": "resolved"}.get(v, v)) for v in q.getlist("status")]
-    params += [("limit", str(call.query.page_size)), ("page", str(call.query.page))]
-    query = build_list(ALERTS, QueryParams(params), sql.SQL("*"))
+    params += [("limit", str(call.query.page_size)), ("page", str(call.query.page)), ("total", "exact")]
+    query = await alert_query(call, build_list, QueryParams(params))
     async with call.state.pool.connection() as conn:
-        rows = await (await conn.execute(query.select, query.params)).fetchall()
-        total = (await (await conn.execute(query.count, query.count_params)).fetchone())["count"]
+        rows = (await (await conn.execute(query.select, query.args)).fetchall())[: query.limit]
+        total = (await (await conn.execute(total_sql(query.where, None), query.where_args)).fetchone())["n"]
     base = _base(call.request)
     states = [s for s in map(alerta.state_of, rows) if s is not None]
     alerts = [alerta.alert_view(s, f"{base}/alert/{s.alert_id}") for s in states]
