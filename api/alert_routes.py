@@ -97,8 +97,8 @@ async def count_total(conn: Any, where: Any, args: list[Any], mode: str, cap: in
 
 
 FILTERS = (
-    "Any other parameter filters on the `alerts` column of its name (the filter grammar of "
-    "docs/api.md#filters): `field=value` (repeat for OR), `field!=value`, `field=~regex`, "
+    "Any other parameter filters on the `alerts` column of its name (the filter grammar in the "
+    "README, Querying alerts): `field=value` (repeat for OR), `field!=value`, `field=~regex`, "
     "`field!=~regex`, `field>=value`, `field<value`, `field=null`; text search `q`; time window "
     "`from`/`to` on last_seen."
 )
