@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ems.agents.dedupe import alert_id_for, apply
+from ems.agents.dedupe import alert_id_for
 from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.normalize_worker import normalizer_from
 from ems.api.errors import Unavailable
@@ -27,7 +27,6 @@ from ems.api.formats.common import FormatError, Severities
 from ems.api.ingest import BadRequest, read_json
 from ems.api.queries import ALERTS, build_list, fetch_alert
 from ems.api.responses import JSON
-from ems.schemas.alert import AlertState
 from ems.schemas.event import Event
 from ems.schemas.observation import EventBody, Observation
 from ems.settings import Settings
@@ -130,15 +129,10 @@ def routes(settings: Settings) -> list[Route]:
             row = await (
                 await conn.execute("SELECT * FROM alerts WHERE fingerprint = %s", (event.fingerprint,))
             ).fetchone()
-        await send(request, _client(request), raw, [obs])
         before = alerta.state_of(row) if row else None
-        after, transition = apply(before, event, policy)
-        view = alerta.alert_view(
-            after or _closed(event, alert_id),
-            f"{_base(request)}/alert/{alert_id}",
-            repeat=before is not None and transition is None,
-            at=datetime.now(UTC),
-        )
+        # The answer is built before the append: nothing may fail once the write took effect.
+        view = alerta.reply(before, event, policy, f"{_base(request)}/alert/{alert_id}", datetime.now(UTC))
+        await send(request, _client(request), raw, [obs])
         return JSON({"status": "ok", "id": alert_id, "alert": view}, status_code=201)
 
     async def post_heartbeat(request: Request) -> Response:
@@ -171,18 +165,7 @@ def routes(settings: Settings) -> list[Route]:
         base = _base(request)
         states = [s for s in map(alerta.state_of, rows) if s is not None]
         alerts = [alerta.alert_view(s, f"{base}/alert/{s.alert_id}") for s in states]
-        page = query.page or 1
-        return JSON(
-            {
-                "status": "ok",
-                "alerts": alerts,
-                "total": total,
-                "page": page,
-                "pageSize": query.limit,
-                "pages": max(1, -(-total // query.limit)),
-                "more": page * query.limit < total,
-            }
-        )
+        return JSON(alerta.alerts_page(alerts, total, query.page or 1, query.limit, datetime.now(UTC)))
 
     async def get_config(request: Request) -> Response:
         order = list(settings.severity_order)
@@ -224,20 +207,3 @@ def routes(settings: Settings) -> list[Route]:
 def _base(request: Request) -> str:
     """The Alerta endpoint URL the client used (scheme://host/api)."""
     return str(request.base_url).rstrip("/") + "/api"
-
-
-def _closed(event: Event, alert_id: str) -> AlertState:
-    """What Alerta answers for a clearing event that meets no alert: a closed alert (we open none)."""
-    return AlertState(
-        alert_id=alert_id,
-        fingerprint=event.fingerprint,
-        status="resolved",
-        severity=event.severity,
-        event_count=1,
-        duplicate_count=0,
-        first_seen=event.occurred_at,
-        last_seen=event.occurred_at,
-        last_event_id=event.event_id,
-        **event.model_dump(include={"source", "event", "resource", "title", "text", "asset_id"}),
-        **event.model_dump(include={"environment", "service", "tags", "attributes", "value"}),
-    )
