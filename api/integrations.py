@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
-from ems.agents.dedupe import alert_id_for, apply
+from ems.agents.dedupe import alert_id_for
 from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.normalize_worker import normalizer_from
 from ems.api.alert_query import build_list, total_sql
@@ -29,7 +29,6 @@ from ems.api.formats.pagerduty import PdEvent
 from ems.api.queries import fetch_alert
 from ems.api.responses import JSON
 from ems.api.routing import PUBLIC, Call, Endpoint
-from ems.schemas.alert import AlertState
 from ems.schemas.event import Event
 from ems.schemas.observation import EventBody, Observation
 from ems.settings import Settings
@@ -83,12 +82,9 @@ async def post_alerta(call: Call) -> Any:
             await conn.execute("SELECT * FROM alerts WHERE fingerprint = %s", (event.fingerprint,))
         ).fetchone()
     before = alerta.state_of(row) if row else None
-    after, transition = apply(before, event, ctx.policy)
-    view = alerta.alert_view(  # built before the append: no error answer after a write
-        after or _closed(event, alert_id),
-        f"{_base(call.request)}/alert/{alert_id}",
-        repeat=before is not None and transition is None,
-        at=datetime.now(UTC),
+    # The answer is built before the append: nothing may fail once the write took effect.
+    view = alerta.reply(
+        before, event, ctx.policy, f"{_base(call.request)}/alert/{alert_id}", datetime.now(UTC)
     )
     await call.state.appender.append(ctx.raw, [obs])
     return JSON({"status": "ok", "id": alert_id, "alert": view}, status_code=201)
@@ -126,16 +122,7 @@ async def get_alerta_alerts(call: Call) -> Any:
     base = _base(call.request)
     states = [s for s in map(alerta.state_of, rows) if s is not None]
     alerts = [alerta.alert_view(s, f"{base}/alert/{s.alert_id}") for s in states]
-    page = query.page or 1
-    return {
-        "status": "ok",
-        "alerts": alerts,
-        "total": total,
-        "page": page,
-        "pageSize": query.limit,
-        "pages": max(1, -(-total // query.limit)),
-        "more": page * query.limit < total,
-    }
+    return alerta.alerts_page(alerts, total, query.page or 1, query.limit, datetime.now(UTC))
 
 
 async def get_config(call: Call) -> Any:
@@ -201,6 +188,8 @@ class AlertaList(BaseModel):
     pageSize: int  # noqa: N815 - Alerta's name
     pages: int
     more: bool
+    lastTime: str | None = None  # noqa: N815 - Alerta's name
+    autoRefresh: bool | None = None  # noqa: N815 - Alerta's name
 
 
 class PdReply(BaseModel):
@@ -311,20 +300,3 @@ ENDPOINTS = [
 def _base(request: Request) -> str:
     """The Alerta endpoint URL the client used (scheme://host/api)."""
     return str(request.base_url).rstrip("/") + "/api"
-
-
-def _closed(event: Event, alert_id: str) -> AlertState:
-    """What Alerta answers for a clearing event that meets no alert: a closed alert (we open none)."""
-    return AlertState(
-        alert_id=alert_id,
-        fingerprint=event.fingerprint,
-        status="resolved",
-        severity=event.severity,
-        event_count=1,
-        duplicate_count=0,
-        first_seen=event.occurred_at,
-        last_seen=event.occurred_at,
-        last_event_id=event.event_id,
-        **event.model_dump(include={"source", "event", "resource", "title", "text", "asset_id"}),
-        **event.model_dump(include={"environment", "service", "tags", "attributes", "value"}),
-    )
