@@ -31,7 +31,7 @@ from ems.api.integrations import routes as integration_routes
 from ems.api.metrics import ApiMetrics, MetricsMiddleware
 from ems.api.openapi import openapi_spec
 from ems.api.queries import EVENTS, ListSpec, build_list, encode_cursor, fetch_alert
-from ems.api.ratelimit import RateLimiter
+from ems.api.ratelimit import ClientLimiter, Limit, RateLimiter
 from ems.api.responses import JSON
 from ems.api.series import routes as metric_series_routes
 from ems.infra.migrate import check_schema_name, migrate
@@ -75,7 +75,7 @@ def create_app(settings: Settings) -> Starlette:
         await appender.start()
         redis = redis_client(settings)
         app.state.pool, app.state.appender, app.state.redis = pool, appender, redis
-        app.state.limiter = RateLimiter(redis, settings.rate_limit_per_minute)
+        app.state.limiter = ClientLimiter(RateLimiter(redis), Limit(settings.rate_limit_per_minute))
         # The read models exist before the first worker has run (migrations are idempotent).
         migrating = asyncio.create_task(_migrate_when_reachable(settings, schema))
         try:
