@@ -239,5 +239,17 @@ def test_writes_over_the_limit_get_429_with_retry_after_then_pass_again(servers,
             # No fixed window: the wait Retry-After names is enough for one more event.
             time.sleep(int(r.headers["retry-after"]))
             assert c.post("/api/v1/events", json=EVENT, headers=key).status_code == 202
+            # Without a key the address counts, and an X-Forwarded-For from this (untrusted) loopback
+            # peer is no new address: spend the address's whole burst, then a "new client" is refused.
+            spoof = [f"198.51.100.{random.randrange(1, 255)}" for _ in range(2)]
+            for _ in range(30):
+                r = c.post("/api/v1/events", json=[EVENT] * 20, headers={"x-forwarded-for": spoof[0]})
+                if r.status_code == 202:
+                    break
+                assert r.status_code == 429
+                time.sleep(int(r.headers["retry-after"]))
+            assert r.status_code == 202
+            r = c.post("/api/v1/events", json=EVENT, headers={"x-forwarded-for": spoof[1]})
+            assert r.status_code == 429
     finally:
         pipeline.stop_all()
