@@ -233,19 +233,20 @@ class RateLimiter:
     ) -> None:
         self.redis, self.prefix, self.retry_interval, self.clock = redis, prefix, retry_interval, clock
         self.outage = OutageLog(clock=clock)
-        self.skip_until = -math.inf
+        self.skip_until, self.last_error = -math.inf, ""
 
     async def hit(self, key: str, limit: Limit, cost: int = 1) -> Decision:
         """Spend `cost` cells of `limit` under `key` if they are available now."""
         if cost < 1:
             raise ValueError(f"cost must be at least 1, not {cost}")
-        if self.clock() < self.skip_until:
-            return self._uncounted(limit, cost, "Redis failed less than a moment ago")
+        if self.clock() < self.skip_until:  # Redis failed a moment ago: not asked again yet
+            return self._uncounted(limit, cost)
         try:
             cell = await run_gcra(self.redis, f"{self.prefix}:{key}", limit, cost)
         except (RedisError, OSError) as exc:
             self.skip_until = self.clock() + self.retry_interval
-            return self._uncounted(limit, cost, f"{type(exc).__name__}: {exc}")
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return self._uncounted(limit, cost)
         self.outage.answered()
         return Decision(
             allowed=cell.allowed,
@@ -255,9 +256,9 @@ class RateLimiter:
             retry_after=math.inf if cell.retry_after_us < 0 else cell.retry_after_us / MICROS,
         )
 
-    def _uncounted(self, limit: Limit, cost: int, reason: str) -> Decision:
+    def _uncounted(self, limit: Limit, cost: int) -> Decision:
         UNCOUNTED.inc(cost)
-        self.outage.miss(reason)
+        self.outage.miss(self.last_error)
         return Decision(True, limit.capacity, limit.capacity, 0.0, 0.0, counted=False)
 
 
