@@ -186,7 +186,7 @@ async def test_the_throttle_keys_by_principal_and_refuses_with_429_or_413(redis:
     assert err.value.status == 413 and "retry-after" not in err.value.response().headers
 
 
-async def test_a_redis_restart_loses_the_script_cache_and_evalsha_falls_back(redis: Redis) -> None:
+async def test_a_flushed_script_cache_makes_evalsha_fall_back_to_eval(redis: Redis) -> None:
     limiter = RateLimiter(redis, prefix())
     await redis.script_flush()
     assert (await limiter.hit("user:dave", Limit(60, 2))).counted
