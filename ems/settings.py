@@ -181,7 +181,9 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(4, ge=1, le=64, description="argon2id lanes of a password hash")
     argon2_concurrency: int = Field(2, ge=1, description="Password hashes computed at once per API process")
     cookie_secure: bool = Field(True, description="Session cookies only over HTTPS (false: plain-HTTP demos)")
-    cookie_samesite: Literal["lax", "strict", "none"] = Field("lax", description="SameSite of session cookies")
+    cookie_samesite: Literal["lax", "strict", "none"] = Field(
+        "lax", description="SameSite of session cookies"
+    )
 
     @classmethod
     def of_env(cls, env: Mapping[str, str]) -> Settings:
