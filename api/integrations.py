@@ -205,6 +205,8 @@ def _pd(path: str) -> Endpoint:
         post_pagerduty,
         permission="write:observations",
         summary="PagerDuty Events API v2 (trigger, acknowledge, resolve)",
+        description="PagerDuty clients send no credential header: an API key with `write:observations` "
+        "as the event's `routing_key` authenticates it (or any credential header).",
         body=PdEvent,
         validate_body=False,
         response=PdReply,
@@ -212,6 +214,7 @@ def _pd(path: str) -> Endpoint:
         responses={400: "invalid event"},
         tags=("integrations",),
         dialect="pagerduty",
+        body_credential=lambda body: body.get("routing_key"),
     )
 
 
