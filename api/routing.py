@@ -77,6 +77,7 @@ class Endpoint:
     tags: tuple[str, ...] = ()
     dialect: str = "native"
     cost: Callable[[Any], int] | None = None  # rate-limit cost of a body (e.g. a batch's length)
+    limited: bool = True  # False only for probes (liveness, readiness)
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
@@ -166,9 +167,8 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
         request.scope[ENDPOINT_KEY] = endpoint
         principal = await _authorize(request, endpoint)
-        limits = getattr(request.app.state, "limits", None)
-        if limits is not None:
-            await limits.charge(request, endpoint, principal, 1)
+        limits = getattr(request.app.state, "limits", None) if endpoint.limited else None
+        decision = None if limits is None else await limits.charge(request, endpoint, principal, 1)
         query = None
         if endpoint.query is not None:
             try:
@@ -186,9 +186,12 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             if limits is not None and endpoint.cost is not None and raw is not None:
                 extra = endpoint.cost(body if endpoint.validate_body else raw) - 1
                 if extra > 0:
-                    await limits.charge(request, endpoint, principal, extra)
+                    decision = await limits.charge(request, endpoint, principal, extra)
         call = Call(request, endpoint, principal, dict(request.path_params), query, body, raw)
-        return render(endpoint, await endpoint.handler(call))
+        response = render(endpoint, await endpoint.handler(call))
+        if decision is not None:
+            response.headers.update(decision.headers())
+        return response
 
     route.__name__ = endpoint.handler.__name__
     route.__doc__ = endpoint.summary

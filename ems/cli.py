@@ -34,6 +34,9 @@ def _api(args: argparse.Namespace) -> int:
         port=args.port or settings.api_port,
         log_level="info",
         access_log=False,
+        # Forwarding headers are believed only from EMS_TRUSTED_PROXIES (ems.api.edge.client_address);
+        # uvicorn's own default would believe any from loopback.
+        proxy_headers=False,
     )
     return 0
 
