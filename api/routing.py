@@ -78,6 +78,7 @@ class Endpoint:
     dialect: str = "native"
     cost: Callable[[Any], int] | None = None  # rate-limit cost of a body (e.g. a batch's length)
     limited: bool = True  # False only for probes (liveness, readiness)
+    idempotent: bool = False  # takes an `Idempotency-Key` header (ems.api.idempotency)
     # Where a client that sends no credential header puts its API key in the body (PagerDuty's
     # `routing_key`); without a header credential, the body is read first and its key authenticates.
     body_credential: Callable[[Any], Any] | None = None
