@@ -20,6 +20,7 @@ Alerta, Alertmanager, PagerDuty) by the application's exception handlers. The Op
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -218,6 +219,8 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         response = render(endpoint, await endpoint.handler(call))
         if decision is not None:
             response.headers.update(decision.headers())
+        if request.method in ("GET", "HEAD") and response.status_code == 200:
+            return not_modified(request, response)
         return response
 
     route.__name__ = endpoint.handler.__name__
@@ -232,6 +235,24 @@ def render(endpoint: Endpoint, result: Any) -> Response:
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json", by_alias=True)
     return JSON(result, status_code=endpoint.status)
+
+
+def not_modified(request: Request, response: Response) -> Response:
+    """A read's answer with its ETag (a hash of the body), or 304 when the client holds that version
+    (`If-None-Match`): a dashboard polling a list costs no transfer while nothing changed."""
+    body = getattr(response, "body", None)
+    if not isinstance(body, bytes):
+        return response
+    tag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    response.headers["ETag"] = tag
+    response.headers.setdefault("Cache-Control", "no-cache, private")
+    held = request.headers.get("if-none-match", "")
+    if tag in (t.strip().removeprefix("W/") for t in held.split(",")):
+        keep = {
+            k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
+        }
+        return Response(status_code=304, headers=keep)
+    return response
 
 
 def starlette_routes(endpoints: list[Endpoint]) -> list[Route]:
