@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from psycopg import sql
 
-from ems.api.ingest import BadRequest
+from ems.api.errors import ApiError
 from ems.api.params import time_param
 from ems.schemas.limits import DEADLINE_MAX, TIME_MAX
 
@@ -80,17 +80,17 @@ def check_pattern(name: str, raw: str) -> str:
     within MAX_PATTERN characters; a 400 naming the parameter otherwise, never a crash: deep
     nesting makes `re`'s parser recurse (RecursionError), huge repeats overflow (OverflowError)."""
     if len(raw) > MAX_PATTERN:
-        raise BadRequest(
+        raise ApiError(
             400, f"{name}: the regular expression has {len(raw)} characters; the limit is {MAX_PATTERN}"
         )
     try:
         re.compile(raw)
     except re.error as exc:
-        raise BadRequest(400, f"{name}: invalid regular expression {raw!r} ({exc})") from None
+        raise ApiError(400, f"{name}: invalid regular expression {raw!r} ({exc})") from None
     except RecursionError:
-        raise BadRequest(400, f"{name}: the regular expression is nested too deeply") from None
+        raise ApiError(400, f"{name}: the regular expression is nested too deeply") from None
     except OverflowError as exc:
-        raise BadRequest(400, f"{name}: the regular expression is too large ({exc})") from None
+        raise ApiError(400, f"{name}: the regular expression is too large ({exc})") from None
     return raw
 
 
@@ -104,7 +104,7 @@ def coerce(column: str, col: Column, raw: str, name: str) -> Any:
         if col.type == "boolean":
             return {"true": True, "false": False}[raw.lower()]
     except (ValueError, KeyError):
-        raise BadRequest(400, f"{name}: {column} is {col.type}, got {raw!r}") from None
+        raise ApiError(400, f"{name}: {column} is {col.type}, got {raw!r}") from None
     if col.type.startswith("timestamp"):
         return parse_time(raw, name, DEADLINE_MAX)  # the columns hold deadlines too (ack_until)
     return raw
@@ -127,17 +127,17 @@ def parse_term(name: str, raw: str, catalog: Catalog) -> Condition:
     column = ALIASES.get(column, column)
     col = catalog.get(column)
     if col is None:
-        raise BadRequest(
+        raise ApiError(
             400,
             f"unknown filter {name!r}; filter on any alert field ({', '.join(sorted(catalog))}), "
             "attributes.<key>, or q, from, to, sort, limit, page, cursor, total",
         )
     if key and not col.is_json:
-        raise BadRequest(400, f"{name!r}: only JSON fields take a .key ({column} is {col.type})")
+        raise ApiError(400, f"{name!r}: only JSON fields take a .key ({column} is {col.type})")
     if col.is_json and not key:
-        raise BadRequest(400, f"{name!r}: filter {column} by key, e.g. {column}.region=eu-west-1")
+        raise ApiError(400, f"{name!r}: filter {column} by key, e.g. {column}.region=eu-west-1")
     if (col.is_array or col.is_json) and op in ("ge", "le"):
-        raise BadRequest(400, f"{name!r}: >= and <= need a scalar field, {column} is {col.type}")
+        raise ApiError(400, f"{name!r}: >= and <= need a scalar field, {column} is {col.type}")
     if op == "re":
         value: Any = check_pattern(name, raw)
     elif op == "present" or col.is_array or col.is_json:

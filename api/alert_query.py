@@ -7,16 +7,15 @@ alert_id), so paging is stable while alerts change; a cursor that does not fit i
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from psycopg import sql
 
 from ems.api.alert_filters import TIME_COLUMN, Catalog, parse_time, text_search, where_clause
-from ems.api.ingest import BadRequest
+from ems.api.cursor import pack, unpack
+from ems.api.errors import ApiError
 from ems.api.params import int_param
 
 RESERVED = frozenset({"sort", "limit", "page", "cursor", "q", "from", "to", "total", "by", "n", "window"})
@@ -73,11 +72,11 @@ def parse_sort(values: list[str], catalog: Catalog) -> tuple[SortKey, ...]:
         col = catalog.get(column)
         if col is None or col.is_array or col.is_json:
             choices = sorted(c for c, t in catalog.items() if not (t.is_array or t.is_json))
-            raise BadRequest(
+            raise ApiError(
                 400, f"cannot sort by {name!r}; choose from {', '.join(choices)} (prefix - for descending)"
             )
         if any(k.column == column for k in keys):
-            raise BadRequest(400, f"sort names {column} twice")
+            raise ApiError(400, f"sort names {column} twice")
         keys.append(SortKey(column, name.startswith("-"), col.nullable, col.type))
     if keys[-1].column != "alert_id":
         keys.append(SortKey("alert_id", keys[-1].descending, False))
@@ -89,40 +88,25 @@ def signature(keys: tuple[SortKey, ...]) -> str:
 
 
 def encode_cursor(keys: tuple[SortKey, ...], row: dict[str, Any]) -> str:
-    """Opaque cursor after `row` in the order `keys`."""
-    values = [row[k.column] for k in keys]
-    values = [{"t": v.isoformat()} if isinstance(v, datetime) else v for v in values]
-    return base64.urlsafe_b64encode(orjson.dumps({"s": signature(keys), "v": values})).decode()
+    """Opaque cursor after `row` in the order `keys` (`ems.api.cursor`)."""
+    return pack(signature(keys), [row[k.column] for k in keys])
 
 
 def decode_cursor(cursor: str, keys: tuple[SortKey, ...]) -> list[Any]:
-    """The sort values in `cursor`, checked against the request's sort; 400 with the reason if not."""
-    try:
-        body = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        made_for, values = body["s"], body["v"]
-    except Exception:
-        raise BadRequest(400, "invalid cursor: not a cursor returned as next_cursor") from None
-    if made_for != signature(keys):
-        raise BadRequest(400, f"cursor was made for sort={made_for}, this request sorts by {signature(keys)}")
-    if not isinstance(values, list) or len(values) != len(keys):
-        raise BadRequest(400, "invalid cursor: wrong number of sort values")
-    out = []
-    for key, value in zip(keys, values, strict=True):
+    """The sort values in `cursor`, checked against the request's sort and the columns' types (400)."""
+    out = unpack(cursor, signature(keys), len(keys))
+    for key, value in zip(keys, out, strict=True):
         if value is None:
             if not key.nullable:
-                raise BadRequest(400, f"invalid cursor: {key.column} cannot be null")
+                raise ApiError(400, f"invalid cursor: {key.column} cannot be null")
         elif key.type.startswith("timestamp"):
-            try:
-                value = datetime.fromisoformat(value["t"])
-            except (KeyError, TypeError, ValueError):
-                raise BadRequest(400, f"invalid cursor: bad time for {key.column}") from None
-        elif (
+            if not isinstance(value, datetime):
+                raise ApiError(400, f"invalid cursor: bad time for {key.column}")
+        elif isinstance(value, datetime) or (
             not isinstance(value, CURSOR_TYPES.get(key.type, str))
             or isinstance(value, bool) != (key.type == "boolean")
-            or (isinstance(value, str) and "\x00" in value)  # PostgreSQL text cannot hold it
         ):
-            raise BadRequest(400, f"invalid cursor: bad value for {key.column} ({key.type})")
-        out.append(value)
+            raise ApiError(400, f"invalid cursor: bad value for {key.column} ({key.type})")
     return out
 
 
@@ -189,11 +173,11 @@ def build_list(params: Any, catalog: Catalog) -> ListQuery:
     # Page 1 carries the total; cursor pages (infinite scroll) only when asked for.
     total = params.get("total", "false" if params.get("cursor") else "auto").lower()
     if total not in TOTAL_MODES:
-        raise BadRequest(400, f"total must be auto, exact or false, got {total!r}")
+        raise ApiError(400, f"total must be auto, exact or false, got {total!r}")
     page, offset, page_where, page_args = None, 0, list(where), list(args)
     if params.get("cursor"):
         if params.get("page"):
-            raise BadRequest(400, "use either page or cursor, not both")
+            raise ApiError(400, "use either page or cursor, not both")
         clause, more = keyset(keys, decode_cursor(params["cursor"], keys))
         page_where.append(clause)
         page_args += more
@@ -253,4 +237,4 @@ def top_sql(params: Any, catalog: Catalog) -> tuple[sql.Composed, list[Any]]:
             " ORDER BY f.transitions DESC, alert_id LIMIT %s"
         )
         return query.format(ranked, where_sql(where)), [window, list(FLAP_KINDS), *args, n]
-    raise BadRequest(400, f"by must be duplicates, flapping or standing, got {by!r}")
+    raise ApiError(400, f"by must be duplicates, flapping or standing, got {by!r}")

@@ -1,4 +1,4 @@
-"""HTTP routes of the alert dashboards: GET /api/v1/alerts (list), /alerts/count, /alerts/top.
+"""HTTP routes of the alert dashboards: GET /api/v1/alerts (list), /alerts/count, /alerts/top, one alert.
 
 The filterable fields are the `alerts` table's columns, read from PostgreSQL (information_schema)
 on first use and again when a request names a field not seen yet (a migration may add columns).
@@ -12,15 +12,13 @@ from typing import Any
 
 from psycopg import sql
 from psycopg.errors import QueryCanceled
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from pydantic import BaseModel, ConfigDict, Field
 
 from ems.api.alert_filters import Catalog, Column
 from ems.api.alert_query import build_list, count_sql, encode_cursor, estimate_sql, top_sql, total_sql
-from ems.api.ingest import BadRequest
-from ems.api.responses import JSON
-from ems.settings import Settings
+from ems.api.errors import ApiError
+from ems.api.queries import fetch_alert
+from ems.api.routing import Call, Endpoint
 
 CATALOG_SQL = (
     "SELECT column_name, data_type, is_nullable = 'YES' AS nullable FROM information_schema.columns"
@@ -49,15 +47,20 @@ class Columns:
         return self.catalog
 
 
-async def with_catalog(request: Request, columns: Columns, build: Any) -> Any:
-    """`build(params, catalog)`, retried once on fresh columns if it rejects a field."""
-    pool = request.app.state.pool
+async def alert_query(call: Call, build: Any, params: Any = None) -> Any:
+    """`build(params, catalog)` (the request's parameters by default), retried once on fresh columns
+    if it rejects a field. The one way alert lists are built: native and Alerta-shaped."""
+    columns = getattr(call.state, "alert_columns", None)
+    if columns is None:
+        columns = call.state.alert_columns = Columns()
+    params = call.request.query_params if params is None else params
+    pool = call.state.pool
     try:
-        return build(request.query_params, await columns.get(pool))
-    except BadRequest as exc:
+        return build(params, await columns.get(pool))
+    except ApiError as exc:
         if "unknown filter" not in exc.reason and "cannot sort" not in exc.reason:
             raise
-        return build(request.query_params, await columns.get(pool, refresh=True))
+        return build(params, await columns.get(pool, refresh=True))
 
 
 async def planned_rows(conn: Any, where: Any, args: list[Any]) -> int:
@@ -93,68 +96,178 @@ async def count_total(conn: Any, where: Any, args: list[Any], mode: str, cap: in
     return {"total": max(estimate, n), "total_exact": False}
 
 
-def routes(settings: Settings) -> list[Route]:
-    """The alert query routes (they go before /api/v1/alerts/{alert_id})."""
+FILTERS = (
+    "Any other parameter filters on the `alerts` column of its name (the filter grammar in the "
+    "README, Querying alerts): `field=value` (repeat for OR), `field!=value`, `field=~regex`, "
+    "`field!=~regex`, `field>=value`, `field<value`, `field=null`; text search `q`; time window "
+    "`from`/`to` on last_seen."
+)
 
-    columns = Columns()
-    cap = settings.alerts_exact_total_limit
-    budget_ms = settings.alerts_total_budget_ms
 
-    async def total(pool: Any, where: Any, args: list[Any], mode: str) -> dict[str, Any]:
-        async with pool.connection() as conn:
-            return await count_total(conn, where, args, mode, cap, budget_ms)
+class AlertFilters(BaseModel):
+    """Filters of the alert dashboards (documented fields; other `alerts` columns filter too)."""
 
-    async def page(pool: Any, query: Any) -> list[dict[str, Any]]:
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    q: str | None = Field(None, max_length=1024, description="free text over title, resource, event, text")
+    from_: str | None = Field(
+        None, alias="from", description="last_seen at or after (ISO-8601; no zone = UTC)"
+    )
+    to: str | None = Field(None, description="last_seen before (ISO-8601; no zone = UTC)")
+
+
+class AlertListQuery(AlertFilters):
+    sort: list[str] = Field(default_factory=list, description="sort keys, e.g. `-severity`, `last_seen`")
+    limit: int = Field(50, ge=1, le=1000)
+    page: int | None = Field(None, ge=1, le=1_000_000, description="page number (or use cursor)")
+    cursor: str | None = Field(None, max_length=4096, description="next_cursor of the previous page")
+    total: str | None = Field(None, description="auto, exact or false")
+
+
+class AlertTopQuery(AlertFilters):
+    by: str = Field("duplicates", description="duplicates, flapping or standing")
+    n: int = Field(10, ge=1, le=100)
+    window: int = Field(3600, ge=1, le=366 * 86400, description="flapping: seconds of history")
+
+
+class AlertList(BaseModel):
+    alerts: list[dict[str, Any]]
+    limit: int
+    total: int | None = None
+    total_exact: bool | None = None
+    page: int | None = None
+    next_cursor: str | None = None
+
+
+class AlertCounts(BaseModel):
+    total: int
+    status_counts: dict[str, int]
+    severity_counts: dict[str, int]
+
+
+class AlertTop(BaseModel):
+    by: str
+    alerts: list[dict[str, Any]]
+
+
+class AlertDetail(BaseModel):
+    alert: dict[str, Any]
+    history: list[dict[str, Any]]
+
+
+async def list_alerts(call: Call) -> Any:
+    pool, settings = call.state.pool, call.settings
+    query = await alert_query(call, build_list)
+
+    async def page() -> list[dict[str, Any]]:
         async with pool.connection() as conn:
             return await (await conn.execute(query.select, query.args)).fetchall()
 
-    async def list_alerts(request: Request) -> Response:
-        try:
-            query = await with_catalog(request, columns, build_list)
-        except BadRequest as exc:
-            return exc.response()
-        pool = request.app.state.pool
-        if query.total:  # the page and the total run side by side on two connections
-            rows, counted = await asyncio.gather(
-                page(pool, query), total(pool, query.where, query.where_args, query.total)
+    async def total() -> dict[str, Any]:
+        async with pool.connection() as conn:
+            return await count_total(
+                conn,
+                query.where,
+                query.where_args,
+                query.total,
+                settings.alerts_exact_total_limit,
+                settings.alerts_total_budget_ms,
             )
-        else:
-            rows, counted = await page(pool, query), {}
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        body: dict[str, Any] = {"alerts": rows, **counted, "limit": query.limit}
-        if query.page is not None:
-            body["page"] = query.page
-        if more:
-            body["next_cursor"] = encode_cursor(query.keys, rows[-1])
-        return JSON(body)
 
-    async def count_alerts(request: Request) -> Response:
-        try:
-            query = await with_catalog(request, columns, build_list)
-        except BadRequest as exc:
-            return exc.response()
-        async with request.app.state.pool.connection() as conn:
-            rows = await (await conn.execute(count_sql(query.where), query.where_args)).fetchall()
-        by_status: dict[str, int] = {}
-        by_severity: dict[str, int] = {}
-        for r in rows:
-            by_status[r["status"]] = by_status.get(r["status"], 0) + r["n"]
-            by_severity[r["severity"]] = by_severity.get(r["severity"], 0) + r["n"]
-        total_n = sum(by_status.values())
-        return JSON({"total": total_n, "status_counts": by_status, "severity_counts": by_severity})
+    if query.total:  # the page and the total run side by side on two connections
+        rows, counted = await asyncio.gather(page(), total())
+    else:
+        rows, counted = await page(), {}
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    body: dict[str, Any] = {"alerts": rows, **counted, "limit": query.limit}
+    if query.page is not None:
+        body["page"] = query.page
+    if more:
+        body["next_cursor"] = encode_cursor(query.keys, rows[-1])
+    return body
 
-    async def top_alerts(request: Request) -> Response:
-        try:
-            select, args = await with_catalog(request, columns, top_sql)
-        except BadRequest as exc:
-            return exc.response()
-        async with request.app.state.pool.connection() as conn:
-            rows = await (await conn.execute(select, args)).fetchall()
-        return JSON({"by": request.query_params.get("by", "duplicates"), "alerts": rows})
 
-    return [
-        Route("/api/v1/alerts", list_alerts, methods=["GET"]),
-        Route("/api/v1/alerts/count", count_alerts, methods=["GET"]),
-        Route("/api/v1/alerts/top", top_alerts, methods=["GET"]),
-    ]
+async def count_alerts(call: Call) -> Any:
+    query = await alert_query(call, build_list)
+    async with call.state.pool.connection() as conn:
+        rows = await (await conn.execute(count_sql(query.where), query.where_args)).fetchall()
+    by_status: dict[str, int] = {}
+    by_severity: dict[str, int] = {}
+    for r in rows:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + r["n"]
+        by_severity[r["severity"]] = by_severity.get(r["severity"], 0) + r["n"]
+    return {"total": sum(by_status.values()), "status_counts": by_status, "severity_counts": by_severity}
+
+
+async def top_alerts(call: Call) -> Any:
+    select, args = await alert_query(call, top_sql)
+    async with call.state.pool.connection() as conn:
+        rows = await (await conn.execute(select, args)).fetchall()
+    return {"by": call.query.by, "alerts": rows}
+
+
+async def get_alert(call: Call) -> Any:
+    alert_id = call.path["alert_id"]
+    async with call.state.pool.connection() as conn:
+        alert = await fetch_alert(conn, alert_id)
+        if alert is None:
+            raise ApiError(404, f"no alert {alert_id!r}")
+        history = await (
+            await conn.execute(
+                "SELECT event_id, kind, at, severity, previous_severity, status, previous_status, "
+                "actor, reason FROM alert_history WHERE alert_id = %s ORDER BY at, kind",
+                (alert["alert_id"],),
+            )
+        ).fetchall()
+    return {"alert": alert, "history": history}
+
+
+ENDPOINTS = [  # list, count, top: before /alerts/{alert_id}
+    Endpoint(
+        "GET",
+        "/api/v1/alerts",
+        list_alerts,
+        permission="read:alerts",
+        summary="List alerts: filters, multi-field sort, page or keyset cursor, total",
+        description=FILTERS,
+        query=AlertListQuery,
+        response=AlertList,
+        responses={400: "a bad filter, sort, cursor or limit"},
+        tags=("alerts",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/alerts/count",
+        count_alerts,
+        permission="read:alerts",
+        summary="Count alerts by status and severity (same filters as the list)",
+        description=FILTERS,
+        query=AlertFilters,
+        response=AlertCounts,
+        responses={400: "a bad filter"},
+        tags=("alerts",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/alerts/top",
+        top_alerts,
+        permission="read:alerts",
+        summary="Top alerts by duplicates, flapping or standing time (same filters as the list)",
+        description=FILTERS,
+        query=AlertTopQuery,
+        response=AlertTop,
+        responses={400: "a bad filter, by or n"},
+        tags=("alerts",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/alerts/{alert_id}",
+        get_alert,
+        permission="read:alerts",
+        summary="One alert (by id or fingerprint) with its history",
+        response=AlertDetail,
+        responses={404: "no such alert"},
+        tags=("alerts",),
+    ),
+]

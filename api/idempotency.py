@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import Request
 
-from ems.api.ingest import BadRequest
+from ems.api.errors import ApiError
 
 log = logging.getLogger(__name__)
 HEADER = "idempotency-key"
@@ -50,13 +50,13 @@ def client_of(request: Request) -> str:
 
 
 async def keyed_write(request: Request, body: object, ttl: int) -> IdempotentWrite | None:
-    """The identity of this write when it carries an Idempotency-Key (None otherwise); BadRequest for
+    """The identity of this write when it carries an Idempotency-Key (None otherwise); ApiError for
     a malformed key (400) or a key reused with another body (422)."""
     key = request.headers.get(HEADER)
     if key is None:
         return None
     if not _KEY.match(key):
-        raise BadRequest(400, "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
+        raise ApiError(400, "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
     scope = f"{client_of(request)}\0{request.method} {request.url.path}\0{key}"
     digest = hashlib.blake2b(scope.encode(), digest_size=12).hexdigest()
     body_digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
@@ -67,7 +67,7 @@ async def keyed_write(request: Request, body: object, ttl: int) -> IdempotentWri
         log.warning("Idempotency-Key not remembered (Redis unavailable: %s); ids still derived from it", exc)
         return IdempotentWrite(digest, now)
     if first is None:
-        raise BadRequest(422, "this Idempotency-Key was used with a different request body")
+        raise ApiError(422, "this Idempotency-Key was used with a different request body")
     return IdempotentWrite(digest, first)
 
 

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 
+from ems.api.errors import ApiError, field_errors
 from ems.schemas.limits import (
-    NUL_MESSAGE,
     Attributes,
     EventId,
     Name,
     Text,
     Time,
-    message,
-    nul_paths,
-    printable,
 )
 from ems.schemas.observation import EventBody, Observation, Services, Severity, Tags
 
@@ -80,76 +74,16 @@ class EventIn(BaseModel):
         return Observation(source=self.source, asset_id=self.asset_id, body=body, **extra)
 
 
-class BadRequest(Exception):
-    """A 4xx answer with a reason and optional field errors."""
-
-    def __init__(self, status: int, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(reason)
-        self.status, self.reason, self.errors = status, reason, errors or []
-
-    def response(self) -> JSONResponse:
-        content: dict[str, Any] = {"error": self.reason}
-        if self.errors:
-            content["errors"] = self.errors
-        return JSONResponse(content, status_code=self.status)
-
-
-def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
-    """Pydantic errors as `{field, message}` items for the client."""
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(printable(p) for p in err["loc"])
-        field = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "(body)"
-        out.append({"field": field, "message": message(err)})
-    return out
-
-
-async def read_json(request: Request, limit: int) -> Any:
-    """The request body parsed as JSON, refusing bodies over `limit` bytes (413), bad JSON or UTF-8
-    (400) and a NUL in any string or key (422 naming each: no PostgreSQL text or jsonb holds one)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BadRequest(413, f"request body exceeds the limit of {limit} bytes")
-    if not body:
-        raise BadRequest(400, "empty request body; expected a JSON object or array")
-    return parse_json(bytes(body))
-
-
-def parse_json(body: bytes) -> Any:
-    """`read_json`'s checks of a whole body: BadRequest (400, 422) with the reason."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            # orjson says "surrogates not allowed" of any bad byte: name the byte instead.
-            raise BadRequest(
-                400, f"request body is not valid UTF-8: byte 0x{body[bad.start]:02x} at offset {bad.start}"
-            ) from None
-        raise BadRequest(400, f"invalid JSON: {exc}") from None
-    if b"\\u0000" in body:  # how JSON writes a NUL (raw control characters are invalid JSON)
-        paths = nul_paths(payload)  # e.g. `resource`, `[2].attributes.note`, `tags[0]`
-        if paths:
-            raise BadRequest(422, "validation failed", [{"field": p, "message": NUL_MESSAGE} for p in paths])
-    return payload
-
-
 def parse_observations(payload: Any, known_severities: set[str]) -> list[Observation]:
-    """Validate a posted object or array of objects; raise BadRequest (422) listing every bad field.
+    """Validate a posted object or array of objects; raise ApiError (422) listing every bad field.
 
     An item with a `body` is a full Observation (collectors); anything else is an EventIn.
     """
     items = payload if isinstance(payload, list) else [payload]
     if not items:
-        raise BadRequest(422, "empty array; expected at least one event")
+        raise ApiError(422, "empty array; expected at least one event")
     if len(items) > MAX_ITEMS:
-        raise BadRequest(413, f"{len(items)} events in one request; the limit is {MAX_ITEMS}")
+        raise ApiError(413, f"{len(items)} events in one request; the limit is {MAX_ITEMS}")
     observations, errors = [], []
     for i, item in enumerate(items):
         prefix = f"[{i}]." if isinstance(payload, list) else ""
@@ -178,5 +112,5 @@ def parse_observations(payload: Any, known_severities: set[str]) -> list[Observa
             continue
         observations.append(obs)
     if errors:
-        raise BadRequest(422, "validation failed", errors)
+        raise ApiError(422, "validation failed", errors)
     return observations

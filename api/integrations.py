@@ -1,243 +1,305 @@
 """HTTP adapters for the formats other tools already speak (Alertmanager, Alerta, PagerDuty).
 
 Each endpoint validates the whole request first (a batch with one bad alert appends nothing),
-rate-limits like `POST /api/v1/events`, appends to Kafka, and answers in the dialect of the tool
-that called it, so those tools work unchanged. The translators are pure (`ems.api.formats`).
+appends to Kafka, and answers in the dialect of the tool that called it (errors too: the route
+table's dialect), so those tools work unchanged. The translators are pure (`ems.api.formats`) and
+validate with the same models the OpenAPI document shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from psycopg import sql
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from ems.agents.dedupe import alert_id_for, apply
+from ems.agents.dedupe import alert_id_for
 from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.normalize_worker import normalizer_from
-from ems.api.errors import Unavailable
+from ems.api.alert_query import build_list, total_sql
+from ems.api.alert_routes import alert_query
+from ems.api.errors import ApiError
 from ems.api.formats import alerta, alertmanager, pagerduty
+from ems.api.formats.alerta import AlertaAlert, AlertaHeartbeat
+from ems.api.formats.alertmanager import AmWebhook
 from ems.api.formats.common import FormatError, Severities
-from ems.api.ingest import BadRequest, read_json
-from ems.api.queries import ALERTS, build_list, fetch_alert
+from ems.api.formats.pagerduty import PdEvent
+from ems.api.queries import fetch_alert
 from ems.api.responses import JSON
-from ems.schemas.alert import AlertState
+from ems.api.routing import PUBLIC, Call, Endpoint
 from ems.schemas.event import Event
 from ems.schemas.observation import EventBody, Observation
 from ems.settings import Settings
 
 
-class Throttled(Exception):
-    """The client's rate limit is used up; retry after `reset` seconds."""
+class Context:
+    """What the integration handlers share, built once per application from its settings."""
 
-    def __init__(self, reset: int) -> None:
-        super().__init__(f"rate limit exceeded; retry after {reset}s")
-        self.reset = reset
+    def __init__(self, settings: Settings) -> None:
+        self.raw, self.commands = settings.topic("observations.raw"), settings.topic("commands")
+        self.severities = Severities.of(settings.severity_order, settings.clearing_severities)
+        self.policy = LifecyclePolicy.of(settings)
+        self.normalizer = normalizer_from(settings)  # the pipeline's own, correlated event names included
 
+    def normalized(self, obs: Observation) -> Event:
+        return self.normalizer.normalize(obs, 0, 0)  # the position is not part of the fingerprint
 
-Errors = Callable[[int, str, list[dict[str, str]]], Response]
-
-
-def _amerror(status: int, message: str, errors: list[dict[str, str]]) -> Response:
-    return JSON({"error": message, **({"errors": errors} if errors else {})}, status_code=status)
-
-
-def _alerta_error(status: int, message: str, errors: list[dict[str, str]]) -> Response:
-    detail = [f"{e['field']}: {e['message']}" for e in errors]
-    text = f"{message}: {'; '.join(detail)}" if detail else message
-    return JSON({"status": "error", "message": text, "code": status, "errors": detail}, status_code=status)
-
-
-def _pd_error(status: int, message: str, errors: list[dict[str, str]]) -> Response:
-    if status == 429:
-        body = {"status": "throttle event", "message": message}
-    else:
-        detail = [f"{e['field']}: {e['message']}" for e in errors] or [message]
-        body = {"status": "invalid event", "message": "Event object is invalid", "errors": detail}
-    return JSON(body, status_code=status)
-
-
-def _client(request: Request) -> str:
-    auth = request.headers.get("authorization", "")  # Alerta sends `Key <api key>`; accepted as is
-    return request.headers.get("x-api-key") or auth or (request.client.host if request.client else "-")
-
-
-def routes(settings: Settings) -> list[Route]:
-    """The integration endpoints (see docs/ingest.md)."""
-    raw, commands = settings.topic("observations.raw"), settings.topic("commands")
-    severities = Severities.of(settings.severity_order, settings.clearing_severities)
-    policy = LifecyclePolicy.of(settings)
-    normalizer = normalizer_from(settings)  # the pipeline's own, correlated event names included
-
-    def normalized(obs: Observation) -> Event:
-        return normalizer.normalize(obs, 0, 0)  # the position is not part of the fingerprint
-
-    def check_severities(observations: list[Observation], where: str) -> None:
+    def check_severities(self, observations: list[Observation], where: str) -> None:
         """Refuse severities missing from EMS_SEVERITY_ORDER (e.g. a mapping default removed there)."""
         bad = [
             {"field": where.format(i=i), "message": f"severity {o.body.severity!r} is not configured"}
             for i, o in enumerate(observations)
-            if isinstance(o.body, EventBody) and o.body.severity not in severities.known
+            if isinstance(o.body, EventBody) and o.body.severity not in self.severities.known
         ]
         if bad:
             raise FormatError(bad)
 
-    async def send(request: Request, client: str, topic: str, records: list[Any]) -> None:
-        allowed, _remaining, reset = await request.app.state.limiter.hit(client, len(records))
-        if not allowed:
-            raise Throttled(reset)
-        await request.app.state.appender.append(topic, records)
 
-    def handler(errors: Errors, work: Callable[[Request], Awaitable[Response]]) -> Callable:
-        async def endpoint(request: Request) -> Response:
-            try:
-                return await work(request)
-            except BadRequest as exc:
-                return errors(exc.status, exc.reason, exc.errors)
-            except FormatError as exc:
-                return errors(400 if errors is not _amerror else 422, "validation failed", exc.errors)
-            except Throttled as exc:
-                limit = settings.rate_limit_per_minute
-                response = errors(429, f"rate limit of {limit} events per minute exceeded", [])
-                response.headers["Retry-After"] = str(exc.reset)
-                return response
-            except Unavailable as exc:  # the tool's own error shape, plus our retry advice
-                response = errors(503, exc.reason, [])
-                extra = exc.body(write=request.method == "POST")
-                body = {**orjson.loads(response.body), **{k: v for k, v in extra.items() if k != "error"}}
-                return JSON(body, status_code=503, headers={"Retry-After": str(exc.retry_after)})
+def context(call: Call) -> Context:
+    ctx = getattr(call.state, "integrations", None)
+    if ctx is None:
+        ctx = call.state.integrations = Context(call.settings)
+    return ctx
 
-        return endpoint
 
-    async def post_alertmanager(request: Request) -> Response:
-        payload = await read_json(request, settings.max_payload_bytes)
-        observations = alertmanager.translate(payload, severities)
-        check_severities(observations, "alerts[{i}].labels.severity")
-        await send(request, _client(request), raw, observations)
-        return JSON({"status": "accepted", "ids": [o.event_id for o in observations]}, status_code=202)
+async def post_alertmanager(call: Call) -> Any:
+    ctx = context(call)
+    observations = alertmanager.translate(call.raw_body, ctx.severities)
+    ctx.check_severities(observations, "alerts[{i}].labels.severity")
+    await call.state.appender.append(ctx.raw, observations)
+    return JSON({"status": "accepted", "ids": [o.event_id for o in observations]}, status_code=202)
 
-    async def post_alerta(request: Request) -> Response:
-        obs = alerta.translate(await read_json(request, settings.max_payload_bytes), severities)
-        event = normalized(obs)
-        alert_id = alert_id_for(event.fingerprint)
-        async with request.app.state.pool.connection() as conn:
-            row = await (
-                await conn.execute("SELECT * FROM alerts WHERE fingerprint = %s", (event.fingerprint,))
-            ).fetchone()
-        await send(request, _client(request), raw, [obs])
-        before = alerta.state_of(row) if row else None
-        after, transition = apply(before, event, policy)
-        view = alerta.alert_view(
-            after or _closed(event, alert_id),
-            f"{_base(request)}/alert/{alert_id}",
-            repeat=before is not None and transition is None,
-            at=datetime.now(UTC),
-        )
-        return JSON({"status": "ok", "id": alert_id, "alert": view}, status_code=201)
 
-    async def post_heartbeat(request: Request) -> Response:
-        obs = alerta.translate_heartbeat(await read_json(request, settings.max_payload_bytes))
-        await send(request, _client(request), raw, [obs])
-        view = alerta.heartbeat_view(obs, f"{_base(request)}/heartbeat/{obs.event_id}", datetime.now(UTC))
-        return JSON({"status": "ok", "id": obs.event_id, "heartbeat": view}, status_code=201)
+async def post_alerta(call: Call) -> Any:
+    ctx = context(call)
+    obs = alerta.translate(call.raw_body, ctx.severities)
+    event = ctx.normalized(obs)
+    alert_id = alert_id_for(event.fingerprint)
+    async with call.state.pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT * FROM alerts WHERE fingerprint = %s", (event.fingerprint,))
+        ).fetchone()
+    before = alerta.state_of(row) if row else None
+    # The answer is built before the append: nothing may fail once the write took effect.
+    view = alerta.reply(
+        before, event, ctx.policy, f"{_base(call.request)}/alert/{alert_id}", datetime.now(UTC)
+    )
+    await call.state.appender.append(ctx.raw, [obs])
+    return JSON({"status": "ok", "id": alert_id, "alert": view}, status_code=201)
 
-    async def get_alerta_alert(request: Request) -> Response:
-        alert_id = request.path_params["alert_id"]
-        async with request.app.state.pool.connection() as conn:
-            row = await fetch_alert(conn, alert_id)
-        state = alerta.state_of(row) if row else None
-        if state is None:
-            return _alerta_error(404, f"alert {alert_id!r} not found", [])
-        view = alerta.alert_view(state, f"{_base(request)}/alert/{state.alert_id}")
-        return JSON({"status": "ok", "alert": view, "total": 1})
 
-    async def get_alerta_alerts(request: Request) -> Response:
-        q, params = request.query_params, []
-        for name in ("severity", "environment", "resource", "event"):
-            params += [(name, v) for v in q.getlist(name)]
-        params += [("status", {"closed": "resolved"}.get(v, v)) for v in q.getlist("status")]
-        size = q.get("page-size", "50")
-        params += [("limit", size), ("page", q.get("page", "1"))]
-        query = build_list(ALERTS, QueryParams(params), sql.SQL("*"))
-        async with request.app.state.pool.connection() as conn:
-            rows = await (await conn.execute(query.select, query.params)).fetchall()
-            total = (await (await conn.execute(query.count, query.count_params)).fetchone())["count"]
-        base = _base(request)
-        states = [s for s in map(alerta.state_of, rows) if s is not None]
-        alerts = [alerta.alert_view(s, f"{base}/alert/{s.alert_id}") for s in states]
-        page = query.page or 1
-        return JSON(
-            {
-                "status": "ok",
-                "alerts": alerts,
-                "total": total,
-                "page": page,
-                "pageSize": query.limit,
-                "pages": max(1, -(-total // query.limit)),
-                "more": page * query.limit < total,
-            }
-        )
+async def post_heartbeat(call: Call) -> Any:
+    obs = alerta.translate_heartbeat(call.raw_body)
+    view = alerta.heartbeat_view(obs, f"{_base(call.request)}/heartbeat/{obs.event_id}", datetime.now(UTC))
+    await call.state.appender.append(context(call).raw, [obs])
+    return JSON({"status": "ok", "id": obs.event_id, "heartbeat": view}, status_code=201)
 
-    async def get_config(request: Request) -> Response:
-        order = list(settings.severity_order)
-        return JSON(
-            {
-                "endpoint": _base(request),
-                "provider": "basic",
-                "auth_required": False,
-                "customer_views": False,
-                "alarm_model": {"name": "EMS", "severity": {s: i for i, s in enumerate(order)}},
-                "severity": {s: i for i, s in enumerate(order)},
-                "timeouts": {"alert": alerta.DEFAULT_TIMEOUT, "heartbeat": alerta.DEFAULT_TIMEOUT},
-            }
-        )
 
-    async def post_pagerduty(request: Request) -> Response:
-        event = pagerduty.parse(await read_json(request, settings.max_payload_bytes))
-        key, obs = pagerduty.translate(event, severities)
-        check_severities([obs], "payload.severity")
-        client = f"pagerduty:{event.routing_key}"
-        if event.event_action == "acknowledge":
-            await send(request, client, commands, [pagerduty.ack_command(normalized(obs).fingerprint, key)])
-        else:
-            await send(request, client, raw, [obs])
-        return JSON({"status": "success", "message": "Event processed", "dedup_key": key}, status_code=202)
+async def get_alerta_alert(call: Call) -> Any:
+    alert_id = call.path["alert_id"]
+    async with call.state.pool.connection() as conn:
+        row = await fetch_alert(conn, alert_id)
+    state = alerta.state_of(row) if row else None
+    if state is None:
+        raise ApiError(404, f"alert {alert_id!r} not found")
+    view = alerta.alert_view(state, f"{_base(call.request)}/alert/{state.alert_id}")
+    return {"status": "ok", "alert": view, "total": 1}
 
-    return [
-        Route("/api/v1/integrations/alertmanager", handler(_amerror, post_alertmanager), methods=["POST"]),
-        Route("/api/alert", handler(_alerta_error, post_alerta), methods=["POST"]),
-        Route("/api/alert/{alert_id}", handler(_alerta_error, get_alerta_alert), methods=["GET"]),
-        Route("/api/alerts", handler(_alerta_error, get_alerta_alerts), methods=["GET"]),
-        Route("/api/heartbeat", handler(_alerta_error, post_heartbeat), methods=["POST"]),
-        Route("/api/config", handler(_alerta_error, get_config), methods=["GET"]),
-        Route("/v2/enqueue", handler(_pd_error, post_pagerduty), methods=["POST"]),
-        Route("/api/v1/integrations/pagerduty", handler(_pd_error, post_pagerduty), methods=["POST"]),
-    ]
+
+async def get_alerta_alerts(call: Call) -> Any:
+    """Alerta's list, through the native alert-list builder (same filters, same SQL)."""
+    q, params = call.request.query_params, []
+    for name in ("severity", "environment", "resource", "event"):
+        params += [(name, v) for v in q.getlist(name)]
+    params += [("status", {"closed": "resolved"}.get(v, v)) for v in q.getlist("status")]
+    params += [("limit", str(call.query.page_size)), ("page", str(call.query.page)), ("total", "exact")]
+    query = await alert_query(call, build_list, QueryParams(params))
+    async with call.state.pool.connection() as conn:
+        rows = (await (await conn.execute(query.select, query.args)).fetchall())[: query.limit]
+        total = (await (await conn.execute(total_sql(query.where, None), query.where_args)).fetchone())["n"]
+    base = _base(call.request)
+    states = [s for s in map(alerta.state_of, rows) if s is not None]
+    alerts = [alerta.alert_view(s, f"{base}/alert/{s.alert_id}") for s in states]
+    return alerta.alerts_page(alerts, total, query.page or 1, query.limit, datetime.now(UTC))
+
+
+async def get_config(call: Call) -> Any:
+    order = list(call.settings.severity_order)
+    return {
+        "endpoint": _base(call.request),
+        "provider": "basic",
+        "auth_required": True,
+        "customer_views": False,
+        "alarm_model": {"name": "EMS", "severity": {s: i for i, s in enumerate(order)}},
+        "severity": {s: i for i, s in enumerate(order)},
+        "timeouts": {"alert": alerta.DEFAULT_TIMEOUT, "heartbeat": alerta.DEFAULT_TIMEOUT},
+    }
+
+
+async def post_pagerduty(call: Call) -> Any:
+    ctx = context(call)
+    event = pagerduty.parse(call.raw_body)
+    key, obs = pagerduty.translate(event, ctx.severities)
+    ctx.check_severities([obs], "payload.severity")
+    if event.event_action == "acknowledge":
+        command = pagerduty.ack_command(ctx.normalized(obs).fingerprint, key, call.actor)
+        await call.state.appender.append(ctx.commands, [command])
+    else:
+        await call.state.appender.append(ctx.raw, [obs])
+    return JSON({"status": "success", "message": "Event processed", "dedup_key": key}, status_code=202)
+
+
+class AlertaQuery(BaseModel):
+    """Alerta's alert-list parameters (the subset served: repeat a field for OR)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    severity: list[str] = Field(default_factory=list)
+    environment: list[str] = Field(default_factory=list)
+    resource: list[str] = Field(default_factory=list)
+    event: list[str] = Field(default_factory=list)
+    status: list[str] = Field(
+        default_factory=list, description="open, ack, shelved, closed (= resolved), ..."
+    )
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(50, ge=1, le=1000, alias="page-size")
+
+
+class AmAccepted(BaseModel):
+    status: str
+    ids: list[str]
+
+
+class AlertaReply(BaseModel):
+    status: str
+    id: str | None = None
+    alert: dict[str, Any] | None = None
+    heartbeat: dict[str, Any] | None = None
+    total: int | None = None
+
+
+class AlertaList(BaseModel):
+    status: str
+    alerts: list[dict[str, Any]]
+    total: int
+    page: int
+    pageSize: int  # noqa: N815 - Alerta's name
+    pages: int
+    more: bool
+    lastTime: str | None = None  # noqa: N815 - Alerta's name
+    autoRefresh: bool | None = None  # noqa: N815 - Alerta's name
+
+
+class PdReply(BaseModel):
+    status: str
+    message: str
+    dedup_key: str
+
+
+def _pd(path: str) -> Endpoint:
+    return Endpoint(
+        "POST",
+        path,
+        post_pagerduty,
+        permission="write:observations",
+        summary="PagerDuty Events API v2 (trigger, acknowledge, resolve)",
+        description="PagerDuty clients send no credential header: an API key with `write:observations` "
+        "as the event's `routing_key` authenticates it (or any credential header).",
+        body=PdEvent,
+        validate_body=False,
+        response=PdReply,
+        status=202,
+        responses={400: "invalid event"},
+        tags=("integrations",),
+        dialect="pagerduty",
+        body_credential=lambda body: body.get("routing_key"),
+    )
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/api/v1/integrations/alertmanager",
+        post_alertmanager,
+        permission="write:observations",
+        summary="Prometheus Alertmanager webhook (version 4)",
+        body=AmWebhook,
+        validate_body=False,
+        response=AmAccepted,
+        status=202,
+        responses={422: "an alert of the batch is invalid: nothing is appended"},
+        tags=("integrations",),
+        dialect="alertmanager",
+        cost=lambda body: len(body.get("alerts") or []) if isinstance(body, dict) else 1,
+    ),
+    Endpoint(
+        "POST",
+        "/api/alert",
+        post_alerta,
+        permission="write:observations",
+        summary="Alerta: send an alert",
+        body=AlertaAlert,
+        validate_body=False,
+        response=AlertaReply,
+        status=201,
+        responses={400: "invalid alert"},
+        tags=("alerta",),
+        dialect="alerta",
+    ),
+    Endpoint(
+        "GET",
+        "/api/alert/{alert_id}",
+        get_alerta_alert,
+        permission="read:alerts",
+        summary="Alerta: one alert",
+        response=AlertaReply,
+        responses={404: "no such alert"},
+        tags=("alerta",),
+        dialect="alerta",
+    ),
+    Endpoint(
+        "GET",
+        "/api/alerts",
+        get_alerta_alerts,
+        permission="read:alerts",
+        summary="Alerta: list alerts",
+        query=AlertaQuery,
+        response=AlertaList,
+        responses={400: "a bad parameter"},
+        tags=("alerta",),
+        dialect="alerta",
+    ),
+    Endpoint(
+        "POST",
+        "/api/heartbeat",
+        post_heartbeat,
+        permission="write:observations",
+        summary="Alerta: send a heartbeat",
+        body=AlertaHeartbeat,
+        validate_body=False,
+        response=AlertaReply,
+        status=201,
+        responses={400: "invalid heartbeat"},
+        tags=("alerta",),
+        dialect="alerta",
+    ),
+    Endpoint(
+        "GET",
+        "/api/config",
+        get_config,
+        permission=PUBLIC,
+        summary="Alerta: client configuration (severities, timeouts; read before login)",
+        response=dict[str, Any],
+        tags=("alerta",),
+        dialect="alerta",
+    ),
+    _pd("/v2/enqueue"),
+    _pd("/api/v1/integrations/pagerduty"),
+]
 
 
 def _base(request: Request) -> str:
     """The Alerta endpoint URL the client used (scheme://host/api)."""
     return str(request.base_url).rstrip("/") + "/api"
-
-
-def _closed(event: Event, alert_id: str) -> AlertState:
-    """What Alerta answers for a clearing event that meets no alert: a closed alert (we open none)."""
-    return AlertState(
-        alert_id=alert_id,
-        fingerprint=event.fingerprint,
-        status="resolved",
-        severity=event.severity,
-        event_count=1,
-        duplicate_count=0,
-        first_seen=event.occurred_at,
-        last_seen=event.occurred_at,
-        last_event_id=event.event_id,
-        **event.model_dump(include={"source", "event", "resource", "title", "text", "asset_id"}),
-        **event.model_dump(include={"environment", "service", "tags", "attributes", "value"}),
-    )

@@ -61,3 +61,5 @@ class MetricsMiddleware:
             self.metrics.latency.labels(name, scope["method"], str(status[0])).observe(
                 time.perf_counter() - start
             )
+            if status[0] >= 400 and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+                self.metrics.rejected.labels(str(status[0])).inc()

@@ -1,100 +1,27 @@
-"""The OpenAPI 3.1 document served at `/openapi.json` (request schemas generated from pydantic)."""
+"""The OpenAPI 3.1 document, generated from the route table (`ems.api.routing.Endpoint`) and its models.
+
+Per route: path parameters from the path, query parameters from the query model's fields, the
+request body from the body model, the answer from the response model, and the error answers every
+route can give (400/422 when it takes parameters or a body, 401/403 unless public, 413/415 with a
+body, 429, 503) in the route's dialect. What a model cannot say (the filter grammar of the list
+endpoints) is in the route's description.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
-from ems.api.alert_actions import openapi_paths as alert_action_paths
-from ems.api.alert_openapi import alert_paths
-from ems.api.assets_openapi import asset_components, asset_paths
-from ems.api.ingest import MAX_ITEMS, EventIn
-from ems.api.integrations_openapi import integration_paths
-from ems.api.queries import EVENTS, ListSpec
-from ems.api.series_openapi import METRIC_SERIES_PATHS
-from ems.schemas.observation import Observation
+from pydantic import BaseModel, TypeAdapter
 
+from ems.api.routing import PUBLIC, Endpoint
 
-def _list_params(spec: ListSpec) -> list[dict[str, Any]]:
-    params = [
-        {
-            "name": n,
-            "in": "query",
-            "schema": {"type": "string"},
-            "description": f"equals {c} (repeat for OR, prefix ! to exclude)",
-        }
-        for n, c in spec.equals.items()
-    ]
-    params += [
-        {
-            "name": n,
-            "in": "query",
-            "schema": {"type": "string"},
-            "description": f"{c} contains the value (prefix ! to exclude)",
-        }
-        for n, c in (spec.array_columns or {}).items()
-    ]
-    params += [
-        {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "free text (ILIKE)"},
-        {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-        {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-        {
-            "name": "sort",
-            "in": "query",
-            "schema": {
-                "type": "string",
-                "default": spec.default_sort,
-                "enum": [p + s for s in spec.sortable for p in ("", "-")],
-            },
-        },
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-        {
-            "name": "cursor",
-            "in": "query",
-            "schema": {"type": "string"},
-            "description": "next_cursor of the previous page (keyset pagination)",
-        },
-    ]
-    return params
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "schema": {"type": "string", "maxLength": 255},
-    "description": "Sent again with the same key (after a timeout or a 503), the write is applied once "
-    "and answered as the first time (docs/reliability.md)",
-}
-UNAVAILABLE_WRITE = {
-    "description": "Kafka unavailable (Retry-After): `appended` false = nothing was appended, retry; "
-    "`unknown` = it may still land, retry with the same Idempotency-Key",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-}
-
-
-@lru_cache(maxsize=1)
-def openapi_spec() -> dict[str, Any]:
-    """The whole document."""
-    event_in = EventIn.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=False)
-    observation = Observation.model_json_schema(ref_template="#/components/schemas/{model}")
-    components = {
-        "EventIn": event_in,
-        "Observation": observation,
-        **event_in.pop("$defs", {}),
-        **observation.pop("$defs", {}),
-    }
-    components["Error"] = {
+REF = "#/components/schemas/{model}"
+ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
         "type": "object",
+        "required": ["error"],
         "properties": {
-            "error": {"type": "string"},
+            "error": {"type": "string", "description": "why"},
             "errors": {
                 "type": "array",
                 "items": {
@@ -103,79 +30,174 @@ def openapi_spec() -> dict[str, Any]:
                 },
             },
         },
+    },
+    "AlertaError": {
+        "type": "object",
+        "required": ["status", "message"],
+        "properties": {
+            "status": {"const": "error"},
+            "message": {"type": "string"},
+            "code": {"type": "integer"},
+            "errors": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "PagerDutyError": {
+        "type": "object",
+        "required": ["status", "message"],
+        "properties": {
+            "status": {"type": "string"},
+            "message": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+}
+DIALECT_ERROR = {
+    "native": "Error",
+    "alertmanager": "Error",
+    "alerta": "AlertaError",
+    "pagerduty": "PagerDutyError",
+}
+COMMON_ERRORS = {
+    400: "a bad query parameter or body",
+    401: "no credentials, or bad ones (expired, revoked, forged)",
+    403: "the caller lacks the route's permission",
+    413: "the body is over the size limit",
+    415: "the body's Content-Type is not accepted",
+    422: "the body fails validation (every bad field is listed)",
+    429: "rate limit exceeded (Retry-After, RateLimit-* headers)",
+    503: "a backend is unavailable (Retry-After); writes say whether anything was appended",
+}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "description": "Sent again with the same key (after a timeout or a 503), the write is applied once "
+    "and answered as the first time (docs/reliability.md)",
+}
+
+
+class Schemas:
+    """Collects the components (`$defs`) of every schema it is asked for."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = dict(ERROR_SCHEMAS)
+
+    def of(self, tp: Any, mode: str = "validation", inline: bool = False) -> dict[str, Any]:
+        """The schema of `tp`; a model is a component (`$ref`) unless `inline`."""
+        schema = TypeAdapter(tp).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        for name, definition in schema.pop("$defs", {}).items():
+            self._add(name, definition)
+        if inline or not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+            return schema
+        name = tp.__name__ if mode == "validation" else f"{tp.__name__}Out"
+        self._add(name, schema)
+        return {"$ref": REF.format(model=name)}
+
+    def _add(self, name: str, definition: dict[str, Any]) -> None:
+        known = self.components.get(name)
+        if known is not None and known != definition:
+            raise ValueError(f"two different schemas are named {name!r}")
+        self.components[name] = definition
+
+
+def _query_parameters(model: type[BaseModel], schemas: Schemas) -> list[dict[str, Any]]:
+    schema = schemas.of(model, inline=True)
+    required = set(schema.get("required", []))
+    out = []
+    for name, prop in schema.get("properties", {}).items():
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if prop.get("description"):
+            param["description"] = prop["description"]
+        if prop.get("type") == "array":
+            param |= {"style": "form", "explode": True}
+        out.append(param)
+    return out
+
+
+def _error(endpoint: Endpoint, description: str) -> dict[str, Any]:
+    ref = {"$ref": REF.format(model=DIALECT_ERROR[endpoint.dialect])}
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+def operation(endpoint: Endpoint, schemas: Schemas) -> dict[str, Any]:
+    """The OpenAPI operation of one route."""
+    params: list[dict[str, Any]] = [
+        {"name": p, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        for p in endpoint.path_params
+    ]
+    if endpoint.query is not None:
+        params += _query_parameters(endpoint.query, schemas)
+    if endpoint.idempotent:
+        params.append(IDEMPOTENCY_KEY)
+    op: dict[str, Any] = {
+        "operationId": f"{endpoint.method.lower()}_{endpoint.handler.__name__}_{len(endpoint.path)}",
+        "summary": endpoint.summary,
+        "tags": list(endpoint.tags),
+        "x-permission": endpoint.permission,
+        "parameters": params,
     }
-    one = {"oneOf": [{"$ref": "#/components/schemas/EventIn"}, {"$ref": "#/components/schemas/Observation"}]}
+    if endpoint.description:
+        op["description"] = endpoint.description
+    if endpoint.permission == PUBLIC:
+        op["security"] = []
+    if endpoint.body is not None:
+        body = schemas.of(endpoint.body)
+        op["requestBody"] = {
+            "required": endpoint.body_required,
+            "content": {t: {"schema": body} for t in endpoint.media_types},
+        }
+    ok: dict[str, Any] = {"description": "success"}
+    if endpoint.response is str:
+        ok["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    elif endpoint.response is not None:
+        ok["content"] = {"application/json": {"schema": schemas.of(endpoint.response, "serialization")}}
+    responses: dict[str, Any] = {str(endpoint.status): ok}
+    for status, text in endpoint.responses.items():
+        if 200 <= status < 300:
+            responses[str(status)] = {**ok, "description": text}
+        else:
+            responses[str(status)] = _error(endpoint, text)
+    if endpoint.method == "GET":
+        responses["304"] = {"description": "not modified: the If-None-Match ETag is current"}
+    common = {429, 503}
+    if endpoint.query is not None or endpoint.path_params:
+        common |= {400}
+    if endpoint.body is not None:
+        common |= {400, 413, 415, 422}
+    if endpoint.permission != PUBLIC:
+        common |= {401, 403}
+    for status in sorted(common):
+        responses.setdefault(str(status), _error(endpoint, COMMON_ERRORS[status]))
+    op["responses"] = responses
+    return op
+
+
+def generate(endpoints: list[Endpoint]) -> dict[str, Any]:
+    """The whole document of a route table."""
+    schemas = Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for e in endpoints:
+        path = e.path.replace(":path}", "}")
+        paths.setdefault(path, {})[e.method.lower()] = operation(e, schemas)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "EMS API", "version": "1"},
-        "paths": {
-            "/api/v1/events": {
-                "post": {
-                    "summary": "Append events or observations (one object or an array)",
-                    "parameters": [IDEMPOTENCY_KEY],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "oneOf": [one, {"type": "array", "items": one, "maxItems": MAX_ITEMS}]
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "202": {"description": "appended to Kafka; ids returned"},
-                        "400": _error("malformed JSON or query"),
-                        "413": _error("payload too large"),
-                        "422": _error(
-                            "validation failed, per-field errors; an Idempotency-Key reused with another body"
-                        ),
-                        "429": _error("rate limit exceeded"),
-                        "503": UNAVAILABLE_WRITE,
-                    },
-                },
-                "get": {
-                    "summary": "Event history",
-                    "parameters": _list_params(EVENTS),
-                    "responses": {"200": {"description": "events, total, next_cursor"}},
-                },
-            },
-            "/api/v1/alerts/{alert_id}": {
-                "get": {
-                    "summary": "One alert (by id or fingerprint) with its history",
-                    "parameters": [
-                        {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
-                    "responses": {
-                        "200": {"description": "alert and history"},
-                        "404": _error("no such alert"),
-                    },
-                }
-            },
-            **alert_action_paths(),
-            **{
-                path: {
-                    "get": {
-                        "summary": "Kafka, PostgreSQL and Redis reachable, every pipeline stage alive and "
-                        "keeping up (from the workers' heartbeats: state, reason, consumer lag)",
-                        "responses": {
-                            "200": {"description": "healthy: checks and stages"},
-                            "503": {"description": "degraded: `problems` says what and why"},
-                        },
-                    }
-                }
-                for path in ("/health", "/health/ready")
-            },
-            "/health/live": {
-                "get": {
-                    "summary": "The API process answers (says nothing about the pipeline)",
-                    "responses": {"200": {"description": "alive"}},
-                }
-            },
-            **integration_paths(),  # Alertmanager, Alerta, PagerDuty formats (docs/ingest.md)
-            **METRIC_SERIES_PATHS,
-            **alert_paths(),  # list, count, top of the alert dashboards
-            **asset_paths(),
+        "info": {
+            "title": "EMS API",
+            "version": "1",
+            "description": "Alerts, incidents, assets and metrics of the EMS. Authenticate with a session "
+            "cookie or `Authorization: Bearer <access token>` (POST /api/v1/auth/login), or an API key "
+            "(`Authorization: Key <key>` or `X-API-Key`). Each operation's `x-permission` names what "
+            "it needs; roles: viewer (read), operator (read + operational writes), admin (all).",
         },
-        "components": {"schemas": components | asset_components()},
+        "paths": paths,
+        "components": {
+            "schemas": schemas.components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "ems_access"},
+            },
+        },
+        "security": [{"bearer": []}, {"apiKey": []}, {"cookie": []}],
     }

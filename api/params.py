@@ -6,21 +6,21 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ems.api.ingest import BadRequest
+from ems.api.errors import ApiError
 from ems.schemas.limits import TIME_MAX, TIME_MIN
 
 
 def int_param(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
-    """The integer parameter `name` (or `default`), within [low, high]; BadRequest(400) otherwise."""
+    """The integer parameter `name` (or `default`), within [low, high]; ApiError(400) otherwise."""
     raw = params.get(name)
     if raw is None:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(400, f"{name} must be an integer, got {raw!r}") from None
+        raise ApiError(400, f"{name} must be an integer, got {raw!r}") from None
     if not low <= value <= high:
-        raise BadRequest(400, f"{name} must be between {low} and {high}, got {value}")
+        raise ApiError(400, f"{name} must be between {low} and {high}, got {value}")
     return value
 
 
@@ -32,15 +32,15 @@ def wait_param(params: Mapping[str, Any], high: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise BadRequest(400, f"wait must be a number of seconds, got {raw!r}") from None
+        raise ApiError(400, f"wait must be a number of seconds, got {raw!r}") from None
     if not 0 <= value <= high:
-        raise BadRequest(400, f"wait must be between 0 and {high:g} s")
+        raise ApiError(400, f"wait must be between 0 and {high:g} s")
     return value
 
 
 def time_param(raw: str, name: str, *, unix: bool = False, high: datetime = TIME_MAX) -> datetime:
     """The time parameter `name`: ISO-8601 (no zone = UTC; with `unix`, also Unix seconds), UTC-aware,
-    within the sane years of schemas/limits.py (up to `high`, exclusive); BadRequest(400) otherwise."""
+    within the sane years of schemas/limits.py (up to `high`, exclusive); ApiError(400) otherwise."""
     value = None
     if unix:
         try:
@@ -52,10 +52,10 @@ def time_param(raw: str, name: str, *, unix: bool = False, high: datetime = TIME
             value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
         except ValueError:
             form = "an ISO-8601 time or Unix seconds" if unix else "an ISO-8601 time"
-            raise BadRequest(400, f"{name} must be {form}, got {raw!r}") from None
+            raise ApiError(400, f"{name} must be {form}, got {raw!r}") from None
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
     if not TIME_MIN <= value < high:
-        raise BadRequest(
+        raise ApiError(
             400,
             f"{name} must be from {TIME_MIN.isoformat()} to before {high.isoformat()}, got {raw!r}",
         )

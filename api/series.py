@@ -14,15 +14,15 @@ from typing import Any
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from ems.api.ingest import BadRequest
+from ems.api.errors import ApiError
 from ems.api.params import int_param, time_param
 from ems.api.responses import JSON
+from ems.api.routing import Call, Endpoint
 from ems.projections.metrics import EPOCH, RAW, ROLLUPS, Resolution
-from ems.settings import Settings
 
 MAX_POINTS = 11_000  # per series and request (Prometheus' limit)
 MAX_RAW_RANGE = timedelta(hours=6)  # without a step, raw samples are returned as they are
@@ -36,7 +36,7 @@ def parse_step(raw: str) -> timedelta:
     """`30s`, `1m`, `15m`, `1h`, `1d`... as a duration; 400 otherwise."""
     m = _STEP.match(raw.strip())
     if not m:
-        raise BadRequest(400, f"step must be a whole number of s, m, h or d (e.g. 5m), got {raw!r}")
+        raise ApiError(400, f"step must be a whole number of s, m, h or d (e.g. 5m), got {raw!r}")
     return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
 
 
@@ -50,7 +50,7 @@ def time_range(params: Mapping[str, str], now: datetime, default: timedelta) -> 
     to = parse_time(params["to"], "to") if params.get("to") else now
     start = parse_time(params["from"], "from") if params.get("from") else to - default
     if start >= to:
-        raise BadRequest(400, f"from ({start.isoformat()}) must be before to ({to.isoformat()})")
+        raise ApiError(400, f"from ({start.isoformat()}) must be before to ({to.isoformat()})")
     return start, to
 
 
@@ -61,16 +61,14 @@ def labels_of(params: Mapping[str, str], allowed: set[str]) -> dict[str, str]:
         if key.startswith("label.") and len(key) > 6:
             labels[key[6:]] = value
         elif key not in allowed:
-            raise BadRequest(
-                400, f"unknown parameter {key!r}; expected {', '.join(sorted(allowed))}, label.*"
-            )
+            raise ApiError(400, f"unknown parameter {key!r}; expected {', '.join(sorted(allowed))}, label.*")
     return labels
 
 
 def required(params: Mapping[str, str], name: str) -> str:
     value = (params.get(name) or "").strip()
     if not value:
-        raise BadRequest(400, f"{name} is required")
+        raise ApiError(400, f"{name} is required")
     return value
 
 
@@ -172,23 +170,21 @@ async def _fetch(request: Request, query: Query) -> list[dict[str, Any]]:
         return await (await conn.execute(query.text, query.params)).fetchall()
 
 
-async def get_series(request: Request) -> Response:
+async def get_series(call: Call) -> Response:
     """GET /api/v1/metrics/series?asset=&name=&from=&to=&step=&label.<k>="""
-    try:
-        params = request.query_params
-        labels = labels_of(params, COMMON | {"step"})
-        asset, name = required(params, "asset"), required(params, "name")
-        step = parse_step(params["step"]) if params.get("step") else None
-        start, end = time_range(params, datetime.now(UTC), timedelta(hours=1))
-        if step is None and end - start > MAX_RAW_RANGE:
-            raise BadRequest(400, f"ranges over {MAX_RAW_RANGE} need a step (e.g. step=5m)")
-        if step is not None and (end - start) / step > MAX_POINTS:
-            raise BadRequest(
-                400, f"{(end - start) // step} points per series exceed {MAX_POINTS}; use a larger step"
-            )
-        res, query = series_query(asset, name, labels, start, end, step)
-    except BadRequest as exc:
-        return exc.response()
+    request = call.request
+    params = request.query_params
+    labels = labels_of(params, COMMON | {"step"})
+    asset, name = required(params, "asset"), required(params, "name")
+    step = parse_step(params["step"]) if params.get("step") else None
+    start, end = time_range(params, datetime.now(UTC), timedelta(hours=1))
+    if step is None and end - start > MAX_RAW_RANGE:
+        raise ApiError(400, f"ranges over {MAX_RAW_RANGE} need a step (e.g. step=5m)")
+    if step is not None and (end - start) / step > MAX_POINTS:
+        raise ApiError(
+            400, f"{(end - start) // step} points per series exceed {MAX_POINTS}; use a larger step"
+        )
+    res, query = series_query(asset, name, labels, start, end, step)
     series: dict[int, dict[str, Any]] = {}
     for row in await _fetch(request, query):
         item = series.setdefault(row["series_id"], {"labels": row["labels"], "points": []})
@@ -206,14 +202,12 @@ async def get_series(request: Request) -> Response:
     )
 
 
-async def get_latest(request: Request) -> Response:
+async def get_latest(call: Call) -> Response:
     """GET /api/v1/metrics/latest?asset=[&name=][&label.<k>=]"""
-    try:
-        params = request.query_params
-        labels = labels_of(params, {"asset", "name"})
-        asset = required(params, "asset")
-    except BadRequest as exc:
-        return exc.response()
+    request = call.request
+    params = request.query_params
+    labels = labels_of(params, {"asset", "name"})
+    asset = required(params, "asset")
     where, args = [sql.SQL("asset_id = %s")], [asset]
     if params.get("name"):
         where.append(sql.SQL("name = %s"))
@@ -229,28 +223,87 @@ async def get_latest(request: Request) -> Response:
     return JSON({"asset": asset, "series": rows})
 
 
-async def get_top(request: Request) -> Response:
+async def get_top(call: Call) -> Response:
     """GET /api/v1/metrics/top?name=&n=10&from=&to=&agg=avg|max[&label.<k>=]"""
-    try:
-        params = request.query_params
-        labels = labels_of(params, {"name", "n", "from", "to", "agg"})
-        name = required(params, "name")
-        n = int_param(params, "n", 10, 1, MAX_TOP)
-        agg = params.get("agg", "avg")
-        if agg not in ("avg", "max"):
-            raise BadRequest(400, f"agg must be avg or max, got {agg!r}")
-        start, end = time_range(params, datetime.now(UTC), timedelta(hours=1))
-        res, query = top_query(name, labels, start, end, n, agg)
-    except BadRequest as exc:
-        return exc.response()
+    request = call.request
+    params = request.query_params
+    labels = labels_of(params, {"name", "n", "from", "to", "agg"})
+    name = required(params, "name")
+    n = int_param(params, "n", 10, 1, MAX_TOP)
+    agg = params.get("agg", "avg")
+    if agg not in ("avg", "max"):
+        raise ApiError(400, f"agg must be avg or max, got {agg!r}")
+    start, end = time_range(params, datetime.now(UTC), timedelta(hours=1))
+    res, query = top_query(name, labels, start, end, n, agg)
     rows = await _fetch(request, query)
     return JSON({"name": name, "agg": agg, "from": start, "to": end, "resolution": res.name, "assets": rows})
 
 
-def routes(settings: Settings) -> list[Route]:
-    """The metric query routes (mounted by ems.api.app)."""
-    return [
-        Route("/api/v1/metrics/series", get_series, methods=["GET"]),
-        Route("/api/v1/metrics/latest", get_latest, methods=["GET"]),
-        Route("/api/v1/metrics/top", get_top, methods=["GET"]),
-    ]
+LABELS = "Series labels filter as `label.<key>=<value>` (e.g. label.interface=eth0)."
+
+
+class SeriesQuery(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    asset: str = Field(description="asset id")
+    name: str = Field(description="metric name")
+    from_: str | None = Field(None, alias="from", description="ISO-8601 or Unix seconds; default: 1 h ago")
+    to: str | None = Field(None, description="ISO-8601 or Unix seconds; default: now")
+    step: str | None = Field(None, description="bucket, e.g. 30s, 5m, 1h (needed beyond 6 h)")
+
+
+class LatestQuery(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    asset: str = Field(description="asset id")
+    name: str | None = Field(None, description="metric name")
+
+
+class TopQuery(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: str = Field(description="metric name")
+    n: int = Field(10, ge=1, le=MAX_TOP)
+    agg: str = Field("avg", description="avg or max")
+    from_: str | None = Field(None, alias="from")
+    to: str | None = None
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/api/v1/metrics/series",
+        get_series,
+        permission="read:metrics",
+        summary="A metric's series of one asset over a time range (raw, or rolled up by step)",
+        description=LABELS,
+        query=SeriesQuery,
+        response=dict[str, Any],
+        responses={400: "unknown parameter or step, bad time, from not before to, too many points"},
+        tags=("metrics",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/metrics/latest",
+        get_latest,
+        permission="read:metrics",
+        summary="The latest value of each series of an asset",
+        description=LABELS,
+        query=LatestQuery,
+        response=dict[str, Any],
+        responses={400: "unknown parameter"},
+        tags=("metrics",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/metrics/top",
+        get_top,
+        permission="read:metrics",
+        summary="The top assets of a metric over a time range (avg or max)",
+        description=LABELS,
+        query=TopQuery,
+        response=dict[str, Any],
+        responses={400: "unknown parameter, bad n or agg"},
+        tags=("metrics",),
+    ),
+]

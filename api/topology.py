@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ems.api.ingest import BadRequest
+from ems.api.errors import ApiError
 from ems.schemas.asset import EDGE_TYPES
 
 # The recursive term may name `walk` only once, so the two ways out of a node (its edges in the walk's
@@ -69,7 +69,7 @@ def parse_depth(params: Mapping[str, str], default: int, maximum: int) -> int:
     if raw is None:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise BadRequest(400, f"depth must be an integer between 1 and {maximum}, got {raw!r}")
+        raise ApiError(400, f"depth must be an integer between 1 and {maximum}, got {raw!r}")
     return int(raw)
 
 
@@ -78,20 +78,8 @@ def parse_types(params: Any, default: Sequence[str] = EDGE_TYPES) -> list[str]:
     values = [t.strip() for v in params.getlist("type") for t in v.split(",") if t.strip()]
     unknown = sorted(set(values) - set(EDGE_TYPES))
     if unknown:
-        raise BadRequest(
-            400, f"unknown edge type(s) {', '.join(unknown)}; choose from {', '.join(EDGE_TYPES)}"
-        )
+        raise ApiError(400, f"unknown edge type(s) {', '.join(unknown)}; choose from {', '.join(EDGE_TYPES)}")
     return values or list(default)
-
-
-def check_params(params: Mapping[str, str], allowed: set[str]) -> None:
-    """400 for query parameters the endpoint does not know."""
-    unknown = set(params.keys()) - allowed
-    if unknown:
-        raise BadRequest(
-            400,
-            f"unknown query parameter(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}",
-        )
 
 
 async def walk(conn: Any, roots: list[str], direction: str, depth: int, types: list[str]) -> dict[str, Any]:

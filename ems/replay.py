@@ -6,6 +6,7 @@ Steps:
 3. Print the row counts of the rebuilt tables.
 4. With `--swap`: in one transaction rename the live schema to `<live>_old_<n>` and the rebuilt one
    to the live name (stop the projection workers first; they resume from the rebuilt checkpoints).
+   The tables no topic holds (users, API keys, their audit log) are moved over, not rebuilt.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ READ_MODEL_TABLES += (
     "metric_rollup_1h",
 )
 READ_MODEL_TABLES += ("assets", "asset_dependencies", "asset_changes")
+# Not derived from Kafka (api/security/store.py): a swap moves the live rows into the rebuilt schema.
+KEPT_TABLES = ("users", "api_keys", "audit_log")
 
 
 async def rebuild(settings: Settings, target: str, console: Console | None = None) -> dict[str, int]:
@@ -82,6 +85,17 @@ def swap_schemas(url: str, live: str, rebuilt: str) -> str:
             n += 1
         old = check_schema_name(f"{live}_old_{n}")
         with conn.transaction():
+            for table in KEPT_TABLES:
+                if conn.execute("SELECT to_regclass(%s)", (f"{live}.{table}",)).fetchone()[0] is None:
+                    continue
+                conn.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {}.{}").format(*map(sql.Identifier, (rebuilt, table)))
+                )
+                conn.execute(
+                    sql.SQL("ALTER TABLE {}.{} SET SCHEMA {}").format(
+                        *map(sql.Identifier, (live, table, rebuilt))
+                    )
+                )
             conn.execute(
                 sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(live), sql.Identifier(old))
             )

@@ -126,11 +126,11 @@ def translate(event: PdEvent, severities: Severities) -> tuple[str, Observation]
     return key, Observation(source=SOURCE, body=body, **extra)
 
 
-def ack_command(fingerprint: str, dedup_key: str) -> Command:
-    """The acknowledge of a dedup_key: the operator command the alert lifecycle applies."""
+def ack_command(fingerprint: str, dedup_key: str, actor: str = SOURCE) -> Command:
+    """The acknowledge of a dedup_key by `actor` (the caller): the command the alert lifecycle applies."""
     return Command(
         name="alert.ack",
         target=fingerprint,
-        actor=SOURCE,
+        actor=actor,
         reason=f"acknowledged through the PagerDuty Events API (dedup_key {dedup_key})",
     )

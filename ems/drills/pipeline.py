@@ -22,6 +22,7 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
+from ems.api.security.keys import hash_secret, new_key
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
 from ems.settings import Settings
@@ -70,6 +71,9 @@ class Pipeline:
             # Scenarios carry fixed past timestamps: a wall-clock ticker would expire their alerts.
             # Tests that need the ticker turn it on (test_alert_lifecycle.py).
             "EMS_TICK_INTERVAL": "0",
+            # The tests and drills push thousands of events a minute with one key (test_ratelimit
+            # sets its own limits).
+            "EMS_RATE_LIMIT_PER_MINUTE": "10000000",
             **{f"EMS_{k.upper()}": v for k, v in settings.items()},
         }
         self.settings = Settings.of_env(self.env)
@@ -77,6 +81,7 @@ class Pipeline:
         self.procs: dict[str, subprocess.Popen] = {}
         self.args: dict[str, tuple[str, ...]] = {}
         self.api = f"http://127.0.0.1:{self.api_port}"
+        self._key: str | None = None
 
     # -- processes ---------------------------------------------------------------------------
     def start(self, name: str, *args: str) -> subprocess.Popen:
@@ -100,21 +105,55 @@ class Pipeline:
 
     def start_api(self) -> None:
         self.start("api", "api")
-        wait_for(self._api_up, 60, "the API to answer /health")
+        wait_for(self._api_up, 60, "the API to answer /health/ready")
 
     def _api_up(self) -> bool:
         self.check_alive("api")
         try:
-            return httpx.get(f"{self.api}/health", timeout=5).status_code in (200, 503)
+            return httpx.get(f"{self.api}/health/ready", timeout=5).status_code in (200, 503)
         except httpx.HTTPError:
             return False
 
     def healthy(self) -> bool:
-        """`/health` answers 200 (servers reachable, every stage alive and keeping up)."""
+        """`/health/ready` answers 200 (servers reachable, every stage alive and keeping up)."""
         try:
-            return httpx.get(f"{self.api}/health", timeout=5).status_code == 200
+            return httpx.get(f"{self.api}/health/ready", timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
+
+    # -- credentials ---------------------------------------------------------------------------
+    def admin_key(self) -> str:
+        """An API key with every permission, made once per pipeline straight in its schema (the
+        migrations of the API or a worker must have run)."""
+        if self._key is None:
+            table = f"{self.name}.api_keys"
+            wait_for(
+                lambda: self.scalar("SELECT to_regclass(%s) IS NOT NULL", (table,), "public"),
+                120,
+                "the api_keys table",
+            )
+            key_id, secret, text = new_key()
+            self.query(
+                "INSERT INTO api_keys (key_id, name, owner, scopes, secret_hash) "
+                "VALUES (%s, 'pipeline-admin', 'tests', %s, %s) RETURNING key_id",
+                (key_id, ["admin"], hash_secret(secret)),
+            )
+            self._key = text
+        return self._key
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers that authenticate as the pipeline's admin key."""
+        return {"Authorization": f"Key {self.admin_key()}"}
+
+    def client(self, timeout: float = 30, **kwargs: Any) -> httpx.Client:
+        """An HTTP client of the pipeline's API, authenticated with its admin key."""
+        headers = {**self.auth, **kwargs.pop("headers", {})}
+        return httpx.Client(base_url=self.api, timeout=timeout, headers=headers, **kwargs)
+
+    def async_client(self, timeout: float = 30, **kwargs: Any) -> httpx.AsyncClient:
+        headers = {**self.auth, **kwargs.pop("headers", {})}
+        return httpx.AsyncClient(base_url=self.api, timeout=timeout, headers=headers, **kwargs)
 
     def check_alive(self, *names: str) -> None:
         for name in names or tuple(self.procs):

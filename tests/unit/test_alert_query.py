@@ -6,7 +6,7 @@ from starlette.datastructures import QueryParams
 
 from ems.api.alert_filters import Column
 from ems.api.alert_query import build_list, decode_cursor, encode_cursor, parse_sort, top_sql
-from ems.api.ingest import BadRequest
+from ems.api.errors import ApiError
 
 CATALOG = {
     "alert_id": Column("text", False),
@@ -147,14 +147,14 @@ def test_cursor_mixed_directions_and_nullable_keys_expand_with_leading_bound() -
     ],
 )
 def test_bad_parameters_are_400_with_reason(query, reason) -> None:
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(ApiError) as err:
         build(query)
     assert err.value.status == 400 and reason in err.value.reason
 
 
 def test_cursor_made_for_another_sort_is_rejected() -> None:
     cursor = encode_cursor(parse_sort(["-last_seen"], CATALOG), {"last_seen": AT, "alert_id": "a"})
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(ApiError) as err:
         build(f"sort=first_seen&cursor={cursor}")
     assert "cursor was made for sort=-last_seen,-alert_id" in err.value.reason
 
@@ -167,7 +167,7 @@ def test_top_kinds() -> None:
     assert "FROM alert_history" in text(select) and args[0] == 60 and args[-1] == 10
     select, args = top_sql(QueryParams("by=duplicates"), CATALOG)
     assert "ORDER BY duplicate_count DESC" in text(select)
-    with pytest.raises(BadRequest, match="by must be duplicates, flapping or standing"):
+    with pytest.raises(ApiError, match="by must be duplicates, flapping or standing"):
         top_sql(QueryParams("by=loudest"), CATALOG)
 
 

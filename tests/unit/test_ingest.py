@@ -1,6 +1,7 @@
 import pytest
 
-from ems.api.ingest import MAX_ITEMS, BadRequest, parse_observations
+from ems.api.errors import ApiError
+from ems.api.ingest import MAX_ITEMS, parse_observations
 
 SEVERITIES = {"critical", "warning", "ok"}
 
@@ -33,7 +34,7 @@ def test_full_observation_of_another_kind_is_accepted() -> None:
 
 
 def test_every_bad_field_of_every_item_is_reported() -> None:
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(ApiError) as err:
         parse_observations(
             [
                 {"source": "nms", "severity": "critical", "title": "ok"},
@@ -50,13 +51,13 @@ def test_every_bad_field_of_every_item_is_reported() -> None:
 
 
 def test_event_needs_a_name() -> None:
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(ApiError) as err:
         parse_observations({"source": "nms", "severity": "ok"}, SEVERITIES)
     assert err.value.errors == [{"field": "(body)", "message": "either event or title is required"}]
 
 
 def test_too_many_items_is_413() -> None:
     item = {"source": "nms", "severity": "ok", "title": "x"}
-    with pytest.raises(BadRequest) as err:
+    with pytest.raises(ApiError) as err:
         parse_observations([item] * (MAX_ITEMS + 1), SEVERITIES)
     assert err.value.status == 413

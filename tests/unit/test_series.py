@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ems.api.ingest import BadRequest
+from ems.api.errors import ApiError
 from ems.api.series import (
     labels_of,
     parse_step,
@@ -22,7 +22,7 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def _reason(fn, *args) -> str:
-    with pytest.raises(BadRequest) as exc:
+    with pytest.raises(ApiError) as exc:
         fn(*args)
     assert exc.value.status == 400
     return exc.value.reason

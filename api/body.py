@@ -1,0 +1,97 @@
+"""The one body reader of the API: media type, size, UTF-8, JSON, depth and NUL checks, in that order.
+
+- a body-bearing request whose `Content-Type` is not one the route accepts: 415 (a `text/plain`
+  or form post is refused: a cross-site form needs no CORS preflight, a JSON request does);
+- over `EMS_MAX_PAYLOAD_BYTES`: 413 (by the declared length, before reading, or while reading);
+- not UTF-8 or not JSON: 400 naming the byte or the parse error;
+- nested deeper than `MAX_BODY_DEPTH`: 422;
+- a NUL in any string or key: 422 naming each (no PostgreSQL text or jsonb holds one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from ems.api.edge import require_json
+from ems.api.errors import ApiError
+from ems.schemas.limits import MAX_DEPTH, NUL_MESSAGE, nul_paths
+
+MAX_BODY_DEPTH = MAX_DEPTH + 8  # a record's attributes may nest MAX_DEPTH levels inside a batch
+JSON_TYPES = ("application/json",)
+
+
+def has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return (length not in (None, "0")) or "chunked" in request.headers.get("transfer-encoding", "")
+
+
+async def read_body(
+    request: Request,
+    accepted: tuple[str, ...] = JSON_TYPES,
+    *,
+    required: bool = True,
+    limit: int | None = None,
+) -> Any:
+    """The request body parsed as JSON after the checks above; None for an absent optional body."""
+    if not has_body(request):
+        if required:
+            raise ApiError(400, "empty request body; expected a JSON object or array")
+        return None
+    require_json(request, accepted)
+    limit = limit or request.app.state.settings.max_payload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
+    if not body:
+        if required:
+            raise ApiError(400, "empty request body; expected a JSON object or array")
+        return None
+    return parse_json(bytes(body))
+
+
+def parse_json(body: bytes) -> Any:
+    """`read_body`'s checks of a whole body: ApiError (400, 422) with the reason."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            # orjson says "surrogates not allowed" of any bad byte: name the byte instead.
+            raise ApiError(
+                400, f"request body is not valid UTF-8: byte 0x{body[bad.start]:02x} at offset {bad.start}"
+            ) from None
+        raise ApiError(400, f"invalid JSON: {exc}") from None
+    deep = too_deep(payload, MAX_BODY_DEPTH)
+    if deep is not None:
+        raise ApiError(
+            422,
+            "validation failed",
+            [{"field": deep, "message": f"nested deeper than {MAX_BODY_DEPTH} levels"}],
+        )
+    if b"\\u0000" in body:  # how JSON writes a NUL (raw control characters are invalid JSON)
+        paths = nul_paths(payload)  # e.g. `resource`, `[2].attributes.note`, `tags[0]`
+        if paths:
+            raise ApiError(422, "validation failed", [{"field": p, "message": NUL_MESSAGE} for p in paths])
+    return payload
+
+
+def too_deep(value: Any, limit: int) -> str | None:
+    """The path of the first container nested deeper than `limit` levels (None when none is)."""
+    stack: list[tuple[Any, str, int]] = [(value, "(body)", 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return path
+            pairs = enumerate(item) if isinstance(item, list) else item.items()
+            stack.extend((v, f"{path}.{k}", depth + 1) for k, v in pairs if isinstance(v, dict | list))
+    return None

@@ -1,0 +1,28 @@
+"""The one route table of the API, in matching order, and the OpenAPI document generated from it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from ems.api import alert_actions, alert_routes, asset_endpoints, events, integrations, series, status_routes
+from ems.api.openapi import generate
+from ems.api.routing import Endpoint
+from ems.api.security import routes as security_routes
+
+ENDPOINTS: list[Endpoint] = [
+    *events.ENDPOINTS,
+    *alert_routes.ENDPOINTS,  # list, count, top: before /alerts/{alert_id}
+    *alert_actions.ENDPOINTS,
+    *asset_endpoints.ENDPOINTS,
+    *series.ENDPOINTS,
+    *integrations.ENDPOINTS,  # Alertmanager, Alerta and PagerDuty clients (docs/ingest.md)
+    *security_routes.ENDPOINTS,  # login, sessions, users, keys
+    *status_routes.ENDPOINTS,
+]
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `ENDPOINTS`."""
+    return generate(ENDPOINTS)
