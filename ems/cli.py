@@ -58,10 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("worker", help="run pipeline stages (normalize, dedupe, projections, assets)")
+    p = sub.add_parser(
+        "worker", help="run pipeline stages (normalize, dedupe, projections, assets, correlate)"
+    )
     p.add_argument(
         "--stages",
-        default="normalize,dedupe,projections,assets",
+        default="normalize,dedupe,projections,assets,correlate",
         help="comma-separated stages to run in this process (default: all)",
     )
     p.add_argument(

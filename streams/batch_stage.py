@@ -95,6 +95,7 @@ class BatchStage(Stage):
         self.max_records = max_records
         self.consumer_options = consumer_options
         self._sent: list[asyncio.Future] = []
+        self.consumer: AIOKafkaConsumer | None = None
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
         """Turn one input batch into outputs queued with `emit` (and dead letters)."""
@@ -119,7 +120,8 @@ class BatchStage(Stage):
 
     async def run(self) -> None:
         """Run until `stop()`: getmany -> handle -> flush -> commit."""
-        consumer = make_consumer(self.settings, group_id=self.group, **self.consumer_options)
+        # Kept on the stage for what `before_batch` may need of it (seeks after a rebuild).
+        self.consumer = consumer = make_consumer(self.settings, group_id=self.group, **self.consumer_options)
         producer = make_producer(self.settings)
         self._sent.clear()
         processed: dict[TopicPartition, int] = {}

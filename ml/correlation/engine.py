@@ -136,7 +136,12 @@ class Correlator(Maintenance):
                     detail = f"behind {self._name(front)}, which is down ({down.event})"
                     found.append(Candidate(inc, down, "unreachable", detail, (1,)))
             near = self.topology.near(asset, cfg.max_hops) if asset in self.topology.nodes else {asset: 0}
+            # Two down devices that the pollers both reach directly are two separate cuts: two faults.
+            cuts = frozenset(self.down) | {asset} if cfg.is_down(ep.event) else frozenset()
+            own_cut = bool(cuts) and self.topology.is_front(asset, cuts)
             for other, hops in sorted(near.items()):
+                if own_cut and other != asset and self.topology.is_front(other, cuts):
+                    continue
                 for f in self.recent.get(other, ()):
                     if f.fingerprint == ep.fingerprint or abs(f.since - t) > window:
                         continue
@@ -300,6 +305,15 @@ class Correlator(Maintenance):
             self._dbscan(self.watermark)
             self._prune(self.watermark)
             self._next_step = self.watermark + step
+
+    def pending_members(self) -> int:
+        """Memberships changed since the last flush (what the next records will carry)."""
+        total = 0
+        for iid in self._dirty:
+            inc = self.incidents.get(iid)
+            if inc is not None:
+                total += len(inc.dirty) + len(inc.departed)
+        return total
 
     # -- output ------------------------------------------------------------------------------------
     def flush(self) -> list[IncidentChanged]:

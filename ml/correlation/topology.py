@@ -148,6 +148,10 @@ class Topology:
     def pollers(self) -> list[str]:
         return sorted(a for a, n in self.nodes.items() if POLLER_TAG in n.tags)
 
+    def is_front(self, asset_id: str, down: frozenset[str]) -> bool:
+        """Whether a down device is a frontier: the pollers reach it, nothing down stands in front."""
+        return bool(self.pollers) and asset_id in down and asset_id not in self.frontiers(down)
+
     def frontiers(self, down: frozenset[str]) -> dict[str, str]:
         """Cut-off asset -> the down device it sits behind (nearest frontier, ties by id).
 

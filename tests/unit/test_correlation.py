@@ -130,6 +130,22 @@ def test_two_faults_at_different_sites_minutes_apart_stay_two_incidents() -> Non
     ]
 
 
+def test_two_core_routers_down_minutes_apart_are_two_cuts_not_one_incident() -> None:
+    # a-core and b-core are 2 hops apart through the WAN: close enough to relate, but each is reached
+    # by the poller directly, so each is its own cut.
+    assets = base() + site("a", 1, 1) + site("b", 1, 1)
+    _, records = run(
+        [obs(0, "a-core", "Device Unreachable"), obs(120, "b-core", "Device Unreachable")], assets
+    )
+    assert sorted(map(sorted, current(records).values())) == [["a-core"], ["b-core"]]
+    # Without pollers nothing says so: the link relates them.
+    plain = [a for a in assets if "poller" not in a.tags]
+    _, records = run(
+        [obs(0, "a-core", "Device Unreachable"), obs(120, "b-core", "Device Unreachable")], plain
+    )
+    assert list(current(records).values()) == [{"a-core", "b-core"}]
+
+
 def test_unrelated_alerts_far_apart_in_the_graph_or_in_time_stay_alone() -> None:
     assets = base() + site("a", 2, 2)
     _, records = run(
