@@ -11,8 +11,11 @@ Protocol:
    (`ems.incidents`, folded in order), and the alert partitions are sought to the positions of the
    last record (the beginning when there is none); the asset partitions to where the rebuild ended.
    What was fetched before the seek is dropped.
-2. Per batch: asset snapshots first, then the alert changes merged across partitions by event time
-   (each partition's own order kept), applied one by one; the decisions are published whenever
+   Each batch is extended with what keeps arriving (`EMS_CORRELATION_GATHER`): a burst's partitions
+   come in separate fetches, and only what is at hand can be put in event-time order.
+2. Per batch: asset snapshots first, then the steps of the alert changes (each start and end of an
+   episode at its own time: `episodes.steps`) of every partition in event-time order (one alert's
+   steps keep their order), applied one by one; the decisions are published whenever
    `EMS_CORRELATION_FLUSH_MEMBERS` memberships changed and at the end of the batch, each record with
    the position of the first input record of every partition not yet wholly applied.
 3. A redelivered alert change (after a crash) is recognised by its alert version and skipped, so
@@ -22,16 +25,15 @@ Protocol:
 
 from __future__ import annotations
 
-import heapq
 import logging
 import time
-from collections.abc import Iterator
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from ems.agents.assets_worker import read_snapshots
 from ems.ml.correlation.config import CorrelationConfig, DbscanConfig
 from ems.ml.correlation.engine import Correlator
+from ems.ml.correlation.episodes import Step, in_time_order
 from ems.schemas.alert import AlertChanged, AlertChangedBatch
 from ems.schemas.asset import AssetChanged
 from ems.schemas.incident import IncidentBatch, IncidentChanged
@@ -170,25 +172,46 @@ class CorrelateWorker(BatchStage):
             return
         if self.core is None:
             return
-        pending: dict[int, int] = {}  # alert partition -> first offset not wholly applied yet
-        streams = []
+        await self._gather(batch)
+        progress = _Progress()
+        accepted = []
         for tp, messages in sorted(batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
             if tp.topic == self.assets_topic:
                 for msg in messages:
                     await self._asset(msg, dead)
                 continue
-            pending[tp.partition] = messages[0].offset
-            streams.append(self._changes(tp.partition, messages, dead))
-        count = 0
-        for _, _, _, msg, change, last in heapq.merge(*[await s for s in streams]):
-            await self._apply(change, msg, dead)
-            count += 1
-            if last:
-                pending[msg.partition] = msg.offset + 1
+            for msg in messages:
+                progress.record(msg)
+                for change in await self._changes(msg, dead):
+                    if self.core.accept(change):  # else applied before (a redelivery after a crash)
+                        accepted.append((msg, change))
+        entries = in_time_order(accepted)
+        for msg, _ in entries:
+            progress.add(msg)
+        failed: set[str] = set()
+        for msg, step in entries:
+            await self._step(step, msg, dead, failed)
+            progress.done(msg)
             if self.core.pending_members() >= self.settings.correlation_flush_members:
-                await self._publish(producer, pending)
-        self._since_positions += count
-        await self._publish(producer, pending, force=self._since_positions >= POSITIONS_EVERY)
+                await self._publish(producer, progress.pending())
+        self._since_positions += len(entries)
+        await self._publish(producer, progress.pending(), force=self._since_positions >= POSITIONS_EVERY)
+
+    async def _gather(self, batch: Batch) -> None:
+        """Wait for what is still coming (up to `EMS_CORRELATION_GATHER` s without a record, at most
+        8 times as long): the partitions of one burst arrive in separate fetches, and the steps are
+        put in event-time order only within what is at hand. The records join `batch` (committed
+        with it)."""
+        quiet = self.settings.correlation_gather
+        if quiet <= 0:
+            return
+        deadline = time.monotonic() + 8 * quiet
+        while time.monotonic() < deadline:
+            more = await self.consumer.getmany(timeout_ms=int(quiet * 1000), max_records=self.max_records)
+            if not more:
+                return
+            for tp, messages in more.items():
+                batch.setdefault(tp, []).extend(messages)
 
     async def _asset(self, msg: ConsumerRecord, dead: DeadLetters) -> None:
         try:
@@ -203,31 +226,26 @@ class CorrelateWorker(BatchStage):
             log.exception("correlate: failed on asset %s", changed.asset.asset_id)
             await dead.reject(f"failed on this record: {describe(exc)}", msg)
 
-    async def _changes(self, partition: int, messages: list[ConsumerRecord], dead: DeadLetters) -> list:
-        """(event time, partition, index, message, change, last of its record) of one partition."""
-        out = []
-        for msg in messages:
-            try:
-                record = decode(msg.value, AlertChangedBatch)
-            except DecodeError as exc:
-                await dead.reject(str(exc), msg)
-                continue
-            for i, change in enumerate(record.changes):
-                last = i == len(record.changes) - 1
-                out.append((change.occurred_at, partition, len(out), msg, change, last))
-        # Event-time order within the partition could reorder one alert's changes: keep the log's.
-        return sorted(_monotonic(out))
-
-    async def _apply(self, change: AlertChanged, msg: ConsumerRecord, dead: DeadLetters) -> None:
+    async def _changes(self, msg: ConsumerRecord, dead: DeadLetters) -> list[AlertChanged]:
         try:
-            self.core.apply(change)
+            return decode(msg.value, AlertChangedBatch).changes
+        except DecodeError as exc:
+            await dead.reject(str(exc), msg)
+            return []
+
+    async def _step(self, step: Step, msg: ConsumerRecord, dead: DeadLetters, failed: set[str]) -> None:
+        change = step.change
+        if change.event_id in failed:
+            return
+        try:
+            self.core.step(step)
         except Exception as exc:
             if classify(exc) is Failure.TRANSIENT:
                 raise
+            failed.add(change.event_id)
             log.exception("correlate: failed on alert change %s", change.event_id)
-            await dead.reject_item(
-                f"failed on this record: {describe(exc)}", msg, encode(change), change.event_id
-            )
+            reason = f"failed on this record: {describe(exc)}"
+            await dead.reject_item(reason, msg, encode(change), change.event_id)
 
     async def _publish(
         self, producer: AIOKafkaProducer, pending: dict[int, int], force: bool = False
@@ -242,10 +260,27 @@ class CorrelateWorker(BatchStage):
         await self.emit(producer, self.incidents_topic, encode(record), key=record.key.encode(), partition=0)
 
 
-def _monotonic(items: list[tuple]) -> Iterator[tuple]:
-    """The items with event times made non-decreasing in log order (a late change takes its
-    predecessor's time for sorting), so sorting by time never reorders one partition."""
-    floor = None
-    for at, *rest in items:
-        floor = at if floor is None or at > floor else floor
-        yield (floor, *rest)
+class _Progress:
+    """Which input records of the batch are wholly applied: the positions a record may carry are, per
+    alert partition, the first record with a step still to apply."""
+
+    def __init__(self) -> None:
+        self.left: dict[tuple[int, int], int] = {}
+        self.order: dict[int, list[int]] = {}
+
+    def record(self, msg: ConsumerRecord) -> None:
+        self.left[(msg.partition, msg.offset)] = 0
+        self.order.setdefault(msg.partition, []).append(msg.offset)
+
+    def add(self, msg: ConsumerRecord) -> None:
+        self.left[(msg.partition, msg.offset)] += 1
+
+    def done(self, msg: ConsumerRecord) -> None:
+        self.left[(msg.partition, msg.offset)] -= 1
+
+    def pending(self) -> dict[int, int]:
+        out = {}
+        for partition, offsets in self.order.items():
+            first = next((o for o in offsets if self.left[(partition, o)]), None)
+            out[partition] = offsets[-1] + 1 if first is None else first
+        return out

@@ -243,6 +243,9 @@ class Settings(BaseSettings):
     correlation_dbscan_eps: float = Field(0.4, gt=0, le=1, description="DBSCAN eps (distances are 0-1)")
     correlation_dbscan_min_samples: int = Field(2, ge=2, description="DBSCAN min_samples")
     correlation_dbscan_window: float = Field(600.0, gt=0, description="DBSCAN's sliding window (s)")
+    correlation_gather: float = Field(
+        0.25, ge=0, le=5, description="Wait this long for more alert changes before deciding (s; 0 = never)"
+    )
     correlation_flush_members: int = Field(
         2000, ge=1, description="Publish the decisions once this many memberships changed (bounds a record)"
     )

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ems.ml.correlation.config import CorrelationConfig
-from ems.ml.correlation.episodes import Episode, read
+from ems.ml.correlation.episodes import ACTIVE, Episode, Step, episode_number, steps
 from ems.ml.correlation.impact import impact, root_cause
 from ems.ml.correlation.incident import Incident, Key, Membership, incident_id_for
 from ems.ml.correlation.maintenance import Maintenance
@@ -61,7 +61,7 @@ class Correlator(Maintenance):
         self.running: dict[str, Episode] = {}  # fingerprint -> its open episode
         self.last: dict[str, Episode] = {}  # fingerprint -> its latest episode
         self.recent: dict[str, list[Episode]] = defaultdict(list)  # asset -> episodes started lately
-        self.down: dict[str, dict[Key, Episode]] = {}  # asset -> its open "down" episodes
+        self.downs: dict[str, list[Episode]] = defaultdict(list)  # asset -> its "down" episodes, lately
         self.versions: dict[str, int] = {}  # fingerprint -> highest alert version applied
         self.watermark: datetime | None = None
         self.seq = 0
@@ -77,25 +77,48 @@ class Correlator(Maintenance):
 
     def apply(self, change: AlertChanged) -> None:
         """Apply one alert change (a redelivered one, by alert version, changes nothing)."""
+        if self.accept(change):
+            for step in steps(change):
+                self.step(step)
+
+    def accept(self, change: AlertChanged) -> bool:
+        """Whether the change is new (its alert version above those applied); it is then counted as
+        applied: its steps must follow (`steps`), in order, possibly among other alerts' steps."""
         a = change.alert
         if self.versions.get(a.fingerprint, 0) >= a.version:
-            return
+            return False
         self.versions[a.fingerprint] = a.version
-        self.watermark = max(self.watermark or change.occurred_at, change.occurred_at)
+        return True
+
+    def step(self, s: Step) -> None:
+        """Apply one step of an accepted change, at its time."""
+        a = s.change.alert
+        self.watermark = max(self.watermark or s.at, s.at)
         ep = self.running.get(a.fingerprint)
-        reading = read(change, ep is not None)
-        if ep is not None:
-            if reading.starts_at is None:
-                ep.update(change, change.events_applied)
-            self._touch(ep)
-            if reading.ends_at is not None:
-                self._end(ep, reading.ends_at)
-        if reading.starts_at is not None:
-            new = Episode.start(change.alert, reading.starts_at)
-            new.update(change, change.events_applied)
+        if s.kind == "start":
+            if ep is not None:  # its end was not seen: it ends where the next one starts
+                self._end(ep, s.at)
+            new = Episode.start(a, s.at, episode_number(a.version, s.index))
+            new.update(s.change)
+            new.brought(s.event_ids)
             self._place(new)
-            if reading.ends_new_at is not None:
-                self._end(new, reading.ends_new_at)
+        elif s.kind == "end":
+            if ep is not None:
+                ep.brought(s.event_ids)
+                self._end(ep, s.at)
+        else:
+            kinds = {x.kind for x in steps(s.change)}
+            if ep is None and a.status in ACTIVE and "start" not in kinds:
+                # Open before this stage knew it (a rebuilt state, an older log): it starts as it says.
+                ep = Episode.start(a, a.status_changed_at or a.first_seen, episode_number(a.version, 0))
+                self._place(ep)
+            elif ep is not None and a.status not in ACTIVE and "end" not in kinds:
+                self._end(ep, s.at)
+            last = self.last.get(a.fingerprint)
+            if last is not None and last.alert_version <= a.version:
+                last.update(s.change, s.change.events_applied)
+                last.brought(s.event_ids)
+                self._touch(last)
         self._maybe_step()
 
     # -- placing an episode ------------------------------------------------------------------------
@@ -118,8 +141,26 @@ class Correlator(Maintenance):
         return node.name if node else asset_id
 
     def cut(self) -> dict[str, str]:
-        """Cut-off asset -> the down device it sits behind (see `Topology.frontiers`)."""
-        return self.topology.frontiers(frozenset(self.down))
+        """Cut-off asset -> the down device it sits behind now (see `Topology.frontiers`)."""
+        return self.topology.frontiers(
+            frozenset(a for a, eps in self.downs.items() if any(e.open for e in eps))
+        )
+
+    def _down_around(self, t: datetime) -> frozenset[str]:
+        """The devices down around time t: a down episode running at t, or starting within the link
+        window after it (a device is often reported down after what sits behind it). By the episodes'
+        own times, so steps that arrive out of order see the same cuts."""
+        after = t + timedelta(seconds=self.cfg.link_window_s)
+        return frozenset(
+            a
+            for a, eps in self.downs.items()
+            if any(e.opened_at <= after and (e.ended_at is None or e.ended_at >= t) for e in eps)
+        )
+
+    def _down_episodes(self, asset: str, t: datetime) -> list[Episode]:
+        after = t + timedelta(seconds=self.cfg.link_window_s)
+        eps = self.downs.get(asset, ())
+        return [e for e in eps if e.opened_at <= after and (e.ended_at is None or e.ended_at >= t)]
 
     def _candidates(self, ep: Episode) -> list[Candidate]:
         t, cfg = ep.opened_at, self.cfg
@@ -130,14 +171,15 @@ class Correlator(Maintenance):
             found.append(Candidate(inc, prev, "same_alert", f"episode {prev.number} of the same alert", (0,)))
         asset = ep.asset_id
         if asset:
-            front = self.cut().get(asset)
-            for _, down in sorted(self.down.get(front or "", {}).items()):
+            around = self._down_around(t)
+            front = self.topology.frontiers(around).get(asset)
+            for down in self._down_episodes(front, t) if front else ():
                 if (inc := self._joinable(down.incident_id, t)) is not None:
                     detail = f"behind {self._name(front)}, which is down ({down.event})"
                     found.append(Candidate(inc, down, "unreachable", detail, (1,)))
             near = self.topology.near(asset, cfg.max_hops) if asset in self.topology.nodes else {asset: 0}
             # Two down devices that the pollers both reach directly are two separate cuts: two faults.
-            cuts = frozenset(self.down) | {asset} if cfg.is_down(ep.event) else frozenset()
+            cuts = around | {asset} if cfg.is_down(ep.event) else frozenset()
             own_cut = bool(cuts) and self.topology.is_front(asset, cuts)
             for other, hops in sorted(near.items()):
                 if own_cut and other != asset and self.topology.is_front(other, cuts):
@@ -179,7 +221,7 @@ class Correlator(Maintenance):
                     self._merge(other, survivor, t, why)
             self._join(ep, survivor, best.reason, best.linked.alert_id, best.detail, t)
         if ep.asset_id and self.cfg.is_down(ep.event):
-            self.down.setdefault(ep.asset_id, {})[ep.key] = ep
+            self.downs[ep.asset_id].append(ep)
             self._gather_behind(ep)
 
     def _register(self, ep: Episode) -> None:
@@ -189,14 +231,17 @@ class Correlator(Maintenance):
             self.recent[ep.asset_id].append(ep)
 
     def _gather_behind(self, ep: Episode) -> None:
-        """E says its device is down: open episodes now cut off behind it join its incident."""
+        """E says its device is down: episodes cut off behind it, failing when it went down and started
+        within the link window of it, join its incident."""
         window = timedelta(seconds=self.cfg.link_window_s)
         inc = self._live(ep.incident_id)
-        for asset, front in sorted(self.cut().items()):
+        cut = self.topology.frontiers(self._down_around(ep.opened_at))
+        for asset, front in sorted(cut.items()):
             if front != ep.asset_id:
                 continue
             for f in self.recent.get(asset, ()):
-                if not f.open or abs(f.since - ep.opened_at) > window:
+                alive = f.ended_at is None or f.ended_at >= ep.opened_at
+                if not alive or abs(f.since - ep.opened_at) > window:
                     continue
                 other = self._live(f.incident_id)
                 if other is None or other is inc:
@@ -283,11 +328,6 @@ class Correlator(Maintenance):
         ep.ended_at = at
         if self.running.get(ep.fingerprint) is ep:
             del self.running[ep.fingerprint]
-        downs = self.down.get(ep.asset_id or "")
-        if downs is not None:
-            downs.pop(ep.key, None)
-            if not downs:
-                del self.down[ep.asset_id]
         inc = self._live(ep.incident_id)
         if inc is not None:
             inc.dirty.add(ep.key)

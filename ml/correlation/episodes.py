@@ -2,16 +2,17 @@
 it resolves, is closed or expires.
 
 A change may fold several events (the dedupe stage publishes one change per alert per batch), so it
-is read as a whole: its transitions say whether an episode ended and whether one started in it, the
-alert's final status whether one is running after it. An episode is numbered by the alert version of
-the change that started it; a change that ends an episode and starts the next keeps both apart.
+is read as its steps (`steps`): each start and end at the time of its transition, then the alert's
+final state. An episode is numbered after the change and the rank of the start that began it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from ems.schemas.alert import AlertChanged, AlertState
 from ems.schemas.incident import EVENT_IDS_KEPT
@@ -21,6 +22,7 @@ ENDS = frozenset({"resolved", "closed", "expired"})
 ACTIVE = frozenset({"open", "acknowledged", "shelved"})
 EVENT_KINDS = frozenset({"opened", "severity_changed", "resolved", "reopened"})  # transitions by events
 _WORD = re.compile(r"[a-z]+")
+T = TypeVar("T")
 
 
 def words(*texts: str) -> frozenset[str]:
@@ -72,11 +74,11 @@ class Episode:
         return words(self.event, self.title)
 
     @classmethod
-    def start(cls, alert: AlertState, at: datetime) -> Episode:
+    def start(cls, alert: AlertState, at: datetime, number: int) -> Episode:
         return cls(
             alert_id=alert.alert_id,
             fingerprint=alert.fingerprint,
-            number=alert.version,
+            number=number,
             source=alert.source,
             event=alert.event,
             resource=alert.resource,
@@ -90,46 +92,70 @@ class Episode:
             opened_at=at,
         )
 
-    def update(self, change: AlertChanged, events: int) -> None:
-        """Take the alert's latest state, and count the `events` the change brought with their ids."""
+    def update(self, change: AlertChanged, events: int = 0) -> None:
+        """Take the alert's latest state and count the `events` the change brought."""
         a = change.alert
         self.severity, self.status, self.title = a.severity, a.status, a.title
         self.service, self.tags = tuple(a.service), tuple(a.tags)
         self.alert_version = a.version
         self.event_count += events
-        ids = [t.event_id for t in change.transitions if t.kind in EVENT_KINDS] + [a.last_event_id]
-        for event_id in ids:
+
+    def brought(self, event_ids: tuple[str, ...]) -> None:
+        """Keep the ids of the events it brought (the last EVENT_IDS_KEPT)."""
+        for event_id in event_ids:
             if event_id not in self.event_ids:
                 self.event_ids.append(event_id)
         del self.event_ids[:-EVENT_IDS_KEPT]
 
 
 @dataclass(frozen=True)
-class Reading:
-    """What one change means for the alert's episodes."""
+class Step:
+    """One moment of an alert change: an episode starts or ends at `at`, or (`final`) the change's
+    end state is taken. A change folding several events (the dedupe stage publishes one per alert per
+    batch: a replayed or compressed stream folds a whole flap into one) is read as its steps, so
+    every start and end is decided at its own time, among the other alerts' steps."""
 
-    ends_at: datetime | None  # the running episode ended at this time
-    starts_at: datetime | None  # a new episode started at this time
-    ends_new_at: datetime | None  # ... and that new one ended within the same change
+    at: datetime
+    change: AlertChanged
+    kind: str  # "start", "end" or "final"
+    index: int = 0  # a start's rank among the starts of its change
+    event_ids: tuple[str, ...] = ()
 
 
-def read(change: AlertChanged, running: bool) -> Reading:
-    """Interpret a change given whether an episode of its alert is running."""
-    a = change.alert
-    active = a.status in ACTIVE
-    starts = [t.at for t in change.transitions if t.kind in STARTS]
-    ends = [t.at for t in change.transitions if t.kind in ENDS]
-    last_end = max(ends) if ends else change.occurred_at
-    if running:
-        if not active:
-            return Reading(last_end, None, None)
-        if starts and ends:  # ended and started again within the change
-            return Reading(min(ends), max(starts), None)
-        return Reading(None, None, None)
-    if active:
-        at = max(starts) if starts else (a.status_changed_at or a.first_seen)
-        return Reading(None, at, None)
-    if starts:  # opened and ended within one change
-        start = min(starts)
-        return Reading(None, start, max(last_end, start))
-    return Reading(None, None, None)
+def steps(change: AlertChanged) -> list[Step]:
+    """The steps of a change, in order (the last one `final`, never before the others)."""
+    out: list[Step] = []
+    starts = 0
+    loose: list[str] = []
+    for t in change.transitions:
+        if t.kind in STARTS:
+            out.append(Step(t.at, change, "start", starts, (t.event_id,)))
+            starts += 1
+        elif t.kind in ENDS:
+            out.append(Step(t.at, change, "end", 0, (t.event_id,)))
+        elif t.kind in EVENT_KINDS:
+            loose.append(t.event_id)
+    at = max([change.occurred_at, *(s.at for s in out)])
+    out.append(Step(at, change, "final", 0, (*loose, change.alert.last_event_id)))
+    return out
+
+
+def episode_number(version: int, index: int) -> int:
+    """An episode's number: 16 x the alert version of the change that started it + the start's rank
+    in that change (a change folding more than 16 starts numbers the later ones alike)."""
+    return version * 16 + min(index, 15)
+
+
+def in_time_order(changes: Iterable[tuple[T, AlertChanged]]) -> list[tuple[T, Step]]:
+    """The steps of `changes` (each with its tag, in log order) sorted by event time; one alert's
+    steps keep their log order (a late one sorts at its predecessor's time); ties keep log order."""
+    floor: dict[str, datetime] = {}
+    keyed = []
+    for tag, change in changes:
+        fp = change.alert.fingerprint
+        for step in steps(change):
+            at = max(step.at, floor.get(fp, step.at))
+            floor[fp] = at
+            keyed.append((at, len(keyed), tag, step))
+    keyed.sort(key=lambda k: k[:2])
+    return [(tag, step) for _, _, tag, step in keyed]

@@ -108,6 +108,12 @@ class Maintenance:
         cfg = self.cfg
         keep = timedelta(seconds=max(cfg.link_window_s, cfg.linger_s, cfg.dbscan.window_s))
         horizon = now - keep
+        for asset in list(self.downs):
+            kept = [e for e in self.downs[asset] if e.open or e.ended_at >= horizon]
+            if kept:
+                self.downs[asset] = kept
+            else:
+                del self.downs[asset]
         for asset in list(self.recent):
             kept = [e for e in self.recent[asset] if e.opened_at >= horizon or e.open]
             if kept:

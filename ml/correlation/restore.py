@@ -105,6 +105,6 @@ def rebuild(c: Correlator, records: Iterable[IncidentChanged]) -> None:
         c.last[ep.fingerprint] = ep
         if ep.asset_id:
             c.recent[ep.asset_id].append(ep)
-            if ep.open and c.cfg.is_down(ep.event):
-                c.down.setdefault(ep.asset_id, {})[ep.key] = ep
+            if c.cfg.is_down(ep.event):
+                c.downs[ep.asset_id].append(ep)
         c.rules.offer(ep, c.topology)

@@ -23,6 +23,7 @@ REACH_EDGES = frozenset({"connected_to", "runs_on"})
 DEPENDENCY_EDGES = frozenset({"depends_on", "runs_on", "member_of"})
 SERVICE_TYPES = frozenset({"service", "business_service"})
 POLLER_TAG = "poller"
+CUTS_KEPT = 64  # down sets whose cuts are remembered (steps out of order ask for past ones)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Topology:
     _near: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     _reach: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     _dependents: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
-    _cut: tuple[object, dict[str, str]] | None = None
+    _cuts: dict[tuple[frozenset[str], int], dict[str, str]] = field(default_factory=dict)
 
     def upsert(self, asset: Asset) -> bool:
         """Take an asset's latest snapshot; True when its edges changed. A retired asset has none."""
@@ -88,7 +89,7 @@ class Topology:
             self._link(asset.asset_id, kind, target, +1)
         self._edges[asset.asset_id] = edges
         self.version += 1
-        self._cut = None
+        self._cuts.clear()
         return True
 
     def _link(self, source: str, kind: str, target: str, step: int) -> None:
@@ -160,8 +161,8 @@ class Topology:
         asset the walk did not reach is labelled with the frontier a walk from the frontiers finds
         first. Empty without pollers: then nothing is known to be cut off."""
         key = (down, self.version)
-        if self._cut is not None and self._cut[0] == key:
-            return self._cut[1]
+        if key in self._cuts:
+            return self._cuts[key]
         pollers = [p for p in self.pollers if p not in down]
         reached = set(pollers)
         queue = deque(pollers)
@@ -184,5 +185,7 @@ class Topology:
                     label[there] = label[here]
                     queue.append(there)
         result = {a: f for a, f in label.items() if a != f} if pollers else {}
-        self._cut = (key, result)
+        if len(self._cuts) >= CUTS_KEPT:
+            self._cuts.pop(next(iter(self._cuts)))
+        self._cuts[key] = result
         return result

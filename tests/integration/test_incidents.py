@@ -114,7 +114,16 @@ def incidents(pipeline: Pipeline, **params) -> list[dict]:
         return r.json()["incidents"]
 
 
-def test_incidents_end_to_end_with_a_killed_stage_and_a_replay(pipeline: Pipeline) -> None:
+def test_incidents_end_to_end_with_a_killed_stage_and_a_replay(servers, tmp_path) -> None:
+    # A short session timeout: the killed stage's consumer leaves its group sooner.
+    pipeline = Pipeline(servers, tmp_path, broker_session_timeout="4")
+    try:
+        run(pipeline)
+    finally:
+        pipeline.stop_all()
+
+
+def run(pipeline: Pipeline) -> None:
     pipeline.start_worker(stages="normalize,dedupe,projections,assets")
     pipeline.start("correlate", "worker", "--stages", "correlate")
     pipeline.start_api()
@@ -181,7 +190,7 @@ def test_incidents_end_to_end_with_a_killed_stage_and_a_replay(pipeline: Pipelin
     )
 
     # A replay rebuilds the incident read models and the alerts' incident ids row for row.
-    pipeline.wait_quiet(60)
+    pipeline.wait_quiet(60, quiet=1.0)
     target = f"{pipeline.name}_rb"
     done = pipeline.run("replay", "--schema", target)
     assert done.returncode == 0, done.stderr
