@@ -14,10 +14,10 @@ Protocol:
    Each batch is extended with what keeps arriving (`EMS_CORRELATION_GATHER`): a burst's partitions
    come in separate fetches, and only what is at hand can be put in event-time order.
 2. Per batch: asset snapshots first, then the steps of the alert changes (each start and end of an
-   episode at its own time: `episodes.steps`) of every partition in event-time order (one alert's
-   steps keep their order), applied one by one; the decisions are published whenever
+   episode at its own time: `episodes.steps`) through the reorder buffer (`correlate_order.py`):
+   in event-time order across partitions, applied one by one; the decisions are published whenever
    `EMS_CORRELATION_FLUSH_MEMBERS` memberships changed and at the end of the batch, each record with
-   the position of the first input record of every partition not yet wholly applied.
+   the position of the first input record of every partition with a step not yet applied.
 3. A redelivered alert change (after a crash) is recognised by its alert version and skipped, so
    re-reading from a conservative position repeats no decision. A record that cannot be decoded, or
    a change the core fails on, is dead-lettered with the reason; the others go on.
@@ -31,9 +31,10 @@ import time
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from ems.agents.assets_worker import read_snapshots
+from ems.agents.correlate_order import Reorder
 from ems.ml.correlation.config import CorrelationConfig, DbscanConfig
 from ems.ml.correlation.engine import Correlator
-from ems.ml.correlation.episodes import Step, in_time_order
+from ems.ml.correlation.episodes import Step
 from ems.schemas.alert import AlertChanged, AlertChangedBatch
 from ems.schemas.asset import AssetChanged
 from ems.schemas.incident import IncidentBatch, IncidentChanged
@@ -100,8 +101,8 @@ class CorrelateWorker(BatchStage):
         self.config = config_from(settings)
         self.core = Correlator(self.config)
         self.positions: dict[str, int] = {}  # "alerts:<partition>" -> next offset to apply
+        self.order = Reorder()  # steps held until every partition passed their time
         self.assigned: set[TopicPartition] | None = None
-        self._discard = False
         self._since_positions = 0
         self.rebuild_seconds = 0.0
 
@@ -118,12 +119,11 @@ class CorrelateWorker(BatchStage):
 
         return Rebuild()
 
-    async def before_batch(self) -> None:
-        """Step 1 when a rebalance asked for it."""
+    async def before_batch(self) -> bool:
+        """Step 1 when a rebalance asked for it; True: what was fetched before the seeks is dropped."""
         if self.assigned is None:
-            return
+            return False
         assigned, self.assigned = self.assigned, None
-        self._discard = True
         partitions = self.consumer.partitions_for_topic(self.alerts_topic) or set()
         held = {tp.partition for tp in assigned if tp.topic == self.alerts_topic}
         if held != partitions:
@@ -134,8 +134,9 @@ class CorrelateWorker(BatchStage):
                 sorted(partitions),
             )
             self.core = None
-            return
+            return True
         await self.rebuild(assigned)
+        return True
 
     async def rebuild(self, assigned: set[TopicPartition]) -> None:
         started = time.perf_counter()
@@ -147,7 +148,7 @@ class CorrelateWorker(BatchStage):
         asset_ends = await self.consumer.end_offsets([tp for tp in assigned if tp.topic == self.assets_topic])
         changes, positions = await read_decisions(self.settings)
         core.restore(changes)
-        self.core, self.positions = core, positions
+        self.core, self.positions, self.order = core, positions, Reorder()
         for tp in sorted(assigned):
             if tp.topic == self.assets_topic:
                 # The rebuild read up to at least these ends: what comes later is applied live.
@@ -167,51 +168,45 @@ class CorrelateWorker(BatchStage):
 
     # -- step 2 ----------------------------------------------------------------------------------
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
-        if self._discard:  # fetched before the seeks of step 1
-            self._discard = False
-            return
         if self.core is None:
             return
-        await self._gather(batch)
-        progress = _Progress()
-        accepted = []
+        quiet = await self._gather(batch)
         for tp, messages in sorted(batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
             if tp.topic == self.assets_topic:
                 for msg in messages:
                     await self._asset(msg, dead)
                 continue
             for msg in messages:
-                progress.record(msg)
+                self.order.record(msg)
                 for change in await self._changes(msg, dead):
                     if self.core.accept(change):  # else applied before (a redelivery after a crash)
-                        accepted.append((msg, change))
-        entries = in_time_order(accepted)
-        for msg, _ in entries:
-            progress.add(msg)
+                        self.order.push(msg, change)
         failed: set[str] = set()
-        for msg, step in entries:
+        applied = 0
+        for msg, step in self.order.release(quiet):
             await self._step(step, msg, dead, failed)
-            progress.done(msg)
+            self.order.done(msg)
+            applied += 1
             if self.core.pending_members() >= self.settings.correlation_flush_members:
-                await self._publish(producer, progress.pending())
-        self._since_positions += len(entries)
-        await self._publish(producer, progress.pending(), force=self._since_positions >= POSITIONS_EVERY)
+                await self._publish(producer)
+        self._since_positions += applied
+        await self._publish(producer, force=self._since_positions >= POSITIONS_EVERY)
 
-    async def _gather(self, batch: Batch) -> None:
+    async def _gather(self, batch: Batch) -> bool:
         """Wait for what is still coming (up to `EMS_CORRELATION_GATHER` s without a record, at most
-        8 times as long): the partitions of one burst arrive in separate fetches, and the steps are
-        put in event-time order only within what is at hand. The records join `batch` (committed
-        with it)."""
+        8 times as long): the partitions of one burst arrive in separate fetches. The records join
+        `batch` (committed with it). True when the input went quiet."""
         quiet = self.settings.correlation_gather
         if quiet <= 0:
-            return
+            return True
         deadline = time.monotonic() + 8 * quiet
         while time.monotonic() < deadline:
             more = await self.consumer.getmany(timeout_ms=int(quiet * 1000), max_records=self.max_records)
             if not more:
-                return
+                return True
             for tp, messages in more.items():
                 batch.setdefault(tp, []).extend(messages)
+        return False
 
     async def _asset(self, msg: ConsumerRecord, dead: DeadLetters) -> None:
         try:
@@ -247,40 +242,13 @@ class CorrelateWorker(BatchStage):
             reason = f"failed on this record: {describe(exc)}"
             await dead.reject_item(reason, msg, encode(change), change.event_id)
 
-    async def _publish(
-        self, producer: AIOKafkaProducer, pending: dict[int, int], force: bool = False
-    ) -> None:
+    async def _publish(self, producer: AIOKafkaProducer, force: bool = False) -> None:
         changes = self.core.flush()
         if not changes and not force:
             return
+        pending = self.order.positions()
         positions = {**self.positions, **{f"alerts:{p}": o for p, o in pending.items()}}
         self.positions = positions
         self._since_positions = 0
         record = IncidentBatch(changes=changes, positions=positions, seq=self.core.seq)
         await self.emit(producer, self.incidents_topic, encode(record), key=record.key.encode(), partition=0)
-
-
-class _Progress:
-    """Which input records of the batch are wholly applied: the positions a record may carry are, per
-    alert partition, the first record with a step still to apply."""
-
-    def __init__(self) -> None:
-        self.left: dict[tuple[int, int], int] = {}
-        self.order: dict[int, list[int]] = {}
-
-    def record(self, msg: ConsumerRecord) -> None:
-        self.left[(msg.partition, msg.offset)] = 0
-        self.order.setdefault(msg.partition, []).append(msg.offset)
-
-    def add(self, msg: ConsumerRecord) -> None:
-        self.left[(msg.partition, msg.offset)] += 1
-
-    def done(self, msg: ConsumerRecord) -> None:
-        self.left[(msg.partition, msg.offset)] -= 1
-
-    def pending(self) -> dict[int, int]:
-        out = {}
-        for partition, offsets in self.order.items():
-            first = next((o for o in offsets if self.left[(partition, o)]), None)
-            out[partition] = offsets[-1] + 1 if first is None else first
-        return out

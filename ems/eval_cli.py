@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from ems.assets_cli import append, commands, known_assets, parse
 from ems.ml.correlation.config import CorrelationConfig
@@ -45,16 +46,28 @@ def load_assets(settings: Settings, scenarios: list[Scenario], timeout: float) -
         time.sleep(0.5)
 
 
-def post_alerts(client: httpx.Client, scenarios: list[Scenario]) -> int:
-    """POST every alert (in time order, in chunks); the number posted."""
+def post_alerts(client: httpx.Client, scenarios: list[Scenario], max_bytes: int) -> int:
+    """POST every alert in time order, in requests of at most CHUNK alerts and `max_bytes`."""
     items = sorted(
         (o.model_dump(mode="json") for sc in scenarios for o in sc.observations()),
         key=lambda o: o["occurred_at"],
     )
-    for i in range(0, len(items), CHUNK):
-        r = client.post("/api/v1/events", json=items[i : i + CHUNK])
-        if r.status_code != 202:
-            raise SystemExit(f"POST /api/v1/events answered {r.status_code}: {r.text[:500]}")
+    chunk: list[bytes] = []
+    size = 2
+    for item in [*items, None]:
+        raw = orjson.dumps(item) if item is not None else b""
+        if chunk and (item is None or len(chunk) == CHUNK or size + len(raw) + 1 > max_bytes):
+            r = client.post(
+                "/api/v1/events",
+                content=b"[" + b",".join(chunk) + b"]",
+                headers={"Content-Type": "application/json"},
+            )
+            if r.status_code != 202:
+                raise SystemExit(f"POST /api/v1/events answered {r.status_code}: {r.text[:500]}")
+            chunk, size = [], 2
+        if item is not None:
+            chunk.append(raw)
+            size += len(raw) + 1
     return len(items)
 
 
@@ -111,7 +124,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         overlaps += pairs
     load_assets(settings, scenarios, args.timeout)
     with httpx.Client(base_url=api, timeout=60, headers={"Authorization": f"Key {key}"}) as client:
-        sent = post_alerts(client, scenarios)
+        sent = post_alerts(client, scenarios, settings.max_payload_bytes)
         posted = time.monotonic()
         deadline = posted + args.timeout
         last, since = -1, time.monotonic()

@@ -96,9 +96,12 @@ class Correlator(Maintenance):
         self.watermark = max(self.watermark or s.at, s.at)
         ep = self.running.get(a.fingerprint)
         if s.kind == "start":
+            number = episode_number(a.version, s.index)
+            if ep is not None and ep.number == number:
+                return  # applied before a restart (the change's final step had not been)
             if ep is not None:  # its end was not seen: it ends where the next one starts
                 self._end(ep, s.at)
-            new = Episode.start(a, s.at, episode_number(a.version, s.index))
+            new = Episode.start(a, s.at, number)
             new.update(s.change)
             new.brought(s.event_ids)
             self._place(new)
@@ -116,6 +119,8 @@ class Correlator(Maintenance):
                 self._end(ep, s.at)
             last = self.last.get(a.fingerprint)
             if last is not None and last.alert_version <= a.version:
+                # The change counts as applied (a restart skips it) once its final step is.
+                last.alert_version = a.version
                 last.update(s.change, s.change.events_applied)
                 last.brought(s.event_ids)
                 self._touch(last)

@@ -97,7 +97,6 @@ class Episode:
         a = change.alert
         self.severity, self.status, self.title = a.severity, a.status, a.title
         self.service, self.tags = tuple(a.service), tuple(a.tags)
-        self.alert_version = a.version
         self.event_count += events
 
     def brought(self, event_ids: tuple[str, ...]) -> None:

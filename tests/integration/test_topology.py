@@ -12,8 +12,6 @@ import statistics
 import time
 from collections import defaultdict, deque
 
-import httpx
-
 from ems.schemas.asset import EDGE_TYPES
 from ems.schemas.command import Command
 from ems.schemas.identity import asset_id_for
@@ -107,7 +105,7 @@ def test_topology_on_2000_assets_matches_bfs_and_replays(pipeline: Pipeline) -> 
     ids = [c.target for c in commands]
     timings: dict[str, list[float]] = defaultdict(list)
     sizes: dict[str, list[int]] = defaultdict(list)
-    with httpx.Client(base_url=pipeline.api, timeout=60) as c:
+    with pipeline.client(timeout=60) as c:
         for root in rnd.sample(ids, 25):
             for direction in ("upstream", "downstream"):
                 for depth in (3, 6):
@@ -176,7 +174,7 @@ def test_topology_on_2000_assets_matches_bfs_and_replays(pipeline: Pipeline) -> 
     )
     send(pipeline, "commands", behind)
     wait_for(lambda: pipeline.scalar("SELECT count(*) FROM assets") == N + 7, 60, "the core router's site")
-    with httpx.Client(base_url=pipeline.api, timeout=60) as c:
+    with pipeline.client(timeout=60) as c:
         down = c.get(f"/api/v1/assets/{core}/downstream", params={"depth": 2}).json()
         up = c.get(f"/api/v1/assets/{servers[0]}/upstream", params={"depth": 3}).json()
     assert {n["asset_id"]: n["depth"] for n in down["nodes"]} == {
