@@ -174,7 +174,11 @@ def run(pipeline: Pipeline) -> None:
     assert detail["timeline"][0]["kind"] == "opened" and detail["timeline"][-1]["version"] == core["version"]
     assert [i["alerts"] for i in page["incidents"] + rest.json()["incidents"]][:3] == [21, 3, 2]
 
-    # Every alert shows its incident; no membership lost or doubled by the kill.
+    # Every alert shows its incident (and the alert list filters on it); no membership lost or
+    # doubled by the kill.
+    with pipeline.client() as c:
+        listed = c.get("/api/v1/alerts", params={"incident_id": core["incident_id"], "limit": 100}).json()
+    assert listed["total"] == 21 and {a["incident_id"] for a in listed["alerts"]} == {core["incident_id"]}
     rows = pipeline.query("SELECT alert_id, incident_id FROM alerts")
     assert len(rows) == 26 and all(r["incident_id"] for r in rows)
     assert sum(1 for r in rows if r["incident_id"] == core["incident_id"]) == 21
