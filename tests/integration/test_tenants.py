@@ -180,6 +180,9 @@ def test_a_tenants_key_sees_and_changes_only_its_tenant(pipeline: Pipeline) -> N
         }
         assert len(admin.get("/api/v1/metrics/top", params=window).json()["assets"]) == 2
         assert admin.get("/api/v1/events", params={"tenant": "globex"}).json()["total"] == 2
+        assert [
+            x["asset_id"] for x in admin.get("/api/v1/assets", params={"tenant": "globex"}).json()["assets"]
+        ] == [db]
 
     # -- a replay rebuilds the tenant columns identically --------------------------------------------
     pipeline.wait_quiet()
