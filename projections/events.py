@@ -28,6 +28,7 @@ EVENT_COLUMNS = (
     "value",
     "raw_partition",
     "raw_offset",
+    "tenant",
 )
 
 
@@ -75,4 +76,5 @@ class EventsProjection:
             r.value,
             r.raw_partition,
             r.raw_offset,
+            r.tenant,
         )
