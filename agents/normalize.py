@@ -69,6 +69,7 @@ class Normalizer:
                 obs.source, {**fields, "event": self.correlated_name(body.event, body.correlate)}, obs.tenant
             ),
             tenant=obs.tenant,
+            submitted_by=obs.submitted_by,
             timeout=body.timeout,
             raw_partition=raw_partition,
             raw_offset=raw_offset,

@@ -20,7 +20,7 @@ from ems.schemas.observation import Observation
 async def post_events(call: Call) -> Any:
     payload = call.raw_body
     observations = parse_observations(payload, set(call.settings.severity_order))
-    observations = stamp(tenant_of(call), observations)  # 403 before anything is appended
+    observations = stamp(call, observations)  # 403 before anything is appended
     keyed = await keyed_write(call.request, payload, call.settings.idempotency_ttl)
     if keyed is not None:
         items = payload if isinstance(payload, list) else [payload]

@@ -69,14 +69,14 @@ async def post_alertmanager(call: Call) -> Any:
     ctx = context(call)
     observations = alertmanager.translate(call.raw_body, ctx.severities)
     ctx.check_severities(observations, "alerts[{i}].labels.severity")
-    observations = stamp(tenant_of(call), observations)
+    observations = stamp(call, observations)
     await call.state.appender.append(ctx.raw, observations)
     return JSON({"status": "accepted", "ids": [o.event_id for o in observations]}, status_code=202)
 
 
 async def post_alerta(call: Call) -> Any:
     ctx = context(call)
-    [obs] = stamp(tenant_of(call), [alerta.translate(call.raw_body, ctx.severities)], "customer")
+    [obs] = stamp(call, [alerta.translate(call.raw_body, ctx.severities)], "customer")
     event = ctx.normalized(obs)  # the tenant is part of the fingerprint: this tenant's alert
     alert_id = alert_id_for(event.fingerprint)
     async with call.state.pool.connection() as conn:
@@ -93,7 +93,7 @@ async def post_alerta(call: Call) -> Any:
 
 
 async def post_heartbeat(call: Call) -> Any:
-    [obs] = stamp(tenant_of(call), [alerta.translate_heartbeat(call.raw_body)], "customer")
+    [obs] = stamp(call, [alerta.translate_heartbeat(call.raw_body)], "customer")
     view = alerta.heartbeat_view(obs, f"{_base(call.request)}/heartbeat/{obs.event_id}", datetime.now(UTC))
     await call.state.appender.append(context(call).raw, [obs])
     return JSON({"status": "ok", "id": obs.event_id, "heartbeat": view}, status_code=201)
@@ -146,7 +146,7 @@ async def post_pagerduty(call: Call) -> Any:
     event = pagerduty.parse(call.raw_body)
     key, obs = pagerduty.translate(event, ctx.severities)
     ctx.check_severities([obs], "payload.severity")
-    [obs] = stamp(tenant_of(call), [obs])  # an acknowledge acts on the alert of the caller's tenant
+    [obs] = stamp(call, [obs])  # an acknowledge acts on the alert of the caller's tenant
     if event.event_action == "acknowledge":
         command = pagerduty.ack_command(ctx.normalized(obs).fingerprint, key, call.actor)
         await call.state.appender.append(ctx.commands, [command])

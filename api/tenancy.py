@@ -99,11 +99,11 @@ def tenant_to_record(bound: str | None, named: str | None, field: str = "tenant"
     raise ApiError(403, f"{field} {named!r} is not yours: this caller writes for tenant {bound!r} only")
 
 
-def stamp(bound: str | None, observations: list[Observation], field: str = "tenant") -> list[Observation]:
-    """The observations with the tenant each records (`tenant_to_record`); 403 before anything is
-    appended when one names another tenant."""
-    out = []
-    for obs in observations:
-        tenant = tenant_to_record(bound, obs.tenant, field)
-        out.append(obs if tenant == obs.tenant else obs.model_copy(update={"tenant": tenant}))
-    return out
+def stamp(call: Any, observations: list[Observation], field: str = "tenant") -> list[Observation]:
+    """The observations as the caller appends them: with the tenant each records (`tenant_to_record`;
+    403 before anything is appended when one names another tenant) and the caller as `submitted_by`."""
+    bound, actor = tenant_of(call), call.actor
+    return [
+        obs.model_copy(update={"tenant": tenant_to_record(bound, obs.tenant, field), "submitted_by": actor})
+        for obs in observations
+    ]

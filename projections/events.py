@@ -29,6 +29,7 @@ EVENT_COLUMNS = (
     "raw_partition",
     "raw_offset",
     "tenant",
+    "submitted_by",
 )
 
 
@@ -77,4 +78,5 @@ class EventsProjection:
             r.raw_partition,
             r.raw_offset,
             r.tenant,
+            r.submitted_by,
         )

@@ -40,6 +40,9 @@ class Event(Record):
     timeout: Timeout | None = Field(None, description="Alert timeout in seconds; None = the default")
     fingerprint: Text(128, 1)
     tenant: Tenant | None = Field(None, description="The observation's tenant; part of the fingerprint")
+    submitted_by: Text(256) | None = Field(
+        None, description="The API principal that appended the observation"
+    )
     raw_partition: Count
     raw_offset: Offset
 

@@ -104,6 +104,11 @@ class Observation(Record):
     tenant: Tenant | None = Field(
         None, description="The tenant (customer) it belongs to; none: shared, seen only by untenanted users"
     )
+    submitted_by: Text(256) | None = Field(
+        None,
+        description="The API principal that appended it (a user, or key:<name>); set by the API, never "
+        "by the client; none for collectors producing to Kafka directly",
+    )
     body: Body
 
     @property

@@ -17,6 +17,7 @@ from ems.api.errors import ApiError
 from ems.api.formats import alerta
 from ems.api.formats.common import FormatError
 from ems.api.ingest import parse_observations
+from ems.api.security.principal import Principal
 from ems.projections.alerts import ALERT_COLUMNS, AlertsProjection
 from ems.projections.assets import ASSET_COLUMNS, AssetsProjection
 from ems.projections.events import EVENT_COLUMNS, EventsProjection
@@ -166,19 +167,28 @@ def test_tenant_of_and_what_a_write_records() -> None:
     assert exc.value.status == 403 and "customer 'globex'" in exc.value.reason
 
 
+class _Caller:
+    """What `stamp` reads of a call: the principal's tenant and its actor."""
+
+    def __init__(self, tenant: str | None) -> None:
+        self.principal = Principal("olga", "user", "operator", frozenset(), tenant)
+        self.actor = self.principal.actor
+
+
 def test_stamp_refuses_the_whole_batch_before_anything_is_appended() -> None:
     items = [
         {"source": "s", "severity": "critical", "event": "e"},
         {"source": "s", "severity": "ok", "event": "e"},
     ]
     obs = parse_observations(items, set(POLICY.order))
-    stamped = tenancy.stamp("acme", obs)
+    stamped = tenancy.stamp(_Caller("acme"), obs)
     assert [o.tenant for o in stamped] == ["acme", "acme"] and [o.tenant for o in obs] == [None, None]
+    assert [o.submitted_by for o in stamped] == ["olga", "olga"]  # the caller, never the client
     assert [o.event_id for o in stamped] == [o.event_id for o in obs]
     named = parse_observations([{**items[0], "tenant": "globex"}, items[1]], set(POLICY.order))
-    assert [o.tenant for o in tenancy.stamp(None, named)] == ["globex", None]
+    assert [o.tenant for o in tenancy.stamp(_Caller(None), named)] == ["globex", None]
     with pytest.raises(ApiError) as exc:
-        tenancy.stamp("acme", named)
+        tenancy.stamp(_Caller("acme"), named)
     assert exc.value.status == 403
 
 
