@@ -3,8 +3,10 @@
 Rules (Alerta-like; the state machine itself is `ems.agents.lifecycle`):
 1. The first non-clearing event of a fingerprint opens an alert; a clearing event with no alert
    opens nothing (it stays in the event history).
-2. A repeat increments `event_count`/`duplicate_count` and moves `last_seen`.
-3. A severity change records `previous_severity` and the `trend`.
+2. Every later event increments `event_count`/`duplicate_count` and moves `last_seen`; a repeat of
+   the alert's event name and severity also increments `repeats_at_severity` (Alerta's duplicateCount).
+3. A change of severity (or of the event name, in a correlated pair) records `previous_severity` and
+   the `trend`, and sets `repeats_at_severity` to 0.
 4. A clearing severity resolves an active alert; a later non-clearing event reopens it.
 5. Operator commands (ack, shelve, assign, close, ...) move it as the lifecycle allows; a refused
    command is reported with its reason. Timers due before an item fire first, dated at their due time.

@@ -9,7 +9,12 @@ Events (non-clearing `E`, clearing `C`):
     acknowledged  E: repeat; more severe -> open       C: -> resolved
     shelved       E: repeat (stays shelved)            C: -> resolved
     resolved, closed, expired
-                  E: -> open (reopened)                C: counted, nothing changes
+                  E: -> open (reopened)                C: counted; a different clearing severity
+                                                          is recorded (severity_changed)
+The severity is always the last event's. As in Alerta, an event with the alert's event name and
+severity is a repeat (`is_repeat`): it adds 1 to `repeats_at_severity` and leaves `previous_severity`
+and `trend` alone; any other event sets `repeats_at_severity` to 0 and `previous_severity`/`trend`
+to the step from the alert's severity. `duplicate_count` counts every event after the first.
 Commands: see `COMMAND_FROM` (the statuses each action is accepted in) and `_command_changes`.
 Timers: acknowledged past `ack_until` -> open (auto_unacked); shelved past `shelved_until` -> open
 (auto_unshelved); open/acknowledged with no repeat and no status change for `timeout` -> expired.
@@ -165,6 +170,7 @@ def open_alert(alert_id: str, event: Event, policy: LifecyclePolicy) -> AlertSta
         trend="new",
         event_count=1,
         duplicate_count=0,
+        repeats_at_severity=0,
         first_seen=event.occurred_at,
         last_seen=event.occurred_at,
         last_event_id=event.event_id,
@@ -185,6 +191,21 @@ def open_alert(alert_id: str, event: Event, policy: LifecyclePolicy) -> AlertSta
     )
 
 
+# Alerta's close also sets the severity to this one (its DEFAULT_NORMAL_SEVERITY); ours keeps the
+# severity, so `is_repeat` compares an operator-closed alert's next event with it instead.
+ALERTA_CLOSED_SEVERITY = "normal"
+
+
+def is_repeat(state: AlertState, event: Event, policy: LifecyclePolicy) -> bool:
+    """Alerta's duplicate: the event has the alert's event name and severity (Alerta's `is_duplicate`;
+    any other event of the alert is `is_correlated`). A problem closed by an operator has, for Alerta,
+    the severity `normal` until its next event."""
+    severity = state.severity
+    if state.status == "closed" and not policy.severity.is_clear(severity):
+        severity = ALERTA_CLOSED_SEVERITY
+    return event.event == state.event and event.severity == severity
+
+
 def on_event(
     state: AlertState, event: Event, policy: LifecyclePolicy
 ) -> tuple[AlertState, Transition | None]:
@@ -197,21 +218,24 @@ def on_event(
         kind, changes = "resolved", {"status": "resolved"}
     elif not clear and state.status in INACTIVE:
         kind, changes = "reopened", {"status": "open", **_CLEARED_BY_REOPEN}
-    elif not clear and event.severity != state.severity:
+    elif event.severity != state.severity:  # while active, or a clear of an inactive alert
         kind = "severity_changed"
         if state.status == "acknowledged" and sev.trend(state.severity, event.severity) == "more_severe":
             changes, reason = {"status": "open", "ack_until": None}, "more severe while acknowledged"
-    if kind is not None:
+    if "status" in changes:
+        changes["status_changed_at"] = event.occurred_at
+    if is_repeat(state, event, policy):
+        changes["repeats_at_severity"] = state.repeats_at_severity + 1
+    else:
         changes.update(
+            repeats_at_severity=0,
             previous_severity=state.severity,
-            severity=event.severity,
             trend=sev.trend(state.severity, event.severity),
         )
-        if "status" in changes:
-            changes["status_changed_at"] = event.occurred_at
     new = state.model_copy(
         update={
             **changes,
+            "severity": event.severity,
             "event_count": state.event_count + 1,
             "duplicate_count": state.duplicate_count + 1,
             "first_seen": min(state.first_seen, event.occurred_at),

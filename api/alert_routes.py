@@ -13,7 +13,6 @@ from typing import Any
 from psycopg import sql
 from psycopg.errors import QueryCanceled
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
 
 from ems.api.alert_filters import Catalog, Column
 from ems.api.alert_query import build_list, count_sql, encode_cursor, estimate_sql, top_sql, total_sql
@@ -48,15 +47,20 @@ class Columns:
         return self.catalog
 
 
-async def with_catalog(request: Request, columns: Columns, build: Any) -> Any:
-    """`build(params, catalog)`, retried once on fresh columns if it rejects a field."""
-    pool = request.app.state.pool
+async def alert_query(call: Call, build: Any, params: Any = None) -> Any:
+    """`build(params, catalog)` (the request's parameters by default), retried once on fresh columns
+    if it rejects a field. The one way alert lists are built: native and Alerta-shaped."""
+    columns = getattr(call.state, "alert_columns", None)
+    if columns is None:
+        columns = call.state.alert_columns = Columns()
+    params = call.request.query_params if params is None else params
+    pool = call.state.pool
     try:
-        return build(request.query_params, await columns.get(pool))
+        return build(params, await columns.get(pool))
     except ApiError as exc:
         if "unknown filter" not in exc.reason and "cannot sort" not in exc.reason:
             raise
-        return build(request.query_params, await columns.get(pool, refresh=True))
+        return build(params, await columns.get(pool, refresh=True))
 
 
 async def planned_rows(conn: Any, where: Any, args: list[Any]) -> int:
@@ -93,8 +97,8 @@ async def count_total(conn: Any, where: Any, args: list[Any], mode: str, cap: in
 
 
 FILTERS = (
-    "Any other parameter filters on the `alerts` column of its name (the filter grammar of "
-    "docs/api.md#filters): `field=value` (repeat for OR), `field!=value`, `field=~regex`, "
+    "Any other parameter filters on the `alerts` column of its name (the filter grammar in the "
+    "README, Querying alerts): `field=value` (repeat for OR), `field!=value`, `field=~regex`, "
     "`field!=~regex`, `field>=value`, `field<value`, `field=null`; text search `q`; time window "
     "`from`/`to` on last_seen."
 )
@@ -151,16 +155,9 @@ class AlertDetail(BaseModel):
     history: list[dict[str, Any]]
 
 
-def _columns(call: Call) -> Columns:
-    columns = getattr(call.state, "alert_columns", None)
-    if columns is None:
-        columns = call.state.alert_columns = Columns()
-    return columns
-
-
 async def list_alerts(call: Call) -> Any:
     pool, settings = call.state.pool, call.settings
-    query = await with_catalog(call.request, _columns(call), build_list)
+    query = await alert_query(call, build_list)
 
     async def page() -> list[dict[str, Any]]:
         async with pool.connection() as conn:
@@ -192,7 +189,7 @@ async def list_alerts(call: Call) -> Any:
 
 
 async def count_alerts(call: Call) -> Any:
-    query = await with_catalog(call.request, _columns(call), build_list)
+    query = await alert_query(call, build_list)
     async with call.state.pool.connection() as conn:
         rows = await (await conn.execute(count_sql(query.where), query.where_args)).fetchall()
     by_status: dict[str, int] = {}
@@ -204,7 +201,7 @@ async def count_alerts(call: Call) -> Any:
 
 
 async def top_alerts(call: Call) -> Any:
-    select, args = await with_catalog(call.request, _columns(call), top_sql)
+    select, args = await alert_query(call, top_sql)
     async with call.state.pool.connection() as conn:
         rows = await (await conn.execute(select, args)).fetchall()
     return {"by": call.query.by, "alerts": rows}

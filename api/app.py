@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from ems.api.appender import Appender
+from ems.api.edge import edge_middleware
 from ems.api.errors import EXCEPTION_HANDLERS
 from ems.api.guards import RequestGuard
 from ems.api.limits import Limits
@@ -73,7 +74,11 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=starlette_routes(ENDPOINTS),
         lifespan=lifespan,
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics), Middleware(RequestGuard)],
+        middleware=[
+            *edge_middleware(settings),
+            Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(RequestGuard),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.settings, app.state.metrics = settings, metrics

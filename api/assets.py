@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from ems.api.errors import ApiError, field_errors
 from ems.api.idempotency import IdempotentWrite, keyed_write
-from ems.api.queries import ListSpec, build_list, encode_cursor
+from ems.api.queries import ListSpec, build_list
 from ems.api.responses import JSON
 from ems.api.routing import Call
 from ems.api.topology import SERVICE_MEMBERS_SQL, parse_depth, parse_types, walk
@@ -221,7 +221,7 @@ async def list_assets(call: Call) -> Any:
     if query.page is not None:
         body["page"] = query.page
     if len(rows) == query.limit:
-        body["next_cursor"] = encode_cursor(rows[-1][query.sort_column], rows[-1]["asset_id"])
+        body["next_cursor"] = query.cursor_after(rows[-1])
     return body
 
 

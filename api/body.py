@@ -15,24 +15,12 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from ems.api.edge import require_json
 from ems.api.errors import ApiError
 from ems.schemas.limits import MAX_DEPTH, NUL_MESSAGE, nul_paths
 
 MAX_BODY_DEPTH = MAX_DEPTH + 8  # a record's attributes may nest MAX_DEPTH levels inside a batch
 JSON_TYPES = ("application/json",)
-
-
-def media_type_problem(content_type: str | None, accepted: tuple[str, ...]) -> str | None:
-    """Why a body of `content_type` is refused by a route accepting `accepted` (None when it is not).
-    Parameters (charset) are ignored; `application/*+json` counts as JSON."""
-    kind = (content_type or "").split(";")[0].strip().lower()
-    if not kind:
-        return f"a Content-Type header is required; expected {' or '.join(accepted)}"
-    if kind in accepted or (
-        "application/json" in accepted and kind.startswith("application/") and kind.endswith("+json")
-    ):
-        return None
-    return f"Content-Type {kind!r} is not accepted here; expected {' or '.join(accepted)}"
 
 
 def has_body(request: Request) -> bool:
@@ -52,9 +40,7 @@ async def read_body(
         if required:
             raise ApiError(400, "empty request body; expected a JSON object or array")
         return None
-    problem = media_type_problem(request.headers.get("content-type"), accepted)
-    if problem:
-        raise ApiError(415, problem)
+    require_json(request, accepted)
     limit = limit or request.app.state.settings.max_payload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:

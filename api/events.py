@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ems.api.idempotency import IdempotentWrite, keyed_write
 from ems.api.ingest import MAX_ITEMS, EventIn, parse_observations
-from ems.api.queries import EVENTS, build_list, encode_cursor
+from ems.api.queries import EVENTS, build_list
 from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
 from ems.schemas.observation import Observation
@@ -60,7 +60,7 @@ async def list_events(call: Call) -> Any:
         body["page"] = query.page
     if len(rows) == query.limit:
         last = rows[-1]
-        body["next_cursor"] = encode_cursor(last[query.sort_column], last[EVENTS.id_column])
+        body["next_cursor"] = query.cursor_after(last)
     return body
 
 
@@ -107,6 +107,7 @@ ENDPOINTS = [
         responses={413: f"over {MAX_ITEMS} items or the size limit", 422: "invalid events"},
         tags=("events",),
         cost=lambda body: len(body) if isinstance(body, list) else 1,
+        idempotent=True,
     ),
     Endpoint(
         "GET",

@@ -11,24 +11,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
-from ems.agents.dedupe import alert_id_for, apply
+from ems.agents.dedupe import alert_id_for
 from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.normalize_worker import normalizer_from
+from ems.api.alert_query import build_list, total_sql
+from ems.api.alert_routes import alert_query
 from ems.api.errors import ApiError
 from ems.api.formats import alerta, alertmanager, pagerduty
 from ems.api.formats.alerta import AlertaAlert, AlertaHeartbeat
 from ems.api.formats.alertmanager import AmWebhook
 from ems.api.formats.common import FormatError, Severities
 from ems.api.formats.pagerduty import PdEvent
-from ems.api.queries import ALERTS, build_list, fetch_alert
+from ems.api.queries import fetch_alert
 from ems.api.responses import JSON
 from ems.api.routing import PUBLIC, Call, Endpoint
-from ems.schemas.alert import AlertState
 from ems.schemas.event import Event
 from ems.schemas.observation import EventBody, Observation
 from ems.settings import Settings
@@ -82,12 +82,9 @@ async def post_alerta(call: Call) -> Any:
             await conn.execute("SELECT * FROM alerts WHERE fingerprint = %s", (event.fingerprint,))
         ).fetchone()
     before = alerta.state_of(row) if row else None
-    after, transition = apply(before, event, ctx.policy)
-    view = alerta.alert_view(  # built before the append: no error answer after a write
-        after or _closed(event, alert_id),
-        f"{_base(call.request)}/alert/{alert_id}",
-        repeat=before is not None and transition is None,
-        at=datetime.now(UTC),
+    # The answer is built before the append: nothing may fail once the write took effect.
+    view = alerta.reply(
+        before, event, ctx.policy, f"{_base(call.request)}/alert/{alert_id}", datetime.now(UTC)
     )
     await call.state.appender.append(ctx.raw, [obs])
     return JSON({"status": "ok", "id": alert_id, "alert": view}, status_code=201)
@@ -112,28 +109,20 @@ async def get_alerta_alert(call: Call) -> Any:
 
 
 async def get_alerta_alerts(call: Call) -> Any:
+    """Alerta's list, through the native alert-list builder (same filters, same SQL)."""
     q, params = call.request.query_params, []
     for name in ("severity", "environment", "resource", "event"):
         params += [(name, v) for v in q.getlist(name)]
     params += [("status", {"closed": "resolved"}.get(v, v)) for v in q.getlist("status")]
-    params += [("limit", str(call.query.page_size)), ("page", str(call.query.page))]
-    query = build_list(ALERTS, QueryParams(params), sql.SQL("*"))
+    params += [("limit", str(call.query.page_size)), ("page", str(call.query.page)), ("total", "exact")]
+    query = await alert_query(call, build_list, QueryParams(params))
     async with call.state.pool.connection() as conn:
-        rows = await (await conn.execute(query.select, query.params)).fetchall()
-        total = (await (await conn.execute(query.count, query.count_params)).fetchone())["count"]
+        rows = (await (await conn.execute(query.select, query.args)).fetchall())[: query.limit]
+        total = (await (await conn.execute(total_sql(query.where, None), query.where_args)).fetchone())["n"]
     base = _base(call.request)
     states = [s for s in map(alerta.state_of, rows) if s is not None]
     alerts = [alerta.alert_view(s, f"{base}/alert/{s.alert_id}") for s in states]
-    page = query.page or 1
-    return {
-        "status": "ok",
-        "alerts": alerts,
-        "total": total,
-        "page": page,
-        "pageSize": query.limit,
-        "pages": max(1, -(-total // query.limit)),
-        "more": page * query.limit < total,
-    }
+    return alerta.alerts_page(alerts, total, query.page or 1, query.limit, datetime.now(UTC))
 
 
 async def get_config(call: Call) -> Any:
@@ -199,6 +188,8 @@ class AlertaList(BaseModel):
     pageSize: int  # noqa: N815 - Alerta's name
     pages: int
     more: bool
+    lastTime: str | None = None  # noqa: N815 - Alerta's name
+    autoRefresh: bool | None = None  # noqa: N815 - Alerta's name
 
 
 class PdReply(BaseModel):
@@ -214,6 +205,8 @@ def _pd(path: str) -> Endpoint:
         post_pagerduty,
         permission="write:observations",
         summary="PagerDuty Events API v2 (trigger, acknowledge, resolve)",
+        description="PagerDuty clients send no credential header: an API key with `write:observations` "
+        "as the event's `routing_key` authenticates it (or any credential header).",
         body=PdEvent,
         validate_body=False,
         response=PdReply,
@@ -221,6 +214,7 @@ def _pd(path: str) -> Endpoint:
         responses={400: "invalid event"},
         tags=("integrations",),
         dialect="pagerduty",
+        body_credential=lambda body: body.get("routing_key"),
     )
 
 
@@ -309,20 +303,3 @@ ENDPOINTS = [
 def _base(request: Request) -> str:
     """The Alerta endpoint URL the client used (scheme://host/api)."""
     return str(request.base_url).rstrip("/") + "/api"
-
-
-def _closed(event: Event, alert_id: str) -> AlertState:
-    """What Alerta answers for a clearing event that meets no alert: a closed alert (we open none)."""
-    return AlertState(
-        alert_id=alert_id,
-        fingerprint=event.fingerprint,
-        status="resolved",
-        severity=event.severity,
-        event_count=1,
-        duplicate_count=0,
-        first_seen=event.occurred_at,
-        last_seen=event.occurred_at,
-        last_event_id=event.event_id,
-        **event.model_dump(include={"source", "event", "resource", "title", "text", "asset_id"}),
-        **event.model_dump(include={"environment", "service", "tags", "attributes", "value"}),
-    )

@@ -1,7 +1,8 @@
 """Rate limits of the route table: who is charged, how much, and the 429 when the budget is spent.
 
 The key is the authenticated principal (`user:<name>`, `key:<id>`), or the client address for
-anonymous calls; never a header the client chooses.
+anonymous calls (forwarded headers believed only from `EMS_TRUSTED_PROXIES`); never a header the
+client chooses. Limits and their settings: `ems.api.ratepolicy`, docs/edge.md.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any
 from redis.asyncio import Redis
 from starlette.requests import Request
 
-from ems.api.errors import ApiError
-from ems.api.ratelimit import RateLimiter
+from ems.api.edge import client_address, networks
+from ems.api.ratelimit import Decision, RateLimiter
+from ems.api.ratepolicy import RatePolicy, Throttle
 from ems.settings import Settings
 
 
@@ -20,22 +22,11 @@ class Limits:
     """Charges requests against the caller's budget (shared by every API process through Redis)."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
-        self.limiter = RateLimiter(redis, settings.rate_limit_per_minute)
-        self.settings = settings
+        self.throttle = Throttle(RateLimiter(redis), RatePolicy(settings))
+        self.proxies = networks(settings.trusted_proxies)
+        self.header = settings.forwarded_header
 
-    @staticmethod
-    def key(request: Request, principal: Any) -> str:
-        if principal is not None:
-            kind = getattr(principal, "kind", "user")
-            ident = getattr(principal, "key_id", None) or principal.name
-            return f"{kind}:{ident}"
-        return f"ip:{request.client.host if request.client else '-'}"
-
-    async def charge(self, request: Request, endpoint: Any, principal: Any, cost: int) -> None:
-        allowed, remaining, reset = await self.limiter.hit(self.key(request, principal), cost)
-        if not allowed:
-            raise ApiError(
-                429,
-                f"rate limit of {self.settings.rate_limit_per_minute} requests per minute exceeded",
-                headers={"Retry-After": str(reset)},
-            )
+    async def charge(self, request: Request, endpoint: Any, principal: Any, cost: int) -> Decision:
+        """Spend `cost`; raises `RateLimited` (429, or 413 for a batch over the whole burst)."""
+        client = client_address(request, self.proxies, self.header)
+        return await self.throttle.admit(principal, endpoint.id, client, cost)

@@ -5,15 +5,14 @@ Pure: they turn query parameters into SQL + parameters and never touch a connect
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from psycopg import sql
 
+from ems.api.cursor import pack, unpack
 from ems.api.errors import ApiError
 from ems.api.params import int_param, time_param
 
@@ -45,32 +44,23 @@ class ListQuery:
     limit: int
     sort_column: str
     page: int | None
+    sort: str = ""
+    id_column: str = ""
+
+    def cursor_after(self, row: dict[str, Any]) -> str:
+        """The next page's cursor, after `row`."""
+        return pack(self.sort, [row[self.sort_column], row[self.id_column]])
 
 
 def _time(raw: str, name: str) -> datetime:
     return time_param(raw, name)
 
 
-def encode_cursor(sort_value: Any, row_id: str) -> str:
-    """Opaque cursor from the last row's sort value and id."""
-    if isinstance(sort_value, datetime):
-        sort_value = {"t": sort_value.isoformat()}
-    return base64.urlsafe_b64encode(orjson.dumps([sort_value, row_id])).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[Any, str]:
-    """The (sort value, row id) of a cursor made by `encode_cursor`; 400 for anything else (a
-    crafted one must not reach PostgreSQL with a NUL, a wrong type or a time it cannot compare)."""
-    try:
-        value, row_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if isinstance(value, dict):
-            value = time_param(value["t"], "cursor")
-    except Exception:
-        raise ApiError(400, "invalid cursor") from None
-    if not isinstance(row_id, str) or not isinstance(value, str | int | float | datetime | None):
-        raise ApiError(400, "invalid cursor")
-    if "\x00" in row_id or (isinstance(value, str) and "\x00" in value):
-        raise ApiError(400, "invalid cursor")
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    """The (sort value, row id) of a cursor made for `sort` by `ListQuery.cursor_after`; 400 otherwise."""
+    value, row_id = unpack(cursor, sort, 2)
+    if not isinstance(row_id, str):
+        raise ApiError(400, "invalid cursor: bad row id")
     return value, row_id
 
 
@@ -131,7 +121,7 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuer
     count_args = list(args)
     page = None
     if params.get("cursor"):
-        value, row_id = decode_cursor(params["cursor"])
+        value, row_id = decode_cursor(params["cursor"], sort)
         where.append(
             sql.SQL("({}, {}) {} (%s, %s)").format(
                 sql.Identifier(sort_column),
@@ -158,37 +148,10 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuer
         direction,
     )
     count = sql.SQL("SELECT count(*) FROM {}{}").format(table, count_sql)
-    return ListQuery(select, [*args, limit, offset], count, count_args, limit, sort_column, page)
+    return ListQuery(
+        select, [*args, limit, offset], count, count_args, limit, sort_column, page, sort, spec.id_column
+    )
 
-
-ALERTS = ListSpec(
-    table="alerts",
-    id_column="alert_id",
-    equals={
-        "severity": "severity",
-        "status": "status",
-        "asset_id": "asset_id",
-        "source": "source",
-        "environment": "environment",
-        "resource": "resource",
-        "event": "event",
-        "fingerprint": "fingerprint",
-        "trend": "trend",
-    },
-    sortable={
-        "last_seen": "last_seen",
-        "first_seen": "first_seen",
-        "severity": "severity_rank",
-        "event_count": "event_count",
-        "duplicate_count": "duplicate_count",
-        "status": "status",
-        "resource": "resource",
-    },
-    default_sort="-last_seen",
-    time_column="last_seen",
-    text_columns=("title", "text", "resource", "event", "asset_id"),
-    array_columns={"tag": "tags", "service": "service"},
-)
 
 EVENTS = ListSpec(
     table="events",

@@ -77,6 +77,11 @@ class Endpoint:
     tags: tuple[str, ...] = ()
     dialect: str = "native"
     cost: Callable[[Any], int] | None = None  # rate-limit cost of a body (e.g. a batch's length)
+    limited: bool = True  # False only for probes (liveness, readiness)
+    idempotent: bool = False  # takes an `Idempotency-Key` header (ems.api.idempotency)
+    # Where a client that sends no credential header puts its API key in the body (PagerDuty's
+    # `routing_key`); without a header credential, the body is read first and its key authenticates.
+    body_credential: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
@@ -150,9 +155,11 @@ def _is_list(annotation: Any) -> bool:
     return text.startswith("list[") or "List[" in text or text.startswith("typing.Optional[list")
 
 
-async def _authorize(request: Request, endpoint: Endpoint) -> Any:
+async def _authorize(request: Request, endpoint: Endpoint, body_key: Any = None) -> Any:
     auth = getattr(request.app.state, "auth", None)
     principal = None if auth is None else await auth.authenticate(request)
+    if principal is None and isinstance(body_key, str) and body_key and auth is not None:
+        principal = await auth.authenticate_key(body_key)
     if endpoint.permission == PUBLIC:
         return principal
     if principal is None:
@@ -162,13 +169,29 @@ async def _authorize(request: Request, endpoint: Endpoint) -> Any:
     return principal
 
 
+def _has_credential_header(request: Request) -> bool:
+    headers = request.headers
+    return bool(
+        headers.get("authorization")
+        or headers.get("x-api-key")
+        or headers.get("api-key")
+        or request.query_params.get("api-key")
+        or request.cookies.get("ems_access")
+    )
+
+
 def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
         request.scope[ENDPOINT_KEY] = endpoint
-        principal = await _authorize(request, endpoint)
-        limits = getattr(request.app.state, "limits", None)
-        if limits is not None:
-            await limits.charge(request, endpoint, principal, 1)
+        early = None
+        if endpoint.body_credential is not None and not _has_credential_header(request):
+            early = await read_body(request, endpoint.media_types, required=endpoint.body_required)
+            key = endpoint.body_credential(early) if isinstance(early, dict) else None
+            principal = await _authorize(request, endpoint, key)
+        else:
+            principal = await _authorize(request, endpoint)
+        limits = getattr(request.app.state, "limits", None) if endpoint.limited else None
+        decision = None if limits is None else await limits.charge(request, endpoint, principal, 1)
         query = None
         if endpoint.query is not None:
             try:
@@ -177,7 +200,11 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 raise ApiError(400, "invalid query parameters", field_errors(exc)) from None
         raw = body = None
         if endpoint.body_adapter is not None:
-            raw = await read_body(request, endpoint.media_types, required=endpoint.body_required)
+            raw = (
+                early
+                if early is not None
+                else await read_body(request, endpoint.media_types, required=endpoint.body_required)
+            )
             if endpoint.validate_body and (raw is not None or endpoint.body_required):
                 try:
                     body = endpoint.body_adapter.validate_python(raw)
@@ -186,9 +213,12 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             if limits is not None and endpoint.cost is not None and raw is not None:
                 extra = endpoint.cost(body if endpoint.validate_body else raw) - 1
                 if extra > 0:
-                    await limits.charge(request, endpoint, principal, extra)
+                    decision = await limits.charge(request, endpoint, principal, extra)
         call = Call(request, endpoint, principal, dict(request.path_params), query, body, raw)
-        return render(endpoint, await endpoint.handler(call))
+        response = render(endpoint, await endpoint.handler(call))
+        if decision is not None:
+            response.headers.update(decision.headers())
+        return response
 
     route.__name__ = endpoint.handler.__name__
     route.__doc__ = endpoint.summary

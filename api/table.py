@@ -8,6 +8,7 @@ from typing import Any
 from ems.api import alert_actions, alert_routes, asset_endpoints, events, integrations, series, status_routes
 from ems.api.openapi import generate
 from ems.api.routing import Endpoint
+from ems.api.security import routes as security_routes
 
 ENDPOINTS: list[Endpoint] = [
     *events.ENDPOINTS,
@@ -16,6 +17,7 @@ ENDPOINTS: list[Endpoint] = [
     *asset_endpoints.ENDPOINTS,
     *series.ENDPOINTS,
     *integrations.ENDPOINTS,  # Alertmanager, Alerta and PagerDuty clients (docs/ingest.md)
+    *security_routes.ENDPOINTS,  # login, sessions, users, keys
     *status_routes.ENDPOINTS,
 ]
 

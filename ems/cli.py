@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ems import deadletters_cli, metrics_cli
+from ems import deadletters_cli, metrics_cli, users_cli
 from ems.collectors import snmp_cli
 from ems.logs import setup_logging
 from ems.settings import get_settings
@@ -34,6 +34,9 @@ def _api(args: argparse.Namespace) -> int:
         port=args.port or settings.api_port,
         log_level="info",
         access_log=False,
+        # Forwarding headers are believed only from EMS_TRUSTED_PROXIES (ems.api.edge.client_address);
+        # uvicorn's own default would believe any from loopback.
+        proxy_headers=False,
     )
     return 0
 
@@ -94,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     metrics_cli.register(sub)
     deadletters_cli.register(sub)
     snmp_cli.register(sub)  # ems snmp discover|poll, ems collector snmp
+    users_cli.register(sub)  # ems users ..., ems keys ...
     return parser
 
 

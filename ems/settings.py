@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -121,7 +123,9 @@ class Settings(BaseSettings):
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8080
-    rate_limit_per_minute: int = Field(6000, ge=1, description="Writes per minute per client (Redis)")
+    rate_limit_per_minute: int = Field(
+        6000, ge=1, le=60_000_000, description="Requests per minute per API key (and its burst), in Redis"
+    )
     api_write_timeout: float = Field(
         5.0, gt=0, description="A write not acknowledged by Kafka within this many seconds answers 503 (s)"
     )
@@ -181,7 +185,74 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(4, ge=1, le=64, description="argon2id lanes of a password hash")
     argon2_concurrency: int = Field(2, ge=1, description="Password hashes computed at once per API process")
     cookie_secure: bool = Field(True, description="Session cookies only over HTTPS (false: plain-HTTP demos)")
-    cookie_samesite: Literal["lax", "strict", "none"] = Field("lax", description="SameSite of session cookies")
+    cookie_samesite: Literal["lax", "strict", "none"] = Field(
+        "lax", description="SameSite of session cookies"
+    )
+
+    # API edge (api/ratelimit.py, api/ratepolicy.py, api/edge.py): rate limits (API keys:
+    # rate_limit_per_minute above), client addresses behind proxies, CORS, security headers
+    rate_limit_user_per_minute: int = Field(
+        100, ge=1, le=60_000_000, description="Requests per minute per signed-in user (and its burst)"
+    )
+    rate_limit_anonymous_per_minute: int = Field(
+        60, ge=1, le=60_000_000, description="Requests per minute per client address without credentials"
+    )
+    rate_limit_roles: dict[str, int] = Field(
+        default_factory=dict, description='Per-minute limit by role, over the user/key default: {"ops": 600}'
+    )
+    rate_limit_routes: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per-minute limit of a route per caller, counted apart: {"POST /api/v1/events": 12000} '
+        "(added to the built-in 10/min of POST /api/v1/auth/login, which may be overridden here)",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) of the reverse proxies whose forwarding header is believed (none)",
+    )
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = Field(
+        "x-forwarded-for", description="The one header the trusted proxies append the client address to"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) allowed cross-origin, with credentials",
+    )
+    content_security_policy: str = Field(
+        "default-src 'self'; frame-ancestors 'none'", description="Content-Security-Policy ('' = none)"
+    )
+    hsts: bool = Field(False, description="Send Strict-Transport-Security (only behind HTTPS)")
+    hsts_max_age: int = Field(31_536_000, ge=0, description="Strict-Transport-Security max-age (s)")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip())
+            except ValueError as exc:
+                raise ValueError(
+                    f"trusted proxy {item!r} is not a network (CIDR, e.g. 10.0.0.0/8): {exc}"
+                ) from None
+        return [item.strip() for item in value]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(
+                r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?", item
+            ):
+                raise ValueError(f"CORS origin {item!r} is not scheme://host[:port] (no path, no '*')")
+        return [item.lower() for item in value]  # browsers send the scheme and host in lower case
+
+    @field_validator("rate_limit_routes", "rate_limit_roles")
+    @classmethod
+    def _limits(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        for name, per_minute in value.items():
+            if not 1 <= per_minute <= 60_000_000:
+                raise ValueError(f"{name!r}: {per_minute} is not a per-minute limit within 1..60000000")
+            if info.field_name == "rate_limit_routes" and not re.fullmatch(r"[A-Z]+ /\S*", name):
+                raise ValueError(f"route {name!r} is not 'METHOD /path' (e.g. 'POST /api/v1/events')")
+        return value
 
     @classmethod
     def of_env(cls, env: Mapping[str, str]) -> Settings:

@@ -44,6 +44,7 @@ ALERT_COLUMNS = (
     "shelved_by",
     "shelved_until",
     "status_changed_at",
+    "repeats_at_severity",
 )
 HISTORY_COLUMNS = (
     "alert_id",
@@ -121,6 +122,7 @@ class AlertsProjection:
                 a.shelved_by,
                 a.shelved_until,
                 a.status_changed_at,
+                a.repeats_at_severity,
             ),
         )
         for t in record.transitions:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ems.schemas.envelope import Record
 from ems.schemas.limits import (
@@ -103,6 +103,24 @@ class AlertState(BaseModel):
     shelved_by: Actor | None = None
     shelved_until: Deadline | None = None
     status_changed_at: Time | None = None
+    # Alerta's duplicateCount (added later too; see `_older_states` for records without it).
+    repeats_at_severity: Count = Field(
+        0,
+        description="Repeats since the event name or severity last changed (reset to 0 by a change): "
+        "Alerta's duplicateCount. `duplicate_count` counts every repeat since the alert opened",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_states(cls, data: Any) -> Any:
+        """A state stored before `repeats_at_severity` existed: an alert that never changed severity
+        (no previous_severity) has had every repeat at its severity, so the count is duplicate_count;
+        otherwise it is unknown and starts again at 0. Pure, so a replay of old records decides alike."""
+        if not isinstance(data, dict) or "repeats_at_severity" in data:
+            return data
+        if data.get("previous_severity") is None:
+            return {**data, "repeats_at_severity": data.get("duplicate_count", 0)}
+        return data
 
 
 class Tracked(BaseModel):

@@ -2,9 +2,10 @@
 
 Alerta clients (the `alerta` SDK and CLI, and the many integrations built on them) POST
 `{endpoint}/alert` and read back `{"status": "ok", "id": ..., "alert": {...}}`. Our pipeline is
-asynchronous, so the answer is computed from what is known synchronously: the id is the id the
-pipeline will give the alert (`alert_id_for` of the fingerprint of the normalized event), and the
-counters come from the alert in the read model when it exists (see `alert_view`).
+asynchronous, so the answer is computed from what is known synchronously, before anything is
+appended (`reply`): the id is the id the pipeline will give the alert (`alert_id_for` of the
+fingerprint of the normalized event), and the counters are the dedupe fold of the event over the alert
+in the read model when it exists.
 
 Mapping (docs/ingest.md): resource, event, environment (default `Production`), severity (default
 `normal`; `security` -> critical, `trace` -> debug, `unknown` -> indeterminate), service, value,
@@ -20,8 +21,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from ems.agents.dedupe import alert_id_for, apply
+from ems.agents.lifecycle import LifecyclePolicy
 from ems.api.formats.common import FormatError, Severities, natural_id
 from ems.schemas.alert import AlertState
+from ems.schemas.event import Event
 from ems.schemas.limits import Attributes, Name, Text, Time, Timeout, between, json_object
 from ems.schemas.observation import EventBody, HeartbeatBody, Observation, Services, Tags
 
@@ -162,12 +166,43 @@ TREND = {
     "less_severe": "lessSevere",
     "no_change": "noChange",
 }
+# Alerta's own severity levels (alerta/models/alarms/alerta.py SEVERITY_MAP; lower is more severe) and
+# the previousSeverity of a new alert (DEFAULT_PREVIOUS_SEVERITY).
+ALERTA_LEVELS = {
+    "security": 0,
+    "critical": 1,
+    "major": 2,
+    "minor": 3,
+    "warning": 4,
+    "indeterminate": 5,
+    "informational": 6,
+    "normal": 7,
+    "ok": 7,
+    "cleared": 7,
+    "debug": 8,
+    "trace": 9,
+    "unknown": 10,
+}
+DEFAULT_PREVIOUS_SEVERITY = "indeterminate"
 
 
-def alert_view(state: AlertState, href: str, *, repeat: bool = False, at: datetime | None = None) -> dict:
+def trend_indication(state: AlertState) -> str:
+    """Alerta's trendIndication: its `trend(previousSeverity, severity)` on its own levels (so ok after
+    normal is noChange), set when the alert is created or changes severity or event, kept by repeats.
+    Severities Alerta does not know fall back to our trend (EMS_SEVERITY_ORDER)."""
+    previous = state.previous_severity or DEFAULT_PREVIOUS_SEVERITY
+    if previous in ALERTA_LEVELS and state.severity in ALERTA_LEVELS:
+        a, b = ALERTA_LEVELS[previous], ALERTA_LEVELS[state.severity]
+        return "moreSevere" if b < a else "lessSevere" if b > a else "noChange"
+    return TREND.get(state.trend, "noChange")
+
+
+def alert_view(state: AlertState, href: str, *, at: datetime | None = None) -> dict:
     """Our alert as Alerta's alert object (what its client's `Alert.parse` reads).
 
-    `at` is the receive time of the event being answered (default: the alert's last_seen).
+    duplicateCount is `repeats_at_severity` (repeats since the severity or event name last changed),
+    and `repeat` is whether the last event was such a repeat (Alerta sets both together). `at` is the
+    receive time of the event being answered (default: the alert's last_seen).
     """
     # Alerta's client refuses attribute names with "." or "$" (events from other sources may have them).
     attributes = {k.replace(".", "_").replace("$", "_"): v for k, v in state.attributes.items()}
@@ -195,15 +230,65 @@ def alert_view(state: AlertState, href: str, *, repeat: bool = False, at: dateti
         "timeout": extras.get("timeout", DEFAULT_TIMEOUT),
         "rawData": extras.get("rawData"),
         "customer": extras.get("customer"),
-        "duplicateCount": state.duplicate_count,
-        "repeat": repeat,
-        "previousSeverity": state.previous_severity or "indeterminate",
-        "trendIndication": TREND.get(state.trend, "noChange"),
+        "duplicateCount": state.repeats_at_severity,
+        "repeat": state.repeats_at_severity > 0,
+        "previousSeverity": state.previous_severity or DEFAULT_PREVIOUS_SEVERITY,
+        "trendIndication": trend_indication(state),
         "receiveTime": iso(received),
         "lastReceiveId": state.last_event_id,
         "lastReceiveTime": iso(received),
         "updateTime": iso(received),
         "history": [],
+    }
+
+
+def reply(before: AlertState | None, event: Event, policy: LifecyclePolicy, href: str, at: datetime) -> dict:
+    """The alert `POST /alert` answers with: the dedupe fold of `event` over `before` (the alert as
+    the read model holds it, None if none), as Alerta's alert object.
+
+    Built before the observation is appended, so that nothing can fail after a write took effect. A
+    clearing event that meets no alert opens none here (the pipeline keeps it as an event only); Alerta
+    creates a closed alert in that case, so that is what is answered (see `closed_alert`).
+    """
+    after, _ = apply(before, event, policy)
+    return alert_view(after or closed_alert(event), href, at=at)
+
+
+def closed_alert(event: Event) -> AlertState:
+    """What Alerta answers for a clearing event with no alert: a new alert, closed (`resolved` here),
+    at the event's severity, duplicateCount 0, previousSeverity indeterminate."""
+    return AlertState(
+        alert_id=alert_id_for(event.fingerprint),
+        fingerprint=event.fingerprint,
+        status="resolved",
+        severity=event.severity,
+        event_count=1,
+        duplicate_count=0,
+        repeats_at_severity=0,
+        first_seen=event.occurred_at,
+        last_seen=event.occurred_at,
+        last_event_id=event.event_id,
+        version=1,
+        timeout=event.timeout or 0,
+        **event.model_dump(include={"source", "event", "resource", "title", "text", "asset_id"}),
+        **event.model_dump(include={"environment", "service", "tags", "attributes", "value"}),
+    )
+
+
+def alerts_page(alerts: list[dict], total: int, page: int, page_size: int, now: datetime) -> dict:
+    """Alerta's `GET /alerts` body. Its CLI's `query` reads `lastTime` (the newest lastReceiveTime,
+    or the query time when nothing matched) and `autoRefresh` (Alerta's switch, on by default)."""
+    received = [a["lastReceiveTime"] for a in alerts if a.get("lastReceiveTime")]
+    return {
+        "status": "ok",
+        "alerts": alerts,
+        "total": total,
+        "page": page,
+        "pageSize": page_size,
+        "pages": max(1, -(-total // page_size)),
+        "more": page * page_size < total,
+        "lastTime": max(received) if received else iso(now),
+        "autoRefresh": True,
     }
 
 

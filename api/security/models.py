@@ -23,6 +23,11 @@ class LoginRequest(BaseModel):
     model_config = _REQUEST
     name: str = Field(min_length=1, max_length=64, description="User name (case-insensitive)")
     password: str = Field(min_length=1, max_length=MAX_LENGTH, description="The user's password")
+    cookies: bool = Field(
+        True,
+        description="true (browsers): the session is set as HTTP-only cookies and the refresh token is "
+        "not in the answer; false (scripts): no cookies, the refresh token is in the answer",
+    )
 
 
 class RefreshRequest(BaseModel):
@@ -53,9 +58,9 @@ class UserOut(BaseModel):
     role: str = Field(description="admin, operator or viewer")
     tenant: str | None = Field(description="The only tenant the user sees; null: every tenant")
     disabled: bool = Field(description="A disabled user cannot log in and its tokens are refused")
-    created_at: datetime
-    updated_at: datetime
-    password_changed_at: datetime
+    created_at: datetime = Field(description="When the user was created")
+    updated_at: datetime = Field(description="Last change of the user")
+    password_changed_at: datetime = Field(description="Last change of the password")
 
     @classmethod
     def of(cls, user: UserInfo) -> UserOut:
@@ -124,14 +129,14 @@ class KeyCreate(BaseModel):
 class KeyOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     key_id: str = Field(description="Public id of the key (the part after `ems_`)")
-    name: str
-    owner: str | None
-    scopes: list[str]
-    tenant: str | None
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None = Field(description="Last use, to the minute")
-    revoked_at: datetime | None
+    name: str = Field(description="What the key is for")
+    owner: str | None = Field(description="Who is responsible for the key")
+    scopes: list[str] = Field(description="Permissions of the key")
+    tenant: str | None = Field(description="The only tenant the key sees; null: every tenant")
+    created_at: datetime = Field(description="When the key was created")
+    expires_at: datetime | None = Field(description="When the key stops working; null: never")
+    last_used_at: datetime | None = Field(description="Last use, to the minute; null: never used")
+    revoked_at: datetime | None = Field(description="When the key was revoked; null: it is not")
 
     @classmethod
     def of(cls, key: KeyInfo) -> KeyOut:
@@ -144,3 +149,40 @@ class KeyCreated(KeyOut):
     @classmethod
     def of_new(cls, key: KeyInfo, plaintext: str) -> KeyCreated:
         return cls.model_validate({**KeyOut.of(key).model_dump(), "key": plaintext})
+
+
+class PrincipalOut(BaseModel):
+    """Who the caller is (GET /api/v1/auth/me)."""
+
+    name: str = Field(description="User name, or the key's name")
+    kind: Literal["user", "key"] = Field(description="Authenticated as a user (token) or an API key")
+    role: str | None = Field(description="The user's role; null for a key")
+    tenant: str | None = Field(description="The only tenant visible; null: every tenant")
+    permissions: list[str] = Field(description="What the caller may do (`admin` implies everything)")
+    key_id: str | None = Field(None, description="The key's id, when authenticated by a key")
+    expires_at: datetime | None = Field(None, description="When the access token expires (users)")
+
+
+class UserList(BaseModel):
+    users: list[UserOut] = Field(description="Every user, by name")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut] = Field(description="Every key, revoked and expired ones included, oldest first")
+
+
+class AuditQuery(BaseModel):
+    model_config = _REQUEST
+    limit: int = Field(100, ge=1, le=1000, description="How many of the newest entries")
+
+
+class AuditEntry(BaseModel):
+    at: datetime = Field(description="When the change was made")
+    actor: str = Field(description="Who made it: a user, key:<name>, or cli:<os user>")
+    action: str = Field(description="user.create, user.update, user.delete, key.create, key.revoke")
+    target: str = Field(description="The user name or key id changed")
+    detail: dict[str, Any] = Field(description="What changed (never a password or secret)")
+
+
+class AuditList(BaseModel):
+    entries: list[AuditEntry] = Field(description="Newest first")

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,8 @@ def test_alerta_sdk_and_cli_unchanged(pipeline: Pipeline) -> None:
         done = alerta_cli(pipeline, "send", "-r", "db01", "-e", "DiskFull", "-s", "ok", "-E", "Development")
         assert done.returncode == 0 and done.stdout.split()[0] == cli_id, done.stdout + done.stderr
         wait_alert(c, {"status": "resolved"}, source="alerta", resource="db01")
+        listed = alerta_cli(pipeline, "query", "--filter", "resource=db01")  # the documented listing
+        assert listed.returncode == 0 and cli_id[:8] in listed.stdout, listed.stdout + listed.stderr
 
         hb = client.heartbeat("cron/db01", tags=["nightly"], timeout=600)
         assert (hb.origin, hb.timeout) == ("cron/db01", 600)
@@ -194,3 +197,91 @@ def test_pagerduty_trigger_acknowledge_resolve(pipeline: Pipeline) -> None:
         assert r.status_code == 202 and r.json()["dedup_key"] == "samplekeyhere"
         resolved = wait_alert(c, {"status": "resolved"}, source="pagerduty")
         assert resolved["alert_id"] == alert["alert_id"] and resolved["severity"] == "ok"
+
+
+ALERTA_PAIR = {
+    "resource": "r7",
+    "environment": "Production",
+    "correlate": ["node_down", "node_marginal", "node_up"],
+}
+# What a real Alerta answers, step by step: its own tests/test_alerts.py::test_alert (the first seven),
+# then a repeated clear (a duplicate of the closed alert: rule CLS-*) and a new problem (correlated,
+# reopened by rule CLS-3). (event, severity) -> (status, duplicateCount, previousSeverity, trendIndication)
+ALERTA_SEQUENCE = [
+    (("node_marginal", "major"), ("open", 0, "indeterminate", "moreSevere")),
+    (("node_marginal", "major"), ("open", 1, "indeterminate", "moreSevere")),
+    (("node_marginal", "critical"), ("open", 0, "major", "moreSevere")),
+    (("node_marginal", "critical"), ("open", 1, "major", "moreSevere")),
+    (("node_down", "critical"), ("open", 0, "critical", "noChange")),
+    (("node_marginal", "major"), ("open", 0, "critical", "lessSevere")),
+    (("node_up", "normal"), ("closed", 0, "major", "lessSevere")),
+    (("node_up", "normal"), ("closed", 1, "major", "lessSevere")),
+    (("node_marginal", "warning"), ("open", 0, "normal", "moreSevere")),
+]
+
+
+def test_alerta_counters_and_clears_follow_alerta(pipeline: Pipeline) -> None:
+    pipeline.start_worker()
+    pipeline.start_api()
+    key = {"Authorization": "Key demo-key"}
+    with httpx.Client(base_url=pipeline.api, timeout=30, headers=key) as c:
+        # A clear of an alert that does not exist: Alerta creates it closed and answers 201 with it.
+        r = c.post("/api/alert", json={"resource": "web09", "event": "HttpServerOK", "severity": "normal"})
+        assert r.status_code == 201, r.text
+        clear = r.json()["alert"]
+        assert (clear["status"], clear["severity"], clear["duplicateCount"], clear["repeat"]) == (
+            "closed",
+            "normal",
+            0,
+            False,
+        )
+        assert (clear["previousSeverity"], clear["trendIndication"]) == ("indeterminate", "lessSevere")
+
+        # Many at once, among other alerts: every one answered 201, none lost, none appended twice.
+        def post(i: int) -> int:
+            severity = "ok" if i % 2 else "minor"
+            return c.post(
+                "/api/alert", json={"resource": f"burst{i}", "event": "E", "severity": severity}
+            ).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(post, range(32))) == [201] * 32
+        pipeline.wait_quiet()
+        sent = [o for o in pipeline.read_topic("observations.raw") if o.get("source") == "alerta"]
+        assert len(sent) == 33 and len({o["event_id"] for o in sent}) == 33
+        # Our pipeline opens no alert for a clear that meets none (documented): the event is kept.
+        assert c.get(f"/api/alert/{r.json()['id']}").status_code == 404
+        assert c.get("/api/v1/events", params={"resource": "web09"}).json()["total"] == 1
+
+        # Alerta's own sequence, each step once the previous one is projected (the answer is computed
+        # from the read model): the answer and GET /api/alert/{id} both say what Alerta says.
+        got, answers = [], []
+        for (name, severity), _ in ALERTA_SEQUENCE:
+            r = c.post("/api/alert", json={**ALERTA_PAIR, "event": name, "severity": severity})
+            assert r.status_code == 201, r.text
+            answer = r.json()["alert"]
+
+            def projected(answer: dict = answer) -> dict | None:
+                found = c.get(f"/api/alert/{answer['id']}")
+                alert = found.json()["alert"] if found.status_code == 200 else None
+                return alert if alert and alert["lastReceiveId"] == answer["lastReceiveId"] else None
+
+            stored = wait_for(projected, 60, f"{name} {severity} projected")
+            fields = ("status", "duplicateCount", "previousSeverity", "trendIndication", "repeat", "severity")
+            assert {k: stored[k] for k in fields} == {k: answer[k] for k in fields}
+            got.append(
+                (
+                    answer["status"],
+                    answer["duplicateCount"],
+                    answer["previousSeverity"],
+                    answer["trendIndication"],
+                )
+            )
+            answers.append(answer)
+        assert got == [want for _, want in ALERTA_SEQUENCE]
+        assert [a["repeat"] for a in answers] == [n > 0 for _, (_, n, _, _) in ALERTA_SEQUENCE]
+        [listed] = c.get("/api/alerts", params={"resource": "r7"}).json()["alerts"]
+        assert (listed["id"], listed["duplicateCount"], listed["status"]) == (answers[-1]["id"], 0, "open")
+        # Our own counters keep their meaning: every event counted, every repeat since the opening.
+        [ours] = c.get("/api/v1/alerts", params={"resource": "r7"}).json()["alerts"]
+        assert (ours["event_count"], ours["duplicate_count"], ours["repeats_at_severity"]) == (9, 8, 0)

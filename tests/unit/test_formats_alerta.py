@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ems.agents.dedupe import alert_id_for, apply
+from ems.agents.dedupe import alert_id_for, apply, fold
 from ems.api.formats import alerta
 from ems.api.formats.common import FormatError
-from tests.unit.formats_helpers import LIFECYCLE, SEVERITIES, normalized, sample
+from tests.unit.formats_helpers import LIFECYCLE, NORMALIZER, SEVERITIES, normalized, sample
 
 
 def test_documented_example_maps_every_field() -> None:
@@ -95,8 +95,65 @@ def test_answer_predicts_the_pipeline() -> None:
         86400,
         {"region": "EU"},
     )
-    again, transition = apply(first, event.model_copy(update={"raw_offset": 1}), LIFECYCLE)
-    assert transition is None and alerta.alert_view(again, "", repeat=True)["duplicateCount"] == 1
+    again = alerta.reply(first, event.model_copy(update={"raw_offset": 1}), LIFECYCLE, "", NOW)
+    assert (again["id"], again["duplicateCount"], again["repeat"]) == (view["id"], 1, True)
+
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("severity", ["normal", "ok", "cleared"])
+def test_reply_to_a_clear_of_an_unknown_alert_is_alertas_closed_alert(severity: str) -> None:
+    """Alerta creates the alert closed (rule CLS-*) and answers 201 with it; the reply builder gives
+    that alert (it used to fail building it, after the append)."""
+    from alertaclient.models.alert import Alert
+
+    payload = {
+        "resource": "web01",
+        "event": "HttpServerOK",
+        "severity": severity,
+        "environment": "Production",
+    }
+    event = normalized(alerta.translate(payload, SEVERITIES))
+    view = alerta.reply(None, event, LIFECYCLE, "http://x/api/alert/a", NOW)
+    assert view["id"] == alert_id_for(event.fingerprint)
+    assert (view["status"], view["severity"], view["duplicateCount"], view["repeat"]) == (
+        "closed",
+        severity,
+        0,
+        False,
+    )
+    assert (view["previousSeverity"], view["trendIndication"]) == ("indeterminate", "lessSevere")
+    assert Alert.parse(view).status == "closed"
+
+
+A = {"resource": "r1", "environment": "Production", "correlate": ["node_down", "node_marginal", "node_up"]}
+ALERTAS_OWN_TEST = [  # alerta tests/test_alerts.py::test_alert: what real Alerta answers, step by step
+    # (event, severity) -> (status, duplicateCount, previousSeverity, trendIndication)
+    (("node_marginal", "major"), ("open", 0, "indeterminate", "moreSevere")),
+    (("node_marginal", "major"), ("open", 1, "indeterminate", "moreSevere")),
+    (("node_marginal", "critical"), ("open", 0, "major", "moreSevere")),
+    (("node_marginal", "critical"), ("open", 1, "major", "moreSevere")),
+    (("node_down", "critical"), ("open", 0, "critical", "noChange")),
+    (("node_marginal", "major"), ("open", 0, "critical", "lessSevere")),
+    (("node_up", "normal"), ("closed", 0, "major", "lessSevere")),
+]
+
+
+def test_answers_follow_alertas_own_test_sequence() -> None:
+    """Each answer is the reply builder over the state the pipeline's fold has reached, as
+    `POST /api/alert` computes it once the read model caught up."""
+    tracked, got = None, []
+    for offset, ((name, severity), _) in enumerate(ALERTAS_OWN_TEST):
+        obs = alerta.translate({**A, "event": name, "severity": severity}, SEVERITIES)
+        event = NORMALIZER.normalize(obs, 0, offset)
+        view = alerta.reply(tracked.alert if tracked else None, event, LIFECYCLE, "", NOW)
+        tracked = fold(tracked, [event], LIFECYCLE).tracked
+        assert alerta.alert_view(tracked.alert, "", at=NOW) == view  # GET answers the same once projected
+        got.append(
+            (view["status"], view["duplicateCount"], view["previousSeverity"], view["trendIndication"])
+        )
+    assert got == [want for _, want in ALERTAS_OWN_TEST]
 
 
 def test_answer_parses_with_alertas_own_client_model() -> None:
@@ -153,3 +210,17 @@ def test_an_alert_with_its_own_id_sent_again_has_the_same_event_id() -> None:
     assert first.event_id == again.event_id and first.event_id.startswith("alerta-")
     without = {k: v for k, v in payload.items() if k != "id"}
     assert alerta.translate(without, SEVERITIES).event_id != alerta.translate(without, SEVERITIES).event_id
+
+
+def test_alerts_page_carries_what_alertas_query_command_reads() -> None:
+    event = normalized(alerta.translate(sample("alerta_alert.json"), SEVERITIES))
+    state, _ = apply(None, event, LIFECYCLE)
+    view = alerta.alert_view(state, "")
+    page = alerta.alerts_page([view], 51, 1, 50, NOW)
+    assert (page["lastTime"], page["autoRefresh"], page["pages"], page["more"]) == (
+        view["lastReceiveTime"],
+        True,
+        2,
+        True,
+    )
+    assert alerta.alerts_page([], 0, 1, 50, NOW)["lastTime"] == "2026-01-02T03:04:05.000Z"

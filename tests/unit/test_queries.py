@@ -2,8 +2,39 @@ import pytest
 from psycopg import sql
 from starlette.datastructures import QueryParams
 
+from ems.api.cursor import pack
 from ems.api.errors import ApiError
-from ems.api.queries import ALERTS, build_list, decode_cursor, encode_cursor
+from ems.api.queries import ListSpec, build_list, decode_cursor
+
+# A list over the alerts table, to exercise the generic builder (events and assets use it).
+ALERTS = ListSpec(
+    table="alerts",
+    id_column="alert_id",
+    equals={
+        "severity": "severity",
+        "status": "status",
+        "asset_id": "asset_id",
+        "source": "source",
+        "environment": "environment",
+        "resource": "resource",
+        "event": "event",
+        "fingerprint": "fingerprint",
+        "trend": "trend",
+    },
+    sortable={
+        "last_seen": "last_seen",
+        "first_seen": "first_seen",
+        "severity": "severity_rank",
+        "event_count": "event_count",
+        "duplicate_count": "duplicate_count",
+        "status": "status",
+        "resource": "resource",
+    },
+    default_sort="-last_seen",
+    time_column="last_seen",
+    text_columns=("title", "text", "resource", "event", "asset_id"),
+    array_columns={"tag": "tags", "service": "service"},
+)
 
 
 def build(query: str):
@@ -33,8 +64,10 @@ def test_cursor_uses_keyset_on_sort_column_and_id() -> None:
     from datetime import UTC, datetime
 
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    cursor = encode_cursor(at, "alr_1")
-    assert decode_cursor(cursor) == (at, "alr_1")
+    cursor = pack("-last_seen", [at, "alr_1"])
+    assert decode_cursor(cursor, "-last_seen") == (at, "alr_1")
+    with pytest.raises(ApiError, match="made for sort=-last_seen"):
+        decode_cursor(cursor, "last_seen")
     q = build(f"sort=-last_seen&cursor={cursor}")
     assert '("last_seen", "alert_id") < (%s, %s)' in text(q.select)
     assert q.params[-4:] == [at, "alr_1", 50, 0] and q.page is None
