@@ -223,8 +223,7 @@ ALERTA_SEQUENCE = [
 def test_alerta_counters_and_clears_follow_alerta(pipeline: Pipeline) -> None:
     pipeline.start_worker()
     pipeline.start_api()
-    key = {"Authorization": "Key demo-key"}
-    with httpx.Client(base_url=pipeline.api, timeout=30, headers=key) as c:
+    with pipeline.client() as c:  # `Authorization: Key <key>`, as Alerta's clients send it
         # A clear of an alert that does not exist: Alerta creates it closed and answers 201 with it.
         r = c.post("/api/alert", json={"resource": "web09", "event": "HttpServerOK", "severity": "normal"})
         assert r.status_code == 201, r.text
