@@ -169,10 +169,12 @@ def outage_drill(
     after: float = 10.0,
     expect_unhealthy: str = "",
     once_rate: float = 0.0,
+    writes_go_on: bool = False,
 ) -> DrillReport:
     """Steps 1-4 of the module docstring for one server. With `once_rate`, a second client sends
     writes that name their own ids once each during the outage, without retrying: those answered
-    `"appended": false` must never appear."""
+    `"appended": false` must never appear. With `writes_go_on`, every write must be accepted (202)
+    through the outage: a write needs only Kafka (its key, verified before, is not looked up again)."""
     report = DrillReport(name)
     pipeline = Pipeline(servers.env, logs, retry_cap="3", rate_limit_per_minute="1000000")
     run = pipeline.name
@@ -226,6 +228,9 @@ def outage_drill(
             "log_bytes_during_outage": bytes1 - bytes0,
         }
         report.checks["every write answered (no client timeout)"] = load.ledger.statuses[0] == 0
+        if writes_go_on:
+            accepted = set(load.ledger.statuses) == {202}
+            report.checks["every write accepted (202) through the outage"] = accepted
         limit = pipeline.settings.api_write_timeout + 2
         report.checks[f"every write answered within {limit:g} s"] = load.ledger.slowest <= limit
         report.notes.append(
@@ -290,4 +295,5 @@ def server_outage(servers: Servers, logs: Path, which: str) -> DrillReport:
         outage=outage,
         expect_unhealthy=which,
         once_rate=once_rate,
+        writes_go_on=which != "kafka",
     )
