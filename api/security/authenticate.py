@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SECRET_RECHECK = 60.0  # s between re-reads of the Redis-shared JWT secret
 KEY_TOUCH_EVERY = 60  # s: a key's last_used_at is written at most this often
 KEY_GRACE = 300.0  # s: a key verified this recently is accepted while PostgreSQL is unreachable
+KEY_LOOKUP_WAIT = 1.0  # s waited for a connection to look up such a key (the request has more to do)
 BAD_LOGIN = "invalid name or password"
 
 
@@ -160,7 +161,8 @@ class Authenticator(Accounts):
             return principal
 
     async def _lookup_key(self, parsed: ParsedKey) -> Principal:
-        async with self.pool.connection() as conn:
+        known = self.recent_keys.knows(parsed.key_id, time.monotonic())
+        async with self.pool.connection(timeout=KEY_LOOKUP_WAIT if known else None) as conn:
             row = await store.fetch_key(conn, parsed.key_id)
             expired = row is not None and row["expires_at"] is not None and row["expires_at"] <= row["now"]
             if row is None or row["revoked_at"] is not None or expired:

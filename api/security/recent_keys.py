@@ -42,12 +42,17 @@ class RecentKeys:
     def forget(self, key_id: str) -> None:
         self._seen.pop(key_id, None)
 
+    def knows(self, key_id: str, now: float) -> bool:
+        """Whether key `key_id` was verified within `grace` s before `now`."""
+        entry = self._seen.get(key_id)
+        return entry is not None and now - entry.at <= self.grace
+
     def principal(self, key: ParsedKey, now: float, wall: datetime) -> Principal | None:
         """The principal of `key` if verified within `grace` s before `now` (None: not known enough
         to decide); `Unauthorized` when the secret is wrong or the key has expired since."""
-        entry = self._seen.get(key.key_id)
-        if entry is None or now - entry.at > self.grace:
+        if not self.knows(key.key_id, now):
             return None
+        entry = self._seen[key.key_id]
         if not secret_matches(key.secret, entry.secret_hash):
             raise Unauthorized("invalid API key")
         if entry.expires_at is not None and entry.expires_at <= wall:

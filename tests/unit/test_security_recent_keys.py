@@ -26,9 +26,10 @@ def test_a_key_verified_within_the_grace_is_its_principal_after_it_none() -> Non
     recent = RecentKeys(grace=300)
     parsed, entry = key()
     assert recent.principal(parsed, 150.0, NOW) is None  # never verified: PostgreSQL must decide
+    assert not recent.knows(parsed.key_id, 150.0)
     recent.remember(parsed.key_id, entry)
-    assert recent.principal(parsed, 400.0, NOW) is entry.principal
-    assert recent.principal(parsed, 400.1, NOW) is None
+    assert recent.knows(parsed.key_id, 400.0) and recent.principal(parsed, 400.0, NOW) is entry.principal
+    assert not recent.knows(parsed.key_id, 400.1) and recent.principal(parsed, 400.1, NOW) is None
 
 
 def test_a_wrong_secret_or_an_expired_key_is_refused_and_a_forgotten_key_unknown() -> None:
