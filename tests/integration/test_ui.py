@@ -293,3 +293,56 @@ def _other_views(page: Any, p: Pipeline) -> None:
     page.locator("[data-testid=health-status]").wait_for()
     page.locator("td", has_text="projection:alerts").wait_for()
     _shot(page, "health")
+
+
+def test_ten_thousand_open_alerts_stay_responsive(console: dict[str, Any]) -> None:
+    """All 10,000 loaded by scrolling (keyset pages), the DOM holding only the rows in view, keys and
+    jumps answered within a frame or two. Runs last: its alerts would bury the others."""
+    p: Pipeline = console["pipeline"]
+    n = 10_000
+    with p.client() as admin:
+        for start in range(0, n, 1000):
+            batch = [
+                {"source": "bulk", "resource": f"host-{i:05d}", "event": "Load", "severity": "warning"}
+                for i in range(start, start + 1000)
+            ]
+            assert admin.post("/api/v1/events", json=batch).status_code == 202
+        wait_for(lambda: _alerts(admin, source="bulk", limit=1)["total"] == n, 120, f"{n} alerts")
+    with Tab(console) as tab:
+        page = tab.page
+        _login(page, p.api, "olga", "/alerts?status=open&source=bulk")
+        page.locator("[data-testid=alert-count]", has_text="10,000 alerts").wait_for(timeout=LIVE)
+        started = time.monotonic()
+        loaded = 0
+        while loaded < n:
+            page.evaluate("() => { const r = document.querySelector('.rows'); r.scrollTop = r.scrollHeight }")
+            page.wait_for_function(
+                f"() => +document.querySelector('.alert-table').getAttribute('aria-rowcount') > {loaded}"
+            )
+            loaded = int(page.locator(".alert-table").get_attribute("aria-rowcount"))
+            assert time.monotonic() - started < 90, f"only {loaded} rows loaded after 90 s"
+        print(f"\n{n} alerts loaded by scrolling in {time.monotonic() - started:.1f} s")
+        in_dom = page.locator(".rows [role=row]").count()
+        assert in_dom < 100, f"{in_dom} rows in the DOM: not virtualised"
+        timing = page.evaluate(
+            """async () => {
+              const frame = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+              const rows = document.querySelector('.rows');
+              rows.scrollTop = 0; await frame();
+              let t = performance.now();
+              for (let i = 0; i < 20; i++) {
+                window.dispatchEvent(new KeyboardEvent('keydown', {key: 'j'})); await frame();
+              }
+              const key = (performance.now() - t) / 20;
+              const focused = document.querySelector('.rows .focused')?.dataset.alertId;
+              t = performance.now();
+              rows.scrollTop = rows.scrollHeight / 2; await frame();
+              const jump = performance.now() - t;
+              const shown = document.querySelectorAll('.rows [role=row]').length;
+              return {key, jump, shown, focused};
+            }"""
+        )
+        print(f"per j key with {n} rows: {timing['key']:.0f} ms; jump to the middle: {timing['jump']:.0f} ms")
+        assert timing["focused"] and timing["shown"] > 10
+        assert timing["key"] < 250 and timing["jump"] < 500, timing
+        assert tab.errors == []
