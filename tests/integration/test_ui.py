@@ -186,6 +186,26 @@ def test_operator_sees_new_alerts_live_and_acks_by_button_key_and_in_bulk(consol
         for title in closing:
             _row(page, title).wait_for(state="detached", timeout=LIVE)
             assert _alerts(admin, title=title)["alerts"][0]["status"] == "closed"
+
+        # Views are the API's filter grammar: closed ones by a chip, a condition typed in, saved
+        # in the browser and still there after a reload.
+        page.click(".chips button:has-text('open')")
+        page.click(".chips button:has-text('acknowledged')")
+        page.click(".chips button:has-text('shelved')")
+        page.click(".chips button:has-text('closed')")
+        page.fill("input[aria-label='More conditions']", f"source=ui-test&title=~^{closing[0]}$")
+        page.click("button:has-text('Apply')")
+        _row(page, closing[0]).wait_for(timeout=LIVE)
+        page.locator("[data-testid=alert-count]", has_text="1 alerts").wait_for()
+        assert "status=closed" in page.url and "source=ui-test" in page.url
+        page.click("button:has-text('Save view')")
+        page.fill("input[aria-label='Name of the view']", "closed ones")
+        page.keyboard.press("Enter")
+        page.goto(p.api + "/alerts")
+        page.locator("[data-testid=alert-count]", has_text="3 alerts").wait_for(timeout=LIVE)
+        page.select_option("select[aria-label='Saved views']", "closed ones")
+        _row(page, closing[0]).wait_for(timeout=LIVE)
+        page.locator("[data-testid=alert-count]", has_text="1 alerts").wait_for()
         assert tab.errors == []
 
 

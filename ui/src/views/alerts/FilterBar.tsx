@@ -34,12 +34,14 @@ export function FilterBar({ filter, onChange }: { filter: AlertFilter; onChange:
   const current = toParams(filter).toString();
   const chosen = [...BUILT_IN_VIEWS, ...views].find((v) => toParams(fromParams(new URLSearchParams(v.query))).toString() === current);
 
+  const [naming, setNaming] = useState<string | null>(null);
   const save = () => {
-    const name = window.prompt("Name of this view", chosen?.name ?? "");
-    if (!name?.trim()) return;
-    const next = [...views.filter((v) => v.name !== name.trim()), { name: name.trim(), query: current }];
+    const name = (naming ?? "").trim();
+    if (!name) return;
+    const next = [...views.filter((v) => v.name !== name), { name, query: current }];
     storeViews(next);
     setViews(next);
+    setNaming(null);
   };
   const remove = () => {
     if (!chosen || !views.includes(chosen)) return;
@@ -73,9 +75,33 @@ export function FilterBar({ filter, onChange }: { filter: AlertFilter; onChange:
             </optgroup>
           )}
         </select>
-        <button type="button" onClick={save} title="Save the current filter as a view (kept in this browser)">
-          Save view
-        </button>
+        {naming === null ? (
+          <button type="button" onClick={() => setNaming("")} title="Save the current filter as a view (kept in this browser)">
+            Save view
+          </button>
+        ) : (
+          <span className="naming">
+            <input
+              autoFocus
+              aria-label="Name of the view"
+              placeholder="Name of the view"
+              value={naming}
+              onChange={(e) => setNaming(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === "Enter") {
+                  e.preventDefault();
+                  save();
+                } else if (e.key === "Escape") setNaming(null);
+              }}
+            />
+            <button type="button" onClick={save} disabled={!naming.trim()}>
+              Save
+            </button>
+            <button type="button" onClick={() => setNaming(null)}>
+              Cancel
+            </button>
+          </span>
+        )}
         {chosen && views.includes(chosen) && (
           <button type="button" onClick={remove} title="Delete this saved view">
             Delete
