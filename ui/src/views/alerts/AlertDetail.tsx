@@ -170,17 +170,19 @@ export function AlertDetail({ alertId, onClose, onChanged }: { alertId: string; 
             {button("close")}
             {button("reopen")}
           </div>
-          {allowed("assign", a.status) && (
-            <div className="buttons">
-              <input placeholder="user" value={assignee} onChange={(e) => setAssignee(e.target.value)} aria-label="Assign to user" />
-              <button onClick={() => void run("assign", { user: assignee })} disabled={busy !== null || !assignee.trim()}>
-                Assign
-              </button>
-              <button onClick={() => void run("note", { text: comment })} disabled={busy !== null || !comment.trim()}>
-                Add note
-              </button>
-            </div>
-          )}
+          <div className="buttons">
+            {allowed("assign", a.status) && (
+              <>
+                <input placeholder="user" value={assignee} onChange={(e) => setAssignee(e.target.value)} aria-label="Assign to user" />
+                <button onClick={() => void run("assign", { user: assignee.trim() })} disabled={busy !== null || !assignee.trim()}>
+                  Assign
+                </button>
+              </>
+            )}
+            <button onClick={() => void run("note", { text: comment })} disabled={busy !== null || !comment.trim()} title="The comment above, as a note">
+              Add note
+            </button>
+          </div>
           {message && <p className={message.ok ? "ok" : "error"}>{message.text}</p>}
         </section>
       )}

@@ -3,11 +3,11 @@
 import { useEffect, useState, type FormEvent } from "react";
 import {
   BUILT_IN_VIEWS,
+  filterSearch,
   fromParams,
   loadViews,
   parseExtra,
   storeViews,
-  toParams,
   type AlertFilter,
   type SavedView,
 } from "../../lib/filters";
@@ -31,8 +31,9 @@ export function FilterBar({ filter, onChange }: { filter: AlertFilter; onChange:
     e?.preventDefault();
     if (!problems.length) onChange({ ...filter, q, extra });
   };
-  const current = toParams(filter).toString();
-  const chosen = [...BUILT_IN_VIEWS, ...views].find((v) => toParams(fromParams(new URLSearchParams(v.query))).toString() === current);
+  // A view is stored as the page's query string: "status=" (any status) survives, unlike in toParams.
+  const current = filterSearch(filter);
+  const chosen = [...BUILT_IN_VIEWS, ...views].find((v) => filterSearch(fromParams(new URLSearchParams(v.query))) === current);
 
   const [naming, setNaming] = useState<string | null>(null);
   const save = () => {
