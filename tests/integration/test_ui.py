@@ -275,6 +275,7 @@ def test_the_main_views_render_in_light_and_dark(console: dict[str, Any]) -> Non
             _shot(page, f"alerts-{scheme}")
             _row(page, "Device Unreachable").click()
             page.locator(".history li").first.wait_for()
+            page.locator(".trend-chart figcaption", has_text="1 event,").wait_for()  # its occurrences
             _shot(page, f"alert-detail-{scheme}")
             if scheme == "light":
                 _other_views(page, p)

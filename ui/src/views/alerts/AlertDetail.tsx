@@ -7,6 +7,7 @@ import { ago, dateTime, TREND_ARROWS } from "../../lib/format";
 import { usePoll } from "../../lib/usePoll";
 import { useSession } from "../../session";
 import { act, allowed, LABELS, type Action, type ActionArgs } from "./actions";
+import { EventTrend } from "./EventTrend";
 
 const DETAIL_POLL_MS = 5000;
 const SHELVE_CHOICES = [
@@ -79,7 +80,7 @@ export function AlertDetail({ alertId, onClose, onChanged }: { alertId: string; 
         <dd>
           <strong>{a.duplicate_count}</strong> ({a.event_count} events)
         </dd>
-        <dt>Trend</dt>
+        <dt>Severity trend</dt>
         <dd>
           <span className={`trend ${a.trend}`}>{TREND_ARROWS[a.trend]}</span> {a.trend.replace("_", " ")}
           {a.previous_severity ? ` (was ${a.previous_severity})` : ""}
@@ -147,6 +148,7 @@ export function AlertDetail({ alertId, onClose, onChanged }: { alertId: string; 
           </>
         )}
       </dl>
+      <EventTrend alert={a} />
 
       {can("write:alerts") && (
         <section className="actions" aria-label="Actions">
