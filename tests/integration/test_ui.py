@@ -231,6 +231,13 @@ def test_a_viewer_sees_no_write_controls_and_the_api_refuses_it_anyway(console: 
         assert refused == 403
         assert admin.get(f"/api/v1/alerts/{alert_id}").json()["alert"]["status"] == "open"
 
+        # Log out: the session ends on the server too, a reload stays on the login page.
+        page.click("button:has-text('Log out')")
+        page.locator(".login-box").wait_for()
+        page.reload()
+        page.locator(".login-box").wait_for()
+        assert not [c for c in tab.context.cookies() if c["name"].startswith("ems_")]
+
 
 def test_the_session_is_refreshed_once_on_a_401_then_the_login_page(console: dict[str, Any]) -> None:
     p: Pipeline = console["pipeline"]
