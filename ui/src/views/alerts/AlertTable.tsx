@@ -51,10 +51,14 @@ export function AlertTable(props: Props) {
     if (hasMore && !loadingMore && lastIndex >= rows.length - 30) onLoadMore();
   }, [lastIndex, rows.length, hasMore, loadingMore, onLoadMore]);
 
-  const focusedIndex = focusedId ? rows.findIndex((r) => r.alert_id === focusedId) : -1;
+  // Bring the focused row into view when the focus moves (not when new rows shift it: the user may
+  // be reading elsewhere).
+  const rowsRef = useRef(rows);
+  rowsRef.current = rows;
   useEffect(() => {
-    if (focusedIndex >= 0) virtual.scrollToIndex(focusedIndex, { align: "auto" });
-  }, [focusedIndex, virtual]);
+    const index = focusedId ? rowsRef.current.findIndex((r) => r.alert_id === focusedId) : -1;
+    if (index >= 0) virtual.scrollToIndex(index, { align: "auto" });
+  }, [focusedId, virtual]);
 
   const allSelected = rows.length > 0 && rows.every((r) => props.selected.has(r.alert_id));
   return (
