@@ -40,6 +40,7 @@ PUBLIC = "public"  # anyone may call it (login, liveness, the OpenAPI document)
 AUTHENTICATED = "authenticated"  # any signed-in principal (who am I, logout)
 DIALECTS = ("native", "alerta", "alertmanager", "pagerduty")
 ENDPOINT_KEY = "ems.endpoint"  # where the wrapper leaves the endpoint in the ASGI scope
+PRINCIPAL_KEY = "ems.principal"  # ... and the authenticated principal (None when anonymous)
 
 
 class Principal(Protocol):
@@ -191,6 +192,7 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             principal = await _authorize(request, endpoint, key)
         else:
             principal = await _authorize(request, endpoint)
+        request.scope[PRINCIPAL_KEY] = principal
         limits = getattr(request.app.state, "limits", None) if endpoint.limited else None
         decision = None if limits is None else await limits.charge(request, endpoint, principal, 1)
         query = None

@@ -223,6 +223,10 @@ class Settings(BaseSettings):
     )
     hsts: bool = Field(False, description="Send Strict-Transport-Security (only behind HTTPS)")
     hsts_max_age: int = Field(31_536_000, ge=0, description="Strict-Transport-Security max-age (s)")
+    # Operator console (api/ui.py, ui/): the web app the API serves at /
+    ui_dir: str | None = Field(
+        None, description="Folder of the console's build (default: ui/dist of the source tree)"
+    )
     # Correlation into incidents (ems.ml.correlation, agents/correlate_worker.py): event-time windows
     # in seconds; the defaults are tuned on generated scenarios (docs/correlation.md)
     correlation_max_hops: int = Field(2, ge=0, le=10, description="Topology: alerting assets this close ...")

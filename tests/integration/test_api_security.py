@@ -51,6 +51,8 @@ def test_roles_actors_and_refused_credentials(api: Pipeline) -> None:
             "the alert",
         )
         viewer, operator = login(anon, "vic"), login(anon, "olga")
+        events = admin.get("/api/v1/events", params={"source": "sec-test"}).json()["events"]
+        assert [e["submitted_by"] for e in events] == ["key:pipeline-admin"]  # no anonymous history
 
         # Without credentials, or with made-up ones: 401, never an anonymous write.
         r = anon.post("/api/v1/events", json=EVENT)
