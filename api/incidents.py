@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ems.api.errors import ApiError
 from ems.api.incidents_query import get_incident, list_incidents
 from ems.api.routing import Call, Endpoint
+from ems.api.tenancy import tenant_of
 
 MAX_ID = 64
 
@@ -36,7 +37,7 @@ class IncidentListQuery(BaseModel):
 
 async def incidents_list(call: Call) -> Any:
     async with call.state.pool.connection() as conn:
-        return await list_incidents(conn, call.request.query_params)
+        return await list_incidents(conn, call.request.query_params, tenant_of(call))
 
 
 async def incident_detail(call: Call) -> Any:
@@ -44,7 +45,7 @@ async def incident_detail(call: Call) -> Any:
     if len(incident_id) > MAX_ID or "\x00" in incident_id:
         raise ApiError(404, f"no incident {incident_id[:MAX_ID]!r}")
     async with call.state.pool.connection() as conn:
-        found = await get_incident(conn, incident_id)
+        found = await get_incident(conn, incident_id, tenant_of(call))
     if found is None:
         raise ApiError(404, f"no incident {incident_id!r}")
     return found

@@ -14,6 +14,7 @@ from typing import Any
 from psycopg import sql
 
 from ems.api.queries import ListSpec, build_list
+from ems.api.tenancy import visible
 
 INCIDENTS = ListSpec(
     table="incidents",
@@ -39,8 +40,8 @@ INCIDENTS = ListSpec(
     array_columns={"asset": "assets"},
 )
 LIST_COLUMNS = sql.SQL(
-    "incident_id, status, title, severity, severity_rank, opened_at, updated_at, resolved_at, merged_into, "
-    "members_total, members_open, alerts, assets, root_asset_id, root_cause, impact_score, "
+    "incident_id, tenant, status, title, severity, severity_rank, opened_at, updated_at, resolved_at, "
+    "merged_into, members_total, members_open, alerts, assets, root_asset_id, root_cause, impact_score, "
     "revenue_per_hour, impact, version"
 )
 MEMBERS_SQL = """
@@ -56,14 +57,15 @@ FROM incident_history WHERE incident_id = %s ORDER BY version
 """
 
 
-async def list_incidents(conn: Any, params: Any) -> dict[str, Any]:
+async def list_incidents(conn: Any, params: Any, tenant: str | None = None) -> dict[str, Any]:
     """A page of incidents for the query parameters `params` (a multi-dict with `getlist`).
 
     Filters: status, severity, root_asset_id, merged_into, incident_id (repeat = OR, `!` excludes),
     asset (the incident holds an alert on it), q (title, ids), from/to (updated_at). Sort:
     updated_at (default, newest first), opened_at, impact, revenue, severity, alerts; `-` descending.
-    `limit`, and `page` or `cursor` (`next_cursor` of the previous page). A bad one is a 400."""
-    query = build_list(INCIDENTS, params, LIST_COLUMNS)
+    `limit`, and `page` or `cursor` (`next_cursor` of the previous page). A bad one is a 400.
+    A caller bound to `tenant` sees that tenant's incidents only (an incident never mixes tenants)."""
+    query = build_list(INCIDENTS, params, LIST_COLUMNS, tenant)
     rows = await (await conn.execute(query.select, query.params)).fetchall()
     total = (await (await conn.execute(query.count, query.count_params)).fetchone())["count"]
     body: dict[str, Any] = {"incidents": rows, "total": total, "limit": query.limit}
@@ -74,10 +76,13 @@ async def list_incidents(conn: Any, params: Any) -> dict[str, Any]:
     return body
 
 
-async def get_incident(conn: Any, incident_id: str) -> dict[str, Any] | None:
-    """One incident with its members, impact, root cause and timeline; None when unknown."""
+async def get_incident(conn: Any, incident_id: str, tenant: str | None = None) -> dict[str, Any] | None:
+    """One incident with its members, impact, root cause and timeline; None when unknown (or of
+    another tenant than the caller's)."""
+    mine, args = visible(tenant)
     cur = await conn.execute(
-        sql.SQL("SELECT {} FROM incidents WHERE incident_id = %s").format(LIST_COLUMNS), (incident_id,)
+        sql.SQL("SELECT {} FROM incidents WHERE incident_id = %s AND {}").format(LIST_COLUMNS, mine),
+        (incident_id, *args),
     )
     incident = await cur.fetchone()
     if incident is None:
@@ -94,9 +99,11 @@ async def get_incident(conn: Any, incident_id: str) -> dict[str, Any] | None:
     }
 
 
-async def incident_of_alert(conn: Any, alert_id: str) -> dict[str, Any] | None:
+async def incident_of_alert(conn: Any, alert_id: str, tenant: str | None = None) -> dict[str, Any] | None:
     """The alert's current incident id and episode, or None."""
-    cur = await conn.execute(
-        "SELECT incident_id, episode FROM alert_incidents WHERE alert_id = %s", (alert_id,)
-    )
-    return await cur.fetchone()
+    mine, args = visible(tenant, "i")
+    query = sql.SQL(
+        "SELECT ai.incident_id, ai.episode FROM alert_incidents ai "
+        "JOIN incidents i ON i.incident_id = ai.incident_id WHERE ai.alert_id = %s AND {}"
+    ).format(mine)
+    return await (await conn.execute(query, (alert_id, *args))).fetchone()

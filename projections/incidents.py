@@ -23,6 +23,7 @@ from ems.schemas.incident import IncidentBatch, IncidentChanged
 
 INCIDENT_COLUMNS = (
     "incident_id",
+    "tenant",
     "status",
     "title",
     "severity",
@@ -48,6 +49,7 @@ MEMBER_COLUMNS = (
     "alert_id",
     "episode",
     "fingerprint",
+    "tenant",
     "asset_id",
     "source",
     "event",
@@ -147,6 +149,7 @@ class IncidentsProjection:
             self.incident,
             (
                 i.incident_id,
+                i.tenant,
                 i.status,
                 i.title,
                 i.severity,
@@ -177,6 +180,7 @@ class IncidentsProjection:
                     m.alert_id,
                     m.episode,
                     m.fingerprint,
+                    m.tenant,
                     m.asset_id,
                     m.source,
                     m.event,

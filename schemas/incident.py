@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ems.schemas.alert import AlertStatus
 from ems.schemas.envelope import Record
 from ems.schemas.limits import Count, EventId, Finite, Name, Offset, Positive, Tag, Text, Time
-from ems.schemas.observation import Severity
+from ems.schemas.observation import Severity, Tenant
 
 IncidentStatus = Literal["open", "resolved", "merged"]
 # Why a member is in its incident: the evidence that related it to another member (`linked_to`).
@@ -46,6 +46,7 @@ class Member(_Model):
     title: Text(1024) = ""
     severity: Severity
     environment: Text(64) = ""
+    tenant: Tenant | None = None
     service: list[Name] = Field(default_factory=list)
     tags: list[Tag] = Field(default_factory=list)
     status: AlertStatus = Field(description="The alert's status as last seen")
@@ -106,6 +107,7 @@ class IncidentState(_Model):
     """The incident's header after a change."""
 
     incident_id: Text(64, 1)
+    tenant: Tenant | None = Field(None, description="The tenant of its alerts (never mixed); none: shared")
     status: IncidentStatus
     title: Text(1024)
     severity: Severity

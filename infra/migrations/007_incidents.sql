@@ -4,6 +4,7 @@
 
 CREATE TABLE incidents (
     incident_id      text             PRIMARY KEY,
+    tenant           text,
     status           text             NOT NULL,
     title            text             NOT NULL,
     severity         text             NOT NULL,
@@ -29,12 +30,14 @@ CREATE INDEX incidents_opened ON incidents (opened_at, incident_id);
 CREATE INDEX incidents_impact ON incidents (impact_score, incident_id);
 CREATE INDEX incidents_status ON incidents (status, severity_rank);
 CREATE INDEX incidents_assets ON incidents USING gin (assets);
+CREATE INDEX incidents_tenant ON incidents (tenant, updated_at);
 
 CREATE TABLE incident_members (
     incident_id      text             NOT NULL,
     alert_id         text             NOT NULL,
     episode          integer          NOT NULL,
     fingerprint      text             NOT NULL,
+    tenant           text,
     asset_id         text,
     source           text             NOT NULL,
     event            text             NOT NULL,

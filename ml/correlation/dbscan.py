@@ -45,6 +45,8 @@ def distances(points: Sequence[Episode], topology: Topology, cfg: DbscanConfig) 
             text[i, j] = text[j, i] = x
             context[i, j] = context[j, i] = c
     matrix = cfg.w_time * time + cfg.w_topology * topo + cfg.w_text * text + cfg.w_context * context
+    tenants = np.array([p.tenant or "" for p in points], dtype=object)
+    matrix[tenants[:, None] != tenants[None, :]] = 2.0  # two tenants' alerts are never neighbours
     np.fill_diagonal(matrix, 0.0)
     return matrix
 

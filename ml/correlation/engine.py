@@ -204,7 +204,8 @@ class Correlator(Maintenance):
                 if (inc := self._joinable(f.incident_id, t)) is not None:
                     detail = f"rule {rule.name}: {len(others) + 1} within {rule.window_s:.0f} s"
                     found.append(Candidate(inc, f, "rule", detail, (3,)))
-        return found
+        # Tenants are separate customers: nothing relates the alerts of two of them.
+        return [c for c in found if c.linked.tenant == ep.tenant]
 
     def _place(self, ep: Episode) -> None:
         t = ep.opened_at
@@ -246,7 +247,7 @@ class Correlator(Maintenance):
                 continue
             for f in self.recent.get(asset, ()):
                 alive = f.ended_at is None or f.ended_at >= ep.opened_at
-                if not alive or abs(f.since - ep.opened_at) > window:
+                if not alive or abs(f.since - ep.opened_at) > window or f.tenant != ep.tenant:
                     continue
                 other = self._live(f.incident_id)
                 if other is None or other is inc:

@@ -48,6 +48,7 @@ class Episode:
     asset_id: str | None
     status: str
     opened_at: datetime
+    tenant: str | None = None  # alerts of different tenants are never grouped
     ended_at: datetime | None = None
     event_ids: list[str] = field(default_factory=list)
     event_count: int = 0
@@ -90,6 +91,7 @@ class Episode:
             asset_id=alert.asset_id,
             status=alert.status,
             opened_at=at,
+            tenant=alert.tenant,
         )
 
     def update(self, change: AlertChanged, events: int = 0) -> None:

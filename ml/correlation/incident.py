@@ -62,6 +62,7 @@ class Membership:
             title=e.title,
             severity=e.severity,
             environment=e.environment,
+            tenant=e.tenant,
             service=list(e.service),
             tags=list(e.tags),
             status=e.status,
@@ -151,8 +152,10 @@ class Incident:
         if self.version == 1:
             kind = "opened"
         reason = "; ".join(dict.fromkeys(text for _, text in self.notes))
+        tenant = next((m.episode.tenant for m in [*self.members.values(), *self.departed]), None)
         state = IncidentState(
             incident_id=self.incident_id,
+            tenant=tenant,
             status=self.status,
             title=title[:1024],
             severity=severity,

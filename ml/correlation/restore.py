@@ -36,6 +36,7 @@ def episode_of(m: Member) -> Episode:
         service=tuple(m.service),
         tags=tuple(m.tags),
         asset_id=m.asset_id,
+        tenant=m.tenant,
         status=m.status,
         opened_at=m.opened_at,
         origin=m.since,

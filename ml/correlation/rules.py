@@ -43,7 +43,9 @@ class Rules:
         )
 
     def group_key(self, rule: Rule, episode: Episode, topology: Topology) -> tuple[str, ...]:
-        return tuple(",".join(sorted(field_values(episode, f, topology))) for f in rule.group_by)
+        """The bucket of an episode: its tenant, then the group-by values."""
+        values = tuple(",".join(sorted(field_values(episode, f, topology))) for f in rule.group_by)
+        return (episode.tenant or "", *values)
 
     def offer(self, episode: Episode, topology: Topology) -> list[tuple[Rule, list[Episode]]]:
         """Add a new episode to the buckets it matches; return, per rule whose bucket reached its

@@ -187,6 +187,14 @@ def run(pipeline: Pipeline) -> None:
     )
     assert len(current) == 26 and all(r["n"] == 1 for r in current)
 
+    # A key bound to a tenant sees none of these (shared) incidents: they are not its.
+    made = pipeline.run("keys", "create", "acme-reader", "--scope", "read:incidents", "--tenant", "acme")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip().splitlines()[-1].split(": ", 1)[1]
+    with pipeline.client(headers={"Authorization": f"Key {secret}"}) as c:
+        assert c.get("/api/v1/incidents").json()["total"] == 0
+        assert c.get(f"/api/v1/incidents/{core['incident_id']}").status_code == 404
+
     # Everything resolves: the incidents resolve.
     post(pipeline, [alert(600, m["resource"], "Device Unreachable", "ok") for m in members])
     wait_for(

@@ -354,3 +354,18 @@ def test_a_device_reported_down_late_gathers_what_went_dark_behind_it() -> None:
     assert by_resource["s0"].detail == "behind core, which is down (Device Unreachable)"
     final = headers(records)[next(iter(current(records)))].incident
     assert final.root_cause.asset_id == "ast_core" and final.root_cause.explains == 2
+
+
+def test_alerts_of_two_tenants_are_never_grouped() -> None:
+    assets = base() + site("a", 1, 2)
+    alerts = [
+        obs(0, "a-srv00", "Service Down"),
+        obs(5, "a-srv01", "Service Down"),
+    ]
+    tenants = [a.model_copy(update={"tenant": t}) for a, t in zip(alerts, ("acme", "globex"), strict=True)]
+    _, records = run(tenants, assets)
+    groups = current(records)
+    assert sorted(map(sorted, groups.values())) == [["a-srv00"], ["a-srv01"]]
+    assert {headers(records)[i].incident.tenant for i in groups} == {"acme", "globex"}
+    _, records = run(alerts, assets)  # the same alerts of one tenant: one incident
+    assert len(current(records)) == 1

@@ -62,7 +62,8 @@ def test_a_merge_leaves_the_moved_member_in_history_and_points_its_alert_at_the_
     links = projection.link.collapse([r for u, r in rows if u is projection.link])
     assert {r[0]: r[1] for r in links} == {m["alert_id"]: survivor for m in members}
     incidents = projection.incident.collapse([r for u, r in rows if u is projection.incident])
-    status = {r[0]: r[1] for r in incidents}
+    at = projection.incident.columns.index("status")
+    status = {r[0]: r[at] for r in incidents}
     assert sorted(status.values()) == ["merged", "open"] and status[survivor] == "open"
     kinds = [r[3] for u, r in rows if u is projection.history]
     assert "merged" in kinds and "absorbed" in kinds
