@@ -148,5 +148,6 @@ ENDPOINTS = [
             409: "not valid in the alert's current status",
         },
         tags=("alerts",),
+        idempotent=True,
     )
 ]

@@ -71,7 +71,13 @@ class AssetCommand(BaseModel):
     asset: dict[str, Any] | None = None
 
 
-WRITE = {"status": 202, "response": AssetCommand, "query": WaitReason, "tags": ("assets",)}
+WRITE = {
+    "status": 202,
+    "response": AssetCommand,
+    "query": WaitReason,
+    "tags": ("assets",),
+    "idempotent": True,
+}
 WRITTEN = {200: "applied (with ?wait)", 404: "no such asset", 409: "the asset is retired or exists"}
 
 

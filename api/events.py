@@ -107,6 +107,7 @@ ENDPOINTS = [
         responses={413: f"over {MAX_ITEMS} items or the size limit", 422: "invalid events"},
         tags=("events",),
         cost=lambda body: len(body) if isinstance(body, list) else 1,
+        idempotent=True,
     ),
     Endpoint(
         "GET",

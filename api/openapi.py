@@ -128,7 +128,7 @@ def operation(endpoint: Endpoint, schemas: Schemas) -> dict[str, Any]:
     ]
     if endpoint.query is not None:
         params += _query_parameters(endpoint.query, schemas)
-    if endpoint.method in ("POST", "PATCH", "PUT", "DELETE") and endpoint.permission != PUBLIC:
+    if endpoint.idempotent:
         params.append(IDEMPOTENCY_KEY)
     op: dict[str, Any] = {
         "operationId": f"{endpoint.method.lower()}_{endpoint.handler.__name__}_{len(endpoint.path)}",

@@ -78,6 +78,7 @@ class Endpoint:
     dialect: str = "native"
     cost: Callable[[Any], int] | None = None  # rate-limit cost of a body (e.g. a batch's length)
     limited: bool = True  # False only for probes (liveness, readiness)
+    idempotent: bool = False  # the handler honours `Idempotency-Key` (ems.api.idempotency)
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
