@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ems.api.body import read_body
+from ems.api.body import has_body, read_body
 from ems.api.errors import ApiError, field_errors
 from ems.api.responses import JSON
 
@@ -179,7 +179,9 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         raw = body = None
         if endpoint.body_adapter is not None:
             raw = await read_body(request, endpoint.media_types, required=endpoint.body_required)
-            if endpoint.validate_body and (raw is not None or endpoint.body_required):
+            # A body that is JSON `null` is a body (validated, refused), not an absent optional one.
+            given = raw is not None or endpoint.body_required or has_body(request)
+            if endpoint.validate_body and given:
                 try:
                     body = endpoint.body_adapter.validate_python(raw)
                 except ValidationError as exc:
