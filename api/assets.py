@@ -16,6 +16,7 @@ from psycopg import sql
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.responses import Response
 
+from ems.api.body import as_json
 from ems.api.errors import ApiError, field_errors
 from ems.api.idempotency import IdempotentWrite, keyed_write
 from ems.api.queries import ListSpec, build_list
@@ -62,7 +63,7 @@ def _id_ok(asset_id: str) -> str:
 
 def _validate(model: type[BaseModel], body: dict[str, Any]) -> BaseModel:
     try:
-        return model.model_validate(body)
+        return as_json(model, body)
     except ValidationError as exc:
         raise ApiError(422, f"invalid {model.__name__}", field_errors(exc)) from None
 

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ems.api.body import has_body, read_body
+from ems.api.body import as_json, has_body, read_body
 from ems.api.errors import ApiError, field_errors
 from ems.api.responses import JSON
 
@@ -183,7 +183,7 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             given = raw is not None or endpoint.body_required or has_body(request)
             if endpoint.validate_body and given:
                 try:
-                    body = endpoint.body_adapter.validate_python(raw)
+                    body = as_json(endpoint.body_adapter, raw)
                 except ValidationError as exc:
                     raise ApiError(422, "validation failed", field_errors(exc)) from None
             if limits is not None and endpoint.cost is not None and raw is not None:
