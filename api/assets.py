@@ -27,6 +27,7 @@ from ems.api.waiting import poll
 from ems.schemas.asset import AssetId, CreateArgs, LinkArgs, UnlinkArgs, UpdateArgs
 from ems.schemas.command import Command
 from ems.schemas.identity import asset_id_for
+from ems.schemas.limits import Text
 
 OPEN_STATUSES = ("open", "acknowledged", "shelved")
 SERVICE_EDGE_TYPES = ("depends_on", "runs_on")
@@ -50,6 +51,7 @@ ASSETS = ListSpec(
 
 
 _ID = TypeAdapter(AssetId)
+_REASON = TypeAdapter(Text(4096))
 _COLUMNS = sql.SQL("*")
 
 
@@ -74,9 +76,10 @@ def _args(call: Call) -> tuple[dict[str, Any], str]:
     if not isinstance(body, dict):
         raise ApiError(422, f"expected a JSON object, got {type(body).__name__}")
     body = dict(body)
-    reason = body.pop("reason", "") or ""
-    if not isinstance(reason, str):
-        raise ApiError(422, "reason must be a string")
+    try:  # the bounds of the document's `reason` (a string of at most 4096 characters, no NUL)
+        reason = _REASON.validate_python(body.pop("reason", ""), strict=True)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid reason", field_errors(exc, "reason")) from None
     return body, reason
 
 
