@@ -2,9 +2,9 @@
 
 Per route: path parameters from the path, query parameters from the query model's fields, the
 request body from the body model, the answer from the response model, and the error answers every
-route can give (400/422 when it takes parameters or a body, 401/403 unless public, 413/415 with a
-body, 429, 503) in the route's dialect. What a model cannot say (the filter grammar of the list
-endpoints) is in the route's description.
+route can give (400/422 when it takes parameters or a body, 401/403 unless public, 401 on a public
+route for credentials sent and refused, 413/415 with a body, 429, 503) in the route's dialect.
+What a model cannot say (the filter grammar of the list endpoints) is in the route's description.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ COMMON_ERRORS = {
     429: "rate limit exceeded (Retry-After, RateLimit-* headers)",
     503: "a backend is unavailable (Retry-After); writes say whether anything was appended",
 }
+REFUSED_ON_PUBLIC = "credentials were sent and refused (expired, revoked, forged); this route needs none"
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -167,6 +168,8 @@ def operation(endpoint: Endpoint, schemas: Schemas) -> dict[str, Any]:
         common |= {401, 403}
     for status in sorted(common):
         responses.setdefault(str(status), _error(endpoint, COMMON_ERRORS[status]))
+    if endpoint.permission == PUBLIC:  # credentials are checked wherever they are sent
+        responses.setdefault("401", _error(endpoint, REFUSED_ON_PUBLIC))
     op["responses"] = responses
     return op
 
