@@ -149,5 +149,6 @@ ENDPOINTS = [
         },
         tags=("alerts",),
         idempotent=True,
+        path_types={"action": Action},
     )
 ]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ems.api import assets
 from ems.api.routing import Endpoint
 from ems.api.waiting import WaitQuery
-from ems.schemas.asset import CreateArgs, LinkArgs, UpdateArgs
+from ems.schemas.asset import AssetId, CreateArgs, EdgeType, LinkArgs, UpdateArgs
 from ems.schemas.limits import Text
 
 
@@ -78,6 +78,7 @@ WRITE = {
     "tags": ("assets",),
     "idempotent": True,
 }
+ASSET = {"asset_id": AssetId}  # an id that is not one is a 404
 WRITTEN = {200: "applied (with ?wait)", 404: "no such asset", 409: "the asset is retired or exists"}
 
 
@@ -113,6 +114,7 @@ ENDPOINTS = [
         response=dict[str, Any],
         responses={404: "no such asset"},
         tags=("assets",),
+        path_types=ASSET,
     ),
     Endpoint(
         "PATCH",
@@ -124,6 +126,7 @@ ENDPOINTS = [
         validate_body=False,
         responses={**WRITTEN, 422: "invalid fields"},
         **WRITE,
+        path_types=ASSET,
     ),
     Endpoint(
         "DELETE",
@@ -133,6 +136,7 @@ ENDPOINTS = [
         summary="Retire an asset (kept, read-only)",
         responses=WRITTEN,
         **WRITE,
+        path_types=ASSET,
     ),
     Endpoint(
         "POST",
@@ -144,6 +148,7 @@ ENDPOINTS = [
         validate_body=False,
         responses={**WRITTEN, 422: "invalid edge"},
         **WRITE,
+        path_types=ASSET,
     ),
     Endpoint(
         "DELETE",
@@ -153,6 +158,7 @@ ENDPOINTS = [
         summary="Remove a dependency edge",
         responses={**WRITTEN, 422: "invalid edge type"},
         **WRITE,
+        path_types={**ASSET, "type": EdgeType, "target": AssetId},
     ),
     Endpoint(
         "GET",
@@ -164,6 +170,7 @@ ENDPOINTS = [
         response=dict[str, Any],
         responses={400: "bad depth or type", 404: "no such asset"},
         tags=("topology",),
+        path_types=ASSET,
     ),
     Endpoint(
         "GET",
@@ -175,6 +182,7 @@ ENDPOINTS = [
         response=dict[str, Any],
         responses={400: "bad depth or type", 404: "no such asset"},
         tags=("topology",),
+        path_types=ASSET,
     ),
     Endpoint(
         "GET",

@@ -116,6 +116,12 @@ def _query_parameters(model: type[BaseModel], schemas: Schemas) -> list[dict[str
     return out
 
 
+def _path_schema(endpoint: Endpoint, name: str, schemas: Schemas) -> dict[str, Any]:
+    """A path parameter's declared type (`Endpoint.path_types`), else any non-empty string."""
+    tp = endpoint.path_types.get(name)
+    return {"type": "string", "minLength": 1} if tp is None else schemas.of(tp, inline=True)
+
+
 def _error(endpoint: Endpoint, description: str) -> dict[str, Any]:
     ref = {"$ref": REF.format(model=DIALECT_ERROR[endpoint.dialect])}
     return {"description": description, "content": {"application/json": {"schema": ref}}}
@@ -124,7 +130,7 @@ def _error(endpoint: Endpoint, description: str) -> dict[str, Any]:
 def operation(endpoint: Endpoint, schemas: Schemas) -> dict[str, Any]:
     """The OpenAPI operation of one route."""
     params: list[dict[str, Any]] = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        {"name": p, "in": "path", "required": True, "schema": _path_schema(endpoint, p, schemas)}
         for p in endpoint.path_params
     ]
     if endpoint.query is not None:

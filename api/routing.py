@@ -79,6 +79,7 @@ class Endpoint:
     cost: Callable[[Any], int] | None = None  # rate-limit cost of a body (e.g. a batch's length)
     limited: bool = True  # False only for probes (liveness, readiness)
     idempotent: bool = False  # the handler honours `Idempotency-Key` (ems.api.idempotency)
+    path_types: Mapping[str, Any] = field(default_factory=dict)  # documented types of path parameters
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
