@@ -121,11 +121,13 @@ class AlertListQuery(AlertFilters):
     limit: int = Field(50, ge=1, le=1000)
     page: int | None = Field(None, ge=1, le=1_000_000, description="page number (or use cursor)")
     cursor: str | None = Field(None, max_length=4096, description="next_cursor of the previous page")
-    total: str | None = Field(None, description="auto, exact or false")
+    total: str | None = Field(
+        None, description="auto, exact or false", json_schema_extra={"enum": ["auto", "exact", "false"]}
+    )
 
 
 class AlertTopQuery(AlertFilters):
-    by: str = Field("duplicates", description="duplicates, flapping or standing")
+    by: str = Field("duplicates", json_schema_extra={"enum": ["duplicates", "flapping", "standing"]})
     n: int = Field(10, ge=1, le=100)
     window: int = Field(3600, ge=1, le=366 * 86400, description="flapping: seconds of history")
 

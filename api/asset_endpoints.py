@@ -11,6 +11,7 @@ from ems.api.routing import Endpoint
 from ems.api.waiting import WaitQuery
 from ems.schemas.asset import AssetId, CreateArgs, EdgeType, LinkArgs, UpdateArgs
 from ems.schemas.limits import Text
+from ems.settings import Settings
 
 
 class Reason(BaseModel):
@@ -48,7 +49,11 @@ class AssetListQuery(BaseModel):
     q: str | None = Field(None, max_length=1024, description="free text (name, id, natural key, …)")
     from_: str | None = Field(None, alias="from", description="updated_at at or after (ISO-8601)")
     to: str | None = Field(None, description="updated_at before (ISO-8601)")
-    sort: str | None = Field(None, description="name, updated_at, created_at, type; - for descending")
+    sort: str | None = Field(
+        None,
+        description="name, updated_at, created_at, type; - for descending",
+        json_schema_extra={"pattern": "^-?(name|updated_at|created_at|type)$"},
+    )
     limit: int = Field(50, ge=1, le=1000)
     page: int | None = Field(None, ge=1)
     cursor: str | None = Field(None, max_length=4096)
@@ -57,7 +62,13 @@ class AssetListQuery(BaseModel):
 class TraverseQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    depth: int | None = Field(None, ge=1, le=64, description="hops (default 3; at most EMS_ASSETS_MAX_DEPTH)")
+    depth: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="hops (default 3; at most EMS_ASSETS_MAX_DEPTH, documented at its default)",
+        json_schema_extra={"maximum": Settings.model_fields["assets_max_depth"].default},
+    )
     type: list[str] = Field(default_factory=list, description="edge types, repeat or comma-separate")
 
 

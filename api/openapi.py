@@ -107,6 +107,7 @@ def _query_parameters(model: type[BaseModel], schemas: Schemas) -> list[dict[str
     required = set(schema.get("required", []))
     out = []
     for name, prop in schema.get("properties", {}).items():
+        prop = _without_null(prop)
         param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
         if prop.get("description"):
             param["description"] = prop["description"]
@@ -114,6 +115,17 @@ def _query_parameters(model: type[BaseModel], schemas: Schemas) -> list[dict[str
             param |= {"style": "form", "explode": True}
         out.append(param)
     return out
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without pydantic's `None` branch: a query string has no null, an
+    optional parameter is one that is left out."""
+    branches = prop.get("anyOf")
+    if not branches or {"type": "null"} not in branches:
+        return prop
+    rest = [b for b in branches if b != {"type": "null"}]
+    out = {k: v for k, v in prop.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**rest[0], **out} if len(rest) == 1 else {**out, "anyOf": rest}
 
 
 def _path_schema(endpoint: Endpoint, name: str, schemas: Schemas) -> dict[str, Any]:
