@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ems.api import assets
 from ems.api.routing import Endpoint
 from ems.api.waiting import WaitQuery
-from ems.schemas.asset import AssetId, CreateArgs, EdgeType, LinkArgs, UpdateArgs
+from ems.schemas.asset import EDGE_TYPES, AssetId, CreateArgs, EdgeType, LinkArgs, UpdateArgs
 from ems.schemas.limits import Text
 from ems.settings import Settings
 
@@ -59,6 +59,10 @@ class AssetListQuery(BaseModel):
     cursor: str | None = Field(None, max_length=4096)
 
 
+_EDGE = "(" + "|".join(EDGE_TYPES) + ")"
+EDGE_TYPES_PATTERN = rf"^\s*{_EDGE}?\s*(,\s*{_EDGE}?\s*)*$"  # what topology.parse_types takes
+
+
 class TraverseQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -69,7 +73,9 @@ class TraverseQuery(BaseModel):
         description="hops (default 3; at most EMS_ASSETS_MAX_DEPTH, documented at its default)",
         json_schema_extra={"maximum": Settings.model_fields["assets_max_depth"].default},
     )
-    type: list[str] = Field(default_factory=list, description="edge types, repeat or comma-separate")
+    type: list[Annotated[str, Field(json_schema_extra={"pattern": EDGE_TYPES_PATTERN})]] = Field(
+        default_factory=list, description="edge types, repeat or comma-separate"
+    )
 
 
 class AssetCommand(BaseModel):
