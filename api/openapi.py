@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from ems.api.routing import PUBLIC, Endpoint
+from ems.schemas.limits import NO_NUL
 
 REF = "#/components/schemas/{model}"
 ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -107,7 +108,7 @@ def _query_parameters(model: type[BaseModel], schemas: Schemas) -> list[dict[str
     required = set(schema.get("required", []))
     out = []
     for name, prop in schema.get("properties", {}).items():
-        prop = _without_null(prop)
+        prop = _no_nul(_without_null(prop))
         param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
         if prop.get("description"):
             param["description"] = prop["description"]
@@ -128,10 +129,20 @@ def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
     return {**rest[0], **out} if len(rest) == 1 else {**out, "anyOf": rest}
 
 
+def _no_nul(prop: dict[str, Any]) -> dict[str, Any]:
+    """A string parameter (or an array's items) without its own pattern refuses NUL: the request guard
+    (`ems.api.guards`) answers 400 to a NUL anywhere in the path or query."""
+    if prop.get("type") == "array" and isinstance(prop.get("items"), dict):
+        return {**prop, "items": _no_nul(prop["items"])}
+    if prop.get("type") == "string" and not {"pattern", "enum", "const"} & prop.keys():
+        return {**prop, "pattern": NO_NUL}
+    return prop
+
+
 def _path_schema(endpoint: Endpoint, name: str, schemas: Schemas) -> dict[str, Any]:
     """A path parameter's declared type (`Endpoint.path_types`), else any non-empty string."""
     tp = endpoint.path_types.get(name)
-    return {"type": "string", "minLength": 1} if tp is None else schemas.of(tp, inline=True)
+    return _no_nul({"type": "string", "minLength": 1} if tp is None else schemas.of(tp, inline=True))
 
 
 def _error(endpoint: Endpoint, description: str) -> dict[str, Any]:

@@ -240,7 +240,7 @@ async def get_top(call: Call) -> Response:
 
 
 # What the handlers refuse with their own message (400), documented in the parameters' schemas.
-NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}
+NOT_BLANK: dict[str, Any] = {"pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}  # no NUL: see ems.api.guards
 LABELS = "Series labels filter as `label.<key>=<value>` (e.g. label.interface=eth0)."
 
 
