@@ -15,6 +15,10 @@ Merge rule (discovery vs operators): discovery fills `DISCOVERED_FIELDS` and att
 it alone until an operator clears it (`null` in a PATCH). Discovery replaces the edges it reported
 earlier (origin `discovery:<source>`); operator edges are never touched by discovery. A retired asset
 stays retired when rediscovered (its facts and last_seen still update).
+
+Tenants: an asset's tenant is set when it is created (the create args', or the discovery's) and never
+changes. A discovery of a tenant (one a tenant-bound key sent) is refused on an asset of another
+tenant, or of none; a discovery of no tenant may update any asset.
 """
 
 from __future__ import annotations
@@ -213,6 +217,8 @@ def apply_discovery(
         return Outcome(
             refused=f"discovery asset_id {obs.asset_id!r} is not asset_id_for({facts.natural_key!r})"
         )
+    if state is not None and obs.tenant is not None and obs.tenant != state.tenant:
+        return Outcome(refused=f"discovery of tenant {obs.tenant!r}: asset {asset_id} is not of that tenant")
     if asset_id in {e.target for e in edges}:
         return Outcome(refused=f"discovery: {asset_id} has an edge to itself")
     found = {f: getattr(facts, f) for f in DISCOVERED_FIELDS if getattr(facts, f) not in (None, [])}
@@ -223,6 +229,7 @@ def apply_discovery(
             asset_id=asset_id,
             name=facts.name or facts.natural_key,
             type=facts.type or "unknown",
+            tenant=obs.tenant,
             created_at=at,
             updated_at=at,
             version=0,

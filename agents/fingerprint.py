@@ -15,6 +15,10 @@ class Fingerprinter:
     A field is an event attribute name (`resource`) or a dotted path into its attributes
     (`attributes.interface`). The result depends only on the field values, never on time or
     process state, so it is stable across restarts and replays.
+
+    A tenant, when there is one, is hashed too (after the configured fields, whatever they are):
+    the same problem of two tenants is two alerts. Without a tenant the hash is what it always was,
+    so alerts of tenant-less events keep their fingerprints (and ids) across upgrades and replays.
     """
 
     def __init__(self, fields_by_source: Mapping[str, Sequence[str]] | None = None) -> None:
@@ -29,9 +33,11 @@ class Fingerprinter:
         """The field names hashed for events from `source`."""
         return self._fields.get(source, self._fields["*"])
 
-    def __call__(self, source: str, values: Mapping[str, Any]) -> str:
-        """Fingerprint of an event given as a mapping of its fields."""
+    def __call__(self, source: str, values: Mapping[str, Any], tenant: str | None = None) -> str:
+        """Fingerprint of an event given as a mapping of its fields, for `tenant` (None: no tenant)."""
         parts = [f"{name}={_lookup(values, name)!r}" for name in self.fields_for(source)]
+        if tenant is not None:
+            parts.append(f"tenant={tenant!r}")
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 

@@ -185,6 +185,7 @@ def open_alert(alert_id: str, event: Event, policy: LifecyclePolicy) -> AlertSta
         tags=event.tags,
         attributes=event.attributes,
         value=event.value,
+        tenant=event.tenant,
         version=1,
         timeout=policy.alert_timeout if event.timeout is None else event.timeout,
         status_changed_at=event.occurred_at,

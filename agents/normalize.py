@@ -66,8 +66,10 @@ class Normalizer:
             occurred_at=obs.occurred_at,
             observation_id=obs.event_id,
             fingerprint=self.fingerprint(
-                obs.source, {**fields, "event": self.correlated_name(body.event, body.correlate)}
+                obs.source, {**fields, "event": self.correlated_name(body.event, body.correlate)}, obs.tenant
             ),
+            tenant=obs.tenant,
+            submitted_by=obs.submitted_by,
             timeout=body.timeout,
             raw_partition=raw_partition,
             raw_offset=raw_offset,

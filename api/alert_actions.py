@@ -22,6 +22,7 @@ from ems.api.idempotency import keyed_write
 from ems.api.queries import fetch_alert
 from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
+from ems.api.tenancy import tenant_of
 from ems.api.waiting import WaitQuery, poll
 from ems.schemas.alert_command import ARGS, BadCommand, parse_args
 from ems.schemas.command import Command
@@ -76,8 +77,8 @@ async def post_action(call: Call) -> Any:
     except BadCommand as exc:
         raise ApiError(422, str(exc)) from None
     async with call.state.pool.connection() as conn:
-        row = await fetch_alert(conn, alert_id)
-    if row is None:
+        row = await fetch_alert(conn, alert_id, tenant=tenant_of(call))
+    if row is None:  # also an alert of another tenant: its existence is not revealed
         raise ApiError(404, f"no alert {alert_id!r}")
     keyed = await keyed_write(call.request, given, call.settings.idempotency_ttl)
     if keyed is not None:  # sent again after it was applied: answer as then

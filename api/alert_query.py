@@ -17,6 +17,7 @@ from ems.api.alert_filters import TIME_COLUMN, Catalog, parse_time, text_search,
 from ems.api.cursor import pack, unpack
 from ems.api.errors import ApiError
 from ems.api.params import int_param
+from ems.api.tenancy import scoped
 
 RESERVED = frozenset({"sort", "limit", "page", "cursor", "q", "from", "to", "total", "by", "n", "window"})
 SORT_ALIASES = {"severity": "severity_rank", "id": "alert_id"}
@@ -146,10 +147,13 @@ def keyset(keys: tuple[SortKey, ...], values: list[Any]) -> tuple[sql.Composable
     return clause, args
 
 
-def filters(params: Any, catalog: Catalog) -> tuple[list[sql.Composable], list[Any]]:
-    """The AND-ed conditions of every filter parameter of `params`."""
+def filters(
+    params: Any, catalog: Catalog, tenant: str | None = None
+) -> tuple[list[sql.Composable], list[Any]]:
+    """The AND-ed conditions of every filter parameter of `params`, and of the caller's tenant (the one
+    place every alert list, total, count and top gets it: `ems.api.tenancy`)."""
     items = [(k, v) for k, v in params.multi_items() if k not in RESERVED]
-    where, args = where_clause(items, catalog)
+    where, args = scoped(tenant, *where_clause(items, catalog))
     if params.get("q"):
         clause, more = text_search(params["q"])
         where.append(clause)
@@ -165,9 +169,9 @@ def where_sql(where: list[sql.Composable]) -> sql.Composable:
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL("")
 
 
-def build_list(params: Any, catalog: Catalog) -> ListQuery:
-    """The list endpoint's query for `params` (a multi-dict)."""
-    where, args = filters(params, catalog)
+def build_list(params: Any, catalog: Catalog, tenant: str | None = None) -> ListQuery:
+    """The list endpoint's query for `params` (a multi-dict), within `tenant`'s alerts when not None."""
+    where, args = filters(params, catalog, tenant)
     keys = parse_sort(params.getlist("sort"), catalog)
     limit = int_param(params, "limit", 50, 1, MAX_LIMIT)
     # Page 1 carries the total; cursor pages (infinite scroll) only when asked for.
@@ -210,11 +214,11 @@ def count_sql(where: sql.Composable) -> sql.Composed:
     )
 
 
-def top_sql(params: Any, catalog: Catalog) -> tuple[sql.Composed, list[Any]]:
+def top_sql(params: Any, catalog: Catalog, tenant: str | None = None) -> tuple[sql.Composed, list[Any]]:
     """`by=duplicates|flapping|standing`, `n` (1..100), same filters as the list; flapping over `window` s."""
     by = params.get("by", "duplicates")
     n = int_param(params, "n", 10, 1, 100)
-    where, args = filters(params, catalog)
+    where, args = filters(params, catalog, tenant)
     if by == "duplicates":
         query = sql.SQL("SELECT * FROM alerts{} ORDER BY duplicate_count DESC, alert_id DESC LIMIT %s")
         return query.format(where_sql(where)), [*args, n]

@@ -27,6 +27,7 @@ from ems.api.alert_query import (
 from ems.api.errors import ApiError
 from ems.api.queries import fetch_alert
 from ems.api.routing import Call, Endpoint
+from ems.api.tenancy import tenant_of
 
 CATALOG_SQL = (
     "SELECT column_name, data_type, is_nullable = 'YES' AS nullable FROM information_schema.columns"
@@ -56,19 +57,20 @@ class Columns:
 
 
 async def alert_query(call: Call, build: Any, params: Any = None) -> Any:
-    """`build(params, catalog)` (the request's parameters by default), retried once on fresh columns
-    if it rejects a field. The one way alert lists are built: native and Alerta-shaped."""
+    """`build(params, catalog, tenant)` (the request's parameters by default; the caller's tenant),
+    retried once on fresh columns if it rejects a field. The one way alert lists are built: native
+    and Alerta-shaped."""
     columns = getattr(call.state, "alert_columns", None)
     if columns is None:
         columns = call.state.alert_columns = Columns()
     params = call.request.query_params if params is None else params
-    pool = call.state.pool
+    pool, tenant = call.state.pool, tenant_of(call)
     try:
-        return build(params, await columns.get(pool))
+        return build(params, await columns.get(pool), tenant)
     except ApiError as exc:
         if "unknown filter" not in exc.reason and "cannot sort" not in exc.reason:
             raise
-        return build(params, await columns.get(pool, refresh=True))
+        return build(params, await columns.get(pool, refresh=True), tenant)
 
 
 async def planned_rows(conn: Any, where: Any, args: list[Any]) -> int:
@@ -226,7 +228,7 @@ async def top_alerts(call: Call) -> Any:
 async def get_alert(call: Call) -> Any:
     alert_id = call.path["alert_id"]
     async with call.state.pool.connection() as conn:
-        alert = await fetch_alert(conn, alert_id)
+        alert = await fetch_alert(conn, alert_id, tenant=tenant_of(call))
         if alert is None:
             raise ApiError(404, f"no alert {alert_id!r}")
         history = await (

@@ -45,6 +45,7 @@ class AssetListQuery(BaseModel):
     lifecycle: list[str] = Field(default_factory=list)
     owner_team: list[str] = Field(default_factory=list)
     vendor: list[str] = Field(default_factory=list)
+    tenant: list[str] = Field(default_factory=list, description="within the caller's own tenant, if bound")
     tag: list[str] = Field(default_factory=list, description="tags contain the value (! to exclude)")
     q: str | None = Field(None, max_length=1024, description="free text (name, id, natural key, …)")
     from_: str | None = Field(None, alias="from", description="updated_at at or after (ISO-8601)")

@@ -4,7 +4,9 @@ Writes answer 202 with the command id once the command is on `ems.commands`; `?w
 `EMS_ASSETS_WAIT_MAX` s) waits until the projection shows the change and answers 200 with the asset
 (202 "pending" if it did not within S, e.g. because the agent refused it: see the dead letters).
 The caller (the authenticated principal) is the command's actor; `reason` (body, or `?reason=` on
-DELETE) is kept with it.
+DELETE) is kept with it. A caller bound to a tenant reads and changes only that tenant's assets (another
+tenant's asset is a 404) and creates assets of that tenant (`ems.api.tenancy`). Asset ids are global
+(`asset_id_for(natural_key)`): an id another tenant holds is taken (409).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from ems.api.idempotency import IdempotentWrite, keyed_write
 from ems.api.queries import ListSpec, build_list
 from ems.api.responses import JSON
 from ems.api.routing import Call
-from ems.api.topology import SERVICE_MEMBERS_SQL, parse_depth, parse_types, walk
+from ems.api.tenancy import asset_visible, tenant_of, tenant_to_record, visible
+from ems.api.topology import parse_depth, parse_types, service_members, walk
 from ems.api.waiting import poll
 from ems.schemas.asset import AssetId, CreateArgs, LinkArgs, UnlinkArgs, UpdateArgs
 from ems.schemas.command import Command
@@ -41,6 +44,7 @@ ASSETS = ListSpec(
         "lifecycle": "lifecycle",
         "owner_team": "owner_team",
         "vendor": "vendor",
+        "tenant": "tenant",
     },
     sortable={"name": "name", "updated_at": "updated_at", "created_at": "created_at", "type": "type"},
     default_sort="name",
@@ -83,8 +87,11 @@ def _args(call: Call) -> tuple[dict[str, Any], str]:
     return body, reason
 
 
-async def _fetch_asset(conn: Any, asset_id: str) -> dict[str, Any] | None:
-    return await (await conn.execute("SELECT * FROM assets WHERE asset_id = %s", (asset_id,))).fetchone()
+async def _fetch_asset(conn: Any, asset_id: str, tenant: str | None) -> dict[str, Any] | None:
+    """The asset's row, or None (also when it is not of `tenant`'s)."""
+    own, args = visible(tenant)
+    query = sql.SQL("SELECT * FROM assets WHERE asset_id = %s AND {}").format(own)
+    return await (await conn.execute(query, (asset_id, *args))).fetchone()
 
 
 async def _keyed(call: Call, target: str, args: dict) -> IdempotentWrite | None:
@@ -99,7 +106,7 @@ async def _applied(call: Call, command_id: str, target: str) -> Response | None:
         ).fetchone()
         if row is None:
             return None
-        asset = await _fetch_asset(conn, target)
+        asset = await _fetch_asset(conn, target, tenant_of(call))
     answer = {"status": "applied", "command_id": command_id, "asset_id": target, "version": row["version"]}
     return JSON({**answer, "asset": asset})
 
@@ -125,7 +132,7 @@ async def _submit(
         row = await (
             await conn.execute("SELECT version FROM asset_changes WHERE cause = %s", (cmd.event_id,))
         ).fetchone()
-        return None if row is None else (row, await _fetch_asset(conn, target))
+        return None if row is None else (row, await _fetch_asset(conn, target, tenant_of(call)))
 
     found = await poll(call.state.pool, look, wait)
     if found is None:
@@ -135,8 +142,8 @@ async def _submit(
 
 async def _existing(call: Call, asset_id: str, writable: bool = True) -> dict[str, Any]:
     async with call.state.pool.connection() as conn:
-        row = await _fetch_asset(conn, _id_ok(asset_id))
-    if row is None:
+        row = await _fetch_asset(conn, _id_ok(asset_id), tenant_of(call))
+    if row is None:  # also an asset of another tenant: its existence is not revealed
         raise ApiError(404, f"no asset {asset_id!r} (if it was just created, create it with ?wait=)")
     if writable and row["lifecycle"] == "retired":
         raise ApiError(409, f"asset {asset_id} is retired; a retired asset is read-only")
@@ -147,6 +154,8 @@ async def create(call: Call) -> Response:
     body, reason = _args(call)
     given = body.pop("id", None)
     args = _validate(CreateArgs, body)
+    tenant = tenant_to_record(tenant_of(call), args.tenant)  # 403: another tenant's
+    args = args.model_copy(update={"tenant": tenant})
     if given is not None:
         try:
             target = _ID.validate_python(given)
@@ -158,7 +167,7 @@ async def create(call: Call) -> Response:
         target = asset_id_for(args.natural_key)
     else:
         target = ""  # generated below: from the Idempotency-Key when there is one
-    dumped = args.model_dump(mode="json")
+    dumped = args.model_dump(mode="json", exclude=set() if tenant else {"tenant"})
     key = await _keyed(call, target, dumped)
     if not target:
         target = "ast_" + (key.digest[:20] if key else uuid.uuid4().hex[:20])
@@ -167,7 +176,7 @@ async def create(call: Call) -> Response:
     if key is not None and (done := await _applied(call, key.record_id(0), target)) is not None:
         return done  # a keyed create sent again after it was applied: answer as then
     async with call.state.pool.connection() as conn:
-        if await _fetch_asset(conn, target) is not None:
+        if await _fetch_asset(conn, target, None) is not None:  # ids are global: taken by any tenant
             raise ApiError(409, f"asset {target} already exists; change it with PATCH")
     return await _submit(call, "asset.create", target, dumped, reason, key)
 
@@ -217,7 +226,7 @@ async def unlink(call: Call) -> Response:
 
 
 async def list_assets(call: Call) -> Any:
-    query = build_list(ASSETS, call.request.query_params, _COLUMNS)
+    query = build_list(ASSETS, call.request.query_params, _COLUMNS, tenant_of(call))
     async with call.state.pool.connection() as conn:
         rows = await (await conn.execute(query.select, query.params)).fetchall()
         total = (await (await conn.execute(query.count, query.count_params)).fetchone())["count"]
@@ -230,31 +239,40 @@ async def list_assets(call: Call) -> Any:
 
 
 async def get_asset(call: Call) -> Any:
-    asset_id = _id_ok(call.path["asset_id"])
+    asset_id, tenant = _id_ok(call.path["asset_id"]), tenant_of(call)
+    target_seen, target_args = asset_visible(tenant, sql.SQL("target_id"))
+    source_seen, source_args = asset_visible(tenant, sql.SQL("source_id"))
+    alert_seen, alert_args = visible(tenant)
     async with call.state.pool.connection() as conn:
-        asset = await _fetch_asset(conn, asset_id)
+        asset = await _fetch_asset(conn, asset_id, tenant)
         if asset is None:
             raise ApiError(404, f"no asset {asset_id!r}")
         deps = await (
             await conn.execute(
-                "SELECT type, target_id AS target, origin, attributes FROM asset_dependencies "
-                "WHERE source_id = %s AND active ORDER BY type, target_id",
-                (asset_id,),
+                sql.SQL(
+                    "SELECT type, target_id AS target, origin, attributes FROM asset_dependencies "
+                    "WHERE source_id = %s AND active AND {} ORDER BY type, target_id"
+                ).format(target_seen),
+                (asset_id, *target_args),
             )
         ).fetchall()
         dependents = await (
             await conn.execute(
-                "SELECT type, source_id AS source, origin FROM asset_dependencies "
-                "WHERE target_id = %s AND active ORDER BY type, source_id",
-                (asset_id,),
+                sql.SQL(
+                    "SELECT type, source_id AS source, origin FROM asset_dependencies "
+                    "WHERE target_id = %s AND active AND {} ORDER BY type, source_id"
+                ).format(source_seen),
+                (asset_id, *source_args),
             )
         ).fetchall()
         alerts = await (
             await conn.execute(
-                "SELECT alert_id, fingerprint, status, severity, event, resource, title, last_seen "
-                "FROM alerts WHERE asset_id = %s AND status = ANY(%s) "
-                "ORDER BY severity_rank, last_seen DESC",
-                (asset_id, list(OPEN_STATUSES)),
+                sql.SQL(
+                    "SELECT alert_id, fingerprint, status, severity, event, resource, title, last_seen "
+                    "FROM alerts WHERE asset_id = %s AND status = ANY(%s) AND {} "
+                    "ORDER BY severity_rank, last_seen DESC"
+                ).format(alert_seen),
+                (asset_id, list(OPEN_STATUSES), *alert_args),
             )
         ).fetchall()
     return {"asset": asset, "dependencies": deps, "dependents": dependents, "open_alerts": alerts}
@@ -264,11 +282,11 @@ async def _traverse(call: Call, direction: str) -> Any:
     asset_id = _id_ok(call.path["asset_id"])
     params = call.request.query_params
     depth = parse_depth(params, 3, call.settings.assets_max_depth)
-    types = parse_types(params)
+    types, tenant = parse_types(params), tenant_of(call)
     async with call.state.pool.connection() as conn:
-        if await _fetch_asset(conn, asset_id) is None:
+        if await _fetch_asset(conn, asset_id, tenant) is None:
             raise ApiError(404, f"no asset {asset_id!r}")
-        graph = await walk(conn, [asset_id], direction, depth, types)
+        graph = await walk(conn, [asset_id], direction, depth, types, tenant)
     return {"root": asset_id, "direction": direction, "depth": depth, "types": types, **graph}
 
 
@@ -284,13 +302,10 @@ async def service_graph(call: Call) -> Any:
     name = call.path["name"]
     params, most = call.request.query_params, call.settings.assets_max_depth
     depth = parse_depth(params, most, most)
-    types = parse_types(params, SERVICE_EDGE_TYPES)
+    types, tenant = parse_types(params, SERVICE_EDGE_TYPES), tenant_of(call)
     async with call.state.pool.connection() as conn:
-        members = await (
-            await conn.execute(SERVICE_MEMBERS_SQL, {"name": name, "id": asset_id_for(f"service:{name}")})
-        ).fetchall()
-        if not members:
+        ids = await service_members(conn, name, asset_id_for(f"service:{name}"), tenant)
+        if not ids:
             raise ApiError(404, f"no asset belongs to business service {name!r}")
-        ids = [m["asset_id"] for m in members]
-        graph = await walk(conn, ids, "upstream", depth, types)
+        graph = await walk(conn, ids, "upstream", depth, types, tenant)
     return {"service": name, "members": ids, "depth": depth, "types": types, **graph}

@@ -13,12 +13,14 @@ from ems.api.ingest import MAX_ITEMS, EventIn, parse_observations
 from ems.api.queries import EVENTS, build_list
 from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
+from ems.api.tenancy import stamp, tenant_of
 from ems.schemas.observation import Observation
 
 
 async def post_events(call: Call) -> Any:
     payload = call.raw_body
     observations = parse_observations(payload, set(call.settings.severity_order))
+    observations = stamp(call, observations)  # 403 before anything is appended
     keyed = await keyed_write(call.request, payload, call.settings.idempotency_ttl)
     if keyed is not None:
         items = payload if isinstance(payload, list) else [payload]
@@ -51,7 +53,7 @@ def with_key_identity(
 
 
 async def list_events(call: Call) -> Any:
-    query = build_list(EVENTS, call.request.query_params, sql.SQL("*"))
+    query = build_list(EVENTS, call.request.query_params, sql.SQL("*"), tenant_of(call))
     async with call.state.pool.connection() as conn:
         rows = await (await conn.execute(query.select, query.params)).fetchall()
         total = (await (await conn.execute(query.count, query.count_params)).fetchone())["count"]
@@ -74,6 +76,7 @@ class EventListQuery(BaseModel):
     asset_id: list[str] = Field(default_factory=list)
     environment: list[str] = Field(default_factory=list)
     fingerprint: list[str] = Field(default_factory=list)
+    tenant: list[str] = Field(default_factory=list, description="within the caller's own tenant, if bound")
     tag: list[str] = Field(default_factory=list, description="tags contain the value")
     q: str | None = Field(None, max_length=1024, description="free text")
     from_: str | None = Field(None, alias="from", description="occurred at or after (ISO-8601)")
@@ -101,12 +104,17 @@ ENDPOINTS = [
         summary="Ingest one event or observation, or an array of up to 1000",
         description="Each item is validated first (422 lists every bad field; nothing is appended then); "
         "an item with a `body` is a full Observation (collectors). "
-        "`Idempotency-Key` makes a retry apply once.",
+        "`Idempotency-Key` makes a retry apply once. A caller bound to a tenant writes for it (an item "
+        "naming another tenant is a 403).",
         body=list[EventIn | Observation] | EventIn | Observation,
         validate_body=False,
         response=Accepted,
         status=202,
-        responses={413: f"over {MAX_ITEMS} items or the size limit", 422: "invalid events"},
+        responses={
+            403: "the caller lacks write:observations, or an item names a tenant other than its own",
+            413: f"over {MAX_ITEMS} items or the size limit",
+            422: "invalid events",
+        },
         tags=("events",),
         cost=lambda body: len(body) if isinstance(body, list) else 1,
         idempotent=True,

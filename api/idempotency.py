@@ -45,8 +45,13 @@ class IdempotentWrite:
 
 
 def client_of(request: Request) -> str:
-    """Whose keys these are: the API key when one is sent (addresses change between retries)."""
-    return request.headers.get("x-api-key") or ""
+    """Whose keys these are: the authenticated principal (its key id, or its user name and tenant),
+    left in the scope by the route table; two callers' equal keys never meet."""
+    principal = request.scope.get("ems.principal")
+    if principal is None:
+        return ""
+    ident = getattr(principal, "key_id", None) or principal.name
+    return f"{getattr(principal, 'kind', 'user')}:{ident}:{principal.tenant or ''}"
 
 
 async def keyed_write(request: Request, body: object, ttl: int) -> IdempotentWrite | None:

@@ -15,7 +15,7 @@ from ems.schemas.limits import (
     Text,
     Time,
 )
-from ems.schemas.observation import EventBody, Observation, Services, Severity, Tags
+from ems.schemas.observation import EventBody, Observation, Services, Severity, Tags, Tenant
 
 MAX_ITEMS = 1000
 
@@ -46,6 +46,9 @@ class EventIn(BaseModel):
         validation_alias=AliasChoices("event_id", "id"),
         description="The client's own id of this event: sent again, it is applied once",
     )
+    tenant: Tenant | None = Field(
+        None, description="The tenant (customer); a caller bound to a tenant may name only its own"
+    )
 
     @field_validator("severity")
     @classmethod
@@ -72,7 +75,7 @@ class EventIn(BaseModel):
         extra: dict[str, Any] = {"occurred_at": self.occurred_at} if self.occurred_at else {}
         if self.event_id:
             extra["event_id"] = self.event_id
-        return Observation(source=self.source, asset_id=self.asset_id, body=body, **extra)
+        return Observation(source=self.source, asset_id=self.asset_id, tenant=self.tenant, body=body, **extra)
 
 
 def parse_observations(payload: Any, known_severities: set[str]) -> list[Observation]:
@@ -93,7 +96,9 @@ def parse_observations(payload: Any, known_severities: set[str]) -> list[Observa
             continue
         try:
             if "body" in item:
-                obs = as_json(Observation, {**item, "type": "observation", "schema_version": 2})
+                obs = as_json(
+                    Observation, {**item, "type": "observation", "schema_version": Observation.VERSION}
+                )
             else:
                 obs = as_json(EventIn, item).to_observation()
         except ValidationError as exc:

@@ -29,6 +29,7 @@ from ems.api.formats.pagerduty import PdEvent
 from ems.api.queries import fetch_alert
 from ems.api.responses import JSON
 from ems.api.routing import PUBLIC, Call, Endpoint
+from ems.api.tenancy import stamp, tenant_of
 from ems.schemas.event import Event
 from ems.schemas.observation import EventBody, Observation
 from ems.settings import Settings
@@ -68,14 +69,15 @@ async def post_alertmanager(call: Call) -> Any:
     ctx = context(call)
     observations = alertmanager.translate(call.raw_body, ctx.severities)
     ctx.check_severities(observations, "alerts[{i}].labels.severity")
+    observations = stamp(call, observations)
     await call.state.appender.append(ctx.raw, observations)
     return JSON({"status": "accepted", "ids": [o.event_id for o in observations]}, status_code=202)
 
 
 async def post_alerta(call: Call) -> Any:
     ctx = context(call)
-    obs = alerta.translate(call.raw_body, ctx.severities)
-    event = ctx.normalized(obs)
+    [obs] = stamp(call, [alerta.translate(call.raw_body, ctx.severities)], "customer")
+    event = ctx.normalized(obs)  # the tenant is part of the fingerprint: this tenant's alert
     alert_id = alert_id_for(event.fingerprint)
     async with call.state.pool.connection() as conn:
         row = await (
@@ -91,7 +93,7 @@ async def post_alerta(call: Call) -> Any:
 
 
 async def post_heartbeat(call: Call) -> Any:
-    obs = alerta.translate_heartbeat(call.raw_body)
+    [obs] = stamp(call, [alerta.translate_heartbeat(call.raw_body)], "customer")
     view = alerta.heartbeat_view(obs, f"{_base(call.request)}/heartbeat/{obs.event_id}", datetime.now(UTC))
     await call.state.appender.append(context(call).raw, [obs])
     return JSON({"status": "ok", "id": obs.event_id, "heartbeat": view}, status_code=201)
@@ -100,7 +102,7 @@ async def post_heartbeat(call: Call) -> Any:
 async def get_alerta_alert(call: Call) -> Any:
     alert_id = call.path["alert_id"]
     async with call.state.pool.connection() as conn:
-        row = await fetch_alert(conn, alert_id)
+        row = await fetch_alert(conn, alert_id, tenant=tenant_of(call))
     state = alerta.state_of(row) if row else None
     if state is None:
         raise ApiError(404, f"alert {alert_id!r} not found")
@@ -113,6 +115,7 @@ async def get_alerta_alerts(call: Call) -> Any:
     q, params = call.request.query_params, []
     for name in ("severity", "environment", "resource", "event"):
         params += [(name, v) for v in q.getlist(name)]
+    params += [("tenant", v) for v in q.getlist("customer")]
     params += [("status", {"closed": "resolved"}.get(v, v)) for v in q.getlist("status")]
     params += [("limit", str(call.query.page_size)), ("page", str(call.query.page)), ("total", "exact")]
     query = await alert_query(call, build_list, QueryParams(params))
@@ -131,7 +134,7 @@ async def get_config(call: Call) -> Any:
         "endpoint": _base(call.request),
         "provider": "basic",
         "auth_required": True,
-        "customer_views": False,
+        "customer_views": True,
         "alarm_model": {"name": "EMS", "severity": {s: i for i, s in enumerate(order)}},
         "severity": {s: i for i, s in enumerate(order)},
         "timeouts": {"alert": alerta.DEFAULT_TIMEOUT, "heartbeat": alerta.DEFAULT_TIMEOUT},
@@ -143,6 +146,7 @@ async def post_pagerduty(call: Call) -> Any:
     event = pagerduty.parse(call.raw_body)
     key, obs = pagerduty.translate(event, ctx.severities)
     ctx.check_severities([obs], "payload.severity")
+    [obs] = stamp(call, [obs])  # an acknowledge acts on the alert of the caller's tenant
     if event.event_action == "acknowledge":
         command = pagerduty.ack_command(ctx.normalized(obs).fingerprint, key, call.actor)
         await call.state.appender.append(ctx.commands, [command])
@@ -160,6 +164,9 @@ class AlertaQuery(BaseModel):
     environment: list[str] = Field(default_factory=list)
     resource: list[str] = Field(default_factory=list)
     event: list[str] = Field(default_factory=list)
+    customer: list[str] = Field(
+        default_factory=list, description="tenant (within the caller's own, if bound)"
+    )
     status: list[str] = Field(
         default_factory=list, description="open, ack, shelved, closed (= resolved), ..."
     )
@@ -205,6 +212,8 @@ def _pd(path: str) -> Endpoint:
         post_pagerduty,
         permission="write:observations",
         summary="PagerDuty Events API v2 (trigger, acknowledge, resolve)",
+        description="PagerDuty clients send no credential header: an API key with `write:observations` "
+        "as the event's `routing_key` authenticates it (or any credential header).",
         body=PdEvent,
         validate_body=False,
         response=PdReply,
@@ -212,6 +221,7 @@ def _pd(path: str) -> Endpoint:
         responses={400: "invalid event"},
         tags=("integrations",),
         dialect="pagerduty",
+        body_credential=lambda body: body.get("routing_key"),
     )
 
 
@@ -241,7 +251,7 @@ ENDPOINTS = [
         validate_body=False,
         response=AlertaReply,
         status=201,
-        responses={400: "invalid alert"},
+        responses={400: "invalid alert", 403: "the customer is not the caller's tenant"},
         tags=("alerta",),
         dialect="alerta",
     ),
@@ -278,7 +288,7 @@ ENDPOINTS = [
         validate_body=False,
         response=AlertaReply,
         status=201,
-        responses={400: "invalid heartbeat"},
+        responses={400: "invalid heartbeat", 403: "the customer is not the caller's tenant"},
         tags=("alerta",),
         dialect="alerta",
     ),

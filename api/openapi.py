@@ -188,6 +188,8 @@ def operation(endpoint: Endpoint, schemas: Schemas) -> dict[str, Any]:
             responses[str(status)] = {**ok, "description": text}
         else:
             responses[str(status)] = _error(endpoint, text)
+    if endpoint.method == "GET":
+        responses["304"] = {"description": "not modified: the If-None-Match ETag is current"}
     common = {429, 503}
     if endpoint.query is not None or endpoint.path_params:
         common |= {400}

@@ -15,6 +15,7 @@ from psycopg import sql
 from ems.api.cursor import pack, unpack
 from ems.api.errors import ApiError
 from ems.api.params import int_param, time_param
+from ems.api.tenancy import scoped, visible
 
 MAX_LIMIT = 1000
 
@@ -64,10 +65,9 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
     return value, row_id
 
 
-def build_list(spec: ListSpec, params: Any, columns: sql.Composable) -> ListQuery:
-    """Build the SELECT for `params` (a multi-dict with `getlist`)."""
-    where: list[sql.Composable] = []
-    args: list[Any] = []
+def build_list(spec: ListSpec, params: Any, columns: sql.Composable, tenant: str | None = None) -> ListQuery:
+    """Build the SELECT for `params` (a multi-dict with `getlist`), within `tenant`'s rows when not None."""
+    where, args = scoped(tenant)
     unknown = (
         set(params.keys())
         - set(spec.equals)
@@ -164,6 +164,7 @@ EVENTS = ListSpec(
         "environment": "environment",
         "resource": "resource",
         "event": "event",
+        "tenant": "tenant",
     },
     sortable={"occurred_at": "occurred_at"},
     default_sort="-occurred_at",
@@ -173,9 +174,9 @@ EVENTS = ListSpec(
 )
 
 
-async def fetch_alert(conn: Any, alert_id: str) -> dict[str, Any] | None:
-    """The `alerts` row with this id or fingerprint, or None."""
-    cur = await conn.execute(
-        "SELECT * FROM alerts WHERE alert_id = %s OR fingerprint = %s", (alert_id, alert_id)
-    )
+async def fetch_alert(conn: Any, alert_id: str, *, tenant: str | None) -> dict[str, Any] | None:
+    """The `alerts` row with this id or fingerprint, or None (also when it is not of `tenant`'s)."""
+    own, args = visible(tenant)
+    query = sql.SQL("SELECT * FROM alerts WHERE (alert_id = %s OR fingerprint = %s) AND {}").format(own)
+    cur = await conn.execute(query, (alert_id, alert_id, *args))
     return await cur.fetchone()

@@ -20,6 +20,7 @@ Alerta, Alertmanager, PagerDuty) by the application's exception handlers. The Op
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ PUBLIC = "public"  # anyone may call it (login, liveness, the OpenAPI document)
 AUTHENTICATED = "authenticated"  # any signed-in principal (who am I, logout)
 DIALECTS = ("native", "alerta", "alertmanager", "pagerduty")
 ENDPOINT_KEY = "ems.endpoint"  # where the wrapper leaves the endpoint in the ASGI scope
+PRINCIPAL_KEY = "ems.principal"  # ... and the authenticated principal (None when anonymous)
 
 
 class Principal(Protocol):
@@ -78,7 +80,10 @@ class Endpoint:
     dialect: str = "native"
     cost: Callable[[Any], int] | None = None  # rate-limit cost of a body (e.g. a batch's length)
     limited: bool = True  # False only for probes (liveness, readiness)
-    idempotent: bool = False  # the handler honours `Idempotency-Key` (ems.api.idempotency)
+    idempotent: bool = False  # takes an `Idempotency-Key` header (ems.api.idempotency)
+    # Where a client that sends no credential header puts its API key in the body (PagerDuty's
+    # `routing_key`); without a header credential, the body is read first and its key authenticates.
+    body_credential: Callable[[Any], Any] | None = None
     path_types: Mapping[str, Any] = field(default_factory=dict)  # documented types of path parameters
 
     def __post_init__(self) -> None:
@@ -153,9 +158,11 @@ def _is_list(annotation: Any) -> bool:
     return text.startswith("list[") or "List[" in text or text.startswith("typing.Optional[list")
 
 
-async def _authorize(request: Request, endpoint: Endpoint) -> Any:
+async def _authorize(request: Request, endpoint: Endpoint, body_key: Any = None) -> Any:
     auth = getattr(request.app.state, "auth", None)
     principal = None if auth is None else await auth.authenticate(request)
+    if principal is None and isinstance(body_key, str) and body_key and auth is not None:
+        principal = await auth.authenticate_key(body_key)
     if endpoint.permission == PUBLIC:
         return principal
     if principal is None:
@@ -165,10 +172,31 @@ async def _authorize(request: Request, endpoint: Endpoint) -> Any:
     return principal
 
 
+def _has_credential_header(request: Request) -> bool:
+    headers = request.headers
+    return bool(
+        headers.get("authorization")
+        or headers.get("x-api-key")
+        or headers.get("api-key")
+        or request.query_params.get("api-key")
+        or request.cookies.get("ems_access")
+    )
+
+
 def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
         request.scope[ENDPOINT_KEY] = endpoint
-        principal = await _authorize(request, endpoint)
+        early, read_early = None, False
+        if endpoint.body_credential is not None and not _has_credential_header(request):
+            early, read_early = (
+                await read_body(request, endpoint.media_types, required=endpoint.body_required),
+                True,
+            )
+            key = endpoint.body_credential(early) if isinstance(early, dict) else None
+            principal = await _authorize(request, endpoint, key)
+        else:
+            principal = await _authorize(request, endpoint)
+        request.scope[PRINCIPAL_KEY] = principal
         limits = getattr(request.app.state, "limits", None) if endpoint.limited else None
         decision = None if limits is None else await limits.charge(request, endpoint, principal, 1)
         query = None
@@ -179,7 +207,11 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 raise ApiError(400, "invalid query parameters", field_errors(exc)) from None
         raw = body = None
         if endpoint.body_adapter is not None:
-            raw = await read_body(request, endpoint.media_types, required=endpoint.body_required)
+            raw = (  # a body read early (even `null`) cannot be read again
+                early
+                if read_early
+                else await read_body(request, endpoint.media_types, required=endpoint.body_required)
+            )
             # A body that is JSON `null` is a body (validated, refused), not an absent optional one.
             given = raw is not None or endpoint.body_required or has_body(request)
             if endpoint.validate_body and given:
@@ -195,6 +227,8 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         response = render(endpoint, await endpoint.handler(call))
         if decision is not None:
             response.headers.update(decision.headers())
+        if request.method in ("GET", "HEAD") and response.status_code == 200:
+            return not_modified(request, response)
         return response
 
     route.__name__ = endpoint.handler.__name__
@@ -209,6 +243,24 @@ def render(endpoint: Endpoint, result: Any) -> Response:
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json", by_alias=True)
     return JSON(result, status_code=endpoint.status)
+
+
+def not_modified(request: Request, response: Response) -> Response:
+    """A read's answer with its ETag (a hash of the body), or 304 when the client holds that version
+    (`If-None-Match`): a dashboard polling a list costs no transfer while nothing changed."""
+    body = getattr(response, "body", None)
+    if not isinstance(body, bytes):
+        return response
+    tag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    response.headers["ETag"] = tag
+    response.headers.setdefault("Cache-Control", "no-cache, private")
+    held = request.headers.get("if-none-match", "")
+    if tag in (t.strip().removeprefix("W/") for t in held.split(",")):
+        keep = {
+            k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
+        }
+        return Response(status_code=304, headers=keep)
+    return response
 
 
 def starlette_routes(endpoints: list[Endpoint]) -> list[Route]:

@@ -22,6 +22,7 @@ from ems.api.errors import ApiError
 from ems.api.params import int_param, time_param
 from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
+from ems.api.tenancy import of_owned_asset, tenant_of
 from ems.projections.metrics import EPOCH, RAW, ROLLUPS, Resolution
 
 MAX_POINTS = 11_000  # per series and request (Prometheus' limit)
@@ -96,23 +97,39 @@ class Query:
     params: list[Any]
 
 
-def _series_filter(asset: str | None, name: str, labels: dict[str, str]) -> tuple[sql.Composed, list[Any]]:
-    where, params = [sql.SQL("s.name = %s")], [name]
-    if asset is not None:
-        where.append(sql.SQL("s.asset_id = %s"))
-        params.append(asset)
+def _series_filter(
+    asset: str | None, name: str | None, labels: dict[str, str], tenant: str | None, alias: str = "s"
+) -> tuple[sql.Composed, list[Any]]:
+    """The conditions on `metric_series` (as `alias`): name, asset, labels, and (for a caller bound to a
+    tenant) only series of that tenant's assets."""
+    where: list[sql.Composable] = []
+    params: list[Any] = []
+    for column, value in (("name", name), ("asset_id", asset)):
+        if value is not None:
+            where.append(sql.SQL(f"{alias}.{column} = %s"))
+            params.append(value)
     if labels:
-        where.append(sql.SQL("s.labels @> %s"))
+        where.append(sql.SQL(f"{alias}.labels @> %s"))
         params.append(Jsonb(labels))
+    owned = of_owned_asset(tenant, sql.SQL(f"{alias}.asset_id"))
+    if owned is not None:
+        where.append(owned[0])
+        params += owned[1]
     return sql.SQL(" AND ").join(where), params
 
 
 def series_query(
-    asset: str, name: str, labels: dict[str, str], start: datetime, end: datetime, step: timedelta | None
+    asset: str,
+    name: str,
+    labels: dict[str, str],
+    start: datetime,
+    end: datetime,
+    step: timedelta | None,
+    tenant: str | None = None,
 ) -> tuple[Resolution, Query]:
     """Points of every matching series: per step bucket avg/min/max/count (raw: each sample)."""
     res = resolution_for_step(step)
-    where, params = _series_filter(asset, name, labels)
+    where, params = _series_filter(asset, name, labels, tenant)
     table = sql.Identifier(res.table)
     if step is None:
         select = sql.SQL("r.ts AS t, r.value AS avg, r.value AS min, r.value AS max, 1 AS count")
@@ -141,11 +158,17 @@ def series_query(
 
 
 def top_query(
-    name: str, labels: dict[str, str], start: datetime, end: datetime, n: int, agg: str
+    name: str,
+    labels: dict[str, str],
+    start: datetime,
+    end: datetime,
+    n: int,
+    agg: str,
+    tenant: str | None = None,
 ) -> tuple[Resolution, Query]:
     """The `n` assets with the highest avg (or max) of metric `name` over [start, end)."""
     res = resolution_for_range(start, end)
-    where, params = _series_filter(None, name, labels)
+    where, params = _series_filter(None, name, labels, tenant)
     if res is RAW:
         aggs, time_col = "avg(r.value) AS avg, max(r.value) AS max, count(*) AS count", "r.ts"
     else:
@@ -184,7 +207,7 @@ async def get_series(call: Call) -> Response:
         raise ApiError(
             400, f"{(end - start) // step} points per series exceed {MAX_POINTS}; use a larger step"
         )
-    res, query = series_query(asset, name, labels, start, end, step)
+    res, query = series_query(asset, name, labels, start, end, step, tenant_of(call))
     series: dict[int, dict[str, Any]] = {}
     for row in await _fetch(request, query):
         item = series.setdefault(row["series_id"], {"labels": row["labels"], "points": []})
@@ -208,17 +231,11 @@ async def get_latest(call: Call) -> Response:
     params = request.query_params
     labels = labels_of(params, {"asset", "name"})
     asset = required(params, "asset")
-    where, args = [sql.SQL("asset_id = %s")], [asset]
-    if params.get("name"):
-        where.append(sql.SQL("name = %s"))
-        args.append(params["name"])
-    if labels:
-        where.append(sql.SQL("labels @> %s"))
-        args.append(Jsonb(labels))
+    where, args = _series_filter(asset, params.get("name") or None, labels, tenant_of(call))
     text = sql.SQL(
-        "SELECT name, labels, last_ts AS ts, last_value AS value FROM metric_series WHERE {} "
-        "ORDER BY name, labels::text"
-    ).format(sql.SQL(" AND ").join(where))
+        "SELECT s.name, s.labels, s.last_ts AS ts, s.last_value AS value FROM metric_series s WHERE {} "
+        "ORDER BY s.name, s.labels::text"
+    ).format(where)
     rows = await _fetch(request, Query(text, args))
     return JSON({"asset": asset, "series": rows})
 
@@ -234,7 +251,7 @@ async def get_top(call: Call) -> Response:
     if agg not in ("avg", "max"):
         raise ApiError(400, f"agg must be avg or max, got {agg!r}")
     start, end = time_range(params, datetime.now(UTC), timedelta(hours=1))
-    res, query = top_query(name, labels, start, end, n, agg)
+    res, query = top_query(name, labels, start, end, n, agg, tenant_of(call))
     rows = await _fetch(request, query)
     return JSON({"name": name, "agg": agg, "from": start, "to": end, "resolution": res.name, "assets": rows})
 

@@ -5,6 +5,8 @@ Direction: an edge `A -depends_on-> B` means A needs B. **Upstream** of A follow
 the assets impacted when B fails). Cycles are accepted: the walk carries (asset, depth) pairs with
 `UNION`, so a cycle can only repeat until the depth bound, and each asset is reported once at its
 shortest distance. Edges to assets not known yet (discovered later) are reported with `known: false`.
+For a caller bound to a tenant the walk neither reports nor crosses a known asset of another tenant
+(or of none): `ems.api.tenancy.asset_visible`.
 """
 
 from __future__ import annotations
@@ -12,23 +14,27 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from psycopg import sql
+
 from ems.api.errors import ApiError
+from ems.api.tenancy import asset_visible, visible
 from ems.schemas.asset import EDGE_TYPES
 
 _WALK = """
 WITH RECURSIVE walk(asset_id, depth) AS (
-    SELECT root, 0 FROM unnest(%(roots)s::text[]) AS root
+    SELECT root, 0 FROM unnest(%s::text[]) AS root
   UNION
     SELECT d.{next}, w.depth + 1
     FROM walk w JOIN asset_dependencies d ON d.{here} = w.asset_id
-    WHERE d.active AND d.type = ANY(%(types)s) AND w.depth < %(depth)s
+    WHERE d.active AND d.type = ANY(%s) AND w.depth < %s AND {{visible}}
 )
 SELECT w.asset_id, min(w.depth) AS depth FROM walk w GROUP BY w.asset_id
 """
-WALK_SQL = {
+WALK_SQL = {  # {visible}: the tenant's condition on the next asset (NEXT)
     "upstream": _WALK.format(here="source_id", next="target_id"),
     "downstream": _WALK.format(here="target_id", next="source_id"),
 }
+NEXT = {"upstream": "target_id", "downstream": "source_id"}
 NODES_SQL = """
 SELECT n.id AS asset_id, n.depth, a.name, a.type, a.lifecycle, a.criticality, a.business_service,
        a.environment, (a.asset_id IS NOT NULL) AS known
@@ -42,11 +48,11 @@ ORDER BY source_id, type, target_id
 """
 
 # Members of a business service: assets naming it, assets `member_of` its service asset (natural key
-# `service:<name>`), and that service asset itself.
+# `service:<name>`), and that service asset itself; those the caller may see.
 SERVICE_MEMBERS_SQL = """
-SELECT asset_id FROM assets WHERE business_service = %(name)s OR asset_id = %(id)s
+SELECT asset_id FROM assets WHERE (business_service = %s OR asset_id = %s) AND {owned}
 UNION
-SELECT source_id FROM asset_dependencies WHERE active AND type = 'member_of' AND target_id = %(id)s
+SELECT source_id FROM asset_dependencies WHERE active AND type = 'member_of' AND target_id = %s AND {seen}
 ORDER BY asset_id
 """
 
@@ -70,9 +76,25 @@ def parse_types(params: Any, default: Sequence[str] = EDGE_TYPES) -> list[str]:
     return values or list(default)
 
 
-async def walk(conn: Any, roots: list[str], direction: str, depth: int, types: list[str]) -> dict[str, Any]:
-    """Nodes (with their distance from the roots) and the edges among them."""
-    cur = await conn.execute(WALK_SQL[direction], {"roots": roots, "types": types, "depth": depth})
+async def service_members(conn: Any, name: str, service_id: str, tenant: str | None) -> list[str]:
+    """The ids of the members of business service `name` (service asset `service_id`) `tenant` sees."""
+    owned, owned_args = visible(tenant)
+    seen, seen_args = asset_visible(tenant, sql.SQL("source_id"))
+    query = sql.SQL(SERVICE_MEMBERS_SQL).format(owned=owned, seen=seen)
+    rows = await (
+        await conn.execute(query, (name, service_id, *owned_args, service_id, *seen_args))
+    ).fetchall()
+    return [r["asset_id"] for r in rows]
+
+
+async def walk(
+    conn: Any, roots: list[str], direction: str, depth: int, types: list[str], tenant: str | None
+) -> dict[str, Any]:
+    """Nodes (with their distance from the roots) and the edges among them, as `tenant` sees them
+    (the roots are the caller's to check)."""
+    seen, seen_args = asset_visible(tenant, sql.Identifier("d", NEXT[direction]))
+    query = sql.SQL(WALK_SQL[direction]).format(visible=seen)
+    cur = await conn.execute(query, (roots, types, depth, *seen_args))
     found = await cur.fetchall()
     ids = [r["asset_id"] for r in found]
     nodes = await (await conn.execute(NODES_SQL, (ids, [r["depth"] for r in found]))).fetchall()

@@ -45,6 +45,7 @@ ALERT_COLUMNS = (
     "shelved_until",
     "status_changed_at",
     "repeats_at_severity",
+    "tenant",
 )
 HISTORY_COLUMNS = (
     "alert_id",
@@ -123,6 +124,7 @@ class AlertsProjection:
                 a.shelved_until,
                 a.status_changed_at,
                 a.repeats_at_severity,
+                a.tenant,
             ),
         )
         for t in record.transitions:

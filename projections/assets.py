@@ -40,6 +40,7 @@ ASSET_COLUMNS = (
     "updated_at",
     "pinned",
     "version",
+    "tenant",
 )
 EDGE_COLUMNS = ("source_id", "type", "target_id", "origin", "attributes", "active", "version")
 CHANGE_COLUMNS = ("asset_id", "version", "kind", "cause", "actor", "reason", "at")
@@ -87,6 +88,7 @@ class AssetsProjection:
                 a.updated_at,
                 a.pinned,
                 a.version,
+                a.tenant,
             ),
         )
         for e in a.edges:

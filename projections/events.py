@@ -28,6 +28,8 @@ EVENT_COLUMNS = (
     "value",
     "raw_partition",
     "raw_offset",
+    "tenant",
+    "submitted_by",
 )
 
 
@@ -75,4 +77,6 @@ class EventsProjection:
             r.value,
             r.raw_partition,
             r.raw_offset,
+            r.tenant,
+            r.submitted_by,
         )

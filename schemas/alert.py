@@ -20,7 +20,7 @@ from ems.schemas.limits import (
     Time,
     json_object,
 )
-from ems.schemas.observation import Severity
+from ems.schemas.observation import Severity, Tenant
 
 AlertStatus = Literal["open", "acknowledged", "shelved", "resolved", "closed", "expired"]
 Trend = Literal["new", "more_severe", "less_severe", "no_change"]
@@ -103,6 +103,9 @@ class AlertState(BaseModel):
     shelved_by: Actor | None = None
     shelved_until: Deadline | None = None
     status_changed_at: Time | None = None
+    # The tenant of its events (added later too; none for older states): fixed when the alert opens,
+    # since the fingerprint of a tenant's events includes the tenant.
+    tenant: Tenant | None = None
     # Alerta's duplicateCount (added later too; see `_older_states` for records without it).
     repeats_at_severity: Count = Field(
         0,

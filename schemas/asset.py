@@ -27,6 +27,7 @@ from ems.schemas.limits import (
     between,
     json_object,
 )
+from ems.schemas.observation import Tenant
 
 EdgeType = Literal["depends_on", "runs_on", "connected_to", "member_of"]
 EDGE_TYPES: tuple[str, ...] = ("depends_on", "runs_on", "connected_to", "member_of")
@@ -98,10 +99,12 @@ class AssetFields(_Model):
 
 
 class CreateArgs(AssetFields):
-    """`asset.create`: name and type are required; lifecycle defaults to active."""
+    """`asset.create`: name and type are required; lifecycle defaults to active. The tenant is set
+    at creation only (no update changes it)."""
 
     name: Line
     type: Token
+    tenant: Tenant | None = Field(None, description="The tenant (customer) it belongs to; none: shared")
     lifecycle: Lifecycle = "active"
     dependencies: Annotated[list[Edge], Field(max_length=256)] = Field(default_factory=list)
 
@@ -173,6 +176,9 @@ class Asset(_Model):
     revenue_per_hour: Revenue | None = None
     users_served: Users | None = None
     lifecycle: Lifecycle = "active"
+    tenant: Tenant | None = Field(
+        None, description="Set at creation (added later: older snapshots have none)"
+    )
     first_seen: Time | None = Field(None, description="First discovery")
     last_seen: Time | None = Field(None, description="Latest discovery")
     created_at: Time

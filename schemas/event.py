@@ -8,14 +8,16 @@ from pydantic import Field
 
 from ems.schemas.envelope import Record
 from ems.schemas.limits import Attributes, Count, EventId, Name, Offset, Text, Timeout
-from ems.schemas.observation import Services, Severity, Tags
+from ems.schemas.observation import Services, Severity, Tags, Tenant
 
 
 class Event(Record):
     """A normalized event: every field the pipeline needs, defaults filled in, fingerprint computed.
 
     `raw_partition`/`raw_offset` give the position of the observation it came from on the raw topic;
-    the dedupe stage uses them to make redelivery idempotent.
+    the dedupe stage uses them to make redelivery idempotent. `tenant` was added after v1 records were
+    written; it defaults to none, so they still parse (an `Event` also travels inside `EventBatch`
+    records, whose nested version a bump would break).
     """
 
     TYPE: ClassVar[str] = "event"
@@ -37,6 +39,10 @@ class Event(Record):
     value: Text(256) | None = None
     timeout: Timeout | None = Field(None, description="Alert timeout in seconds; None = the default")
     fingerprint: Text(128, 1)
+    tenant: Tenant | None = Field(None, description="The observation's tenant; part of the fingerprint")
+    submitted_by: Text(256) | None = Field(
+        None, description="The API principal that appended the observation"
+    )
     raw_partition: Count
     raw_offset: Offset
 

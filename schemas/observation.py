@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from ems.schemas.envelope import Record
 from ems.schemas.limits import Attributes, Finite, Label, Name, Tag, Text, Time, Timeout
@@ -19,6 +19,9 @@ Services = Annotated[list[Name], Field(max_length=32)]
 Severity = Text(64, 1)
 Labels = Annotated[dict[Text(128, 1), Label], Field(max_length=32)]
 EdgeFacts = Annotated[dict[Text(128, 1), Label], Field(max_length=64)]
+# A tenant (Alerta's customer): the rule of the users' and keys' tenants (api/security/accounts.py),
+# so that every tenant a record carries is one a principal can be bound to.
+Tenant = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
 class _Body(BaseModel):
@@ -90,13 +93,22 @@ Body = Annotated[EventBody | MetricsBody | DiscoveryBody | HeartbeatBody, Field(
 
 
 class Observation(Record):
-    """A raw observation (v2): envelope + source + asset + a kind-specific body. Keyed by asset id."""
+    """A raw observation (v3): envelope + source + asset + tenant + a kind-specific body. Keyed by
+    asset id. v3 added `tenant` (v2 records are read with none: `ems.schemas.registry`)."""
 
     TYPE: ClassVar[str] = "observation"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
 
     source: Name = Field(description="Who observed it: nms, cloud, apm, synthetic, api, ...")
     asset_id: Text(128) | None = None
+    tenant: Tenant | None = Field(
+        None, description="The tenant (customer) it belongs to; none: shared, seen only by untenanted users"
+    )
+    submitted_by: Text(256) | None = Field(
+        None,
+        description="The API principal that appended it (a user, or key:<name>); set by the API, never "
+        "by the client; none for collectors producing to Kafka directly",
+    )
     body: Body
 
     @property

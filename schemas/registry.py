@@ -99,6 +99,15 @@ def observation_v1_to_v2(old: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
+@upcaster("observation", 2)
+def observation_v2_to_v3(old: dict[str, Any]) -> dict[str, Any]:
+    """v3 added the optional `tenant`: a v2 observation belongs to no tenant (its alert keeps the
+    fingerprint it had, so a replay of older records rebuilds the same alerts)."""
+    if "tenant" in old:
+        raise ValueError("observation v2 has no tenant field; send schema_version 3")
+    return {**old, "schema_version": 3, "tenant": None}
+
+
 def upcast(data: dict[str, Any]) -> Record:
     """Validate a decoded dict as the current version of its `type`, upcasting old versions."""
     type_ = data.get("type")

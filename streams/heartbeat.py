@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from ems.settings import Settings
 from ems.streams.stage_status import INSTANCE, StageStatus, all_statuses
@@ -36,11 +36,18 @@ def namespace(settings: Settings) -> str:
     return f"ems:{settings.app_id}"
 
 
-def redis_client(settings: Settings, timeout: float = 1.0) -> Redis:
-    """A Redis client that gives up after `timeout` s instead of blocking its caller."""
-    return Redis.from_url(
-        settings.redis_url.get_secret_value(), socket_timeout=timeout, socket_connect_timeout=timeout
+def redis_client(settings: Settings, timeout: float = 1.0, connections: int = 64) -> Redis:
+    """A Redis client that gives up after `timeout` s instead of blocking its caller. Beyond
+    `connections` calls in flight, callers wait (up to `timeout`) for a connection instead of
+    failing at once (a burst of authenticated requests must not turn into 503s)."""
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url.get_secret_value(),
+        max_connections=connections,
+        timeout=timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
     )
+    return Redis.from_pool(pool)  # closing the client closes its pool
 
 
 class Heartbeat:

@@ -10,8 +10,9 @@ in the read model when it exists.
 Mapping (docs/ingest.md): resource, event, environment (default `Production`), severity (default
 `normal`; `security` -> critical, `trace` -> debug, `unknown` -> indeterminate), service, value,
 text, tags and attributes map 1:1; `correlate` (with the event added, as Alerta does) is kept as
-attributes.correlate; group, origin, type, timeout, rawData, customer and status in
-attributes.alerta; createTime is occurred_at.
+attributes.correlate; customer is the tenant (a caller bound to a tenant may name only its own: see
+`ems.api.tenancy`); group, origin, type, timeout, rawData and status in attributes.alerta;
+createTime is occurred_at.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ems.api.formats.common import FormatError, Severities, natural_id
 from ems.schemas.alert import AlertState
 from ems.schemas.event import Event
 from ems.schemas.limits import NO_NUL, Attributes, Name, Text, Time, Timeout, between, json_object
-from ems.schemas.observation import EventBody, HeartbeatBody, Observation, Services, Tags
+from ems.schemas.observation import EventBody, HeartbeatBody, Observation, Services, Tags, Tenant
 
 SOURCE = "alerta"
 DEFAULT_ENVIRONMENT = "Production"
@@ -86,7 +87,7 @@ class AlertaAlert(BaseModel):
     createTime: Time | None = None
     timeout: Timeout | None = None
     rawData: Text(MAX_RAW_DATA) | None = None
-    customer: Text(256) | None = None
+    customer: Tenant | None = Field(None, description="The tenant: 1-64 letters, digits, . _ - (not first)")
 
     @field_validator("severity")
     @classmethod
@@ -104,7 +105,7 @@ class AlertaHeartbeat(BaseModel):
     attributes: json_object() | None = None
     timeout: between(1, 86_400) | None = None
     createTime: Time | None = None
-    customer: Text(256) | None = None
+    customer: Tenant | None = Field(None, description="The tenant: 1-64 letters, digits, . _ - (not first)")
 
 
 def _validate(model: type[BaseModel], payload: Any) -> Any:
@@ -132,7 +133,6 @@ def translate(payload: Any, severities: Severities) -> Observation:
         "type": a.type or "exceptionAlert",
         "timeout": DEFAULT_TIMEOUT if a.timeout is None else a.timeout,
         "rawData": a.rawData,
-        "customer": a.customer,
         "status": a.status,
     }
     attributes["alerta"] = {k: v for k, v in extras.items() if v is not None}
@@ -155,7 +155,7 @@ def translate(payload: Any, severities: Severities) -> Observation:
     extra: dict[str, Any] = {"occurred_at": a.createTime} if a.createTime else {}
     if a.id:  # the client's own id of this alert (with its createTime): sent again, applied once
         extra["event_id"] = natural_id("alerta", a.id, a.createTime.isoformat() if a.createTime else "")
-    return Observation(source=SOURCE, body=body, **extra)
+    return Observation(source=SOURCE, tenant=a.customer, body=body, **extra)
 
 
 def translate_heartbeat(payload: Any) -> Observation:
@@ -166,7 +166,7 @@ def translate_heartbeat(payload: Any) -> Observation:
     except ValidationError as exc:
         raise FormatError.of(exc) from None
     extra = {"occurred_at": hb.createTime} if hb.createTime else {}
-    return Observation(source=hb.origin or SOURCE, body=body, **extra)
+    return Observation(source=hb.origin or SOURCE, tenant=hb.customer, body=body, **extra)
 
 
 def iso(at: datetime | None) -> str | None:
@@ -246,7 +246,7 @@ def alert_view(state: AlertState, href: str, *, at: datetime | None = None) -> d
         "createTime": iso(state.last_seen),
         "timeout": extras.get("timeout", DEFAULT_TIMEOUT),
         "rawData": extras.get("rawData"),
-        "customer": extras.get("customer"),
+        "customer": state.tenant,
         "duplicateCount": state.repeats_at_severity,
         "repeat": state.repeats_at_severity > 0,
         "previousSeverity": state.previous_severity or DEFAULT_PREVIOUS_SEVERITY,
@@ -288,7 +288,7 @@ def closed_alert(event: Event) -> AlertState:
         version=1,
         timeout=event.timeout or 0,
         **event.model_dump(include={"source", "event", "resource", "title", "text", "asset_id"}),
-        **event.model_dump(include={"environment", "service", "tags", "attributes", "value"}),
+        **event.model_dump(include={"environment", "service", "tags", "attributes", "value", "tenant"}),
     )
 
 
@@ -335,5 +335,5 @@ def heartbeat_view(obs: Observation, href: str, received: datetime) -> dict:
         "latency": latency,
         "since": 0,
         "status": "ok",
-        "customer": None,
+        "customer": obs.tenant,
     }

@@ -3,6 +3,8 @@
 One per API process (`app.state.auth`), on the API's pool (dict rows, search_path = read-model schema)
 and Redis client. Keys are checked in PostgreSQL only, so ingest with a key keeps working while Redis
 is away; tokens need Redis (revocation, refresh families) and answer 503 without it, never a pass.
+Keys verified in the last `KEY_GRACE` seconds are still accepted while PostgreSQL is unreachable
+(`ems.api.security.recent_keys`), so ingest and `/health` go on through a PostgreSQL outage.
 The JWT secret is `EMS_JWT_SECRET`, or else one random secret stored in Redis with `SET NX` (see
 `ems.api.security.sessions`) and read again every minute, so every API process signs with the same.
 Production should set `EMS_JWT_SECRET`: then tokens survive a Redis that loses its data.
@@ -16,11 +18,11 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
@@ -30,9 +32,10 @@ from ems.api.security import store
 from ems.api.security.accounts import Accounts, normalize_name
 from ems.api.security.credentials import find_credential
 from ems.api.security.errors import Forbidden, Unauthorized
-from ems.api.security.keys import parse_key, secret_matches
+from ems.api.security.keys import ParsedKey, parse_key, secret_matches
 from ems.api.security.passwords import MAX_LENGTH, Passwords
 from ems.api.security.principal import PERMISSIONS, ROLE_PERMISSIONS, Principal
+from ems.api.security.recent_keys import RecentKeys, Verified
 from ems.api.security.sessions import Sessions
 from ems.api.security.store import UserInfo
 from ems.api.security.tokens import TokenClaims, TokenCodec, TokenPair
@@ -42,6 +45,8 @@ from ems.streams.heartbeat import namespace
 log = logging.getLogger(__name__)
 SECRET_RECHECK = 60.0  # s between re-reads of the Redis-shared JWT secret
 KEY_TOUCH_EVERY = 60  # s: a key's last_used_at is written at most this often
+KEY_GRACE = 300.0  # s: a key verified this recently is accepted while PostgreSQL is unreachable
+KEY_LOOKUP_WAIT = 1.0  # s waited for a connection to look up such a key (the request has more to do)
 BAD_LOGIN = "invalid name or password"
 
 
@@ -58,6 +63,7 @@ class Authenticator(Accounts):
         self._codec: TokenCodec | None = None
         self._codec_read_at = 0.0
         self._codec_lock = asyncio.Lock()
+        self.recent_keys = RecentKeys(KEY_GRACE)
         if settings.jwt_secret is not None:  # refused at start when too short, not at the first login
             self._codec = self._make_codec(settings.jwt_secret.get_secret_value())
 
@@ -145,13 +151,27 @@ class Authenticator(Accounts):
         parsed = parse_key(text)
         if parsed is None:
             raise Unauthorized("invalid API key")
-        async with self.pool.connection() as conn:
+        try:
+            return await self._lookup_key(parsed)
+        except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            principal = self.recent_keys.principal(parsed, time.monotonic(), datetime.now(UTC))
+            if principal is None:
+                raise
+            log.debug("key %s accepted as verified before; PostgreSQL: %s", parsed.key_id, exc)
+            return principal
+
+    async def _lookup_key(self, parsed: ParsedKey) -> Principal:
+        known = self.recent_keys.knows(parsed.key_id, time.monotonic())
+        async with self.pool.connection(timeout=KEY_LOOKUP_WAIT if known else None) as conn:
             row = await store.fetch_key(conn, parsed.key_id)
+            expired = row is not None and row["expires_at"] is not None and row["expires_at"] <= row["now"]
+            if row is None or row["revoked_at"] is not None or expired:
+                self.recent_keys.forget(parsed.key_id)  # the key itself is no good any more
             if row is None or not secret_matches(parsed.secret, row["secret_hash"]):
                 raise Unauthorized("invalid API key")
             if row["revoked_at"] is not None:
                 raise Unauthorized("API key revoked")
-            if row["expires_at"] is not None and row["expires_at"] <= row["now"]:
+            if expired:
                 raise Unauthorized("API key expired")
             last = row["last_used_at"]
             if last is None or row["now"] - last >= timedelta(seconds=KEY_TOUCH_EVERY):
@@ -160,7 +180,7 @@ class Authenticator(Accounts):
                         await store.touch_key(conn, parsed.key_id, KEY_TOUCH_EVERY)
                 except psycopg.errors.Error as exc:
                     log.warning("last use of key %s not recorded: %s", parsed.key_id, exc)
-        return Principal(
+        principal = Principal(
             name=row["name"],
             kind="key",
             role=None,
@@ -168,6 +188,9 @@ class Authenticator(Accounts):
             tenant=row["tenant"],
             key_id=row["key_id"],
         )
+        entry = Verified(row["secret_hash"], principal, row["expires_at"], time.monotonic())
+        self.recent_keys.remember(parsed.key_id, entry)
+        return principal
 
     # -- sessions ---------------------------------------------------------------------------------------
     async def login(self, name: str, password: str) -> TokenPair:

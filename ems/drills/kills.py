@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,11 @@ STAGE_PROCESSES = ("normalize", "dedupe", "projections", "assets")
 
 
 class AssetWriter:
-    """Creates and updates assets through the API (keyed writes, retried) in a thread."""
+    """Creates and updates assets through the API (keyed writes, retried) in a thread, authenticated
+    by `headers`."""
 
-    def __init__(self, api: str, run: str, every: float = 1.0) -> None:
-        self.api, self.run, self.every = api, run, every
+    def __init__(self, api: str, run: str, headers: Mapping[str, str], every: float = 1.0) -> None:
+        self.api, self.run, self.headers, self.every = api, run, dict(headers), every
         self.commands: set[str] = set()
         self.error: Exception | None = None
         self._stop = threading.Event()
@@ -51,9 +53,7 @@ class AssetWriter:
     def _send(self, client: httpx.Client, method: str, path: str, body: dict, key: str) -> None:
         while True:
             try:
-                r = client.request(
-                    method, path, json=body, headers={"Idempotency-Key": key, "X-Actor": "drill"}
-                )
+                r = client.request(method, path, json=body, headers={"Idempotency-Key": key})
                 if r.status_code in (200, 202):
                     self.commands.add(r.json()["command_id"])
                     return
@@ -71,7 +71,7 @@ class AssetWriter:
 
     def _write(self) -> None:
         n = 0
-        with httpx.Client(base_url=self.api, timeout=10) as client:
+        with httpx.Client(base_url=self.api, timeout=10, headers=self.headers) as client:
             while not self._stop.is_set():
                 asset = f"ast_{self.run}_reg{n}"
                 self._send(
@@ -108,8 +108,6 @@ def kill_each_process(
     report = DrillReport("kill -9 each process")
     pipeline = Pipeline(server_env, logs, retry_cap="3", rate_limit_per_minute="1000000")
     run = pipeline.name
-    load = Load(pipeline.api, run)
-    assets = AssetWriter(pipeline.api, run)
     agent = _snmp_agent(logs)
     try:
         for stage in STAGE_PROCESSES:
@@ -120,6 +118,8 @@ def kill_each_process(
             "the read models",
         )
         pipeline.start_api()
+        load = Load(pipeline.api, run, headers=pipeline.auth)
+        assets = AssetWriter(pipeline.api, run, pipeline.auth)
         if agent is not None:
             pipeline.start(
                 "collector", "collector", "snmp", "--config", str(_collector_config(agent, logs, run))

@@ -10,6 +10,8 @@ With `retry=True` the client does what a careful client does after a timeout, a 
 connection: it sends the same request again (same key, same ids) until it is accepted. With
 `retry=False` it sends each request once and records what it was told, so that a drill can check
 that a write answered `"appended": false` never shows up later.
+
+`headers` authenticate the client (e.g. `Pipeline.auth`, an admin key): the API refuses anonymous writes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +55,7 @@ class Load:
         api: str,
         run: str,
         *,
+        headers: Mapping[str, str] | None = None,
         assets: int = 40,
         batch: int = 10,
         retry: bool = True,
@@ -59,6 +63,7 @@ class Load:
         give_up_after: float = 300.0,
     ) -> None:
         self.api, self.run_id, self.assets, self.batch = api, run, assets, batch
+        self.headers = dict(headers or {})
         self.retry, self.timeout, self.give_up_after = retry, timeout, give_up_after
         self.ledger = Ledger()
         self.t0 = datetime.now(UTC).replace(microsecond=0)
@@ -116,6 +121,10 @@ class Load:
         headers = {"Idempotency-Key": f"{self.run_id}-{n}"} if keyed else {}
         return headers, items, ids
 
+    def client(self) -> httpx.AsyncClient:
+        """An HTTP client of the API with the load's credentials."""
+        return httpx.AsyncClient(base_url=self.api, timeout=self.timeout, headers=self.headers)
+
     async def send(self, client: httpx.AsyncClient, n: int) -> None:
         """Send request `n` (again and again while `retry` says so); record the outcome."""
         headers, body, ids = self.request(n)
@@ -151,7 +160,7 @@ class Load:
     async def run(self, first: int, count: int, rate: float, concurrency: int = 4) -> None:
         """Send requests `first` … `first + count - 1`, starting `rate` requests per second."""
         gate = asyncio.Semaphore(concurrency)
-        async with httpx.AsyncClient(base_url=self.api, timeout=self.timeout) as client:
+        async with self.client() as client:
 
             async def one(n: int) -> None:
                 async with gate:

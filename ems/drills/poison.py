@@ -100,18 +100,18 @@ def bad_requests(alert_id: str, asset_id: str) -> list[tuple[str, str, str, Any]
             f"/api/v1/assets/{asset_id}/dependencies",
             {"type": "depends_on", "target": f"ast_{NUL}"},
         ),
-        ("ack: NUL comment", "POST", f"/api/v1/alerts/{alert_id}/ack?x=1", {"comment": NUL, "by": "ann"}),
+        ("ack: NUL comment", "POST", f"/api/v1/alerts/{alert_id}/ack?x=1", {"comment": NUL}),
         (
             "ack: timeout out of range",
             "POST",
             f"/api/v1/alerts/{alert_id}/ack",
-            {"timeout": 10**12, "by": "ann"},
+            {"timeout": 10**12},
         ),
         (
             "shelve: until year 9999",
             "POST",
             f"/api/v1/alerts/{alert_id}/shelve",
-            {"until": "9999-01-01T00:00:00Z", "by": "ann"},
+            {"until": "9999-01-01T00:00:00Z"},
         ),
         (
             "alertmanager: NUL label",
@@ -279,15 +279,16 @@ def poison(server_env: dict[str, str], logs: Path, rate: float = 6.0, seconds: f
     report = DrillReport("poison everywhere")
     pipeline = Pipeline(server_env, logs, rate_limit_per_minute="1000000")
     run = pipeline.name
-    load = Load(pipeline.api, run)
     try:
         pipeline.start_worker()
         pipeline.start_api()
+        load = Load(pipeline.api, run, headers=pipeline.auth)
         client = start_load(load, 0, int(rate * seconds), rate)
         alert_id, asset_id = _targets(pipeline, run)
         answers = _send_requests(pipeline, bad_requests(alert_id, asset_id))
-        bad = {what: status for what, status in answers.items() if not 400 <= status < 500}
-        report.checks["every poisoned request answered 4xx"] = not bad
+        # 401/403 would be the credentials refused, not the poison: the drill calls as an admin.
+        bad = {w: status for w, status in answers.items() if not 400 <= status < 500 or status in (401, 403)}
+        report.checks["every poisoned request answered 4xx (not 401/403)"] = not bad
         if bad:
             report.notes.append(f"not 4xx: {bad}")
         report.details["requests"] = answers
@@ -322,7 +323,7 @@ def poison(server_env: dict[str, str], logs: Path, rate: float = 6.0, seconds: f
 
 def _targets(pipeline: Pipeline, run: str) -> tuple[str, str]:
     """An alert and an asset for the poisoned writes that need one."""
-    with httpx.Client(base_url=pipeline.api, timeout=10) as client:
+    with pipeline.client(timeout=10) as client:
         asset = f"ast_{run}_poison_target"
         r = client.post("/api/v1/assets?wait=30", json={"id": asset, "name": "target", "type": "server"})
         assert r.status_code in (200, 202), r.text
@@ -338,9 +339,9 @@ def _targets(pipeline: Pipeline, run: str) -> tuple[str, str]:
 
 def _send_requests(pipeline: Pipeline, requests: list[tuple[str, str, str, Any]]) -> dict[str, int]:
     out = {}
-    with httpx.Client(base_url=pipeline.api, timeout=30) as client:
+    with pipeline.client() as client:
         for what, method, path, body in requests:
-            kwargs: dict[str, Any] = {"headers": {"X-EMS-User": "drill", "content-type": "application/json"}}
+            kwargs: dict[str, Any] = {"headers": {"content-type": "application/json"}}
             if isinstance(body, bytes):
                 kwargs["content"] = body
             elif body is not None:

@@ -19,7 +19,7 @@ from ems.schemas.command import Command
 from ems.streams.codecs import encode
 from tests.integration.harness import Pipeline, wait_for
 
-OPERATOR = {"X-EMS-User": "ann"}
+ACTOR = "key:pipeline-admin"  # the authenticated principal: the pipeline's admin key
 
 
 def test_operator_commands_and_timers_round_trip(servers, tmp_path) -> None:
@@ -33,7 +33,7 @@ def test_operator_commands_and_timers_round_trip(servers, tmp_path) -> None:
 def run(p: Pipeline) -> None:
     p.start_worker()
     p.start_api()
-    with httpx.Client(base_url=p.api, timeout=60) as c:
+    with p.client(timeout=60) as c:
         post = {"source": "nms", "assetId": "ast_rtr", "severity": "critical", "title": "NodeDown"}
         assert c.post("/api/v1/events", json=post).status_code == 202
         alert = wait_for(
@@ -41,19 +41,14 @@ def run(p: Pipeline) -> None:
         )[0]
         aid = alert["alert_id"]
 
-        def act(action: str, body: dict | None = None, status: int = 200, **headers: str) -> dict:
-            r = c.post(
-                f"/api/v1/alerts/{aid}/{action}",
-                params={"wait": 20},
-                json=body,
-                headers={**OPERATOR, **headers},
-            )
+        def act(action: str, body: dict | None = None, status: int = 200) -> dict:
+            r = c.post(f"/api/v1/alerts/{aid}/{action}", params={"wait": 20}, json=body)
             assert r.status_code == status, (action, r.status_code, r.text)
             return r.json()
 
         # 1. ack with a comment: who and why are on the alert and in its history.
         acked = act("ack", {"comment": "looking at it"})["alert"]
-        assert (acked["status"], acked["acked_by"]) == ("acknowledged", "ann")
+        assert (acked["status"], acked["acked_by"]) == ("acknowledged", ACTOR)
         # 2. invalid transitions are refused with the reason, before anything is appended.
         assert "cannot ack an alert that is acknowledged" in act("ack", status=409)["error"]
         assert "cannot unshelve" in act("unshelve", status=409)["error"]
@@ -71,7 +66,10 @@ def run(p: Pipeline) -> None:
         # 6. operator reopens, adds a note, closes; a new event reopens the closed alert.
         assert act("reopen", {"comment": "still broken"})["alert"]["status"] == "open"
         act("note", {"text": "vendor ticket 4711"})
-        assert act("close", {"by": "carol"}, **{"X-EMS-User": ""})["alert"]["status"] == "closed"
+        # The operator is the authenticated principal, never a name in the body.
+        r = c.post(f"/api/v1/alerts/{aid}/close", json={"by": "carol"})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "by", r.text
+        assert act("close")["alert"]["status"] == "closed"
         assert c.post("/api/v1/events", json=post).status_code == 202
         wait_for(lambda: status(c, aid) == "open", 60, "the reopen by a new event")
 
@@ -81,14 +79,14 @@ def run(p: Pipeline) -> None:
         assert kinds == sorted(
             [
                 ("opened", ""),
-                ("acked", "ann"),
-                ("assigned", "ann"),
-                ("shelved", "ann"),
+                ("acked", ACTOR),
+                ("assigned", ACTOR),
+                ("shelved", ACTOR),
                 ("auto_unshelved", "system"),
                 ("expired", "system"),
-                ("reopened", "ann"),
-                ("note", "ann"),
-                ("closed", "carol"),
+                ("reopened", ACTOR),
+                ("note", ACTOR),
+                ("closed", ACTOR),
                 ("reopened", ""),
             ]
         )
@@ -99,12 +97,14 @@ def run(p: Pipeline) -> None:
         assert (by_kind["expired"]["previous_status"], by_kind["expired"]["status"]) == ("open", "expired")
 
         # 7. bad requests get precise reasons.
-        assert c.post(f"/api/v1/alerts/{aid}/explode", headers=OPERATOR).status_code == 404
-        assert c.post(f"/api/v1/alerts/{aid}/ack").status_code == 400  # nobody named
-        r = c.post(f"/api/v1/alerts/{aid}/shelve", json={}, headers=OPERATOR)
+        assert c.post(f"/api/v1/alerts/{aid}/explode").status_code == 404
+        with httpx.Client(base_url=p.api, timeout=30) as anonymous:  # nobody authenticated
+            r = anonymous.post(f"/api/v1/alerts/{aid}/ack")
+            assert r.status_code == 401 and r.json()["error"] == "authentication required", r.text
+        r = c.post(f"/api/v1/alerts/{aid}/shelve", json={})
         assert r.status_code == 422 and "exactly one of `until`" in r.json()["error"]
-        assert c.post("/api/v1/alerts/alr_nope/ack", headers=OPERATOR).status_code == 404
-        assert c.post(f"/api/v1/alerts/{aid}/ack", params={"wait": "x"}, headers=OPERATOR).status_code == 400
+        assert c.post("/api/v1/alerts/alr_nope/ack").status_code == 404
+        assert c.post(f"/api/v1/alerts/{aid}/ack", params={"wait": "x"}).status_code == 400
 
     # 8. a command that passes the API's check but loses a race is dead-lettered with the reason.
     fingerprint = p.scalar("SELECT fingerprint FROM alerts WHERE alert_id = %s", (aid,))
@@ -162,7 +162,7 @@ def test_the_ticker_expires_a_quiet_alert_on_the_wall_clock(servers, tmp_path) -
             "asset_id": "ast_quiet",
             "body": {"kind": "event", "event": "HighLatency", "severity": "warning", "timeout": 3},
         }
-        with httpx.Client(base_url=pipeline.api, timeout=30) as c:
+        with pipeline.client() as c:
             assert c.post("/api/v1/events", json=quiet).status_code == 202
             alert = wait_for(
                 lambda: c.get("/api/v1/alerts", params={"asset_id": "ast_quiet"}).json()["alerts"],

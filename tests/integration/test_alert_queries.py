@@ -61,12 +61,12 @@ def run(pipeline: Pipeline) -> None:
     pipeline.start_worker()
     pipeline.start_api()
     sent = events()
-    with httpx.Client(base_url=pipeline.api, timeout=30) as client:
+    with pipeline.client() as client:
         for i in range(0, len(sent), 100):
             assert client.post("/api/v1/events", json=sent[i : i + 100]).status_code == 202
     pipeline.wait_alert_events(len(sent))
     want = expected(sent)
-    with httpx.Client(base_url=pipeline.api, timeout=30) as c:
+    with pipeline.client() as c:
         body = c.get("/api/v1/alerts", params={"limit": 1000, "total": "exact"}).json()
         alerts = body["alerts"]
         assert body["total"] == len(alerts) == len(want) and body["total_exact"] is True

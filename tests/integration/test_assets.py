@@ -6,8 +6,6 @@ import statistics
 import threading
 import time
 
-import httpx
-
 from ems.schemas.command import Command
 from ems.schemas.identity import asset_id_for
 from tests.integration.harness import ASSET_STAGES as STAGES
@@ -17,10 +15,13 @@ from tests.integration.harness import Pipeline, dead_letters, send, wait_for
 def test_command_round_trip_refusals_and_restart(pipeline: Pipeline) -> None:
     pipeline.start_worker(stages=STAGES)
     pipeline.start_api()
-    with httpx.Client(base_url=pipeline.api, timeout=30) as c:
+    with pipeline.client() as c:
         # Create with ?wait: 200 with the projected asset.
         body = {"natural_key": "app:checkout", "name": "checkout", "type": "application", "criticality": 4}
-        r = c.post("/api/v1/assets?wait=20", json={**body, "business_service": "shop", "actor": "alice"})
+        # The actor is the authenticated principal: a body naming one is refused, nothing appended.
+        r = c.post("/api/v1/assets", json={**body, "actor": "alice"})
+        assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["actor"], r.text
+        r = c.post("/api/v1/assets?wait=20", json={**body, "business_service": "shop"})
         assert r.status_code == 200, r.text
         app_id = asset_id_for("app:checkout")
         assert r.json()["status"] == "applied" and r.json()["asset"]["asset_id"] == app_id
@@ -105,10 +106,11 @@ def test_command_round_trip_refusals_and_restart(pipeline: Pipeline) -> None:
         )
         assert c.patch(f"/api/v1/assets/{app_id}", json={"name": "z"}).status_code == 409
     history = pipeline.query(
-        "SELECT version, kind FROM asset_changes WHERE asset_id = %s ORDER BY version", (app_id,)
+        "SELECT version, kind, actor FROM asset_changes WHERE asset_id = %s ORDER BY version", (app_id,)
     )
     kinds = [h["kind"] for h in history]
     assert kinds == ["created"] + ["updated"] * 20 + ["linked", "unlinked", "retired"]
+    assert {h["actor"] for h in history} == {"key:pipeline-admin"}  # every change made through the API
     assert [h["version"] for h in history] == list(range(1, 25)), "no command applied twice"
 
 
@@ -134,7 +136,7 @@ def test_discovery_observation_upserts_the_asset(pipeline: Pipeline) -> None:
         body = {"kind": "discovery", "facts": facts, "edges": edges}
         return {"source": "nms", "asset_id": rtr, "occurred_at": at, "body": body}
 
-    with httpx.Client(base_url=pipeline.api, timeout=30) as c:
+    with pipeline.client() as c:
         assert c.post("/api/v1/events", json=discovery("ASR-1001", "2026-01-08T12:00:00Z")).status_code == 202
         asset = wait_for(
             lambda: c.get(f"/api/v1/assets/{rtr}").json().get("asset"), 60, "the discovered asset"

@@ -22,7 +22,7 @@ def run(pipeline: Pipeline, web: int) -> None:
     pipeline.start_worker()
     pipeline.start_api()
     sent = list(generate(1000, assets=25, seed=11, change_rate=0.15, clear_rate=0.08))
-    with httpx.Client(base_url=pipeline.api, timeout=30) as client:
+    with pipeline.client() as client:
         for i in range(0, 900, 100):  # batches ...
             r = client.post("/api/v1/events", json=sent[i : i + 100])
             assert r.status_code == 202, r.text
@@ -35,7 +35,7 @@ def run(pipeline: Pipeline, web: int) -> None:
     pipeline.wait_projected(1000)
     pipeline.wait_alert_events(1000)
 
-    with httpx.Client(base_url=pipeline.api, timeout=30) as client:
+    with pipeline.client() as client:
         body = client.get("/api/v1/alerts", params={"limit": 1000}).json()
         assert body["total"] == len(want) == len(body["alerts"])
         got = {(a["asset_id"], a["event"]): a for a in body["alerts"]}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from ems.schemas.command import Command
 from ems.streams.codecs import decode
@@ -39,7 +40,7 @@ def test_alertmanager_webhook_opens_and_resolves(pipeline: Pipeline) -> None:
     pipeline.start_worker()
     pipeline.start_api()
     path = "/api/v1/integrations/alertmanager"
-    with httpx.Client(base_url=pipeline.api, timeout=30) as c:
+    with pipeline.client() as c:
         bad = sample("alertmanager_grafana.json")
         bad["alerts"].append(copy.deepcopy(bad["alerts"][0]))
         del bad["alerts"][2]["labels"]["alertname"]
@@ -73,7 +74,11 @@ def test_alertmanager_webhook_opens_and_resolves(pipeline: Pipeline) -> None:
 
 def alerta_cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("TERM", "PS1")}  # else it reads stdin
-    env |= {"ALERTA_CONF_FILE": os.devnull, "HOME": str(pipeline.logs)}
+    env |= {
+        "ALERTA_CONF_FILE": os.devnull,
+        "HOME": str(pipeline.logs),
+        "ALERTA_API_KEY": pipeline.admin_key(),
+    }
     cli = Path(sys.executable).with_name("alerta")
     return subprocess.run(
         [str(cli), "--endpoint-url", f"{pipeline.api}/api", *args],
@@ -87,17 +92,18 @@ def alerta_cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess:
 
 def test_alerta_sdk_and_cli_unchanged(pipeline: Pipeline) -> None:
     from alertaclient.api import Client
+    from alertaclient.exceptions import UnknownError
 
     pipeline.start_worker()
     pipeline.start_api()
-    client = Client(endpoint=f"{pipeline.api}/api", key="demo-key")
+    client = Client(endpoint=f"{pipeline.api}/api", key=pipeline.admin_key())  # sent as `Key <key>`
     doc = sample("alerta_alert.json")
     alert_id, alert, message = client.send_alert(
         doc.pop("resource"), doc.pop("event"), raw_data="GET / 502", **doc
     )
     assert alert_id.startswith("alr_") and alert.id == alert_id and message is None
     assert (alert.status, alert.duplicate_count, alert.repeat, alert.group) == ("open", 0, False, "Web")
-    with httpx.Client(base_url=pipeline.api, timeout=30) as c:
+    with pipeline.client() as c:
         ours = wait_alert(c, {"status": "open"}, source="alerta", resource="web01")
         assert ours["alert_id"] == alert_id and ours["severity"] == "major"
         assert ours["attributes"]["correlate"] == ["HttpServerError", "HttpServerOK"]
@@ -141,17 +147,18 @@ def test_alerta_sdk_and_cli_unchanged(pipeline: Pipeline) -> None:
         hb = client.heartbeat("cron/db01", tags=["nightly"], timeout=600)
         assert (hb.origin, hb.timeout) == ("cron/db01", 600)
 
-        r = c.post(
-            "/api/alert",
-            json={"resource": "web01", "event": "X", "severity": "apocalyptic"},
-            headers={"Authorization": "Key demo-key"},
-        )
+        r = c.post("/api/alert", json={"resource": "web01", "event": "X", "severity": "apocalyptic"})
         assert r.status_code == 400 and r.json()["status"] == "error"
         assert r.json()["errors"][0].startswith("severity: unknown severity 'apocalyptic'")
         failed = alerta_cli(pipeline, "send", "-r", "web01", "-e", "X", "-s", "apocalyptic")
         assert (
             failed.returncode == 1 and "ERROR: validation failed: severity: unknown severity" in failed.stderr
         )
+        # A key the API does not know is refused, in Alerta's dialect, before anything is appended.
+        r = c.post("/api/alert", json=sample("alerta_alert.json"), headers={"Authorization": "Key demo-key"})
+        assert r.status_code == 401 and r.json()["status"] == "error", r.text
+        with pytest.raises(UnknownError, match="invalid API key"):
+            Client(endpoint=f"{pipeline.api}/api", key="demo-key").send_alert("web02", "HttpServerError")
 
 
 def commands(pipeline: Pipeline) -> list[Command]:
@@ -161,7 +168,7 @@ def commands(pipeline: Pipeline) -> list[Command]:
 def test_pagerduty_trigger_acknowledge_resolve(pipeline: Pipeline) -> None:
     pipeline.start_worker()
     pipeline.start_api()
-    with httpx.Client(base_url=pipeline.api, timeout=30) as c:
+    with pipeline.client() as c:
         trigger = sample("pagerduty_trigger.json")
         # The documented sample is dated 2015: an alert that old has expired (86,400 s timeout) by
         # the time the acknowledge arrives, and the lifecycle rightly refuses to ack it. Send it now.
@@ -180,7 +187,8 @@ def test_pagerduty_trigger_acknowledge_resolve(pipeline: Pipeline) -> None:
         [command] = wait_for(lambda: commands(pipeline), 60, "the alert.ack command")
         assert (command.name, command.target) == ("alert.ack", alert["fingerprint"])
         acked = wait_alert(c, {"status": "acknowledged"}, source="pagerduty")  # the lifecycle applied it
-        assert acked["alert_id"] == alert["alert_id"] and acked["acked_by"] == "pagerduty"
+        # acked by the authenticated caller
+        assert acked["alert_id"] == alert["alert_id"] and acked["acked_by"] == "key:pipeline-admin"
 
         r = c.post("/v2/enqueue", json={"routing_key": "k", "event_action": "resolve"})
         assert r.status_code == 400 and r.json()["status"] == "invalid event"
@@ -215,8 +223,7 @@ ALERTA_SEQUENCE = [
 def test_alerta_counters_and_clears_follow_alerta(pipeline: Pipeline) -> None:
     pipeline.start_worker()
     pipeline.start_api()
-    key = {"Authorization": "Key demo-key"}
-    with httpx.Client(base_url=pipeline.api, timeout=30, headers=key) as c:
+    with pipeline.client() as c:  # `Authorization: Key <key>`, as Alerta's clients send it
         # A clear of an alert that does not exist: Alerta creates it closed and answers 201 with it.
         r = c.post("/api/alert", json={"resource": "web09", "event": "HttpServerOK", "severity": "normal"})
         assert r.status_code == 201, r.text

@@ -1,6 +1,7 @@
 """Rate limits on a real Redis: the Lua script agrees with its Python twin, one budget is shared by
 independent limiters, connections and processes, refusals say when to retry, recovery follows, and
-a Redis outage lets requests through. Then the API's write limit over HTTP."""
+a Redis outage lets requests through. Then the API's limits over HTTP: keyed on the authenticated
+principal (made-up keys are 401, never a budget of their own), per address without credentials."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -23,6 +25,7 @@ from redis.asyncio import Redis
 
 from ems.api.ratelimit import GCRA_SCRIPT, GCRA_SHA, Limit, RateLimited, RateLimiter, gcra, run_gcra
 from ems.api.ratepolicy import RatePolicy, Throttle
+from ems.api.security.keys import new_key
 from ems.infra.servers import RedisServer
 from ems.settings import Settings
 from tests.integration.harness import Pipeline
@@ -221,35 +224,86 @@ async def test_a_redis_outage_lets_requests_through_counted_and_logged_once(
         await client.aclose()
 
 
-def test_writes_over_the_limit_get_429_with_retry_after_then_pass_again(servers, tmp_path) -> None:
-    pipeline = Pipeline(servers, tmp_path, rate_limit_per_minute="20")  # a burst of 20, then one per 3 s
+KEY_LIMIT = 12  # per minute for API keys: a burst of 12, then one every 5 s
+
+
+@pytest.fixture
+def limited(servers: dict[str, str], tmp_path) -> Iterator[Pipeline]:
+    """An API whose keys get KEY_LIMIT requests a minute (the harness gives keys millions)."""
+    pipeline = Pipeline(servers, tmp_path, rate_limit_per_minute=str(KEY_LIMIT))
     try:
         pipeline.start_api()
-        with httpx.Client(base_url=pipeline.api, timeout=30) as c:
-            key = {"x-api-key": f"client-{pipeline.name}"}
-            assert c.post("/api/v1/events", json=[EVENT] * 19, headers=key).status_code == 202
-            r = c.post("/api/v1/events", json=EVENT, headers=key)
-            assert r.status_code == 202 and r.headers["x-ratelimit-remaining"] == "0"
-            r = c.post("/api/v1/events", json=EVENT, headers=key)
-            assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 3
-            assert "rate limit of 20 events per minute" in r.json()["error"]
-            # Another client has its own budget; reads are not limited.
-            assert c.post("/api/v1/events", json=EVENT, headers={"x-api-key": "other"}).status_code == 202
-            assert c.get("/api/v1/alerts").status_code == 200
-            # No fixed window: the wait Retry-After names is enough for one more event.
-            time.sleep(int(r.headers["retry-after"]))
-            assert c.post("/api/v1/events", json=EVENT, headers=key).status_code == 202
-            # Without a key the address counts, and an X-Forwarded-For from this (untrusted) loopback
-            # peer is no new address: spend the address's whole burst, then a "new client" is refused.
-            spoof = [f"198.51.100.{random.randrange(1, 255)}" for _ in range(2)]
-            for _ in range(30):
-                r = c.post("/api/v1/events", json=[EVENT] * 20, headers={"x-forwarded-for": spoof[0]})
-                if r.status_code == 202:
-                    break
-                assert r.status_code == 429
-                time.sleep(int(r.headers["retry-after"]))
-            assert r.status_code == 202
-            r = c.post("/api/v1/events", json=EVENT, headers={"x-forwarded-for": spoof[1]})
-            assert r.status_code == 429
+        yield pipeline
     finally:
         pipeline.stop_all()
+
+
+def made_up_keys(real: str, n: int) -> list[str]:
+    """`n` keys the API never issued: free text, well-formed unknown ones, and the real key's id with
+    another secret (which must not spend the real key's budget)."""
+    real_id = real.split("_")[1]
+    kinds = [
+        lambda i: f"client-{i}",
+        lambda i: new_key()[2],
+        lambda i: f"ems_{real_id}_{new_key()[1]}",
+    ]
+    return [kinds[i % 3](i) for i in range(n)]
+
+
+def test_the_limit_is_the_principals_never_a_header_the_client_picks(limited: Pipeline) -> None:
+    pipeline = limited
+    real = pipeline.admin_key()
+    made = pipeline.run("keys", "create", "collector-b", "--scope", "write:observations")
+    assert made.returncode == 0, made.stderr
+    other = made.stdout.split("key (shown once): ")[1].split()[0]
+    with pipeline.client() as c, httpx.Client(base_url=pipeline.api, timeout=30) as anon:
+        # 150 made-up keys: each one refused, none a fresh budget (nothing is appended).
+        statuses = [
+            anon.post("/api/v1/events", json=EVENT, headers={"X-API-Key": key}).status_code
+            for key in made_up_keys(real, 150)
+        ]
+        assert statuses == [401] * 150
+        # The real key still has its whole burst: a batch costs its items.
+        r = c.post("/api/v1/events", json=[EVENT] * KEY_LIMIT)
+        assert r.status_code == 202, r.text
+        assert (r.headers["ratelimit-limit"], r.headers["ratelimit-remaining"]) == (str(KEY_LIMIT), "0")
+        r = c.post("/api/v1/events", json=EVENT)
+        assert r.status_code == 429, r.text
+        assert 1 <= int(r.headers["retry-after"]) <= 5 and r.headers["ratelimit-remaining"] == "0"
+        assert f"rate limit of {KEY_LIMIT} per minute exceeded" in r.json()["error"]
+        # The same key in another header, or with a forwarded address, is the same principal; its reads
+        # share the budget. Another key has its own.
+        for headers, params in [
+            ({"X-API-Key": real}, {}),
+            ({"Authorization": f"Bearer {real}"}, {}),
+            ({}, {"api-key": real}),
+            ({"Authorization": f"Key {real}", "X-Forwarded-For": "198.51.100.7"}, {}),
+        ]:
+            r = anon.post("/api/v1/events", json=EVENT, headers=headers, params=params)
+            assert r.status_code == 429, (headers, params, r.text)
+        assert c.get("/api/v1/alerts/count").status_code == 429
+        assert anon.post("/api/v1/events", json=EVENT, headers={"X-API-Key": other}).status_code == 202
+        # No fixed window: the wait Retry-After names is enough for one more event.
+        r = c.post("/api/v1/events", json=EVENT)
+        assert r.status_code == 429, r.text
+        time.sleep(int(r.headers["retry-after"]))
+        assert c.post("/api/v1/events", json=EVENT).status_code == 202
+
+
+def test_anonymous_calls_are_limited_per_address_and_a_forwarded_header_is_no_new_one(
+    limited: Pipeline,
+) -> None:
+    """Without credentials the client address counts (the login: 10 a minute); an X-Forwarded-For
+    from this untrusted loopback peer does not make a new address."""
+    guess = {"name": "nobody", "password": "wrong password", "cookies": False}
+    spoof = [f"198.51.100.{random.randrange(1, 255)}" for _ in range(2)]
+    with httpx.Client(base_url=limited.api, timeout=30) as anon:
+        statuses = []
+        for _ in range(15):
+            r = anon.post("/api/v1/auth/login", json=guess, headers={"X-Forwarded-For": spoof[0]})
+            statuses.append(r.status_code)
+            if r.status_code == 429:
+                break
+        assert statuses.count(401) >= 10 and statuses[-1] == 429, statuses
+        r = anon.post("/api/v1/auth/login", json=guess, headers={"X-Forwarded-For": spoof[1]})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1, r.text

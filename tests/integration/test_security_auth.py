@@ -383,3 +383,25 @@ async def test_demo_credentials_are_made_then_renewed(settings) -> None:
         assert (await auth.login(name, again_password)).user.name == name
         await refused(auth.authenticate(request({"x-api-key": key})), "API key revoked")
         assert (await auth.authenticate(request({"x-api-key": again_key}))).name == "demo-ingest"
+
+
+async def test_a_replay_swap_keeps_users_keys_and_audit(settings) -> None:
+    """Users and keys are not on any topic: `ems replay --swap` must carry them over, not rebuild them."""
+    from ems.replay import swap_schemas
+
+    async with authenticator(settings) as auth:
+        await auth.create_user("pat", PASSWORD, "admin", actor="admin")
+        _, key = await auth.create_key("ingest", ["write:observations"], actor="pat")
+    url, live = settings.database_url.get_secret_value(), settings.read_model_schema
+    rebuilt = f"{live}_rebuild"
+    migrate(url, rebuilt)  # what `ems replay` builds: fresh tables, empty users
+    old = swap_schemas(url, live, rebuilt)
+    try:
+        assert sql(settings, "SELECT count(*) FROM audit_log") == [(2,)]
+        async with authenticator(settings) as auth:
+            assert (await auth.login("pat", PASSWORD)).user.name == "pat"
+            assert (await auth.authenticate(request({"x-api-key": key}))).name == "ingest"
+            await auth.create_user("quinn", PASSWORD, actor="pat")  # the identity sequence came along
+        assert len(sql(settings, "SELECT id FROM audit_log")) == 3
+    finally:
+        drop_schema(url, old)

@@ -11,8 +11,6 @@ import statistics
 import time
 from collections import defaultdict, deque
 
-import httpx
-
 from ems.schemas.asset import EDGE_TYPES
 from ems.schemas.command import Command
 from ems.schemas.identity import asset_id_for
@@ -104,7 +102,7 @@ def test_topology_on_2000_assets_matches_bfs_and_replays(pipeline: Pipeline) -> 
     ids = [c.target for c in commands]
     timings: dict[str, list[float]] = defaultdict(list)
     sizes: dict[str, list[int]] = defaultdict(list)
-    with httpx.Client(base_url=pipeline.api, timeout=60) as c:
+    with pipeline.client(timeout=60) as c:
         for root in rnd.sample(ids, 25):
             for direction in ("upstream", "downstream"):
                 for depth in (3, 6):

@@ -25,11 +25,25 @@ def test_round_trip() -> None:
     assert decode(encode(obs), Observation) == obs
 
 
-def test_v1_observation_is_upcast_to_v2() -> None:
+def test_v1_observation_is_upcast_to_the_current_version() -> None:
     obs = decode(orjson.dumps(SEED_V1), Observation)
-    assert obs.schema_version == 2 and obs.event_id == "e1" and obs.asset_id == "ast_router_01"
+    assert obs.schema_version == 3 and obs.event_id == "e1" and obs.asset_id == "ast_router_01"
+    assert obs.tenant is None
     assert obs.body.kind == "event" and obs.body.event == "Device Unreachable"
     assert obs.body.severity == "critical" and obs.body.attributes == {"retries": 3}
+
+
+def test_v2_observation_reads_as_v3_without_tenant_and_keeps_v2_fields() -> None:
+    v2 = {**orjson.loads(encode(observation(tags=["x"]))), "schema_version": 2}
+    del v2["tenant"]
+    obs = decode(orjson.dumps(v2), Observation)
+    assert obs.schema_version == 3 and obs.tenant is None and obs.body.tags == ["x"]
+    with pytest.raises(DecodeError, match="observation v2 has no tenant field"):
+        decode(orjson.dumps({**v2, "tenant": "acme"}), Observation)
+    v3 = decode(orjson.dumps({**v2, "schema_version": 3, "tenant": "acme"}), Observation)
+    assert v3.tenant == "acme"
+    with pytest.raises(DecodeError, match="tenant"):
+        decode(orjson.dumps({**v2, "schema_version": 3, "tenant": "Acme Corp"}), Observation)
 
 
 def test_upcaster_refuses_unknown_v1_fields() -> None:
@@ -44,7 +58,7 @@ def test_upcaster_refuses_unknown_v1_fields() -> None:
         (b"[1, 2]", "expected a JSON object"),
         (None, "empty record"),
         (b'{"type": "nope"}', "unknown record type 'nope'"),
-        (b'{"type": "observation", "schema_version": 9}', "schema_version 9 is not between 1 and 2"),
+        (b'{"type": "observation", "schema_version": 9}', "schema_version 9 is not between 1 and 3"),
         (b'{"source": "x", "body": {"kind": "event", "event": "e"}}', "body.event.severity: Field required"),
         (b'{"source": "x", "body": {"kind": "smoke"}}', "body: Input tag 'smoke'"),
     ],

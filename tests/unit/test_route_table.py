@@ -87,3 +87,13 @@ def test_roles_follow_the_seed() -> None:
     assert all(p.startswith("read:") for p in viewer.permissions)
     assert operator.allows("write:alerts") and not operator.allows("write:assets")
     assert not operator.allows("admin") and PRINCIPALS["admin"].allows("write:assets")
+
+
+async def test_reads_carry_an_etag_and_answer_304_while_unchanged() -> None:
+    async with _client() as c:
+        r = await c.get("/api/config", headers={"x-test-as": "viewer"})
+        tag = r.headers["etag"]
+        assert r.status_code == 200 and tag.startswith('"')
+        again = await c.get("/api/config", headers={"If-None-Match": tag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+        assert (await c.get("/api/config", headers={"If-None-Match": '"stale"'})).status_code == 200

@@ -112,3 +112,13 @@ def test_a_token_from_a_clock_a_little_ahead_is_accepted_far_ahead_refused() -> 
 def test_a_short_secret_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="at least 32 bytes"):
         codec(secret="short")
+
+
+def test_a_configured_secret_too_short_stops_the_api_at_start() -> None:
+    from redis.asyncio import Redis
+
+    from ems.api.security.authenticate import Authenticator
+    from ems.settings import Settings
+
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        Authenticator(Settings(jwt_secret="too short"), pool=None, redis=Redis())  # type: ignore[arg-type]
