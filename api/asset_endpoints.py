@@ -21,7 +21,7 @@ class Reason(BaseModel):
 class AssetCreate(CreateArgs, Reason):
     """A new asset: its fields, optionally its own id (`asset_id_for(natural_key)` when given)."""
 
-    id: str | None = Field(None, description="ast_…; default: from the natural key or generated")
+    id: AssetId | None = Field(None, description="ast_…; default: from the natural key or generated")
 
 
 class AssetUpdate(UpdateArgs, Reason):
