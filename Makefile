@@ -4,7 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-check servers test unit integration bench bench-all lint clean
+.PHONY: install demo demo-check servers test unit integration bench bench-all lint clean ui ui-if-node ui-check
+
+# The web console (ui/, React + Vite), built into ui/dist by npm; needs Node.js 18+ and the npm registry.
+UI_STAMP := ui/dist/.stamp
+UI_DEPS  := ui/node_modules/.package-lock.json
+UI_SRC   := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/package.json \
+            ui/vite.config.ts ui/tsconfig.json ui/tsconfig.app.json ui/tsconfig.node.json ui/eslint.config.js
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -12,18 +18,41 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/pip install -q -e '.[embedded,dev]'
 	touch $(STAMP)
 
-install: $(STAMP)                     ## virtualenv + the project (embedded stack included)
+install: $(STAMP) ui-if-node          ## virtualenv + the project (embedded stack included) + the web console
 
-demo: $(STAMP)                        ## embedded stack + pipeline + API with sample data; Ctrl-C stops
+demo: $(STAMP) ui-if-node             ## embedded stack + pipeline + API + console with sample data; Ctrl-C stops
 	$(BIN)/ems demo
 
-demo-check: $(STAMP)                  ## the demo, non-interactive: exits 0 once the demo alerts are served
+demo-check: $(STAMP) ui-if-node       ## the demo, non-interactive: exits 0 once the demo alerts are served
 	$(BIN)/ems demo --once
+
+$(UI_DEPS): ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+	touch $@
+
+$(UI_STAMP): $(UI_DEPS) $(UI_SRC)
+	cd ui && npm run build
+	touch $@
+
+ui: $(UI_STAMP)                       ## the web console into ui/dist (Node.js 18+; rebuilt when ui/ changed)
+
+ui-if-node:                           # install/demo: the console when Node.js 18+ is there; the API runs without it
+	@if node -e 'process.exit(+process.versions.node.split(".")[0] < 18 ? 1 : 0)' >/dev/null 2>&1 \
+	    && command -v npm >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory ui || echo "make: the web console was not built (see above); the API runs without it"; \
+	else \
+	  echo "make: Node.js 18+ and npm not found: the web console is not built (/ says how; then: make ui)"; \
+	fi
+
+ui-check: $(UI_DEPS)                  ## the console's lint, type check and build (part of make test)
+	cd ui && npm run lint
+	$(MAKE) --no-print-directory ui
 
 servers:                              ## install the real servers (apt: PostgreSQL, Redis; Maven: Kafka jars)
 	bash infra/install.sh
 
 test: $(STAMP) servers                ## the whole suite on real servers, then the same integration tests embedded
+	$(MAKE) --no-print-directory ui-check
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 	EMS_TEST_STACK=embedded $(BIN)/pytest tests/integration
@@ -43,4 +72,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .ems-demo *.egg-info
+	rm -rf $(VENV) .ems-demo *.egg-info ui/dist ui/node_modules

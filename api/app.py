@@ -24,6 +24,7 @@ from ems.api.metrics import ApiMetrics, MetricsMiddleware
 from ems.api.routing import starlette_routes
 from ems.api.security.authenticate import Authenticator
 from ems.api.table import ENDPOINTS
+from ems.api.ui import console_routes
 from ems.infra.migrate import check_schema_name, migrate
 from ems.settings import Settings
 from ems.streams.failures import Backoff, describe
@@ -76,7 +77,7 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
 
     app = Starlette(
-        routes=starlette_routes(ENDPOINTS),
+        routes=[*starlette_routes(ENDPOINTS), *console_routes(ENDPOINTS, settings.ui_dir)],  # console last
         lifespan=lifespan,
         middleware=[
             *edge_middleware(settings),

@@ -31,6 +31,7 @@ from ems.api.alert_filters import Column
 from ems.api.alert_query import build_list, count_sql
 from ems.api.alert_routes import CATALOG_SQL, count_total
 from ems.bench.alert_data import alert_rows, history_rows
+from ems.bench.auth import UNLIMITED, admin_key, auth_headers
 from ems.infra.migrate import migrate
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
@@ -151,14 +152,16 @@ def run(env: dict[str, str], n: int, repeat: int, seed: int, schema: str | None)
         "EMS_READ_MODEL_SCHEMA": schema,
         "EMS_TOPIC_PREFIX": schema,
         "EMS_API_PORT": str(port),
+        **UNLIMITED,
     }
+    headers = auth_headers(admin_key(env))
     logdir = Path(tempfile.mkdtemp(prefix="ems-benchq-"))
     api = spawn_ems(["api"], env, logdir / "api.log")
     rng = random.Random(seed + 1)
     times: dict[str, list[float]] = {}
     base: dict[str, list[float]] = {}
     try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60, headers=headers)
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from ems.bench.auth import UNLIMITED, admin_key, auth_headers
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
 
@@ -40,10 +41,10 @@ def _bodies() -> dict[str, object]:
     }
 
 
-def measure(api: str, requests: int) -> dict[str, list[float]]:
-    """Sorted latencies (s) per path, after 20 warm-up requests each."""
+def measure(api: str, requests: int, headers: dict[str, str]) -> dict[str, list[float]]:
+    """Sorted latencies (s) per path, after 20 warm-up requests each (authenticated by `headers`)."""
     out = {}
-    with httpx.Client(base_url=api, timeout=30) as client:
+    with httpx.Client(base_url=api, timeout=30, headers=headers) as client:
         for path, body in _bodies().items():
             for _ in range(20):
                 client.post(path, json=body).raise_for_status()
@@ -67,20 +68,22 @@ def main(requests: int = 300) -> None:
     with Stack() as stack:
         env = {**os.environ, **stack.env(), "EMS_TOPIC_PREFIX": name, "EMS_APP_ID": name}
         env |= {"EMS_READ_MODEL_SCHEMA": name, "EMS_API_PORT": str(port), "EMS_WORKER_WEB_PORT": "0"}
+        env |= UNLIMITED
+        headers = auth_headers(admin_key(env))
         procs = [spawn_ems(["worker"], env, logs / "worker.log"), spawn_ems(["api"], env, logs / "api.log")]
         try:
             api = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 120
             while True:
                 try:
-                    if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    if httpx.get(f"{api}/health/ready", timeout=2).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
                     raise SystemExit(f"the API did not come up; logs in {logs}")
                 time.sleep(0.5)
-            results = measure(api, requests)
+            results = measure(api, requests, headers)
         finally:
             stop_processes(procs)
     base = statistics.median(results["/api/v1/events"])

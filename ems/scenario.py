@@ -98,3 +98,64 @@ def demo_observations() -> list[dict]:
             )
     out.append({"source": "demo", "assetId": "ast_switch_02", "severity": "ok", "title": "LinkDown"})
     return out
+
+
+DEMO_SERVICE = "payments"
+
+
+def demo_assets() -> list[dict]:
+    """The demo's inventory (POST /api/v1/assets bodies): the payments service's web tier and API,
+    the host and database under them, the switch and router under those (the alerting assets of
+    `demo_observations` among them), so the console has a service graph to show."""
+
+    def asset(id_: str, name: str, type_: str, needs: list[tuple[str, str]] = (), **fields: object) -> dict:
+        edges = [{"type": kind, "target": target} for kind, target in needs]
+        return {
+            "id": id_,
+            "name": name,
+            "type": type_,
+            "environment": "prod",
+            "dependencies": edges,
+            **fields,
+        }
+
+    service = {"business_service": DEMO_SERVICE, "owner_team": "payments", "criticality": 5}
+    return [
+        asset("ast_web_01", "web-01", "server", [("depends_on", "ast_payment_api")], **service),
+        asset(
+            "ast_payment_api",
+            "payment-api",
+            "application",
+            [("depends_on", "ast_db_01"), ("runs_on", "ast_app_host_01")],
+            revenue_per_hour=12000,
+            users_served=25000,
+            **service,
+        ),
+        asset("ast_app_host_01", "app-host-01", "server", [("depends_on", "ast_switch_02")], vendor="Dell"),
+        asset("ast_db_01", "db-01", "database", [("depends_on", "ast_switch_02")], vendor="PostgreSQL"),
+        asset("ast_switch_02", "switch-02", "switch", [("depends_on", "ast_router_01")], vendor="Arista"),
+        asset("ast_router_01", "router-01", "router", vendor="Cisco", addresses=["10.0.0.1"]),
+    ]
+
+
+def demo_metrics(now: datetime, minutes: int = 120) -> list[dict]:
+    """An hour or two of per-minute samples (metric observations) for the demo's charts: interface
+    utilization of the router, CPU of the database, p95 latency of the payment API."""
+    rng = random.Random(11)
+    series = [
+        ("ast_router_01", "if_in_util_pct", {"interface": "ge-0/0/1"}, 35.0, 20.0),
+        ("ast_router_01", "if_out_util_pct", {"interface": "ge-0/0/1"}, 25.0, 15.0),
+        ("ast_db_01", "cpu_util_pct", {}, 55.0, 30.0),
+        ("ast_payment_api", "http_latency_p95_ms", {}, 180.0, 120.0),
+    ]
+    out = []
+    start = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes)
+    for asset, name, labels, base, swing in series:
+        samples = []
+        for i in range(minutes):
+            rising = swing * max(0.0, (i - minutes * 0.7) / (minutes * 0.3))  # the incident's last half hour
+            value = round(base + rising + rng.uniform(-0.1, 0.1) * base, 2)
+            at = (start + timedelta(minutes=i + 1)).isoformat()
+            samples.append({"name": name, "value": value, "labels": labels, "at": at})
+        out.append({"source": "demo", "asset_id": asset, "body": {"kind": "metrics", "samples": samples}})
+    return out

@@ -221,6 +221,10 @@ class Settings(BaseSettings):
     )
     hsts: bool = Field(False, description="Send Strict-Transport-Security (only behind HTTPS)")
     hsts_max_age: int = Field(31_536_000, ge=0, description="Strict-Transport-Security max-age (s)")
+    # Operator console (api/ui.py, ui/): the web app the API serves at /
+    ui_dir: str | None = Field(
+        None, description="Folder of the console's build (default: ui/dist of the source tree)"
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent install of the real servers used by tests and benchmarks (ems.infra.servers):
-#   redis-server and postgresql-15 (apt), and the Apache Kafka broker jars (Maven Central, via mvn).
+#   redis-server and postgresql-15 (apt), and the Apache Kafka broker jars (Maven Central, via mvn);
+#   and what the web console's build and browser tests need: Node.js 18+ with npm, chromium (apt).
 # Run as root on Debian 12 (CI), or as a user with sudo. Quiet when there is nothing to do.
 #   EMS_KAFKA_LIBS   classpath dir (default: $HOME/.cache/ems/kafka-<version>/libs)
 set -euo pipefail
@@ -20,6 +21,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-15)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || [[ -f "$libs/.complete" ]] || missing+=(maven)
+node -e 'process.exit(+process.versions.node.split(".")[0] < 18 ? 1 : 0)' >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-liberation)
 if ((${#missing[@]})); then
   echo "install.sh: apt-get install ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -54,6 +55,13 @@ def test_demo_from_a_private_folder_serves_the_demo_alerts(tmp_path: Path) -> No
     assert "critical  open      x3  ast_router_01: Device Unreachable" in out
     assert "ok        resolved  x4  ast_switch_02: LinkDown" in out
     assert f"http://127.0.0.1:{port}/api/v1/alerts" in out
+    # The credentials it made, printed once; the scenario was posted with the ingest key.
+    assert "posted 13 demo observations" in out
+    assert re.search(r"console: http://127\.0\.0\.1:\d+/  \(log in as demo-admin / \S{16,}\)", out), out[
+        -2000:
+    ]
+    key = r"ingest key \(write:observations\): ems_[0-9a-f]{16}_\S{32,}"
+    assert re.search(key, out), out[-2000:]
 
 
 NAMES = ["pgserver", "pgserver.libs"]

@@ -1,0 +1,376 @@
+"""The operator console in a real browser (Debian's chromium driven by Playwright) against a running
+pipeline and API: login on the session cookies, a new alert appearing without a reload, ack by
+button, key and in bulk, a viewer without write controls, the session refreshed once on a 401 then
+the login page, and screenshots of the main views (saved under test-artifacts/ui, checked non-blank).
+
+The console must be built first (`make ui`; `make test` does it before the tests).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image, ImageStat
+
+from ems.api.ui import SOURCE_BUILD
+from ems.scenario import DEMO_SERVICE, demo_assets, demo_metrics
+from tests.integration.harness import Pipeline, wait_for
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("EMS_TEST_STACK", "real") == "embedded",
+    reason="the console reads only the API, whose answers the rest of the suite checks on both stacks; "
+    "its browser run (~1 min) is made once, in the real-server pass",
+)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra: make install")
+
+PASSWORD = "correct horse battery staple"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
+LIVE = 20_000  # ms: the list polls every 2 s; allow for the pipeline's own latency on a busy machine
+
+
+@pytest.fixture(scope="module")
+def console(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A pipeline with the demo's assets and metrics, an operator and a viewer, and a browser."""
+    if not (SOURCE_BUILD / "index.html").is_file():
+        pytest.fail(f"the console is not built ({SOURCE_BUILD}): run `make ui` (make test does)")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("no chromium on PATH: `bash infra/install.sh` installs Debian's (make test does)")
+    # cookie_secure: the test speaks plain HTTP. The user limit is raised from 100 a minute: the test
+    # acts faster than a person while the console polls.
+    p = Pipeline(
+        servers, tmp_path_factory.mktemp("ui"), cookie_secure="false", rate_limit_user_per_minute="1000"
+    )
+    try:
+        p.start_worker()
+        p.start_api()
+        with p.client() as admin:
+            for name, role in (("olga", "operator"), ("vic", "viewer")):
+                r = admin.post("/api/v1/users", json={"name": name, "password": PASSWORD, "role": role})
+                assert r.status_code == 201, r.text
+            for asset in demo_assets():
+                assert admin.post("/api/v1/assets", json=asset).status_code == 202
+            metrics = demo_metrics(datetime.now(UTC))
+            assert admin.post("/api/v1/events", json=metrics).status_code == 202
+            for i, (asset, title, severity) in enumerate(ALERTS):
+                event = {"source": "ui-test", "asset_id": asset, "event": f"E{i}", "resource": asset}
+                assert admin.post(
+                    "/api/v1/events", json=event | {"title": title, "severity": severity}
+                ).is_success
+            wait_for(lambda: _alerts(admin, source="ui-test")["total"] == len(ALERTS), 60, "the first alerts")
+            wait_for(lambda: admin.get("/api/v1/services/payments/graph").is_success, 60, "the service graph")
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium)
+            try:
+                yield {"pipeline": p, "browser": browser}
+            finally:
+                browser.close()
+    finally:
+        p.stop_all()
+
+
+ALERTS = [
+    ("ast_router_01", "Device Unreachable", "critical"),
+    ("ast_db_01", "High CPU", "major"),
+    ("ast_payment_api", "High Response Time", "warning"),
+    ("ast_switch_02", "Port errors", "minor"),
+]
+
+
+def _alerts(client: httpx.Client, **params: Any) -> dict[str, Any]:
+    r = client.get("/api/v1/alerts", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+class Tab:
+    """A page in a fresh browser context (its own cookies), recording script errors and CSP refusals."""
+
+    def __init__(self, console: dict[str, Any], scheme: str = "light") -> None:
+        self.context = console["browser"].new_context(
+            viewport={"width": 1366, "height": 768}, color_scheme=scheme
+        )
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on(
+            "console", lambda m: self.errors.append(m.text) if "Content Security Policy" in m.text else None
+        )
+
+    def __enter__(self) -> Tab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.context.close()
+
+
+def _login(page: Any, base: str, name: str, path: str = "/") -> None:
+    page.goto(base + path)
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=user]")
+
+
+def _row(page: Any, title: str) -> Any:
+    return page.locator(".rows [role=row]", has_text=title)
+
+
+def _shot(page: Any, name: str, **kwargs: Any) -> Path:
+    """A screenshot under test-artifacts/ui, checked for content: a blank or single-colour page has
+    (almost) no variance and a handful of colours."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), **kwargs)
+    with Image.open(path) as image:
+        grey = image.convert("L")
+        spread = ImageStat.Stat(grey).stddev[0]
+        colours = len(image.convert("RGB").getcolors(maxcolors=1 << 20) or [])
+    assert spread > 8 and colours > 40, f"{path} looks blank (stddev {spread:.1f}, {colours} colours)"
+    return path
+
+
+def test_operator_sees_new_alerts_live_and_acks_by_button_key_and_in_bulk(console: dict[str, Any]) -> None:
+    p: Pipeline = console["pipeline"]
+    with Tab(console) as tab, p.client() as admin:
+        page = tab.page
+        _login(page, p.api, "olga", "/alerts")
+        assert page.locator("[data-testid=user]").inner_text().startswith("olga")
+        for _, title, _ in ALERTS:
+            _row(page, title).wait_for()
+
+        # An alert posted through the API appears without a reload (the marker survives).
+        page.evaluate("window.__noReload = true")
+        event = {"source": "ui-test", "asset_id": "ast_web_01", "event": "Live", "severity": "major"}
+        assert admin.post("/api/v1/events", json=event | {"title": "Appeared live"}).status_code == 202
+        _row(page, "Appeared live").wait_for(timeout=LIVE)
+        assert page.evaluate("window.__noReload") is True
+
+        # Ack with the button of the detail panel: the panel and the row say acknowledged.
+        _row(page, "Appeared live").click()
+        page.locator("[data-testid=detail-status]", has_text="open").wait_for()
+        page.click(".detail button[data-action=ack]")
+        page.locator("[data-testid=detail-status]", has_text="acknowledged").wait_for(timeout=LIVE)
+        _row(page, "Appeared live").locator(".c-status", has_text="acknowledged").wait_for(timeout=LIVE)
+        live = _alerts(admin, title="Appeared live")["alerts"][0]
+        assert (live["status"], live["acked_by"]) == ("acknowledged", "olga")
+        page.locator(".history li", has_text="by olga").first.wait_for(timeout=LIVE)
+        page.keyboard.press("Escape")
+        page.locator(".detail").wait_for(state="detached")
+
+        # Keys: j moves to the next row, a acks it.
+        page.keyboard.press("j")
+        focused = page.locator(".rows [role=row].focused")
+        target = focused.locator(".c-title").inner_text()
+        assert target != "Appeared live"
+        page.keyboard.press("a")
+        focused.locator(".c-status", has_text="acknowledged").wait_for(timeout=LIVE)
+        assert _alerts(admin, title=target)["alerts"][0]["acked_by"] == "olga"
+
+        # Bulk: select two, close them; the default view (active statuses) drops them.
+        closing = [t for t in ("Port errors", "High Response Time", "High CPU") if t != target][:2]
+        for title in closing:
+            _row(page, title).locator("input[type=checkbox]").check()
+        page.locator(".bulk", has_text="2 selected").wait_for()
+        page.click(".bulk button:has-text('Close')")
+        page.locator("[role=status]", has_text="Close: 2 sent").wait_for()
+        for title in closing:
+            _row(page, title).wait_for(state="detached", timeout=LIVE)
+            assert _alerts(admin, title=title)["alerts"][0]["status"] == "closed"
+
+        # Views are the API's filter grammar: closed ones by a chip, a condition typed in, saved
+        # in the browser and still there after a reload.
+        page.click(".chips button:has-text('open')")
+        page.click(".chips button:has-text('acknowledged')")
+        page.click(".chips button:has-text('shelved')")
+        page.click(".chips button:has-text('closed')")
+        page.fill("input[aria-label='More conditions']", f"source=ui-test&title=~^{closing[0]}$")
+        page.click("button:has-text('Apply')")
+        _row(page, closing[0]).wait_for(timeout=LIVE)
+        page.locator("[data-testid=alert-count]", has_text="1 alerts").wait_for()
+        assert "status=closed" in page.url and "source=ui-test" in page.url
+        page.click("button:has-text('Save view')")
+        page.fill("input[aria-label='Name of the view']", "closed ones")
+        page.keyboard.press("Enter")
+        page.goto(p.api + "/alerts")
+        page.locator("[data-testid=alert-count]", has_text="3 alerts").wait_for(timeout=LIVE)
+        page.select_option("select[aria-label='Saved views']", "closed ones")
+        _row(page, closing[0]).wait_for(timeout=LIVE)
+        page.locator("[data-testid=alert-count]", has_text="1 alerts").wait_for()
+        assert tab.errors == []
+
+
+def test_a_viewer_sees_no_write_controls_and_the_api_refuses_it_anyway(console: dict[str, Any]) -> None:
+    p: Pipeline = console["pipeline"]
+    with Tab(console) as tab, p.client() as admin:
+        page = tab.page
+        _login(page, p.api, "vic", "/alerts")
+        _row(page, "Device Unreachable").click()
+        page.locator(".detail-title", has_text="Device Unreachable").wait_for()
+        page.locator(".history li").first.wait_for()
+        assert page.locator(".detail .actions").count() == 0
+        assert page.locator("button[data-action]").count() == 0
+        assert page.locator(".alert-table input[type=checkbox]").count() == 0
+        assert "ack" not in page.locator(".keys").inner_text()
+        alert_id = page.locator(".rows [role=row].focused").get_attribute("data-alert-id")
+        page.keyboard.press("a")  # no effect for a viewer
+        refused = page.evaluate(
+            """id => fetch(`/api/v1/alerts/${id}/ack`, {method: "POST",
+            headers: {"Content-Type": "application/json"}, body: "{}"}).then(r => r.status)""",
+            alert_id,
+        )
+        assert refused == 403
+        assert admin.get(f"/api/v1/alerts/{alert_id}").json()["alert"]["status"] == "open"
+
+        # Log out: the session ends on the server too, a reload stays on the login page.
+        page.click("button:has-text('Log out')")
+        page.locator(".login-box").wait_for()
+        page.reload()
+        page.locator(".login-box").wait_for()
+        assert not [c for c in tab.context.cookies() if c["name"].startswith("ems_")]
+
+
+def test_the_session_is_refreshed_once_on_a_401_then_the_login_page(console: dict[str, Any]) -> None:
+    p: Pipeline = console["pipeline"]
+    with Tab(console) as tab:
+        page, context = tab.page, tab.context
+        _login(page, p.api, "olga", "/alerts")
+        _row(page, "Device Unreachable").wait_for()
+        old = {c["name"]: c["value"] for c in context.cookies()}
+        context.clear_cookies(name="ems_access")
+        # The next poll is a 401; the console trades its refresh cookie for a new pair and goes on.
+        new = wait_for(
+            lambda: {c["name"]: c["value"] for c in context.cookies() if c["name"] == "ems_access"},
+            20,
+            "a refreshed session",
+        )
+        assert all(c["httpOnly"] for c in context.cookies())
+        refreshed = {c["name"]: c["value"] for c in context.cookies()}
+        assert refreshed["ems_refresh"] != old["ems_refresh"]  # single use: a new pair
+        assert new["ems_access"] != old["ems_access"]
+        page.evaluate("window.__noReload = true")
+        time.sleep(2.5)  # another poll on the new cookie
+        assert page.locator(".login-box").count() == 0 and page.evaluate("window.__noReload") is True
+        # With neither cookie, the refresh fails too: back to the login page.
+        context.clear_cookies()
+        page.locator(".login-box").wait_for(timeout=LIVE)
+        assert "session has ended" in page.locator(".login-box").inner_text()
+
+
+def test_the_main_views_render_in_light_and_dark(console: dict[str, Any]) -> None:
+    p: Pipeline = console["pipeline"]
+    for scheme in ("light", "dark"):
+        with Tab(console, scheme) as tab:
+            page = tab.page
+            page.goto(p.api + "/")
+            page.locator(".login-box").wait_for()
+            paint = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
+            print(f"\nfirst contentful paint of the login page ({scheme}): {paint:.0f} ms")
+            assert paint < 1500
+            _shot(page, f"login-{scheme}")
+            _login(page, p.api, "olga", "/alerts")
+            _row(page, "Device Unreachable").wait_for()
+            _shot(page, f"alerts-{scheme}")
+            _row(page, "Device Unreachable").click()
+            page.locator(".history li").first.wait_for()
+            page.locator(".trend-chart figcaption", has_text="1 event,").wait_for()  # its occurrences
+            _shot(page, f"alert-detail-{scheme}")
+            if scheme == "light":
+                _other_views(page, p)
+            assert tab.errors == []
+
+
+def _other_views(page: Any, p: Pipeline) -> None:
+    page.click("nav >> text=Assets")
+    page.locator("table.grid tbody tr", has_text="router-01").wait_for()
+    page.locator("table.grid .badge", has_text="critical").wait_for()
+    _shot(page, "assets")
+    page.click("text=router-01")
+    page.locator(".chart canvas").first.wait_for()
+    page.locator("h2", has_text="Open alerts (1)").wait_for()
+    _shot(page, "asset-router-01", full_page=True)
+
+    page.click("nav >> text=Topology")
+    page.wait_for_url(f"**/topology/{DEMO_SERVICE}")
+    graph = page.locator("[data-testid=topology-graph]")
+    graph.locator("canvas").first.wait_for()
+    page.locator("text=with open alerts").wait_for()
+    colour = "() => document.querySelector('[data-testid=topology-graph]')._cyreg.cy"
+    wait_for(
+        lambda: page.evaluate(colour + ".getElementById('ast_router_01').data('severity')") == "critical",
+        20,
+        "the router drawn as critical",
+    )
+    time.sleep(0.5)  # the layout's last frames
+    _shot(page, "topology")
+    box = graph.bounding_box()
+    at = page.evaluate(colour + ".getElementById('ast_router_01').renderedPosition()")
+    page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])  # click-through to the asset
+    page.wait_for_url("**/assets/ast_router_01")
+
+    page.click("nav >> text=Health")
+    page.locator("[data-testid=health-status]").wait_for()
+    page.locator("td", has_text="projection:alerts").wait_for()
+    _shot(page, "health")
+
+
+def test_ten_thousand_open_alerts_stay_responsive(console: dict[str, Any]) -> None:
+    """All 10,000 loaded by scrolling (keyset pages), the DOM holding only the rows in view, keys and
+    jumps answered within a frame or two. Runs last: its alerts would bury the others."""
+    p: Pipeline = console["pipeline"]
+    n = 10_000
+    with p.client() as admin:
+        for start in range(0, n, 1000):
+            batch = [
+                {"source": "bulk", "resource": f"host-{i:05d}", "event": "Load", "severity": "warning"}
+                for i in range(start, start + 1000)
+            ]
+            assert admin.post("/api/v1/events", json=batch).status_code == 202
+        wait_for(lambda: _alerts(admin, source="bulk", limit=1)["total"] == n, 120, f"{n} alerts")
+    with Tab(console) as tab:
+        page = tab.page
+        _login(page, p.api, "olga", "/alerts?status=open&source=bulk")
+        page.locator("[data-testid=alert-count]", has_text="10,000 alerts").wait_for(timeout=LIVE)
+        started = time.monotonic()
+        loaded = 0
+        while loaded < n:
+            page.evaluate("() => { const r = document.querySelector('.rows'); r.scrollTop = r.scrollHeight }")
+            page.wait_for_function(
+                f"() => +document.querySelector('.alert-table').getAttribute('aria-rowcount') > {loaded}"
+            )
+            loaded = int(page.locator(".alert-table").get_attribute("aria-rowcount"))
+            assert time.monotonic() - started < 90, f"only {loaded} rows loaded after 90 s"
+        print(f"\n{n} alerts loaded by scrolling in {time.monotonic() - started:.1f} s")
+        in_dom = page.locator(".rows [role=row]").count()
+        assert in_dom < 100, f"{in_dom} rows in the DOM: not virtualised"
+        timing = page.evaluate(
+            """async () => {
+              const frame = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+              const rows = document.querySelector('.rows');
+              rows.scrollTop = 0; await frame();
+              let t = performance.now();
+              for (let i = 0; i < 20; i++) {
+                window.dispatchEvent(new KeyboardEvent('keydown', {key: 'j'})); await frame();
+              }
+              const key = (performance.now() - t) / 20;
+              const focused = document.querySelector('.rows .focused')?.dataset.alertId;
+              t = performance.now();
+              rows.scrollTop = rows.scrollHeight / 2; await frame();
+              const jump = performance.now() - t;
+              const shown = document.querySelectorAll('.rows [role=row]').length;
+              return {key, jump, shown, focused};
+            }"""
+        )
+        print(f"per j key with {n} rows: {timing['key']:.0f} ms; jump to the middle: {timing['jump']:.0f} ms")
+        assert timing["focused"] and timing["shown"] > 10
+        assert timing["key"] < 250 and timing["jump"] < 500, timing
+        assert tab.errors == []

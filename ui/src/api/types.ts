@@ -1,0 +1,173 @@
+// Shapes of the query API's answers (only the fields the console reads; see /openapi.json).
+
+export interface Me {
+  name: string;
+  kind: string;
+  role: string | null;
+  tenant: string | null;
+  permissions: string[];
+  expires_at?: string | null;
+}
+
+export interface Alert {
+  alert_id: string;
+  fingerprint: string;
+  status: string;
+  severity: string;
+  previous_severity: string | null;
+  trend: string;
+  event_count: number;
+  duplicate_count: number;
+  first_seen: string;
+  last_seen: string;
+  source: string;
+  event: string;
+  resource: string;
+  title: string;
+  text: string;
+  asset_id: string | null;
+  environment: string;
+  service: string[];
+  tags: string[];
+  attributes: Record<string, unknown>;
+  value: string | null;
+  assignee: string | null;
+  assigned_team: string | null;
+  acked_by: string | null;
+  acked_at: string | null;
+  ack_until: string | null;
+  shelved_by: string | null;
+  shelved_until: string | null;
+  status_changed_at: string | null;
+}
+
+export interface AlertPage {
+  alerts: Alert[];
+  limit: number;
+  total?: number | null;
+  total_exact?: boolean | null;
+  next_cursor?: string | null;
+}
+
+export interface HistoryEntry {
+  event_id: string;
+  kind: string;
+  at: string;
+  severity: string;
+  previous_severity: string | null;
+  status: string | null;
+  previous_status: string | null;
+  actor: string | null;
+  reason: string;
+}
+
+export interface AlertDetail {
+  alert: Alert;
+  history: HistoryEntry[];
+}
+
+export interface ActionAnswer {
+  status: "accepted" | "applied";
+  command_id: string;
+  alert_id: string;
+  alert?: Alert | null;
+}
+
+export interface Asset {
+  asset_id: string;
+  name: string;
+  type: string;
+  natural_key?: string | null;
+  vendor?: string | null;
+  model?: string | null;
+  addresses?: string[];
+  environment?: string | null;
+  location?: string | null;
+  contact?: string | null;
+  owner_team?: string | null;
+  tags?: string[];
+  attributes?: Record<string, unknown>;
+  criticality?: number | null;
+  business_service?: string | null;
+  revenue_per_hour?: number | null;
+  users_served?: number | null;
+  lifecycle?: string | null;
+  created_at?: string;
+  updated_at?: string;
+  last_seen?: string | null;
+  [key: string]: unknown;
+}
+
+export interface AssetPage {
+  assets: Asset[];
+  total: number;
+  limit: number;
+  next_cursor?: string | null;
+}
+
+export interface AssetDetail {
+  asset: Asset;
+  dependencies: { type: string; target: string; origin: string }[];
+  dependents: { type: string; source: string; origin: string }[];
+  open_alerts: Pick<Alert, "alert_id" | "status" | "severity" | "event" | "resource" | "title" | "last_seen">[];
+}
+
+export interface GraphNode {
+  asset_id: string;
+  depth: number;
+  name: string | null;
+  type: string | null;
+  lifecycle: string | null;
+  criticality: number | null;
+  business_service: string | null;
+}
+
+export interface Graph {
+  nodes: GraphNode[];
+  edges: { source: string; type: string; target: string }[];
+  members?: string[];
+  service?: string;
+}
+
+export interface Point {
+  t: string;
+  avg: number | null;
+  min: number | null;
+  max: number | null;
+  count: number;
+}
+
+export interface SeriesAnswer {
+  asset: string;
+  name: string;
+  resolution: string;
+  series: { labels: Record<string, string>; points: Point[] }[];
+}
+
+export interface LatestAnswer {
+  asset: string;
+  series: { name: string; labels: Record<string, string>; ts: string; value: number }[];
+}
+
+export interface Probe {
+  ok: boolean;
+  latency_ms?: number;
+  error?: string;
+}
+
+export interface StageInstance {
+  instance: string;
+  state: string | null;
+  reason: string | null;
+  lag: number | null;
+  records: number | null;
+  dead_letters: number | null;
+  last_progress_s: number | null;
+}
+
+export interface Health {
+  status: string;
+  problems: string[];
+  checks?: Record<string, Probe>;
+  stages?: Record<string, { ok: boolean; lag: number | null; instances: StageInstance[]; problems?: string[] }>;
+}

@@ -1,0 +1,36 @@
+// The console's views: one entry per page. A view is a component taking its path parameters;
+// views other than the alert console load on first use (their code is split from the first paint).
+//
+// To add a view (e.g. incidents once /api/v1/incidents exists): write views/incidents/Incidents.tsx
+// with a default export, and add
+//   { path: "/incidents", title: "Incidents", nav: true, permission: "read:incidents",
+//     component: lazy(() => import("./views/incidents/Incidents")) },
+// (and "/incidents/:id" for its detail page) below.
+import { lazy, type ComponentType } from "react";
+import AlertConsole from "./views/alerts/AlertConsole";
+
+export interface ViewProps {
+  params: Record<string, string>;
+}
+
+export interface View {
+  path: string;
+  title: string;
+  /** Shown in the navigation bar. */
+  nav?: boolean;
+  /** Shown only to users holding it. */
+  permission?: string;
+  component: ComponentType<ViewProps>;
+}
+
+export const VIEWS: View[] = [
+  { path: "/alerts", title: "Alerts", nav: true, permission: "read:alerts", component: AlertConsole },
+  { path: "/assets", title: "Assets", nav: true, permission: "read:assets", component: lazy(() => import("./views/assets/AssetList")) },
+  { path: "/assets/:id", title: "Asset", permission: "read:assets", component: lazy(() => import("./views/assets/AssetPage")) },
+  { path: "/topology", title: "Topology", nav: true, permission: "read:assets", component: lazy(() => import("./views/topology/Topology")) },
+  { path: "/topology/:service", title: "Topology", permission: "read:assets", component: lazy(() => import("./views/topology/Topology")) },
+  // Not /health: that path is the API's own health answer.
+  { path: "/status", title: "Health", nav: true, permission: "read:health", component: lazy(() => import("./views/health/Health")) },
+];
+
+export const HOME = "/alerts";
