@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -63,7 +64,8 @@ def create_app(settings: Settings) -> Starlette:
         app.state.limits = Limits(redis, settings)
         app.state.auth = Authenticator(settings, pool, redis)
         # The read models exist before the first worker has run (migrations are idempotent).
-        migrating = asyncio.create_task(_migrate_when_reachable(settings, schema))
+        app.state.migrated = False  # meanwhile a missing table is a 503, not a bug (ems.api.errors)
+        migrating = asyncio.create_task(_migrate_when_reachable(settings, schema, app.state))
         try:
             yield
         finally:
@@ -86,12 +88,14 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
-async def _migrate_when_reachable(settings: Settings, schema: str) -> None:
-    """Apply the migrations once PostgreSQL answers (retried with backoff; a no-op when done)."""
+async def _migrate_when_reachable(settings: Settings, schema: str, state: Any) -> None:
+    """Apply the migrations once PostgreSQL answers (retried with backoff; a no-op when done), then
+    set `state.migrated`."""
     backoff = Backoff(cap=settings.retry_cap)
     while True:
         try:
             await asyncio.to_thread(migrate, settings.database_url.get_secret_value(), schema)
+            state.migrated = True
             return
         except Exception as exc:  # noqa: BLE001 - retried; reads answer 503 meanwhile
             delay = backoff.next_delay()
