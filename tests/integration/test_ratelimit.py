@@ -233,6 +233,7 @@ def limited(servers: dict[str, str], tmp_path) -> Iterator[Pipeline]:
     pipeline = Pipeline(servers, tmp_path, rate_limit_per_minute=str(KEY_LIMIT))
     try:
         pipeline.start_api()
+        pipeline.admin_key()  # once the API's migrations made the tables (users and keys among them)
         yield pipeline
     finally:
         pipeline.stop_all()
