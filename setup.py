@@ -23,6 +23,7 @@ FOLDERS = {
     "infra": "ems.infra",
     "bench": "ems.bench",
     "collectors": "ems.collectors",
+    "ml": "ems.ml",
 }
 
 

@@ -67,7 +67,8 @@ async def post_action(call: Call) -> Any:
     if action not in ARGS:
         raise ApiError(404, f"unknown action {action!r}; expected one of {', '.join(ARGS)}")
     given = call.raw_body if isinstance(call.raw_body, dict) else {}
-    args = {k: v for k, v in given.items() if k not in ("comment", "text")}
+    # A null argument is one not given (the document shows every field as nullable for every action).
+    args = {k: v for k, v in given.items() if k not in ("comment", "text") and v is not None}
     reason = (call.body.comment or call.body.text or "") if call.body else ""
     if action == "note" and not reason.strip():
         raise ApiError(422, "note: `text` is required")
@@ -150,5 +151,6 @@ ENDPOINTS = [
         },
         tags=("alerts",),
         idempotent=True,
+        path_types={"action": Action},
     )
 ]

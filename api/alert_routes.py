@@ -15,7 +15,15 @@ from psycopg.errors import QueryCanceled
 from pydantic import BaseModel, ConfigDict, Field
 
 from ems.api.alert_filters import Catalog, Column
-from ems.api.alert_query import build_list, count_sql, encode_cursor, estimate_sql, top_sql, total_sql
+from ems.api.alert_query import (
+    TOTAL_MODES,
+    build_list,
+    count_sql,
+    encode_cursor,
+    estimate_sql,
+    top_sql,
+    total_sql,
+)
 from ems.api.errors import ApiError
 from ems.api.queries import fetch_alert
 from ems.api.routing import Call, Endpoint
@@ -118,16 +126,24 @@ class AlertFilters(BaseModel):
     to: str | None = Field(None, description="last_seen before (ISO-8601; no zone = UTC)")
 
 
+# The values `alert_query` takes for `total`, in any case (`[aA][uU]...`).
+TOTAL_PATTERN = "^(" + "|".join("".join(f"[{c}{c.upper()}]" for c in m) for m in TOTAL_MODES) + ")$"
+
+
 class AlertListQuery(AlertFilters):
     sort: list[str] = Field(default_factory=list, description="sort keys, e.g. `-severity`, `last_seen`")
     limit: int = Field(50, ge=1, le=1000)
     page: int | None = Field(None, ge=1, le=1_000_000, description="page number (or use cursor)")
     cursor: str | None = Field(None, max_length=4096, description="next_cursor of the previous page")
-    total: str | None = Field(None, description="auto, exact or false")
+    total: str | None = Field(
+        None,
+        description="auto, exact (or true), false (or none); any case",
+        json_schema_extra={"pattern": TOTAL_PATTERN},
+    )
 
 
 class AlertTopQuery(AlertFilters):
-    by: str = Field("duplicates", description="duplicates, flapping or standing")
+    by: str = Field("duplicates", json_schema_extra={"enum": ["duplicates", "flapping", "standing"]})
     n: int = Field(10, ge=1, le=100)
     window: int = Field(3600, ge=1, le=366 * 86400, description="flapping: seconds of history")
 

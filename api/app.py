@@ -8,7 +8,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -55,6 +57,7 @@ def create_app(settings: Settings) -> Starlette:
                 "connect_timeout": max(1, int(settings.db_connect_timeout)),
             },
             open=False,
+            configure=_configure,
         )
         await pool.open(wait=False)
         appender = Appender(settings)
@@ -86,6 +89,13 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.settings, app.state.metrics = settings, metrics
     return app
+
+
+async def _configure(conn: Any) -> None:
+    """JSON columns read with orjson: jsonb prints a large number (1e300 sent in attributes) as a
+    300-digit integer, which the stdlib parser keeps as an int no JSON answer can hold (a 500);
+    orjson reads it back as the float it was."""
+    set_json_loads(orjson.loads, conn)
 
 
 async def _migrate_when_reachable(settings: Settings, schema: str, state: Any) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ems.api import assets
 from ems.api.routing import Endpoint
 from ems.api.waiting import WaitQuery
-from ems.schemas.asset import CreateArgs, LinkArgs, UpdateArgs
+from ems.schemas.asset import EDGE_TYPES, AssetId, CreateArgs, EdgeType, LinkArgs, UpdateArgs
 from ems.schemas.limits import Text
+from ems.settings import Settings
 
 
 class Reason(BaseModel):
@@ -20,7 +21,7 @@ class Reason(BaseModel):
 class AssetCreate(CreateArgs, Reason):
     """A new asset: its fields, optionally its own id (`asset_id_for(natural_key)` when given)."""
 
-    id: str | None = Field(None, description="ast_…; default: from the natural key or generated")
+    id: AssetId | None = Field(None, description="ast_…; default: from the natural key or generated")
 
 
 class AssetUpdate(UpdateArgs, Reason):
@@ -49,17 +50,33 @@ class AssetListQuery(BaseModel):
     q: str | None = Field(None, max_length=1024, description="free text (name, id, natural key, …)")
     from_: str | None = Field(None, alias="from", description="updated_at at or after (ISO-8601)")
     to: str | None = Field(None, description="updated_at before (ISO-8601)")
-    sort: str | None = Field(None, description="name, updated_at, created_at, type; - for descending")
+    sort: str | None = Field(
+        None,
+        description="name, updated_at, created_at, type; - for descending",
+        json_schema_extra={"pattern": "^-?(name|updated_at|created_at|type)$"},
+    )
     limit: int = Field(50, ge=1, le=1000)
     page: int | None = Field(None, ge=1)
     cursor: str | None = Field(None, max_length=4096)
 
 
+_EDGE = "(" + "|".join(EDGE_TYPES) + ")"
+EDGE_TYPES_PATTERN = rf"^\s*{_EDGE}?\s*(,\s*{_EDGE}?\s*)*$"  # what topology.parse_types takes
+
+
 class TraverseQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    depth: int | None = Field(None, ge=1, le=64, description="hops (default 3; at most EMS_ASSETS_MAX_DEPTH)")
-    type: list[str] = Field(default_factory=list, description="edge types, repeat or comma-separate")
+    depth: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="hops (default 3; at most EMS_ASSETS_MAX_DEPTH, documented at its default)",
+        json_schema_extra={"maximum": Settings.model_fields["assets_max_depth"].default},
+    )
+    type: list[Annotated[str, Field(json_schema_extra={"pattern": EDGE_TYPES_PATTERN})]] = Field(
+        default_factory=list, description="edge types, repeat or comma-separate"
+    )
 
 
 class AssetCommand(BaseModel):
@@ -79,6 +96,7 @@ WRITE = {
     "tags": ("assets",),
     "idempotent": True,
 }
+ASSET = {"asset_id": AssetId}  # an id that is not one is a 404
 WRITTEN = {200: "applied (with ?wait)", 404: "no such asset", 409: "the asset is retired or exists"}
 
 
@@ -114,6 +132,7 @@ ENDPOINTS = [
         response=dict[str, Any],
         responses={404: "no such asset"},
         tags=("assets",),
+        path_types=ASSET,
     ),
     Endpoint(
         "PATCH",
@@ -125,6 +144,7 @@ ENDPOINTS = [
         validate_body=False,
         responses={**WRITTEN, 422: "invalid fields"},
         **WRITE,
+        path_types=ASSET,
     ),
     Endpoint(
         "DELETE",
@@ -134,6 +154,7 @@ ENDPOINTS = [
         summary="Retire an asset (kept, read-only)",
         responses=WRITTEN,
         **WRITE,
+        path_types=ASSET,
     ),
     Endpoint(
         "POST",
@@ -145,6 +166,7 @@ ENDPOINTS = [
         validate_body=False,
         responses={**WRITTEN, 422: "invalid edge"},
         **WRITE,
+        path_types=ASSET,
     ),
     Endpoint(
         "DELETE",
@@ -154,6 +176,7 @@ ENDPOINTS = [
         summary="Remove a dependency edge",
         responses={**WRITTEN, 422: "invalid edge type"},
         **WRITE,
+        path_types={**ASSET, "type": EdgeType, "target": AssetId},
     ),
     Endpoint(
         "GET",
@@ -165,6 +188,7 @@ ENDPOINTS = [
         response=dict[str, Any],
         responses={400: "bad depth or type", 404: "no such asset"},
         tags=("topology",),
+        path_types=ASSET,
     ),
     Endpoint(
         "GET",
@@ -176,6 +200,7 @@ ENDPOINTS = [
         response=dict[str, Any],
         responses={400: "bad depth or type", 404: "no such asset"},
         tags=("topology",),
+        path_types=ASSET,
     ),
     Endpoint(
         "GET",

@@ -18,6 +18,7 @@ from psycopg import sql
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.responses import Response
 
+from ems.api.body import as_json
 from ems.api.errors import ApiError, field_errors
 from ems.api.idempotency import IdempotentWrite, keyed_write
 from ems.api.queries import ListSpec, build_list
@@ -29,6 +30,7 @@ from ems.api.waiting import poll
 from ems.schemas.asset import AssetId, CreateArgs, LinkArgs, UnlinkArgs, UpdateArgs
 from ems.schemas.command import Command
 from ems.schemas.identity import asset_id_for
+from ems.schemas.limits import Text
 
 OPEN_STATUSES = ("open", "acknowledged", "shelved")
 SERVICE_EDGE_TYPES = ("depends_on", "runs_on")
@@ -53,6 +55,7 @@ ASSETS = ListSpec(
 
 
 _ID = TypeAdapter(AssetId)
+_REASON = TypeAdapter(Text(4096))
 _COLUMNS = sql.SQL("*")
 
 
@@ -66,7 +69,7 @@ def _id_ok(asset_id: str) -> str:
 
 def _validate(model: type[BaseModel], body: dict[str, Any]) -> BaseModel:
     try:
-        return model.model_validate(body)
+        return as_json(model, body)
     except ValidationError as exc:
         raise ApiError(422, f"invalid {model.__name__}", field_errors(exc)) from None
 
@@ -77,9 +80,10 @@ def _args(call: Call) -> tuple[dict[str, Any], str]:
     if not isinstance(body, dict):
         raise ApiError(422, f"expected a JSON object, got {type(body).__name__}")
     body = dict(body)
-    reason = body.pop("reason", "") or ""
-    if not isinstance(reason, str):
-        raise ApiError(422, "reason must be a string")
+    try:  # the bounds of the document's `reason` (a string of at most 4096 characters, no NUL)
+        reason = _REASON.validate_python(body.pop("reason", ""), strict=True)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid reason", field_errors(exc, "reason")) from None
     return body, reason
 
 

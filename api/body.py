@@ -6,6 +6,10 @@
 - not UTF-8 or not JSON: 400 naming the byte or the parse error;
 - nested deeper than `MAX_BODY_DEPTH`: 422;
 - a NUL in any string or key: 422 naming each (no PostgreSQL text or jsonb holds one).
+
+`as_json` validates a parsed body the way the OpenAPI document describes it: by JSON type, strictly
+(an integer field refuses `true`, `"5"` and `1.0`, a boolean `0`, a time a number), as pydantic's
+strict JSON mode does; its lax Python mode would take all of those.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, TypeAdapter
 from starlette.requests import Request
 
 from ems.api.edge import require_json
@@ -95,3 +100,18 @@ def too_deep(value: Any, limit: int) -> str | None:
             pairs = enumerate(item) if isinstance(item, list) else item.items()
             stack.extend((v, f"{path}.{k}", depth + 1) for k, v in pairs if isinstance(v, dict | list))
     return None
+
+
+def as_json(model: type[BaseModel] | TypeAdapter, payload: Any) -> Any:
+    """`payload` (parsed JSON) validated as the JSON it came from, in strict mode; ValidationError."""
+    try:
+        data = orjson.dumps(payload)
+    except (TypeError, orjson.JSONEncodeError):  # built in Python (a lone surrogate...): never JSON input
+        return (
+            model.validate_python(payload)
+            if isinstance(model, TypeAdapter)
+            else model.model_validate(payload)
+        )
+    if isinstance(model, TypeAdapter):
+        return model.validate_json(data, strict=True)
+    return model.model_validate_json(data, strict=True)

@@ -81,7 +81,9 @@ class EventListQuery(BaseModel):
     q: str | None = Field(None, max_length=1024, description="free text")
     from_: str | None = Field(None, alias="from", description="occurred at or after (ISO-8601)")
     to: str | None = Field(None, description="occurred before (ISO-8601)")
-    sort: str | None = Field(None, description="a column, - for descending")
+    sort: str | None = Field(
+        None, description="occurred_at, - for descending", json_schema_extra={"pattern": "^-?occurred_at$"}
+    )
     limit: int = Field(50, ge=1, le=1000)
     page: int | None = Field(None, ge=1)
     cursor: str | None = Field(None, max_length=4096)

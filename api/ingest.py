@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ems.api.body import as_json
 from ems.api.errors import ApiError, field_errors
 from ems.schemas.limits import (
     Attributes,
@@ -95,11 +96,11 @@ def parse_observations(payload: Any, known_severities: set[str]) -> list[Observa
             continue
         try:
             if "body" in item:
-                obs = Observation.model_validate(
-                    {**item, "type": "observation", "schema_version": Observation.VERSION}
+                obs = as_json(
+                    Observation, {**item, "type": "observation", "schema_version": Observation.VERSION}
                 )
             else:
-                obs = EventIn.model_validate(item).to_observation()
+                obs = as_json(EventIn, item).to_observation()
         except ValidationError as exc:
             errors.extend(field_errors(exc, prefix))
             continue

@@ -2,9 +2,9 @@
 
 Per route: path parameters from the path, query parameters from the query model's fields, the
 request body from the body model, the answer from the response model, and the error answers every
-route can give (400/422 when it takes parameters or a body, 401/403 unless public, 413/415 with a
-body, 429, 503) in the route's dialect. What a model cannot say (the filter grammar of the list
-endpoints) is in the route's description.
+route can give (400/422 when it takes parameters or a body, 401/403 unless public, 401 on a public
+route for credentials sent and refused, 413/415 with a body, 429, 503) in the route's dialect.
+What a model cannot say (the filter grammar of the list endpoints) is in the route's description.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from ems.api.routing import PUBLIC, Endpoint
+from ems.schemas.limits import NO_NUL
 
 REF = "#/components/schemas/{model}"
 ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -67,6 +68,7 @@ COMMON_ERRORS = {
     429: "rate limit exceeded (Retry-After, RateLimit-* headers)",
     503: "a backend is unavailable (Retry-After); writes say whether anything was appended",
 }
+REFUSED_ON_PUBLIC = "credentials were sent and refused (expired, revoked, forged); this route needs none"
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -106,6 +108,7 @@ def _query_parameters(model: type[BaseModel], schemas: Schemas) -> list[dict[str
     required = set(schema.get("required", []))
     out = []
     for name, prop in schema.get("properties", {}).items():
+        prop = _no_nul(_without_null(prop))
         param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
         if prop.get("description"):
             param["description"] = prop["description"]
@@ -113,6 +116,33 @@ def _query_parameters(model: type[BaseModel], schemas: Schemas) -> list[dict[str
             param |= {"style": "form", "explode": True}
         out.append(param)
     return out
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without pydantic's `None` branch: a query string has no null, an
+    optional parameter is one that is left out."""
+    branches = prop.get("anyOf")
+    if not branches or {"type": "null"} not in branches:
+        return prop
+    rest = [b for b in branches if b != {"type": "null"}]
+    out = {k: v for k, v in prop.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**rest[0], **out} if len(rest) == 1 else {**out, "anyOf": rest}
+
+
+def _no_nul(prop: dict[str, Any]) -> dict[str, Any]:
+    """A string parameter (or an array's items) without its own pattern refuses NUL: the request guard
+    (`ems.api.guards`) answers 400 to a NUL anywhere in the path or query."""
+    if prop.get("type") == "array" and isinstance(prop.get("items"), dict):
+        return {**prop, "items": _no_nul(prop["items"])}
+    if prop.get("type") == "string" and not {"pattern", "enum", "const"} & prop.keys():
+        return {**prop, "pattern": NO_NUL}
+    return prop
+
+
+def _path_schema(endpoint: Endpoint, name: str, schemas: Schemas) -> dict[str, Any]:
+    """A path parameter's declared type (`Endpoint.path_types`), else any non-empty string."""
+    tp = endpoint.path_types.get(name)
+    return _no_nul({"type": "string", "minLength": 1} if tp is None else schemas.of(tp, inline=True))
 
 
 def _error(endpoint: Endpoint, description: str) -> dict[str, Any]:
@@ -123,7 +153,7 @@ def _error(endpoint: Endpoint, description: str) -> dict[str, Any]:
 def operation(endpoint: Endpoint, schemas: Schemas) -> dict[str, Any]:
     """The OpenAPI operation of one route."""
     params: list[dict[str, Any]] = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        {"name": p, "in": "path", "required": True, "schema": _path_schema(endpoint, p, schemas)}
         for p in endpoint.path_params
     ]
     if endpoint.query is not None:
@@ -169,6 +199,8 @@ def operation(endpoint: Endpoint, schemas: Schemas) -> dict[str, Any]:
         common |= {401, 403}
     for status in sorted(common):
         responses.setdefault(str(status), _error(endpoint, COMMON_ERRORS[status]))
+    if endpoint.permission == PUBLIC:  # credentials are checked wherever they are sent
+        responses.setdefault("401", _error(endpoint, REFUSED_ON_PUBLIC))
     op["responses"] = responses
     return op
 

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ems.api.body import read_body
+from ems.api.body import as_json, has_body, read_body
 from ems.api.errors import ApiError, field_errors
 from ems.api.responses import JSON
 
@@ -84,6 +84,7 @@ class Endpoint:
     # Where a client that sends no credential header puts its API key in the body (PagerDuty's
     # `routing_key`); without a header credential, the body is read first and its key authenticates.
     body_credential: Callable[[Any], Any] | None = None
+    path_types: Mapping[str, Any] = field(default_factory=dict)  # documented types of path parameters
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:
@@ -185,9 +186,12 @@ def _has_credential_header(request: Request) -> bool:
 def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
         request.scope[ENDPOINT_KEY] = endpoint
-        early = None
+        early, read_early = None, False
         if endpoint.body_credential is not None and not _has_credential_header(request):
-            early = await read_body(request, endpoint.media_types, required=endpoint.body_required)
+            early, read_early = (
+                await read_body(request, endpoint.media_types, required=endpoint.body_required),
+                True,
+            )
             key = endpoint.body_credential(early) if isinstance(early, dict) else None
             principal = await _authorize(request, endpoint, key)
         else:
@@ -203,14 +207,16 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 raise ApiError(400, "invalid query parameters", field_errors(exc)) from None
         raw = body = None
         if endpoint.body_adapter is not None:
-            raw = (
+            raw = (  # a body read early (even `null`) cannot be read again
                 early
-                if early is not None
+                if read_early
                 else await read_body(request, endpoint.media_types, required=endpoint.body_required)
             )
-            if endpoint.validate_body and (raw is not None or endpoint.body_required):
+            # A body that is JSON `null` is a body (validated, refused), not an absent optional one.
+            given = raw is not None or endpoint.body_required or has_body(request)
+            if endpoint.validate_body and given:
                 try:
-                    body = endpoint.body_adapter.validate_python(raw)
+                    body = as_json(endpoint.body_adapter, raw)
                 except ValidationError as exc:
                     raise ApiError(422, "validation failed", field_errors(exc)) from None
             if limits is not None and endpoint.cost is not None and raw is not None:

@@ -256,32 +256,38 @@ async def get_top(call: Call) -> Response:
     return JSON({"name": name, "agg": agg, "from": start, "to": end, "resolution": res.name, "assets": rows})
 
 
+# What the handlers refuse with their own message (400), documented in the parameters' schemas.
+NOT_BLANK: dict[str, Any] = {"pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}  # no NUL: see ems.api.guards
 LABELS = "Series labels filter as `label.<key>=<value>` (e.g. label.interface=eth0)."
 
 
 class SeriesQuery(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    asset: str = Field(description="asset id")
-    name: str = Field(description="metric name")
+    asset: str = Field(description="asset id", json_schema_extra=NOT_BLANK)
+    name: str = Field(description="metric name", json_schema_extra=NOT_BLANK)
     from_: str | None = Field(None, alias="from", description="ISO-8601 or Unix seconds; default: 1 h ago")
     to: str | None = Field(None, description="ISO-8601 or Unix seconds; default: now")
-    step: str | None = Field(None, description="bucket, e.g. 30s, 5m, 1h (needed beyond 6 h)")
+    step: str | None = Field(
+        None,
+        description="bucket, e.g. 30s, 5m, 1h (needed beyond 6 h)",
+        json_schema_extra={"pattern": _STEP.pattern},
+    )
 
 
 class LatestQuery(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    asset: str = Field(description="asset id")
+    asset: str = Field(description="asset id", json_schema_extra=NOT_BLANK)
     name: str | None = Field(None, description="metric name")
 
 
 class TopQuery(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    name: str = Field(description="metric name")
+    name: str = Field(description="metric name", json_schema_extra=NOT_BLANK)
     n: int = Field(10, ge=1, le=MAX_TOP)
-    agg: str = Field("avg", description="avg or max")
+    agg: str = Field("avg", description="avg or max", json_schema_extra={"enum": ["avg", "max"]})
     from_: str | None = Field(None, alias="from")
     to: str | None = None
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from ems.api import alert_actions, alert_routes, asset_endpoints, events, integrations, series, status_routes
+from ems.api import (
+    alert_actions,
+    alert_routes,
+    asset_endpoints,
+    events,
+    incidents,
+    integrations,
+    series,
+    status_routes,
+)
 from ems.api.openapi import generate
 from ems.api.routing import Endpoint
 from ems.api.security import routes as security_routes
@@ -15,6 +24,7 @@ ENDPOINTS: list[Endpoint] = [
     *alert_routes.ENDPOINTS,  # list, count, top: before /alerts/{alert_id}
     *alert_actions.ENDPOINTS,
     *asset_endpoints.ENDPOINTS,
+    *incidents.ENDPOINTS,
     *series.ENDPOINTS,
     *integrations.ENDPOINTS,  # Alertmanager, Alerta and PagerDuty clients (docs/ingest.md)
     *security_routes.ENDPOINTS,  # login, sessions, users, keys

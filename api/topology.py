@@ -2,11 +2,13 @@
 
 Direction: an edge `A -depends_on-> B` means A needs B. **Upstream** of A follows edges forward
 (what A needs: B, then what B needs...); **downstream** of B follows them backwards (what needs B:
-the assets impacted when B fails). Cycles are accepted: the walk carries (asset, depth) pairs with
-`UNION`, so a cycle can only repeat until the depth bound, and each asset is reported once at its
-shortest distance. Edges to assets not known yet (discovered later) are reported with `known: false`.
-For a caller bound to a tenant the walk neither reports nor crosses a known asset of another tenant
-(or of none): `ems.api.tenancy.asset_visible`.
+the assets impacted when B fails). A network link (`connected_to`) has no direction: whichever side
+recorded it, both walks cross it both ways, so the downstream of a core router whose links were
+recorded from its own side is everything behind it. Cycles are accepted: the walk carries (asset,
+depth) pairs with `UNION`, so a cycle can only repeat until the depth bound, and each asset is
+reported once at its shortest distance. Edges to assets not known yet (discovered later) are
+reported with `known: false`. For a caller bound to a tenant the walk neither reports nor crosses a
+known asset of another tenant (or of none): `ems.api.tenancy.asset_visible`.
 """
 
 from __future__ import annotations
@@ -20,21 +22,30 @@ from ems.api.errors import ApiError
 from ems.api.tenancy import asset_visible, visible
 from ems.schemas.asset import EDGE_TYPES
 
+# The recursive term may name `walk` only once, so the two ways out of a node (its edges in the walk's
+# direction, and its links recorded from the other side) are one LATERAL union. Parameters: roots,
+# types, types, depth, then those of {visible}.
 _WALK = """
 WITH RECURSIVE walk(asset_id, depth) AS (
     SELECT root, 0 FROM unnest(%s::text[]) AS root
   UNION
-    SELECT d.{next}, w.depth + 1
-    FROM walk w JOIN asset_dependencies d ON d.{here} = w.asset_id
-    WHERE d.active AND d.type = ANY(%s) AND w.depth < %s AND {{visible}}
+    SELECT n.asset_id, w.depth + 1
+    FROM walk w CROSS JOIN LATERAL (
+        SELECT d.{next} FROM asset_dependencies d
+        WHERE d.{here} = w.asset_id AND d.active AND d.type = ANY(%s)
+      UNION ALL
+        SELECT d.{here} FROM asset_dependencies d
+        WHERE d.{next} = w.asset_id AND d.active AND d.type = 'connected_to'
+          AND 'connected_to' = ANY(%s)
+    ) AS n(asset_id)
+    WHERE w.depth < %s AND {{visible}}
 )
 SELECT w.asset_id, min(w.depth) AS depth FROM walk w GROUP BY w.asset_id
 """
-WALK_SQL = {  # {visible}: the tenant's condition on the next asset (NEXT)
+WALK_SQL = {  # {visible}: the tenant's condition on the next asset (n.asset_id)
     "upstream": _WALK.format(here="source_id", next="target_id"),
     "downstream": _WALK.format(here="target_id", next="source_id"),
 }
-NEXT = {"upstream": "target_id", "downstream": "source_id"}
 NODES_SQL = """
 SELECT n.id AS asset_id, n.depth, a.name, a.type, a.lifecycle, a.criticality, a.business_service,
        a.environment, (a.asset_id IS NOT NULL) AS known
@@ -92,9 +103,9 @@ async def walk(
 ) -> dict[str, Any]:
     """Nodes (with their distance from the roots) and the edges among them, as `tenant` sees them
     (the roots are the caller's to check)."""
-    seen, seen_args = asset_visible(tenant, sql.Identifier("d", NEXT[direction]))
+    seen, seen_args = asset_visible(tenant, sql.Identifier("n", "asset_id"))
     query = sql.SQL(WALK_SQL[direction]).format(visible=seen)
-    cur = await conn.execute(query, (roots, types, depth, *seen_args))
+    cur = await conn.execute(query, (roots, types, types, depth, *seen_args))
     found = await cur.fetchall()
     ids = [r["asset_id"] for r in found]
     nodes = await (await conn.execute(NODES_SQL, (ids, [r["depth"] for r in found]))).fetchall()

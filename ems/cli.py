@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ems import deadletters_cli, metrics_cli, users_cli
+from ems import assets_cli, deadletters_cli, eval_cli, metrics_cli, users_cli
 from ems.collectors import snmp_cli
 from ems.logs import setup_logging
 from ems.settings import get_settings
@@ -58,10 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("worker", help="run pipeline stages (normalize, dedupe, projections, assets)")
+    p = sub.add_parser(
+        "worker", help="run pipeline stages (normalize, dedupe, projections, assets, correlate)"
+    )
     p.add_argument(
         "--stages",
-        default="normalize,dedupe,projections,assets",
+        default="normalize,dedupe,projections,assets,correlate",
         help="comma-separated stages to run in this process (default: all)",
     )
     p.add_argument(
@@ -96,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_demo)
     metrics_cli.register(sub)
     deadletters_cli.register(sub)
+    assets_cli.register(sub)  # ems assets import
+    eval_cli.register(sub)
     snmp_cli.register(sub)  # ems snmp discover|poll, ems collector snmp
     users_cli.register(sub)  # ems users ..., ems keys ...
     return parser

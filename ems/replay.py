@@ -32,6 +32,7 @@ READ_MODEL_TABLES += (
     "metric_rollup_1h",
 )
 READ_MODEL_TABLES += ("assets", "asset_dependencies", "asset_changes")
+READ_MODEL_TABLES += ("incidents", "incident_members", "incident_history", "alert_incidents")
 # Not derived from Kafka (api/security/store.py): a swap moves the live rows into the rebuilt schema.
 KEPT_TABLES = ("users", "api_keys", "audit_log")
 

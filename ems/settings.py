@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ems.ml.correlation.config import DEFAULT_DOWN_EVENTS, Rule
+
 
 class Settings(BaseSettings):
     """Runtime configuration of every EMS process (worker, API, CLI tools)."""
@@ -224,6 +226,32 @@ class Settings(BaseSettings):
     # Operator console (api/ui.py, ui/): the web app the API serves at /
     ui_dir: str | None = Field(
         None, description="Folder of the console's build (default: ui/dist of the source tree)"
+    )
+    # Correlation into incidents (ems.ml.correlation, agents/correlate_worker.py): event-time windows
+    # in seconds; the defaults are tuned on generated scenarios (docs/correlation.md)
+    correlation_max_hops: int = Field(2, ge=0, le=10, description="Topology: alerting assets this close ...")
+    correlation_link_window: float = Field(240.0, gt=0, description="... whose alerts started this close (s)")
+    correlation_linger: float = Field(
+        300.0, ge=0, description="An ended alert stays linkable (its incident reopenable) this long (s)"
+    )
+    correlation_split_after: float = Field(
+        300.0, gt=0, description="Members still failing this long after the root resolved are split off (s)"
+    )
+    correlation_down_events: str = Field(
+        DEFAULT_DOWN_EVENTS, description="Regex of event names meaning a device is down (the poller's path)"
+    )
+    correlation_rules: list[Rule] = Field(
+        default_factory=list,
+        description="Keep-style rules: [{name, match: {field: regex}, group_by, threshold, window_s}]",
+    )
+    correlation_dbscan_eps: float = Field(0.4, gt=0, le=1, description="DBSCAN eps (distances are 0-1)")
+    correlation_dbscan_min_samples: int = Field(2, ge=2, description="DBSCAN min_samples")
+    correlation_dbscan_window: float = Field(600.0, gt=0, description="DBSCAN's sliding window (s)")
+    correlation_gather: float = Field(
+        0.25, ge=0, le=5, description="Wait this long for more alert changes before deciding (s; 0 = never)"
+    )
+    correlation_flush_members: int = Field(
+        2000, ge=1, description="Publish the decisions once this many memberships changed (bounds a record)"
     )
 
     @field_validator("trusted_proxies")

@@ -3,8 +3,9 @@
 Stages: `normalize` (aiokafka batches; with it, the alert command router), `dedupe` (Faust agent +
 table: dedupe and the alert lifecycle; with it, the clock ticker for timers), `projections` (the
 shared runner for the read models), `assets` (aiokafka: asset commands and discoveries -> the
-asset registry on `ems.assets`). All by default; scale out by starting more
-processes with a subset (`--stages dedupe`), each stage's partitions are shared in its group.
+asset registry on `ems.assets`), `correlate` (aiokafka: alert changes + assets -> incidents on
+`ems.incidents`; one instance only: it needs every alert). All by default; scale out by starting
+more processes with a subset (`--stages dedupe`), each stage's partitions are shared in its group.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prometheus_client import start_http_server
 
 from ems.agents.alert_commands_worker import CommandRouter, Ticker
 from ems.agents.assets_worker import AssetsWorker
+from ems.agents.correlate_worker import CorrelateWorker
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.severity import SeverityPolicy
 from ems.infra.migrate import migrate
@@ -26,6 +28,7 @@ from ems.logs import faust_logging_config
 from ems.projections.alerts import AlertsProjection
 from ems.projections.assets import AssetsProjection
 from ems.projections.events import EventsProjection
+from ems.projections.incidents import IncidentsProjection
 from ems.projections.metrics import MetricsProjection
 from ems.projections.runner import ProjectionRunner
 from ems.settings import Settings
@@ -35,13 +38,19 @@ from ems.streams.stage import Stage, keep_running
 from ems.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-STAGES = ("normalize", "dedupe", "projections", "assets")
+STAGES = ("normalize", "dedupe", "projections", "assets", "correlate")
 
 
 def projections_for(settings: Settings) -> list:
     """Every projection of the read models, configured by the settings."""
     policy = SeverityPolicy.of(settings.severity_order, settings.clearing_severities)
-    return [EventsProjection(), AlertsProjection(policy), MetricsProjection(), AssetsProjection()]
+    return [
+        EventsProjection(),
+        AlertsProjection(policy),
+        MetricsProjection(),
+        AssetsProjection(),
+        IncidentsProjection(policy),
+    ]
 
 
 def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
@@ -53,6 +62,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
         out.append(Ticker(settings))
     if "assets" in stages:
         out.append(AssetsWorker(settings))
+    if "correlate" in stages:
+        out.append(CorrelateWorker(settings))
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
     return out

@@ -16,6 +16,7 @@ from ems.schemas.command import Command
 from ems.schemas.deadletter import DeadLetter
 from ems.schemas.envelope import Record
 from ems.schemas.event import Event, EventBatch
+from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.schemas.observation import Observation
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -33,6 +34,8 @@ MODELS: dict[str, type[Record]] = {
         AlertCommand,
         Tick,
         AssetChanged,
+        IncidentChanged,
+        IncidentBatch,
     )
 }
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

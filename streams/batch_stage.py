@@ -75,7 +75,7 @@ class BatchStage(Stage):
 
     `consumer_options` go to the consumer (e.g. an assignor); `listener()` may return a rebalance
     listener and `before_batch()` runs after each fetch, before the batch is handled (e.g. a state
-    rebuild the listener asked for).
+    rebuild the listener asked for); when it returns True the batch is dropped (it seeked).
     """
 
     stage = ""
@@ -95,6 +95,7 @@ class BatchStage(Stage):
         self.max_records = max_records
         self.consumer_options = consumer_options
         self._sent: list[asyncio.Future] = []
+        self.consumer: AIOKafkaConsumer | None = None
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
         """Turn one input batch into outputs queued with `emit` (and dead letters)."""
@@ -103,7 +104,8 @@ class BatchStage(Stage):
     def listener(self) -> ConsumerRebalanceListener | None:
         return None
 
-    async def before_batch(self) -> None:
+    async def before_batch(self) -> bool | None:
+        """Runs after each fetch; True drops what was fetched (positions changed under it)."""
         return None
 
     async def emit(
@@ -119,7 +121,8 @@ class BatchStage(Stage):
 
     async def run(self) -> None:
         """Run until `stop()`: getmany -> handle -> flush -> commit."""
-        consumer = make_consumer(self.settings, group_id=self.group, **self.consumer_options)
+        # Kept on the stage for what `before_batch` may need of it (seeks after a rebuild).
+        self.consumer = consumer = make_consumer(self.settings, group_id=self.group, **self.consumer_options)
         producer = make_producer(self.settings)
         self._sent.clear()
         processed: dict[TopicPartition, int] = {}
@@ -135,9 +138,8 @@ class BatchStage(Stage):
                 batch = await consumer.getmany(
                     timeout_ms=self.settings.batch_timeout_ms, max_records=self.max_records
                 )
-                await self.before_batch()
-                if not batch:
-                    continue
+                if await self.before_batch() or not batch:
+                    continue  # (a batch fetched before a seek that `before_batch` made is dropped)
                 # 1. Handle the batch, queueing every output (sends are pipelined by the producer).
                 await self.handle(batch, producer, dead)
                 # 2. Wait until Kafka has acknowledged all of them (a refused one raises) ...

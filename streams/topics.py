@@ -24,6 +24,7 @@ class TopicSpec:
     carries: str
     compacted: bool = False
     max_message_bytes: int | None = None  # None: the broker's default (1 MiB on Apache Kafka)
+    partitions: int | None = None  # None: EMS_PARTITIONS
 
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -33,6 +34,14 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("metrics", "asset id", "Observation(kind=metrics): metric sample batches"),
     TopicSpec("commands", "target id", "operator commands from the API"),
     TopicSpec("assets", "asset id", "the asset registry", compacted=True),
+    # One writer (the correlation stage), one ordered log of its decisions: a single partition.
+    TopicSpec(
+        "incidents",
+        "correlation",
+        "IncidentBatch: the correlation's decisions (incident changes) + its input positions",
+        max_message_bytes=8 * 1024 * 1024,
+        partitions=1,
+    ),
     # A letter carries the refused record base64-encoded (a third larger) plus the reason.
     TopicSpec(
         "deadletter",
@@ -115,7 +124,7 @@ async def ensure_topics(settings: Settings, timeout: float = 60.0) -> list[str]:
             configs[names[spec.name]]["max.message.bytes"] = str(spec.max_message_bytes)
     return await create_missing_topics(
         settings.kafka_bootstrap,
-        {name: settings.partitions for name in names.values()},
+        {names[spec.name]: spec.partitions or settings.partitions for spec in TOPICS},
         configs=configs,
         replication=settings.replication_factor,
         timeout=timeout,

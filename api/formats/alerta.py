@@ -20,14 +20,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
 
 from ems.agents.dedupe import alert_id_for, apply
 from ems.agents.lifecycle import LifecyclePolicy
+from ems.api.body import as_json
 from ems.api.formats.common import FormatError, Severities, natural_id
 from ems.schemas.alert import AlertState
 from ems.schemas.event import Event
-from ems.schemas.limits import Attributes, Name, Text, Time, Timeout, between, json_object
+from ems.schemas.limits import NO_NUL, Attributes, Name, Text, Time, Timeout, between, json_object
 from ems.schemas.observation import EventBody, HeartbeatBody, Observation, Services, Tags, Tenant
 
 SOURCE = "alerta"
@@ -37,6 +46,12 @@ DEFAULT_TIMEOUT = 86400
 ALIASES = {"security": "critical", "trace": "debug", "unknown": "indeterminate"}
 STATUS = {"acknowledged": "ack", "resolved": "closed"}  # the others share Alerta's names
 MAX_RAW_DATA = 32 * 1024  # rawData is kept in the attributes, which hold 64 KiB of JSON in all
+
+
+NUMBER_OR_TEXT = {  # what `value` takes, as the document shows it
+    "anyOf": [{"type": "string", "maxLength": 256, "pattern": NO_NUL}, {"type": "number"}, {"type": "null"}],
+    "description": "a number is kept as its text",
+}
 
 
 def _number_as_text(value: Any) -> Any:
@@ -61,7 +76,9 @@ class AlertaAlert(BaseModel):
     status: Text(64) | None = None
     service: Services | None = None
     group: Text(256) | None = None
-    value: Annotated[Text(256) | None, BeforeValidator(_number_as_text)] = None
+    value: Annotated[Text(256) | None, BeforeValidator(_number_as_text), WithJsonSchema(NUMBER_OR_TEXT)] = (
+        None
+    )
     text: Text(8192) | None = None
     tags: Tags | None = None
     attributes: Attributes | None = None
@@ -95,7 +112,7 @@ def _validate(model: type[BaseModel], payload: Any) -> Any:
     if not isinstance(payload, dict):
         raise FormatError.one("(body)", "expected a JSON object")
     try:
-        return model.model_validate(payload)
+        return as_json(model, payload)
     except ValidationError as exc:
         raise FormatError.of(exc) from None
 

@@ -11,10 +11,11 @@ or endsAt (resolved); the webhook's own fields stay in attributes.alertmanager.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ems.api.body import as_json
 from ems.api.formats.common import FormatError, Severities, natural_id
 from ems.schemas.limits import Text, Time
 from ems.schemas.observation import EventBody, Observation
@@ -40,15 +41,23 @@ MAX_TITLE = 1024  # EventBody.title: a longer summary is cut there (it stays who
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time: what Alertmanager sends for "not set"
 
 
-def _unset_zero_time(value: Any) -> Any:
-    """Go's zero time (e.g. the endsAt of a firing alert) means no time: None, not year 1."""
-    if isinstance(value, str) and value.startswith("0001-01-01T00:00:00"):
-        return None
-    return value
+def _without_zero_times(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with Go's zero time (e.g. the endsAt of a firing alert: no time, not year 1) as null;
+    the times left are then validated as JSON like any other."""
+    alerts = payload.get("alerts")
+    if not isinstance(alerts, list):
+        return payload
+    unset = [
+        {**a, **{k: None for k in ("startsAt", "endsAt") if str(a.get(k, "")).startswith(GO_ZERO_TIME[:19])}}
+        if isinstance(a, dict)
+        else a
+        for a in alerts
+    ]
+    return {**payload, "alerts": unset}
 
 
 Labels = dict[Text(1024, 1), Text(8192)]
-GoTime = Annotated[Time | None, BeforeValidator(_unset_zero_time)]
+GoTime = Time | None
 URL = Text(8192)
 
 
@@ -88,7 +97,7 @@ def translate(payload: Any, severities: Severities) -> list[Observation]:
     if not isinstance(payload, dict):
         raise FormatError.one("(body)", "expected a JSON object (the Alertmanager webhook payload)")
     try:
-        hook = AmWebhook.model_validate(payload)
+        hook = as_json(AmWebhook, _without_zero_times(payload))
     except ValidationError as exc:
         raise FormatError.of(exc) from None
     out, errors = [], []

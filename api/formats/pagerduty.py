@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ems.api.body import as_json
 from ems.api.formats.common import FormatError, Severities, natural_id
 from ems.schemas.command import Command
 from ems.schemas.limits import JsonValue, Text, Time, json_object
@@ -72,7 +73,7 @@ def parse(payload: Any) -> PdEvent:
     if not isinstance(payload, dict):
         raise FormatError.one("(body)", "expected a JSON object (a PagerDuty Events API v2 event)")
     try:
-        return PdEvent.model_validate(payload)
+        return as_json(PdEvent, payload)
     except ValidationError as exc:
         raise FormatError.of(exc) from None
 

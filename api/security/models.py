@@ -12,11 +12,16 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ems.api.security.passwords import MAX_LENGTH
+from ems.api.security.principal import PERMISSIONS
 from ems.api.security.store import KeyInfo, UserInfo
 from ems.api.security.tokens import TokenPair
 
 Role = Literal["admin", "operator", "viewer"]
 _REQUEST = ConfigDict(extra="forbid")
+# What the account checks (ems.api.security.accounts, .keys) refuse, stated in the document's schemas.
+USER_NAME = r"^\s*[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\s*$"  # compared stripped and in lower case
+KEY_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
+TENANT: dict[str, Any] = {"pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
 
 
 class LoginRequest(BaseModel):
@@ -92,12 +97,19 @@ class TokenResponse(BaseModel):
 
 class UserCreate(BaseModel):
     model_config = _REQUEST
-    name: str = Field(min_length=1, max_length=64, description="User name: letters, digits, . _ @ -")
+    name: str = Field(
+        min_length=1,
+        max_length=64,
+        description="User name: letters, digits, . _ @ -",
+        json_schema_extra={"pattern": USER_NAME},
+    )
     password: str = Field(
         min_length=1, max_length=MAX_LENGTH, description="Initial password (policy applies)"
     )
     role: Role = Field("viewer", description="admin: everything; operator: read + alert work; viewer: read")
-    tenant: str | None = Field(None, description="Restrict the user to one tenant; null: every tenant")
+    tenant: str | None = Field(
+        None, description="Restrict the user to one tenant; null: every tenant", json_schema_extra=TENANT
+    )
 
 
 class UserUpdate(BaseModel):
@@ -107,7 +119,9 @@ class UserUpdate(BaseModel):
         None, min_length=1, max_length=MAX_LENGTH, description="New password (refuses older tokens)"
     )
     disabled: bool | None = Field(None, description="Disable (tokens refused at once) or enable the user")
-    tenant: str | None = Field(None, description="New tenant; null: every tenant; absent: unchanged")
+    tenant: str | None = Field(
+        None, description="New tenant; null: every tenant; absent: unchanged", json_schema_extra=TENANT
+    )
 
     def changes(self) -> dict[str, Any]:
         """Keyword arguments of `Authenticator.update_user` for the fields the request gave."""
@@ -119,9 +133,20 @@ class UserUpdate(BaseModel):
 
 class KeyCreate(BaseModel):
     model_config = _REQUEST
-    name: str = Field(min_length=1, max_length=100, description="What the key is for, e.g. prometheus-am")
-    scopes: list[str] = Field(min_length=1, description="Permissions of the key, e.g. write:observations")
-    tenant: str | None = Field(None, description="Restrict the key to one tenant; null: every tenant")
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        description="What the key is for, e.g. prometheus-am",
+        json_schema_extra={"pattern": KEY_NAME},
+    )
+    scopes: list[str] = Field(
+        min_length=1,
+        description="Permissions of the key, e.g. write:observations",
+        json_schema_extra={"items": {"enum": sorted(PERMISSIONS)}},
+    )
+    tenant: str | None = Field(
+        None, description="Restrict the key to one tenant; null: every tenant", json_schema_extra=TENANT
+    )
     expires_at: AwareDatetime | None = Field(None, description="When the key stops working; null: never")
     owner: str | None = Field(None, description="Who is responsible for the key; default: its creator")
 

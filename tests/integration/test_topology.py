@@ -1,4 +1,5 @@
-"""Topology on a generated graph of 2,000 assets with cycles: API walks equal a Python BFS; replay.
+"""Topology on a generated graph of 2,000 assets with cycles: API walks equal a Python BFS (links
+crossed both ways); a core router's downstream through links recorded from its side; replay.
 
 Prints the latency of the walks and of the bulk load, and the agent's state rebuild time.
 """
@@ -57,6 +58,8 @@ def bfs(roots: list[str], edges: Edges, depth: int, types: set[str], forward: bo
     for s, t, x in edges:
         if t in types:
             adjacency[s if forward else x].append(x if forward else s)
+            if t == "connected_to":  # a link has no direction: crossed both ways either way
+                adjacency[x if forward else s].append(s if forward else x)
     dist = {r: 0 for r in roots}
     queue = deque(roots)
     while queue:
@@ -144,15 +147,60 @@ def test_topology_on_2000_assets_matches_bfs_and_replays(pipeline: Pipeline) -> 
         f"service graph svc-3: {len(want)} nodes from {len(members)} members in {service_time * 1000:.1f} ms"
     )
 
+    # A core router whose links were recorded from its own side: everything behind it is downstream.
+    core, switches = asset_id_for("core:1"), [asset_id_for(f"core:1:sw{i}") for i in range(3)]
+    servers = [asset_id_for(f"core:1:srv{i}") for i in range(3)]
+    behind = [
+        Command(name="asset.create", target=x, actor="t", args={"name": x, "type": "switch"})
+        for x in switches
+    ]
+    behind += [
+        Command(
+            name="asset.create",
+            target=srv,
+            actor="t",
+            args={"name": srv, "type": "server", "dependencies": [{"type": "connected_to", "target": sw}]},
+        )
+        for srv, sw in zip(servers, switches, strict=True)
+    ]
+    links = [{"type": "connected_to", "target": x} for x in switches]
+    behind.append(
+        Command(
+            name="asset.create",
+            target=core,
+            actor="t",
+            args={"name": "core", "type": "router", "dependencies": links},
+        )
+    )
+    send(pipeline, "commands", behind)
+    wait_for(lambda: pipeline.scalar("SELECT count(*) FROM assets") == N + 7, 60, "the core router's site")
+    with pipeline.client(timeout=60) as c:
+        down = c.get(f"/api/v1/assets/{core}/downstream", params={"depth": 2}).json()
+        up = c.get(f"/api/v1/assets/{servers[0]}/upstream", params={"depth": 3}).json()
+    assert {n["asset_id"]: n["depth"] for n in down["nodes"]} == {
+        core: 0,
+        **dict.fromkeys(switches, 1),
+        **dict.fromkeys(servers, 2),
+    }
+    assert len(down["edges"]) == 6
+    # ... and the walk crosses links both ways upstream too: server -> switch -> core -> other switches.
+    assert {n["asset_id"]: n["depth"] for n in up["nodes"]} == {
+        servers[0]: 0,
+        switches[0]: 1,
+        core: 2,
+        switches[1]: 3,
+        switches[2]: 3,
+    }
+
     # Restart: the agent rebuilds its state (2,000 snapshots) from ems.assets.
     pipeline.kill("worker")
     pipeline.start_worker(stages=STAGES)
 
     def rebuilt() -> tuple[str, str] | None:
         found = re.findall(r"rebuilt: (\d+) assets in ([\d.]+) s", pipeline.log_tail("worker", 400))
-        return found[-1] if found and int(found[-1][0]) == N else None
+        return found[-1] if found and int(found[-1][0]) == N + 7 else None
 
-    count, seconds = wait_for(rebuilt, 120, "the state rebuild of 2,000 assets")
+    count, seconds = wait_for(rebuilt, 120, "the state rebuild of 2,007 assets")
     print(f"agent state rebuild from ems.assets: {count} assets in {seconds} s")
 
     # Replay rebuilds the three asset tables row for row.

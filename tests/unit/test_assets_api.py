@@ -32,7 +32,21 @@ def test_edge_types_repeat_or_comma_separate() -> None:
 def test_walks_follow_edges_forward_upstream_and_backwards_downstream() -> None:
     assert "d.source_id = w.asset_id" in WALK_SQL["upstream"] and "SELECT d.target_id" in WALK_SQL["upstream"]
     assert "d.target_id = w.asset_id" in WALK_SQL["downstream"]
-    assert "UNION\n" in WALK_SQL["upstream"] and "UNION ALL" not in WALK_SQL["upstream"]
+    # The recursion itself is a UNION (a cycle repeats nothing); only the two ways out of a node add up.
+    assert "  UNION\n    SELECT n.asset_id" in WALK_SQL["upstream"]
+
+
+def test_links_are_crossed_both_ways_in_both_directions() -> None:
+    for direction in ("upstream", "downstream"):
+        assert "d.type = 'connected_to'" in WALK_SQL[direction]
+    assert (
+        "SELECT d.source_id FROM asset_dependencies d\n        WHERE d.target_id = w.asset_id"
+        in (WALK_SQL["upstream"])
+    )
+    assert (
+        "SELECT d.target_id FROM asset_dependencies d\n        WHERE d.source_id = w.asset_id"
+        in (WALK_SQL["downstream"])
+    )
 
 
 def test_openapi_documents_the_asset_paths() -> None:

@@ -107,7 +107,7 @@ def test_native_events_refuse_each_boundary(fields: dict, field: str, message: s
         (
             {"body": {"kind": "metrics", "samples": [{"name": "cpu", "value": "NaN"}]}},
             "body.metrics.samples.0.value",
-            "finite number",
+            "valid number",  # JSON has no NaN: the string "NaN" is not a number
         ),
         (
             {"body": {"kind": "event", "event": "E", "severity": "ok", "timeout": 3_000_000_000}},

@@ -1,0 +1,254 @@
+"""The correlation stage on batched aiokafka: alert changes + asset snapshots -> `ems.incidents`.
+
+Correlation needs every alert at once (an incident spans partitions), so ONE instance runs it: it
+takes every partition of `ems.alerts` and `ems.assets`, and publishes its decisions to the single
+partition of `ems.incidents` as `IncidentBatch` records, each whole (a record is all or nothing) and
+carrying the input positions its decisions include.
+
+Protocol:
+1. After every assignment, before anything is applied: the topology is rebuilt from `ems.assets`
+   (latest snapshot per asset, read to its end), the correlator's state from its own output
+   (`ems.incidents`, folded in order), and the alert partitions are sought to the positions of the
+   last record (the beginning when there is none); the asset partitions to where the rebuild ended.
+   What was fetched before the seek is dropped.
+   Each batch is extended with what keeps arriving (`EMS_CORRELATION_GATHER`): a burst's partitions
+   come in separate fetches, and only what is at hand can be put in event-time order.
+2. Per batch: asset snapshots first, then the steps of the alert changes (each start and end of an
+   episode at its own time: `episodes.steps`) through the reorder buffer (`correlate_order.py`):
+   in event-time order across partitions, applied one by one; the decisions are published whenever
+   `EMS_CORRELATION_FLUSH_MEMBERS` memberships changed and at the end of the batch, each record with
+   the position of the first input record of every partition with a step not yet applied.
+3. A redelivered alert change (after a crash) is recognised by its alert version and skipped, so
+   re-reading from a conservative position repeats no decision. A record that cannot be decoded, or
+   a change the core fails on, is dead-lettered with the reason; the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+
+from ems.agents.assets_worker import read_snapshots
+from ems.agents.correlate_order import Reorder
+from ems.ml.correlation.config import CorrelationConfig, DbscanConfig
+from ems.ml.correlation.engine import Correlator
+from ems.ml.correlation.episodes import Step
+from ems.schemas.alert import AlertChanged, AlertChangedBatch
+from ems.schemas.asset import AssetChanged
+from ems.schemas.incident import IncidentBatch, IncidentChanged
+from ems.settings import Settings
+from ems.streams.batch_stage import Batch, BatchStage
+from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.failures import Failure, classify, describe
+from ems.streams.kafka import DeadLetters, read_to_end
+
+log = logging.getLogger(__name__)
+POSITIONS_EVERY = 5000  # inputs after which a record carries the positions even without decisions
+
+
+def config_from(settings: Settings) -> CorrelationConfig:
+    """The correlation parameters the settings give."""
+    return CorrelationConfig(
+        max_hops=settings.correlation_max_hops,
+        link_window_s=settings.correlation_link_window,
+        linger_s=settings.correlation_linger,
+        split_after_s=settings.correlation_split_after,
+        down_events=settings.correlation_down_events,
+        rules=tuple(settings.correlation_rules),
+        dbscan=DbscanConfig(
+            eps=settings.correlation_dbscan_eps,
+            min_samples=settings.correlation_dbscan_min_samples,
+            window_s=settings.correlation_dbscan_window,
+        ),
+        severity_order=tuple(s for s in settings.severity_order if s not in settings.clearing_severities),
+    )
+
+
+async def read_decisions(settings: Settings) -> tuple[list[IncidentChanged], dict[str, int]]:
+    """Every incident change published so far, in order, and the positions of the last record."""
+    changes: list[IncidentChanged] = []
+    positions: dict[str, int] = {}
+    async for msg in read_to_end(settings.kafka_bootstrap, settings.topic("incidents")):
+        try:
+            batch = decode(msg.value, IncidentBatch)
+        except DecodeError as exc:  # not ours: the projection dead-letters it
+            log.warning("correlate: skipping an unreadable record at %d: %s", msg.offset, exc)
+            continue
+        changes.extend(batch.changes)
+        if batch.positions:
+            positions = dict(batch.positions)
+    return changes, positions
+
+
+class CorrelateWorker(BatchStage):
+    """Runs the correlation stage until `stop()`."""
+
+    stage = "correlate"
+
+    def __init__(self, settings: Settings) -> None:
+        self.alerts_topic = settings.topic("alerts")
+        self.assets_topic = settings.topic("assets")
+        self.incidents_topic = settings.topic("incidents")
+        super().__init__(
+            settings,
+            (self.alerts_topic, self.assets_topic),
+            f"{settings.app_id}-correlate",
+            settings.batch_max_records,
+            fetch_max_wait_ms=50,
+        )
+        self.config = config_from(settings)
+        self.core = Correlator(self.config)
+        self.positions: dict[str, int] = {}  # "alerts:<partition>" -> next offset to apply
+        self.order = Reorder()  # steps held until every partition passed their time
+        self.assigned: set[TopicPartition] | None = None
+        self._since_positions = 0
+        self.rebuild_seconds = 0.0
+
+    # -- step 1 ----------------------------------------------------------------------------------
+    def listener(self) -> ConsumerRebalanceListener:
+        worker = self
+
+        class Rebuild(ConsumerRebalanceListener):
+            async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+                pass
+
+            async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+                worker.assigned = set(assigned)  # rebuilt before the next batch (see assets_worker)
+
+        return Rebuild()
+
+    async def before_batch(self) -> bool:
+        """Step 1 when a rebalance asked for it; True: what was fetched before the seeks is dropped."""
+        if self.assigned is None:
+            return False
+        assigned, self.assigned = self.assigned, None
+        partitions = self.consumer.partitions_for_topic(self.alerts_topic) or set()
+        held = {tp.partition for tp in assigned if tp.topic == self.alerts_topic}
+        if held != partitions:
+            log.error(
+                "correlate: holds alert partitions %s of %s; correlation needs all of them in one "
+                "instance (run the correlate stage in one worker only); idle until reassigned",
+                sorted(held),
+                sorted(partitions),
+            )
+            self.core = None
+            return True
+        await self.rebuild(assigned)
+        return True
+
+    async def rebuild(self, assigned: set[TopicPartition]) -> None:
+        started = time.perf_counter()
+        core = Correlator(self.config)
+        asset_parts = {tp.partition for tp in assigned if tp.topic == self.assets_topic}
+        snapshots = await read_snapshots(self.settings, asset_parts)
+        for asset in sorted(snapshots.values(), key=lambda a: a.asset_id):
+            core.asset(asset)
+        asset_ends = await self.consumer.end_offsets([tp for tp in assigned if tp.topic == self.assets_topic])
+        changes, positions = await read_decisions(self.settings)
+        core.restore(changes)
+        self.core, self.positions, self.order = core, positions, Reorder()
+        for tp in sorted(assigned):
+            if tp.topic == self.assets_topic:
+                # The rebuild read up to at least these ends: what comes later is applied live.
+                self.consumer.seek(tp, asset_ends[tp])
+            elif f"alerts:{tp.partition}" in positions:
+                self.consumer.seek(tp, positions[f"alerts:{tp.partition}"])
+            else:
+                await self.consumer.seek_to_beginning(tp)
+        self.rebuild_seconds = time.perf_counter() - started
+        log.info(
+            "correlate: state rebuilt: %d assets, %d incident changes (%d incidents kept) in %.2f s",
+            len(snapshots),
+            len(changes),
+            len(core.incidents),
+            self.rebuild_seconds,
+        )
+
+    # -- step 2 ----------------------------------------------------------------------------------
+    async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
+        if self.core is None:
+            return
+        quiet = await self._gather(batch)
+        for tp, messages in sorted(batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
+            if tp.topic == self.assets_topic:
+                for msg in messages:
+                    await self._asset(msg, dead)
+                continue
+            for msg in messages:
+                self.order.record(msg)
+                for change in await self._changes(msg, dead):
+                    if self.core.accept(change):  # else applied before (a redelivery after a crash)
+                        self.order.push(msg, change)
+        failed: set[str] = set()
+        applied = 0
+        for msg, step in self.order.release(quiet):
+            await self._step(step, msg, dead, failed)
+            self.order.done(msg)
+            applied += 1
+            if self.core.pending_members() >= self.settings.correlation_flush_members:
+                await self._publish(producer)
+        self._since_positions += applied
+        await self._publish(producer, force=self._since_positions >= POSITIONS_EVERY)
+
+    async def _gather(self, batch: Batch) -> bool:
+        """Wait for what is still coming (up to `EMS_CORRELATION_GATHER` s without a record, at most
+        8 times as long): the partitions of one burst arrive in separate fetches. The records join
+        `batch` (committed with it). True when the input went quiet."""
+        quiet = self.settings.correlation_gather
+        if quiet <= 0:
+            return True
+        deadline = time.monotonic() + 8 * quiet
+        while time.monotonic() < deadline:
+            more = await self.consumer.getmany(timeout_ms=int(quiet * 1000), max_records=self.max_records)
+            if not more:
+                return True
+            for tp, messages in more.items():
+                batch.setdefault(tp, []).extend(messages)
+        return False
+
+    async def _asset(self, msg: ConsumerRecord, dead: DeadLetters) -> None:
+        try:
+            changed = decode(msg.value, AssetChanged)
+        except DecodeError:
+            return  # the assets projection dead-letters undecodable snapshots
+        try:
+            self.core.asset(changed)
+        except Exception as exc:
+            if classify(exc) is Failure.TRANSIENT:
+                raise
+            log.exception("correlate: failed on asset %s", changed.asset.asset_id)
+            await dead.reject(f"failed on this record: {describe(exc)}", msg)
+
+    async def _changes(self, msg: ConsumerRecord, dead: DeadLetters) -> list[AlertChanged]:
+        try:
+            return decode(msg.value, AlertChangedBatch).changes
+        except DecodeError as exc:
+            await dead.reject(str(exc), msg)
+            return []
+
+    async def _step(self, step: Step, msg: ConsumerRecord, dead: DeadLetters, failed: set[str]) -> None:
+        change = step.change
+        if change.event_id in failed:
+            return
+        try:
+            self.core.step(step)
+        except Exception as exc:
+            if classify(exc) is Failure.TRANSIENT:
+                raise
+            failed.add(change.event_id)
+            log.exception("correlate: failed on alert change %s", change.event_id)
+            reason = f"failed on this record: {describe(exc)}"
+            await dead.reject_item(reason, msg, encode(change), change.event_id)
+
+    async def _publish(self, producer: AIOKafkaProducer, force: bool = False) -> None:
+        changes = self.core.flush()
+        if not changes and not force:
+            return
+        pending = self.order.positions()
+        positions = {**self.positions, **{f"alerts:{p}": o for p, o in pending.items()}}
+        self.positions = positions
+        self._since_positions = 0
+        record = IncidentBatch(changes=changes, positions=positions, seq=self.core.seq)
+        await self.emit(producer, self.incidents_topic, encode(record), key=record.key.encode(), partition=0)

@@ -1,0 +1,1 @@
+"""Correlation of alerts into incidents, business impact, scenarios and their evaluation."""

@@ -1,0 +1,1 @@
+"""The pure correlation core: alert changes + the asset graph -> incident changes (event time only)."""

@@ -1,0 +1,191 @@
+"""The asset graph as the correlation sees it, built from asset snapshots (`AssetChanged`).
+
+Three views of the same edges:
+- **near** (grouping): `connected_to`, `runs_on` and `depends_on`, all without direction (a link has
+  none, and a failure travels both ways along a dependency); hubs (business services, by type) are
+  endpoints, never crossed, so two applications of one service are not neighbours through it.
+- **reach** (the poller's path): `connected_to` and `runs_on`, without direction. Assets tagged
+  `poller` are where monitoring sits; an asset that no path from them reaches once the devices that
+  are down are removed is *cut off*, behind the first down device on its way (its frontier).
+- **dependents** (impact): the reverse of `depends_on`, `runs_on` and `member_of` (what needs an asset).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ems.schemas.asset import Asset
+
+NEAR_EDGES = frozenset({"connected_to", "runs_on", "depends_on"})
+REACH_EDGES = frozenset({"connected_to", "runs_on"})
+DEPENDENCY_EDGES = frozenset({"depends_on", "runs_on", "member_of"})
+SERVICE_TYPES = frozenset({"service", "business_service"})
+POLLER_TAG = "poller"
+CUTS_KEPT = 64  # down sets whose cuts are remembered (steps out of order ask for past ones)
+
+
+@dataclass(frozen=True)
+class Node:
+    """What the correlation needs of one asset."""
+
+    asset_id: str
+    name: str
+    type: str
+    site: str | None = None
+    criticality: int | None = None
+    revenue_per_hour: float = 0.0
+    users_served: int = 0
+    business_service: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def is_service(self) -> bool:
+        return self.type in SERVICE_TYPES or self.revenue_per_hour > 0 or self.users_served > 0
+
+    @classmethod
+    def of(cls, asset: Asset) -> Node:
+        site = asset.location or asset.attributes.get("site")
+        return cls(
+            asset_id=asset.asset_id,
+            name=asset.name,
+            type=asset.type,
+            site=str(site) if site else None,
+            criticality=asset.criticality,
+            revenue_per_hour=asset.revenue_per_hour or 0.0,
+            users_served=asset.users_served or 0,
+            business_service=asset.business_service,
+            tags=tuple(asset.tags),
+        )
+
+
+@dataclass
+class Topology:
+    """Asset nodes and edges, with the walks the correlation uses; `version` moves on every edge change."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    version: int = 0
+    _edges: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)  # source -> (type, target)
+    _near: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    _reach: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    _dependents: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    _cuts: dict[tuple[frozenset[str], int], dict[str, str]] = field(default_factory=dict)
+
+    def upsert(self, asset: Asset) -> bool:
+        """Take an asset's latest snapshot; True when its edges changed. A retired asset has none."""
+        self.nodes[asset.asset_id] = Node.of(asset)
+        edges = (
+            frozenset()
+            if asset.lifecycle == "retired"
+            else frozenset((e.type, e.target) for e in asset.edges)
+        )
+        old = self._edges.get(asset.asset_id, frozenset())
+        if edges == old:
+            return False
+        for kind, target in old - edges:
+            self._link(asset.asset_id, kind, target, -1)
+        for kind, target in edges - old:
+            self._link(asset.asset_id, kind, target, +1)
+        self._edges[asset.asset_id] = edges
+        self.version += 1
+        self._cuts.clear()
+        return True
+
+    def _link(self, source: str, kind: str, target: str, step: int) -> None:
+        def count(adjacency: dict[str, dict[str, int]], a: str, b: str) -> None:
+            n = adjacency[a].get(b, 0) + step
+            if n > 0:
+                adjacency[a][b] = n
+            else:
+                adjacency[a].pop(b, None)
+
+        if kind in NEAR_EDGES:
+            count(self._near, source, target)
+            count(self._near, target, source)
+        if kind in REACH_EDGES:
+            count(self._reach, source, target)
+            count(self._reach, target, source)
+        if kind in DEPENDENCY_EDGES:
+            count(self._dependents, target, source)
+
+    def is_hub(self, asset_id: str) -> bool:
+        node = self.nodes.get(asset_id)
+        return node is not None and node.type in SERVICE_TYPES
+
+    def near(self, asset_id: str, limit: int) -> dict[str, int]:
+        """Assets within `limit` hops of the grouping view (hubs are reached but not crossed)."""
+        dist = {asset_id: 0}
+        queue = deque([asset_id])
+        while queue:
+            here = queue.popleft()
+            if dist[here] >= limit or (here != asset_id and self.is_hub(here)):
+                continue
+            for there in sorted(self._near.get(here, ())):
+                if there not in dist:
+                    dist[there] = dist[here] + 1
+                    queue.append(there)
+        return dist
+
+    def hops(self, a: str, b: str, limit: int) -> int | None:
+        """Grouping distance between two assets, None beyond `limit`."""
+        return 0 if a == b else self.near(a, limit).get(b)
+
+    def dependents(self, assets: Iterable[str], depth: int = 8) -> dict[str, int]:
+        """`assets` and everything that needs them (reverse dependency edges), with the distance."""
+        dist = {a: 0 for a in assets}
+        queue = deque(sorted(dist))
+        while queue:
+            here = queue.popleft()
+            if dist[here] >= depth:
+                continue
+            for there in sorted(self._dependents.get(here, ())):
+                if there not in dist:
+                    dist[there] = dist[here] + 1
+                    queue.append(there)
+        return dist
+
+    @property
+    def pollers(self) -> list[str]:
+        return sorted(a for a, n in self.nodes.items() if POLLER_TAG in n.tags)
+
+    def is_front(self, asset_id: str, down: frozenset[str]) -> bool:
+        """Whether a down device is a frontier: the pollers reach it, nothing down stands in front."""
+        return bool(self.pollers) and asset_id in down and asset_id not in self.frontiers(down)
+
+    def frontiers(self, down: frozenset[str]) -> dict[str, str]:
+        """Cut-off asset -> the down device it sits behind (nearest frontier, ties by id).
+
+        Reached = what a walk from the pollers reaches without entering a down device. A down
+        device next to a reached asset is a frontier (its own fault, nothing in front of it); every
+        asset the walk did not reach is labelled with the frontier a walk from the frontiers finds
+        first. Empty without pollers: then nothing is known to be cut off."""
+        key = (down, self.version)
+        if key in self._cuts:
+            return self._cuts[key]
+        pollers = [p for p in self.pollers if p not in down]
+        reached = set(pollers)
+        queue = deque(pollers)
+        while queue:
+            here = queue.popleft()
+            for there in self._reach.get(here, ()):
+                if there not in reached and there not in down:
+                    reached.add(there)
+                    queue.append(there)
+        fronts = sorted(d for d in down if any(n in reached for n in self._reach.get(d, ())))
+        label: dict[str, str] = {}
+        queue = deque()
+        for d in fronts:
+            label[d] = d
+            queue.append(d)
+        while queue:
+            here = queue.popleft()
+            for there in sorted(self._reach.get(here, ())):
+                if there not in reached and there not in label:
+                    label[there] = label[here]
+                    queue.append(there)
+        result = {a: f for a, f in label.items() if a != f} if pollers else {}
+        if len(self._cuts) >= CUTS_KEPT:
+            self._cuts.pop(next(iter(self._cuts)))
+        self._cuts[key] = result
+        return result
