@@ -67,7 +67,8 @@ def create_app(settings: Settings) -> Starlette:
         app.state.limits = Limits(redis, settings)
         app.state.auth = Authenticator(settings, pool, redis)
         # The read models exist before the first worker has run (migrations are idempotent).
-        migrating = asyncio.create_task(_migrate_when_reachable(settings, schema))
+        app.state.migrated = False  # meanwhile a missing table is a 503, not a bug (ems.api.errors)
+        migrating = asyncio.create_task(_migrate_when_reachable(settings, schema, app.state))
         try:
             yield
         finally:
@@ -97,12 +98,14 @@ async def _configure(conn: Any) -> None:
     set_json_loads(orjson.loads, conn)
 
 
-async def _migrate_when_reachable(settings: Settings, schema: str) -> None:
-    """Apply the migrations once PostgreSQL answers (retried with backoff; a no-op when done)."""
+async def _migrate_when_reachable(settings: Settings, schema: str, state: Any) -> None:
+    """Apply the migrations once PostgreSQL answers (retried with backoff; a no-op when done), then
+    set `state.migrated`."""
     backoff = Backoff(cap=settings.retry_cap)
     while True:
         try:
             await asyncio.to_thread(migrate, settings.database_url.get_secret_value(), schema)
+            state.migrated = True
             return
         except Exception as exc:  # noqa: BLE001 - retried; reads answer 503 meanwhile
             delay = backoff.next_delay()

@@ -10,7 +10,8 @@ leaves its `Endpoint` in the scope; see `ems.api.routing`):
   whether anything was appended: `"appended": false` (nothing was sent: retrying is safe) or
   `"appended": "unknown"` (the append may still land: retry with the same `Idempotency-Key`, or the
   event's own id, and it is applied once);
-- PostgreSQL unreachable or slow (pool timeout, lost connection, statement timeout) -> 503;
+- PostgreSQL unreachable or slow (pool timeout, lost connection, statement timeout) -> 503; so is a
+  missing table while the API's migrations have not run yet (`app.state.migrated` false);
 - a value PostgreSQL refuses in a read (SQLSTATE class 22: e.g. a regex it cannot compile, named
   by its filter, `event=~: PostgreSQL refused it: …`) -> 400 with PostgreSQL's reason.
 
@@ -169,6 +170,11 @@ async def database_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, PoolTimeout | psycopg.OperationalError | psycopg.InterfaceError):
         log.warning("PostgreSQL unavailable for %s %s: %s", request.method, request.url.path, exc)
         return Unavailable(f"PostgreSQL is unavailable: {type(exc).__name__}").response(
+            is_write(request), dialect
+        )
+    if isinstance(exc, psycopg.errors.UndefinedTable) and not getattr(request.app.state, "migrated", True):
+        # The API has started but its migrations have not run yet (a missing table after them is a bug).
+        return Unavailable("the read models are being created (migrations not applied yet)").response(
             is_write(request), dialect
         )
     raise exc

@@ -16,13 +16,15 @@ from ems.api.edge import client_address, networks
 from ems.api.ratelimit import Decision, RateLimiter
 from ems.api.ratepolicy import RatePolicy, Throttle
 from ems.settings import Settings
+from ems.streams.heartbeat import namespace
 
 
 class Limits:
     """Charges requests against the caller's budget (shared by every API process through Redis)."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
-        self.throttle = Throttle(RateLimiter(redis), RatePolicy(settings))
+        # Per deployment (`ems:<app_id>`, as the heartbeats and sessions): two on one Redis share nothing.
+        self.throttle = Throttle(RateLimiter(redis, f"{namespace(settings)}:ratelimit"), RatePolicy(settings))
         self.proxies = networks(settings.trusted_proxies)
         self.header = settings.forwarded_header
 

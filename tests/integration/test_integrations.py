@@ -245,9 +245,15 @@ def test_alerta_counters_and_clears_follow_alerta(pipeline: Pipeline) -> None:
 
         with ThreadPoolExecutor(8) as pool:
             assert list(pool.map(post, range(32))) == [201] * 32
-        pipeline.wait_quiet()
         sent = [o for o in pipeline.read_topic("observations.raw") if o.get("source") == "alerta"]
         assert len(sent) == 33 and len({o["event_id"] for o in sent}) == 33
+        # Every one projected (a quiet pipeline is no proof: the first records may not have started).
+        wait_for(
+            lambda: c.get("/api/v1/events", params={"source": "alerta"}).json()["total"] == 33,
+            120,
+            "the 33 Alerta events in the events read model",
+        )
+        pipeline.wait_quiet()
         # Our pipeline opens no alert for a clear that meets none (documented): the event is kept.
         assert c.get(f"/api/alert/{r.json()['id']}").status_code == 404
         assert c.get("/api/v1/events", params={"resource": "web09"}).json()["total"] == 1

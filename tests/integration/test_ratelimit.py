@@ -233,6 +233,7 @@ def limited(servers: dict[str, str], tmp_path) -> Iterator[Pipeline]:
     pipeline = Pipeline(servers, tmp_path, rate_limit_per_minute=str(KEY_LIMIT))
     try:
         pipeline.start_api()
+        pipeline.admin_key()  # once the API's migrations made the tables (users and keys among them)
         yield pipeline
     finally:
         pipeline.stop_all()
@@ -291,10 +292,11 @@ def test_the_limit_is_the_principals_never_a_header_the_client_picks(limited: Pi
 
 
 def test_anonymous_calls_are_limited_per_address_and_a_forwarded_header_is_no_new_one(
-    limited: Pipeline,
+    limited: Pipeline, servers: dict[str, str]
 ) -> None:
     """Without credentials the client address counts (the login: 10 a minute); an X-Forwarded-For
-    from this untrusted loopback peer does not make a new address."""
+    from this untrusted loopback peer does not make a new address; another deployment on the same
+    Redis has budgets of its own."""
     guess = {"name": "nobody", "password": "wrong password", "cookies": False}
     spoof = [f"198.51.100.{random.randrange(1, 255)}" for _ in range(2)]
     with httpx.Client(base_url=limited.api, timeout=30) as anon:
@@ -307,3 +309,12 @@ def test_anonymous_calls_are_limited_per_address_and_a_forwarded_header_is_no_ne
         assert statuses.count(401) >= 10 and statuses[-1] == 429, statuses
         r = anon.post("/api/v1/auth/login", json=guess, headers={"X-Forwarded-For": spoof[1]})
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1, r.text
+    # Another deployment on the same Redis counts its own budgets.
+    other = Pipeline(servers, limited.logs)
+    try:
+        other.start_api()
+        other.admin_key()
+        with httpx.Client(base_url=other.api, timeout=30) as anon:
+            assert anon.post("/api/v1/auth/login", json=guess).status_code == 401
+    finally:
+        other.stop_all()

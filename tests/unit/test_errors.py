@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import psycopg
 import pytest
-from psycopg.errors import InvalidRegularExpression, NumericValueOutOfRange, UniqueViolation
+from psycopg.errors import InvalidRegularExpression, NumericValueOutOfRange, UndefinedTable, UniqueViolation
 from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,13 +15,15 @@ from starlette.routing import Route
 from ems.api.errors import EXCEPTION_HANDLERS, Unavailable
 
 
-def _client(exc: BaseException) -> httpx.AsyncClient:
+def _client(exc: BaseException, migrated: bool | None = None) -> httpx.AsyncClient:
     async def fail(request: Request) -> None:
         raise exc
 
     app = Starlette(
         routes=[Route("/x", fail, methods=["GET", "POST"])], exception_handlers=EXCEPTION_HANDLERS
     )
+    if migrated is not None:
+        app.state.migrated = migrated
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://api")
 
@@ -63,3 +65,13 @@ async def test_a_bug_is_not_the_clients() -> None:
     async with _client(UniqueViolation("duplicate key")) as c:
         r = await c.get("/x")
     assert r.status_code == 500
+
+
+async def test_a_missing_table_is_503_until_the_migrations_ran_then_a_bug() -> None:
+    missing = UndefinedTable('relation "users" does not exist')
+    async with _client(missing, migrated=False) as c:
+        read, write = await c.get("/x"), await c.post("/x")
+    assert read.status_code == write.status_code == 503 and read.headers["retry-after"] == "5"
+    assert "migrations not applied yet" in read.json()["error"] and write.json()["appended"] is False
+    async with _client(missing, migrated=True) as c:
+        assert (await c.get("/x")).status_code == 500
