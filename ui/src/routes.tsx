@@ -1,11 +1,7 @@
 // The console's views: one entry per page. A view is a component taking its path parameters;
 // views other than the alert console load on first use (their code is split from the first paint).
 //
-// To add a view (e.g. incidents once /api/v1/incidents exists): write views/incidents/Incidents.tsx
-// with a default export, and add
-//   { path: "/incidents", title: "Incidents", nav: true, permission: "read:incidents",
-//     component: lazy(() => import("./views/incidents/Incidents")) },
-// (and "/incidents/:id" for its detail page) below.
+// To add a view: write views/<area>/<View>.tsx with a default export and add one line below.
 import { lazy, type ComponentType } from "react";
 import AlertConsole from "./views/alerts/AlertConsole";
 
@@ -25,6 +21,8 @@ export interface View {
 
 export const VIEWS: View[] = [
   { path: "/alerts", title: "Alerts", nav: true, permission: "read:alerts", component: AlertConsole },
+  { path: "/incidents", title: "Incidents", nav: true, permission: "read:incidents", component: lazy(() => import("./views/incidents/Incidents")) },
+  { path: "/incidents/:id", title: "Incident", permission: "read:incidents", component: lazy(() => import("./views/incidents/IncidentPage")) },
   { path: "/assets", title: "Assets", nav: true, permission: "read:assets", component: lazy(() => import("./views/assets/AssetList")) },
   { path: "/assets/:id", title: "Asset", permission: "read:assets", component: lazy(() => import("./views/assets/AssetPage")) },
   { path: "/topology", title: "Topology", nav: true, permission: "read:assets", component: lazy(() => import("./views/topology/Topology")) },

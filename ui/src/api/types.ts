@@ -39,6 +39,7 @@ export interface Alert {
   shelved_by: string | null;
   shelved_until: string | null;
   status_changed_at: string | null;
+  incident_id?: string | null;
 }
 
 export interface AlertPage {
@@ -170,4 +171,84 @@ export interface Health {
   problems: string[];
   checks?: Record<string, Probe>;
   stages?: Record<string, { ok: boolean; lag: number | null; instances: StageInstance[]; problems?: string[] }>;
+}
+
+export interface IncidentImpact {
+  score: number;
+  revenue_per_hour: number;
+  users: number;
+  services: { asset_id: string; name: string; revenue_per_hour: number; users_served: number }[];
+  blast_radius: number;
+  criticality: number;
+  severity: string;
+  duration_s: number;
+  components: Record<string, number>;
+  weights: Record<string, number>;
+}
+
+export interface RootCause {
+  alert_id: string;
+  asset_id: string;
+  explains: number;
+  of: number;
+  evidence: string;
+}
+
+export interface Incident {
+  incident_id: string;
+  status: string;
+  title: string;
+  severity: string;
+  opened_at: string;
+  updated_at: string;
+  resolved_at: string | null;
+  merged_into: string | null;
+  members_total: number;
+  members_open: number;
+  alerts: number;
+  assets: string[];
+  root_asset_id: string | null;
+  root_cause: RootCause | null;
+  impact_score: number;
+  revenue_per_hour: number;
+  impact: IncidentImpact | null;
+  version: number;
+}
+
+export interface IncidentList {
+  incidents: Incident[];
+  total: number;
+  limit: number;
+  next_cursor?: string | null;
+}
+
+export interface IncidentMember {
+  alert_id: string;
+  episode: number;
+  asset_id: string | null;
+  source: string;
+  event: string;
+  resource: string;
+  title: string;
+  severity: string;
+  status: string;
+  opened_at: string;
+  ended_at: string | null;
+  joined_at: string;
+  left_at: string | null;
+  reason: string;
+  arrival: string;
+  linked_to: string | null;
+  detail: string;
+  impact: number;
+  revenue_per_hour: number;
+}
+
+export interface IncidentDetail {
+  incident: Incident;
+  members: IncidentMember[];
+  former_members: IncidentMember[];
+  root_cause: RootCause | null;
+  impact: IncidentImpact | null;
+  timeline: { version: number; kind: string; at: string; reason: string; status: string; alerts: number; impact_score: number }[];
 }

@@ -49,3 +49,8 @@ export const TREND_ARROWS: Record<string, string> = {
   no_change: "",
   new: "",
 };
+
+/** Revenue at risk: "$25,000/h" (the assets' revenue_per_hour, in the inventory's currency). */
+export function perHour(n: number | null | undefined): string {
+  return n ? `$${number(n)}/h` : "–";
+}

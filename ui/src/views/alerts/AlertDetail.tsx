@@ -97,6 +97,16 @@ export function AlertDetail({ alertId, onClose, onChanged }: { alertId: string; 
             </dd>
           </>
         )}
+        {a.incident_id && (
+          <>
+            <dt>Incident</dt>
+            <dd>
+              <Link to={`/incidents/${encodeURIComponent(a.incident_id)}`} data-testid="detail-incident">
+                {a.incident_id}
+              </Link>
+            </dd>
+          </>
+        )}
         <dt>Source</dt>
         <dd>{a.source}</dd>
         <dt>Environment</dt>
