@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +321,109 @@ def _other_views(page: Any, p: Pipeline) -> None:
     page.locator("[data-testid=health-status]").wait_for()
     page.locator("td", has_text="projection:alerts").wait_for()
     _shot(page, "health")
+
+
+def _example_1_assets() -> list[dict[str, Any]]:
+    """Seed Example 1's network: a poller behind the WAN; a core router (criticality 5) linked to 4
+    switches with 16 servers behind them; a checkout application on one server, under the checkout
+    service ($25,000/h)."""
+
+    def asset(name: str, type_: str, links: list[tuple[str, str]] = (), **fields: Any) -> dict[str, Any]:
+        deps = [{"type": kind, "target": f"ast_ex1_{target}"} for kind, target in links]
+        return {"id": f"ast_ex1_{name}", "name": f"ex1-{name}", "type": type_, "dependencies": deps, **fields}
+
+    out = [asset("wan", "router"), asset("noc", "server", [("connected_to", "wan")], tags=["poller"])]
+    core = [("connected_to", "wan")] + [("connected_to", f"sw{i}") for i in range(4)]
+    out.append(asset("core", "router", core, criticality=5))
+    for i in range(4):
+        out.append(asset(f"sw{i}", "switch"))
+        out += [asset(f"srv{i}{j}", "server", [("connected_to", f"sw{i}")]) for j in range(4)]
+    out.append(asset("checkout-app", "application", [("runs_on", "srv00")], criticality=4))
+    out.append(asset("checkout", "service", [("depends_on", "checkout-app")], revenue_per_hour=25_000.0))
+    return out
+
+
+def test_an_incident_shows_its_root_cause_impact_and_revenue_at_risk(console: dict[str, Any]) -> None:
+    """Seed Example 1 through the API (a core router down behind 20 devices): the incident list and
+    page show the core router as the root cause, the impact score and the revenue at risk; an alert's
+    detail panel leads to its incident."""
+    p: Pipeline = console["pipeline"]
+    started = time.monotonic()
+    assets = _example_1_assets()
+    with p.client() as admin:
+        for asset in assets:
+            assert admin.post("/api/v1/assets", json=asset).status_code == 202
+        wait_for(
+            lambda: (
+                admin.get("/api/v1/assets", params={"q": "ex1-", "limit": 1}).json()["total"] == len(assets)
+            ),
+            60,
+            "the assets of Example 1",
+        )
+        t0 = datetime.now(UTC) - timedelta(minutes=2)
+        down = [("core", 0)] + [
+            (name, -5 + 3 * n)
+            for n, name in enumerate(
+                [f"sw{i}" for i in range(4)] + [f"srv{i}{j}" for i in range(4) for j in range(4)]
+            )
+        ]
+        events = [
+            {
+                "source": "nms",
+                "asset_id": f"ast_ex1_{name}",
+                "resource": f"ex1-{name}",
+                "event": "Device Unreachable",
+                "severity": "critical",
+                "title": f"ex1-{name} Device Unreachable",
+                "occurred_at": (t0 + timedelta(seconds=at)).isoformat(),
+            }
+            for name, at in down
+        ]
+        assert admin.post("/api/v1/events", json=events).status_code == 202
+
+        def settled() -> dict[str, Any] | None:
+            r = admin.get("/api/v1/incidents", params={"status": "open", "root_asset_id": "ast_ex1_core"})
+            found = r.json()["incidents"]
+            return found[0] if found and found[0]["alerts"] == 21 else None
+
+        incident = wait_for(settled, 60, "the incident of Example 1 (21 alerts, root ex1-core)")
+    impact = incident["impact"]
+    assert impact["revenue_per_hour"] == 25_000.0 and incident["root_cause"]["explains"] == 20
+    score = f"{impact['score']:,.1f}".removesuffix(".0")
+
+    with Tab(console) as tab:
+        page = tab.page
+        _login(page, p.api, "olga", "/alerts")
+        page.click("nav >> text=Incidents")
+        row = page.locator(f"tr[data-incident-id='{incident['incident_id']}']")
+        row.wait_for(timeout=LIVE)
+        for text in ("ex1-core: Device Unreachable", "20 of 20 other assets", "$25,000/h", score, "21"):
+            assert text in row.inner_text(), (text, row.inner_text())
+        _shot(page, "incidents")
+
+        row.locator("a").first.click()
+        page.wait_for_url(f"**/incidents/{incident['incident_id']}")
+        root = page.locator("[data-testid=root-cause]")
+        root.locator("a", has_text="ex1-core").first.wait_for()
+        assert "Explains 20 of 20" in root.inner_text()
+        assert page.locator(".impact-score").inner_text() == score
+        assert page.locator("[data-testid=revenue]").inner_text() == "$25,000/h"
+        assert "checkout" in page.locator("[data-testid=impact]").inner_text()
+        page.locator("h2", has_text="Members (21)").wait_for()
+        assert page.locator(".members tbody tr").count() == 21
+        reasons = set(page.locator(".members tbody tr td:nth-child(6) strong").all_inner_texts())
+        assert reasons <= {"seed", "topology", "unreachable"} and "unreachable" in reasons, reasons
+        assert page.locator(".history li", has_text="opened").count() >= 1
+        _shot(page, "incident", full_page=True)
+
+        # The root cause's alert, in the console: its detail panel names the incident and leads back.
+        root.locator("a", has_text="Device Unreachable").click()
+        page.locator(".detail-title", has_text="ex1-core Device Unreachable").wait_for(timeout=LIVE)
+        page.click("[data-testid=detail-incident]")
+        page.wait_for_url(f"**/incidents/{incident['incident_id']}")
+        page.locator("[data-testid=root-cause]").wait_for()
+        assert tab.errors == []
+    print(f"\nincident test (seeding included): {time.monotonic() - started:.1f} s")
 
 
 def test_ten_thousand_open_alerts_stay_responsive(console: dict[str, Any]) -> None:

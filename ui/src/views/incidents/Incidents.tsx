@@ -82,7 +82,6 @@ function IncidentTable({ rows, label }: { rows: Incident[]; label: string }) {
           <th>Root cause</th>
           <th>Revenue at risk</th>
           <th>Status</th>
-          <th>Opened</th>
           <th>Changed</th>
         </tr>
       </thead>
@@ -110,8 +109,7 @@ function IncidentTable({ rows, label }: { rows: Incident[]; label: string }) {
                 </>
               )}
             </td>
-            <td title={i.opened_at}>{ago(i.opened_at)}</td>
-            <td title={i.updated_at}>{ago(i.updated_at)}</td>
+            <td title={`opened ${i.opened_at}, changed ${i.updated_at}`}>{ago(i.updated_at)}</td>
           </tr>
         ))}
       </tbody>
