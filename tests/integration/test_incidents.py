@@ -143,7 +143,8 @@ def run(pipeline: Pipeline) -> None:
         found = incidents(pipeline, status="open", sort="-alerts")
         return found if [i["alerts"] for i in found] == [21, 3, 2] else None
 
-    found = wait_for(settled, 90, "three open incidents of 21, 3 and 2 alerts")
+    # The killed stage rejoins its group and rebuilds its state first: slower on the embedded broker.
+    found = wait_for(settled, 240, "three open incidents of 21, 3 and 2 alerts")
     print(f"\nincidents settled {time.monotonic() - started:.1f} s after the last post (a restart included)")
     core, site_b, payments = found
     assert core["root_asset_id"] == aid("a-core") and site_b["root_asset_id"] == aid("b-sw")
