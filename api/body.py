@@ -20,17 +20,12 @@ import orjson
 from pydantic import BaseModel, TypeAdapter
 from starlette.requests import Request
 
-from ems.api.edge import require_json
+from ems.api.edge import has_body, require_json
 from ems.api.errors import ApiError
 from ems.schemas.limits import MAX_DEPTH, NUL_MESSAGE, nul_paths
 
 MAX_BODY_DEPTH = MAX_DEPTH + 8  # a record's attributes may nest MAX_DEPTH levels inside a batch
 JSON_TYPES = ("application/json",)
-
-
-def has_body(request: Request) -> bool:
-    length = request.headers.get("content-length")
-    return (length not in (None, "0")) or "chunked" in request.headers.get("transfer-encoding", "")
 
 
 async def read_body(
@@ -41,7 +36,7 @@ async def read_body(
     limit: int | None = None,
 ) -> Any:
     """The request body parsed as JSON after the checks above; None for an absent optional body."""
-    if not has_body(request):
+    if not has_body(request.headers):
         if required:
             raise ApiError(400, "empty request body; expected a JSON object or array")
         return None

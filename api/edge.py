@@ -142,7 +142,7 @@ def require_json(
     if isinstance(source, HTTPConnection):
         headers = source.headers
         content_type = headers.get("content-type")
-        if content_type is None and allow_empty and not _has_body(headers):
+        if content_type is None and allow_empty and not has_body(headers):
             return
     else:
         content_type = source
@@ -159,7 +159,8 @@ def require_json(
         raise UnsupportedMediaType(f"charset {charset!r} is not accepted: JSON bodies are UTF-8", accepted)
 
 
-def _has_body(headers: Headers) -> bool:
+def has_body(headers: Headers) -> bool:
+    """Whether a request with these headers carries a body (a length above 0, or a transfer coding)."""
     length = headers.get("content-length", "").strip()
     return "transfer-encoding" in headers or (length != "" and length != "0")
 

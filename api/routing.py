@@ -32,9 +32,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ems.api.body import as_json, has_body, read_body
+from ems.api.body import as_json, read_body
+from ems.api.edge import has_body
 from ems.api.errors import ApiError, field_errors
 from ems.api.responses import JSON
+from ems.api.security.credentials import find_credential
 
 PUBLIC = "public"  # anyone may call it (login, liveness, the OpenAPI document)
 AUTHENTICATED = "authenticated"  # any signed-in principal (who am I, logout)
@@ -172,22 +174,11 @@ async def _authorize(request: Request, endpoint: Endpoint, body_key: Any = None)
     return principal
 
 
-def _has_credential_header(request: Request) -> bool:
-    headers = request.headers
-    return bool(
-        headers.get("authorization")
-        or headers.get("x-api-key")
-        or headers.get("api-key")
-        or request.query_params.get("api-key")
-        or request.cookies.get("ems_access")
-    )
-
-
 def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
         request.scope[ENDPOINT_KEY] = endpoint
         early, read_early = None, False
-        if endpoint.body_credential is not None and not _has_credential_header(request):
+        if endpoint.body_credential is not None and find_credential(request) is None:
             early, read_early = (
                 await read_body(request, endpoint.media_types, required=endpoint.body_required),
                 True,
@@ -213,7 +204,7 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 else await read_body(request, endpoint.media_types, required=endpoint.body_required)
             )
             # A body that is JSON `null` is a body (validated, refused), not an absent optional one.
-            given = raw is not None or endpoint.body_required or has_body(request)
+            given = raw is not None or endpoint.body_required or has_body(request.headers)
             if endpoint.validate_body and given:
                 try:
                     body = as_json(endpoint.body_adapter, raw)
