@@ -37,6 +37,9 @@ def _api(args: argparse.Namespace) -> int:
         # Forwarding headers are believed only from EMS_TRUSTED_PROXIES (ems.api.edge.client_address);
         # uvicorn's own default would believe any from loopback.
         proxy_headers=False,
+        # h11 refuses a head still incomplete past this size, so its own 16 KiB default made a long
+        # filter URL answered or reset depending on how the kernel split it into reads.
+        h11_max_incomplete_event_size=settings.api_max_head_bytes,
     )
     return 0
 

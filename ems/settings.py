@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    api_max_head_bytes: int = Field(
+        1 << 20,
+        ge=16_384,
+        description="Longest request line plus headers `ems api` reads, however split into packets (bytes)",
+    )
     rate_limit_per_minute: int = Field(
         6000, ge=1, le=60_000_000, description="Requests per minute per API key (and its burst), in Redis"
     )

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import collections
 import http.client
+import json
+import socket
 import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -215,6 +217,27 @@ def test_hostile_filter_values_get_a_documented_answer(pipeline: Pipeline) -> No
             r = c.get(path)
             assert r.status_code == 200, r.text
             assert r.json()[rows][0]["attributes"]["big"] == 1e300
+
+
+def test_a_long_url_sent_in_small_pieces_gets_its_answer(pipeline: Pipeline) -> None:
+    """The same 100 kB filter whether the kernel hands it over at once or in 8 kB reads."""
+    pipeline.start_api()
+    key = pipeline.admin_key()
+    url = urlsplit(pipeline.api)
+    head = (
+        f"GET /api/v1/alerts?resource={'x' * 100_000} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"Authorization: Key {key}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((url.hostname, url.port), timeout=30) as s:
+        for start in range(0, len(head), 8192):
+            s.sendall(head[start : start + 8192])
+            time.sleep(0.01)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    status_line = answer.split(b"\r\n", 1)[0]
+    assert status_line == b"HTTP/1.1 200 OK", answer[:300]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["alerts"] == []
 
 
 def nested(depth: int) -> bytes:
