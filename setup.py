@@ -24,6 +24,7 @@ FOLDERS = {
     "bench": "ems.bench",
     "collectors": "ems.collectors",
     "ml": "ems.ml",
+    "itsm": "ems.itsm",
 }
 
 

@@ -1,0 +1,1 @@
+"""ITSM lite: ticket status machines, priority, SLA calendars and timers, numbers and routing (pure)."""
