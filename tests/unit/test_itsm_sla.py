@@ -90,6 +90,9 @@ def test_resolving_after_the_due_time_has_breached_even_outside_hours() -> None:
     reading = read(resolution, OFFICE, berlin(2026, 5, 11, 9))
     assert reading.state == "stopped" and reading.elapsed == 2 * H
     assert reading.breached_at == berlin(2026, 5, 8, 17) and reading.due_at == berlin(2026, 5, 8, 17)
+    late_look = due_warnings(resolution, OFFICE, berlin(2026, 5, 11, 9))
+    assert [(w.threshold, w.at) for w in late_look][-1] == (100, berlin(2026, 5, 8, 17))
+    assert len(late_look) == 4
     in_time = timer(
         "resolution", 2 * H, (berlin(2026, 5, 8, 15), "new"), (berlin(2026, 5, 8, 16), "resolved")
     )
