@@ -149,9 +149,6 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.rate is not None and args.rate <= 0:
-        print("ems eval: --rate must be a positive number of alerts per minute", file=sys.stderr)
-        return 2
     api = args.api or f"http://{settings.api_host}:{settings.api_port}"
     scenarios = [generate(seed, faults=args.faults) for seed in seed_range(args.seeds)]
     offline: list[Assigned] = []
@@ -205,6 +202,17 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def positive(text: str) -> float:
+    """An argument that must be a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score the correlation on generated scenarios through the real pipeline")
     p.add_argument("--seeds", default="101-103", help="scenario seeds, e.g. 101-103 or 5,9")
@@ -214,16 +222,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each phase")
     p.add_argument(
         "--rate",
-        type=float,
+        type=positive,
         help="post at this many alerts a minute (event-time order, wall-clock paced) and measure each "
         "true group's decision delay (default: one burst)",
     )
-    p.add_argument("--tick", type=float, default=0.2, help="with --rate: seconds between two POSTs")
+    p.add_argument("--tick", type=positive, default=0.2, help="with --rate: seconds between two POSTs")
     p.add_argument(
-        "--poll", type=float, default=0.25, help="with --rate: seconds between looks at the incidents"
+        "--poll", type=positive, default=0.25, help="with --rate: seconds between looks at the incidents"
     )
     p.add_argument(
-        "--target", type=float, default=5.0, help="with --rate: the delay target (s) counted against"
+        "--target", type=positive, default=5.0, help="with --rate: the delay target (s) counted against"
     )
     p.add_argument("--json", action="store_true", help="also print the scores as one JSON line")
     p.set_defaults(fn=lambda args: run_eval(args, get_settings()))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from ems.cli import main
 from ems.eval_delays import Sightings, due, group_delays, summary
 from ems.eval_paced import chunks
 
@@ -72,3 +73,12 @@ def test_the_summary_counts_the_delays_over_the_target_and_those_never_seen() ->
     assert summary([None], 5.0) == {"groups": 1, "unseen": 1, "target_s": 5.0, "over_target": 1}
     twenty = summary([float(i) for i in range(1, 21)], 5.0)
     assert twenty["p95_s"] == 20.0 and twenty["p50_s"] == 10.5 and twenty["over_target"] == 15
+
+
+@pytest.mark.parametrize("option", ["--rate", "--tick", "--poll", "--target"])
+def test_a_rate_tick_poll_or_target_that_is_not_above_zero_is_refused_naming_it(option, capsys) -> None:
+    for bad in ("0", "-5", "fast"):
+        with pytest.raises(SystemExit) as exc:
+            main(["eval", option, bad, "--api-key", "k"])
+        assert exc.value.code == 2
+        assert option in capsys.readouterr().err
