@@ -8,6 +8,11 @@ the API (`/api/v1/incidents`, `/api/v1/incidents/{id}`) and scored as the offlin
 kind, with the offline scores of the same scenarios beside them. `settled` is the wall time from the
 last post acknowledged to the incidents holding every episode (all scenarios at once: an upper bound of
 each incident's delay). Run it against a pipeline of its own: it writes assets and alerts.
+
+`--rate N` posts the alerts in event-time order at a steady N a minute instead (wall-clock paced, one
+POST every `--tick` s; the event times are kept, so event time runs faster than the wall clock), while
+a poller looks at the incidents every `--poll` s; it then prints each true group's decision delay
+(`ems.eval_delays`) against `--target`.
 """
 
 from __future__ import annotations
@@ -21,15 +26,15 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import orjson
 
 from ems.assets_cli import append, commands, known_assets, parse
+from ems.eval_delays import GroupDelay, group_delays, summary
+from ems.eval_paced import Poller, post, post_paced
 from ems.ml.correlation.config import CorrelationConfig
 from ems.ml.evaluate import Assigned, assign, by_kind, report, run_offline, scores, seed_range
 from ems.ml.scenarios import Scenario, generate
 from ems.settings import Settings, get_settings
 
-CHUNK = 1000  # alerts per POST (the API's batch limit)
 QUIET_S = 20.0  # incidents unchanged this long: settled
 
 
@@ -44,31 +49,6 @@ def load_assets(settings: Settings, scenarios: list[Scenario], timeout: float) -
         if time.monotonic() > deadline:
             raise SystemExit(f"the asset registry did not project {len(ids)} assets within {timeout:.0f} s")
         time.sleep(0.5)
-
-
-def post_alerts(client: httpx.Client, scenarios: list[Scenario], max_bytes: int) -> int:
-    """POST every alert in time order, in requests of at most CHUNK alerts and `max_bytes`."""
-    items = sorted(
-        (o.model_dump(mode="json") for sc in scenarios for o in sc.observations()),
-        key=lambda o: o["occurred_at"],
-    )
-    chunk: list[bytes] = []
-    size = 2
-    for item in [*items, None]:
-        raw = orjson.dumps(item) if item is not None else b""
-        if chunk and (item is None or len(chunk) == CHUNK or size + len(raw) + 1 > max_bytes):
-            r = client.post(
-                "/api/v1/events",
-                content=b"[" + b",".join(chunk) + b"]",
-                headers={"Content-Type": "application/json"},
-            )
-            if r.status_code != 202:
-                raise SystemExit(f"POST /api/v1/events answered {r.status_code}: {r.text[:500]}")
-            chunk, size = [], 2
-        if item is not None:
-            chunk.append(raw)
-            size += len(raw) + 1
-    return len(items)
 
 
 def incident_ids(client: httpx.Client) -> tuple[list[str], int]:
@@ -106,6 +86,61 @@ def read_members(client: httpx.Client, ids: list[str]) -> list[tuple[str, str | 
     return out
 
 
+def settle(client: httpx.Client, want: int, timeout: float) -> tuple[list[str], float] | None:
+    """Wait until the incidents hold `want` episodes (or stop changing for QUIET_S): the incident
+    ids and the wall time from the call to the last change; None after `timeout` s."""
+    posted = time.monotonic()
+    deadline = posted + timeout
+    last, since = -1, time.monotonic()
+    while True:
+        ids, held = incident_ids(client)
+        now = time.monotonic()
+        if held != last:
+            last, since = held, now
+        if held >= want:
+            return ids, since - posted
+        if held and now - since > QUIET_S:  # the pipeline made other episodes than the cores alone
+            print(
+                f"ems eval: {held} episodes in incidents, {want} offline; scoring what is there",
+                file=sys.stderr,
+            )
+            return ids, since - posted
+        if now > deadline:
+            print(f"ems eval: {held} of {want} episodes in incidents after {timeout:.0f} s", file=sys.stderr)
+            return None
+        time.sleep(0.5)
+
+
+def paced_report(
+    args: argparse.Namespace, groups: list[GroupDelay], sent: int, took: float, polls: int
+) -> dict[str, Any]:
+    """Print the decision delays of a paced run; return them (for --json)."""
+    placed = summary([g.placed_s for g in groups], args.target)
+    final = summary([g.final_s for g in groups], args.target)
+    achieved = 60 * (sent - 1) / took if took > 0 else 0.0
+    print(
+        f"paced: {sent} alerts at {args.rate:g}/min (achieved {achieved:.0f}/min over {took:.0f} s, "
+        f"one POST every {args.tick:g} s); incidents polled every {args.poll:g} s ({polls} looks)"
+    )
+    print(f"decision delay of each true group's last episode, from its post ({len(groups)} groups):")
+    for name, row in (("in an incident", placed), ("in its final incident", final)):
+        if "p50_s" not in row:
+            print(f"  {name:22} never seen: {row['unseen']}")
+            continue
+        print(
+            f"  {name:22} p50 {row['p50_s']:.2f} s, p95 {row['p95_s']:.2f} s, max {row['max_s']:.2f} s; "
+            f"{row['over_target']} over {args.target:g} s"
+            + (f" ({row['unseen']} never seen)" if row["unseen"] else "")
+        )
+    return {
+        "rate_per_min": args.rate,
+        "achieved_per_min": achieved,
+        "seconds": took,
+        "placed": placed,
+        "final": final,
+    }
+
+
 def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     key = args.api_key or os.environ.get("EMS_API_KEY")
     if not key:
@@ -122,41 +157,37 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         got, pairs = run_offline(sc, CorrelationConfig())
         offline += got
         overlaps += pairs
+    items = sorted((o for sc in scenarios for o in sc.observations()), key=lambda o: o.occurred_at)
     load_assets(settings, scenarios, args.timeout)
-    with httpx.Client(base_url=api, timeout=60, headers={"Authorization": f"Key {key}"}) as client:
-        sent = post_alerts(client, scenarios, settings.max_payload_bytes)
-        posted = time.monotonic()
-        deadline = posted + args.timeout
-        last, since = -1, time.monotonic()
-        while True:
-            ids, held = incident_ids(client)
-            now = time.monotonic()
-            if held != last:
-                last, since = held, now
-            if held >= len(offline):
-                break
-            if held and now - since > QUIET_S:  # the pipeline made other episodes than the cores alone
-                print(
-                    f"ems eval: {held} episodes in incidents, {len(offline)} offline; scoring what is there",
-                    file=sys.stderr,
-                )
-                break
-            if now > deadline:
-                print(
-                    f"ems eval: {held} of {len(offline)} episodes in incidents after {args.timeout:.0f} s",
-                    file=sys.stderr,
-                )
-                return 1
-            time.sleep(0.5)
-        settled = since - posted
-        members = read_members(client, ids)
+
+    def client() -> httpx.Client:
+        return httpx.Client(base_url=api, timeout=60, headers={"Authorization": f"Key {key}"})
+
+    paced: dict[str, Any] | None = None
+    with client() as http:
+        if args.rate is None:
+            post(http, items, settings.max_payload_bytes)
+        else:
+            poller = Poller(client, args.poll)
+            poller.start()
+            posted, took = post_paced(http, items, args.rate, args.tick, settings.max_payload_bytes)
+        got = settle(http, len(offline), args.timeout)
+        if got is None:
+            return 1
+        ids, settled = got
+        if args.rate is not None:
+            poller.stop()
+        members = read_members(http, ids)
     truth = {k: v for sc in scenarios for k, v in sc.truth().items()}
     kinds = {k: v for sc in scenarios for k, v in sc.kind_of.items()}
     live = assign(members, truth, kinds)
     print(
-        f"{len(scenarios)} scenario(s), {sent} alerts posted, {len(live)} episodes; "
+        f"{len(scenarios)} scenario(s), {len(items)} alerts posted, {len(live)} episodes; "
         f"incidents held every episode {settled:.1f} s after the last post"
     )
+    if args.rate is not None:
+        groups = group_delays(members, truth, kinds, posted, poller.seen)
+        paced = paced_report(args, groups, len(items), took, poller.polls)
     print("through the pipeline:")
     report(live, overlaps)
     print("offline (the same cores without Kafka), for comparison:")
@@ -164,8 +195,22 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         import json
 
-        print(json.dumps({"live": scores(live, overlaps), "kinds": by_kind(live), "settled_s": settled}))
+        out = {"live": scores(live, overlaps), "kinds": by_kind(live), "settled_s": settled}
+        if paced is not None:
+            out["paced"] = paced
+        print(json.dumps(out))
     return 0
+
+
+def positive(text: str) -> float:
+    """An argument that must be a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -175,5 +220,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api", help="API base URL (default: http://EMS_API_HOST:EMS_API_PORT)")
     p.add_argument("--api-key", help="API key (default: EMS_API_KEY)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each phase")
+    p.add_argument(
+        "--rate",
+        type=positive,
+        help="post at this many alerts a minute (event-time order, wall-clock paced) and measure each "
+        "true group's decision delay (default: one burst)",
+    )
+    p.add_argument("--tick", type=positive, default=0.2, help="with --rate: seconds between two POSTs")
+    p.add_argument(
+        "--poll", type=positive, default=0.25, help="with --rate: seconds between looks at the incidents"
+    )
+    p.add_argument(
+        "--target", type=positive, default=5.0, help="with --rate: the delay target (s) counted against"
+    )
     p.add_argument("--json", action="store_true", help="also print the scores as one JSON line")
     p.set_defaults(fn=lambda args: run_eval(args, get_settings()))

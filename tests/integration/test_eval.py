@@ -41,3 +41,21 @@ def test_assets_import_then_eval_through_the_pipeline(pipeline: Pipeline, tmp_pa
     )
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["live"]["purity"] >= 0.9 and got["live"]["ari"] >= 0.8 and got["live"]["episodes"] > 30
+
+
+def test_eval_at_a_steady_rate_reports_each_true_groups_decision_delay(pipeline: Pipeline) -> None:
+    pipeline.start_worker()
+    pipeline.start_api()
+    # Seed 9 with 5 faults: 65 alerts, posted over about 6.5 s.
+    args = ("--seeds", "9", "--faults", "5", "--rate", "600", "--api-key", pipeline.admin_key(), "--json")
+    done = pipeline.run("eval", *args, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    print(done.stdout)
+    assert "decision delay of each true group's last episode" in done.stdout
+    paced = json.loads(done.stdout.strip().splitlines()[-1])["paced"]
+    assert 450 < paced["achieved_per_min"] < 750 and 5 < paced["seconds"] < 12
+    placed, final = paced["placed"], paced["final"]
+    assert placed["groups"] >= 8 and placed["unseen"] == 0 and final["unseen"] == 0
+    # Decided within seconds of the post (the target is 5 s; a loaded test machine gets slack).
+    assert 0 <= placed["p50_s"] <= placed["p95_s"] <= placed["max_s"] < 15
+    assert placed["p50_s"] <= final["p50_s"] and placed["max_s"] <= final["max_s"] < 15
