@@ -1,4 +1,5 @@
-"""The ticket routes: create (also from an alert), list, one ticket by number, transition, comment.
+"""The ticket routes: create (also from an alert), list, one ticket by number, transition, comment,
+assign, link.
 
 Writes are `ticket.*` commands on `ems.commands` with the caller as their actor (202 with the command
 and ticket ids); `?wait=S` answers once the ticket stage applied it and the projection shows it (200
@@ -26,7 +27,7 @@ from ems.itsm import states
 from ems.itsm.numbers import TicketNumberError, parse_number
 from ems.schemas.command import Command
 from ems.schemas.limits import Text
-from ems.schemas.ticket import CommentArgs, CreateArgs, LinkArgs, TransitionArgs
+from ems.schemas.ticket import AssignArgs, CommentArgs, CreateArgs, LinkArgs, TransitionArgs
 
 URGENCY_OF_SEVERITY = {"critical": 1, "major": 2}  # an alert's severity -> the ticket's default urgency
 
@@ -45,6 +46,14 @@ class TicketTransition(TransitionArgs):
 
 class TicketComment(CommentArgs):
     pass
+
+
+class TicketAssign(AssignArgs):
+    reason: Text(4096) = Field("", description="why; kept in the ticket's history")
+
+
+class TicketLink(LinkArgs):
+    reason: Text(4096) = Field("", description="why; kept in the ticket's history")
 
 
 class TicketListQuery(BaseModel):
@@ -196,6 +205,31 @@ async def comment_ticket(call: Call) -> Any:
     return await _submit(call, "comment", row["ticket_id"], args, "", row["number"])
 
 
+async def assign_ticket(call: Call) -> Any:
+    body: TicketAssign = call.body
+    row = await _ticket(call)
+    args = body.model_dump(mode="json", exclude={"reason"}, exclude_none=True)
+    return await _submit(call, "assign", row["ticket_id"], args, body.reason, row["number"])
+
+
+async def link_ticket(call: Call) -> Any:
+    body: TicketLink = call.body
+    row = await _ticket(call)
+    ref = body.ref
+    if body.kind == "ticket":
+        try:
+            parse_number(ref)
+        except TicketNumberError as exc:
+            raise ApiError(422, "validation failed", [{"field": "ref", "message": str(exc)}]) from None
+        ref = ref.upper()
+    async with call.state.pool.connection() as conn:
+        q = "SELECT 1 FROM ticket_links WHERE ticket_id = %s AND kind = %s AND ref = %s"
+        if await (await conn.execute(q, (row["ticket_id"], body.kind, ref))).fetchone():
+            raise ApiError(409, f"{row['number']} is linked to {body.kind} {ref} already")
+    args = {"kind": body.kind, "ref": ref}
+    return await _submit(call, "link", row["ticket_id"], args, body.reason, row["number"])
+
+
 async def tickets_list(call: Call) -> Any:
     async with call.state.pool.connection() as conn:
         return await list_tickets(conn, call.request.query_params, tenant_of(call))
@@ -278,6 +312,31 @@ ENDPOINTS = [
         summary="Add a work note or a customer-visible comment to a ticket",
         body=TicketComment,
         responses={200: "applied (with ?wait): the ticket", 404: "no such ticket"},
+        **WRITE,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/tickets/{number}/assign",
+        assign_ticket,
+        permission="write:tickets",
+        summary="Assign a ticket to a group, a person, or both ('' unassigns the person)",
+        body=TicketAssign,
+        responses={200: "applied (with ?wait): the ticket", 404: "no such ticket"},
+        **WRITE,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/tickets/{number}/links",
+        link_ticket,
+        permission="write:tickets",
+        summary="Link a ticket to an alert, an incident, an asset or another ticket (by its number)",
+        body=TicketLink,
+        responses={
+            200: "applied (with ?wait): the ticket",
+            404: "no such ticket",
+            409: "linked already",
+            422: "a bad field (a ticket link's ref must be a ticket number)",
+        },
         **WRITE,
     ),
 ]

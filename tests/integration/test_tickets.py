@@ -62,10 +62,25 @@ def test_tickets_over_the_api(pipeline: Pipeline) -> None:
             json={"text": "line card replaced", "visibility": "customer"},
         )
         assert noted.status_code == 200, noted.text
+        assigned = c.post(
+            f"/api/v1/tickets/{number}/assign",
+            params={"wait": 30},
+            json={"group": "network", "assignee": "ann"},
+        )
+        assert assigned.status_code == 200, assigned.text
+        assert c.post(f"/api/v1/tickets/{number}/assign", json={}).status_code == 422
+        link = {"kind": "asset", "ref": "ast_core1"}
+        linked = c.post(f"/api/v1/tickets/{number}/links", params={"wait": 30}, json=link)
+        assert linked.status_code == 200, linked.text
+        assert c.post(f"/api/v1/tickets/{number}/links", json=link).status_code == 409
+        bad_ref = c.post(f"/api/v1/tickets/{number}/links", json={"kind": "ticket", "ref": "bogus"})
+        assert bad_ref.status_code == 422 and bad_ref.json()["errors"][0]["field"] == "ref"
 
         # 4. Read back by number: the timers read now, the comment, the history with its actors.
         detail = c.get(f"/api/v1/tickets/{number}").json()
         assert detail["ticket"]["status"] == "in_progress" and detail["ticket"]["comments"] == 1
+        assert (detail["ticket"]["assignment_group"], detail["ticket"]["assignee"]) == ("network", "ann")
+        assert [(x["kind"], x["ref"], x["by"]) for x in detail["links"]] == [("asset", "ast_core1", ACTOR)]
         sla = {t["kind"]: t for t in detail["sla"]}
         assert (sla["response"]["target_s"], sla["resolution"]["target_s"]) == (900, 4 * 3600)
         assert sla["response"]["now"]["state"] == "stopped"  # responded: it left `new`
@@ -76,6 +91,8 @@ def test_tickets_over_the_api(pipeline: Pipeline) -> None:
             ("created", "new", ACTOR),
             ("transitioned", "in_progress", ACTOR),
             ("commented", "in_progress", ACTOR),
+            ("assigned", "in_progress", ACTOR),
+            ("linked", "in_progress", ACTOR),
         ]
         assert detail["history"][1]["from_status"] == "new" and detail["history"][1]["reason"] == "on it"
         assert [(x["visibility"], x["text"]) for x in detail["comments"]] == [
@@ -86,7 +103,9 @@ def test_tickets_over_the_api(pipeline: Pipeline) -> None:
 
         # 5. The list: filters, breached, a cursor.
         wait_for(lambda: c.get("/api/v1/tickets").json()["total"] == 2, 30, "the problem ticket")
-        mine = c.get("/api/v1/tickets", params={"status": "in_progress", "priority": "P1"}).json()
+        mine = c.get(
+            "/api/v1/tickets", params={"assignee": "ann", "group": "network", "priority": "P1"}
+        ).json()
         assert [t["number"] for t in mine["tickets"]] == [number]
         assert c.get("/api/v1/tickets", params={"breached": "true"}).json()["total"] == 0
         assert (
