@@ -1,10 +1,13 @@
 """Tickets end to end (real Kafka and PostgreSQL): opened, moved and commented over the HTTP API, applied
 by the ticket stage, projected and read back by number with their SLA timers; a move the machine does
 not allow answered 409 naming the allowed ones; a ticket opened from an alert; a command the stage
-refuses dead-lettered with the reason; a replay rebuilding the same rows.
+refuses dead-lettered with the reason; a replay rebuilding the same rows. On a driven clock (commands
+dated in the past), the SLA warnings and the breach each emitted once across a stage killed with -9.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from ems.schemas.command import Command
 from tests.integration.harness import Pipeline, dead_letters, send, wait_for
@@ -157,3 +160,60 @@ def test_tickets_over_the_api(pipeline: Pipeline) -> None:
         live = pipeline.query(f"SELECT * FROM {table} ORDER BY {key}")
         rebuilt = pipeline.query(f"SELECT * FROM {table} ORDER BY {key}", schema=target)
         assert live and live == rebuilt, f"{table} differs after replay"
+
+
+def test_sla_crossings_are_emitted_once_across_a_killed_stage(servers, tmp_path) -> None:
+    # A short session timeout: the killed stage's consumer leaves its group sooner.
+    pipeline = Pipeline(servers, tmp_path, broker_session_timeout="4")
+    t0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+    def command(action: str, target: str, minutes: float, **args) -> Command:
+        at = t0 + timedelta(minutes=minutes)
+        return Command(name=f"ticket.{action}", target=target, actor="ops", args=args, occurred_at=at)
+
+    def history() -> list[dict]:
+        return pipeline.query(
+            "SELECT version, sla FROM ticket_history WHERE ticket_id = 'tkt_sla' ORDER BY version"
+        )
+
+    try:
+        pipeline.start_worker(stages="projections")
+        pipeline.start("tickets", "worker", "--stages", "tickets")
+        # A P1 incident: response due in 15 minutes round the clock. At +8 min it has crossed 50 %.
+        send(pipeline, "commands", [command("create", "tkt_sla", 0, title="P1", urgency=1, impact=1)])
+        send(pipeline, "commands", [command("comment", "tkt_sla", 8, text="looking")])
+        wait_for(lambda: len(history()) == 2, 120, "the first two changes")
+        pipeline.kill_supervised_child("tickets")
+        later = [
+            command("comment", "tkt_sla", 9, text="still looking"),
+            command("comment", "tkt_sla", 20, text="late"),
+            command("transition", "tkt_sla", 25, to="in_progress"),
+        ]
+        send(pipeline, "commands", later)
+        send(pipeline, "commands", [command("create", "tkt_next", 26, title="next")])
+        # The restarted stage rebuilds its state from ems.tickets first: slower on the embedded broker.
+        rows = wait_for(lambda: [h for h in [history()] if len(h) == 5], 240, "five changes")[0]
+        assert [[(e["kind"], e["threshold"]) for e in r["sla"]] for r in rows] == [
+            [],
+            [("response", 50)],
+            [],  # 50 % was emitted before the kill: not again
+            [("response", 75), ("response", 90), ("response", 100)],
+            [],
+        ]
+        assert rows[3]["sla"][-1]["at"].startswith("2026-03-02T10:15:00")
+        timer = pipeline.query("SELECT * FROM sla_timers WHERE ticket_id = 'tkt_sla' AND kind = 'response'")[
+            0
+        ]
+        assert (timer["state"], timer["emitted"]) == ("stopped", [50, 75, 90, 100])
+        assert timer["breached_at"] == t0 + timedelta(minutes=15)
+        # The number sequence survived the restart too.
+        number = wait_for(
+            lambda: pipeline.scalar("SELECT number FROM tickets WHERE ticket_id = 'tkt_next'"),
+            60,
+            "the next ticket",
+        )
+        assert number == "INC0000002"
+        listed = pipeline.scalar("SELECT count(*) FROM tickets WHERE sla_breached_at IS NOT NULL")
+        assert listed == 1
+    finally:
+        pipeline.stop_all()
