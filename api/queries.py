@@ -32,6 +32,7 @@ class ListSpec:
     time_column: str
     text_columns: Sequence[str] = ()
     array_columns: Mapping[str, str] = None  # query parameter -> text[] column (contains)
+    flags: Mapping[str, str] = None  # query parameter -> SQL condition: true holds it, false negates it
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,23 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable, tenant: str
         set(params.keys())
         - set(spec.equals)
         - set(spec.array_columns or {})
+        - set(spec.flags or {})
         - {"sort", "limit", "page", "cursor", "q", "from", "to"}
     )
     if unknown:
         allowed = sorted(
-            {*spec.equals, *(spec.array_columns or {}), "sort", "limit", "page", "cursor", "q", "from", "to"}
+            {
+                *spec.equals,
+                *(spec.array_columns or {}),
+                *(spec.flags or {}),
+                "sort",
+                "limit",
+                "page",
+                "cursor",
+                "q",
+                "from",
+                "to",
+            }
         )
         raise ApiError(
             400, f"unknown query parameter(s) {', '.join(sorted(unknown))}; allowed: {', '.join(allowed)}"
@@ -96,6 +109,14 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable, tenant: str
             op = "NOT ({} @> %s)" if value.startswith("!") else "{} @> %s"
             where.append(sql.SQL(op).format(sql.Identifier(column)))
             args.append([value.lstrip("!")])
+    for name, condition in (spec.flags or {}).items():
+        if params.get(name) is None:
+            continue
+        value = params[name].strip().lower()
+        if value not in ("true", "false"):
+            raise ApiError(400, f"{name} must be true or false, got {params[name]!r}")
+        negate = sql.SQL("" if value == "true" else "NOT ")
+        where.append(sql.SQL("{}({})").format(negate, sql.SQL(condition)))
     if params.get("q"):
         text = sql.SQL(" || ' ' || ").join(
             sql.SQL("coalesce({}, '')").format(sql.Identifier(c)) for c in spec.text_columns

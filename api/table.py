@@ -14,6 +14,7 @@ from ems.api import (
     integrations,
     series,
     status_routes,
+    tickets,
 )
 from ems.api.openapi import generate
 from ems.api.routing import Endpoint
@@ -25,6 +26,7 @@ ENDPOINTS: list[Endpoint] = [
     *alert_actions.ENDPOINTS,
     *asset_endpoints.ENDPOINTS,
     *incidents.ENDPOINTS,
+    *tickets.ENDPOINTS,
     *series.ENDPOINTS,
     *integrations.ENDPOINTS,  # Alertmanager, Alerta and PagerDuty clients (docs/ingest.md)
     *security_routes.ENDPOINTS,  # login, sessions, users, keys

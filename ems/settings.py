@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ems.ml.correlation.config import DEFAULT_DOWN_EVENTS, Rule
+from ems.schemas.ticket import RouteRule
 
 
 class Settings(BaseSettings):
@@ -258,6 +259,17 @@ class Settings(BaseSettings):
     correlation_flush_members: int = Field(
         2000, ge=1, description="Publish the decisions once this many memberships changed (bounds a record)"
     )
+    # Tickets (agents/tickets.py, docs/itsm.md): routing to assignment groups, the reopen window
+    ticket_default_group: str = Field(
+        "service-desk", min_length=1, description="Group of a ticket that no routing rule matches"
+    )
+    ticket_groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="Assignment groups and their members, picked round-robin"
+    )
+    ticket_routes: list[RouteRule] = Field(
+        default_factory=list, description="Routing rules in order: [{group, types, services, sites, tags}]"
+    )
+    ticket_reopen_days: int = Field(7, ge=0, le=365, description="A resolved incident reopens this long")
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -4,7 +4,8 @@ Stages: `normalize` (aiokafka batches; with it, the alert command router), `dedu
 table: dedupe and the alert lifecycle; with it, the clock ticker for timers), `projections` (the
 shared runner for the read models), `assets` (aiokafka: asset commands and discoveries -> the
 asset registry on `ems.assets`), `correlate` (aiokafka: alert changes + assets -> incidents on
-`ems.incidents`; one instance only: it needs every alert). All by default; scale out by starting
+`ems.incidents`; one instance only: it needs every alert), `tickets` (aiokafka: `ticket.*` commands
+-> `ems.tickets`; one instance only: it numbers every ticket). All by default; scale out by starting
 more processes with a subset (`--stages dedupe`), each stage's partitions are shared in its group.
 """
 
@@ -23,6 +24,7 @@ from ems.agents.assets_worker import AssetsWorker
 from ems.agents.correlate_worker import CorrelateWorker
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.severity import SeverityPolicy
+from ems.agents.tickets_worker import TicketsWorker
 from ems.infra.migrate import migrate
 from ems.logs import faust_logging_config
 from ems.projections.alerts import AlertsProjection
@@ -31,6 +33,7 @@ from ems.projections.events import EventsProjection
 from ems.projections.incidents import IncidentsProjection
 from ems.projections.metrics import MetricsProjection
 from ems.projections.runner import ProjectionRunner
+from ems.projections.tickets import TicketsProjection
 from ems.settings import Settings
 from ems.streams.failures import Backoff, describe
 from ems.streams.heartbeat import Heartbeat
@@ -38,7 +41,7 @@ from ems.streams.stage import Stage, keep_running
 from ems.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-STAGES = ("normalize", "dedupe", "projections", "assets", "correlate")
+STAGES = ("normalize", "dedupe", "projections", "assets", "correlate", "tickets")
 
 
 def projections_for(settings: Settings) -> list:
@@ -50,6 +53,7 @@ def projections_for(settings: Settings) -> list:
         MetricsProjection(),
         AssetsProjection(),
         IncidentsProjection(policy),
+        TicketsProjection(),
     ]
 
 
@@ -64,6 +68,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
         out.append(AssetsWorker(settings))
     if "correlate" in stages:
         out.append(CorrelateWorker(settings))
+    if "tickets" in stages:
+        out.append(TicketsWorker(settings))
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
     return out

@@ -18,6 +18,7 @@ from ems.schemas.envelope import Record
 from ems.schemas.event import Event, EventBatch
 from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.schemas.observation import Observation
+from ems.schemas.ticket import TicketBatch, TicketChanged
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -36,6 +37,8 @@ MODELS: dict[str, type[Record]] = {
         AssetChanged,
         IncidentChanged,
         IncidentBatch,
+        TicketChanged,
+        TicketBatch,
     )
 }
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

@@ -42,6 +42,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         max_message_bytes=8 * 1024 * 1024,
         partitions=1,
     ),
+    # One writer (the ticket stage, which numbers tickets per type): a single partition.
+    TopicSpec(
+        "tickets",
+        "tickets",
+        "TicketBatch: the ticket stage's changes (ticket snapshots with SLA timers) + command positions",
+        max_message_bytes=8 * 1024 * 1024,
+        partitions=1,
+    ),
     # A letter carries the refused record base64-encoded (a third larger) plus the reason.
     TopicSpec(
         "deadletter",

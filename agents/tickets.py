@@ -1,0 +1,298 @@
+"""The ticket stage's pure core: applies `ticket.*` commands to the tickets it keeps, in event time.
+
+`Desk.apply(command, source, offset)` validates the command again (the API did first), and either
+refuses it with the reason (the worker dead-letters it), skips it (a redelivery: its position is
+below the one recorded) or returns the `TicketChanged` it makes:
+- create: a number (ems.itsm.numbers), a priority from impact x urgency (ems.itsm.priority), a group
+  and maybe an assignee (ems.itsm.routing), SLA timers under the type's and priority's policy;
+- transition: the status machine (ems.itsm.states), the timers told of the new status;
+- comment, link, assign.
+After every change each timer is read at the command's event time, and the 50/75/90 % warnings and
+the breach it crossed by then that were not emitted yet ride on the change, once each (the emitted set
+is part of the snapshot: a restart or a replay rebuilt from `ems.tickets` never repeats one). No
+wall clock is read here: a timer crossing while no command comes waits for the next command.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ems.itsm import numbers, routing, sla, states
+from ems.itsm.calendar import DEFAULT_CALENDARS, Calendar
+from ems.itsm.priority import PriorityInputError, ticket_priority
+from ems.schemas.command import Command
+from ems.schemas.ticket import (
+    AssignArgs,
+    BadTicketCommand,
+    Comment,
+    CommentArgs,
+    CreateArgs,
+    Link,
+    LinkArgs,
+    SlaEvent,
+    SlaTimer,
+    StatusAt,
+    Ticket,
+    TicketBatch,
+    TicketChanged,
+    TransitionArgs,
+    parse_ticket_args,
+)
+
+OPEN_FOR_LOAD = frozenset({"resolved", "closed", "rejected"})  # statuses that no longer load a person
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    """Routing, SLA policies and calendars, and the reopen window the stage works with."""
+
+    default_group: str = "service-desk"
+    groups: Mapping[str, routing.AssignmentGroup] = field(default_factory=dict)
+    rules: tuple[routing.RoutingRule, ...] = ()
+    policies: tuple[sla.SlaPolicy, ...] = sla.DEFAULT_POLICIES
+    calendars: Mapping[str, Calendar] = field(default_factory=lambda: dict(DEFAULT_CALENDARS))
+    reopen_days: int = states.REOPEN_DAYS
+
+    def __post_init__(self) -> None:
+        groups = {self.default_group: routing.AssignmentGroup(self.default_group), **self.groups}
+        object.__setattr__(self, "groups", groups)
+        routing.check_config(self.rules, self.groups, self.default_group)
+
+    @classmethod
+    def from_settings(cls, settings) -> DeskConfig:
+        rules = tuple(
+            routing.RoutingRule(
+                r.group, frozenset(r.types), frozenset(r.services), frozenset(r.sites), frozenset(r.tags)
+            )
+            for r in settings.ticket_routes
+        )
+        groups = {n: routing.AssignmentGroup(n, tuple(m)) for n, m in settings.ticket_groups.items()}
+        return cls(settings.ticket_default_group, groups, rules, reopen_days=settings.ticket_reopen_days)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    change: TicketChanged | None = None
+    refused: str | None = None  # why the command was not applied
+    skipped: bool = False  # a redelivered command, applied before
+
+
+def timer_state(ticket: Ticket, timer: SlaTimer) -> sla.TimerState:
+    history = tuple(sla.StatusChange(h.at, h.status) for h in timer.history)
+    target = timedelta(seconds=timer.target_s)
+    return sla.TimerState(ticket.type, timer.kind, target, timer.calendar, history, frozenset(timer.emitted))
+
+
+def timer_snapshot(state: sla.TimerState, reading: sla.TimerReading) -> SlaTimer:
+    return SlaTimer(
+        kind=state.kind,
+        target_s=state.target.total_seconds(),
+        calendar=state.calendar,
+        history=[StatusAt(at=h.at, status=h.status) for h in state.history],
+        emitted=sorted(state.emitted),
+        state=reading.state,
+        elapsed_s=reading.elapsed.total_seconds(),
+        due_at=reading.due_at,
+        breached_at=reading.breached_at,
+    )
+
+
+class Desk:
+    """The tickets, the number sequences, the last pick per group and the command positions."""
+
+    def __init__(self, config: DeskConfig | None = None) -> None:
+        self.config = config or DeskConfig()
+        self.tickets: dict[str, Ticket] = {}
+        self.sequences: dict[str, int] = {}
+        self.last_picks: dict[str, str] = {}
+        self.positions: dict[str, int] = {}  # "commands:<partition>" -> next offset to apply
+
+    def restore(self, batches: Iterable[TicketBatch]) -> None:
+        """The state after the published batches, folded in order."""
+        for batch in batches:
+            for change in batch.changes:
+                self.tickets[change.ticket.ticket_id] = change.ticket
+            self.sequences.update(batch.sequences)
+            self.last_picks.update(batch.last_picks)
+            self.positions.update(batch.positions)
+
+    def batch(self, changes: list[TicketChanged]) -> TicketBatch:
+        """A record of `changes` with the state's counters and positions as of now."""
+        return TicketBatch(
+            changes=changes,
+            positions=dict(self.positions),
+            sequences=dict(self.sequences),
+            last_picks=dict(self.last_picks),
+        )
+
+    def seen(self, source: str, offset: int) -> bool:
+        """Record the position of a command; False when it was applied before (a redelivery)."""
+        if offset < self.positions.get(source, 0):
+            return False
+        self.positions[source] = offset + 1
+        return True
+
+    def apply(self, command: Command, source: str, offset: int) -> Outcome:
+        """Apply one `ticket.*` command read at `source` (`commands:<partition>`) and `offset`."""
+        if not self.seen(source, offset):
+            return Outcome(skipped=True)
+        action = command.name.split(".", 1)[1]
+        try:
+            args = parse_ticket_args(action, command.args)
+            if action == "create":
+                return Outcome(self._create(command, args))
+            ticket = self.tickets.get(command.target)
+            if ticket is None:
+                return Outcome(refused=f"ticket.{action}: no ticket {command.target!r}")
+            return Outcome(getattr(self, f"_{action}")(ticket, command, args))
+        except (BadTicketCommand, states.TicketStateError, PriorityInputError) as exc:
+            return Outcome(refused=str(exc))
+
+    # -- the actions -------------------------------------------------------------------------------
+    def _create(self, command: Command, args: CreateArgs) -> TicketChanged:
+        if command.target in self.tickets:
+            raise BadTicketCommand(f"ticket.create: ticket {command.target!r} exists already")
+        if not command.target.startswith("tkt_"):
+            raise BadTicketCommand(f"ticket.create: target {command.target!r} is not a ticket id (tkt_…)")
+        at = command.occurred_at
+        priority, impact = ticket_priority(
+            args.urgency, args.impact, score=args.impact_score, criticality=args.criticality
+        )
+        number, self.sequences = numbers.next_number(self.sequences, args.type)
+        group, assignee = self._route(args)
+        policy = sla.policy_for(self.config.policies, args.type, priority)
+        timers = sla.timers_for(policy, at) if policy is not None else []
+        links = [Link(kind=a.kind, ref=a.ref, at=at, by=command.actor) for a in _unique(args.links)]
+        ticket = Ticket(
+            ticket_id=command.target,
+            number=number,
+            type=args.type,
+            tenant=args.tenant,
+            title=args.title,
+            description=args.description,
+            status=states.INITIAL[args.type],
+            priority=str(priority),
+            impact=impact,
+            urgency=args.urgency,
+            group=group,
+            assignee=assignee,
+            requester=args.requester,
+            services=args.services,
+            site=args.site,
+            tags=args.tags,
+            links=links,
+            created_by=command.actor,
+            created_at=at,
+            updated_at=at,
+            timers=[timer_snapshot(t, sla.read(t, self._calendar(t), at)) for t in timers],
+            version=1,
+        )
+        return self._changed(ticket, command, "created", at)
+
+    def _transition(self, ticket: Ticket, command: Command, args: TransitionArgs) -> TicketChanged:
+        at = _at(ticket, command)
+        life = states.Lifecycle(ticket.type, ticket.status, ticket.pending_reason, ticket.resolved_at)
+        moved = states.transition(
+            life, args.to, at, pending_reason=args.pending_reason, reopen_days=self.config.reopen_days
+        )
+        timers = []
+        for timer in ticket.timers:
+            state = sla.with_change(timer_state(ticket, timer), sla.StatusChange(at, moved.status))
+            timers.append(timer_snapshot(state, sla.read(state, self._calendar(state), at)))
+        after = ticket.model_copy(
+            update={
+                "status": moved.status,
+                "pending_reason": moved.pending_reason,
+                "resolved_at": moved.resolved_at,
+                "closed_at": at if moved.status == "closed" else None,
+                "timers": timers,
+            }
+        )
+        return self._changed(after, command, "transitioned", at, from_status=ticket.status)
+
+    def _comment(self, ticket: Ticket, command: Command, args: CommentArgs) -> TicketChanged:
+        after = ticket.model_copy(update={"comments": ticket.comments + 1})
+        comment = Comment(text=args.text, visibility=args.visibility)
+        return self._changed(after, command, "commented", _at(ticket, command), comment=comment)
+
+    def _link(self, ticket: Ticket, command: Command, args: LinkArgs) -> TicketChanged:
+        if any((link.kind, link.ref) == (args.kind, args.ref) for link in ticket.links):
+            raise BadTicketCommand(
+                f"ticket.link: {ticket.number} is linked to {args.kind} {args.ref} already"
+            )
+        at = _at(ticket, command)
+        link = Link(kind=args.kind, ref=args.ref, at=at, by=command.actor)
+        after = ticket.model_copy(update={"links": [*ticket.links, link]})
+        return self._changed(after, command, "linked", at, link=link)
+
+    def _assign(self, ticket: Ticket, command: Command, args: AssignArgs) -> TicketChanged:
+        update: dict = {}
+        if args.group is not None:
+            update["group"] = args.group
+        if args.assignee is not None:
+            update["assignee"] = args.assignee or None
+        after = ticket.model_copy(update=update)
+        return self._changed(after, command, "assigned", _at(ticket, command))
+
+    # -- shared ------------------------------------------------------------------------------------
+    def _route(self, args: CreateArgs) -> tuple[str, str | None]:
+        facts = routing.TicketFacts(
+            args.type,
+            frozenset(args.services),
+            frozenset({args.site}) if args.site else frozenset(),
+            frozenset(args.tags),
+        )
+        load = Counter(
+            t.assignee for t in self.tickets.values() if t.assignee and t.status not in OPEN_FOR_LOAD
+        )
+        state = routing.AssignmentState(self.last_picks, load)
+        c = self.config
+        picked, after = routing.assign(facts, c.rules, c.groups, c.default_group, state)
+        self.last_picks = dict(after.last)
+        return picked.group, picked.assignee
+
+    def _calendar(self, timer: sla.TimerState) -> Calendar:
+        return sla.calendar_of(timer, self.config.calendars)
+
+    def _changed(self, ticket: Ticket, command: Command, kind: str, at: datetime, **extra) -> TicketChanged:
+        """The change with the ticket's timers read at `at` and the crossings not emitted yet."""
+        crossed: list[SlaEvent] = []
+        timers = []
+        for timer in ticket.timers:
+            state = timer_state(ticket, timer)
+            calendar = self._calendar(state)
+            due = sla.due_warnings(state, calendar, at)
+            crossed += [SlaEvent(kind=w.kind, threshold=w.threshold, at=w.at) for w in due]
+            state = sla.mark_emitted(state, due)
+            timers.append(timer_snapshot(state, sla.read(state, calendar, at)))
+        version = ticket.version + (kind != "created")
+        ticket = ticket.model_copy(update={"timers": timers, "updated_at": at, "version": version})
+        # model_copy does not validate: a round trip does, so a bad value fails here, not downstream.
+        ticket = Ticket.model_validate(ticket.model_dump())
+        self.tickets[ticket.ticket_id] = ticket
+        return TicketChanged(
+            event_id=f"{ticket.ticket_id}:{ticket.version}",
+            occurred_at=at,
+            ticket=ticket,
+            kind=kind,
+            actor=command.actor,
+            cause=command.event_id,
+            reason=command.reason,
+            sla=sorted(crossed, key=lambda e: (e.at, e.kind, e.threshold)),
+            **extra,
+        )
+
+
+def _at(ticket: Ticket, command: Command) -> datetime:
+    """The command's event time, never before the ticket's last change (timer histories are ordered)."""
+    return max(command.occurred_at, ticket.updated_at)
+
+
+def _unique(links: Iterable[LinkArgs]) -> list[LinkArgs]:
+    seen: dict[tuple[str, str], LinkArgs] = {}
+    for link in links:
+        seen.setdefault((link.kind, link.ref), link)
+    return list(seen.values())

@@ -1,0 +1,142 @@
+"""Read queries of the tickets read models, as plain async functions over a psycopg connection (dict
+rows), for the routes in `ems.api.tickets`.
+
+- `list_tickets`: filters, sort and page or keyset cursor, as the other lists (`ems.api.queries`);
+- `get_ticket`: one ticket by number with its SLA timers read live at the current time (from the
+  status history the timers are stored with), comments, links and history.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from psycopg import sql
+
+from ems.api.queries import ListSpec, build_list
+from ems.api.tenancy import visible
+from ems.itsm import sla
+from ems.itsm.calendar import DEFAULT_CALENDARS
+
+BREACHED = "sla_breached_at IS NOT NULL OR sla_due_at <= now()"
+TICKETS = ListSpec(
+    table="tickets",
+    id_column="ticket_id",
+    equals={
+        "status": "status",
+        "priority": "priority",
+        "type": "type",
+        "assignee": "assignee",
+        "group": "assignment_group",
+        "number": "number",
+    },
+    sortable={"updated_at": "updated_at", "created_at": "created_at", "priority": "priority"},
+    default_sort="-updated_at",
+    time_column="updated_at",
+    text_columns=("title", "number", "description"),
+    array_columns={"service": "services", "tag": "tags"},
+    flags={"breached": BREACHED},
+)
+LIST_COLUMNS = sql.SQL(
+    "ticket_id, number, type, tenant, title, status, pending_reason, priority, impact, urgency, "
+    "assignment_group, assignee, requester, services, site, tags, created_by, created_at, updated_at, "
+    "resolved_at, closed_at, comments, sla_due_at, sla_breached_at, "
+    f"({BREACHED}) AS breached, version"
+)
+TIMERS_SQL = """
+SELECT kind, target_s, calendar, state, elapsed_s, due_at, breached_at, emitted, history
+FROM sla_timers WHERE ticket_id = %s ORDER BY kind DESC
+"""
+COMMENTS_SQL = """
+SELECT version, at, actor, visibility, text FROM ticket_comments WHERE ticket_id = %s ORDER BY version
+"""
+LINKS_SQL = "SELECT kind, ref, at, by FROM ticket_links WHERE ticket_id = %s ORDER BY at, kind, ref"
+HISTORY_SQL = """
+SELECT version, kind, at, actor, from_status, status, reason, cause, sla
+FROM ticket_history WHERE ticket_id = %s ORDER BY version
+"""
+
+
+async def list_tickets(conn: Any, params: Any, tenant: str | None = None) -> dict[str, Any]:
+    """A page of tickets for the query parameters `params` (a multi-dict with `getlist`).
+
+    Filters: status, priority, type, assignee, group, number (repeat = OR, `!` excludes), service,
+    tag, breached (true/false), q (title, number, description), from/to (updated_at). Sort: updated_at
+    (default, newest first), created_at, priority; `-` descending. `limit`, and `page` or `cursor`."""
+    query = build_list(TICKETS, params, LIST_COLUMNS, tenant)
+    rows = await (await conn.execute(query.select, query.params)).fetchall()
+    total = (await (await conn.execute(query.count, query.count_params)).fetchone())["count"]
+    body: dict[str, Any] = {"tickets": rows, "total": total, "limit": query.limit}
+    if query.page is not None:
+        body["page"] = query.page
+    if len(rows) == query.limit:
+        body["next_cursor"] = query.cursor_after(rows[-1])
+    return body
+
+
+def live_timer(ticket_type: str, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A stored timer read at `now` (its stored reading is as of the ticket's last change)."""
+    history = tuple(
+        sla.StatusChange(datetime.fromisoformat(h["at"]), h["status"]) for h in row.pop("history")
+    )
+    state = sla.TimerState(
+        ticket_type, row["kind"], timedelta(seconds=row["target_s"]), row["calendar"], history
+    )
+    calendar = DEFAULT_CALENDARS.get(row["calendar"])
+    if calendar is None:
+        return {**row, "now": None}
+    r = sla.read(state, calendar, now)
+    left = int(r.left.total_seconds())
+    summary = (
+        f"SLA {r.kind}: breached at {r.breached_at.isoformat()}"
+        if r.breached
+        else f"SLA {r.kind}: {_duration(left)} remaining" + ("" if r.state == "running" else f" ({r.state})")
+    )
+    return {
+        **row,
+        "now": {
+            "at": now,
+            "state": r.state,
+            "elapsed_s": r.elapsed.total_seconds(),
+            "elapsed_pct": round(r.elapsed_pct, 1),
+            "left_s": left,
+            "due_at": r.due_at,
+            "breached": r.breached,
+            "breached_at": r.breached_at,
+            "summary": summary,
+        },
+    }
+
+
+def _duration(seconds: int) -> str:
+    minutes = max(seconds, 0) // 60
+    if minutes < 120:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} hours {minutes % 60} minutes"
+
+
+async def ticket_row(conn: Any, number: str, tenant: str | None = None) -> dict[str, Any] | None:
+    """The ticket's row by number; None when unknown (or of another tenant than the caller's)."""
+    mine, args = visible(tenant)
+    cur = await conn.execute(
+        sql.SQL("SELECT {}, description FROM tickets WHERE number = %s AND {}").format(LIST_COLUMNS, mine),
+        (number, *args),
+    )
+    return await cur.fetchone()
+
+
+async def get_ticket(conn: Any, number: str, tenant: str | None = None) -> dict[str, Any] | None:
+    """One ticket with its timers (read now), comments, links and history; None when unknown."""
+    ticket = await ticket_row(conn, number, tenant)
+    if ticket is None:
+        return None
+    tid = ticket["ticket_id"]
+    now = datetime.now(UTC)
+    timers = await (await conn.execute(TIMERS_SQL, (tid,))).fetchall()
+    return {
+        "ticket": ticket,
+        "sla": [live_timer(ticket["type"], t, now) for t in timers],
+        "comments": await (await conn.execute(COMMENTS_SQL, (tid,))).fetchall(),
+        "links": await (await conn.execute(LINKS_SQL, (tid,))).fetchall(),
+        "history": await (await conn.execute(HISTORY_SQL, (tid,))).fetchall(),
+    }

@@ -1,0 +1,219 @@
+"""Tickets end to end (real Kafka and PostgreSQL): opened, moved and commented over the HTTP API, applied
+by the ticket stage, projected and read back by number with their SLA timers; a move the machine does
+not allow answered 409 naming the allowed ones; a ticket opened from an alert; a command the stage
+refuses dead-lettered with the reason; a replay rebuilding the same rows. On a driven clock (commands
+dated in the past), the SLA warnings and the breach each emitted once across a stage killed with -9.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ems.schemas.command import Command
+from tests.integration.harness import Pipeline, dead_letters, send, wait_for
+
+ACTOR = "key:pipeline-admin"  # the authenticated principal: the pipeline's admin key
+TABLES = {
+    "tickets": "ticket_id",
+    "ticket_comments": "ticket_id, version",
+    "ticket_links": "ticket_id, kind, ref",
+    "sla_timers": "ticket_id, kind",
+    "ticket_history": "ticket_id, version",
+}
+
+
+def test_tickets_over_the_api(pipeline: Pipeline) -> None:
+    pipeline.start_worker(stages="normalize,dedupe,projections,tickets")
+    pipeline.start_api()
+    with pipeline.client(timeout=60) as c:
+        # 1. Open an incident: numbered, P1 from high impact x high urgency, routed, timers running.
+        body = {"title": "Core router down", "urgency": 1, "impact": 1, "reason": "seen on the wall"}
+        created = c.post("/api/v1/tickets", params={"wait": 30}, json=body)
+        assert created.status_code == 200, created.text
+        number = created.json()["number"]
+        ticket = created.json()["ticket"]["ticket"]
+        assert number == "INC0000001" and ticket["number"] == number
+        assert (ticket["priority"], ticket["status"], ticket["assignment_group"]) == (
+            "P1",
+            "new",
+            "service-desk",
+        )
+        assert ticket["created_by"] == ACTOR
+        accepted = c.post("/api/v1/tickets", json={"type": "problem", "title": "Why do routers die"})
+        assert accepted.status_code == 202 and accepted.json()["ticket_id"].startswith("tkt_")
+        assert c.post("/api/v1/tickets", json={"urgency": 1}).status_code == 422  # no title, no alert
+
+        # 2. A move the incident machine does not allow from `new`: 409 naming the allowed ones.
+        refused = c.post(f"/api/v1/tickets/{number}/transition", json={"to": "closed"})
+        assert refused.status_code == 409, refused.text
+        assert "allowed from new: in_progress, on_hold, resolved" in refused.json()["error"]
+        no_reason = c.post(f"/api/v1/tickets/{number}/transition", json={"to": "on_hold"})
+        assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["field"] == "pending_reason"
+        assert c.post("/api/v1/tickets/INC0009999/transition", json={"to": "closed"}).status_code == 404
+
+        # 3. Transition and comment (lower-case number accepted).
+        moved = c.post(
+            f"/api/v1/tickets/{number.lower()}/transition",
+            params={"wait": 30},
+            json={"to": "in_progress", "reason": "on it"},
+        )
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["ticket"]["ticket"]["status"] == "in_progress"
+        noted = c.post(
+            f"/api/v1/tickets/{number}/comments",
+            params={"wait": 30},
+            json={"text": "line card replaced", "visibility": "customer"},
+        )
+        assert noted.status_code == 200, noted.text
+        assigned = c.post(
+            f"/api/v1/tickets/{number}/assign",
+            params={"wait": 30},
+            json={"group": "network", "assignee": "ann"},
+        )
+        assert assigned.status_code == 200, assigned.text
+        assert c.post(f"/api/v1/tickets/{number}/assign", json={}).status_code == 422
+        link = {"kind": "asset", "ref": "ast_core1"}
+        linked = c.post(f"/api/v1/tickets/{number}/links", params={"wait": 30}, json=link)
+        assert linked.status_code == 200, linked.text
+        assert c.post(f"/api/v1/tickets/{number}/links", json=link).status_code == 409
+        bad_ref = c.post(f"/api/v1/tickets/{number}/links", json={"kind": "ticket", "ref": "bogus"})
+        assert bad_ref.status_code == 422 and bad_ref.json()["errors"][0]["field"] == "ref"
+
+        # 4. Read back by number: the timers read now, the comment, the history with its actors.
+        detail = c.get(f"/api/v1/tickets/{number}").json()
+        assert detail["ticket"]["status"] == "in_progress" and detail["ticket"]["comments"] == 1
+        assert (detail["ticket"]["assignment_group"], detail["ticket"]["assignee"]) == ("network", "ann")
+        assert [(x["kind"], x["ref"], x["by"]) for x in detail["links"]] == [("asset", "ast_core1", ACTOR)]
+        sla = {t["kind"]: t for t in detail["sla"]}
+        assert (sla["response"]["target_s"], sla["resolution"]["target_s"]) == (900, 4 * 3600)
+        assert sla["response"]["now"]["state"] == "stopped"  # responded: it left `new`
+        resolution = sla["resolution"]["now"]
+        assert resolution["state"] == "running" and not resolution["breached"]
+        assert resolution["summary"].startswith("SLA resolution: ") and "remaining" in resolution["summary"]
+        assert [(h["kind"], h["status"], h["actor"]) for h in detail["history"]] == [
+            ("created", "new", ACTOR),
+            ("transitioned", "in_progress", ACTOR),
+            ("commented", "in_progress", ACTOR),
+            ("assigned", "in_progress", ACTOR),
+            ("linked", "in_progress", ACTOR),
+        ]
+        assert detail["history"][1]["from_status"] == "new" and detail["history"][1]["reason"] == "on it"
+        assert [(x["visibility"], x["text"]) for x in detail["comments"]] == [
+            ("customer", "line card replaced")
+        ]
+        assert c.get("/api/v1/tickets/INC0009999").status_code == 404
+        assert c.get("/api/v1/tickets/not-a-number").status_code == 404
+
+        # 5. The list: filters, breached, a cursor.
+        wait_for(lambda: c.get("/api/v1/tickets").json()["total"] == 2, 30, "the problem ticket")
+        mine = c.get(
+            "/api/v1/tickets", params={"assignee": "ann", "group": "network", "priority": "P1"}
+        ).json()
+        assert [t["number"] for t in mine["tickets"]] == [number]
+        assert c.get("/api/v1/tickets", params={"breached": "true"}).json()["total"] == 0
+        assert (
+            c.get("/api/v1/tickets", params={"type": "problem"}).json()["tickets"][0]["number"]
+            == "PRB0000001"
+        )
+        first = c.get("/api/v1/tickets", params={"limit": 1}).json()
+        rest = c.get("/api/v1/tickets", params={"limit": 1, "cursor": first["next_cursor"]}).json()
+        assert {first["tickets"][0]["number"], rest["tickets"][0]["number"]} == {number, "PRB0000001"}
+        assert c.get("/api/v1/tickets", params={"breached": "maybe"}).status_code == 400
+
+        # 6. From an alert: title, link and urgency come from it.
+        event = {"source": "nms", "assetId": "ast_edge1", "severity": "critical", "title": "Edge1 down"}
+        assert c.post("/api/v1/events", json=event).status_code == 202
+        alert = wait_for(
+            lambda: c.get("/api/v1/alerts", params={"asset_id": "ast_edge1"}).json()["alerts"],
+            120,
+            "the alert",
+        )[0]
+        from_alert = c.post("/api/v1/tickets", params={"wait": 30}, json={"alert_id": alert["alert_id"]})
+        assert from_alert.status_code == 200, from_alert.text
+        opened = from_alert.json()["ticket"]
+        assert (opened["ticket"]["title"], opened["ticket"]["urgency"]) == ("Edge1 down", 1)
+        assert {(x["kind"], x["ref"]) for x in opened["links"]} == {
+            ("alert", alert["alert_id"]),
+            ("asset", "ast_edge1"),
+        }
+        missing = c.post("/api/v1/tickets", json={"alert_id": "no-such-alert"})
+        assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "alert_id"
+
+    # 7. A command that reached the stage without the API's check (a lost race) is dead-lettered.
+    ticket_id = ticket["ticket_id"]
+    send(
+        pipeline,
+        "commands",
+        [Command(name="ticket.transition", target=ticket_id, actor="x", args={"to": "new"})],
+    )
+    letters = wait_for(
+        lambda: [d for d in dead_letters(pipeline) if d.stage == "tickets"], 60, "the refused command"
+    )
+    assert "cannot move from in_progress to new" in letters[0].reason
+
+    # 8. A replay rebuilds the ticket read models row for row.
+    pipeline.wait_quiet(60, quiet=1.0)
+    target = f"{pipeline.name}_rb"
+    done = pipeline.run("replay", "--schema", target)
+    assert done.returncode == 0, done.stderr
+    for table, key in TABLES.items():
+        live = pipeline.query(f"SELECT * FROM {table} ORDER BY {key}")
+        rebuilt = pipeline.query(f"SELECT * FROM {table} ORDER BY {key}", schema=target)
+        assert live and live == rebuilt, f"{table} differs after replay"
+
+
+def test_sla_crossings_are_emitted_once_across_a_killed_stage(servers, tmp_path) -> None:
+    # A short session timeout: the killed stage's consumer leaves its group sooner.
+    pipeline = Pipeline(servers, tmp_path, broker_session_timeout="4")
+    t0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+    def command(action: str, target: str, minutes: float, **args) -> Command:
+        at = t0 + timedelta(minutes=minutes)
+        return Command(name=f"ticket.{action}", target=target, actor="ops", args=args, occurred_at=at)
+
+    def history() -> list[dict]:
+        return pipeline.query(
+            "SELECT version, sla FROM ticket_history WHERE ticket_id = 'tkt_sla' ORDER BY version"
+        )
+
+    try:
+        pipeline.start_worker(stages="projections")
+        pipeline.start("tickets", "worker", "--stages", "tickets")
+        # A P1 incident: response due in 15 minutes round the clock. At +8 min it has crossed 50 %.
+        send(pipeline, "commands", [command("create", "tkt_sla", 0, title="P1", urgency=1, impact=1)])
+        send(pipeline, "commands", [command("comment", "tkt_sla", 8, text="looking")])
+        wait_for(lambda: len(history()) == 2, 120, "the first two changes")
+        pipeline.kill_supervised_child("tickets")
+        later = [
+            command("comment", "tkt_sla", 9, text="still looking"),
+            command("comment", "tkt_sla", 20, text="late"),
+            command("transition", "tkt_sla", 25, to="in_progress"),
+        ]
+        send(pipeline, "commands", later)
+        send(pipeline, "commands", [command("create", "tkt_next", 26, title="next")])
+        # The restarted stage rebuilds its state from ems.tickets first: slower on the embedded broker.
+        rows = wait_for(lambda: [h for h in [history()] if len(h) == 5], 240, "five changes")[0]
+        assert [[(e["kind"], e["threshold"]) for e in r["sla"]] for r in rows] == [
+            [],
+            [("response", 50)],
+            [],  # 50 % was emitted before the kill: not again
+            [("response", 75), ("response", 90), ("response", 100)],
+            [],
+        ]
+        assert rows[3]["sla"][-1]["at"].startswith("2026-03-02T10:15:00")
+        timer = pipeline.query("SELECT * FROM sla_timers WHERE ticket_id = 'tkt_sla' AND kind = 'response'")[
+            0
+        ]
+        assert (timer["state"], timer["emitted"]) == ("stopped", [50, 75, 90, 100])
+        assert timer["breached_at"] == t0 + timedelta(minutes=15)
+        # The number sequence survived the restart too.
+        number = wait_for(
+            lambda: pipeline.scalar("SELECT number FROM tickets WHERE ticket_id = 'tkt_next'"),
+            60,
+            "the next ticket",
+        )
+        assert number == "INC0000002"
+        listed = pipeline.scalar("SELECT count(*) FROM tickets WHERE sla_breached_at IS NOT NULL")
+        assert listed == 1
+    finally:
+        pipeline.stop_all()
