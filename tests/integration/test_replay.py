@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ems.scenario import generate
 from tests.integration.harness import Pipeline, produce
+
+pytestmark = pytest.mark.embedded  # a replay reads every topic from the start of Tansu's log
 
 TABLES = {
     "events": "event_id",
