@@ -25,6 +25,7 @@ FOLDERS = {
     "collectors": "ems.collectors",
     "ml": "ems.ml",
     "itsm": "ems.itsm",
+    "noise": "ems.noise",
 }
 
 

@@ -1,0 +1,1 @@
+"""Noise control (pure): matchers, maintenance windows, silences, inhibition, flapping and the decision."""
