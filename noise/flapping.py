@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ems.noise.schedule import ScheduleError, utc
+from ems.noise.errors import RuleError
+from ems.noise.schedule import utc
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,11 @@ class FlapPolicy:
 
     def __post_init__(self) -> None:
         if self.count < 1:
-            raise ScheduleError("count", "must be at least 1")
+            raise RuleError("count", "must be at least 1")
         if self.window <= timedelta(0):
-            raise ScheduleError("window", "must be positive")
+            raise RuleError("window", "must be positive")
         if self.stable_for <= timedelta(0):
-            raise ScheduleError("stable_for", "must be positive")
+            raise RuleError("stable_for", "must be positive")
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ems.noise.errors import RuleError
 from ems.noise.matchers import Fields, Matcher, MatcherError, as_matchers, check_name, matches_all, values_of
-from ems.noise.schedule import ScheduleError
 
 NOT_FIRING = frozenset({"resolved", "closed", "expired"})
 
@@ -37,7 +37,7 @@ class InhibitRule:
 
     def __post_init__(self) -> None:
         if not self.id:
-            raise ScheduleError("id", "is empty")
+            raise RuleError("id", "is empty")
         for side in ("source", "target"):
             matchers = as_matchers(getattr(self, side))
             if not matchers:
@@ -71,7 +71,7 @@ def inhibited(rules: Sequence[InhibitRule], alerts: Sequence[Fields]) -> dict[st
     """
     for fields in alerts:
         if not _id(fields):
-            raise ScheduleError("alert_id", "an alert given for inhibition has no alert_id or fingerprint")
+            raise RuleError("alert_id", "an alert given for inhibition has no alert_id or fingerprint")
     firing = [a for a in alerts if a.get("status") not in NOT_FIRING]
     out: dict[str, list[Inhibition]] = {}
     for rule in rules:

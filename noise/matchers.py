@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from ems.noise.errors import RuleError
+
 Op = Literal["=", "!=", "=~", "!~"]
 OPS: tuple[str, ...] = ("=", "!=", "=~", "!~")
 Fields = Mapping[str, Any]
@@ -35,14 +37,13 @@ ALIASES = {"asset": "asset_id", "group": "attributes.alerta.group"}
 _NAME = r"[A-Za-z_][A-Za-z0-9_.:-]*"
 
 
-class MatcherError(ValueError):
-    """A matcher that cannot be used; `matcher` is its text (or the name), `field` names the part at fault."""
+class MatcherError(RuleError):
+    """A matcher that cannot be used; `matcher` is its text (or name), `field` the input at fault."""
 
     def __init__(self, matcher: str, message: str, field: str = "matchers") -> None:
+        super().__init__(field, f"matcher {matcher!r}: {message}")
         self.matcher = matcher
-        self.field = field
         self.reason = message
-        super().__init__(f"{field}: matcher {matcher!r}: {message}")
 
 
 def check_name(name: str) -> str:

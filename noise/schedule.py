@@ -26,18 +26,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ems.noise.errors import RuleError
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Frequency = Literal["daily", "weekly", "monthly"]
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 SEARCH_DAYS = 5 * 366  # a rule with no day within this span can never happen
-
-
-class ScheduleError(ValueError):
-    """A schedule that cannot be used; `field` names the part at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(f"{field}: {message}")
 
 
 def utc(moment: datetime, what: str = "time") -> datetime:
@@ -58,7 +52,7 @@ class OneOff:
         object.__setattr__(self, "start", utc(self.start, "start"))
         object.__setattr__(self, "end", utc(self.end, "end"))
         if self.end <= self.start:
-            raise ScheduleError("end", f"{self.end.isoformat()} is not after start {self.start.isoformat()}")
+            raise RuleError("end", f"{self.end.isoformat()} is not after start {self.start.isoformat()}")
 
     def intervals_from(self, day_before: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The interval, if it ends after `day_before`."""
@@ -89,7 +83,7 @@ def _instant(zone: ZoneInfo, day: date, minutes: int, edge: Literal["start", "en
 def _minutes(text: str, what: str) -> int:
     hours, minutes = int(text[:2]), int(text[3:])
     if minutes > 59 or hours > 24 or (hours == 24 and minutes):
-        raise ScheduleError("hours", f"{what} {text} is not a time of day (00:00-24:00)")
+        raise RuleError("hours", f"{what} {text} is not a time of day (00:00-24:00)")
     return hours * 60 + minutes
 
 
@@ -115,14 +109,14 @@ class Recurring:
         try:
             object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
         except (ZoneInfoNotFoundError, ValueError):
-            raise ScheduleError("timezone", f"unknown IANA time zone {self.timezone!r}") from None
+            raise RuleError("timezone", f"unknown IANA time zone {self.timezone!r}") from None
         found = _HOURS.match(self.hours)
         if found is None:
-            raise ScheduleError("hours", f"{self.hours!r} is not HH:MM-HH:MM")
+            raise RuleError("hours", f"{self.hours!r} is not HH:MM-HH:MM")
         start = _minutes(self.hours[:5], "start")
         end = _minutes(self.hours[6:], "end")
         if start == 1440:
-            raise ScheduleError("hours", "a window cannot start at 24:00")
+            raise RuleError("hours", "a window cannot start at 24:00")
         object.__setattr__(self, "_span", (start, end if end > start else end + 1440))
         self._check_days()
         if self.not_before is not None:
@@ -130,24 +124,24 @@ class Recurring:
         if self.not_after is not None:
             object.__setattr__(self, "not_after", utc(self.not_after, "not_after"))
         if self.not_before and self.not_after and self.not_after <= self.not_before:
-            raise ScheduleError("not_after", "is not after not_before")
+            raise RuleError("not_after", "is not after not_before")
 
     def _check_days(self) -> None:
         chosen = {"daily": (), "weekly": ("weekdays",), "monthly": ("month_days", "nth_weekdays")}
         if self.frequency not in chosen:
-            raise ScheduleError("frequency", f"{self.frequency!r} is not daily, weekly or monthly")
+            raise RuleError("frequency", f"{self.frequency!r} is not daily, weekly or monthly")
         for name in ("weekdays", "month_days", "nth_weekdays"):
             if getattr(self, name) and name not in chosen[self.frequency]:
-                raise ScheduleError(name, f"does not apply to a {self.frequency} rule")
+                raise RuleError(name, f"does not apply to a {self.frequency} rule")
         if self.frequency != "daily" and not any(getattr(self, n) for n in chosen[self.frequency]):
-            raise ScheduleError(chosen[self.frequency][0], f"a {self.frequency} rule needs at least one day")
+            raise RuleError(chosen[self.frequency][0], f"a {self.frequency} rule needs at least one day")
         if bad := sorted(d for d in self.weekdays if d not in DAYS):
-            raise ScheduleError("weekdays", f"{bad} are not among {', '.join(DAYS)}")
+            raise RuleError("weekdays", f"{bad} are not among {', '.join(DAYS)}")
         if bad := sorted(d for d in self.month_days if not (1 <= d <= 31 or d == -1)):
-            raise ScheduleError("month_days", f"{bad} are not days of a month (1..31, or -1 for the last)")
+            raise RuleError("month_days", f"{bad} are not days of a month (1..31, or -1 for the last)")
         for day, nth in self.nth_weekdays:
             if day not in DAYS or nth not in (1, 2, 3, 4, 5, -1):
-                raise ScheduleError("nth_weekdays", f"({day!r}, {nth}) is not (weekday, 1..5 or -1)")
+                raise RuleError("nth_weekdays", f"({day!r}, {nth}) is not (weekday, 1..5 or -1)")
 
     def selects(self, day: date) -> bool:
         """Whether the rule has an occurrence starting on local date `day`."""

@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
+from ems.noise.errors import RuleError
 from ems.noise.matchers import Fields, Matcher, MatcherError, as_matchers
-from ems.noise.schedule import ScheduleError, utc
+from ems.noise.schedule import utc
 
 State = Literal["pending", "active", "expired"]
 
@@ -33,7 +34,7 @@ class Silence:
 
     def __post_init__(self) -> None:
         if not self.id:
-            raise ScheduleError("id", "is empty")
+            raise RuleError("id", "is empty")
         matchers = as_matchers(self.matchers)
         object.__setattr__(self, "matchers", matchers)
         if not matchers:
@@ -45,11 +46,11 @@ class Silence:
         object.__setattr__(self, "starts_at", utc(self.starts_at, "starts_at"))
         object.__setattr__(self, "ends_at", utc(self.ends_at, "ends_at"))
         if self.ends_at <= self.starts_at:
-            raise ScheduleError("ends_at", f"{self.ends_at.isoformat()} is not after starts_at")
+            raise RuleError("ends_at", f"{self.ends_at.isoformat()} is not after starts_at")
         if not self.created_by.strip():
-            raise ScheduleError("created_by", "is empty")
+            raise RuleError("created_by", "is empty")
         if not self.comment.strip():
-            raise ScheduleError("comment", "is empty")
+            raise RuleError("comment", "is empty")
         if self.expired_at is not None:
             object.__setattr__(self, "expired_at", utc(self.expired_at, "expired_at"))
 

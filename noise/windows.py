@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from ems.noise.errors import RuleError
 from ems.noise.matchers import Fields, Matcher, matches_all, values_of
-from ems.noise.schedule import Schedule, ScheduleError, intervals, utc
+from ems.noise.schedule import Schedule, intervals, utc
 
 Mode = Literal["suppress", "drop"]
 Status = Literal["pending", "active", "ended"]
@@ -44,7 +45,7 @@ class Scope:
                 object.__setattr__(self, name, frozenset(getattr(self, name)))
         object.__setattr__(self, "matchers", tuple(self.matchers))
         if not any(getattr(self, name) for name in self.__dataclass_fields__):
-            raise ScheduleError("scope", "names nothing: give assets, tags, services, sites, ... or matchers")
+            raise RuleError("scope", "names nothing: give assets, tags, services, sites, ... or matchers")
 
     def covers(self, fields: Fields) -> bool:
         """Whether the alert (fields from matchers.alert_fields) is in scope."""
@@ -78,9 +79,9 @@ class MaintenanceWindow:
 
     def __post_init__(self) -> None:
         if not self.id:
-            raise ScheduleError("id", "is empty")
+            raise RuleError("id", "is empty")
         if self.mode not in ("suppress", "drop"):
-            raise ScheduleError("mode", f"{self.mode!r} is not suppress or drop")
+            raise RuleError("mode", f"{self.mode!r} is not suppress or drop")
         if self.cancelled_at is not None:
             object.__setattr__(self, "cancelled_at", utc(self.cancelled_at, "cancelled_at"))
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ems.noise.errors import RuleError
 from ems.noise.flapping import FlapPolicy, FlapState, clears_at, is_flapping, observe
-from ems.noise.schedule import ScheduleError
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -86,6 +86,6 @@ def test_the_state_survives_a_restart_as_json() -> None:
     [({"count": 0}, "count"), ({"window": timedelta(0)}, "window"), ({"stable_for": -M}, "stable_for")],
 )
 def test_bad_policies_name_the_field(kwargs: dict[str, object], field: str) -> None:
-    with pytest.raises(ScheduleError) as caught:
+    with pytest.raises(RuleError) as caught:
         FlapPolicy(**kwargs)  # type: ignore[arg-type]
     assert caught.value.field == field

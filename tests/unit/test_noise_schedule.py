@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ems.noise.schedule import OneOff, Recurring, ScheduleError, intervals
+from ems.noise.errors import RuleError
+from ems.noise.schedule import OneOff, Recurring, intervals
 
 BERLIN = ZoneInfo("Europe/Berlin")
 H = timedelta(hours=1)
@@ -150,7 +151,7 @@ def test_one_off() -> None:
     ],
 )
 def test_bad_schedules_name_the_field(build: Callable[[], object], field: str) -> None:
-    with pytest.raises(ScheduleError) as caught:
+    with pytest.raises(RuleError) as caught:
         build()
     assert caught.value.field == field
 

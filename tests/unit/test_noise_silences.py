@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ems.noise.errors import RuleError
 from ems.noise.matchers import MatcherError
-from ems.noise.schedule import ScheduleError
 from ems.noise.silences import Silence, expire, silencing
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
@@ -62,15 +62,15 @@ def test_expiring_is_idempotent_and_keeps_the_earlier_time() -> None:
         (lambda: silence(matchers=""), MatcherError, "matchers"),
         (lambda: silence(matchers='service=~".*"'), MatcherError, "matchers"),  # would mute every alert
         (lambda: silence(matchers='service=~"web("'), MatcherError, "matchers"),
-        (lambda: silence(minutes=0), ScheduleError, "ends_at"),
+        (lambda: silence(minutes=0), RuleError, "ends_at"),
         (
             lambda: Silence("s", 'service="web"', T0, T0 + M, created_by=" ", comment="x"),
-            ScheduleError,
+            RuleError,
             "created_by",
         ),
         (
             lambda: Silence("s", 'service="web"', T0, T0 + M, created_by="ops", comment=""),
-            ScheduleError,
+            RuleError,
             "comment",
         ),
     ],

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ems.noise.errors import RuleError
 from ems.noise.matchers import alert_fields, parse_matchers
-from ems.noise.schedule import OneOff, Recurring, ScheduleError
+from ems.noise.schedule import OneOff, Recurring
 from ems.noise.windows import (
     MaintenanceWindow,
     Scope,
@@ -60,7 +61,7 @@ def test_scopes(scope: Scope, covers: bool) -> None:
 
 
 def test_an_empty_scope_is_refused() -> None:
-    with pytest.raises(ScheduleError) as caught:
+    with pytest.raises(RuleError) as caught:
         Scope()
     assert caught.value.field == "scope"
 
@@ -140,6 +141,6 @@ def test_covering_lists_open_windows_in_scope_in_id_order() -> None:
 
 
 def test_bad_mode_is_refused() -> None:
-    with pytest.raises(ScheduleError) as caught:
+    with pytest.raises(RuleError) as caught:
         window(Scope(sites=frozenset({"fra1"})), mode="mute")
     assert caught.value.field == "mode"
