@@ -14,6 +14,7 @@ from ems.api import (
     integrations,
     series,
     status_routes,
+    suppressions,
     tickets,
 )
 from ems.api.openapi import generate
@@ -27,6 +28,7 @@ ENDPOINTS: list[Endpoint] = [
     *asset_endpoints.ENDPOINTS,
     *incidents.ENDPOINTS,
     *tickets.ENDPOINTS,
+    *suppressions.ENDPOINTS,
     *series.ENDPOINTS,
     *integrations.ENDPOINTS,  # Alertmanager, Alerta and PagerDuty clients (docs/ingest.md)
     *security_routes.ENDPOINTS,  # login, sessions, users, keys

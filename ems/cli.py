@@ -62,11 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
-        "worker", help="run pipeline stages (normalize, dedupe, projections, assets, correlate, tickets)"
+        "worker",
+        help="run pipeline stages (normalize, dedupe, projections, assets, correlate, tickets, suppressions)",
     )
     p.add_argument(
         "--stages",
-        default="normalize,dedupe,projections,assets,correlate,tickets",
+        default="normalize,dedupe,projections,assets,correlate,tickets,suppressions",
         help="comma-separated stages to run in this process (default: all)",
     )
     p.add_argument(

@@ -5,8 +5,10 @@ table: dedupe and the alert lifecycle; with it, the clock ticker for timers), `p
 shared runner for the read models), `assets` (aiokafka: asset commands and discoveries -> the
 asset registry on `ems.assets`), `correlate` (aiokafka: alert changes + assets -> incidents on
 `ems.incidents`; one instance only: it needs every alert), `tickets` (aiokafka: `ticket.*` commands
--> `ems.tickets`; one instance only: it numbers every ticket). All by default; scale out by starting
-more processes with a subset (`--stages dedupe`), each stage's partitions are shared in its group.
+-> `ems.tickets`; one instance only: it numbers every ticket), `suppressions` (aiokafka: `silence.*`
+and `window.*` commands -> `ems.suppressions`; one instance only: it keeps them all). All by
+default; scale out by starting more processes with a subset (`--stages dedupe`), each stage's
+partitions are shared in its group.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ems.agents.assets_worker import AssetsWorker
 from ems.agents.correlate_worker import CorrelateWorker
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.severity import SeverityPolicy
+from ems.agents.suppressions_worker import SuppressionsWorker
 from ems.agents.tickets_worker import TicketsWorker
 from ems.infra.migrate import migrate
 from ems.logs import faust_logging_config
@@ -33,6 +36,7 @@ from ems.projections.events import EventsProjection
 from ems.projections.incidents import IncidentsProjection
 from ems.projections.metrics import MetricsProjection
 from ems.projections.runner import ProjectionRunner
+from ems.projections.suppressions import SuppressionsProjection
 from ems.projections.tickets import TicketsProjection
 from ems.settings import Settings
 from ems.streams.failures import Backoff, describe
@@ -41,7 +45,7 @@ from ems.streams.stage import Stage, keep_running
 from ems.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-STAGES = ("normalize", "dedupe", "projections", "assets", "correlate", "tickets")
+STAGES = ("normalize", "dedupe", "projections", "assets", "correlate", "tickets", "suppressions")
 
 
 def projections_for(settings: Settings) -> list:
@@ -54,6 +58,7 @@ def projections_for(settings: Settings) -> list:
         AssetsProjection(),
         IncidentsProjection(policy),
         TicketsProjection(),
+        SuppressionsProjection(),
     ]
 
 
@@ -70,6 +75,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
         out.append(CorrelateWorker(settings))
     if "tickets" in stages:
         out.append(TicketsWorker(settings))
+    if "suppressions" in stages:
+        out.append(SuppressionsWorker(settings))
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
     return out

@@ -18,6 +18,7 @@ from ems.schemas.envelope import Record
 from ems.schemas.event import Event, EventBatch
 from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.schemas.observation import Observation
+from ems.schemas.suppression import SuppressionBatch, SuppressionChanged
 from ems.schemas.ticket import TicketBatch, TicketChanged
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -39,6 +40,8 @@ MODELS: dict[str, type[Record]] = {
         IncidentBatch,
         TicketChanged,
         TicketBatch,
+        SuppressionChanged,
+        SuppressionBatch,
     )
 }
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

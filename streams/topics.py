@@ -50,6 +50,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         max_message_bytes=8 * 1024 * 1024,
         partitions=1,
     ),
+    # One writer (the suppression stage, which keeps every silence and window): a single partition.
+    TopicSpec(
+        "suppressions",
+        "suppressions",
+        "SuppressionBatch: the suppression stage's changes (silence and window snapshots) + positions",
+        max_message_bytes=8 * 1024 * 1024,
+        partitions=1,
+    ),
     # A letter carries the refused record base64-encoded (a third larger) plus the reason.
     TopicSpec(
         "deadletter",

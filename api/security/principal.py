@@ -14,11 +14,20 @@ if TYPE_CHECKING:
 
 ADMIN = "admin"
 READ = frozenset(
-    {"read:alerts", "read:assets", "read:metrics", "read:incidents", "read:tickets", "read:health"}
+    {
+        "read:alerts",
+        "read:assets",
+        "read:metrics",
+        "read:incidents",
+        "read:tickets",
+        "read:suppressions",
+        "read:health",
+    }
 )
 # What an operator changes while working alerts: ack/shelve/assign/notes (write:alerts), tickets,
-# incidents. Asset edits, ingest of observations and user/key management are not operational writes.
-OPERATIONAL_WRITES = frozenset({"write:alerts", "write:incidents", "write:tickets"})
+# incidents, silences and maintenance windows (write:suppressions). Asset edits, ingest of
+# observations and user/key management are not operational writes.
+OPERATIONAL_WRITES = frozenset({"write:alerts", "write:incidents", "write:tickets", "write:suppressions"})
 PERMISSIONS: frozenset[str] = READ | OPERATIONAL_WRITES | {"write:observations", "write:assets", ADMIN}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

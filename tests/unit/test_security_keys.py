@@ -60,12 +60,21 @@ def test_roles_grant_what_the_issue_says() -> None:
         Principal(r, "user", r, ROLE_PERMISSIONS[r], None) for r in ("admin", "operator", "viewer")
     )
     assert all(admin.allows(p) for p in PERMISSIONS) and admin.allows("anything:new")
-    reads = {"read:alerts", "read:assets", "read:metrics", "read:incidents", "read:tickets", "read:health"}
+    reads = {
+        "read:alerts",
+        "read:assets",
+        "read:metrics",
+        "read:incidents",
+        "read:tickets",
+        "read:suppressions",
+        "read:health",
+    }
     assert {p for p in PERMISSIONS if viewer.allows(p)} == reads
     assert {p for p in PERMISSIONS if operator.allows(p)} == reads | {
         "write:alerts",
         "write:incidents",
         "write:tickets",
+        "write:suppressions",
     }
     for p in ("write:assets", "write:observations", "admin"):
         assert not operator.allows(p) and not viewer.allows(p)
