@@ -25,6 +25,7 @@ from ems.api.alert_query import (
     total_sql,
 )
 from ems.api.errors import ApiError
+from ems.api.muting import muting
 from ems.api.queries import fetch_alert
 from ems.api.routing import Call, Endpoint
 from ems.api.tenancy import tenant_of
@@ -171,6 +172,9 @@ class AlertTop(BaseModel):
 class AlertDetail(BaseModel):
     alert: dict[str, Any]
     history: list[dict[str, Any]]
+    muting: dict[str, Any] = Field(
+        description="the silences and maintenance windows muting it now, computed when read"
+    )
 
 
 async def list_alerts(call: Call) -> Any:
@@ -238,7 +242,8 @@ async def get_alert(call: Call) -> Any:
                 (alert["alert_id"],),
             )
         ).fetchall()
-    return {"alert": alert, "history": history}
+        muted = await muting(conn, alert)
+    return {"alert": alert, "history": history, "muting": muted}
 
 
 ENDPOINTS = [  # list, count, top: before /alerts/{alert_id}
@@ -283,7 +288,7 @@ ENDPOINTS = [  # list, count, top: before /alerts/{alert_id}
         "/api/v1/alerts/{alert_id}",
         get_alert,
         permission="read:alerts",
-        summary="One alert (by id or fingerprint) with its history",
+        summary="One alert (by id or fingerprint) with its history and the silences and windows muting it",
         response=AlertDetail,
         responses={404: "no such alert"},
         tags=("alerts",),

@@ -1,7 +1,8 @@
 """Silences and maintenance windows end to end (real Kafka and PostgreSQL): created over the HTTP API,
 applied by the suppression stage, projected and read back with their status computed now; a bad
-matcher or schedule answered 422 naming the field; expire and cancel; a command the stage refuses
-dead-lettered with the reason; a replay rebuilding the same rows.
+matcher or schedule answered 422 naming the field; expire and cancel; an alert's detail showing the
+silence and the window muting it (computed when read), and neither once expired and cancelled; a
+command the stage refuses dead-lettered with the reason; a replay rebuilding the same rows.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ TABLES = {"silences": "silence_id", "maintenance_windows": "window_id", "suppres
 
 
 def test_silences_and_windows_over_the_api(pipeline: Pipeline) -> None:
-    pipeline.start_worker(stages="projections,suppressions")
+    pipeline.start_worker(stages="normalize,dedupe,projections,suppressions")
     pipeline.start_api()
     now = datetime.now(UTC)
     with pipeline.client(timeout=60) as c:
@@ -41,6 +42,24 @@ def test_silences_and_windows_over_the_api(pipeline: Pipeline) -> None:
         }
         pending = c.post("/api/v1/silences", params={"wait": 30}, json=later)
         assert pending.status_code == 200 and pending.json()["silence"]["status"] == "pending"
+
+        # An alert the active silence matches shows it, computed when the alert is read.
+        event = {"source": "nms", "assetId": "ast_core1", "event": "NodeDown", "severity": "critical"}
+        assert c.post("/api/v1/events", json={**event, "service": ["web"]}).status_code == 202
+        alert = wait_for(
+            lambda: c.get("/api/v1/alerts", params={"asset_id": "ast_core1"}).json()["alerts"],
+            120,
+            "the alert",
+        )[0]
+
+        def muting() -> dict:
+            return c.get(f"/api/v1/alerts/{alert['alert_id']}").json()["muting"]
+
+        assert (muting()["muted"], muting()["silenced_by"], muting()["suppressed_by"]) == (
+            True,
+            [silence["silence_id"]],
+            [],
+        )
 
         # 2. Bad rules: 422 naming the field, nothing appended.
         bad_regex = {**body, "matchers": [{"name": "service", "op": "=~", "value": "web("}]}
@@ -71,11 +90,15 @@ def test_silences_and_windows_over_the_api(pipeline: Pipeline) -> None:
             ("expired", ACTOR),
         ]
         assert c.post(f"/api/v1/silences/{sid}/expire").status_code == 409
+        assert (muting()["muted"], muting()["silenced_by"]) == (False, [])  # expired: no longer muted
+        other = c.post("/api/v1/silences", params={"wait": 30}, json={**body, "tenant": "acme"})
+        assert other.status_code == 200 and other.json()["silence"]["status"] == "active"
+        assert muting()["silenced_by"] == []  # another tenant's silence: not for this (tenant-less) alert
         assert c.post("/api/v1/silences/sil_nosuch/expire").status_code == 404
         assert c.get("/api/v1/silences/sil_nosuch").status_code == 404
         listed = c.get("/api/v1/silences", params={"status": "pending"}).json()
         assert [s["status"] for s in listed["silences"]] == ["pending"] and listed["total"] == 1
-        assert c.get("/api/v1/silences").json()["total"] == 2
+        assert c.get("/api/v1/silences").json()["total"] == 3
 
         # 4. A one-off window open now, and a weekly one across the Berlin clock change.
         oneoff = {
@@ -93,6 +116,8 @@ def test_silences_and_windows_over_the_api(pipeline: Pipeline) -> None:
         assert w1.status_code == 200, w1.text
         window = w1.json()["window"]
         assert (window["status"], window["mode"], window["created_by"]) == ("active", "suppress", ACTOR)
+        suppressed = muting()["suppressed_by"]
+        assert [(w["window_id"], w["mode"]) for w in suppressed] == [(window["window_id"], "suppress")]
         weekly = {
             "title": "patch night",
             "scope": {"sites": ["fra1"]},
@@ -134,6 +159,8 @@ def test_silences_and_windows_over_the_api(pipeline: Pipeline) -> None:
         cancelled = c.post(f"/api/v1/maintenance-windows/{wid}/cancel", params={"wait": 30})
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["window"]["status"] == "ended"
+        after = muting()
+        assert (after["muted"], after["silenced_by"], after["suppressed_by"]) == (False, [], [])
         assert c.post(f"/api/v1/maintenance-windows/{wid}/cancel").status_code == 409
         assert c.patch(f"/api/v1/maintenance-windows/{wid}", json={"title": "x"}).status_code == 409
         assert c.get("/api/v1/maintenance-windows/mw_nosuch").status_code == 404
