@@ -26,6 +26,7 @@ from ems.itsm.priority import PriorityInputError, ticket_priority
 from ems.schemas.command import Command
 from ems.schemas.ticket import (
     AssignArgs,
+    AutoPolicy,
     BadTicketCommand,
     Comment,
     CommentArgs,
@@ -55,11 +56,17 @@ class DeskConfig:
     policies: tuple[sla.SlaPolicy, ...] = sla.DEFAULT_POLICIES
     calendars: Mapping[str, Calendar] = field(default_factory=lambda: dict(DEFAULT_CALENDARS))
     reopen_days: int = states.REOPEN_DAYS
+    auto: tuple[AutoPolicy, ...] = ()  # auto-ticketing policies (agents/autoticket.py)
 
     def __post_init__(self) -> None:
         groups = {self.default_group: routing.AssignmentGroup(self.default_group), **self.groups}
         object.__setattr__(self, "groups", groups)
         routing.check_config(self.rules, self.groups, self.default_group)
+        for i, policy in enumerate(self.auto):
+            if policy.group is not None and policy.group not in groups:
+                raise routing.RoutingError(
+                    f"auto_policies[{i}].group", f"{policy.group!r} is not a configured group"
+                )
 
     @classmethod
     def from_settings(cls, settings) -> DeskConfig:
@@ -70,7 +77,13 @@ class DeskConfig:
             for r in settings.ticket_routes
         )
         groups = {n: routing.AssignmentGroup(n, tuple(m)) for n, m in settings.ticket_groups.items()}
-        return cls(settings.ticket_default_group, groups, rules, reopen_days=settings.ticket_reopen_days)
+        return cls(
+            settings.ticket_default_group,
+            groups,
+            rules,
+            reopen_days=settings.ticket_reopen_days,
+            auto=tuple(settings.ticket_auto_policies),
+        )
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,10 @@ class Desk:
         """Apply one `ticket.*` command read at `source` (`commands:<partition>`) and `offset`."""
         if not self.seen(source, offset):
             return Outcome(skipped=True)
+        return self.execute(command)
+
+    def execute(self, command: Command) -> Outcome:
+        """Apply one `ticket.*` command whose position was checked (or that the stage made itself)."""
         action = command.name.split(".", 1)[1]
         try:
             args = parse_ticket_args(action, command.args)
@@ -250,7 +267,12 @@ class Desk:
         )
         state = routing.AssignmentState(self.last_picks, load)
         c = self.config
-        picked, after = routing.assign(facts, c.rules, c.groups, c.default_group, state)
+        if args.group is not None:  # given: that group, the pick inside it as usual
+            if args.group not in c.groups:
+                raise BadTicketCommand(f"ticket.create: group: {args.group!r} is not a configured group")
+            picked, after = routing.assign(facts, (), c.groups, args.group, state)
+        else:
+            picked, after = routing.assign(facts, c.rules, c.groups, c.default_group, state)
         self.last_picks = dict(after.last)
         return picked.group, picked.assignee
 

@@ -23,8 +23,10 @@ import time
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
+from ems.agents.autoticket import AutoTicketer
 from ems.agents.tickets import Desk, DeskConfig
 from ems.schemas.command import Command
+from ems.schemas.incident import IncidentBatch
 from ems.schemas.ticket import TicketBatch, TicketChanged
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, BatchStage, guarded
@@ -46,6 +48,22 @@ async def read_batches(settings: Settings) -> list[TicketBatch]:
     return out
 
 
+async def fold_incidents(settings: Settings, auto: AutoTicketer, upto: int) -> int:
+    """Fold the incident changes below offset `upto` of `ems.incidents` (its one partition)."""
+    folded = 0
+    async for msg in read_to_end(settings.kafka_bootstrap, settings.topic("incidents")):
+        if msg.offset >= upto:
+            break
+        try:
+            batch = decode(msg.value, IncidentBatch)
+        except DecodeError:
+            continue  # dead-lettered when it was first read
+        for change in batch.changes:
+            auto.fold(change)
+        folded += 1
+    return folded
+
+
 class TicketsWorker(BatchStage):
     """Runs the ticket stage until `stop()`."""
 
@@ -54,15 +72,17 @@ class TicketsWorker(BatchStage):
     def __init__(self, settings: Settings) -> None:
         self.commands_topic = settings.topic("commands")
         self.tickets_topic = settings.topic("tickets")
+        self.incidents_topic = settings.topic("incidents")
         super().__init__(
             settings,
-            self.commands_topic,
+            (self.commands_topic, self.incidents_topic),
             f"{settings.app_id}-tickets",
             settings.batch_max_records,
             fetch_max_wait_ms=50,  # operators wait on this hop (see assets_worker)
         )
         self.config = DeskConfig.from_settings(settings)
         self.desk: Desk | None = None
+        self.auto = AutoTicketer(self.config.auto)
         self.assigned: set[TopicPartition] | None = None
         self._unpublished = 0
         self.rebuild_seconds = 0.0
@@ -84,13 +104,17 @@ class TicketsWorker(BatchStage):
         if self.assigned is None:
             return False
         assigned, self.assigned = self.assigned, None
-        partitions = self.consumer.partitions_for_topic(self.commands_topic) or set()
-        if {tp.partition for tp in assigned} != partitions:
+        wanted = {
+            TopicPartition(topic, p)
+            for topic in self.topics
+            for p in self.consumer.partitions_for_topic(topic) or set()
+        }
+        if assigned != wanted:
             log.error(
-                "tickets: holds command partitions %s of %s; the ticket stage numbers tickets in one "
+                "tickets: holds partitions %s of %s; the ticket stage numbers tickets in one "
                 "instance (run it in one worker only); idle until reassigned",
-                sorted(tp.partition for tp in assigned),
-                sorted(partitions),
+                sorted(assigned),
+                sorted(wanted),
             )
             self.desk = None
             return True
@@ -98,13 +122,17 @@ class TicketsWorker(BatchStage):
         desk = Desk(self.config)
         batches = await read_batches(self.settings)
         desk.restore(batches)
+        auto = AutoTicketer(self.config.auto)
+        auto.restore(desk.tickets.values())
+        if auto.policies:
+            await fold_incidents(self.settings, auto, desk.positions.get("incidents:0", 0))
         for tp in sorted(assigned):
-            position = desk.positions.get(f"commands:{tp.partition}")
+            position = desk.positions.get(self._source(tp.topic, tp.partition))
             if position is None:
                 await self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, position)
-        self.desk, self._unpublished = desk, 0
+        self.desk, self.auto, self._unpublished = desk, auto, 0
         self.rebuild_seconds = time.perf_counter() - started
         log.info(
             "tickets: state rebuilt from %d records: %d tickets in %.2f s",
@@ -120,10 +148,11 @@ class TicketsWorker(BatchStage):
             return
         changes: list[TicketChanged] = []
         for tp in sorted(batch, key=lambda tp: tp.partition):
+            apply = self._apply if tp.topic == self.commands_topic else self._auto
             for msg in batch[tp]:
-                change = await guarded(self.stage, msg, dead, lambda m=msg: self._apply(m, dead))
-                if change is not None:
-                    changes.append(change)
+                made = await guarded(self.stage, msg, dead, lambda m=msg, a=apply: a(m, dead))
+                if made is not None:
+                    changes.extend(made if isinstance(made, list) else [made])
         self._unpublished += sum(len(m) for m in batch.values())
         if changes or self._unpublished >= POSITIONS_EVERY:
             record = self.desk.batch(changes)
@@ -131,6 +160,27 @@ class TicketsWorker(BatchStage):
                 producer, self.tickets_topic, encode(record), key=record.key.encode(), partition=0
             )
             self._unpublished = 0
+
+    def _source(self, topic: str, partition: int) -> str:
+        return f"{'commands' if topic == self.commands_topic else 'incidents'}:{partition}"
+
+    async def _auto(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
+        """An incident record: the auto-ticketing commands it calls for, applied at once."""
+        if not self.desk.seen(self._source(msg.topic, msg.partition), msg.offset) or not self.auto.policies:
+            return []
+        try:
+            batch = decode(msg.value, IncidentBatch)
+        except DecodeError:
+            return []  # the incidents projection dead-letters it
+        out: list[TicketChanged] = []
+        for change in batch.changes:
+            for command in self.auto.on_incident(change, self.desk.tickets):
+                outcome = self.desk.execute(command)
+                if outcome.refused:
+                    await dead.reject(f"auto-ticketing {command.name}: {outcome.refused}", msg)
+                elif outcome.change is not None:
+                    out.append(outcome.change)
+        return out
 
     async def _apply(self, msg: ConsumerRecord, dead: DeadLetters) -> TicketChanged | None:
         source = f"commands:{msg.partition}"

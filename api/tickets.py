@@ -120,6 +120,9 @@ async def create_ticket(call: Call) -> Any:
         update = await _from_alert(call, body)
     elif body.title is None:
         raise ApiError(422, "validation failed", [{"field": "title", "message": "required without alert_id"}])
+    known = {call.settings.ticket_default_group, *call.settings.ticket_groups}
+    if body.group is not None and body.group not in known:
+        raise ApiError(422, "validation failed", [{"field": "group", "message": "not a configured group"}])
     merged = {**body.model_dump(exclude={"alert_id", "reason"}, exclude_unset=True), **update}
     merged["tenant"] = tenant_to_record(tenant_of(call), merged.get("tenant"))  # 403: another tenant's
     try:

@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ems.ml.correlation.config import DEFAULT_DOWN_EVENTS, Rule
-from ems.schemas.ticket import RouteRule
+from ems.schemas.ticket import AutoPolicy, RouteRule
 
 
 class Settings(BaseSettings):
@@ -270,6 +270,11 @@ class Settings(BaseSettings):
         default_factory=list, description="Routing rules in order: [{group, types, services, sites, tags}]"
     )
     ticket_reopen_days: int = Field(7, ge=0, le=365, description="A resolved incident reopens this long")
+    ticket_auto_policies: list[AutoPolicy] = Field(
+        default_factory=list,
+        description="Auto-ticketing of correlated incidents, first match wins: [{name, severities, "
+        "min_criticality, services, tags, type, priority | impact/urgency, group, on_clear}]",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -58,6 +58,7 @@ class CreateArgs(_Model):
     tags: Tags = Field(default_factory=list)
     links: Annotated[list[LinkArgs], Field(max_length=100)] = Field(default_factory=list)
     tenant: Tenant | None = None
+    group: Text(256, 1) | None = Field(None, description="the assignment group; default: by routing")
 
 
 class TransitionArgs(_Model):
@@ -125,6 +126,32 @@ class RouteRule(_Model):
     tags: list[Tag] = Field(default_factory=list, description="all required")
 
 
+Priority = Literal["P1", "P2", "P3", "P4"]
+
+
+class AutoPolicy(_Model):
+    """An auto-ticketing policy (`EMS_TICKET_AUTO_POLICIES`, first match wins): a correlated incident
+    that matches gets one ticket (agents/autoticket.py). Empty criteria match anything."""
+
+    name: Text(128, 1)
+    severities: list[Text(32, 1)] = Field(default_factory=list, description="any of; empty: any")
+    min_criticality: between(0, 5) = Field(0, description="the incident's highest asset criticality")
+    services: list[Name] = Field(default_factory=list, description="any of (members' or impacted)")
+    tags: list[Tag] = Field(default_factory=list, description="all, on one current member")
+    type: TicketKind = "incident"
+    priority: Priority | None = Field(None, description="sets impact and urgency (P1: 1/1 ... P4: 3/3)")
+    impact: Level | None = None
+    urgency: Level | None = None
+    group: Text(256, 1) | None = None
+    on_clear: Literal["resolve", "note"] = "resolve"
+
+    @model_validator(mode="after")
+    def _one_way(self) -> AutoPolicy:
+        if self.priority is not None and (self.impact is not None or self.urgency is not None):
+            raise ValueError("give `priority` or `impact`/`urgency`, not both")
+        return self
+
+
 class StatusAt(_Model):
     at: Time
     status: Text(64, 1)
@@ -163,7 +190,7 @@ class Ticket(_Model):
     description: Text(16384) = ""
     status: Text(64, 1)
     pending_reason: Text(64) | None = None
-    priority: Literal["P1", "P2", "P3", "P4"]
+    priority: Priority
     impact: Level
     urgency: Level
     group: Text(256)

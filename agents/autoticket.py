@@ -1,0 +1,184 @@
+"""Auto-ticketing, pure: correlated incidents (`ems.incidents`) -> `ticket.*` commands for the Desk.
+
+`AutoTicketer.on_incident(change)` returns the commands one incident change calls for; the ticket
+stage applies them with the Desk (agents/tickets.py) in the same record as the operators' commands:
+- an open incident without a ticket that matches a policy (`EMS_TICKET_AUTO_POLICIES`, first match
+  wins) gets ONE ticket, linked to the incident and its current alerts. The ticket id follows from
+  the incident id (`ticket_id_for`) and every command id from the incident version, so a redelivery,
+  a replay or a restart finds the ticket there and opens no second one;
+- a member alert that joins an incident with a ticket is linked to it;
+- the incident resolving resolves the ticket (`on_clear: resolve`, when its status machine allows
+  it) or adds a work note (`note`); a reopened incident reopens a ticket it resolved;
+- an incident merged into another with no ticket of its own hands its ticket on (a link).
+Event time only: the commands carry the incident's update time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ems.itsm import states
+from ems.schemas.command import Command
+from ems.schemas.incident import IncidentChanged, IncidentState, Member
+from ems.schemas.ticket import AutoPolicy, Ticket
+
+ACTOR = "auto-ticket"
+PRIORITY_LEVELS = {"P1": (1, 1), "P2": (1, 2), "P3": (1, 3), "P4": (3, 3)}  # (impact, urgency)
+URGENCY_OF_SEVERITY = {"critical": 1, "major": 2}
+CREATE_LINKS = 100  # CreateArgs.links' limit: the rest are linked one by one
+
+
+def ticket_id_for(incident_id: str) -> str:
+    """The ticket id an incident's auto ticket has: the same on every run."""
+    return "tkt_auto_" + hashlib.sha256(incident_id.encode()).hexdigest()[:24]
+
+
+@dataclass
+class Seen:
+    """What the stage knows of one incident's current members (folded from its changes)."""
+
+    members: dict[str, Member] = field(default_factory=dict)  # alert id -> latest membership
+
+
+def matches(policy: AutoPolicy, incident: IncidentState, members: Iterable[Member]) -> bool:
+    """Whether the incident, with these current members, meets the policy."""
+    members = list(members)
+    if policy.severities and incident.severity not in policy.severities:
+        return False
+    if incident.impact.criticality < policy.min_criticality:
+        return False
+    if policy.services:
+        named = {s.name for s in incident.impact.services} | {s for m in members for s in m.service}
+        if not named & set(policy.services):
+            return False
+    return not policy.tags or any(set(policy.tags) <= set(m.tags) for m in members)
+
+
+class AutoTicketer:
+    """The incidents' current members and which ticket each incident has."""
+
+    def __init__(self, policies: Iterable[AutoPolicy]) -> None:
+        self.policies = tuple(policies)
+        self.incidents: dict[str, Seen] = {}
+        self.ticket_of: dict[str, str] = {}  # incident id -> ticket id (its own, or one handed on)
+
+    def restore(self, tickets: Iterable[Ticket]) -> None:
+        """Which incident has which auto ticket, from the tickets' incident links."""
+        for ticket in tickets:
+            if ticket.created_by == ACTOR:
+                for link in ticket.links:
+                    if link.kind == "incident":
+                        self.ticket_of.setdefault(link.ref, ticket.ticket_id)
+
+    def fold(self, change: IncidentChanged) -> None:
+        """Remember the change's memberships (a restart folds the changes up to its position)."""
+        seen = self.incidents.setdefault(change.incident.incident_id, Seen())
+        for m in change.members:
+            if m.left_at is None:
+                seen.members[m.alert_id] = m
+            else:
+                seen.members.pop(m.alert_id, None)
+
+    def on_incident(self, change: IncidentChanged, tickets: dict[str, Ticket]) -> list[Command]:
+        """Fold the change and return the commands it calls for, given the tickets as they are."""
+        self.fold(change)
+        inc = change.incident
+        at, n = inc.updated_at, 0
+        out: list[Command] = []
+
+        def command(action: str, target: str, reason: str = "", **args) -> None:
+            nonlocal n
+            n += 1
+            event_id = f"auto:{inc.incident_id}:{inc.version}:{n}"
+            out.append(
+                Command(
+                    event_id=event_id,
+                    name=f"ticket.{action}",
+                    target=target,
+                    actor=ACTOR,
+                    reason=reason,
+                    args=args,
+                    occurred_at=at,
+                )
+            )
+
+        members = self.incidents[inc.incident_id].members
+        ticket_id = self.ticket_of.get(inc.incident_id)
+        if ticket_id is None or ticket_id not in tickets:
+            policy = next((p for p in self.policies if matches(p, inc, members.values())), None)
+            if inc.status != "open" or policy is None:
+                return []
+            ticket_id = ticket_id_for(inc.incident_id)
+            self.ticket_of[inc.incident_id] = ticket_id
+            links = [{"kind": "incident", "ref": inc.incident_id}]
+            links += [{"kind": "alert", "ref": a} for a in sorted(members)]
+            command("create", ticket_id, f"auto-ticketing policy {policy.name}", **_create_args(policy, inc))
+            out[-1] = out[-1].model_copy(update={"args": {**out[-1].args, "links": links[:CREATE_LINKS]}})
+            for link in links[CREATE_LINKS:]:
+                command("link", ticket_id, **link)
+            return out
+        ticket = tickets[ticket_id]
+        linked = {(x.kind, x.ref) for x in ticket.links}
+        if ("incident", inc.incident_id) not in linked:
+            command("link", ticket_id, kind="incident", ref=inc.incident_id)
+        for alert_id in sorted(members):
+            if ("alert", alert_id) not in linked:
+                command("link", ticket_id, kind="alert", ref=alert_id)
+        policy = self._policy_of(ticket)
+        if change.kind == "resolved" or (inc.status == "resolved" and change.kind != "reopened"):
+            if ticket.status not in ("resolved", "closed"):
+                self._clear(command, ticket, inc, policy)
+        elif change.kind == "reopened" and ticket.status == "resolved":
+            command("transition", ticket_id, f"incident {inc.incident_id} reopened", to="in_progress")
+        elif inc.status == "merged" and inc.merged_into and inc.merged_into not in self.ticket_of:
+            self.ticket_of[inc.merged_into] = ticket_id
+            command("link", ticket_id, kind="incident", ref=inc.merged_into)
+        return out
+
+    def _policy_of(self, ticket: Ticket) -> AutoPolicy | None:
+        return next((p for p in self.policies if ticket.tags and p.name in ticket.tags), None)
+
+    def _clear(self, command, ticket: Ticket, inc: IncidentState, policy: AutoPolicy | None) -> None:
+        why = f"incident {inc.incident_id} resolved: all its alerts cleared"
+        life = states.Lifecycle(ticket.type, ticket.status, ticket.pending_reason, ticket.resolved_at)
+        allowed = states.allowed_transitions(life, max(inc.updated_at, ticket.updated_at))
+        if (policy is None or policy.on_clear == "resolve") and "resolved" in allowed:
+            command("transition", ticket.ticket_id, why, to="resolved")
+        else:
+            command("comment", ticket.ticket_id, text=why)
+
+
+def _create_args(policy: AutoPolicy, inc: IncidentState) -> dict:
+    """The ticket an incident gets under a policy (the policy's name rides in its tags)."""
+    args: dict = {
+        "type": policy.type,
+        "title": (inc.title or f"Incident {inc.incident_id}")[:1024],
+        "description": _describe(inc),
+        "services": sorted({s.name for s in inc.impact.services})[:32],
+        "tags": ["auto-ticket", policy.name],
+    }
+    if policy.priority is not None:
+        args["impact"], args["urgency"] = PRIORITY_LEVELS[policy.priority]
+    else:
+        args["urgency"] = policy.urgency or URGENCY_OF_SEVERITY.get(inc.severity, 3)
+        if policy.impact is not None:
+            args["impact"] = policy.impact
+        else:
+            args["impact_score"], args["criticality"] = inc.impact.score, inc.impact.criticality
+    if policy.group is not None:
+        args["group"] = policy.group
+    if inc.tenant is not None:
+        args["tenant"] = inc.tenant
+    return args
+
+
+def _describe(inc: IncidentState) -> str:
+    lines = [f"Opened by auto-ticketing for incident {inc.incident_id} ({inc.alerts} alerts)."]
+    if inc.root_cause is not None:
+        lines.append(f"Probable root cause: {inc.root_cause.evidence}")
+    lines.append(
+        f"Business impact {inc.impact.score:.0f}/100, revenue at risk {inc.impact.revenue_per_hour:.0f}/h"
+    )
+    return "\n".join(lines)
