@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, get_origin
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -313,7 +314,14 @@ class Settings(BaseSettings):
         """The settings the `EMS_*` variables of `env` give (what a child process started with `env`
         reads), e.g. for the processes a test or a benchmark spawns."""
         fields = {k[4:].lower(): v for k, v in env.items() if k.startswith("EMS_")}
-        return cls(**{k: v for k, v in fields.items() if k in cls.model_fields})
+        known = {k: v for k, v in fields.items() if k in cls.model_fields}
+        for name, value in known.items():  # as the environment source does: lists and maps are JSON
+            if get_origin(cls.model_fields[name].annotation) in (list, dict):
+                try:
+                    known[name] = json.loads(value)
+                except ValueError as exc:
+                    raise ValueError(f"EMS_{name.upper()}: not JSON: {exc}") from None
+        return cls(**known)
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. topic('events') -> 'ems.events'."""
