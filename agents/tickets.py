@@ -9,8 +9,12 @@ below the one recorded) or returns the `TicketChanged` it makes:
 - comment, link, assign.
 After every change each timer is read at the command's event time, and the 50/75/90 % warnings and
 the breach it crossed by then that were not emitted yet ride on the change, once each (the emitted set
-is part of the snapshot: a restart or a replay rebuilt from `ems.tickets` never repeats one). No
-wall clock is read here: a timer crossing while no command comes waits for the next command.
+is part of the snapshot: a restart or a replay rebuilt from `ems.tickets` never repeats one).
+
+The SLA sweep: no wall clock is read here. `advance(at)` moves the stage's "now" to the latest event
+time it has seen (commands, incidents, `ticket.tick` records) and visits only the tickets whose next
+threshold time is due by then (a heap, ems.agents.timers.TimerIndex); each gets an `sla` change at
+the time of its latest crossing carrying the crossings, with no command needed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ems.agents.timers import TimerIndex
 from ems.itsm import numbers, routing, sla, states
 from ems.itsm.calendar import DEFAULT_CALENDARS, Calendar
 from ems.itsm.priority import PriorityInputError, ticket_priority
@@ -43,6 +48,7 @@ from ems.schemas.ticket import (
     parse_ticket_args,
 )
 
+SWEEP_ACTOR = "sla-sweep"
 OPEN_FOR_LOAD = frozenset({"resolved", "closed", "rejected"})  # statuses that no longer load a person
 
 
@@ -122,6 +128,9 @@ class Desk:
         self.sequences: dict[str, int] = {}
         self.last_picks: dict[str, str] = {}
         self.positions: dict[str, int] = {}  # "commands:<partition>" -> next offset to apply
+        self.now: datetime | None = None  # the latest event time seen: the sweep's clock
+        self.due = TimerIndex()  # ticket id -> when its next SLA threshold is crossed (partition 0)
+        self.due.mark_built(0)
 
     def restore(self, batches: Iterable[TicketBatch]) -> None:
         """The state after the published batches, folded in order."""
@@ -131,6 +140,35 @@ class Desk:
             self.sequences.update(batch.sequences)
             self.last_picks.update(batch.last_picks)
             self.positions.update(batch.positions)
+        for ticket in self.tickets.values():
+            self._index(ticket)
+
+    def advance(self, at: datetime) -> list[TicketChanged]:
+        """Move the sweep's clock to `at` (never back) and emit the SLA crossings due by then."""
+        if self.now is not None and at <= self.now:
+            return []
+        self.now = at
+        out = []
+        for key in self.due.pop_due(0, at):
+            ticket = self.tickets[key.decode()]
+            crossed = [
+                w
+                for timer in ticket.timers
+                for w in sla.due_warnings(timer_state(ticket, timer), self._calendar_of(ticket, timer), at)
+            ]
+            if not crossed:  # (a timer paused meanwhile)
+                self._index(ticket)
+                continue
+            when = max(ticket.updated_at, max(w.at for w in crossed))
+            tick = Command(
+                event_id=f"sla:{ticket.ticket_id}:{ticket.version + 1}",
+                name="ticket.sweep",
+                target=ticket.ticket_id,
+                actor=SWEEP_ACTOR,
+                occurred_at=when,
+            )
+            out.append(self._changed(ticket, tick, "sla", when))
+        return out
 
     def batch(self, changes: list[TicketChanged]) -> TicketBatch:
         """A record of `changes` with the state's counters and positions as of now."""
@@ -157,6 +195,8 @@ class Desk:
     def execute(self, command: Command) -> Outcome:
         """Apply one `ticket.*` command whose position was checked (or that the stage made itself)."""
         action = command.name.split(".", 1)[1]
+        if action == "tick":  # the clock only: the worker advances the sweep with its time
+            return Outcome()
         try:
             args = parse_ticket_args(action, command.args)
             if action == "create":
@@ -279,6 +319,17 @@ class Desk:
     def _calendar(self, timer: sla.TimerState) -> Calendar:
         return sla.calendar_of(timer, self.config.calendars)
 
+    def _calendar_of(self, ticket: Ticket, timer: SlaTimer) -> Calendar:
+        return self._calendar(timer_state(ticket, timer))
+
+    def _index(self, ticket: Ticket) -> None:
+        """Record when the sweep must look at `ticket` next (None: no threshold left to cross)."""
+        times = []
+        for timer in ticket.timers:
+            state = timer_state(ticket, timer)
+            times.append(sla.next_crossing(state, self._calendar(state)))
+        self.due.set(0, ticket.ticket_id.encode(), min((t for t in times if t is not None), default=None))
+
     def _changed(self, ticket: Ticket, command: Command, kind: str, at: datetime, **extra) -> TicketChanged:
         """The change with the ticket's timers read at `at` and the crossings not emitted yet."""
         crossed: list[SlaEvent] = []
@@ -295,6 +346,7 @@ class Desk:
         # model_copy does not validate: a round trip does, so a bad value fails here, not downstream.
         ticket = Ticket.model_validate(ticket.model_dump())
         self.tickets[ticket.ticket_id] = ticket
+        self._index(ticket)
         return TicketChanged(
             event_id=f"{ticket.ticket_id}:{ticket.version}",
             occurred_at=at,

@@ -18,8 +18,11 @@ Protocol:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from datetime import datetime
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
@@ -31,7 +34,8 @@ from ems.schemas.ticket import TicketBatch, TicketChanged
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, BatchStage, guarded
 from ems.streams.codecs import DecodeError, decode, encode
-from ems.streams.kafka import DeadLetters, read_to_end
+from ems.streams.kafka import DeadLetters, close_quietly, make_producer, read_to_end, settle
+from ems.streams.stage import Stage
 
 log = logging.getLogger(__name__)
 POSITIONS_EVERY = 5000  # commands of other domains after which a record carries the positions alone
@@ -151,8 +155,7 @@ class TicketsWorker(BatchStage):
             apply = self._apply if tp.topic == self.commands_topic else self._auto
             for msg in batch[tp]:
                 made = await guarded(self.stage, msg, dead, lambda m=msg, a=apply: a(m, dead))
-                if made is not None:
-                    changes.extend(made if isinstance(made, list) else [made])
+                changes.extend(made or [])
         self._unpublished += sum(len(m) for m in batch.values())
         if changes or self._unpublished >= POSITIONS_EVERY:
             record = self.desk.batch(changes)
@@ -165,8 +168,8 @@ class TicketsWorker(BatchStage):
         return f"{'commands' if topic == self.commands_topic else 'incidents'}:{partition}"
 
     async def _auto(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
-        """An incident record: the auto-ticketing commands it calls for, applied at once."""
-        if not self.desk.seen(self._source(msg.topic, msg.partition), msg.offset) or not self.auto.policies:
+        """An incident record: the sweep advanced to its time, the auto-ticketing commands it calls for."""
+        if not self.desk.seen(self._source(msg.topic, msg.partition), msg.offset):
             return []
         try:
             batch = decode(msg.value, IncidentBatch)
@@ -174,6 +177,9 @@ class TicketsWorker(BatchStage):
             return []  # the incidents projection dead-letters it
         out: list[TicketChanged] = []
         for change in batch.changes:
+            out += self.desk.advance(change.incident.updated_at)
+            if not self.auto.policies:
+                continue
             for command in self.auto.on_incident(change, self.desk.tickets):
                 outcome = self.desk.execute(command)
                 if outcome.refused:
@@ -182,17 +188,49 @@ class TicketsWorker(BatchStage):
                     out.append(outcome.change)
         return out
 
-    async def _apply(self, msg: ConsumerRecord, dead: DeadLetters) -> TicketChanged | None:
+    async def _apply(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
+        """A command: the sweep advanced to its time, then the command if it is a ticket's."""
         source = f"commands:{msg.partition}"
         try:
             command = decode(msg.value, Command)
         except DecodeError:
             self.desk.seen(source, msg.offset)
-            return None  # the command router dead-letters undecodable commands
+            return []  # the command router dead-letters undecodable commands
+        swept = self.desk.advance(command.occurred_at)
         if command.domain != "ticket":
             self.desk.seen(source, msg.offset)
-            return None
+            return swept
         outcome = self.desk.apply(command, source, msg.offset)
         if outcome.refused:
             await dead.reject(outcome.refused, msg)
-        return outcome.change
+        return swept + ([outcome.change] if outcome.change is not None else [])
+
+
+def tick(at: datetime | None = None) -> Command:
+    """A `ticket.tick`: the clock for the SLA sweep when no other record comes (its time: now)."""
+    return Command(
+        name="ticket.tick", target="tickets", actor="ticker", **({"occurred_at": at} if at else {})
+    )
+
+
+class TicketTicker(Stage):
+    """Appends a `ticket.tick` (the wall clock) to `ems.commands` every `tick_interval` s."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("ticket-ticker")
+        self.settings = settings
+        self.topic = settings.topic("commands")
+
+    async def run(self) -> None:
+        producer = make_producer(self.settings)
+        try:
+            await producer.start()
+            self.status.running()
+            while not self.stopping:
+                record = tick()
+                await settle([await producer.send(self.topic, value=encode(record), key=record.key.encode())])
+                self.status.progress(1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.settings.tick_interval)
+        finally:
+            await close_quietly(producer)

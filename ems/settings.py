@@ -105,7 +105,9 @@ class Settings(BaseSettings):
         0, ge=0, le=31_536_000, description="Default auto-unack after this many seconds; 0 = never"
     )
     tick_interval: float = Field(
-        5.0, ge=0, description="Seconds between clock ticks for alert timers; 0 = no ticks (tests drive them)"
+        5.0,
+        ge=0,
+        description="Seconds between clock ticks (alert timers, SLA sweep); 0 = none (tests drive them)",
     )
     max_payload_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted API request body")
 

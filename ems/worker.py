@@ -27,7 +27,7 @@ from ems.agents.correlate_worker import CorrelateWorker
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.severity import SeverityPolicy
 from ems.agents.suppressions_worker import SuppressionsWorker
-from ems.agents.tickets_worker import TicketsWorker
+from ems.agents.tickets_worker import TicketsWorker, TicketTicker
 from ems.infra.migrate import migrate
 from ems.logs import faust_logging_config
 from ems.projections.alerts import AlertsProjection
@@ -75,6 +75,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
         out.append(CorrelateWorker(settings))
     if "tickets" in stages:
         out.append(TicketsWorker(settings))
+        if settings.tick_interval > 0:
+            out.append(TicketTicker(settings))
     if "suppressions" in stages:
         out.append(SuppressionsWorker(settings))
     if "projections" in stages:

@@ -236,6 +236,17 @@ def due_warnings(
     return out
 
 
+def next_crossing(
+    timer: TimerState, calendar: Calendar, thresholds: Sequence[int] = THRESHOLDS
+) -> datetime | None:
+    """When the earliest threshold not emitted yet is (or was) crossed, given the history known so far:
+    the time a sweep must look at this timer again; None when it crosses nothing more."""
+    last = max(utc(change.at) for change in timer.history)
+    intervals, _, _ = _intervals(timer, last)
+    times = [_reach(intervals, timer.target * t / 100, calendar) for t in set(thresholds) - timer.emitted]
+    return min((t for t in times if t is not None), default=None)
+
+
 def mark_emitted(timer: TimerState, warnings: Iterable[SlaWarning]) -> TimerState:
     return replace(timer, emitted=timer.emitted | {w.threshold for w in warnings})
 

@@ -223,7 +223,7 @@ class SlaEvent(_Model):
     at: Time
 
 
-ChangeKind = Literal["created", "transitioned", "commented", "linked", "assigned"]
+ChangeKind = Literal["created", "transitioned", "commented", "linked", "assigned", "sla"]
 
 
 class TicketChanged(Record):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from ems.agents.tickets_worker import tick
 from ems.schemas.command import Command
 from tests.integration.harness import Pipeline, dead_letters, send, wait_for
 
@@ -173,7 +174,8 @@ def test_sla_crossings_are_emitted_once_across_a_killed_stage(servers, tmp_path)
 
     def history() -> list[dict]:
         return pipeline.query(
-            "SELECT version, sla FROM ticket_history WHERE ticket_id = 'tkt_sla' ORDER BY version"
+            "SELECT version, kind, actor, sla FROM ticket_history WHERE ticket_id = 'tkt_sla' "
+            "ORDER BY version"
         )
 
     try:
@@ -182,7 +184,9 @@ def test_sla_crossings_are_emitted_once_across_a_killed_stage(servers, tmp_path)
         # A P1 incident: response due in 15 minutes round the clock. At +8 min it has crossed 50 %.
         send(pipeline, "commands", [command("create", "tkt_sla", 0, title="P1", urgency=1, impact=1)])
         send(pipeline, "commands", [command("comment", "tkt_sla", 8, text="looking")])
-        wait_for(lambda: len(history()) == 2, 120, "the first two changes")
+        # The comment at +8 min moves the stage's clock: the sweep emits the 50 % (crossed at +7.5)
+        # as a change of its own, before the comment.
+        wait_for(lambda: len(history()) == 3, 120, "the first three changes")
         pipeline.kill_supervised_child("tickets")
         later = [
             command("comment", "tkt_sla", 9, text="still looking"),
@@ -192,15 +196,17 @@ def test_sla_crossings_are_emitted_once_across_a_killed_stage(servers, tmp_path)
         send(pipeline, "commands", later)
         send(pipeline, "commands", [command("create", "tkt_next", 26, title="next")])
         # The restarted stage rebuilds its state from ems.tickets first: slower on the embedded broker.
-        rows = wait_for(lambda: [h for h in [history()] if len(h) == 5], 240, "five changes")[0]
-        assert [[(e["kind"], e["threshold"]) for e in r["sla"]] for r in rows] == [
-            [],
-            [("response", 50)],
-            [],  # 50 % was emitted before the kill: not again
-            [("response", 75), ("response", 90), ("response", 100)],
-            [],
+        rows = wait_for(lambda: [h for h in [history()] if len(h) == 7], 240, "seven changes")[0]
+        assert [(r["kind"], [(e["kind"], e["threshold"]) for e in r["sla"]]) for r in rows] == [
+            ("created", []),
+            ("sla", [("response", 50)]),
+            ("commented", []),
+            ("commented", []),  # 50 % was emitted before the kill: not again
+            ("sla", [("response", 75), ("response", 90), ("response", 100)]),
+            ("commented", []),
+            ("transitioned", []),
         ]
-        assert rows[3]["sla"][-1]["at"].startswith("2026-03-02T10:15:00")
+        assert rows[4]["sla"][-1]["at"].startswith("2026-03-02T10:15:00")
         timer = pipeline.query("SELECT * FROM sla_timers WHERE ticket_id = 'tkt_sla' AND kind = 'response'")[
             0
         ]
@@ -215,5 +221,31 @@ def test_sla_crossings_are_emitted_once_across_a_killed_stage(servers, tmp_path)
         assert number == "INC0000002"
         listed = pipeline.scalar("SELECT count(*) FROM tickets WHERE sla_breached_at IS NOT NULL")
         assert listed == 1
+
+        # No command for either ticket, only the clock (a tick, as the ticker appends when idle) at
+        # +2 h 30: the sweep emits what each crossed by then, at the times they were crossed.
+        send(pipeline, "commands", [tick(t0 + timedelta(hours=2, minutes=30))])
+        rows = wait_for(lambda: [h for h in [history()] if len(h) == 8], 120, "the swept 50 %")[0]
+        assert rows[-1]["kind"] == "sla" and rows[-1]["actor"] == "sla-sweep"
+        assert [(e["kind"], e["threshold"], e["at"][:19]) for e in rows[-1]["sla"]] == [
+            ("resolution", 50, "2026-03-02T12:00:00")
+        ]
+
+        def swept() -> list[list[tuple]]:
+            rows = pipeline.query(
+                "SELECT sla FROM ticket_history WHERE ticket_id = 'tkt_next' AND kind = 'sla' "
+                "ORDER BY version"
+            )
+            return [[(e["kind"], e["threshold"], e["at"][11:19]) for e in r["sla"]] for r in rows]
+
+        assert swept() == []  # a P4 in business hours (09-17): its response reaches 50 % at 14:26
+        send(pipeline, "commands", [tick(t0 + timedelta(hours=4, minutes=30))])
+        assert wait_for(swept, 120, "the P4's swept 50 %") == [[("response", 50, "14:26:00")]]
+        rows = wait_for(lambda: [h for h in [history()] if len(h) == 9], 120, "the P1's breach")[0]
+        assert [(e["threshold"], e["at"][11:19]) for e in rows[-1]["sla"]] == [
+            (75, "13:00:00"),
+            (90, "13:36:00"),
+            (100, "14:00:00"),
+        ]
     finally:
         pipeline.stop_all()
