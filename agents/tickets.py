@@ -20,18 +20,18 @@ the time of its latest crossing carrying the crossings, with no command needed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ems.agents.desk_config import DeskConfig
 from ems.agents.timers import TimerIndex
 from ems.itsm import numbers, routing, sla, states
-from ems.itsm.calendar import DEFAULT_CALENDARS, Calendar
+from ems.itsm.calendar import Calendar
 from ems.itsm.priority import PriorityInputError, ticket_priority
 from ems.schemas.command import Command
 from ems.schemas.ticket import (
     AssignArgs,
-    AutoPolicy,
     BadTicketCommand,
     Comment,
     CommentArgs,
@@ -50,46 +50,6 @@ from ems.schemas.ticket import (
 
 SWEEP_ACTOR = "sla-sweep"
 OPEN_FOR_LOAD = frozenset({"resolved", "closed", "rejected"})  # statuses that no longer load a person
-
-
-@dataclass(frozen=True)
-class DeskConfig:
-    """Routing, SLA policies and calendars, and the reopen window the stage works with."""
-
-    default_group: str = "service-desk"
-    groups: Mapping[str, routing.AssignmentGroup] = field(default_factory=dict)
-    rules: tuple[routing.RoutingRule, ...] = ()
-    policies: tuple[sla.SlaPolicy, ...] = sla.DEFAULT_POLICIES
-    calendars: Mapping[str, Calendar] = field(default_factory=lambda: dict(DEFAULT_CALENDARS))
-    reopen_days: int = states.REOPEN_DAYS
-    auto: tuple[AutoPolicy, ...] = ()  # auto-ticketing policies (agents/autoticket.py)
-
-    def __post_init__(self) -> None:
-        groups = {self.default_group: routing.AssignmentGroup(self.default_group), **self.groups}
-        object.__setattr__(self, "groups", groups)
-        routing.check_config(self.rules, self.groups, self.default_group)
-        for i, policy in enumerate(self.auto):
-            if policy.group is not None and policy.group not in groups:
-                raise routing.RoutingError(
-                    f"auto_policies[{i}].group", f"{policy.group!r} is not a configured group"
-                )
-
-    @classmethod
-    def from_settings(cls, settings) -> DeskConfig:
-        rules = tuple(
-            routing.RoutingRule(
-                r.group, frozenset(r.types), frozenset(r.services), frozenset(r.sites), frozenset(r.tags)
-            )
-            for r in settings.ticket_routes
-        )
-        groups = {n: routing.AssignmentGroup(n, tuple(m)) for n, m in settings.ticket_groups.items()}
-        return cls(
-            settings.ticket_default_group,
-            groups,
-            rules,
-            reopen_days=settings.ticket_reopen_days,
-            auto=tuple(settings.ticket_auto_policies),
-        )
 
 
 @dataclass(frozen=True)
@@ -302,19 +262,44 @@ class Desk:
             frozenset({args.site}) if args.site else frozenset(),
             frozenset(args.tags),
         )
+        if args.group is not None and args.group not in self.config.groups:
+            raise BadTicketCommand(f"ticket.create: group: {args.group!r} is not a configured group")
+        return self._pick(facts, args.group)
+
+    def _pick(self, facts: routing.TicketFacts, group: str | None) -> tuple[str, str | None]:
+        """The group (by routing, unless given) and the member picked inside it; the pick is kept."""
         load = Counter(
             t.assignee for t in self.tickets.values() if t.assignee and t.status not in OPEN_FOR_LOAD
         )
         state = routing.AssignmentState(self.last_picks, load)
         c = self.config
-        if args.group is not None:  # given: that group, the pick inside it as usual
-            if args.group not in c.groups:
-                raise BadTicketCommand(f"ticket.create: group: {args.group!r} is not a configured group")
-            picked, after = routing.assign(facts, (), c.groups, args.group, state)
+        if group is not None:
+            picked, after = routing.assign(facts, (), c.groups, group, state)
         else:
             picked, after = routing.assign(facts, c.rules, c.groups, c.default_group, state)
         self.last_picks = dict(after.last)
         return picked.group, picked.assignee
+
+    def _escalate(self, ticket: Ticket, crossed: list[SlaEvent]) -> tuple[Ticket, str]:
+        """One level up the group's escalation chain per crossing in `escalate_at` (an open ticket)."""
+        notes, group, assignee = [], ticket.group, ticket.assignee
+        for event in sorted(crossed, key=lambda e: (e.at, e.threshold)):
+            upper = self.config.escalations.get(group)
+            if event.threshold not in self.config.escalate_at or upper is None:
+                continue
+            if ticket.status in OPEN_FOR_LOAD:
+                break
+            facts = routing.TicketFacts(
+                ticket.type,
+                frozenset(ticket.services),
+                frozenset({ticket.site}) if ticket.site else frozenset(),
+                frozenset(ticket.tags),
+            )
+            notes.append(f"escalated from {group} to {upper}: SLA {event.kind} {event.threshold} %")
+            group, assignee = self._pick(facts, upper)
+        if not notes:
+            return ticket, ""
+        return ticket.model_copy(update={"group": group, "assignee": assignee}), "; ".join(notes)
 
     def _calendar(self, timer: sla.TimerState) -> Calendar:
         return sla.calendar_of(timer, self.config.calendars)
@@ -342,6 +327,7 @@ class Desk:
             state = sla.mark_emitted(state, due)
             timers.append(timer_snapshot(state, sla.read(state, calendar, at)))
         version = ticket.version + (kind != "created")
+        ticket, escalated = self._escalate(ticket, crossed)
         ticket = ticket.model_copy(update={"timers": timers, "updated_at": at, "version": version})
         # model_copy does not validate: a round trip does, so a bad value fails here, not downstream.
         ticket = Ticket.model_validate(ticket.model_dump())
@@ -354,7 +340,7 @@ class Desk:
             kind=kind,
             actor=command.actor,
             cause=command.event_id,
-            reason=command.reason,
+            reason="; ".join(r for r in (command.reason, escalated) if r),
             sla=sorted(crossed, key=lambda e: (e.at, e.kind, e.threshold)),
             **extra,
         )

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal, get_origin
+from typing import Annotated, Literal, get_origin
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -273,6 +273,12 @@ class Settings(BaseSettings):
         default_factory=list, description="Routing rules in order: [{group, types, services, sites, tags}]"
     )
     ticket_reopen_days: int = Field(7, ge=0, le=365, description="A resolved incident reopens this long")
+    ticket_escalations: dict[str, str] = Field(
+        default_factory=dict, description="Escalation chain: group -> the next level's group"
+    )
+    ticket_escalate_at: list[Annotated[int, Field(ge=1, le=100)]] = Field(
+        [90, 100], description="SLA thresholds (%, 100 = breach) that move a ticket one level up"
+    )
     ticket_auto_policies: list[AutoPolicy] = Field(
         default_factory=list,
         description="Auto-ticketing of correlated incidents, first match wins: [{name, severities, "

@@ -165,7 +165,9 @@ def test_tickets_over_the_api(pipeline: Pipeline) -> None:
 
 def test_sla_crossings_are_emitted_once_across_a_killed_stage(servers, tmp_path) -> None:
     # A short session timeout: the killed stage's consumer leaves its group sooner.
-    pipeline = Pipeline(servers, tmp_path, broker_session_timeout="4")
+    # A two-level escalation chain: the 90 % warning moves a ticket from the service desk to l2.
+    chain = {"ticket_groups": '{"l2": ["ann"]}', "ticket_escalations": '{"service-desk": "l2"}'}
+    pipeline = Pipeline(servers, tmp_path, broker_session_timeout="4", **chain)
     t0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
     def command(action: str, target: str, minutes: float, **args) -> Command:
@@ -174,7 +176,7 @@ def test_sla_crossings_are_emitted_once_across_a_killed_stage(servers, tmp_path)
 
     def history() -> list[dict]:
         return pipeline.query(
-            "SELECT version, kind, actor, sla FROM ticket_history WHERE ticket_id = 'tkt_sla' "
+            "SELECT version, kind, actor, reason, sla FROM ticket_history WHERE ticket_id = 'tkt_sla' "
             "ORDER BY version"
         )
 
@@ -207,6 +209,11 @@ def test_sla_crossings_are_emitted_once_across_a_killed_stage(servers, tmp_path)
             ("transitioned", []),
         ]
         assert rows[4]["sla"][-1]["at"].startswith("2026-03-02T10:15:00")
+        assert rows[4]["reason"] == "escalated from service-desk to l2: SLA response 90 %"
+        escalated = pipeline.query(
+            "SELECT assignment_group, assignee FROM tickets WHERE ticket_id = 'tkt_sla'"
+        )
+        assert escalated == [{"assignment_group": "l2", "assignee": "ann"}]
         timer = pipeline.query("SELECT * FROM sla_timers WHERE ticket_id = 'tkt_sla' AND kind = 'response'")[
             0
         ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ems.agents.tickets import SWEEP_ACTOR, Desk
+import pytest
+
+from ems.agents.tickets import SWEEP_ACTOR, Desk, DeskConfig
 from ems.itsm import sla
 from ems.itsm.calendar import AlwaysOpen
 from ems.itsm.priority import Priority
+from ems.itsm.routing import AssignmentGroup, RoutingError
 from ems.schemas.command import Command
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -95,3 +98,44 @@ def test_a_tick_command_changes_nothing_itself() -> None:
     tick = Command(name="ticket.tick", target="tickets", actor="ticker", occurred_at=T0)
     outcome = desk.apply(tick, "commands:0", 0)
     assert (outcome.change, outcome.refused, outcome.skipped) == (None, None, False)
+
+
+def _chain() -> DeskConfig:
+    return DeskConfig(
+        groups={"l2": AssignmentGroup("l2", ("ann", "bob")), "l3": AssignmentGroup("l3", ("cy",))},
+        escalations={"service-desk": "l2", "l2": "l3"},
+    )
+
+
+def test_a_warning_at_90_and_the_breach_each_escalate_one_level_up_the_chain() -> None:
+    desk = Desk(_chain())
+    feed = Feed(desk)
+    _p1(feed, "tkt_a")
+    (half,) = desk.advance(T0 + 8 * M)  # 50 %: no escalation
+    assert (half.ticket.group, half.reason) == ("service-desk", "")
+    (ninety,) = desk.advance(T0 + 14 * M)  # 75 and 90 %
+    assert (ninety.ticket.group, ninety.ticket.assignee) == ("l2", "ann")
+    assert ninety.reason == "escalated from service-desk to l2: SLA response 90 %"
+    (breach,) = desk.advance(T0 + 16 * M)
+    assert (breach.ticket.group, breach.ticket.assignee) == ("l3", "cy")
+    late = Desk(_chain())
+    _p1(Feed(late), "tkt_b")
+    (both,) = late.advance(T0 + 20 * M)  # a late sweep: both crossings, two levels
+    assert both.ticket.group == "l3" and both.reason.count("escalated") == 2
+
+
+def test_a_resolved_ticket_or_the_top_of_the_chain_does_not_escalate() -> None:
+    desk = Desk(_chain())
+    feed = Feed(desk)
+    _p1(feed, "tkt_a")
+    feed("transition", "tkt_a", 1, to="resolved")
+    assert desk.advance(T0 + 60 * M) == []  # both timers stopped: nothing crosses
+    top = Desk(DeskConfig(groups={"l3": AssignmentGroup("l3", ("cy",))}, escalations={"service-desk": "l3"}))
+    _p1(Feed(top), "tkt_b")
+    (change,) = top.advance(T0 + 20 * M)
+    assert change.ticket.group == "l3" and change.reason.count("escalated") == 1
+
+
+def test_an_escalation_chain_naming_an_unknown_group_is_refused() -> None:
+    with pytest.raises(RoutingError, match="escalations"):
+        DeskConfig(escalations={"service-desk": "nowhere"})
