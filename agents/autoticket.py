@@ -114,8 +114,8 @@ class AutoTicketer:
             self.ticket_of[inc.incident_id] = ticket_id
             links = [{"kind": "incident", "ref": inc.incident_id}]
             links += [{"kind": "alert", "ref": a} for a in sorted(members)]
-            command("create", ticket_id, f"auto-ticketing policy {policy.name}", **_create_args(policy, inc))
-            out[-1] = out[-1].model_copy(update={"args": {**out[-1].args, "links": links[:CREATE_LINKS]}})
+            args = {**_create_args(policy, inc), "links": links[:CREATE_LINKS]}
+            command("create", ticket_id, f"auto-ticketing policy {policy.name}", **args)
             for link in links[CREATE_LINKS:]:
                 command("link", ticket_id, **link)
             return out
@@ -127,7 +127,7 @@ class AutoTicketer:
             if ("alert", alert_id) not in linked:
                 command("link", ticket_id, kind="alert", ref=alert_id)
         policy = self._policy_of(ticket)
-        if change.kind == "resolved" or (inc.status == "resolved" and change.kind != "reopened"):
+        if change.kind == "resolved":
             if ticket.status not in ("resolved", "closed"):
                 self._clear(command, ticket, inc, policy)
         elif change.kind == "reopened" and ticket.status == "resolved":

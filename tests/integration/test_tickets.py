@@ -256,3 +256,33 @@ def test_sla_crossings_are_emitted_once_across_a_killed_stage(servers, tmp_path)
         ]
     finally:
         pipeline.stop_all()
+
+
+def test_the_ticker_drives_the_sla_sweep_of_a_quiet_ticket(servers, tmp_path) -> None:
+    # The wall clock, once a second: a P1 opened 20 minutes ago (by its event time) with no command
+    # since is swept by the ticks alone: its response breached, 15 minutes after it was opened.
+    pipeline = Pipeline(servers, tmp_path, tick_interval="1")
+    opened = datetime.now(UTC) - timedelta(minutes=20)
+    create = Command(
+        name="ticket.create",
+        target="tkt_quiet",
+        actor="ops",
+        args={"title": "quiet", "urgency": 1, "impact": 1},
+        occurred_at=opened,
+    )
+    try:
+        pipeline.start_worker(stages="projections,tickets")
+        send(pipeline, "commands", [create])
+        rows = wait_for(
+            lambda: pipeline.query(
+                "SELECT actor, sla FROM ticket_history WHERE ticket_id = 'tkt_quiet' AND kind = 'sla'"
+            ),
+            120,
+            "the swept crossings",
+        )
+        assert rows[0]["actor"] == "sla-sweep"
+        assert [e["threshold"] for e in rows[0]["sla"]] == [50, 75, 90, 100]
+        breached = pipeline.scalar("SELECT sla_breached_at FROM tickets WHERE ticket_id = 'tkt_quiet'")
+        assert breached == opened + timedelta(minutes=15)
+    finally:
+        pipeline.stop_all()
