@@ -9,7 +9,8 @@ stage applies them with the Desk (agents/tickets.py) in the same record as the o
 - a member alert that joins an incident with a ticket is linked to it;
 - the incident resolving resolves the ticket (`on_clear: resolve`, when its status machine allows
   it) or adds a work note (`note`); a reopened incident reopens a ticket it resolved;
-- an incident merged into another with no ticket of its own hands its ticket on (a link).
+- an incident merged into another with no ticket of its own hands its ticket on (a link); into one
+  with a ticket: a work note names that ticket.
 Event time only: the commands carry the incident's update time.
 """
 
@@ -132,9 +133,18 @@ class AutoTicketer:
                 self._clear(command, ticket, inc, policy)
         elif change.kind == "reopened" and ticket.status == "resolved":
             command("transition", ticket_id, f"incident {inc.incident_id} reopened", to="in_progress")
-        elif inc.status == "merged" and inc.merged_into and inc.merged_into not in self.ticket_of:
-            self.ticket_of[inc.merged_into] = ticket_id
-            command("link", ticket_id, kind="incident", ref=inc.merged_into)
+        elif change.kind == "merged" and inc.merged_into:
+            survivor = self.ticket_of.get(inc.merged_into)
+            if survivor is None or survivor not in tickets:  # it carries on with this ticket
+                self.ticket_of[inc.merged_into] = ticket_id
+                command("link", ticket_id, kind="incident", ref=inc.merged_into)
+            elif survivor != ticket_id:
+                number = tickets[survivor].number
+                command(
+                    "comment",
+                    ticket_id,
+                    text=f"incident {inc.incident_id} merged into {inc.merged_into}, ticketed as {number}",
+                )
         return out
 
     def _policy_of(self, ticket: Ticket) -> AutoPolicy | None:

@@ -148,3 +148,29 @@ def test_bad_policies_are_refused_naming_the_field() -> None:
         AutoPolicy(name="x", priority="P1", urgency=1)
     with pytest.raises(RoutingError, match="auto_policies"):
         DeskConfig(auto=(AutoPolicy(name="x", group="nowhere"),))
+
+
+def test_a_merge_notes_the_merged_incidents_ticket_with_the_survivors() -> None:
+    """a - b - c - d - e: a and e alone first (two incidents, two tickets), then c relates both."""
+    chain = "abcde"
+    assets = [
+        Asset(
+            asset_id=f"ast_{x}",
+            name=x,
+            type="switch",
+            edges=[Edge(type="connected_to", target=f"ast_{y}")] if y else [],
+            created_at=T0,
+            updated_at=T0,
+        )
+        for x, y in zip(chain, [*chain[1:], None], strict=True)
+    ]
+    _, changes = correlate(alert_changes([_obs(0, "a"), _obs(10, "e"), _obs(20, "c")]), assets)
+    merged = next(c.incident for c in changes if c.kind == "merged")
+    policy = AutoPolicy(name="all")
+    desk = Desk(DeskConfig(auto=(policy,)))
+    _run(desk, AutoTicketer([policy]), changes)
+    assert len(desk.tickets) == 2
+    gone = desk.tickets[ticket_id_for(merged.incident_id)]
+    survivor = desk.tickets[ticket_id_for(merged.merged_into)]
+    assert gone.comments == 1 and survivor.comments == 0
+    assert len({x.ref for x in survivor.links if x.kind == "alert"}) == 3  # c and the merged member
