@@ -1,19 +1,27 @@
-"""The ticket stage on batched aiokafka: `ticket.*` commands on `ems.commands` -> `ems.tickets`.
+"""The ticket stage on batched aiokafka: `ticket.*` commands on `ems.commands` and incident changes on
+`ems.incidents` -> `ems.tickets`.
 
 Ticket numbers are one sequence per type across all tickets, so ONE instance runs the stage (like
-correlation): it takes every partition of `ems.commands` and publishes to the single partition of
-`ems.tickets`, one `TicketBatch` per input batch (all or nothing), carrying the command positions it
-includes. This module only moves records; the decisions are the pure core's (agents/tickets.py).
+correlation): it takes every partition of `ems.commands` and `ems.incidents` and publishes to the
+single partition of `ems.tickets`, one `TicketBatch` per input batch (all or nothing), carrying the
+input positions it includes. This module only moves records; the decisions are the pure cores'
+(agents/tickets.py, agents/autoticket.py).
 
 Protocol:
 1. After every assignment, before anything is applied: the core's state is rebuilt from its own
-   output (`ems.tickets`, folded in order) and each command partition is sought to the position of
-   the last record (the beginning when there is none); what was fetched before the seek is dropped.
-2. Per batch: each `ticket.*` command is applied (other domains only advance the positions); a
-   refused one is dead-lettered with the reason (the API checked it against the read model, so a
-   refusal means it lost a race, e.g. two transitions at once). The changes go out as one record.
-3. A redelivered command (after a crash) is below the recorded position and skipped, so a restart
-   repeats no change and no SLA warning.
+   output (`ems.tickets`, folded in order), the incidents' members from `ems.incidents` up to the
+   recorded position (only with auto-ticketing policies), and each input partition is sought to the
+   position of the last record (the beginning when there is none); what was fetched before the seek
+   is dropped.
+2. Per record: the SLA sweep is advanced to its event time (`Desk.advance`), then a `ticket.*`
+   command is applied (other domains only advance the positions and the clock; a `ticket.tick` is
+   the clock alone), an incident change gets its auto-ticketing commands. A refused command is
+   dead-lettered with the reason (the API checked it against the read model, so a refusal means it
+   lost a race, e.g. two transitions at once). The changes go out as one record.
+3. A redelivered record (after a crash) is below the recorded position and skipped, so a restart
+   repeats no change and no SLA warning; auto tickets have ids derived from their incidents.
+
+`TicketTicker` appends a `ticket.tick` every `EMS_TICK_INTERVAL` s, so the sweep runs while idle.
 """
 
 from __future__ import annotations

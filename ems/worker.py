@@ -5,10 +5,10 @@ table: dedupe and the alert lifecycle; with it, the clock ticker for timers), `p
 shared runner for the read models), `assets` (aiokafka: asset commands and discoveries -> the
 asset registry on `ems.assets`), `correlate` (aiokafka: alert changes + assets -> incidents on
 `ems.incidents`; one instance only: it needs every alert), `tickets` (aiokafka: `ticket.*` commands
--> `ems.tickets`; one instance only: it numbers every ticket), `suppressions` (aiokafka: `silence.*`
-and `window.*` commands -> `ems.suppressions`; one instance only: it keeps them all). All by
-default; scale out by starting more processes with a subset (`--stages dedupe`), each stage's
-partitions are shared in its group.
+and incidents -> `ems.tickets`; one instance only: it numbers every ticket; with it, the ticket
+ticker for the SLA sweep), `suppressions` (aiokafka: `silence.*` and `window.*` commands ->
+`ems.suppressions`; one instance only: it keeps them all). All by default; scale out by starting
+more processes with a subset (`--stages dedupe`), each stage's partitions are shared in its group.
 """
 
 from __future__ import annotations
