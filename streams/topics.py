@@ -46,7 +46,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         "tickets",
         "tickets",
-        "TicketBatch: the ticket stage's changes (ticket snapshots with SLA timers) + command positions",
+        "TicketBatch: the ticket stage's changes (ticket snapshots with SLA timers) + input positions",
         max_message_bytes=8 * 1024 * 1024,
         partitions=1,
     ),
