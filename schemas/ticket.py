@@ -256,7 +256,7 @@ class TicketBatch(Record):
 
     changes: list[TicketChanged] = Field(default_factory=list)
     positions: dict[Text(300), Offset] = Field(
-        default_factory=dict, description="'commands:partition' -> next command offset after this batch"
+        default_factory=dict, description="'commands:p' or 'incidents:p' -> next input offset after it"
     )
     sequences: dict[TicketKind, Positive] = Field(default_factory=dict)
     last_picks: dict[Text(256), Text(256)] = Field(default_factory=dict)
