@@ -40,12 +40,16 @@ export function liveTimer(timer: SlaTimer, now: number) {
   return { level, text, left, pct };
 }
 
-/** A list row's badge: the list has the earliest due time of a running timer, not its target, so the
- * level is by time left: breached, under 15 minutes, under an hour, more. */
+/** A list row's badge: the list has the earliest due time of a running timer but not its target, so
+ * the level is from the share of the time from creation to that due time already gone (exact for a
+ * round-the-clock timer never paused, close enough otherwise). */
 export function rowBadge(t: Ticket, now: number): { level: Level; text: string } | null {
   if (t.breached) return { level: "breached", text: "SLA breached" };
   if (!t.sla_due_at) return null;
-  const left = (Date.parse(t.sla_due_at) - now) / 1000;
+  const due = Date.parse(t.sla_due_at);
+  const created = Date.parse(t.created_at);
+  const left = (due - now) / 1000;
   if (left <= 0) return { level: "breached", text: "SLA breached" };
-  return { level: left < 900 ? "crit" : left < 3600 ? "warn" : "ok", text: `SLA: ${duration(left)} remaining` };
+  const pct = due > created ? (100 * (now - created)) / (due - created) : 0;
+  return { level: levelOfPct(pct, false), text: `SLA: ${duration(left)} remaining` };
 }

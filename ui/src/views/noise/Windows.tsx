@@ -145,6 +145,9 @@ function WindowForm({ onDone }: { onDone: (text: string) => void }) {
       };
       const answer = await post<{ id: string }>("/api/v1/maintenance-windows?wait=10", body);
       setTitle("");
+      setAssets("");
+      setServices("");
+      setMatchers("");
       onDone(`Maintenance window ${answer.id} created`);
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
