@@ -536,6 +536,7 @@ def test_tickets_silences_and_windows_for_an_operator_and_none_of_their_controls
             muting.wait_for(timeout=LIVE)
             assert f"by silence {silence_id}" in muting.inner_text()
             assert "by maintenance window disk swap" in muting.inner_text()
+            _shot(page, "alert-muted")
 
             # Expired and cancelled: the alert is not muted any more.
             page.click("nav >> text=Silences")
