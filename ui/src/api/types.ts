@@ -65,6 +65,15 @@ export interface HistoryEntry {
 export interface AlertDetail {
   alert: Alert;
   history: HistoryEntry[];
+  /** Which silences and maintenance windows mute it now (computed when read). */
+  muting?: Muting;
+}
+
+export interface Muting {
+  at: string;
+  muted: boolean;
+  silenced_by: string[];
+  suppressed_by: { window_id: string; title: string; mode: string; ends_at: string | null }[];
 }
 
 export interface ActionAnswer {
@@ -251,4 +260,126 @@ export interface IncidentDetail {
   root_cause: RootCause | null;
   impact: IncidentImpact | null;
   timeline: { version: number; kind: string; at: string; reason: string; status: string; alerts: number; impact_score: number }[];
+}
+
+export interface Ticket {
+  ticket_id: string;
+  number: string;
+  type: string;
+  title: string;
+  description?: string;
+  status: string;
+  pending_reason: string | null;
+  priority: string;
+  impact: number;
+  urgency: number;
+  assignment_group: string | null;
+  assignee: string | null;
+  requester: string | null;
+  services: string[];
+  site: string | null;
+  tags: string[];
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  resolved_at: string | null;
+  closed_at: string | null;
+  comments: number;
+  sla_due_at: string | null;
+  sla_breached_at: string | null;
+  breached: boolean;
+  version: number;
+}
+
+export interface TicketList {
+  tickets: Ticket[];
+  total: number;
+  limit: number;
+  next_cursor?: string | null;
+}
+
+export interface SlaReading {
+  at: string;
+  state: string;
+  elapsed_s: number;
+  elapsed_pct: number;
+  left_s: number;
+  due_at: string | null;
+  breached: boolean;
+  breached_at: string | null;
+  summary: string;
+}
+
+export interface SlaTimer {
+  kind: string;
+  target_s: number;
+  calendar: string;
+  now: SlaReading | null;
+}
+
+export interface TicketDetail {
+  ticket: Ticket;
+  sla: SlaTimer[];
+  comments: { version: number; at: string; actor: string; visibility: string; text: string }[];
+  links: { kind: string; ref: string; at: string; by: string }[];
+  history: {
+    version: number;
+    kind: string;
+    at: string;
+    actor: string;
+    from_status: string | null;
+    status: string;
+    reason: string;
+    sla: unknown;
+  }[];
+}
+
+export interface TicketAnswer {
+  status: "accepted" | "applied";
+  command_id: string;
+  ticket_id: string;
+  number: string | null;
+  ticket?: TicketDetail | null;
+}
+
+export interface Matcher {
+  name: string;
+  op: "=" | "!=" | "=~" | "!~";
+  value: string;
+}
+
+export interface Silence {
+  silence_id: string;
+  matchers: Matcher[];
+  starts_at: string;
+  ends_at: string;
+  expired_at: string | null;
+  comment: string;
+  created_by: string;
+  created_at: string;
+  status: "pending" | "active" | "expired";
+}
+
+export interface SilenceList {
+  silences: Silence[];
+  total: number;
+}
+
+export interface MaintenanceWindow {
+  window_id: string;
+  title: string;
+  mode: string;
+  scope: Record<string, unknown>;
+  schedule: Record<string, unknown>;
+  created_by: string;
+  created_at: string;
+  cancelled_at: string | null;
+  status: "pending" | "active" | "ended";
+  starts_at: string | null;
+  ends_at: string | null;
+}
+
+export interface WindowList {
+  windows: MaintenanceWindow[];
+  total: number;
 }

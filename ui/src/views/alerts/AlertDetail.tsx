@@ -1,8 +1,9 @@
 // One alert beside the list: its fields, duplicate count and trend, the actions its status allows
 // (for users who may write), and its history, newest first.
 import { useState } from "react";
-import type { AlertDetail as Detail } from "../../api/types";
-import { Link } from "../../lib/router";
+import { post } from "../../api/client";
+import type { AlertDetail as Detail, TicketAnswer } from "../../api/types";
+import { Link, navigate } from "../../lib/router";
 import { ago, dateTime, TREND_ARROWS } from "../../lib/format";
 import { usePoll } from "../../lib/usePoll";
 import { useSession } from "../../session";
@@ -38,7 +39,18 @@ export function AlertDetail({ alertId, onClose, onChanged }: { alertId: string; 
       </aside>
     );
   }
-  const { alert: a, history } = data;
+  const { alert: a, history, muting } = data;
+
+  const openTicket = async () => {
+    setMessage(null);
+    try {
+      const answer = await post<TicketAnswer>("/api/v1/tickets?wait=10", { alert_id: a.alert_id, reason: comment || undefined });
+      if (answer.number) navigate(`/tickets/${answer.number}`);
+      else setMessage({ ok: true, text: "Ticket: sent, not numbered yet (see Tickets)" });
+    } catch (err) {
+      setMessage({ ok: false, text: err instanceof Error ? err.message : String(err) });
+    }
+  };
 
   const run = async (action: Action, args: ActionArgs = {}) => {
     setBusy(action);
@@ -75,6 +87,25 @@ export function AlertDetail({ alertId, onClose, onChanged }: { alertId: string; 
       </header>
       <h2 className="detail-title">{a.title || a.event}</h2>
       {a.text && <p className="detail-text">{a.text}</p>}
+      {muting?.muted && (
+        <p className="muting" data-testid="muting">
+          Muted
+          {muting.silenced_by.map((id) => (
+            <span key={id}>
+              {" "}
+              by silence <Link to={`/silences`}>{id}</Link>
+            </span>
+          ))}
+          {muting.suppressed_by.map((w) => (
+            <span key={w.window_id}>
+              {" "}
+              by maintenance window <Link to="/maintenance">{w.title}</Link>
+              {w.ends_at ? ` until ${dateTime(w.ends_at)}` : ""}
+              {w.mode === "drop" ? " (drop)" : ""}
+            </span>
+          ))}
+        </p>
+      )}
       <dl className="facts">
         <dt>Duplicates</dt>
         <dd>
@@ -190,6 +221,11 @@ export function AlertDetail({ alertId, onClose, onChanged }: { alertId: string; 
                   Assign
                 </button>
               </>
+            )}
+            {can("write:tickets") && (
+              <button onClick={() => void openTicket()} disabled={busy !== null} data-action="open-ticket" title="An incident ticket linked to this alert, its asset and incident">
+                Open ticket
+              </button>
             )}
             <button onClick={() => void run("note", { text: comment })} disabled={busy !== null || !comment.trim()} title="The comment above, as a note">
               Add note
