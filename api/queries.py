@@ -5,7 +5,7 @@ Pure: they turn query parameters into SQL + parameters and never touch a connect
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,8 @@ class ListSpec:
     text_columns: Sequence[str] = ()
     array_columns: Mapping[str, str] = None  # query parameter -> text[] column (contains)
     flags: Mapping[str, str] = None  # query parameter -> SQL condition: true holds it, false negates it
+    # query parameter -> its values to a condition and its parameters (400 from it on a bad value)
+    conditions: Mapping[str, Callable[[list[str]], tuple[sql.Composable, list[Any]]]] = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable, tenant: str
         - set(spec.equals)
         - set(spec.array_columns or {})
         - set(spec.flags or {})
+        - set(spec.conditions or {})
         - {"sort", "limit", "page", "cursor", "q", "from", "to"}
     )
     if unknown:
@@ -82,6 +85,7 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable, tenant: str
                 *spec.equals,
                 *(spec.array_columns or {}),
                 *(spec.flags or {}),
+                *(spec.conditions or {}),
                 "sort",
                 "limit",
                 "page",
@@ -117,6 +121,11 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable, tenant: str
             raise ApiError(400, f"{name} must be true or false, got {params[name]!r}")
         negate = sql.SQL("" if value == "true" else "NOT ")
         where.append(sql.SQL("{}({})").format(negate, sql.SQL(condition)))
+    for name, condition in (spec.conditions or {}).items():
+        if values := params.getlist(name):
+            clause, clause_args = condition(values)
+            where.append(clause)
+            args.extend(clause_args)
     if params.get("q"):
         text = sql.SQL(" || ' ' || ").join(
             sql.SQL("coalesce({}, '')").format(sql.Identifier(c)) for c in spec.text_columns

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -56,6 +56,9 @@ class TicketLink(LinkArgs):
     reason: Text(4096) = Field("", description="why; kept in the ticket's history")
 
 
+LinkFilter = Annotated[str, Field(max_length=256, pattern=r"^(alert|incident|asset|ticket):\s*\S")]
+
+
 class TicketListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -68,6 +71,10 @@ class TicketListQuery(BaseModel):
     service: list[str] = Field(default_factory=list, description="business service")
     tag: list[str] = Field(default_factory=list)
     breached: Literal["true", "false"] | None = Field(None, description="an SLA timer has breached")
+    link: list[LinkFilter] = Field(
+        default_factory=list,
+        description="linked to alert:<id>, incident:<id>, asset:<id> or ticket:<number> (repeat for OR)",
+    )
     q: str | None = Field(None, max_length=1024, description="free text (title, number, description)")
     from_: str | None = Field(None, alias="from", description="updated_at at or after (ISO-8601)")
     to: str | None = Field(None, description="updated_at before (ISO-8601)")

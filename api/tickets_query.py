@@ -13,10 +13,46 @@ from typing import Any
 
 from psycopg import sql
 
+from ems.api.errors import ApiError
 from ems.api.queries import ListSpec, build_list
 from ems.api.tenancy import visible
 from ems.itsm import sla
 from ems.itsm.calendar import DEFAULT_CALENDARS
+from ems.itsm.numbers import TicketNumberError, parse_number
+
+LINK_KINDS = ("alert", "incident", "asset", "ticket")
+LINKED = (
+    "EXISTS (SELECT 1 FROM ticket_links l "
+    "WHERE l.ticket_id = tickets.ticket_id AND l.kind = %s AND l.ref = %s)"
+)
+
+
+def parse_link(value: str) -> tuple[str, str]:
+    """("incident", "inc_1") from `incident:inc_1`: a linked thing as `kind:ref`, kind one of alert,
+    incident, asset, ticket (a ticket's ref is its number, any case); 400 naming `link` otherwise."""
+    kind, sep, ref = value.partition(":")
+    kind, ref = kind.strip().lower(), ref.strip()
+    if not sep or kind not in LINK_KINDS or not ref:
+        raise ApiError(
+            400,
+            f"link must be kind:ref with kind one of {', '.join(LINK_KINDS)} "
+            f"(e.g. incident:<id>), got {value!r}",
+        )
+    if kind == "ticket":
+        try:
+            parse_number(ref)
+        except TicketNumberError as exc:
+            raise ApiError(400, f"link: {exc}") from None
+        ref = ref.upper()
+    return kind, ref
+
+
+def linked(values: list[str]) -> tuple[sql.Composable, list[Any]]:
+    """The condition "linked to any of `values`" (each `kind:ref`, see `parse_link`) and its parameters."""
+    links = [parse_link(v) for v in values]
+    clause = sql.SQL("({})").format(sql.SQL(" OR ").join(sql.SQL(LINKED) for _ in links))
+    return clause, [part for link in links for part in link]
+
 
 BREACHED = "sla_breached_at IS NOT NULL OR sla_due_at <= now()"
 TICKETS = ListSpec(
@@ -36,6 +72,7 @@ TICKETS = ListSpec(
     text_columns=("title", "number", "description"),
     array_columns={"service": "services", "tag": "tags"},
     flags={"breached": BREACHED},
+    conditions={"link": linked},
 )
 LIST_COLUMNS = sql.SQL(
     "ticket_id, number, type, tenant, title, status, pending_reason, priority, impact, urgency, "
@@ -61,8 +98,9 @@ async def list_tickets(conn: Any, params: Any, tenant: str | None = None) -> dic
     """A page of tickets for the query parameters `params` (a multi-dict with `getlist`).
 
     Filters: status, priority, type, assignee, group, number (repeat = OR, `!` excludes), service,
-    tag, breached (true/false), q (title, number, description), from/to (updated_at). Sort: updated_at
-    (default, newest first), created_at, priority; `-` descending. `limit`, and `page` or `cursor`."""
+    tag, breached (true/false), link (`kind:ref`, see `parse_link`), q (title, number, description),
+    from/to (updated_at). Sort: updated_at (default, newest first), created_at, priority; `-`
+    descending. `limit`, and `page` or `cursor`."""
     query = build_list(TICKETS, params, LIST_COLUMNS, tenant)
     rows = await (await conn.execute(query.select, query.params)).fetchall()
     total = (await (await conn.execute(query.count, query.count_params)).fetchone())["count"]

@@ -137,6 +137,14 @@ def test_tickets_over_the_api(pipeline: Pipeline) -> None:
             ("alert", alert["alert_id"]),
             ("asset", "ast_edge1"),
         }
+        by_link = c.get("/api/v1/tickets", params={"link": f"alert:{alert['alert_id']}"}).json()
+        assert [t["number"] for t in by_link["tickets"]] == [opened["ticket"]["number"]]
+        by_asset = c.get("/api/v1/tickets", params=[("link", "asset:ast_core1"), ("link", "asset:ast_edge1")])
+        assert {t["number"] for t in by_asset.json()["tickets"]} == {number, opened["ticket"]["number"]}
+        assert c.get("/api/v1/tickets", params={"link": "incident:inc_none"}).json()["total"] == 0
+        for bad in ("inc_1", "widget:w1"):
+            refused = c.get("/api/v1/tickets", params={"link": bad})
+            assert refused.status_code == 400 and "link" in refused.text, refused.text
         missing = c.post("/api/v1/tickets", json={"alert_id": "no-such-alert"})
         assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "alert_id"
 

@@ -10,7 +10,7 @@ from starlette.datastructures import QueryParams
 from ems.agents.tickets import Desk, DeskConfig
 from ems.api.errors import ApiError
 from ems.api.queries import build_list
-from ems.api.tickets_query import LIST_COLUMNS, TICKETS
+from ems.api.tickets_query import LIST_COLUMNS, TICKETS, parse_link
 from ems.itsm.routing import AssignmentGroup, RoutingRule
 from ems.projections.tickets import TicketsProjection
 from ems.schemas.command import Command
@@ -164,3 +164,30 @@ def test_the_breached_filter_takes_true_or_false_only() -> None:
     assert "NOT (sla_breached_at" in negated.select.as_string(None)
     with pytest.raises(ApiError, match="breached must be true or false"):
         build_list(TICKETS, QueryParams("breached=maybe"), LIST_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("incident:inc_42", ("incident", "inc_42")),
+        ("alert: alt_1 ", ("alert", "alt_1")),
+        ("asset:ast:with:colons", ("asset", "ast:with:colons")),
+        ("ticket:inc0000007", ("ticket", "INC0000007")),
+    ],
+)
+def test_a_link_filter_value_is_kind_colon_ref(value, parsed) -> None:
+    assert parse_link(value) == parsed
+
+
+@pytest.mark.parametrize("value", ["inc_42", "incident:", "widget:w1", "ticket:bogus", ":inc_42"])
+def test_a_bad_link_filter_value_is_a_400_naming_link(value) -> None:
+    with pytest.raises(ApiError, match="link") as refused:
+        parse_link(value)
+    assert refused.value.status == 400
+
+
+def test_the_link_filter_is_an_exists_on_ticket_links_with_its_values_as_parameters() -> None:
+    query = build_list(TICKETS, QueryParams("link=incident:inc_1&link=alert:a';--&status=new"), LIST_COLUMNS)
+    text = query.select.as_string(None)
+    assert text.count("EXISTS (SELECT 1 FROM ticket_links") == 2 and "a';--" not in text
+    assert query.params[:5] == [["new"], "incident", "inc_1", "alert", "a';--"]
