@@ -9,6 +9,7 @@ The console must be built first (`make ui`; `make test` does it before the tests
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -387,6 +388,11 @@ def test_an_incident_shows_its_root_cause_impact_and_revenue_at_risk(console: di
             return found[0] if found and found[0]["alerts"] == 21 else None
 
         incident = wait_for(settled, 60, "the incident of Example 1 (21 alerts, root ex1-core)")
+        link = {"kind": "incident", "ref": incident["incident_id"]}
+        body = {"title": "Example 1: core router down", "urgency": 1, "impact": 1, "links": [link]}
+        opened = admin.post("/api/v1/tickets", params={"wait": 30}, json=body)
+        assert opened.status_code == 200, opened.text
+        number = opened.json()["number"]
     impact = incident["impact"]
     assert impact["revenue_per_hour"] == 25_000.0 and incident["root_cause"]["explains"] == 20
     score = f"{impact['score']:,.1f}".removesuffix(".0")
@@ -414,6 +420,13 @@ def test_an_incident_shows_its_root_cause_impact_and_revenue_at_risk(console: di
         reasons = set(page.locator(".members tbody tr td:nth-child(6) strong").all_inner_texts())
         assert reasons <= {"seed", "topology", "unreachable"} and "unreachable" in reasons, reasons
         assert page.locator(".history li", has_text="opened").count() >= 1
+        # Its linked ticket (P1: response due in 15 minutes round the clock) with the SLA counting down.
+        ticket = page.locator(f"[data-testid=incident-tickets] [data-ticket='{number}']")
+        ticket.wait_for(timeout=LIVE)
+        assert re.search(rf"P1\s+{number}\s+new\s+SLA: 1[45] minutes remaining", ticket.inner_text()), (
+            ticket.inner_text()
+        )
+        assert ticket.locator("a").get_attribute("href") == f"/tickets/{number}"
         _shot(page, "incident", full_page=True)
 
         # The root cause's alert, in the console: its detail panel names the incident and leads back.

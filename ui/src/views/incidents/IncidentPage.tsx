@@ -1,10 +1,12 @@
 // One incident: its root cause with the evidence, the business impact (score, components, revenue at
-// risk per hour, services), the members with the reason each joined and when, and the timeline.
+// risk per hour, services), its linked ticket with the SLA countdown, the members with the reason each
+// joined and when, and the timeline.
 import type { IncidentDetail, IncidentMember } from "../../api/types";
 import { ago, dateTime, number, perHour } from "../../lib/format";
 import { Link } from "../../lib/router";
 import { usePoll } from "../../lib/usePoll";
 import type { ViewProps } from "../../routes";
+import { IncidentTickets } from "./IncidentTickets";
 
 const POLL_MS = 5000;
 const COMPONENTS: Record<string, string> = {
@@ -38,6 +40,7 @@ export default function IncidentPage({ params }: ViewProps) {
           opened {dateTime(i.opened_at)} ({ago(i.opened_at)})
         </span>
         <Link to={`/alerts?status=&incident_id=${encodeURIComponent(i.incident_id)}`}>Its alerts</Link>
+        <IncidentTickets incidentId={i.incident_id} />
       </header>
       <div className="columns">
         <section className="card" aria-label="Root cause" data-testid="root-cause">
