@@ -36,7 +36,7 @@ from ems.schemas.asset import Asset, AssetChanged
 from ems.schemas.command import Command
 from ems.schemas.observation import DiscoveryBody, Observation
 from ems.settings import Settings
-from ems.streams.batch_stage import Batch, BatchStage, guarded
+from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage, guarded
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.kafka import DeadLetters, read_to_end
 
@@ -83,7 +83,7 @@ class AssetsWorker(BatchStage):
         self.assets_topic = settings.topic("assets")
         self.state: dict[str, Asset] = {}
         self.rebuild_seconds = 0.0
-        self.assigned: set[int] | None = None  # set by a rebalance: rebuild before the next batch
+        self.assigned: set[TopicPartition] | None = None  # set by a rebalance: rebuild before the next batch
 
     async def rebuild(self, partitions: set[int]) -> None:
         """Step 2: the state of the assigned partitions, from `ems.assets`."""
@@ -98,25 +98,16 @@ class AssetsWorker(BatchStage):
         )
 
     def listener(self) -> ConsumerRebalanceListener:
-        """Step 1: note the partitions assigned (range assignor: the same numbers on both topics)."""
-        worker = self
-
-        class Rebuild(ConsumerRebalanceListener):
-            async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-                pass
-
-            async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-                # Only flag it: aiokafka may hand out fetched records while a listener runs, so
-                # the loop rebuilds before it applies anything (step 2).
-                worker.assigned = {tp.partition for tp in assigned}
-
-        return Rebuild()
+        """Step 1: note the partitions assigned (range assignor: the same numbers on both topics).
+        Only noted: aiokafka may hand out fetched records while a listener runs, so the loop
+        rebuilds before it applies anything (step 2)."""
+        return AssignmentNoted(self)
 
     async def before_batch(self) -> None:
         """Step 2 when a rebalance asked for it."""
         if self.assigned is not None:
-            partitions, self.assigned = self.assigned, None
-            await self.rebuild(partitions)
+            assigned, self.assigned = self.assigned, None
+            await self.rebuild({tp.partition for tp in assigned})
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
         """Step 3: apply each command and discovery (a record that raises is dead-lettered)."""

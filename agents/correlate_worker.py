@@ -39,7 +39,7 @@ from ems.schemas.alert import AlertChanged, AlertChangedBatch
 from ems.schemas.asset import AssetChanged
 from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.settings import Settings
-from ems.streams.batch_stage import Batch, BatchStage
+from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.failures import Failure, classify, describe
 from ems.streams.kafka import DeadLetters, read_to_end
@@ -108,16 +108,7 @@ class CorrelateWorker(BatchStage):
 
     # -- step 1 ----------------------------------------------------------------------------------
     def listener(self) -> ConsumerRebalanceListener:
-        worker = self
-
-        class Rebuild(ConsumerRebalanceListener):
-            async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-                pass
-
-            async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-                worker.assigned = set(assigned)  # rebuilt before the next batch (see assets_worker)
-
-        return Rebuild()
+        return AssignmentNoted(self)  # rebuilt before the next batch (see assets_worker)
 
     async def before_batch(self) -> bool:
         """Step 1 when a rebalance asked for it; True: what was fetched before the seeks is dropped."""

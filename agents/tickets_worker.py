@@ -40,7 +40,7 @@ from ems.schemas.command import Command
 from ems.schemas.incident import IncidentBatch
 from ems.schemas.ticket import TicketBatch, TicketChanged
 from ems.settings import Settings
-from ems.streams.batch_stage import Batch, BatchStage, guarded
+from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage, guarded
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.kafka import DeadLetters, close_quietly, make_producer, read_to_end, settle
 from ems.streams.stage import Stage
@@ -100,16 +100,7 @@ class TicketsWorker(BatchStage):
         self.rebuild_seconds = 0.0
 
     def listener(self) -> ConsumerRebalanceListener:
-        worker = self
-
-        class Rebuild(ConsumerRebalanceListener):
-            async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-                pass
-
-            async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-                worker.assigned = set(assigned)  # rebuilt before the next batch (see assets_worker)
-
-        return Rebuild()
+        return AssignmentNoted(self)  # rebuilt before the next batch (see assets_worker)
 
     async def before_batch(self) -> bool:
         """Step 1 when a rebalance asked for it; True: what was fetched before the seeks is dropped."""

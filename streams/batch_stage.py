@@ -70,6 +70,20 @@ async def guarded(
         return None
 
 
+class AssignmentNoted(ConsumerRebalanceListener):
+    """Notes each assignment on the stage (`stage.assigned`) for its `before_batch` to act on: aiokafka
+    may hand out fetched records while a listener runs, so a state rebuild waits for the loop."""
+
+    def __init__(self, stage: BatchStage) -> None:
+        self.stage = stage
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.stage.assigned = set(assigned)
+
+
 class BatchStage(Stage):
     """Subclasses name the `stage`, the input `topics` and `group`, and implement `handle`.
 
@@ -102,6 +116,7 @@ class BatchStage(Stage):
         raise NotImplementedError
 
     def listener(self) -> ConsumerRebalanceListener | None:
+        """None, or e.g. `AssignmentNoted(self)` for a stage that rebuilds its state on assignment."""
         return None
 
     async def before_batch(self) -> bool | None:
