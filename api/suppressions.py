@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ems.api.errors import ApiError, field_errors
 from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
-from ems.api.suppressions_query import get_silence, get_window, list_silences, list_windows
+from ems.api.suppressions_query import list_of, one_of
 from ems.api.tenancy import tenant_of, tenant_to_record
 from ems.api.waiting import WaitQuery, poll
 from ems.noise.errors import RuleError
@@ -103,13 +103,13 @@ async def _submit(call: Call, name: str, target: str, args: dict, reason: str) -
     answer = {"status": "accepted", "command_id": cmd.event_id, "id": target}
     wait = call.query.wait if call.query is not None else 0.0
     if wait:
-        read = get_silence if name.startswith("silence.") else get_window
+        kind = "silence" if name.startswith("silence.") else "window"
 
         async def look(conn: Any) -> Any:
             q = "SELECT 1 FROM suppression_history WHERE cause = %s"
             if await (await conn.execute(q, (cmd.event_id,))).fetchone() is None:
                 return None
-            return await read(conn, target, tenant_of(call))
+            return await one_of(conn, kind, target, tenant_of(call))
 
         found = await poll(call.state.pool, look, wait)
         if found is not None:
@@ -132,7 +132,7 @@ async def create_silence(call: Call) -> Any:
 async def _silence(call: Call) -> dict[str, Any]:
     silence_id = call.path["silence_id"]
     async with call.state.pool.connection() as conn:
-        found = await get_silence(conn, silence_id, tenant_of(call))
+        found = await one_of(conn, "silence", silence_id, tenant_of(call))
     if found is None:
         raise ApiError(404, f"no silence {silence_id!r} (if it was just created, create it with ?wait=)")
     return found["silence"]
@@ -151,13 +151,13 @@ async def expire_silence(call: Call) -> Any:
 async def silences_list(call: Call) -> Any:
     q: SilenceListQuery = call.query
     async with call.state.pool.connection() as conn:
-        return await list_silences(conn, q.status, q.limit, tenant_of(call))
+        return await list_of(conn, "silence", q.status, q.limit, tenant_of(call))
 
 
 async def silence_detail(call: Call) -> Any:
     await _silence(call)
     async with call.state.pool.connection() as conn:
-        return await get_silence(conn, call.path["silence_id"], tenant_of(call))
+        return await one_of(conn, "silence", call.path["silence_id"], tenant_of(call))
 
 
 async def create_window(call: Call) -> Any:
@@ -174,7 +174,7 @@ async def create_window(call: Call) -> Any:
 async def _window(call: Call, open_only: bool = False) -> dict[str, Any]:
     window_id = call.path["window_id"]
     async with call.state.pool.connection() as conn:
-        found = await get_window(conn, window_id, tenant_of(call))
+        found = await one_of(conn, "window", window_id, tenant_of(call))
     if found is None:
         raise ApiError(404, f"no window {window_id!r} (if it was just created, create it with ?wait=)")
     row = found["window"]
@@ -206,13 +206,13 @@ async def cancel_window(call: Call) -> Any:
 async def windows_list(call: Call) -> Any:
     q: WindowListQuery = call.query
     async with call.state.pool.connection() as conn:
-        return await list_windows(conn, q.status, q.limit, tenant_of(call))
+        return await list_of(conn, "window", q.status, q.limit, tenant_of(call))
 
 
 async def window_detail(call: Call) -> Any:
     await _window(call)
     async with call.state.pool.connection() as conn:
-        return await get_window(conn, call.path["window_id"], tenant_of(call))
+        return await one_of(conn, "window", call.path["window_id"], tenant_of(call))
 
 
 WRITE = {"query": WaitQuery, "response": SuppressionAnswer, "status": 202}

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,12 +55,27 @@ def window_status(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-TABLES = {"silences": ("silence_id", SILENCE_COLUMNS), "maintenance_windows": ("window_id", WINDOW_COLUMNS)}
+@dataclass(frozen=True)
+class Kind:
+    """One kind of suppression as read: its table, id column, columns, status reader and answer keys."""
+
+    table: str
+    id_column: str
+    columns: sql.Composable
+    status: Callable[[dict[str, Any], datetime], dict[str, Any]]
+    many: str  # the list answer's key
+    one: str  # the detail answer's key
 
 
-async def _rows(conn: Any, table: str, tenant: str | None, one: str | None = None) -> list[dict[str, Any]]:
-    """Up to MAX_ROWS rows of `table` the caller may see, newest first; only the row `one` when given."""
-    id_column, columns = TABLES[table]
+KINDS = {
+    "silence": Kind("silences", "silence_id", SILENCE_COLUMNS, silence_status, "silences", "silence"),
+    "window": Kind("maintenance_windows", "window_id", WINDOW_COLUMNS, window_status, "windows", "window"),
+}
+
+
+async def _rows(conn: Any, kind: Kind, tenant: str | None, one: str | None = None) -> list[dict[str, Any]]:
+    """Up to MAX_ROWS rows of `kind` the caller may see, newest first; only the row `one` when given."""
+    table, id_column, columns = kind.table, kind.id_column, kind.columns
     mine, args = visible(tenant)
     which = sql.SQL("TRUE") if one is None else sql.SQL("{} = %s").format(sql.Identifier(id_column))
     query = sql.SQL("SELECT {} FROM {} WHERE {} AND {} ORDER BY created_at DESC, {} DESC LIMIT %s").format(
@@ -68,35 +85,24 @@ async def _rows(conn: Any, table: str, tenant: str | None, one: str | None = Non
     return await (await conn.execute(query, params)).fetchall()
 
 
-async def list_silences(conn: Any, statuses: list[str], limit: int, tenant: str | None) -> dict[str, Any]:
-    """The silences (newest first) with their status now, those in `statuses` when given."""
+async def list_of(
+    conn: Any, kind: str, statuses: list[str], limit: int, tenant: str | None
+) -> dict[str, Any]:
+    """The silences or windows (`kind`, newest first) with their status now, those in `statuses` when
+    given."""
+    k = KINDS[kind]
     now = datetime.now(UTC)
-    rows = [silence_status(r, now) for r in await _rows(conn, "silences", tenant)]
+    rows = [k.status(r, now) for r in await _rows(conn, k, tenant)]
     rows = [r for r in rows if not statuses or r["status"] in statuses]
-    return {"silences": rows[:limit], "total": len(rows), "limit": limit, "at": now}
+    return {k.many: rows[:limit], "total": len(rows), "limit": limit, "at": now}
 
 
-async def get_silence(conn: Any, silence_id: str, tenant: str | None) -> dict[str, Any] | None:
-    """One silence with its status now and its history; None when unknown (or another tenant's)."""
-    found = await _rows(conn, "silences", tenant, silence_id)
+async def one_of(conn: Any, kind: str, ident: str, tenant: str | None) -> dict[str, Any] | None:
+    """One silence or window (`kind`) with its status now and its history; None when unknown (or
+    another tenant's)."""
+    k = KINDS[kind]
+    found = await _rows(conn, k, tenant, ident)
     if not found:
         return None
-    history = await (await conn.execute(HISTORY_SQL, (silence_id,))).fetchall()
-    return {"silence": silence_status(found[0], datetime.now(UTC)), "history": history}
-
-
-async def list_windows(conn: Any, statuses: list[str], limit: int, tenant: str | None) -> dict[str, Any]:
-    """The windows (newest first) with their status now, those in `statuses` when given."""
-    now = datetime.now(UTC)
-    rows = [window_status(r, now) for r in await _rows(conn, "maintenance_windows", tenant)]
-    rows = [r for r in rows if not statuses or r["status"] in statuses]
-    return {"windows": rows[:limit], "total": len(rows), "limit": limit, "at": now}
-
-
-async def get_window(conn: Any, window_id: str, tenant: str | None) -> dict[str, Any] | None:
-    """One window with its status now and its history; None when unknown (or another tenant's)."""
-    found = await _rows(conn, "maintenance_windows", tenant, window_id)
-    if not found:
-        return None
-    history = await (await conn.execute(HISTORY_SQL, (window_id,))).fetchall()
-    return {"window": window_status(found[0], datetime.now(UTC)), "history": history}
+    history = await (await conn.execute(HISTORY_SQL, (ident,))).fetchall()
+    return {k.one: k.status(found[0], datetime.now(UTC)), "history": history}
