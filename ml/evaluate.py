@@ -26,8 +26,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sklearn.metrics import adjusted_rand_score
-
 from ems.ml.correlation.config import CorrelationConfig, DbscanConfig
 from ems.ml.offline import alert_changes, correlate
 from ems.ml.scenarios import KINDS, Scenario, generate
@@ -69,6 +67,12 @@ def assign(
     return out
 
 
+def _ari(labels: Sequence[str], predicted: Sequence[str]) -> float:
+    from sklearn.metrics import adjusted_rand_score  # here: scikit-learn costs every `ems` process ~1 s
+
+    return float(adjusted_rand_score(labels, predicted))
+
+
 def scores(episodes: Sequence[Assigned], overlaps: Sequence[tuple[str, str]] = ()) -> dict[str, float]:
     """The scores of one set of episodes (see the module docstring)."""
     if not episodes:
@@ -86,7 +90,7 @@ def scores(episodes: Sequence[Assigned], overlaps: Sequence[tuple[str, str]] = (
         "reduction": 1 - len(by_incident) / n,
         "ideal": 1 - len({e.label for e in episodes}) / n,
         "purity": sum(max(c.values()) for c in by_incident.values()) / n,
-        "ari": adjusted_rand_score([e.label for e in episodes], [e.incident for e in episodes]),
+        "ari": _ari([e.label for e in episodes], [e.incident for e in episodes]),
         "overlap_pairs": len(overlaps),
         "overlap_merged": sum(1 for p in overlaps if p in together) / len(overlaps) if overlaps else 0.0,
         "delay_p50_s": statistics.median(delays),

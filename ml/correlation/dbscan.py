@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.cluster import DBSCAN
 
 from ems.ml.correlation.config import DbscanConfig
 from ems.ml.correlation.episodes import Episode
@@ -58,5 +57,7 @@ def clusters(
     if len(points) < max(2, cfg.min_samples):
         return np.full(len(points), -1), np.zeros((len(points), len(points)))
     matrix = distances(points, topology, cfg)
+    from sklearn.cluster import DBSCAN  # imported here: scikit-learn costs every `ems` process ~1 s to import
+
     labels = DBSCAN(eps=cfg.eps, min_samples=cfg.min_samples, metric="precomputed").fit_predict(matrix)
     return labels, matrix
