@@ -29,7 +29,7 @@ from ems.settings import Settings
 from ems.streams.kafka import read_to_end
 
 T = TypeVar("T")
-ALL_STAGES = "normalize,dedupe,projections,assets,correlate,tickets,suppressions"
+ALL_STAGES = "normalize,dedupe,projections,assets,correlate,tickets,suppressions,heartbeats"
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
