@@ -45,6 +45,7 @@ from ems.projections.tickets import TicketsProjection
 from ems.settings import Settings
 from ems.streams.failures import Backoff, describe
 from ems.streams.heartbeat import Heartbeat
+from ems.streams.liveness import SelfBeat, worker_origin
 from ems.streams.stage import Stage, keep_running
 from ems.streams.topics import ensure_topics
 
@@ -99,6 +100,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
             out.append(HeartbeatTicker(settings))
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
+    if settings.liveness_interval > 0:
+        out.append(SelfBeat(settings, worker_origin(stages)))
     return out
 
 

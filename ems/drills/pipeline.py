@@ -71,6 +71,9 @@ class Pipeline:
             # Scenarios carry fixed past timestamps: a wall-clock ticker would expire their alerts.
             # Tests that need the ticker turn it on (test_alert_lifecycle.py).
             "EMS_TICK_INTERVAL": "0",
+            # Nor do the processes' own heartbeats run (an expiry would be an alert the tests do not
+            # expect); test_heartbeats.py turns them on.
+            "EMS_LIVENESS_INTERVAL": "0",
             # The tests and drills push thousands of events a minute with one key (test_ratelimit
             # sets its own limits).
             "EMS_RATE_LIMIT_PER_MINUTE": "10000000",

@@ -1,7 +1,7 @@
 """Heartbeats end to end (real Kafka and PostgreSQL), one pipeline: bad beats answered 422 naming the
-field; a native beat and an Alerta beat listed ok; the clock moved past the native one's timeout (a
-`heartbeat.tick`, event time) expires it and raises `HeartbeatMissing`; its next beat lists it ok and
-clears the alert; a replay rebuilds the same rows.
+field; a native beat, an Alerta beat and the worker's own beat listed ok; the clock moved past the
+native one's timeout (a `heartbeat.tick`, event time) expires it and raises `HeartbeatMissing`; its
+next beat lists it ok and clears the alert; a replay rebuilds the same rows.
 """
 
 from __future__ import annotations
@@ -9,14 +9,26 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ems.agents.heartbeats_worker import tick
+from ems.streams.liveness import worker_origin
 from tests.integration.harness import Pipeline, send, wait_for
 
 ORIGIN = "cron/backup@web01"
 
 
-def test_heartbeat_listed_expired_alerted_and_cleared(pipeline: Pipeline) -> None:
-    pipeline.start_worker(stages="normalize,dedupe,projections,heartbeats")
+def test_heartbeat_listed_expired_alerted_and_cleared(servers, tmp_path) -> None:
+    # The worker's own heartbeat on (every 60 s: due in 180 s, past the tick below).
+    pipeline = Pipeline(servers, tmp_path, liveness_interval="60")
+    try:
+        run(pipeline)
+    finally:
+        pipeline.stop_all()
+
+
+def run(pipeline: Pipeline) -> None:
+    stages = "normalize,dedupe,projections,heartbeats"
+    pipeline.start_worker(stages=stages)
     pipeline.start_api()
+    worker = worker_origin(stages.split(","))
     with pipeline.client(timeout=60) as c:
         # Bad input: 422 naming the field, nothing appended.
         for body, field in (({"timeout": 60}, "origin"), ({"origin": ORIGIN, "timeout": -5}, "timeout")):
@@ -37,7 +49,8 @@ def test_heartbeat_listed_expired_alerted_and_cleared(pipeline: Pipeline) -> Non
         assert sent.status_code == 202 and sent.json()["heartbeat_id"].startswith("hb_"), sent.text
         alerta = c.post("/api/heartbeat", json={"origin": "alerta/cron", "timeout": 600, "tags": ["x"]})
         assert alerta.status_code == 201, alerta.text
-        both = wait_for(lambda: len(h := listed()) == 2 and h, 60, "both heartbeats listed")
+        both = wait_for(lambda: len(h := listed()) == 3 and h, 60, "the heartbeats listed")
+        assert set(both) == {ORIGIN, "alerta/cron", worker} and both[worker]["tags"] == ["self-monitoring"]
         hb = both[ORIGIN]
         assert (hb["status"], hb["timeout"], hb["tags"], hb["beats"], hb["expired_at"]) == (
             "ok",
