@@ -1,10 +1,19 @@
-"""Prometheus metrics of the API process, served at `/metrics`."""
+"""Prometheus metrics of the API process, served at `/metrics`, and the pipeline's stages as the API
+sees them in their Redis heartbeats (consumer lag, live workers, healthy) at the moment of the scrape."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -31,6 +40,35 @@ class ApiMetrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+
+        self.stage_lag = Gauge(
+            "ems_stage_lag",
+            "Records waiting on a stage's or projection's input (consumer lag), summed over its workers",
+            ["stage"],
+            registry=self.registry,
+        )
+        self.stage_instances = Gauge(
+            "ems_stage_instances",
+            "Live workers of a stage (reporting heartbeats)",
+            ["stage"],
+            registry=self.registry,
+        )
+        self.stage_healthy = Gauge(
+            "ems_stage_healthy",
+            "1 when a stage is alive and keeping up, 0 when /health names a problem of it",
+            ["stage"],
+            registry=self.registry,
+        )
+
+    def set_stages(self, report: dict[str, Any]) -> None:
+        """The gauges of every stage of a `judge_stages` report (stages no longer reported are dropped)."""
+        for gauge in (self.stage_lag, self.stage_instances, self.stage_healthy):
+            gauge.clear()
+        for stage, facts in report.items():
+            if facts.get("lag") is not None:
+                self.stage_lag.labels(stage).set(facts["lag"])
+            self.stage_instances.labels(stage).set(len(facts.get("instances", [])))
+            self.stage_healthy.labels(stage).set(1 if facts.get("ok") else 0)
 
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -10,6 +10,7 @@ from ems.api import (
     alert_routes,
     asset_endpoints,
     events,
+    heartbeats,
     incidents,
     integrations,
     series,
@@ -29,6 +30,7 @@ ENDPOINTS: list[Endpoint] = [
     *incidents.ENDPOINTS,
     *tickets.ENDPOINTS,
     *suppressions.ENDPOINTS,
+    *heartbeats.ENDPOINTS,
     *series.ENDPOINTS,
     *integrations.ENDPOINTS,  # Alertmanager, Alerta and PagerDuty clients (docs/ingest.md)
     *security_routes.ENDPOINTS,  # login, sessions, users, keys

@@ -185,6 +185,7 @@ async def run_collector(settings: Settings, path: str | None = None) -> int:
 
     from ems.collectors.snmp_collector import Collector
     from ems.streams.kafka import make_producer, send_record
+    from ems.streams.liveness import collector_origin
     from ems.streams.topics import ensure_topics
 
     config = config_from(settings, path)
@@ -198,7 +199,8 @@ async def run_collector(settings: Settings, path: str | None = None) -> int:
     async def sink(topic: str, record) -> None:
         await send_record(producer, settings.topic(topic), record)
 
-    collector = Collector(config, sink)
+    liveness = (collector_origin(), settings.liveness_interval) if settings.liveness_interval > 0 else None
+    collector = Collector(config, sink, liveness=liveness)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, collector.stop)

@@ -29,6 +29,7 @@ from ems.schemas.deadletter import DeadLetter
 from ems.schemas.envelope import Record, new_id
 from ems.schemas.identity import asset_id_for
 from ems.schemas.observation import MetricSample, MetricsBody, Observation
+from ems.streams.liveness import beat_every
 
 log = logging.getLogger(__name__)
 STAGE = "snmp-collector"
@@ -131,8 +132,16 @@ class Poller:
 class Collector:
     """Runs every device's poller on schedule with bounded concurrency until `stop()`."""
 
-    def __init__(self, config: CollectorConfig, sink: Sink, client: SnmpClient | None = None) -> None:
+    def __init__(
+        self,
+        config: CollectorConfig,
+        sink: Sink,
+        client: SnmpClient | None = None,
+        liveness: tuple[str, float] | None = None,
+    ) -> None:
         self.config = config
+        self.sink = sink
+        self.liveness = liveness  # (origin, interval s): the collector's own heartbeat
         self.client = client or SnmpClient(timeout=config.timeout, retries=config.retries)
         self.thresholds = Thresholds(list(config.thresholds) + list(DEFAULT_RULES))
         self.pollers = [Poller(self.client, d, self.thresholds, sink) for d in config.devices()]
@@ -170,6 +179,15 @@ class Collector:
             heapq.heappush(due, (loop.time() + interval * (1 + random.uniform(-cfg.jitter, cfg.jitter)), i))
 
         log.info("SNMP collector: %d devices, concurrency %d", len(self.pollers), cfg.concurrency)
+        if self.liveness is not None:
+            origin, every = self.liveness
+
+            async def send(obs: Observation) -> None:
+                await self.sink("observations.raw", obs)
+
+            beating = asyncio.create_task(beat_every(origin, every, send, self._stop))
+            tasks.add(beating)
+            beating.add_done_callback(tasks.discard)
         while not self._stop.is_set():
             if not due:
                 await asyncio.sleep(0.05)

@@ -20,7 +20,11 @@ IP_AD_IFINDEX = "1.3.6.1.2.1.4.20.1.2"  # ipAdEntIfIndex, indexed by the address
 LLDP_REM = "1.0.8802.1.1.2.1.4.1.1"  # lldpRemTable: .<col>.<timeMark>.<localPort>.<index>
 LLDP_LOC_PORT = "1.0.8802.1.1.2.1.3.7.1"  # lldpLocPortTable: 3 portId 4 portDesc
 HR_PROC_LOAD = "1.3.6.1.2.1.25.3.3.1.2"
-HR_STORAGE = "1.3.6.1.2.1.25.2.3.1"  # 3 descr 4 allocation units 5 size 6 used
+HR_STORAGE = "1.3.6.1.2.1.25.2.3.1"  # 2 type 3 descr 4 allocation units 5 size 6 used
+# hrStorageType values (HOST-RESOURCES-MIB hrStorageTypes) that are memory, not a disk or file system:
+# hrStorageOther (Net-SNMP's "Memory buffers", "Cached memory"), hrStorageRam, hrStorageVirtualMemory.
+HR_STORAGE_TYPES = "1.3.6.1.2.1.25.2.1"
+MEMORY_STORAGE_TYPES = frozenset(f"{HR_STORAGE_TYPES}.{n}" for n in (1, 2, 3))
 
 # Poll columns: counter name -> OID of the column (HC = 64-bit ifXTable, else 32-bit ifTable).
 COUNTERS_HC = {"in_octets": f"{IFX_ENTRY}.6", "out_octets": f"{IFX_ENTRY}.10"}

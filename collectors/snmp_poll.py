@@ -45,6 +45,7 @@ class PollData:
     storage: dict[str, tuple[str, float]]  # index -> (description, used %)
     latency_ms: float
     loss_pct: float
+    memory: frozenset[str] = frozenset()  # storage indexes whose hrStorageType is memory (no thresholds)
 
 
 def parse_poll(info, walked, scalars, at: float, latency_ms: float, loss_pct: float, problems: list[Problem]):
@@ -63,15 +64,17 @@ def parse_poll(info, walked, scalars, at: float, latency_ms: float, loss_pct: fl
         for i, raw in loads.items()
         if (v := as_int(raw, f"{mib.HR_PROC_LOAD}.{i}", problems, 0, 100)) is not None
     ]
-    storage = {}
+    storage, memory = {}, set()
     for index, cols in rows(walked.get(mib.HR_STORAGE, {})).items():
         size = as_int(cols.get(5), f"{mib.HR_STORAGE}.5.{index}", problems)
         used = as_int(cols.get(6), f"{mib.HR_STORAGE}.6.{index}", problems)
         if size and used is not None:
             descr = as_text(cols.get(3), f"{mib.HR_STORAGE}.3.{index}", problems) or index
             storage[index] = (descr, min(100.0, 100.0 * used / size))
+            if str(cols.get(2)) in mib.MEMORY_STORAGE_TYPES:
+                memory.add(index)
     uptime = as_int(scalars.get(mib.SYSTEM + ".3"), mib.SYS_UPTIME, problems)
-    return PollData(at, uptime, counters, cpu, storage, latency_ms, loss_pct)
+    return PollData(at, uptime, counters, cpu, storage, latency_ms, loss_pct, frozenset(memory))
 
 
 @dataclass
@@ -211,8 +214,10 @@ def step(
                 samples.append(MetricSample(name=RATES[name], value=round(rate, 6), labels=labels))
     if data.cpu:
         samples.append(MetricSample(name="cpu_util_pct", value=sum(data.cpu) / len(data.cpu)))
-    for descr, pct in data.storage.values():
-        samples.append(MetricSample(name="storage_used_pct", value=round(pct, 3), labels={"storage": descr}))
+    memory: list[MetricSample] = []  # measured, never held to storage thresholds (full caches are normal)
+    for index, (descr, pct) in data.storage.items():
+        sample = MetricSample(name="storage_used_pct", value=round(pct, 3), labels={"storage": descr})
+        (memory if index in data.memory else samples).append(sample)
     if thresholds is not None:
         for s in samples:
             breach = thresholds.observe(info.asset_id, s.name, s.labels, s.value, data.at, tags, device_class)
@@ -229,7 +234,7 @@ def step(
                         metric=s.name,
                     )
                 )
-    return samples, events
+    return samples + memory, events
 
 
 def _link(state: DeviceState, name: str, admin: int | None, oper: int | None) -> list[EventBody]:

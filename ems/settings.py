@@ -107,7 +107,8 @@ class Settings(BaseSettings):
     tick_interval: float = Field(
         5.0,
         ge=0,
-        description="Seconds between clock ticks (alert timers, SLA sweep); 0 = none (tests drive them)",
+        description="Seconds between clock ticks (alert timers, SLA sweep, heartbeat expiry); "
+        "0 = none (tests drive them)",
     )
     max_payload_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted API request body")
 
@@ -115,6 +116,13 @@ class Settings(BaseSettings):
     retry_cap: float = Field(5.0, gt=0, description="Longest backoff between retries of a paused stage (s)")
     db_connect_timeout: float = Field(3.0, gt=0, description="PostgreSQL connect timeout (s)")
     heartbeat_interval: float = Field(2.0, gt=0, description="Seconds between stage heartbeats in Redis")
+    liveness_interval: float = Field(
+        60.0,
+        ge=0,
+        le=28_800,
+        description="Seconds between the heartbeats `ems worker` and the SNMP collector send about "
+        "themselves (timeout: three intervals); 0 = none",
+    )
     stuck_after: float = Field(
         60.0, gt=0, description="A stage with lag and no progress for this long is reported stuck (s)"
     )

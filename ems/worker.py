@@ -7,7 +7,9 @@ asset registry on `ems.assets`), `correlate` (aiokafka: alert changes + assets -
 `ems.incidents`; one instance only: it needs every alert), `tickets` (aiokafka: `ticket.*` commands
 and incidents -> `ems.tickets`; one instance only: it numbers every ticket; with it, the ticket
 ticker for the SLA sweep), `suppressions` (aiokafka: `silence.*` and `window.*` commands ->
-`ems.suppressions`; one instance only: it keeps them all). All by default; scale out by starting
+`ems.suppressions`; one instance only: it keeps them all), `heartbeats` (aiokafka: heartbeat
+observations and the clock -> `ems.heartbeats` and HeartbeatMissing alert events; one instance only;
+with it, the heartbeat ticker). All by default; scale out by starting
 more processes with a subset (`--stages dedupe`), each stage's partitions are shared in its group.
 """
 
@@ -24,6 +26,7 @@ from prometheus_client import start_http_server
 from ems.agents.alert_commands_worker import CommandRouter, Ticker
 from ems.agents.assets_worker import AssetsWorker
 from ems.agents.correlate_worker import CorrelateWorker
+from ems.agents.heartbeats_worker import HeartbeatsWorker, HeartbeatTicker
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.severity import SeverityPolicy
 from ems.agents.suppressions_worker import SuppressionsWorker
@@ -33,6 +36,7 @@ from ems.logs import faust_logging_config
 from ems.projections.alerts import AlertsProjection
 from ems.projections.assets import AssetsProjection
 from ems.projections.events import EventsProjection
+from ems.projections.heartbeats import HeartbeatsProjection
 from ems.projections.incidents import IncidentsProjection
 from ems.projections.metrics import MetricsProjection
 from ems.projections.runner import ProjectionRunner
@@ -41,11 +45,21 @@ from ems.projections.tickets import TicketsProjection
 from ems.settings import Settings
 from ems.streams.failures import Backoff, describe
 from ems.streams.heartbeat import Heartbeat
+from ems.streams.liveness import SelfBeat, worker_origin
 from ems.streams.stage import Stage, keep_running
 from ems.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-STAGES = ("normalize", "dedupe", "projections", "assets", "correlate", "tickets", "suppressions")
+STAGES = (
+    "normalize",
+    "dedupe",
+    "projections",
+    "assets",
+    "correlate",
+    "tickets",
+    "suppressions",
+    "heartbeats",
+)
 
 
 def projections_for(settings: Settings) -> list:
@@ -59,6 +73,7 @@ def projections_for(settings: Settings) -> list:
         IncidentsProjection(policy),
         TicketsProjection(),
         SuppressionsProjection(),
+        HeartbeatsProjection(),
     ]
 
 
@@ -79,8 +94,14 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
             out.append(TicketTicker(settings))
     if "suppressions" in stages:
         out.append(SuppressionsWorker(settings))
+    if "heartbeats" in stages:
+        out.append(HeartbeatsWorker(settings))
+        if settings.tick_interval > 0:
+            out.append(HeartbeatTicker(settings))
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
+    if settings.liveness_interval > 0:
+        out.append(SelfBeat(settings, worker_origin(stages)))
     return out
 
 

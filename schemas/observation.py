@@ -85,8 +85,9 @@ class HeartbeatBody(_Body):
     """The source is alive and will report again within `timeout` seconds."""
 
     kind: Literal["heartbeat"] = "heartbeat"
-    timeout: int = Field(120, ge=1, le=86_400)
+    timeout: int = Field(120, ge=1, le=86_400, description="Seconds within which the next beat is due")
     tags: Tags = Field(default_factory=list)
+    attributes: Attributes = Field(default_factory=dict)
 
 
 Body = Annotated[EventBody | MetricsBody | DiscoveryBody | HeartbeatBody, Field(discriminator="kind")]

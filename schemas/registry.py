@@ -16,6 +16,7 @@ from ems.schemas.command import Command
 from ems.schemas.deadletter import DeadLetter
 from ems.schemas.envelope import Record
 from ems.schemas.event import Event, EventBatch
+from ems.schemas.heartbeat import HeartbeatBatch, HeartbeatChanged
 from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.schemas.observation import Observation
 from ems.schemas.suppression import SuppressionBatch, SuppressionChanged
@@ -42,6 +43,8 @@ MODELS: dict[str, type[Record]] = {
         TicketBatch,
         SuppressionChanged,
         SuppressionBatch,
+        HeartbeatChanged,
+        HeartbeatBatch,
     )
 }
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

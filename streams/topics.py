@@ -58,6 +58,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         max_message_bytes=8 * 1024 * 1024,
         partitions=1,
     ),
+    # One writer (the heartbeat stage, which keeps every origin's heartbeat): a single partition.
+    TopicSpec(
+        "heartbeats",
+        "heartbeats",
+        "HeartbeatBatch: the heartbeat stage's decisions (beats received, expiries) + input positions",
+        max_message_bytes=8 * 1024 * 1024,
+        partitions=1,
+    ),
     # A letter carries the refused record base64-encoded (a third larger) plus the reason.
     TopicSpec(
         "deadletter",

@@ -159,10 +159,12 @@ def translate(payload: Any, severities: Severities) -> Observation:
 
 
 def translate_heartbeat(payload: Any) -> Observation:
-    """An Alerta heartbeat as a heartbeat observation of its origin (attributes are not carried)."""
+    """An Alerta heartbeat as a heartbeat observation of its origin."""
     hb: AlertaHeartbeat = _validate(AlertaHeartbeat, payload)
     try:
-        body = HeartbeatBody(timeout=hb.timeout or DEFAULT_TIMEOUT, tags=hb.tags or [])
+        body = HeartbeatBody(
+            timeout=hb.timeout or DEFAULT_TIMEOUT, tags=hb.tags or [], attributes=hb.attributes or {}
+        )
     except ValidationError as exc:
         raise FormatError.of(exc) from None
     extra = {"occurred_at": hb.createTime} if hb.createTime else {}
@@ -326,7 +328,7 @@ def heartbeat_view(obs: Observation, href: str, received: datetime) -> dict:
         "href": href,
         "origin": obs.source,
         "tags": obs.body.tags,
-        "attributes": {},
+        "attributes": obs.body.attributes,
         "type": "Heartbeat",
         "createTime": iso(obs.occurred_at),
         "timeout": obs.body.timeout,

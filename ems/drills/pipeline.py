@@ -29,7 +29,7 @@ from ems.settings import Settings
 from ems.streams.kafka import read_to_end
 
 T = TypeVar("T")
-ALL_STAGES = "normalize,dedupe,projections,assets,correlate,tickets,suppressions"
+ALL_STAGES = "normalize,dedupe,projections,assets,correlate,tickets,suppressions,heartbeats"
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
@@ -71,6 +71,9 @@ class Pipeline:
             # Scenarios carry fixed past timestamps: a wall-clock ticker would expire their alerts.
             # Tests that need the ticker turn it on (test_alert_lifecycle.py).
             "EMS_TICK_INTERVAL": "0",
+            # Nor do the processes' own heartbeats run (an expiry would be an alert the tests do not
+            # expect); test_heartbeats.py turns them on.
+            "EMS_LIVENESS_INTERVAL": "0",
             # The tests and drills push thousands of events a minute with one key (test_ratelimit
             # sets its own limits).
             "EMS_RATE_LIMIT_PER_MINUTE": "10000000",

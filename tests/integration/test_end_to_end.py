@@ -82,6 +82,12 @@ def run(pipeline: Pipeline, web: int) -> None:
         metrics = client.get("/metrics").text
         assert "ems_api_events_accepted_total 1000.0" in metrics
         assert 'route="/api/v1/alerts/{alert_id}"' in metrics and 'status="404"' in metrics
+        # The stages as /health judged them, with their consumer lag (from the workers' Redis heartbeats).
+        assert 'ems_stage_healthy{stage="projection:alerts"} 1.0' in metrics
+        assert (
+            'ems_stage_lag{stage="projection:alerts"}' in metrics
+            and 'ems_stage_lag{stage="normalize"}' in metrics
+        )
 
     worker = httpx.get(f"http://127.0.0.1:{web}/health", timeout=10).json()
     assert worker["status"] == "ok" and f"{pipeline.name}.events:0" in worker["assigned"]

@@ -204,6 +204,18 @@ async def test_recordings_of_real_devices(agent, client, community, name, count)
     assert facts["name"] == name and facts["type"] == "server"
     assert len(facts["attributes"]["interfaces"]) == count
     assert {s.name for s in out.kind("metrics")[-1].body.samples} >= {"snmp_latency_ms", "sys_uptime_s"}
+    # Memory-type storage ("Cached memory" is full by design) is measured but raises no threshold
+    # alert; the disks and file systems above 85 % do.
+    memory, disks = {
+        "linux-full-walk": ("Cached memory", {"/export"}),
+        "winxp-full-walk": (
+            "Physical Memory",
+            {"C:\\ Label:  Serial Number 1848504c", "Z:\\ Label:  Serial Number ba85e1bf"},
+        ),
+    }[community]
+    samples = out.kind("metrics")[-1].body.samples
+    assert memory in {s.labels.get("storage") for s in samples if s.name == "storage_used_pct"}
+    assert {r for e, _, r in out.events() if e == "Threshold storage_used_pct"} == disks
 
 
 async def test_wrap_stop_unreachable_restart_recovery_and_reboot(tmp_path, client):

@@ -189,7 +189,13 @@ def test_heartbeat() -> None:
     from alertaclient.models.heartbeat import Heartbeat
 
     obs = alerta.translate_heartbeat(
-        {"origin": "cron/web01", "tags": ["dc1"], "timeout": 600, "createTime": None}
+        {
+            "origin": "cron/web01",
+            "tags": ["dc1"],
+            "timeout": 600,
+            "createTime": None,
+            "attributes": {"env": "x"},
+        }
     )
     assert (obs.source, obs.body.kind, obs.body.timeout, obs.body.tags) == (
         "cron/web01",
@@ -198,7 +204,7 @@ def test_heartbeat() -> None:
         ["dc1"],
     )
     hb = Heartbeat.parse(alerta.heartbeat_view(obs, "", obs.occurred_at))
-    assert (hb.origin, hb.timeout) == ("cron/web01", 600)
+    assert (hb.origin, hb.timeout, hb.attributes) == ("cron/web01", 600, {"env": "x"})
     with pytest.raises(FormatError) as exc:
         alerta.translate_heartbeat({"origin": "x", "timeout": 0})
     assert exc.value.errors[0]["field"] == "timeout"

@@ -83,3 +83,33 @@ def test_two_instances_of_a_stage_sum_their_lag() -> None:
     beats = [hb("normalize", instance="a:1", lag=5), hb("normalize", instance="b:2", lag=7)]
     report, problems = judge_stages({"normalize": NOW}, beats, NOW, SETTINGS)
     assert problems == [] and report["normalize"]["lag"] == 12 and len(report["normalize"]["instances"]) == 2
+
+
+def test_metrics_export_each_stage_and_projection_lag_and_drop_stages_gone() -> None:
+    from prometheus_client import generate_latest
+
+    from ems.api.metrics import ApiMetrics
+
+    stuck = hb("projection:alerts", lag=412, last_progress=NOW - 120)
+    report, _ = judge_stages(
+        {"normalize": NOW, "projection:alerts": NOW, "heartbeats": NOW - 30},
+        [hb("normalize", lag=3), hb("normalize", instance="host:2", lag=4), stuck],
+        NOW,
+        SETTINGS,
+    )
+    metrics = ApiMetrics()
+    metrics.set_stages(report)
+    text = generate_latest(metrics.registry).decode()
+    for line in (
+        'ems_stage_lag{stage="normalize"} 7.0',
+        'ems_stage_lag{stage="projection:alerts"} 412.0',
+        'ems_stage_instances{stage="normalize"} 2.0',
+        'ems_stage_healthy{stage="normalize"} 1.0',
+        'ems_stage_healthy{stage="projection:alerts"} 0.0',  # stuck
+        'ems_stage_instances{stage="heartbeats"} 0.0',  # no live worker
+        'ems_stage_healthy{stage="heartbeats"} 0.0',
+    ):
+        assert line in text, line
+    assert 'ems_stage_lag{stage="heartbeats"}' not in text  # unknown, not 0
+    metrics.set_stages({})
+    assert "normalize" not in generate_latest(metrics.registry).decode()

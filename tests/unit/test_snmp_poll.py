@@ -4,6 +4,7 @@ from ems.collectors import snmp_mib as mib
 from ems.collectors import snmp_poll as core
 from ems.collectors.snmp_discovery import WALK_ROOTS, build_info
 from ems.collectors.snmp_thresholds import ThresholdRule, Thresholds
+from ems.infra.snmpsim import recordings_dir
 
 IF, IFX = mib.IF_ENTRY, mib.IFX_ENTRY
 
@@ -139,3 +140,42 @@ def test_rates_use_the_agents_clock_when_it_advanced_plausibly() -> None:
     assert core._interval(data(100.0, 5000), data(101.5, 5000)) == 1.5  # frozen sysUpTime (a recording)
     assert core._interval(data(100.0, None), data(101.5, None)) == 1.5
     assert core._interval(data(100.0, 5000), data(160.0, 7000)) == 60.0  # implausible: 20 s vs 60 s
+
+
+def recorded_walk(name: str, root: str) -> dict[str, object]:
+    """The subtree `root` of a snmpsim recording of a real device, as the client returns it."""
+    walked: dict[str, object] = {}
+    for line in (recordings_dir() / f"{name}.snmprec").read_text().splitlines():
+        oid, tag, value = line.split("|", 2)
+        if oid.startswith(root + "."):
+            walked[oid[len(root) + 1 :]] = {"2": int, "4": str.encode, "6": str}[tag](value)
+    return walked
+
+
+def test_storage_thresholds_skip_memory_entries_of_a_real_net_snmp_linux_agent():
+    walked = {root: {} for root in WALK_ROOTS} | {
+        mib.HR_STORAGE: recorded_walk("linux-full-walk", mib.HR_STORAGE)
+    }
+    dev = build_info("10.0.0.9", {mib.SYS_NAME: b"tt"}, walked)
+    assert dev.host_resources
+    problems = []
+    data = core.parse_poll(dev, {mib.HR_STORAGE: walked[mib.HR_STORAGE]}, {}, 0, 1, 0, problems)
+    assert problems == []
+    samples, events = core.step(core.DeviceState(), dev, data, Thresholds())
+    used = {s.labels["storage"]: s.value for s in samples if s.name == "storage_used_pct"}
+    # Memory entries are still measured: "Cached memory" is full by design, "Physical memory" nearly so.
+    assert used["Cached memory"] == 100 and used["Physical memory"] > 93 and used["/export"] > 94
+    assert set(used) == {
+        "Physical memory",
+        "Virtual memory",
+        "Memory buffers",
+        "Cached memory",
+        "Swap space",
+        "/",
+        "/usr/local",
+        "/export",
+    }
+    # Only the file systems are held to the storage thresholds (85 % warning, 95 % critical).
+    assert [(e.event, e.severity, e.resource) for e in events] == [
+        ("Threshold storage_used_pct", "warning", "/export")
+    ]
