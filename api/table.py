@@ -12,6 +12,7 @@ from ems.api import (
     events,
     incidents,
     integrations,
+    notifications,
     series,
     status_routes,
     suppressions,
@@ -25,6 +26,7 @@ ENDPOINTS: list[Endpoint] = [
     *events.ENDPOINTS,
     *alert_routes.ENDPOINTS,  # list, count, top: before /alerts/{alert_id}
     *alert_actions.ENDPOINTS,
+    *notifications.ENDPOINTS,
     *asset_endpoints.ENDPOINTS,
     *incidents.ENDPOINTS,
     *tickets.ENDPOINTS,

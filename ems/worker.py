@@ -7,7 +7,9 @@ asset registry on `ems.assets`), `correlate` (aiokafka: alert changes + assets -
 `ems.incidents`; one instance only: it needs every alert), `tickets` (aiokafka: `ticket.*` commands
 and incidents -> `ems.tickets`; one instance only: it numbers every ticket; with it, the ticket
 ticker for the SLA sweep), `suppressions` (aiokafka: `silence.*` and `window.*` commands ->
-`ems.suppressions`; one instance only: it keeps them all). All by default; scale out by starting
+`ems.suppressions`; one instance only: it keeps them all), `notify` (aiokafka: alert changes +
+suppressions -> notification decisions on `ems.notifications`, and the sender that delivers them;
+one instance only). All by default; scale out by starting
 more processes with a subset (`--stages dedupe`), each stage's partitions are shared in its group.
 """
 
@@ -25,6 +27,8 @@ from ems.agents.alert_commands_worker import CommandRouter, Ticker
 from ems.agents.assets_worker import AssetsWorker
 from ems.agents.correlate_worker import CorrelateWorker
 from ems.agents.normalize_worker import NormalizeWorker
+from ems.agents.notify_sender import NotifySender
+from ems.agents.notify_worker import NotifyWorker
 from ems.agents.severity import SeverityPolicy
 from ems.agents.suppressions_worker import SuppressionsWorker
 from ems.agents.tickets_worker import TicketsWorker, TicketTicker
@@ -35,6 +39,7 @@ from ems.projections.assets import AssetsProjection
 from ems.projections.events import EventsProjection
 from ems.projections.incidents import IncidentsProjection
 from ems.projections.metrics import MetricsProjection
+from ems.projections.notifications import NotificationsProjection
 from ems.projections.runner import ProjectionRunner
 from ems.projections.suppressions import SuppressionsProjection
 from ems.projections.tickets import TicketsProjection
@@ -45,7 +50,7 @@ from ems.streams.stage import Stage, keep_running
 from ems.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-STAGES = ("normalize", "dedupe", "projections", "assets", "correlate", "tickets", "suppressions")
+STAGES = ("normalize", "dedupe", "projections", "assets", "correlate", "tickets", "suppressions", "notify")
 
 
 def projections_for(settings: Settings) -> list:
@@ -59,6 +64,7 @@ def projections_for(settings: Settings) -> list:
         IncidentsProjection(policy),
         TicketsProjection(),
         SuppressionsProjection(),
+        NotificationsProjection(),
     ]
 
 
@@ -79,6 +85,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
             out.append(TicketTicker(settings))
     if "suppressions" in stages:
         out.append(SuppressionsWorker(settings))
+    if "notify" in stages:
+        out.extend([NotifyWorker(settings), NotifySender(settings)])
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
     return out
