@@ -11,12 +11,11 @@ A retried notification waits its backoff without holding up the others.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ems.agents.notify_worker import read_notifications
 from ems.notify.delivery import DeliveryFailed, Smtp, deliver
@@ -80,11 +79,18 @@ class NotifySender(Stage):
                         continue  # what was fetched before the seek is in the rebuilt outbox
                     for records in batch.values():
                         for msg in records:
-                            with contextlib.suppress(DecodeError):  # the projection dead-letters it
-                                self.outbox.fold(decode(msg.value, NotificationBatch))  # type: ignore[union-attr]
+                            self._fold(msg)
                     await self._send_due(producer, http)
         finally:
             await close_quietly(consumer, producer)
+
+    def _fold(self, msg: ConsumerRecord) -> None:
+        if self.outbox is None:
+            return
+        try:
+            self.outbox.fold(decode(msg.value, NotificationBatch))
+        except DecodeError as exc:  # not ours: the projection dead-letters it
+            log.warning("notify-send: skipping an unreadable record at %d: %s", msg.offset, exc)
 
     def _wait_ms(self) -> int:
         wait = self.settings.batch_timeout_ms

@@ -69,7 +69,7 @@ def headline(decision: NotificationDecided) -> str:
     """One line: `[RESOLVED] critical NodeDown on core1: title`."""
     a = decision.alert
     state = "RESOLVED" if decision.kind == "resolved" else "FIRING"
-    title = f": {a['title']}" if a.get("title") else ""
+    title = f": {a['title']}" if a.get("title") and a["title"] != a.get("event") else ""
     return f"[{state}] {a.get('severity')} {a.get('event')} on {a.get('resource')}{title}"
 
 

@@ -17,6 +17,7 @@ from ems.schemas.deadletter import DeadLetter
 from ems.schemas.envelope import Record
 from ems.schemas.event import Event, EventBatch
 from ems.schemas.incident import IncidentBatch, IncidentChanged
+from ems.schemas.notification import NotificationAttempt, NotificationBatch, NotificationDecided
 from ems.schemas.observation import Observation
 from ems.schemas.suppression import SuppressionBatch, SuppressionChanged
 from ems.schemas.ticket import TicketBatch, TicketChanged
@@ -42,6 +43,9 @@ MODELS: dict[str, type[Record]] = {
         TicketBatch,
         SuppressionChanged,
         SuppressionBatch,
+        NotificationDecided,
+        NotificationAttempt,
+        NotificationBatch,
     )
 }
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

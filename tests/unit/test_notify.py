@@ -21,6 +21,7 @@ from ems.schemas.alert import AlertChanged, AlertState, Transition
 from ems.schemas.command import Command
 from ems.schemas.notification import NotificationBatch
 from ems.settings import Settings
+from ems.streams.codecs import decode, encode
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ROUTES = [
@@ -167,6 +168,7 @@ def test_the_projection_queues_each_delivery_and_records_attempts() -> None:
     box = Outbox()
     box.fold(NotificationBatch(decisions=[decided]))
     batch = NotificationBatch(decisions=[decided], attempts=[box.attempted("alr_1:1:hook", 0.0, None)])
+    assert decode(encode(batch), NotificationBatch) == batch  # a registered record type, read back alike
     rows = list(NotificationsProjection().rows(batch))
     tables = [(u.table, r[0] if u.table == "notification_decisions" else r[:2] + r[4:5]) for u, r in rows]
     assert tables == [
