@@ -24,6 +24,7 @@ from ems.notify.config import RouteConfig
 from ems.notify.routing import notification_key, receivers_for
 from ems.schemas.alert import AlertChanged
 from ems.schemas.notification import Delivery, NotificationBatch, NotificationDecided
+from ems.schemas.suppression import SuppressionBatch
 
 FIRING = frozenset({"opened", "reopened", "severity_changed"})
 RESOLVED = frozenset({"resolved", "closed", "expired"})
@@ -44,6 +45,7 @@ class Notifier:
         self.flap: dict[str, FlapState] = {}
         self.notified: dict[str, list[str]] = {}  # alert id -> receivers of its last firing notification
         self.positions: dict[str, int] = {}  # "alerts:<partition>" -> next offset to decide
+        self._rules: dict[str | None, NoiseRules] = {}  # per tenant, until the suppressions change
 
     def restore(self, batches: Iterable[NotificationBatch]) -> None:
         """The state after the published batches (decisions and positions), folded in order."""
@@ -62,8 +64,19 @@ class Notifier:
         self.positions[source] = offset + 1
         return True
 
+    def apply_suppressions(self, batch: SuppressionBatch) -> None:
+        """The silences and windows after one batch of the suppression stage."""
+        self.suppressions.restore([batch])
+        self._rules.clear()
+
     def rules(self, tenant: str | None) -> NoiseRules:
-        """The silences and windows that apply to an alert of `tenant` (theirs, and those of none)."""
+        """The silences and windows that apply to an alert of `tenant` (theirs, and those of none),
+        built once per tenant and set of suppressions (their matchers are compiled then)."""
+        if tenant not in self._rules:
+            self._rules[tenant] = self._build_rules(tenant)
+        return self._rules[tenant]
+
+    def _build_rules(self, tenant: str | None) -> NoiseRules:
         silences = [
             s.rule(s.silence_id, s.created_by, s.expired_at)
             for s in self.suppressions.silences.values()

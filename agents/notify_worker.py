@@ -141,7 +141,7 @@ class NotifyWorker(BatchStage):
     @staticmethod
     def _suppression(notifier: Notifier, msg: ConsumerRecord) -> None:
         with contextlib.suppress(DecodeError):  # the suppressions projection dead-letters it
-            notifier.suppressions.restore([decode(msg.value, SuppressionBatch)])
+            notifier.apply_suppressions(decode(msg.value, SuppressionBatch))
 
     async def _decide(self, msg: ConsumerRecord) -> list[NotificationDecided]:
         if not self.notifier.seen(f"alerts:{msg.partition}", msg.offset):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from ems.notify.config import ReceiverConfig
-from ems.notify.messages import email_message, slack_body, webhook_body, webhook_headers
+from ems.notify.messages import KEY_HEADER, email_message, slack_body, webhook_body, webhook_headers
 from ems.schemas.notification import NotificationDecided
 
 RETRIED_STATUS = frozenset({408, 425, 429})
@@ -65,7 +65,7 @@ async def deliver(
         secret = receiver.secret.get_secret_value() if receiver.secret else ""
         headers = webhook_headers(secret, int(time.time()), body, key)
     else:
-        body, headers = slack_body(decision), {"Content-Type": "application/json"}
+        body, headers = slack_body(decision), {"Content-Type": "application/json", KEY_HEADER: key}
     try:
         answer = await http.post(str(receiver.url), content=body, headers=headers)
     except httpx.HTTPError as exc:

@@ -45,6 +45,7 @@ class Handler(BaseHTTPRequestHandler):
         status = self.server.answer
         self.server.got.append(
             {
+                "path": self.path,
                 "key": self.headers.get("X-EMS-Notification-Key"),
                 "timestamp": self.headers.get("X-EMS-Timestamp"),
                 "signature": self.headers.get("X-EMS-Signature"),
@@ -86,13 +87,20 @@ def setup(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         "secret": SECRET,
     }
     mail = {"name": "mail", "type": "email", "to": ["oncall@example.test"]}
+    slack = {"name": "chat", "type": "slack", "url": f"http://127.0.0.1:{receiver.server_address[1]}/slack"}
     pipeline = Pipeline(
         servers,
         tmp_path_factory.mktemp("logs"),
-        notify_receivers=json.dumps([hook, mail]),
-        notify_routes=json.dumps([{"matchers": 'severity="critical"', "receivers": ["hook", "mail"]}]),
+        notify_receivers=json.dumps([hook, mail, slack]),
+        notify_routes=json.dumps(
+            [
+                {"matchers": 'severity="critical"', "receivers": ["hook", "mail"], "continue": True},
+                {"matchers": [{"name": "resource", "op": "=~", "value": "core[0-9]"}], "receivers": ["chat"]},
+            ]
+        ),
         notify_smtp_host="127.0.0.1",
         notify_smtp_port=str(smtp.port),
+        broker_session_timeout="4",  # the killed worker's group members are dropped sooner
         notify_backoff="0.5",
         notify_backoff_cap="1",
         notify_max_attempts="100",
@@ -108,9 +116,9 @@ def setup(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         receiver.shutdown()
 
 
-def raise_alert(pipeline: Pipeline, resource: str) -> str:
-    """A critical event on `resource` through the API; the id of the alert it opened."""
-    event = {"source": "nms", "resource": resource, "event": "NodeDown", "severity": "critical"}
+def raise_alert(pipeline: Pipeline, resource: str, severity: str = "critical") -> str:
+    """An event on `resource` through the API; the id of its alert."""
+    event = {"source": "nms", "resource": resource, "event": "NodeDown", "severity": severity}
     with pipeline.client() as c:
         assert c.post("/api/v1/events", json=event).status_code == 202
         found = wait_for(
@@ -130,7 +138,9 @@ def outcomes(pipeline: Pipeline, alert_id: str) -> list[tuple[str, str]]:
     return [(a["receiver"], a["outcome"]) for a in notifications(pipeline, alert_id)["attempts"]]
 
 
-def test_a_critical_alert_reaches_the_webhook_signed_and_the_mailbox(setup: tuple) -> None:
+def test_a_critical_alert_reaches_the_webhook_signed_the_mailbox_and_chat_and_so_does_its_resolve(
+    setup: tuple,
+) -> None:
     pipeline, receiver, mailbox = setup
     alert_id = raise_alert(pipeline, "core1")
     key = f"{alert_id}:1:hook"
@@ -144,10 +154,27 @@ def test_a_critical_alert_reaches_the_webhook_signed_and_the_mailbox(setup: tupl
     )
     mail = wait_for(lambda: mailbox.keyed(f"{alert_id}:1:mail"), 60, "the email")[0]
     assert mail["Subject"] == "[FIRING] critical NodeDown on core1" and mail["To"] == "oncall@example.test"
-    delivered = {("hook", "queued"), ("mail", "queued"), ("hook", "delivered"), ("mail", "delivered")}
+    chat = wait_for(lambda: [r for r in receiver.got if r["key"] == f"{alert_id}:1:chat"], 60, "the chat")[0]
+    assert chat["path"] == "/slack" and json.loads(chat["body"])["text"].startswith(
+        "[FIRING] critical NodeDown"
+    )
+    delivered = {(r, o) for r in ("hook", "mail", "chat") for o in ("queued", "delivered")}
     wait_for(lambda: set(outcomes(pipeline, alert_id)) == delivered, 60, "the attempts in the read model")
     decision = notifications(pipeline, alert_id)["decisions"][0]
-    assert (decision["kind"], decision["notify"], decision["receivers"]) == ("firing", True, ["hook", "mail"])
+    assert (decision["kind"], decision["notify"]) == ("firing", True)
+    assert decision["receivers"] == ["hook", "mail", "chat"]
+
+    # The clear resolves the alert: a resolved notification to the same receivers.
+    raise_alert(pipeline, "core1", severity="normal")
+    resolved = wait_for(
+        lambda: [r for r in receiver.got if r["key"].startswith(alert_id) and b'"resolved"' in r["body"]],
+        60,
+        "the resolved webhook",
+    )
+    assert json.loads(resolved[0]["body"])["kind"] == "resolved" and resolved[0]["path"] == "/hook"
+    wait_for(
+        lambda: [m for m in mailbox.messages if m["Subject"].startswith("[RESOLVED]")], 60, "the resolve"
+    )
 
 
 def test_an_alert_a_silence_matches_is_not_sent_and_the_decision_names_the_silence(setup: tuple) -> None:

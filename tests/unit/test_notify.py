@@ -98,7 +98,7 @@ def test_a_silence_active_at_the_event_time_mutes_with_its_id() -> None:
     }
     cmd = Command(name="silence.create", target="sil_x", actor="alice", args=args, occurred_at=T0)
     outcome = Suppressions().apply(cmd, "commands:0", 0)
-    notifier.suppressions.restore([Suppressions().batch([outcome.change])])
+    notifier.apply_suppressions(Suppressions().batch([outcome.change]))
     before = notifier.on_change(change(1, "opened"))  # event time before the silence starts
     assert before.notify and before.silenced_by == []
     during = notifier.on_change(change(2, "severity_changed", severity="major", minutes=20))
