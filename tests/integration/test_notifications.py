@@ -3,7 +3,7 @@ receiver): a critical alert reaches the webhook with a valid HMAC signature and 
 silence matches is not sent and its decision names the silence; the notification worker killed after
 the decision and before a successful send delivers exactly once after its restart, and delivers
 nothing it had delivered before. One pipeline for the module: the alert pipeline in one worker, the
-notification stage in another (the one killed).
+notification stage in another (the one killed); a replay rebuilding the notification read models.
 """
 
 from __future__ import annotations
@@ -225,3 +225,18 @@ def test_a_worker_killed_between_decision_and_send_delivers_exactly_once(setup: 
     # What was delivered before the kill was not sent again (the log is read in order on restart).
     assert all(receiver.delivered(k) == 1 for k in before)
     assert len(mailbox.keyed(f"{alert_id}:1:mail")) == 1
+
+
+def test_a_replay_rebuilds_the_notification_read_models_identically(setup: tuple) -> None:
+    pipeline, _, _ = setup
+    pipeline.wait_quiet(60, quiet=1.0)
+    target = f"{pipeline.name}_rb"
+    done = pipeline.run("replay", "--schema", target)
+    assert done.returncode == 0, done.stderr
+    for table, key in {
+        "notification_decisions": "alert_id, version",
+        "notification_attempts": "key, attempt",
+    }.items():
+        live = pipeline.query(f"SELECT * FROM {table} ORDER BY {key}")
+        rebuilt = pipeline.query(f"SELECT * FROM {table} ORDER BY {key}", schema=target)
+        assert live and live == rebuilt, f"{table} differs after replay"
