@@ -63,11 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "worker",
-        help="run pipeline stages (normalize, dedupe, projections, assets, correlate, tickets, suppressions)",
+        help="run pipeline stages (normalize, dedupe, projections, assets, correlate, tickets, suppressions, "
+        "notify)",
     )
     p.add_argument(
         "--stages",
-        default="normalize,dedupe,projections,assets,correlate,tickets,suppressions",
+        default="normalize,dedupe,projections,assets,correlate,tickets,suppressions,notify",
         help="comma-separated stages to run in this process (default: all)",
     )
     p.add_argument(
