@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
 from ems.agents.notify import Notifier
 from ems.agents.suppressions import Suppressions
-from ems.notify.config import RouteConfig
-from ems.notify.delivery import DeliveryFailed, backoff_delay
+from ems.notify.config import ReceiverConfig, RouteConfig
+from ems.notify.delivery import DeliveryFailed, backoff_delay, deliver
 from ems.notify.messages import email_message, signature, verify, webhook_body, webhook_headers
 from ems.notify.outbox import Outbox
 from ems.notify.routing import receivers_for
@@ -195,3 +196,32 @@ def test_settings_refuse_bad_routes_and_receivers_naming_them() -> None:
     for reason, given in cases.items():
         with pytest.raises(ValidationError, match=reason):
             Settings(**given)
+
+
+async def test_delivery_signs_webhooks_and_tells_retryable_failures_from_final_ones() -> None:
+    decided = Notifier(ROUTES).on_change(change(1, "opened"))
+    hook = ReceiverConfig(name="hook", type="webhook", url="http://hook.test/in", secret="s3cret")
+    seen: list[httpx.Request] = []
+
+    def answer(status: int) -> httpx.AsyncClient:
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            if status == 0:
+                raise httpx.ConnectError("refused", request=request)
+            return httpx.Response(status, text="busy" if status >= 500 else "")
+
+        return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+    async with answer(200) as http:
+        await deliver(hook, decided, "alr_1:1:hook", http=http, smtp=None)
+    sent = seen[-1]
+    assert verify("s3cret", sent.headers["X-EMS-Timestamp"], sent.content, sent.headers["X-EMS-Signature"])
+    for status, retry in ((503, True), (429, True), (0, True), (400, False), (404, False)):
+        async with answer(status) as http:
+            with pytest.raises(DeliveryFailed) as failed:
+                await deliver(hook, decided, "alr_1:1:hook", http=http, smtp=None)
+        assert failed.value.retry is retry, status
+    mail = ReceiverConfig(name="mail", type="email", to=["ops@test"])
+    with pytest.raises(DeliveryFailed, match="no SMTP server") as failed:
+        await deliver(mail, decided, "alr_1:1:mail", http=http, smtp=None)
+    assert failed.value.retry is False
