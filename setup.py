@@ -26,6 +26,7 @@ FOLDERS = {
     "ml": "ems.ml",
     "itsm": "ems.itsm",
     "noise": "ems.noise",
+    "notify": "ems.notify",
 }
 
 

@@ -13,6 +13,7 @@ from ems.api import (
     heartbeats,
     incidents,
     integrations,
+    notifications,
     series,
     status_routes,
     suppressions,
@@ -26,6 +27,7 @@ ENDPOINTS: list[Endpoint] = [
     *events.ENDPOINTS,
     *alert_routes.ENDPOINTS,  # list, count, top: before /alerts/{alert_id}
     *alert_actions.ENDPOINTS,
+    *notifications.ENDPOINTS,
     *asset_endpoints.ENDPOINTS,
     *incidents.ENDPOINTS,
     *tickets.ENDPOINTS,

@@ -64,11 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "worker",
         help="run pipeline stages (normalize, dedupe, projections, assets, correlate, tickets, "
-        "suppressions, heartbeats)",
+        "suppressions, heartbeats, notify)",
     )
     p.add_argument(
         "--stages",
-        default="normalize,dedupe,projections,assets,correlate,tickets,suppressions,heartbeats",
+        default="normalize,dedupe,projections,assets,correlate,tickets,suppressions,heartbeats,notify",
         help="comma-separated stages to run in this process (default: all)",
     )
     p.add_argument(

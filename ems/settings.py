@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Literal, get_origin
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ems.ml.correlation.config import DEFAULT_DOWN_EVENTS, Rule
+from ems.notify.config import ReceiverConfig, RouteConfig, check_routes
 from ems.schemas.ticket import AutoPolicy, RouteRule
 
 
@@ -292,6 +293,31 @@ class Settings(BaseSettings):
         description="Auto-ticketing of correlated incidents, first match wins: [{name, severities, "
         "min_criticality, services, tags, type, priority | impact/urgency, group, on_clear}]",
     )
+
+    # Notifications (agents/notify*.py, docs/noise.md): receivers, routing rules, SMTP, retries
+    notify_receivers: list[ReceiverConfig] = Field(
+        default_factory=list,
+        description="[{name, type: webhook|slack|email, url, secret (webhook HMAC key), to: [addresses]}]",
+    )
+    notify_routes: list[RouteConfig] = Field(
+        default_factory=list,
+        description="In order, first match wins unless `continue`: [{matchers, receivers, continue}]",
+    )
+    notify_smtp_host: str | None = Field(None, description="SMTP server of email receivers")
+    notify_smtp_port: int = Field(25, ge=1, le=65535)
+    notify_smtp_from: str = Field("ems@localhost", description="Sender address of notification emails")
+    notify_smtp_username: str | None = None
+    notify_smtp_password: SecretStr | None = None
+    notify_smtp_starttls: bool = False
+    notify_timeout: float = Field(10.0, gt=0, le=300, description="Per attempt: HTTP and SMTP timeout (s)")
+    notify_max_attempts: int = Field(5, ge=1, le=100, description="Attempts per notification before failed")
+    notify_backoff: float = Field(1.0, ge=0, le=3600, description="Wait after the first failed attempt (s)")
+    notify_backoff_cap: float = Field(60.0, ge=0, le=86_400, description="Longest wait between attempts (s)")
+
+    @model_validator(mode="after")
+    def _notify_routes(self) -> Settings:
+        check_routes(self.notify_routes, self.notify_receivers, self.notify_smtp_host)
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -9,8 +9,10 @@ and incidents -> `ems.tickets`; one instance only: it numbers every ticket; with
 ticker for the SLA sweep), `suppressions` (aiokafka: `silence.*` and `window.*` commands ->
 `ems.suppressions`; one instance only: it keeps them all), `heartbeats` (aiokafka: heartbeat
 observations and the clock -> `ems.heartbeats` and HeartbeatMissing alert events; one instance only;
-with it, the heartbeat ticker). All by default; scale out by starting
-more processes with a subset (`--stages dedupe`), each stage's partitions are shared in its group.
+with it, the heartbeat ticker), `notify` (aiokafka: alert changes + suppressions -> notification
+decisions on `ems.notifications`, and the sender that delivers them; one instance only). All by
+default; scale out by starting more processes with a subset (`--stages dedupe`), each stage's
+partitions are shared in its group.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from ems.agents.assets_worker import AssetsWorker
 from ems.agents.correlate_worker import CorrelateWorker
 from ems.agents.heartbeats_worker import HeartbeatsWorker, HeartbeatTicker
 from ems.agents.normalize_worker import NormalizeWorker
+from ems.agents.notify_sender import NotifySender
+from ems.agents.notify_worker import NotifyWorker
 from ems.agents.severity import SeverityPolicy
 from ems.agents.suppressions_worker import SuppressionsWorker
 from ems.agents.tickets_worker import TicketsWorker, TicketTicker
@@ -39,6 +43,7 @@ from ems.projections.events import EventsProjection
 from ems.projections.heartbeats import HeartbeatsProjection
 from ems.projections.incidents import IncidentsProjection
 from ems.projections.metrics import MetricsProjection
+from ems.projections.notifications import NotificationsProjection
 from ems.projections.runner import ProjectionRunner
 from ems.projections.suppressions import SuppressionsProjection
 from ems.projections.tickets import TicketsProjection
@@ -59,6 +64,7 @@ STAGES = (
     "tickets",
     "suppressions",
     "heartbeats",
+    "notify",
 )
 
 
@@ -74,6 +80,7 @@ def projections_for(settings: Settings) -> list:
         TicketsProjection(),
         SuppressionsProjection(),
         HeartbeatsProjection(),
+        NotificationsProjection(),
     ]
 
 
@@ -98,6 +105,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
         out.append(HeartbeatsWorker(settings))
         if settings.tick_interval > 0:
             out.append(HeartbeatTicker(settings))
+    if "notify" in stages:
+        out.extend([NotifyWorker(settings), NotifySender(settings)])
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
     if settings.liveness_interval > 0:

@@ -18,6 +18,7 @@ from ems.schemas.envelope import Record
 from ems.schemas.event import Event, EventBatch
 from ems.schemas.heartbeat import HeartbeatBatch, HeartbeatChanged
 from ems.schemas.incident import IncidentBatch, IncidentChanged
+from ems.schemas.notification import NotificationAttempt, NotificationBatch, NotificationDecided
 from ems.schemas.observation import Observation
 from ems.schemas.suppression import SuppressionBatch, SuppressionChanged
 from ems.schemas.ticket import TicketBatch, TicketChanged
@@ -45,6 +46,9 @@ MODELS: dict[str, type[Record]] = {
         SuppressionBatch,
         HeartbeatChanged,
         HeartbeatBatch,
+        NotificationDecided,
+        NotificationAttempt,
+        NotificationBatch,
     )
 }
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

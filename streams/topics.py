@@ -66,6 +66,14 @@ TOPICS: tuple[TopicSpec, ...] = (
         max_message_bytes=8 * 1024 * 1024,
         partitions=1,
     ),
+    # Notification decisions (before any send) and delivery attempts, in one order: a single partition.
+    TopicSpec(
+        "notifications",
+        "notifications",
+        "NotificationBatch: notification decisions (notified or muted, deliveries) and delivery attempts",
+        max_message_bytes=8 * 1024 * 1024,
+        partitions=1,
+    ),
     # A letter carries the refused record base64-encoded (a third larger) plus the reason.
     TopicSpec(
         "deadletter",

@@ -1,0 +1,140 @@
+"""The notification stage's pure core: decides, on event time, whether an alert change is notified.
+
+`Notifier.on_change(change, source, offset)` returns the `NotificationDecided` for one alert change, or
+None when the change calls for no notification (a repeat, an ack, a note...) or was decided before (a
+redelivery: its position is below the one recorded). A change that opens, reopens or changes the
+severity of an alert is a `firing` notification; one that resolves, closes or expires it a `resolved`
+one, sent only to the receivers its last firing notification went to. `ems.noise.decide` runs on the
+alert's fields at the event time of the change's last such transition, with the silences and windows
+the suppression stage published and the alert's flap state; a muted change is recorded with the ids
+that mute it and has no deliveries. No wall clock is read here.
+
+The state (flap state, receivers notified, positions per alert) is rebuilt from the decisions alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ems.agents.suppressions import Suppressions
+from ems.noise.decide import NoiseRules, decide
+from ems.noise.flapping import FlapPolicy, FlapState
+from ems.noise.matchers import alert_fields
+from ems.notify.config import RouteConfig
+from ems.notify.routing import notification_key, receivers_for
+from ems.schemas.alert import AlertChanged
+from ems.schemas.notification import Delivery, NotificationBatch, NotificationDecided
+from ems.schemas.suppression import SuppressionBatch
+
+FIRING = frozenset({"opened", "reopened", "severity_changed"})
+RESOLVED = frozenset({"resolved", "closed", "expired"})
+ENDED = frozenset({"resolved", "closed", "expired"})  # statuses after which the alert is not firing
+SHOWN = (
+    "alert_id", "fingerprint", "status", "severity", "previous_severity", "source", "event", "resource",
+    "title", "text", "environment", "service", "tags", "asset_id", "value", "tenant", "last_seen",
+)  # fmt: skip
+
+
+class Notifier:
+    """Routing rules, the silences and windows, and per alert its flap state and notified receivers."""
+
+    def __init__(self, routes: Sequence[RouteConfig], flap_policy: FlapPolicy | None = None) -> None:
+        self.routes = tuple(routes)
+        self.flap_policy = flap_policy or FlapPolicy()
+        self.suppressions = Suppressions()
+        self.flap: dict[str, FlapState] = {}
+        self.notified: dict[str, list[str]] = {}  # alert id -> receivers of its last firing notification
+        self.positions: dict[str, int] = {}  # "alerts:<partition>" -> next offset to decide
+        self._rules: dict[str | None, NoiseRules] = {}  # per tenant, until the suppressions change
+
+    def restore(self, batches: Iterable[NotificationBatch]) -> None:
+        """The state after the published batches (decisions and positions), folded in order."""
+        for batch in batches:
+            for decision in batch.decisions:
+                self._keep(decision)
+            self.positions.update(batch.positions)
+
+    def batch(self, decisions: list[NotificationDecided]) -> NotificationBatch:
+        return NotificationBatch(decisions=decisions, positions=dict(self.positions))
+
+    def seen(self, source: str, offset: int) -> bool:
+        """Record the position of an alert record; False when it was decided before (a redelivery)."""
+        if offset < self.positions.get(source, 0):
+            return False
+        self.positions[source] = offset + 1
+        return True
+
+    def apply_suppressions(self, batch: SuppressionBatch) -> None:
+        """The silences and windows after one batch of the suppression stage."""
+        self.suppressions.restore([batch])
+        self._rules.clear()
+
+    def rules(self, tenant: str | None) -> NoiseRules:
+        """The silences and windows that apply to an alert of `tenant` (theirs, and those of none),
+        built once per tenant and set of suppressions (their matchers are compiled then)."""
+        if tenant not in self._rules:
+            self._rules[tenant] = self._build_rules(tenant)
+        return self._rules[tenant]
+
+    def _build_rules(self, tenant: str | None) -> NoiseRules:
+        silences = [
+            s.rule(s.silence_id, s.created_by, s.expired_at)
+            for s in self.suppressions.silences.values()
+            if s.tenant in (None, tenant)
+        ]
+        windows = [
+            w.rule(w.window_id, w.created_by, w.cancelled_at)
+            for w in self.suppressions.windows.values()
+            if w.tenant in (None, tenant)
+        ]
+        return NoiseRules(windows=windows, silences=silences, flap_policy=self.flap_policy)
+
+    def on_change(self, change: AlertChanged) -> NotificationDecided | None:
+        """The decision for one alert change, or None when it calls for no notification."""
+        relevant = [t for t in change.transitions if t.kind in FIRING | RESOLVED]
+        if not relevant:
+            return None
+        alert = change.alert
+        kind = "resolved" if alert.status in ENDED else "firing"
+        if kind == "resolved" and not self.notified.get(alert.alert_id):
+            return None  # nothing was announced, so nothing is resolved (Alertmanager sends neither)
+        at = relevant[-1].at
+        fields = alert_fields(alert)
+        decision, flap = decide(fields, at, self.rules(alert.tenant), flap=self.flap.get(alert.alert_id))
+        if not decision.notify:
+            receivers: list[str] = []
+        elif kind == "resolved":
+            receivers = self.notified[alert.alert_id]
+        else:
+            receivers = receivers_for(self.routes, fields)
+        key = alert.alert_id, alert.version
+        deliveries = [Delivery(key=notification_key(*key, r), receiver=r) for r in receivers]
+        reasons = list(decision.reasons)
+        if decision.notify and not receivers:
+            reasons.append("no routing rule matches")
+        made = NotificationDecided(
+            event_id=f"{alert.alert_id}:{alert.version}",
+            occurred_at=at,
+            alert_id=alert.alert_id,
+            version=alert.version,
+            kind=kind,
+            alert={name: fields.get(name) for name in SHOWN},
+            notify=decision.notify,
+            suppressed_by=list(decision.suppressed_by),
+            silenced_by=list(decision.silenced_by),
+            inhibited_by=[{"rule_id": i.rule_id, "source_id": i.source_id} for i in decision.inhibited_by],
+            flapping=decision.flapping,
+            reasons=reasons,
+            deliveries=deliveries,
+            flap=flap.to_dict(),
+        )
+        self._keep(made)
+        return made
+
+    def _keep(self, decision: NotificationDecided) -> None:
+        self.flap[decision.alert_id] = FlapState.from_dict(decision.flap)
+        if decision.kind == "resolved":
+            if decision.notify:
+                self.notified.pop(decision.alert_id, None)
+        elif decision.deliveries:
+            self.notified[decision.alert_id] = [d.receiver for d in decision.deliveries]

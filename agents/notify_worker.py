@@ -1,0 +1,153 @@
+"""The notification stage's decisions on batched aiokafka: alert changes on `ems.alerts` and the silences
+and windows on `ems.suppressions` -> `NotificationDecided` records on `ems.notifications`.
+
+It keeps every alert's flap state and notified receivers, so ONE instance runs the stage (like the
+suppression stage): it takes every partition of `ems.alerts` and publishes to the single partition of
+`ems.notifications`, one `NotificationBatch` per input batch (all or nothing), carrying the alert
+positions it includes. Nothing is sent here: the sender (agents/notify_sender.py) delivers what the
+log holds, so a decision is in the log before its first send. The decisions are the pure core's
+(agents/notify.py).
+
+Protocol:
+1. After every assignment, before anything is decided: the silences and windows are rebuilt from
+   `ems.suppressions` (read to its end, then consumed from there), the core's state from its own output
+   (`ems.notifications`), and each alert partition is sought to the position of the last decision
+   (the beginning when there is none); what was fetched before the seeks is dropped.
+2. Per batch: suppression records first (a silence and an alert in one batch: the silence applies),
+   then each alert change is decided. The decisions go out as one record.
+3. A redelivered alert record (after a crash) is below the recorded position and skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+
+from ems.agents.notify import Notifier
+from ems.schemas.alert import AlertChangedBatch
+from ems.schemas.notification import NotificationBatch, NotificationDecided
+from ems.schemas.suppression import SuppressionBatch
+from ems.settings import Settings
+from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage, guarded
+from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.kafka import DeadLetters, read_to_end
+
+log = logging.getLogger(__name__)
+POSITIONS_EVERY = 5000  # alert records without a decision after which a record carries the positions alone
+
+
+async def read_notifications(settings: Settings) -> list[tuple[int, NotificationBatch]]:
+    """Every notification batch published so far with its offset, in order."""
+    out: list[tuple[int, NotificationBatch]] = []
+    async for msg in read_to_end(settings.kafka_bootstrap, settings.topic("notifications")):
+        try:
+            out.append((msg.offset, decode(msg.value, NotificationBatch)))
+        except DecodeError as exc:  # not ours: the projection dead-letters it
+            log.warning("notify: skipping an unreadable record at %d: %s", msg.offset, exc)
+    return out
+
+
+class NotifyWorker(BatchStage):
+    """Runs the notification decisions until `stop()`."""
+
+    stage = "notify"
+
+    def __init__(self, settings: Settings) -> None:
+        self.alerts_topic = settings.topic("alerts")
+        self.suppressions_topic = settings.topic("suppressions")
+        self.notifications_topic = settings.topic("notifications")
+        super().__init__(
+            settings,
+            (self.alerts_topic, self.suppressions_topic),
+            f"{settings.app_id}-notify",
+            settings.batch_max_records,
+            fetch_max_wait_ms=50,
+        )
+        self.notifier: Notifier | None = None
+        self.assigned: set[TopicPartition] | None = None
+        self._unpublished = 0
+
+    def listener(self) -> ConsumerRebalanceListener:
+        return AssignmentNoted(self)
+
+    async def before_batch(self) -> bool:
+        """Step 1 when a rebalance asked for it; True: what was fetched before the seeks is dropped."""
+        if self.assigned is None:
+            return False
+        assigned, self.assigned = self.assigned, None
+        wanted = {
+            TopicPartition(topic, p)
+            for topic in self.topics
+            for p in self.consumer.partitions_for_topic(topic) or set()
+        }
+        if assigned != wanted:
+            log.error(
+                "notify: holds partitions %s of %s; the notification stage keeps every alert's state in "
+                "one instance (run it in one worker only); idle until reassigned",
+                sorted(assigned),
+                sorted(wanted),
+            )
+            self.notifier = None
+            return True
+        started = time.perf_counter()
+        notifier = Notifier(self.settings.notify_routes)
+        suppressions_end = 0
+        async for msg in read_to_end(self.settings.kafka_bootstrap, self.suppressions_topic):
+            suppressions_end = msg.offset + 1
+            self._suppression(notifier, msg)
+        published = await read_notifications(self.settings)
+        notifier.restore(batch for _, batch in published)
+        for tp in sorted(assigned):
+            if tp.topic == self.suppressions_topic:
+                self.consumer.seek(tp, suppressions_end)
+                continue
+            position = notifier.positions.get(f"alerts:{tp.partition}")
+            if position is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, position)
+        self.notifier, self._unpublished = notifier, 0
+        log.info(
+            "notify: state rebuilt from %d records (%d alerts) in %.2f s",
+            len(published),
+            len(notifier.flap),
+            time.perf_counter() - started,
+        )
+        return True
+
+    async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
+        """Step 2: apply the suppression changes, decide the alert changes, publish the decisions."""
+        if self.notifier is None:
+            return
+        for tp in [tp for tp in batch if tp.topic == self.suppressions_topic]:
+            for msg in batch[tp]:
+                self._suppression(self.notifier, msg)
+        decisions: list[NotificationDecided] = []
+        for tp in sorted((tp for tp in batch if tp.topic == self.alerts_topic), key=lambda tp: tp.partition):
+            for msg in batch[tp]:
+                made = await guarded(self.stage, msg, dead, lambda m=msg: self._decide(m))
+                decisions.extend(made or [])
+        self._unpublished += sum(len(batch[tp]) for tp in batch if tp.topic == self.alerts_topic)
+        if decisions or self._unpublished >= POSITIONS_EVERY:
+            record = self.notifier.batch(decisions)
+            await self.emit(
+                producer, self.notifications_topic, encode(record), key=record.key.encode(), partition=0
+            )
+            self._unpublished = 0
+
+    @staticmethod
+    def _suppression(notifier: Notifier, msg: ConsumerRecord) -> None:
+        with contextlib.suppress(DecodeError):  # the suppressions projection dead-letters it
+            notifier.apply_suppressions(decode(msg.value, SuppressionBatch))
+
+    async def _decide(self, msg: ConsumerRecord) -> list[NotificationDecided]:
+        if not self.notifier.seen(f"alerts:{msg.partition}", msg.offset):
+            return []
+        try:
+            changes = decode(msg.value, AlertChangedBatch).changes
+        except DecodeError:
+            return []  # the alerts projection dead-letters it
+        return [d for d in map(self.notifier.on_change, changes) if d is not None]

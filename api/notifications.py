@@ -1,0 +1,61 @@
+"""`GET /api/v1/alerts/{id}/notifications`: an alert's notification decisions and delivery attempts,
+from the `notification_decisions` and `notification_attempts` read models (projections/notifications.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ems.api.errors import ApiError
+from ems.api.queries import fetch_alert
+from ems.api.routing import Call, Endpoint
+from ems.api.tenancy import tenant_of
+
+DECISIONS_SQL = (
+    "SELECT version, kind, at, notify, suppressed_by, silenced_by, inhibited_by, flapping, reasons, receivers"
+    " FROM notification_decisions WHERE alert_id = %s ORDER BY version"
+)
+ATTEMPTS_SQL = (
+    "SELECT key, attempt, receiver, outcome, reason, at FROM notification_attempts"
+    " WHERE alert_id = %s ORDER BY at, key, attempt LIMIT 1000"
+)
+
+
+class AlertNotifications(BaseModel):
+    alert_id: str
+    decisions: list[dict[str, Any]] = Field(
+        description="per alert change that calls for a notification, by version: notified or muted "
+        "(suppressed_by windows, silenced_by silences, inhibited_by, flapping, reasons) and the receivers"
+    )
+    attempts: list[dict[str, Any]] = Field(
+        description="every attempt (oldest first, at most 1,000): queued (attempt 0), delivered, retried "
+        "or failed with the reason, per idempotency key"
+    )
+
+
+async def alert_notifications(call: Call) -> Any:
+    alert_id = call.path["alert_id"]
+    async with call.state.pool.connection() as conn:
+        alert = await fetch_alert(conn, alert_id, tenant=tenant_of(call))
+        if alert is None:  # also an alert of another tenant: its existence is not revealed
+            raise ApiError(404, f"no alert {alert_id!r}")
+        found = alert["alert_id"]
+        decisions = await (await conn.execute(DECISIONS_SQL, (found,))).fetchall()
+        attempts = await (await conn.execute(ATTEMPTS_SQL, (found,))).fetchall()
+    return {"alert_id": found, "decisions": decisions, "attempts": attempts}
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/api/v1/alerts/{alert_id}/notifications",
+        alert_notifications,
+        permission="read:alerts",
+        summary="An alert's notifications: each decision (notified or muted, and by what) and every attempt",
+        response=AlertNotifications,
+        responses={404: "no such alert"},
+        tags=("alerts",),
+    ),
+]

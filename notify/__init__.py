@@ -1,0 +1,1 @@
+"""Notifications: routing rules, receivers, message bodies and signing, delivery (docs/noise.md)."""

@@ -1,0 +1,81 @@
+"""Notification decisions and delivery attempts on `ems.notifications` (one partition, `NotificationBatch`).
+
+The notification stage (agents/notify_worker.py) appends a `NotificationDecided` per alert change that
+calls for a notification (opened, reopened, a severity change; resolved, closed, expired), decided on
+the change's event time, BEFORE anything is sent: notified or muted (by which windows, silences,
+inhibitions, flapping), and one `Delivery` (idempotency key, receiver) per routed receiver. The sender
+(agents/notify_sender.py) appends a `NotificationAttempt` per try: delivered, retried (with the
+reason, tried again after a backoff) or failed (the reason; not tried again).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ems.schemas.envelope import Record
+from ems.schemas.limits import Name, Offset, Positive, Text
+
+Kind = Literal["firing", "resolved"]
+Outcome = Literal["delivered", "retried", "failed"]
+
+
+class Delivery(BaseModel):
+    """One notification to send: its idempotency key and receiver."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: Text(512, 1)
+    receiver: Name
+
+
+class NotificationDecided(Record):
+    """The decision for one alert change (event id `<alert id>:<version>`, occurred_at = event time)."""
+
+    TYPE: ClassVar[str] = "notification_decided"
+    VERSION: ClassVar[int] = 1
+
+    alert_id: Text(128, 1)
+    version: Positive
+    kind: Kind
+    alert: dict[str, Any] = Field(description="the alert's fields the messages show")
+    notify: bool
+    suppressed_by: list[Text(64)] = Field(default_factory=list, description="maintenance window ids")
+    silenced_by: list[Text(64)] = Field(default_factory=list, description="silence ids")
+    inhibited_by: list[dict[str, str]] = Field(default_factory=list, description="[{rule_id, source_id}]")
+    flapping: bool = False
+    reasons: list[Text(4096)] = Field(default_factory=list)
+    deliveries: list[Delivery] = Field(default_factory=list)
+    flap: dict[str, Any] = Field(default_factory=dict, description="the alert's flap state after it")
+
+
+class NotificationAttempt(Record):
+    """One try to deliver a notification (event id `<key>#<attempt>`, occurred_at = when tried)."""
+
+    TYPE: ClassVar[str] = "notification_attempt"
+    VERSION: ClassVar[int] = 1
+
+    notification_key: Text(512, 1) = Field(description="the Delivery's idempotency key")
+    alert_id: Text(128, 1)
+    receiver: Name
+    attempt: Positive
+    outcome: Outcome
+    reason: Text(4096) = ""
+
+
+class NotificationBatch(Record):
+    """What one input batch of the notification stage, or one send of the sender, appended."""
+
+    TYPE: ClassVar[str] = "notification_batch"
+    VERSION: ClassVar[int] = 1
+
+    decisions: list[NotificationDecided] = Field(default_factory=list)
+    attempts: list[NotificationAttempt] = Field(default_factory=list)
+    positions: dict[Text(300), Offset] = Field(
+        default_factory=dict, description="'alerts:partition' -> next alert offset after this batch"
+    )
+
+    @property
+    def key(self) -> str:
+        return "notifications"

@@ -1,0 +1,242 @@
+"""Notifications end to end (real Kafka and PostgreSQL, a real SMTP server on loopback and a real HTTP
+receiver): a critical alert reaches the webhook with a valid HMAC signature and the mailbox; an alert a
+silence matches is not sent and its decision names the silence; the notification worker killed after
+the decision and before a successful send delivers exactly once after its restart, and delivers
+nothing it had delivered before. One pipeline for the module: the alert pipeline in one worker, the
+notification stage in another (the one killed); a replay rebuilding the notification read models.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from ems.infra.process import free_port
+from ems.notify.messages import verify
+from tests.integration.harness import Pipeline, wait_for
+
+SECRET = "hook-secret-for-tests"
+
+
+class Receiver(ThreadingHTTPServer):
+    """A webhook receiver: keeps every request (headers, body) and the status it answered."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.answer = 200
+        self.got: list[dict] = []
+
+    def delivered(self, key: str) -> int:
+        return sum(1 for r in self.got if r["key"] == key and r["status"] == 200)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        status = self.server.answer
+        self.server.got.append(
+            {
+                "path": self.path,
+                "key": self.headers.get("X-EMS-Notification-Key"),
+                "timestamp": self.headers.get("X-EMS-Timestamp"),
+                "signature": self.headers.get("X-EMS-Signature"),
+                "body": body,
+                "status": status,
+            }
+        )
+        self.send_response(status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class Mailbox:
+    """aiosmtpd's handler: every message accepted."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
+        return "250 OK"
+
+    def keyed(self, key: str) -> list:
+        return [m for m in self.messages if m["X-EMS-Notification-Key"] == key]
+
+
+@pytest.fixture(scope="module")
+def setup(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    receiver, mailbox = Receiver(), Mailbox()
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    hook = {
+        "name": "hook",
+        "type": "webhook",
+        "url": f"http://127.0.0.1:{receiver.server_address[1]}/hook",
+        "secret": SECRET,
+    }
+    mail = {"name": "mail", "type": "email", "to": ["oncall@example.test"]}
+    slack = {"name": "chat", "type": "slack", "url": f"http://127.0.0.1:{receiver.server_address[1]}/slack"}
+    pipeline = Pipeline(
+        servers,
+        tmp_path_factory.mktemp("logs"),
+        notify_receivers=json.dumps([hook, mail, slack]),
+        notify_routes=json.dumps(
+            [
+                {"matchers": 'severity="critical"', "receivers": ["hook", "mail"], "continue": True},
+                {"matchers": [{"name": "resource", "op": "=~", "value": "core[0-9]"}], "receivers": ["chat"]},
+            ]
+        ),
+        notify_smtp_host="127.0.0.1",
+        notify_smtp_port=str(smtp.port),
+        broker_session_timeout="4",  # the killed worker's group members are dropped sooner
+        notify_backoff="0.5",
+        notify_backoff_cap="1",
+        notify_max_attempts="100",
+    )
+    try:
+        pipeline.start_worker(stages="normalize,dedupe,projections,suppressions")
+        pipeline.start("notify", "worker", "--stages", "notify")
+        pipeline.start_api()
+        yield pipeline, receiver, mailbox
+    finally:
+        pipeline.stop_all()
+        smtp.stop()
+        receiver.shutdown()
+
+
+def raise_alert(pipeline: Pipeline, resource: str, severity: str = "critical") -> str:
+    """An event on `resource` through the API; the id of its alert."""
+    event = {"source": "nms", "resource": resource, "event": "NodeDown", "severity": severity}
+    with pipeline.client() as c:
+        assert c.post("/api/v1/events", json=event).status_code == 202
+        found = wait_for(
+            lambda: c.get("/api/v1/alerts", params={"resource": resource}).json()["alerts"], 120, "the alert"
+        )
+    return found[0]["alert_id"]
+
+
+def notifications(pipeline: Pipeline, alert_id: str) -> dict:
+    with pipeline.client() as c:
+        answer = c.get(f"/api/v1/alerts/{alert_id}/notifications")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def outcomes(pipeline: Pipeline, alert_id: str) -> list[tuple[str, str]]:
+    return [(a["receiver"], a["outcome"]) for a in notifications(pipeline, alert_id)["attempts"]]
+
+
+def test_a_critical_alert_reaches_the_webhook_signed_the_mailbox_and_chat_and_so_does_its_resolve(
+    setup: tuple,
+) -> None:
+    pipeline, receiver, mailbox = setup
+    alert_id = raise_alert(pipeline, "core1")
+    key = f"{alert_id}:1:hook"
+    request = wait_for(lambda: [r for r in receiver.got if r["key"] == key], 120, "the webhook")[0]
+    assert verify(SECRET, request["timestamp"], request["body"], request["signature"])
+    body = json.loads(request["body"])
+    assert (body["kind"], body["alert"]["resource"], body["alert"]["severity"]) == (
+        "firing",
+        "core1",
+        "critical",
+    )
+    mail = wait_for(lambda: mailbox.keyed(f"{alert_id}:1:mail"), 60, "the email")[0]
+    assert mail["Subject"] == "[FIRING] critical NodeDown on core1" and mail["To"] == "oncall@example.test"
+    chat = wait_for(lambda: [r for r in receiver.got if r["key"] == f"{alert_id}:1:chat"], 60, "the chat")[0]
+    assert chat["path"] == "/slack" and json.loads(chat["body"])["text"].startswith(
+        "[FIRING] critical NodeDown"
+    )
+    delivered = {(r, o) for r in ("hook", "mail", "chat") for o in ("queued", "delivered")}
+    wait_for(lambda: set(outcomes(pipeline, alert_id)) == delivered, 60, "the attempts in the read model")
+    decision = notifications(pipeline, alert_id)["decisions"][0]
+    assert (decision["kind"], decision["notify"]) == ("firing", True)
+    assert decision["receivers"] == ["hook", "mail", "chat"]
+
+    # The clear resolves the alert: a resolved notification to the same receivers.
+    raise_alert(pipeline, "core1", severity="normal")
+    resolved = wait_for(
+        lambda: [r for r in receiver.got if r["key"].startswith(alert_id) and b'"resolved"' in r["body"]],
+        60,
+        "the resolved webhook",
+    )
+    assert json.loads(resolved[0]["body"])["kind"] == "resolved" and resolved[0]["path"] == "/hook"
+    wait_for(
+        lambda: [m for m in mailbox.messages if m["Subject"].startswith("[RESOLVED]")], 60, "the resolve"
+    )
+
+
+def test_an_alert_a_silence_matches_is_not_sent_and_the_decision_names_the_silence(setup: tuple) -> None:
+    pipeline, receiver, mailbox = setup
+    silence = {
+        "matchers": [{"name": "resource", "op": "=", "value": "core2"}],
+        "ends_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        "comment": "core2 is being replaced",
+    }
+    with pipeline.client() as c:
+        created = c.post("/api/v1/silences", params={"wait": 30}, json=silence)
+    assert created.status_code == 200, created.text
+    silence_id = created.json()["silence"]["silence_id"]
+    alert_id = raise_alert(pipeline, "core2")
+    decisions = wait_for(lambda: notifications(pipeline, alert_id)["decisions"], 60, "the decision")
+    assert (decisions[0]["notify"], decisions[0]["silenced_by"], decisions[0]["receivers"]) == (
+        False,
+        [silence_id],
+        [],
+    )
+    assert any(silence_id in reason for reason in decisions[0]["reasons"])
+    # The decision precedes any send and names no receiver: nothing was queued, nothing arrived.
+    assert notifications(pipeline, alert_id)["attempts"] == []
+    assert not [r for r in receiver.got if r["key"].startswith(alert_id)]
+    assert not [m for m in mailbox.messages if m["X-EMS-Notification-Key"].startswith(alert_id)]
+
+
+def test_a_worker_killed_between_decision_and_send_delivers_exactly_once(setup: tuple) -> None:
+    pipeline, receiver, mailbox = setup
+    before = {r["key"] for r in receiver.got if r["status"] == 200}
+    receiver.answer = 503  # decided, then every send refused: retried with backoff, never delivered
+    alert_id = raise_alert(pipeline, "core3")
+    key = f"{alert_id}:1:hook"
+    wait_for(lambda: ("hook", "retried") in outcomes(pipeline, alert_id), 120, "a refused attempt")
+    pipeline.kill("notify")
+    receiver.answer = 200
+    pipeline.restart("notify")
+    wait_for(lambda: receiver.delivered(key), 120, "the delivery after the restart")
+    wait_for(lambda: ("hook", "delivered") in outcomes(pipeline, alert_id), 60, "the delivered attempt")
+    assert receiver.delivered(key) == 1
+    hook = [
+        (a["attempt"], a["outcome"])
+        for a in notifications(pipeline, alert_id)["attempts"]
+        if a["receiver"] == "hook"
+    ]
+    assert hook[0] == (0, "queued") and hook[-1][1] == "delivered" and len(hook) >= 3
+    assert {o for _, o in hook[1:-1]} == {"retried"} and [n for n, _ in hook] == list(range(len(hook)))
+    # What was delivered before the kill was not sent again (the log is read in order on restart).
+    assert all(receiver.delivered(k) == 1 for k in before)
+    assert len(mailbox.keyed(f"{alert_id}:1:mail")) == 1
+
+
+def test_a_replay_rebuilds_the_notification_read_models_identically(setup: tuple) -> None:
+    pipeline, _, _ = setup
+    pipeline.wait_quiet(60, quiet=1.0)
+    target = f"{pipeline.name}_rb"
+    done = pipeline.run("replay", "--schema", target)
+    assert done.returncode == 0, done.stderr
+    for table, key in {
+        "notification_decisions": "alert_id, version",
+        "notification_attempts": "key, attempt",
+    }.items():
+        live = pipeline.query(f"SELECT * FROM {table} ORDER BY {key}")
+        rebuilt = pipeline.query(f"SELECT * FROM {table} ORDER BY {key}", schema=target)
+        assert live and live == rebuilt, f"{table} differs after replay"
