@@ -51,10 +51,14 @@ ui-check: $(UI_DEPS)                  ## the console's lint, type check and buil
 servers:                              ## install the real servers (apt: PostgreSQL, Redis; Maven: Kafka jars)
 	bash infra/install.sh
 
+# Test files run TEST_WORKERS at a time (pytest-xdist, whole files per worker, each worker with servers of
+# its own): the integration tests mostly wait on processes and the broker, so two share two cores well.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) servers                ## the whole suite on real servers, then the embedded stack's tests
 	$(MAKE) --no-print-directory ui-check
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 	EMS_TEST_STACK=embedded $(BIN)/pytest tests/integration -m embedded
 
 unit: $(STAMP)                        ## pure unit tests only (no servers)
