@@ -8,6 +8,9 @@
 - The first path segment of every API route (`api`, `health`, `metrics`, `openapi.json`, `v2`, ...)
   is never the console's: this route does not match there, so an unknown API path keeps the API's
   own 404/405 answers. Methods other than GET and HEAD never match either.
+- Text files (scripts, styles, the page, SVG, JSON) go gzip-compressed to a client that accepts it,
+  compressed once per file version and kept in memory (`Vary: Accept-Encoding`, an ETag of its own,
+  `If-None-Match` answered 304); the rest, and clients without gzip, get the file as is.
 - Without a build (Node.js absent when `make install` ran) `/` answers 503 with how to build it;
   the API itself is unaffected.
 
@@ -17,12 +20,17 @@ Mount with `console_routes(ENDPOINTS, settings.ui_dir)` after the route table. T
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import html
+import mimetypes
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
@@ -31,6 +39,8 @@ SOURCE_BUILD = Path(__file__).resolve().parent.parent / "ui" / "dist"
 ASSETS_DIR = "static"  # the build's hashed files (vite.config.ts `assetsDir`; /assets/… are console pages)
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
+COMPRESSIBLE = frozenset({".js", ".mjs", ".css", ".html", ".svg", ".json", ".map", ".txt"})
+MIN_COMPRESS = 256  # bytes: below this gzip's header outweighs the gain
 NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>EMS console not built</title>
 </head><body><h1>The EMS console is not built</h1>
 <p>The API is running ({api}), but there is no build of the web console in <code>{where}</code>.</p>
@@ -71,6 +81,28 @@ def resolve(root: Path, path: str) -> Target:
     return Target("index", index)
 
 
+@lru_cache(maxsize=256)
+def gzipped(file: Path, mtime_ns: int, size: int) -> tuple[bytes, str]:
+    """(gzip body, ETag) of one version of a build file; the version is in the cache key."""
+    body = gzip.compress(file.read_bytes(), compresslevel=6, mtime=0)
+    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '-gz"'
+
+
+def compressed(file: Path, cache: str, headers: Headers) -> Response | None:
+    """The gzip answer for `file` when the client accepts it and compression pays; else None."""
+    if file.suffix not in COMPRESSIBLE or "gzip" not in headers.get("accept-encoding", "").lower():
+        return None
+    stat = file.stat()
+    if stat.st_size < MIN_COMPRESS:
+        return None
+    body, etag = gzipped(file, stat.st_mtime_ns, stat.st_size)
+    common = {"Cache-Control": cache, "ETag": etag, "Vary": "Accept-Encoding"}
+    if etag in headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=common)
+    media = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    return Response(body, media_type=media, headers={**common, "Content-Encoding": "gzip"})
+
+
 class ConsoleRoute(BaseRoute):
     """GET/HEAD of any path outside the API's own segments: the console (see the module docstring)."""
 
@@ -91,9 +123,9 @@ class ConsoleRoute(BaseRoute):
         raise NoMatchFound(name, path_params)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.respond(scope["path"])(scope, receive, send)
+        await self.respond(scope["path"], Headers(scope=scope))(scope, receive, send)
 
-    def respond(self, path: str) -> Response:
+    def respond(self, path: str, headers: Headers | None = None) -> Response:
         target = resolve(self.root, path)
         if target.kind == "unbuilt":
             page = NOT_BUILT.format(
@@ -103,7 +135,10 @@ class ConsoleRoute(BaseRoute):
         if target.kind == "missing":
             return PlainTextResponse(f"no file {path} in the console's build", status_code=404)
         assert target.file is not None
-        return FileResponse(target.file, headers={"Cache-Control": target.cache})
+        packed = compressed(target.file, target.cache, headers or Headers())
+        if packed is not None:
+            return packed
+        return FileResponse(target.file, headers={"Cache-Control": target.cache, "Vary": "Accept-Encoding"})
 
 
 def console_routes(paths: Iterable[Any], ui_dir: str | None = None) -> list[BaseRoute]:

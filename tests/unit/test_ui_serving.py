@@ -92,3 +92,33 @@ async def test_without_a_build_the_root_says_how_to_build_it(tmp_path: Path) -> 
         assert answer.status_code == 503
         assert "make ui" in answer.text and "Node.js 18" in answer.text
         assert (await client.get("/openapi.json")).status_code == 200
+
+
+async def test_text_files_go_gzipped_to_clients_that_take_gzip(build: Path) -> None:
+    big = b"export const rows = [" + b",".join(b"%d" % i for i in range(5000)) + b"];"
+    (build / "static" / "big-def456.js").write_bytes(big)
+    (build / "static" / "logo-1.png").write_bytes(b"\x89PNG" + bytes(4000))
+    transport = httpx.ASGITransport(app=_app(build))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        packed = await client.get("/static/big-def456.js", headers={"accept-encoding": "gzip"})
+        assert packed.status_code == 200 and packed.content == big  # httpx undoes the gzip
+        assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+        assert int(packed.headers["content-length"]) < len(big) / 2
+        assert packed.headers["cache-control"] == IMMUTABLE and "javascript" in packed.headers["content-type"]
+        again = await client.get(
+            "/static/big-def456.js",
+            headers={"accept-encoding": "gzip", "if-none-match": packed.headers["etag"]},
+        )
+        assert again.status_code == 304 and again.content == b""
+        plain = await client.get("/static/big-def456.js", headers={"accept-encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == big
+        assert plain.headers["etag"] != packed.headers["etag"]
+        # images are compressed already, tiny files are not worth it
+        png = await client.get("/static/logo-1.png", headers={"accept-encoding": "gzip"})
+        assert "content-encoding" not in png.headers and len(png.content) == 4004
+        tiny = await client.get("/static/index-abc123.js", headers={"accept-encoding": "gzip"})
+        assert "content-encoding" not in tiny.headers and tiny.content == SCRIPT
+        # a new build of the same name is compressed afresh
+        (build / "static" / "big-def456.js").write_bytes(big + b"//2")
+        fresh = await client.get("/static/big-def456.js", headers={"accept-encoding": "gzip"})
+        assert fresh.content == big + b"//2" and fresh.headers["etag"] != packed.headers["etag"]
