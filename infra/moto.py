@@ -1,0 +1,119 @@
+"""A local AWS endpoint for tests and benchmarks: moto in server mode (`ThreadedMotoServer`) on loopback,
+plus helpers that create EC2 instances, RDS instances and load balancers in it (boto3, synchronous).
+
+The collector is pointed at it through the standard variables only (`env()`: AWS_ENDPOINT_URL and
+dummy credentials), exactly as it would be pointed at any AWS-compatible endpoint. moto and boto3 are
+dev dependencies (`moto[server]`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ems.infra.process import free_port
+
+ACCESS_KEY = "AKIAEMSTESTEXAMPLE01"
+SECRET_KEY = "ems-test-secret-Zq8vX1kP0wR4tY7uI9oP"
+
+
+class MotoServer:
+    """`with MotoServer() as moto:` an AWS endpoint on 127.0.0.1:<free port>; state is per server."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self, region: str = "us-east-1", url: str | None = None) -> dict[str, str]:
+        """The standard AWS variables that point a client at this server."""
+        return {
+            "AWS_ENDPOINT_URL": url or self.url,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def start(self) -> MotoServer:
+        from moto.server import ThreadedMotoServer
+
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client(self, service: str, region: str):
+        import boto3
+
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=self.url,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+
+    def launch(
+        self, region: str, count: int, service: str = "", instance_type: str = "t3.micro"
+    ) -> list[str]:
+        """Run `count` instances (tagged `business_service=<service>` when given); their ids."""
+        ec2 = self.client("ec2", region)
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        tags = [{"Key": "Name", "Value": f"{service or 'vm'}-{region}"}]
+        if service:
+            tags.append({"Key": "business_service", "Value": service})
+        ids: list[str] = []
+        while len(ids) < count:
+            n = min(500, count - len(ids))
+            answer = ec2.run_instances(
+                ImageId=image,
+                MinCount=n,
+                MaxCount=n,
+                InstanceType=instance_type,
+                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+            )
+            ids += [i["InstanceId"] for i in answer["Instances"]]
+        return ids
+
+    def database(self, region: str, name: str, service: str = "") -> str:
+        """A PostgreSQL RDS instance; its ARN."""
+        tags = [{"Key": "business_service", "Value": service}] if service else []
+        answer = self.client("rds", region).create_db_instance(
+            DBInstanceIdentifier=name,
+            Engine="postgres",
+            DBInstanceClass="db.t3.micro",
+            AllocatedStorage=20,
+            MasterUsername="ems",
+            MasterUserPassword="not-a-real-password",
+            Tags=tags,
+        )
+        return answer["DBInstance"]["DBInstanceArn"]
+
+    def load_balancer(self, region: str, name: str, instances: list[str]) -> str:
+        """An application load balancer forwarding to `instances` (port 80); its ARN."""
+        ec2, elb = self.client("ec2", region), self.client("elbv2", region)
+        subnets = ec2.describe_subnets()["Subnets"]
+        lb = elb.create_load_balancer(Name=name, Subnets=[s["SubnetId"] for s in subnets[:2]])
+        arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
+        group = elb.create_target_group(
+            Name=f"{name}-tg", Protocol="HTTP", Port=80, VpcId=subnets[0]["VpcId"], TargetType="instance"
+        )["TargetGroups"][0]["TargetGroupArn"]
+        elb.register_targets(TargetGroupArn=group, Targets=[{"Id": i, "Port": 80} for i in instances])
+        action = [{"Type": "forward", "TargetGroupArn": group}]
+        elb.create_listener(LoadBalancerArn=arn, Protocol="HTTP", Port=80, DefaultActions=action)
+        return arn
