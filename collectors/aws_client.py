@@ -190,9 +190,11 @@ async def _metrics(clients: Clients, inv: Inventory, now: datetime) -> dict[str,
     if not queries:
         return {}
     client = await clients.client(inv.profile, "cloudwatch", inv.region)
+    # Aligned to the period (CloudWatch's advice), ending after `now`: the current period counts.
+    end = datetime.fromtimestamp((now.timestamp() // period + 1) * period, UTC)
     window = {
-        "StartTime": now - timedelta(seconds=3 * period),
-        "EndTime": now,
+        "StartTime": end - timedelta(seconds=3 * period),
+        "EndTime": end,
         "ScanBy": "TimestampDescending",
     }
     results: list[dict[str, Any]] = []

@@ -8,12 +8,35 @@ dev dependencies (`moto[server]`).
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from typing import Any
 
 from ems.infra.process import free_port
 
 ACCESS_KEY = "AKIAEMSTESTEXAMPLE01"
 SECRET_KEY = "ems-test-secret-Zq8vX1kP0wR4tY7uI9oP"
+IMAGE = "ami-0e5a1c2b3d4f60718"
+# moto loads thousands of public AMIs into every region it touches (seconds per region): one is enough.
+AMIS = [
+    {
+        "ami_id": IMAGE,
+        "name": "ems-test",
+        "owner_id": "123456789012",
+        "public": True,
+        "architecture": "x86_64",
+    }
+]
+
+
+def _few_amis() -> None:
+    """Point moto at a one-image catalogue (read when moto's EC2 models are first imported)."""
+    if "MOTO_AMIS_PATH" not in os.environ:
+        path = os.path.join(tempfile.gettempdir(), "ems-moto-amis.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(AMIS, f)
+        os.environ["MOTO_AMIS_PATH"] = path
 
 
 class MotoServer:
@@ -40,6 +63,7 @@ class MotoServer:
         }
 
     def start(self) -> MotoServer:
+        _few_amis()
         from moto.server import ThreadedMotoServer
 
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -73,7 +97,6 @@ class MotoServer:
     ) -> list[str]:
         """Run `count` instances (tagged `business_service=<service>` when given); their ids."""
         ec2 = self.client("ec2", region)
-        image = ec2.describe_images()["Images"][0]["ImageId"]
         tags = [{"Key": "Name", "Value": f"{service or 'vm'}-{region}"}]
         if service:
             tags.append({"Key": "business_service", "Value": service})
@@ -81,7 +104,7 @@ class MotoServer:
         while len(ids) < count:
             n = min(500, count - len(ids))
             answer = ec2.run_instances(
-                ImageId=image,
+                ImageId=IMAGE,
                 MinCount=n,
                 MaxCount=n,
                 InstanceType=instance_type,

@@ -77,3 +77,12 @@ def test_thresholds_raise_and_clear_including_below_rules_for_free_memory():
     assert [(e.event, e.severity) for e in events] == [("Threshold freeable_memory_bytes", "critical")]
     back = [MetricSample(name="freeable_memory_bytes", value=1024**3)]
     assert [e.severity for e in threshold_events(t, "ast_db", "rds", (), back, 60.0)] == ["ok"]
+
+
+def test_redact_removes_configured_secrets_and_url_passwords(monkeypatch):
+    from ems.collectors.aws_client import redact
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "tok-123456")
+    text = redact("failed http://ops:pw@host:1/ with s3cr3t-value and tok-123456")
+    assert text == "failed http://***@host:1/ with *** and ***"
