@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
+import time
 from typing import Any
 
-from ems.infra.process import free_port
+from ems.infra.process import free_port, port_open
 
 ACCESS_KEY = "AKIAEMSTESTEXAMPLE01"
 SECRET_KEY = "ems-test-secret-Zq8vX1kP0wR4tY7uI9oP"
@@ -40,10 +43,14 @@ def _few_amis() -> None:
 
 
 class MotoServer:
-    """`with MotoServer() as moto:` an AWS endpoint on 127.0.0.1:<free port>; state is per server."""
+    """`with MotoServer() as moto:` an AWS endpoint on 127.0.0.1:<free port>; state is per server.
 
-    def __init__(self) -> None:
+    In this process (`ThreadedMotoServer`) by default; `process=True` runs `python -m moto.server` as a
+    child instead (the benchmark: its CPU is then not the collector's)."""
+
+    def __init__(self, process: bool = False) -> None:
         self.port = free_port()
+        self.process = process
         self.server: Any = None
 
     @property
@@ -64,6 +71,15 @@ class MotoServer:
 
     def start(self) -> MotoServer:
         _few_amis()
+        if self.process:
+            command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+            self.server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 120
+            while not port_open(self.port):
+                if self.server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto.server did not start on port {self.port}")
+                time.sleep(0.1)
+            return self
         from moto.server import ThreadedMotoServer
 
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -71,9 +87,14 @@ class MotoServer:
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
+        if self.server is None:
+            return
+        if self.process:
+            self.server.terminate()
+            self.server.wait(30)
+        else:
             self.server.stop()
-            self.server = None
+        self.server = None
 
     def __enter__(self) -> MotoServer:
         return self.start()
