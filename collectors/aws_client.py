@@ -161,8 +161,11 @@ class Clients:
 async def _ec2(clients: Clients, inv: Inventory) -> list[Resource]:
     ec2 = await clients.client(inv.profile, "ec2", inv.region)
     opts, stats = clients.opts, inv.stats
-    reservations = await pages(ec2, "describe_instances", stats, opts)
-    statuses = await pages(ec2, "describe_instance_status", stats, opts, IncludeAllInstances=True)
+    # Pages of at most 1,000 (AWS's maximum): one unbounded answer can time out on a large account.
+    reservations = await pages(ec2, "describe_instances", stats, opts, MaxResults=1000)
+    statuses = await pages(
+        ec2, "describe_instance_status", stats, opts, IncludeAllInstances=True, MaxResults=1000
+    )
     return disc.ec2_resources(inv.region, reservations, statuses)
 
 

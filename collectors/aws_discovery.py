@@ -8,6 +8,7 @@ business service asset the API's service graph reads), `aws:region:<account>:<re
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,19 @@ def _edge(kind: str, ident_or_key: str, **attrs: str) -> dict[str, str]:
     return {"type": kind, "target": asset_id_for(key), **{k: str(v) for k, v in attrs.items()}}
 
 
-def _resource(kind, ident, key, region, state, name, type_, attributes, tags, addresses=()) -> Resource:
+def _resource(
+    kind: str,
+    ident: str,
+    key: str,
+    region: str,
+    state: str,
+    name: str,
+    type_: str,
+    attributes: dict[str, Any],
+    tags: dict[str, str],
+    addresses: Iterable[str | None] = (),
+) -> Resource:
+    """A resource with the common facts; `member_of` its business service when tagged."""
     edges = []
     service = tags.get(SERVICE_TAG, "").strip()
     if service:
