@@ -208,7 +208,8 @@ async def test_throttling_is_retried_and_a_region_throttled_for_good_fails_alone
     moto.launch(bad_region, 1)
     # eu-central-1: 4 throttled answers (more than botocore's 2 attempts: our back-off takes over).
     async with ThrottlingProxy(moto.url, {ok_region: 4, bad_region: None}) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{proxy.port}")
+        # Only EC2 goes through the proxy: the service-specific variable beats AWS_ENDPOINT_URL (moto).
+        monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", f"http://127.0.0.1:{proxy.port}")
         sink = Recorder()
         c = collector(
             [ok_region, bad_region], sink, retry_mode="standard", max_attempts=2, throttle_retries=3
