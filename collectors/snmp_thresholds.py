@@ -3,6 +3,8 @@ with hysteresis and a minimum duration before firing. Pure: the caller passes th
 
 A level fires only after the value stayed at or above it for `for_seconds`; it clears once the value
 falls `hysteresis` below the level's threshold (no flapping around the line). Recovery is immediate.
+A rule with `below=True` mirrors that for metrics where less is worse (free memory, free storage).
+Shared by the collectors (SNMP, AWS): `device_class` is the collector's class of asset.
 """
 
 from __future__ import annotations
@@ -26,13 +28,17 @@ class ThresholdRule(BaseModel):
     for_seconds: float = Field(0.0, ge=0)
     tag: str | None = None
     device_class: str | None = None
+    below: bool = False  # the level is reached at or *below* the threshold (less is worse)
 
     @model_validator(mode="after")
     def _check(self) -> ThresholdRule:
         if self.warning is None and self.critical is None:
             raise ValueError(f"threshold for {self.metric} needs a warning or a critical level")
-        if self.warning is not None and self.critical is not None and self.critical < self.warning:
-            raise ValueError(f"threshold for {self.metric}: critical below warning")
+        if self.warning is not None and self.critical is not None:
+            if not self.below and self.critical < self.warning:
+                raise ValueError(f"threshold for {self.metric}: critical below warning")
+            if self.below and self.critical > self.warning:
+                raise ValueError(f"threshold for {self.metric} (below): critical above warning")
         return self
 
     def level_of(self, value: float, current: str) -> str:
@@ -41,7 +47,7 @@ class ThresholdRule(BaseModel):
             if limit is None:
                 continue
             margin = self.hysteresis if LEVELS.index(current) >= LEVELS.index(name) else 0.0
-            if value >= limit - margin:
+            if (value <= limit + margin) if self.below else (value >= limit - margin):
                 return name
         return "ok"
 

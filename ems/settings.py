@@ -12,6 +12,7 @@ from typing import Annotated, Literal, get_origin
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ems.collectors.snmp_thresholds import ThresholdRule
 from ems.ml.correlation.config import DEFAULT_DOWN_EVENTS, Rule
 from ems.notify.config import ReceiverConfig, RouteConfig, check_routes
 from ems.schemas.ticket import AutoPolicy, RouteRule
@@ -188,6 +189,29 @@ class Settings(BaseSettings):
     snmp_concurrency: int = Field(100, ge=1, description="Devices polled at once")
     snmp_timeout: float = Field(1.0, gt=0, description="Seconds to wait for one SNMP answer")
     snmp_retries: int = Field(3, ge=0, description="Retries before a device is unreachable")
+    # AWS collector (ems.collectors.aws_*): credentials and endpoints come from the standard AWS configuration
+    aws_regions: list[str] = Field(
+        default_factory=list, description="Regions to collect (JSON list); empty: the default region"
+    )
+    aws_profiles: list[str] = Field(
+        default_factory=list, description="AWS profiles, one per account (JSON list); empty: default chain"
+    )
+    aws_interval: float = Field(60.0, gt=0, description="Seconds between collection rounds")
+    aws_discovery_interval: float = Field(
+        900.0, gt=0, description="An unchanged resource's discovery is re-sent this often (s)"
+    )
+    aws_metrics: bool = Field(True, description="Read CloudWatch metrics (GetMetricData) every round")
+    aws_metrics_period: int = Field(60, ge=1, description="CloudWatch period of the metrics read (s)")
+    aws_concurrency: int = Field(4, ge=1, description="Regions (x profiles) scanned at once")
+    aws_retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
+        "adaptive", description="botocore retry mode"
+    )
+    aws_max_attempts: int = Field(5, ge=1, description="botocore total attempts per call")
+    aws_throttle_retries: int = Field(5, ge=0, description="Our retries of a throttled call after botocore's")
+    aws_timeout: float = Field(30.0, gt=0, description="Connect and read timeout of one AWS call (s)")
+    aws_thresholds: list[ThresholdRule] = Field(
+        default_factory=list, description="Threshold rules before the defaults (JSON list, as for SNMP)"
+    )
     # Authentication (api/security): users and API keys in PostgreSQL, sessions in Redis
     jwt_secret: SecretStr | None = Field(
         None,

@@ -69,3 +69,20 @@ def test_rule_validation():
         ThresholdRule(metric="m")
     with pytest.raises(ValueError, match="critical below warning"):
         ThresholdRule(metric="m", warning=10, critical=5)
+
+
+def test_below_rules_fire_when_the_value_falls_and_clear_with_hysteresis_above():
+    rule = ThresholdRule(metric="free_mb", warning=100, critical=20, hysteresis=10, below=True)
+    t = Thresholds([rule])
+    # 150 ok; 90 warning; 15 critical; 25 stays critical (hysteresis); 35 back to warning; 105 stays; 115 ok
+    assert feed(t, [150, 90, 15, 25, 35, 105, 115], metric="free_mb") == [
+        None,
+        "warning",
+        "critical",
+        None,
+        "warning",
+        None,
+        "ok",
+    ]
+    with pytest.raises(ValueError, match="critical above warning"):
+        ThresholdRule(metric="free_mb", warning=10, critical=20, below=True)
