@@ -133,12 +133,24 @@ def rca_scores(seeds: Iterable[int], ranker) -> dict:
 
 
 def rca_report(result: dict, out) -> None:
-    """Print the RCA table."""
-    cols = ("faults", "top1", "top3", "explained", "missing_root", "missing_root_top1", "dropped_root_top1")
-    print(f"{'root cause':18}" + "".join(f"{c.replace('_root', ''):>15}" for c in cols), file=out)
+    """Print the RCA table (`missing`/`dropped`: the faults counted, then their top-1 and top-3)."""
+    cols = (
+        "faults",
+        "top1",
+        "top3",
+        "explained",
+        "missing_root",
+        "missing_root_top1",
+        "missing_root_top3",
+        "dropped_root",
+        "dropped_root_top1",
+        "dropped_root_top3",
+    )
+    heads = [c.replace("missing_root", "missing").replace("dropped_root", "dropped") for c in cols]
+    print(f"{'root cause':18}" + "".join(f"{h:>12}" for h in heads), file=out)
     for name, row in [("overall", result["overall"]), *result["kinds"].items()]:
         cells = "".join(
-            f"{row.get(c, 0):>15.3f}" if isinstance(row.get(c), float) else f"{row.get(c, 0):>15}"
+            f"{row.get(c, 0):>12.3f}" if isinstance(row.get(c), float) else f"{row.get(c, 0):>12}"
             for c in cols
         )
         print(f"{name:18}{cells}", file=out)

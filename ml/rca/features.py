@@ -41,6 +41,9 @@ NAMES = (
     "behind_alerting",  # share of what is reachable only through it that alerts
     "dependents_share",  # share of the other alerting assets that depend on it (or run on it)
     "dependents_alerting",  # share of its dependents that alert
+    "explained_performance",  # share of the alerting assets it explains (behind, dependents) slow
+    "explained_unreachable",  # ... unreachable
+    "explained_error",  # ... reporting errors
     "upstream_alerting",  # share of its upstream (towards the pollers, 3 hops) that alerts
     "upstream_down",  # an asset in front of it is reported unreachable
     "neighbour_link",  # a neighbour reports a link down
@@ -145,6 +148,8 @@ def build(members: Sequence[Evidence], topology: Topology) -> list[Candidate]:
         near = topology.linked(asset)
         kinds = events.get(asset, set())
         n_others = max(1, len(others))
+        explained = (behind | needs) & others
+        n_explained = max(1, len(explained))
         values = {
             "alerted": float(first is not None),
             "first_rank": order[asset] / max(1, len(order) - 1) if first else 1.0,
@@ -158,6 +163,10 @@ def build(members: Sequence[Evidence], topology: Topology) -> list[Candidate]:
             "behind_alerting": len(behind & alerting) / len(behind) if behind else 0.0,
             "dependents_share": len(needs & others) / n_others,
             "dependents_alerting": len(needs & alerting) / len(needs) if needs else 0.0,
+            **{
+                f"explained_{t}": sum(1 for a in explained if t in events.get(a, ())) / n_explained
+                for t in ("performance", "unreachable", "error")
+            },
             "upstream_alerting": sum(1 for u in up if u in alerting) / len(up) if up else 0.0,
             "upstream_down": float(any("unreachable" in events.get(u, ()) for u in up)),
             "neighbour_link": float(any("link" in events.get(n, ()) for n in near)),

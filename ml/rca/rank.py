@@ -28,6 +28,9 @@ GROUP = {
     "behind_alerting": "behind",
     "dependents_share": "dependents",
     "dependents_alerting": "dependents",
+    "explained_performance": "symptoms",
+    "explained_unreachable": "symptoms",
+    "explained_error": "symptoms",
     "alerted": "timing",
     "first_rank": "timing",
     "delay": "timing",
@@ -52,6 +55,11 @@ def _sentence(group: str, c: Candidate, name: str) -> str:
         if c.alert_id is None:
             return "it never alerted: implied by the topology"
         return "it alerted first" if c.get("first_rank") == 0 else "it alerted after others"
+    if group == "symptoms":
+        kinds = [t for t in ("performance", "unreachable", "error") if c.get(f"explained_{t}") >= 0.5]
+        return (
+            f"what it explains is {' and '.join(kinds)}" if kinds else "what it explains shows mixed symptoms"
+        )
     if group == "upstream":
         return (
             "an asset in front of it is unreachable" if c.get("upstream_down") else "nothing in front alerts"

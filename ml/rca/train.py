@@ -30,6 +30,7 @@ from ems.schemas.incident import Member
 
 TRAIN_SEEDS = "1-60"
 VALIDATION_SEEDS = "81-100"
+VERSION = "rca-rf-2"
 PARAMS = {"n_estimators": 40, "max_depth": 8, "min_samples_leaf": 3, "class_weight": "balanced"}
 
 
@@ -84,17 +85,26 @@ def fit(rows: list[tuple[float, ...]], labels: list[int], version: str, metrics:
     return Forest.from_sklearn(model, NAMES, version, {**metrics, "importance": importance})
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training options (also those of `ems retrain --scenarios`)."""
+    parser.add_argument("--seeds", default=TRAIN_SEEDS, help="training scenario seeds")
+    parser.add_argument("--validate", default=VALIDATION_SEEDS, help="validation seeds (not trained on)")
+    parser.add_argument("--version", default=VERSION, help="the model version recorded with verdicts")
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="model file to write")
+
+
 def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ems.ml.rca.train", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train on the scenarios of `args.seeds`, validate, write the model file."""
     from ems.ml.evaluate import seed_range
     from ems.ml.rca.evaluate import rca_scores
     from ems.ml.rca.rank import Ranker
 
-    parser = argparse.ArgumentParser(prog="python -m ems.ml.rca.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", default=TRAIN_SEEDS, help="training scenario seeds")
-    parser.add_argument("--validate", default=VALIDATION_SEEDS, help="validation seeds (not trained on)")
-    parser.add_argument("--version", default="rca-rf-1", help="the model version recorded with verdicts")
-    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="model file to write")
-    args = parser.parse_args(argv)
     started = time.monotonic()
     rows, labels = samples(seed_range(args.seeds))
     print(f"{len(rows)} candidates ({sum(labels)} roots) from seeds {args.seeds}", file=sys.stderr)
