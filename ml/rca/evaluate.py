@@ -26,8 +26,8 @@ DECIDING = {
     "device_down": {"behind"},
     "link_down": {"behind"},
     "db_cpu": {"dependents"},
-    "instance_stopped": {"behind", "dependents"},
-    "disk_full": {"behind", "dependents"},
+    "instance_stopped": {"behind", "dependents", "hosted"},
+    "disk_full": {"behind", "dependents", "hosted"},
 }
 ALONE = {"alert", "timing", "asset"}
 
@@ -146,7 +146,7 @@ def rca_report(result: dict, out) -> None:
         "dropped_root_top1",
         "dropped_root_top3",
     )
-    heads = [c.replace("missing_root", "missing").replace("dropped_root", "dropped") for c in cols]
+    heads = [c.replace("missing_root", "miss").replace("dropped_root", "drop") for c in cols]
     print(f"{'root cause':18}" + "".join(f"{h:>12}" for h in heads), file=out)
     for name, row in [("overall", result["overall"]), *result["kinds"].items()]:
         cells = "".join(

@@ -41,6 +41,7 @@ NAMES = (
     "behind_alerting",  # share of what is reachable only through it that alerts
     "dependents_share",  # share of the other alerting assets that depend on it (or run on it)
     "dependents_alerting",  # share of its dependents that alert
+    "hosted_share",  # share of the other alerting assets that run on it (runs_on, 3 hops)
     "explained_performance",  # share of the alerting assets it explains (behind, dependents) slow
     "explained_unreachable",  # ... unreachable
     "explained_error",  # ... reporting errors
@@ -105,6 +106,15 @@ def _dependencies(topology: Topology, asset: str) -> list[str]:
     return out
 
 
+def _hosts(topology: Topology, asset: str) -> set[str]:
+    """What `asset` runs on, directly or through its host (3 hops of `runs_on`)."""
+    out, here = set(), {asset}
+    for _ in range(3):
+        here = {t for a in here for kind, t in topology.targets(a) if kind == "runs_on"} - out
+        out |= here
+    return out
+
+
 def candidates_of(members: Sequence[Evidence], topology: Topology) -> list[str]:
     """Member assets first (by first start), then implied ones (upstream, dependencies), at most 60."""
     firsts: dict[str, datetime] = {}
@@ -136,6 +146,7 @@ def build(members: Sequence[Evidence], topology: Topology) -> list[Candidate]:
         if m.asset_id:
             events.setdefault(m.asset_id, set()).add(alert_type(m.event))
     alerting = set(firsts)
+    hosts = {a: _hosts(topology, a) for a in alerting}
     hops = topology.poller_hops()
     out = []
     for asset in candidates_of(members, topology):
@@ -163,6 +174,7 @@ def build(members: Sequence[Evidence], topology: Topology) -> list[Candidate]:
             "behind_alerting": len(behind & alerting) / len(behind) if behind else 0.0,
             "dependents_share": len(needs & others) / n_others,
             "dependents_alerting": len(needs & alerting) / len(needs) if needs else 0.0,
+            "hosted_share": sum(1 for a in others if asset in hosts[a]) / n_others,
             **{
                 f"explained_{t}": sum(1 for a in explained if t in events.get(a, ())) / n_explained
                 for t in ("performance", "unreachable", "error")

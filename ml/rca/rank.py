@@ -28,6 +28,7 @@ GROUP = {
     "behind_alerting": "behind",
     "dependents_share": "dependents",
     "dependents_alerting": "dependents",
+    "hosted_share": "hosted",
     "explained_performance": "symptoms",
     "explained_unreachable": "symptoms",
     "explained_error": "symptoms",
@@ -55,6 +56,9 @@ def _sentence(group: str, c: Candidate, name: str) -> str:
         if c.alert_id is None:
             return "it never alerted: implied by the topology"
         return "it alerted first" if c.get("first_rank") == 0 else "it alerted after others"
+    if group == "hosted":
+        hosted = round(c.get("hosted_share") * c.others)
+        return f"{hosted} of {c.others} other alerting assets run on it"
     if group == "symptoms":
         kinds = [t for t in ("performance", "unreachable", "error") if c.get(f"explained_{t}") >= 0.5]
         return (

@@ -30,8 +30,8 @@ from ems.schemas.incident import Member
 
 TRAIN_SEEDS = "1-60"
 VALIDATION_SEEDS = "81-100"
-VERSION = "rca-rf-2"
-PARAMS = {"n_estimators": 40, "max_depth": 8, "min_samples_leaf": 3, "class_weight": "balanced"}
+VERSION = "rca-rf-3"
+PARAMS = {"n_estimators": 80, "max_depth": 10, "min_samples_leaf": 3, "class_weight": "balanced"}
 
 
 def correlated(scenario: Scenario, model: str = "off") -> tuple[Topology, dict[str, list[Member]], dict]:
