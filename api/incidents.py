@@ -20,7 +20,8 @@ class IncidentListQuery(BaseModel):
 
     status: list[str] = Field(default_factory=list, description="open, resolved, merged (! to exclude)")
     severity: list[str] = Field(default_factory=list, description="the worst open member's severity")
-    root_asset_id: list[str] = Field(default_factory=list, description="the root cause's asset")
+    root_asset_id: list[str] = Field(default_factory=list, description="the topology root cause's asset")
+    rca_asset_id: list[str] = Field(default_factory=list, description="the asset the root-cause model names")
     merged_into: list[str] = Field(default_factory=list)
     incident_id: list[str] = Field(default_factory=list)
     asset: list[str] = Field(default_factory=list, description="holds an alert on this asset")
@@ -70,6 +71,8 @@ ENDPOINTS = [
         incident_detail,
         permission="read:incidents",
         summary="One incident: members (with the reason each joined), impact, root cause, timeline",
+        description="`rca`: the root-cause model's verdict (asset, alert, confidence, top-3, explanation, "
+        "model version); `root_cause`: the topology root where one is evident.",
         response=dict[str, Any],
         responses={404: "no such incident"},
         tags=("incidents",),

@@ -3,7 +3,8 @@
 
 - `list_incidents`: filters, sort and page or keyset cursor, as the other lists (`ems.api.queries`);
 - `get_incident`: one incident with its members (current, and those that moved: with `left_at`),
-  the reason and evidence each joined by, its impact and its root cause, and its timeline;
+  the reason and evidence each joined by, its impact, its topology root cause, the model's
+  root-cause ranking (`rca`, docs/rca.md) and its timeline;
 - `incident_of_alert`: an alert's current incident (also on the alert's row as `incident_id`).
 """
 
@@ -23,6 +24,7 @@ INCIDENTS = ListSpec(
         "status": "status",
         "severity": "severity",
         "root_asset_id": "root_asset_id",
+        "rca_asset_id": "rca_asset_id",
         "merged_into": "merged_into",
         "incident_id": "incident_id",
     },
@@ -41,8 +43,8 @@ INCIDENTS = ListSpec(
 )
 LIST_COLUMNS = sql.SQL(
     "incident_id, tenant, status, title, severity, severity_rank, opened_at, updated_at, resolved_at, "
-    "merged_into, members_total, members_open, alerts, assets, root_asset_id, root_cause, impact_score, "
-    "revenue_per_hour, impact, version"
+    "merged_into, members_total, members_open, alerts, assets, root_asset_id, root_cause, rca_asset_id, rca, "
+    "impact_score, revenue_per_hour, impact, version"
 )
 MEMBERS_SQL = """
 SELECT alert_id, episode, fingerprint, asset_id, source, event, resource, title, severity, status,
@@ -60,8 +62,8 @@ FROM incident_history WHERE incident_id = %s ORDER BY version
 async def list_incidents(conn: Any, params: Any, tenant: str | None = None) -> dict[str, Any]:
     """A page of incidents for the query parameters `params` (a multi-dict with `getlist`).
 
-    Filters: status, severity, root_asset_id, merged_into, incident_id (repeat = OR, `!` excludes),
-    asset (the incident holds an alert on it), q (title, ids), from/to (updated_at). Sort:
+    Filters: status, severity, root_asset_id, rca_asset_id, merged_into, incident_id (repeat = OR,
+    `!` excludes), asset (the incident holds an alert on it), q (title, ids), from/to (updated_at). Sort:
     updated_at (default, newest first), opened_at, impact, revenue, severity, alerts; `-` descending.
     `limit`, and `page` or `cursor` (`next_cursor` of the previous page). A bad one is a 400.
     A caller bound to `tenant` sees that tenant's incidents only (an incident never mixes tenants)."""
@@ -94,6 +96,7 @@ async def get_incident(conn: Any, incident_id: str, tenant: str | None = None) -
         "members": [m for m in members if m["left_at"] is None],
         "former_members": [m for m in members if m["left_at"] is not None],
         "root_cause": incident["root_cause"],
+        "rca": incident["rca"],
         "impact": incident["impact"],
         "timeline": timeline,
     }

@@ -11,6 +11,12 @@ from ems.logs import setup_logging
 from ems.settings import get_settings
 
 
+def _retrain(args: argparse.Namespace) -> int:
+    from ems.ml.rca.train import run
+
+    return run(args)
+
+
 def _worker(args: argparse.Namespace) -> int:
     if not args.no_supervise:
         from ems.supervise import supervise
@@ -101,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="non-interactive: exit 0 once the demo alerts are served, non-zero otherwise",
     )
     p.set_defaults(fn=_demo)
+    p = sub.add_parser("retrain", help="train the root-cause model (docs/rca.md)")
+    p.add_argument(
+        "--scenarios",
+        action="store_true",
+        required=True,
+        help="on generated scenarios (the only source built; replaying the event log is not)",
+    )
+    from ems.ml.rca.train import add_arguments  # no scikit-learn at import: it is loaded to fit
+
+    add_arguments(p)
+    p.set_defaults(fn=_retrain)
     metrics_cli.register(sub)
     deadletters_cli.register(sub)
     assets_cli.register(sub)  # ems assets import

@@ -5,7 +5,8 @@ alerts are posted to the HTTP API (`POST /api/v1/events`, with an API key: `--ap
 `EMS_API_KEY`), and once the incidents read model holds every episode, the incidents are read back over
 the API (`/api/v1/incidents`, `/api/v1/incidents/{id}`) and scored as the offline evaluation does
 (`ems.ml.evaluate`): alert reduction, purity, ARI, overlapping fault pairs merged, overall and per fault
-kind, with the offline scores of the same scenarios beside them. `settled` is the wall time from the
+kind, and the root-cause ranking (top-1, top-3, explained: `ems.ml.rca.evaluate`), with the offline
+scores of the same scenarios beside them. `settled` is the wall time from the
 last post acknowledged to the incidents holding every episode (all scenarios at once: an upper bound of
 each incident's delay). Run it against a pipeline of its own: it writes assets and alerts.
 
@@ -22,6 +23,7 @@ import asyncio
 import os
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,8 +33,11 @@ from ems.assets_cli import append, commands, known_assets, parse
 from ems.eval_delays import GroupDelay, group_delays, summary
 from ems.eval_paced import Poller, post, post_paced
 from ems.ml.correlation.config import CorrelationConfig
-from ems.ml.evaluate import Assigned, assign, by_kind, report, run_offline, scores, seed_range
+from ems.ml.evaluate import Assigned, assign, by_kind, report, run_offline_rca, scores, seed_range
+from ems.ml.rca.evaluate import Verdict, rca_report, verdicts
+from ems.ml.rca.evaluate import scores as rca_scores
 from ems.ml.scenarios import Scenario, generate
+from ems.schemas.incident import Ranking
 from ems.settings import Settings, get_settings
 
 QUIET_S = 20.0  # incidents unchanged this long: settled
@@ -68,11 +73,17 @@ def incident_ids(client: httpx.Client) -> tuple[list[str], int]:
             return ids, total
 
 
-def read_members(client: httpx.Client, ids: list[str]) -> list[tuple[str, str | None, str, Any, Any]]:
+def read_members(
+    client: httpx.Client, ids: list[str], rankings: dict[str, Any] | None = None
+) -> list[tuple[str, str | None, str, Any, Any]]:
+    """(incident, asset, event, opened_at, joined_at) of every member; each incident's `rca` into
+    `rankings` when given."""
     out = []
     for incident_id in ids:
         r = client.get(f"/api/v1/incidents/{incident_id}")
         r.raise_for_status()
+        if rankings is not None:
+            rankings[incident_id] = r.json().get("rca")
         for m in r.json()["members"]:
             out.append(
                 (
@@ -84,6 +95,25 @@ def read_members(client: httpx.Client, ids: list[str]) -> list[tuple[str, str | 
                 )
             )
     return out
+
+
+@dataclass(frozen=True)
+class _Seen:
+    asset_id: str | None
+    event: str
+    opened_at: datetime
+
+
+def live_verdicts(scenarios: list[Scenario], members: list, rankings: dict[str, Any]) -> list[Verdict]:
+    """The root-cause verdict of each fault's main incident, as read over the API."""
+    grouped: dict[str, list[_Seen]] = {}
+    for incident_id, asset_id, event, opened_at, _ in members:
+        grouped.setdefault(incident_id, []).append(_Seen(asset_id, event, opened_at))
+    incidents = [
+        (grouped[i], Ranking.model_validate(rankings[i]) if rankings.get(i) else None)
+        for i in sorted(grouped)
+    ]
+    return [v for sc in scenarios for v in verdicts(sc, incidents)]
 
 
 def settle(client: httpx.Client, want: int, timeout: float) -> tuple[list[str], float] | None:
@@ -153,10 +183,12 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     scenarios = [generate(seed, faults=args.faults) for seed in seed_range(args.seeds)]
     offline: list[Assigned] = []
     overlaps: list[tuple[str, str]] = []
+    offline_verdicts: list[Verdict] = []
     for sc in scenarios:
-        got, pairs = run_offline(sc, CorrelationConfig())
+        got, pairs, found = run_offline_rca(sc, CorrelationConfig())
         offline += got
         overlaps += pairs
+        offline_verdicts += found
     items = sorted((o for sc in scenarios for o in sc.observations()), key=lambda o: o.occurred_at)
     load_assets(settings, scenarios, args.timeout)
 
@@ -177,7 +209,8 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         ids, settled = got
         if args.rate is not None:
             poller.stop()
-        members = read_members(http, ids)
+        rankings: dict[str, Any] = {}
+        members = read_members(http, ids, rankings)
     truth = {k: v for sc in scenarios for k, v in sc.truth().items()}
     kinds = {k: v for sc in scenarios for k, v in sc.kind_of.items()}
     live = assign(members, truth, kinds)
@@ -192,10 +225,15 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     report(live, overlaps)
     print("offline (the same cores without Kafka), for comparison:")
     report(offline, overlaps)
+    rca = rca_scores(live_verdicts(scenarios, members, rankings))
+    print("root cause through the pipeline:")
+    rca_report(rca, sys.stdout)
+    print("root cause offline, for comparison:")
+    rca_report(rca_scores(offline_verdicts), sys.stdout)
     if args.json:
         import json
 
-        out = {"live": scores(live, overlaps), "kinds": by_kind(live), "settled_s": settled}
+        out = {"live": scores(live, overlaps), "kinds": by_kind(live), "settled_s": settled, "rca": rca}
         if paced is not None:
             out["paced"] = paced
         print(json.dumps(out))

@@ -28,6 +28,9 @@ from datetime import datetime
 
 from ems.ml.correlation.config import CorrelationConfig, DbscanConfig
 from ems.ml.offline import alert_changes, correlate
+from ems.ml.rca.evaluate import Verdict, rca_report
+from ems.ml.rca.evaluate import scores as rca_scores
+from ems.ml.rca.evaluate import verdicts as rca_verdicts
 from ems.ml.scenarios import KINDS, Scenario, generate
 from ems.schemas.incident import IncidentChanged, Member
 
@@ -112,15 +115,27 @@ def run_offline(
     scenario: Scenario, config: CorrelationConfig
 ) -> tuple[list[Assigned], list[tuple[str, str]]]:
     """The pure pipeline over one scenario: its episodes, assigned and labelled."""
+    assigned, overlaps, _ = run_offline_rca(scenario, config)
+    return assigned, overlaps
+
+
+def run_offline_rca(
+    scenario: Scenario, config: CorrelationConfig
+) -> tuple[list[Assigned], list[tuple[str, str]], list[Verdict]]:
+    """`run_offline` and the root-cause verdict of each fault's main incident (its last ranking)."""
     changes = alert_changes(scenario.observations())
     assets = [s.asset() for s in scenario.network.specs.values()]
-    _, records = correlate(changes, assets, config)
+    correlator, records = correlate(changes, assets, config)
+    final = final_members(records)
     # Incident ids are unique within a scenario: prefixed with the seed, scenarios can be pooled.
-    members = [
-        (f"{scenario.seed}:{i}", m.asset_id, m.event, m.opened_at, m.joined_at)
-        for i, m in final_members(records)
-    ]
-    return assign(members, scenario.truth(), scenario.kind_of), scenario.overlaps()
+    members = [(f"{scenario.seed}:{i}", m.asset_id, m.event, m.opened_at, m.joined_at) for i, m in final]
+    grouped: dict[str, list[Member]] = defaultdict(list)
+    for i, m in final:
+        grouped[i].append(m)
+    latest = {r.incident.incident_id: r.incident.rca for r in records}
+    incidents = [(grouped[i], latest.get(i)) for i in sorted(grouped)]
+    verdicts = rca_verdicts(scenario, incidents, correlator.topology, correlator.ranker)
+    return assign(members, scenario.truth(), scenario.kind_of), scenario.overlaps(), verdicts
 
 
 def configured(settings: Sequence[str]) -> CorrelationConfig:
@@ -174,14 +189,20 @@ def main(argv: list[str] | None = None) -> int:
     config = configured(args.set)
     episodes: list[Assigned] = []
     overlaps: list[tuple[str, str]] = []
+    verdicts: list[Verdict] = []
     for seed in seed_range(args.seeds):
-        got, pairs = run_offline(generate(seed, faults=args.faults), config)
+        got, pairs, found = run_offline_rca(generate(seed, faults=args.faults), config)
         episodes += got
         overlaps += pairs
+        verdicts += found
+    rca = rca_scores(verdicts) if config.rca_model != "off" else None
     if args.json:
-        print(json.dumps({"overall": scores(episodes, overlaps), "kinds": by_kind(episodes)}, indent=2))
+        body = {"overall": scores(episodes, overlaps), "kinds": by_kind(episodes), "rca": rca}
+        print(json.dumps(body, indent=2))
     else:
         report(episodes, overlaps)
+        if rca is not None:
+            rca_report(rca, sys.stdout)
     return 0
 
 

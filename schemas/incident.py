@@ -103,6 +103,43 @@ class RootCause(_Model):
     evidence: Text(256)
 
 
+class RankedCandidate(_Model):
+    """One candidate of the root-cause ranking: an asset, its first alert (none: implied by topology)."""
+
+    asset_id: Text(128, 1)
+    name: Text(512)
+    alert_id: Text(128) | None = None
+    event: Name | None = None
+    probability: Share = Field(description="The model's probability that it is the root cause")
+
+
+class Contribution(_Model):
+    """A feature's value for the verdict and how much it moved the probability (path contributions)."""
+
+    feature: Text(32, 1)
+    value: Finite
+    contribution: Finite
+
+
+class Ranking(_Model):
+    """The root cause as the model ranks it, with the model version, top-3 and its explanation."""
+
+    model: Text(64, 1) = Field(description="The model version that decided (a replay gives the same)")
+    asset_id: Text(128, 1)
+    name: Text(512)
+    alert_id: Text(128) | None = Field(None, description="Its first alert; none when it never alerted")
+    event: Name | None = None
+    confidence: Share = Field(description="The model's probability that it is the root cause")
+    candidates: list[RankedCandidate] = Field(default_factory=list, max_length=3)
+    explanation: Text(512)
+    reasons: list[Text(32, 1)] = Field(
+        default_factory=list, max_length=3, description="The pieces of evidence the explanation names"
+    )
+    evidence: list[Contribution] = Field(
+        default_factory=list, max_length=8, description="The features that moved its probability most"
+    )
+
+
 class IncidentState(_Model):
     """The incident's header after a change."""
 
@@ -120,6 +157,7 @@ class IncidentState(_Model):
     alerts: Count = Field(description="Current members (episodes)")
     assets: list[Text(128)] = Field(default_factory=list, description="Assets of the current members")
     root_cause: RootCause | None = None
+    rca: Ranking | None = Field(None, description="The model's root-cause ranking (v2 on)")
     impact: Impact
     version: Positive
     seq: Offset = Field(description="The stage's decision counter: orders decisions across incidents")
@@ -129,7 +167,7 @@ class IncidentChanged(Record):
     """One decision about one incident: its header after it, and the memberships it changed."""
 
     TYPE: ClassVar[str] = "incident_changed"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2  # v2: `incident.rca`
 
     incident: IncidentState
     kind: ChangeKind
@@ -146,7 +184,7 @@ class IncidentBatch(Record):
     positions they include: the stage restarts from its own output (state and positions) alone."""
 
     TYPE: ClassVar[str] = "incident_batch"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2  # v2: changes of v2
 
     changes: list[IncidentChanged] = Field(default_factory=list)
     positions: dict[Text(300), Offset] = Field(

@@ -124,6 +124,21 @@ def observation_v2_to_v3(old: dict[str, Any]) -> dict[str, Any]:
     return {**old, "schema_version": 3, "tenant": None}
 
 
+@upcaster("incident_changed", 1)
+def incident_changed_v1_to_v2(old: dict[str, Any]) -> dict[str, Any]:
+    """v2 adds the model's root-cause ranking (`incident.rca`); a v1 decision has none."""
+    return {**old, "schema_version": 2}
+
+
+@upcaster("incident_batch", 1)
+def incident_batch_v1_to_v2(old: dict[str, Any]) -> dict[str, Any]:
+    """v2 holds v2 changes: each v1 change is upcast with it."""
+    changes = [
+        incident_changed_v1_to_v2(c) if c.get("schema_version") == 1 else c for c in old.get("changes", [])
+    ]
+    return {**old, "schema_version": 2, "changes": changes}
+
+
 def upcast(data: dict[str, Any]) -> Record:
     """Validate a decoded dict as the current version of its `type`, upcasting old versions."""
     type_ = data.get("type")

@@ -107,6 +107,7 @@ class CorrelationConfig:
     severity_order: tuple[str, ...] = SEVERITIES
     root_share: float = 0.8  # a root cause must explain this share of the other member assets
     dependents_depth: int = 8  # impact: how far the dependency graph is followed
+    rca_model: str = "default"  # root-cause model: default, off, or a model file (docs/rca.md)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_down", re.compile(self.down_events))

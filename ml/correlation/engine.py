@@ -36,6 +36,7 @@ from ems.ml.correlation.maintenance import Maintenance
 from ems.ml.correlation.restore import rebuild
 from ems.ml.correlation.rules import Rules
 from ems.ml.correlation.topology import Topology
+from ems.ml.rca.rank import ranker_from
 from ems.schemas.alert import AlertChanged
 from ems.schemas.asset import Asset, AssetChanged
 from ems.schemas.incident import IncidentChanged
@@ -67,6 +68,7 @@ class Correlator(Maintenance):
         self.seq = 0
         self._next_step: datetime | None = None
         self._dirty: set[str] = set()
+        self.ranker = ranker_from(self.cfg.rca_model)
 
     # -- inputs ------------------------------------------------------------------------------------
     def asset(self, changed: AssetChanged | Asset) -> None:
@@ -383,6 +385,7 @@ class Correlator(Maintenance):
                     if (a in assets or front in assets) and (old is None or cut.get(old) == front):
                         inc.behind[a] = front
                 inc.root = root_cause(episodes, self.topology, inc.behind, self.cfg.root_share, depth)
+                inc.rca = self.ranker.rank(episodes, self.topology) if self.ranker else None
                 inc.impact = impact(
                     episodes, self.topology, inc.behind, inc.opened_at, inc.updated_at, depth, self.cfg.rank
                 )

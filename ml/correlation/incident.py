@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ems.ml.correlation.episodes import Episode
-from ems.schemas.incident import ChangeKind, Impact, IncidentChanged, IncidentState, Member, RootCause
+from ems.schemas.incident import (
+    ChangeKind,
+    Impact,
+    IncidentChanged,
+    IncidentState,
+    Member,
+    Ranking,
+    RootCause,
+)
 
 Key = tuple[str, int]  # (alert_id, episode number)
 # When several things happened to an incident between two records, the record's kind is the first
@@ -98,6 +106,7 @@ class Incident:
     total: int = 0
     version: int = 0
     root: RootCause | None = None
+    rca: Ranking | None = None  # the model's root-cause ranking
     impact: Impact = field(default_factory=lambda: Impact(score=0.0))
     behind: dict[str, str] = field(default_factory=dict)  # member asset -> the down device it sat behind
     departed: list[Membership] = field(default_factory=list)
@@ -168,6 +177,7 @@ class Incident:
             alerts=len(self.members),
             assets=sorted({m.episode.asset_id for m in self.members.values() if m.episode.asset_id})[:1000],
             root_cause=self.root,
+            rca=self.rca,
             impact=impact,
             version=self.version,
             seq=seq,

@@ -82,6 +82,7 @@ def rebuild(c: Correlator, records: Iterable[IncidentChanged]) -> None:
             total=h.members_total,
             version=h.version,
             root=h.root_cause,
+            rca=h.rca,
             impact=h.impact,
         )
         for m in sorted(current[incident_id], key=lambda m: (m.opened_at, m.alert_id, m.episode)):

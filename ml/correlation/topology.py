@@ -71,6 +71,9 @@ class Topology:
     _reach: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     _dependents: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     _cuts: dict[tuple[frozenset[str], int], dict[str, str]] = field(default_factory=dict)
+    _behind: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
+    _depth: tuple[int, dict[str, int]] | None = None
+    _anchors: tuple[int, list[str]] | None = None
 
     def upsert(self, asset: Asset) -> bool:
         """Take an asset's latest snapshot; True when its edges changed. A retired asset has none."""
@@ -90,6 +93,7 @@ class Topology:
         self._edges[asset.asset_id] = edges
         self.version += 1
         self._cuts.clear()
+        self._behind.clear()
         return True
 
     def _link(self, source: str, kind: str, target: str, step: int) -> None:
@@ -108,6 +112,71 @@ class Topology:
             count(self._reach, target, source)
         if kind in DEPENDENCY_EDGES:
             count(self._dependents, target, source)
+
+    def targets(self, asset_id: str) -> frozenset[tuple[str, str]]:
+        """The asset's own edges: (type, target)."""
+        return self._edges.get(asset_id, frozenset())
+
+    def linked(self, asset_id: str) -> list[str]:
+        """Neighbours on the poller's path view (`connected_to`, `runs_on`, both ways)."""
+        return sorted(self._reach.get(asset_id, ()))
+
+    def anchors(self) -> list[str]:
+        """Where the pollers' walks start: the pollers, and for each island of the path view they do
+        not reach (an edge missing from the registry), its most critical, best-linked asset."""
+        if self._anchors is not None and self._anchors[0] == self.version:
+            return self._anchors[1]
+        pollers = self.pollers
+        seen: set[str] = set()
+        out = list(pollers)
+        for start in [*pollers, *sorted(set(self.nodes) | set(self._reach))]:
+            if start in seen:
+                continue
+            island, queue = {start}, deque([start])
+            while queue:
+                for there in self._reach.get(queue.popleft(), ()):
+                    if there not in island:
+                        island.add(there)
+                        queue.append(there)
+            seen |= island
+            if not island & set(pollers) and len(island) > 1:
+
+                def key(a: str) -> tuple[int, int, str]:
+                    node = self.nodes.get(a)
+                    return (-((node.criticality or 0) if node else 0), -len(self._reach.get(a, ())), a)
+
+                out.append(min(island, key=key))
+        self._anchors = (self.version, out)
+        return out
+
+    def _walk(self, without: str | None) -> dict[str, int]:
+        pollers = [p for p in self.anchors() if p != without]
+        dist = {p: 0 for p in pollers}
+        queue = deque(pollers)
+        while queue:
+            here = queue.popleft()
+            for there in self._reach.get(here, ()):
+                if there not in dist and there != without:
+                    dist[there] = dist[here] + 1
+                    queue.append(there)
+        return dist
+
+    def poller_hops(self) -> dict[str, int]:
+        """Hops from the nearest anchor (poller, or an island's anchor) of every asset it reaches
+        (cached per topology version)."""
+        if self._depth is None or self._depth[0] != self.version:
+            self._depth = (self.version, self._walk(None))
+        return self._depth[1]
+
+    def only_through(self, asset_id: str) -> frozenset[str]:
+        """What the pollers reach only through `asset_id` (cut off if it went down); cached."""
+        key = (asset_id, self.version)
+        if key not in self._behind:
+            if len(self._behind) >= 4096:
+                self._behind.clear()
+            reached = self.poller_hops()
+            self._behind[key] = frozenset(set(reached) - set(self._walk(asset_id)) - {asset_id})
+        return self._behind[key]
 
     def is_hub(self, asset_id: str) -> bool:
         node = self.nodes.get(asset_id)

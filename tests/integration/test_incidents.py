@@ -3,6 +3,7 @@ correlate stage, projected, read back over the API; the stage killed mid-stream;
 
 Seed Example 1: a core router down behind 20 devices -> one incident of 21 alerts with its impact and
 revenue at risk. Seed Example 2: database CPU -> payment API p95 2100 ms > 500 ms -> one incident.
+The root-cause model names the core router (with the devices behind it) and the database.
 A fault at another site minutes later stays an incident of its own.
 """
 
@@ -154,6 +155,8 @@ def run(pipeline: Pipeline) -> None:
     core, site_b, payments = found
     assert core["root_asset_id"] == aid("a-core") and site_b["root_asset_id"] == aid("b-sw")
     assert payments["root_asset_id"] == aid("pay-db")
+    # The root-cause model names the same assets, with its explanation (docs/rca.md).
+    assert [i["rca_asset_id"] for i in found] == [aid("a-core"), aid("b-sw"), aid("pay-db")]
 
     with pipeline.client() as c:
         detail = c.get(f"/api/v1/incidents/{core['incident_id']}").json()
@@ -177,6 +180,10 @@ def run(pipeline: Pipeline) -> None:
         "duration",
     }
     assert detail["root_cause"]["explains"] == 20
+    rca = detail["rca"]
+    assert rca["name"] == "a-core" and rca["event"] == "Device Unreachable" and rca["model"]
+    assert rca["confidence"] > 0.5 and len(rca["candidates"]) == 3
+    assert "20 of 20 other alerting assets are reachable only through it" in rca["explanation"]
     assert detail["timeline"][0]["kind"] == "opened" and detail["timeline"][-1]["version"] == core["version"]
     assert [i["alerts"] for i in page["incidents"] + rest.json()["incidents"]][:3] == [21, 3, 2]
 

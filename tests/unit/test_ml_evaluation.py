@@ -71,9 +71,14 @@ def test_the_cli_prints_scores_and_takes_parameter_overrides(capsys: pytest.Capt
         configured(["nope=1"])
     assert main(["--seeds", "4", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"overall", "kinds"} and 0 <= out["overall"]["purity"] <= 1
+    assert set(out) == {"overall", "kinds", "rca"} and 0 <= out["overall"]["purity"] <= 1
+    assert out["rca"]["overall"]["faults"] > 0 and 0 <= out["rca"]["overall"]["top1"] <= 1
+    assert set(out["rca"]["kinds"]) <= {"device_down", "link_down", "db_cpu", "instance_stopped", "disk_full"}
     assert main(["--seeds", "4"]) == 0
-    assert "overlapping independent fault pairs merged" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "overlapping independent fault pairs merged" in printed and "root cause" in printed
+    assert main(["--seeds", "4", "--json", "--set", "rca_model=off"]) == 0
+    assert json.loads(capsys.readouterr().out)["rca"] is None
 
 
 def test_a_stream_compressed_into_one_batch_gives_the_same_incidents() -> None:
