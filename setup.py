@@ -27,6 +27,7 @@ FOLDERS = {
     "itsm": "ems.itsm",
     "noise": "ems.noise",
     "notify": "ems.notify",
+    "apm": "ems.apm",
 }
 
 

@@ -36,6 +36,18 @@ async def read_body(
     limit: int | None = None,
 ) -> Any:
     """The request body parsed as JSON after the checks above; None for an absent optional body."""
+    body = await read_bytes(request, accepted, required=required, limit=limit)
+    return None if body is None else parse_json(body)
+
+
+async def read_bytes(
+    request: Request,
+    accepted: tuple[str, ...] = JSON_TYPES,
+    *,
+    required: bool = True,
+    limit: int | None = None,
+) -> bytes | None:
+    """The raw request body after the media type and size checks; None for an absent optional body."""
     if not has_body(request.headers):
         if required:
             raise ApiError(400, "empty request body; expected a JSON object or array")
@@ -54,7 +66,7 @@ async def read_body(
         if required:
             raise ApiError(400, "empty request body; expected a JSON object or array")
         return None
-    return parse_json(bytes(body))
+    return bytes(body)
 
 
 def parse_json(body: bytes) -> Any:

@@ -8,12 +8,14 @@ from typing import Any
 from ems.api import (
     alert_actions,
     alert_routes,
+    apm_map,
     asset_endpoints,
     events,
     heartbeats,
     incidents,
     integrations,
     notifications,
+    otlp,
     series,
     status_routes,
     suppressions,
@@ -34,6 +36,8 @@ ENDPOINTS: list[Endpoint] = [
     *suppressions.ENDPOINTS,
     *heartbeats.ENDPOINTS,
     *series.ENDPOINTS,
+    *otlp.ENDPOINTS,  # OTLP/HTTP traces (docs/apm.md)
+    *apm_map.ENDPOINTS,
     *integrations.ENDPOINTS,  # Alertmanager, Alerta and PagerDuty clients (docs/ingest.md)
     *security_routes.ENDPOINTS,  # login, sessions, users, keys
     *status_routes.ENDPOINTS,

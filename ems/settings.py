@@ -212,6 +212,18 @@ class Settings(BaseSettings):
     aws_thresholds: list[ThresholdRule] = Field(
         default_factory=list, description="Threshold rules before the defaults (JSON list, as for SNMP)"
     )
+    # APM lite (docs/apm.md): span windows and the High Response Time threshold
+    apm_window_seconds: int = Field(60, ge=1, le=3600, description="Width of the APM metric windows (s)")
+    apm_grace_seconds: int = Field(
+        10, ge=0, le=3600, description="A window closes this long (event time) after its end"
+    )
+    apm_p95_threshold_ms: float = Field(
+        1000.0, gt=0, description="P95 above this (ms) raises High Response Time on an endpoint"
+    )
+    apm_p95_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description='P95 thresholds (ms) per "<service> <endpoint>" or per "<service>"',
+    )
     # Authentication (api/security): users and API keys in PostgreSQL, sessions in Redis
     jwt_secret: SecretStr | None = Field(
         None,

@@ -10,9 +10,10 @@ ticker for the SLA sweep), `suppressions` (aiokafka: `silence.*` and `window.*` 
 `ems.suppressions`; one instance only: it keeps them all), `heartbeats` (aiokafka: heartbeat
 observations and the clock -> `ems.heartbeats` and HeartbeatMissing alert events; one instance only;
 with it, the heartbeat ticker), `notify` (aiokafka: alert changes + suppressions -> notification
-decisions on `ems.notifications`, and the sender that delivers them; one instance only). All by
-default; scale out by starting more processes with a subset (`--stages dedupe`), each stage's
-partitions are shared in its group.
+decisions on `ems.notifications`, and the sender that delivers them; one instance only), `apm`
+(aiokafka: OTLP span batches -> per-endpoint metrics, High Response Time events and service
+discoveries on the raw topic). All by default; scale out by starting more processes with a subset
+(`--stages dedupe`), each stage's partitions are shared in its group.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ems.agents.notify_worker import NotifyWorker
 from ems.agents.severity import SeverityPolicy
 from ems.agents.suppressions_worker import SuppressionsWorker
 from ems.agents.tickets_worker import TicketsWorker, TicketTicker
+from ems.apm.worker import ApmWorker
 from ems.infra.migrate import migrate
 from ems.logs import faust_logging_config
 from ems.projections.alerts import AlertsProjection
@@ -65,6 +67,7 @@ STAGES = (
     "suppressions",
     "heartbeats",
     "notify",
+    "apm",
 )
 
 
@@ -107,6 +110,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
             out.append(HeartbeatTicker(settings))
     if "notify" in stages:
         out.extend([NotifyWorker(settings), NotifySender(settings)])
+    if "apm" in stages:
+        out.append(ApmWorker(settings))
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
     if settings.liveness_interval > 0:

@@ -20,6 +20,7 @@ from ems.schemas.heartbeat import HeartbeatBatch, HeartbeatChanged
 from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.schemas.notification import NotificationAttempt, NotificationBatch, NotificationDecided
 from ems.schemas.observation import Observation
+from ems.schemas.span import SpanBatch
 from ems.schemas.suppression import SuppressionBatch, SuppressionChanged
 from ems.schemas.ticket import TicketBatch, TicketChanged
 
@@ -49,6 +50,7 @@ MODELS: dict[str, type[Record]] = {
         NotificationDecided,
         NotificationAttempt,
         NotificationBatch,
+        SpanBatch,
     )
 }
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

@@ -32,6 +32,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("events", "fingerprint", "Event: normalized events"),
     TopicSpec("alerts", "fingerprint", "AlertChanged: alert state after each change"),
     TopicSpec("metrics", "asset id", "Observation(kind=metrics): metric sample batches"),
+    TopicSpec(
+        "apm.spans", "service name", "SpanBatch: the reduced spans of one service from one OTLP request"
+    ),
     TopicSpec("commands", "target id", "operator commands from the API"),
     TopicSpec("assets", "asset id", "the asset registry", compacted=True),
     # One writer (the correlation stage), one ordered log of its decisions: a single partition.
