@@ -1,9 +1,9 @@
 """Per service and endpoint, per window of event time: requests, errors and a latency sketch. Pure.
 
 A server span counts in the window holding its END time (event time, not arrival), so replaying the
-same records gives the same windows. A window closes once the partition's watermark (the latest span
-end seen, less `grace`) passes its end; only closed windows are published, once each (the metric
-store keeps the first sample of a series and time). A span of an already closed window is late: it
+same records gives the same windows. A window closes once the service's watermark (the latest span
+end seen of that service, less `grace`) passes its end; only closed windows are published, once each
+(the metric store keeps the first sample of a series and time). A span of an already closed window is late: it
 is counted in `late` and left out (its window was published).
 """
 
@@ -47,7 +47,7 @@ class Window:
 
 @dataclass
 class Windows:
-    """The open windows of one input partition and its watermark."""
+    """The open windows of one service and its watermark."""
 
     seconds: int = 60
     grace: int = 10

@@ -1,8 +1,9 @@
 """The `apm` stage: `ems.apm.spans` -> per-endpoint metrics, High Response Time events and service /
 database discoveries on `ems.observations.raw` (stored and raised by the existing pipeline).
 
-Windows are kept per input partition (spans are keyed by service, so a service's spans meet in one
-instance) and advanced by the spans' own end times only: replaying the topic gives the same records.
+Spans are keyed by service, so all of a service's spans meet in one instance; its windows advance
+with its own spans' end times only (one service's exporter running ahead of another's makes no
+span of the other late), so replaying the topic gives the same records.
 Offsets are committed after each batch; a restart loses the windows still open then (docs/apm.md).
 """
 
@@ -32,17 +33,18 @@ class ApmCore:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.windows: dict[int, Windows] = {}
+        self.windows: dict[tuple[str | None, str], Windows] = {}
         self.dependencies = DependencyMap()
         self.alerts = ResponseTimeAlerts(
             ResponseTimeRule(settings.apm_p95_threshold_ms, dict(settings.apm_p95_thresholds))
         )
 
-    def add(self, partition: int, batch: SpanBatch) -> list[Observation]:
+    def add(self, batch: SpanBatch) -> list[Observation]:
         """Count a batch; the discoveries it causes."""
-        windows = self.windows.get(partition)
+        key = (batch.tenant, batch.service)
+        windows = self.windows.get(key)
         if windows is None:
-            windows = self.windows[partition] = Windows(
+            windows = self.windows[key] = Windows(
                 self.settings.apm_window_seconds, self.settings.apm_grace_seconds
             )
         late = windows.late
@@ -55,8 +57,8 @@ class ApmCore:
     def close(self) -> list[Observation]:
         """The metrics (and alert changes) of every window closed by now."""
         out: list[Observation] = []
-        for partition in sorted(self.windows):
-            for window in self.windows[partition].close():
+        for key in sorted(self.windows, key=str):
+            for window in self.windows[key].close():
                 out.append(metrics(window))
                 event = self.alerts.observe(window)
                 if event is not None:
@@ -77,14 +79,14 @@ class ApmWorker(BatchStage):
         self.raw = settings.topic("observations.raw")
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
-        for tp, messages in batch.items():
+        for messages in batch.values():
             for msg in messages:
                 try:
                     record = decode(msg.value, SpanBatch)
                 except DecodeError as exc:
                     await dead.reject(str(exc), msg)
                     continue
-                for obs in self.core.add(tp.partition, record):
+                for obs in self.core.add(record):
                     await self.emit(producer, self.raw, encode(obs), obs.key.encode())
         for obs in self.core.close():
             await self.emit(producer, self.raw, encode(obs), obs.key.encode())

@@ -226,7 +226,7 @@ def test_the_stage_core_gives_the_same_records_when_its_input_is_replayed():
     def run():
         core, out = ApmCore(settings), []
         for b in batches:
-            out += core.add(0, b)
+            out += core.add(b)
             out += core.close()
         return [o.model_dump() for o in out]
 
