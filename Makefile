@@ -67,9 +67,10 @@ unit: $(STAMP)                        ## pure unit tests only (no servers)
 bench: $(STAMP) servers               ## throughput and latency on real servers (prints figures)
 	$(BIN)/python -m ems.bench
 
-bench-all: bench                      ## every benchmark: pipeline, metric ingest, 1M-alert queries
+bench-all: bench                      ## every benchmark: pipeline, metric ingest, 1M-alert queries, OTLP receiver
 	$(BIN)/python -m ems.bench.metrics_ingest
 	$(BIN)/python -m ems.bench.alert_queries
+	$(BIN)/python -m ems.bench.otlp
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,7 +2,7 @@
 
 JSON follows the OTLP/JSON rules: lowerCamelCase fields, trace and span ids in hex (not protobuf's
 base64), enums as integers, 64-bit integers as numbers or strings; unknown fields are ignored.
-A span that cannot be used (no end time, ending before it starts, no name) is rejected and counted
+A span that cannot be used (no end time, or ending before it starts) is rejected and counted
 in the answer's `partial_success`; a body that is not an ExportTraceServiceRequest is an `OtlpError`.
 """
 
@@ -24,8 +24,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from pydantic import ValidationError
 
-from ems.schemas.span import SpanBatch, SpanSummary
+from ems.schemas.span import SpanBatch
+from ems.streams.codecs import format_validation_error
 
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 SERVER_KINDS = {2, 5}  # SPAN_KIND_SERVER, SPAN_KIND_CONSUMER
@@ -149,49 +151,46 @@ def _text(value: Any) -> str | None:
 def summarize(request: ExportTraceServiceRequest, tenant: str | None = None) -> Decoded:
     """Reduce the request's server and client spans to `SpanBatch`es, one per service."""
     out = Decoded()
-    by_service: dict[str, list[SpanSummary]] = defaultdict(list)
+    by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for resource_spans in request.resource_spans:
         resource = {a.key: value_of(a.value) for a in resource_spans.resource.attributes}
         service = _text(resource.get("service.name")) or UNKNOWN_SERVICE
+        spans = by_service[service]
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                role = (
-                    "server" if span.kind in SERVER_KINDS else "client" if span.kind in CLIENT_KINDS else None
-                )
-                why = _unusable(span)
+                kind, start, end = span.kind, span.start_time_unix_nano, span.end_time_unix_nano
+                why = "no end time" if not end else "ends before it starts" if end < start else None
                 if why:
                     out.rejected += 1
                     out.reasons.append(f"span {span.span_id.hex() or '(no id)'} of {service}: {why}")
                     continue
                 out.accepted += 1
+                role = "server" if kind in SERVER_KINDS else "client" if kind in CLIENT_KINDS else None
                 if role is None:
                     continue  # internal spans: neither a request nor a dependency
                 attrs = {a.key: value_of(a.value) for a in span.attributes}
-                by_service[service].append(
-                    SpanSummary(
-                        endpoint=endpoint_of(span.name, attrs),
-                        role=role,
-                        end_ns=span.end_time_unix_nano,
-                        duration_ms=(span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
-                        error=span.status.code == STATUS_ERROR,
-                        peer_service=_text(attrs.get("peer.service")),
-                        db_system=_text(attrs.get("db.system.name") or attrs.get("db.system")),
-                        db_name=_text(attrs.get("db.namespace") or attrs.get("db.name")),
-                        server_address=_text(attrs.get("server.address") or attrs.get("net.peer.name")),
-                    )
+                spans.append(
+                    {
+                        "endpoint": endpoint_of(span.name, attrs),
+                        "role": role,
+                        "end_ns": end,
+                        "duration_ms": (end - start) / 1e6,
+                        "error": span.status.code == STATUS_ERROR,
+                        "peer_service": _text(attrs.get("peer.service")),
+                        "db_system": _text(attrs.get("db.system.name") or attrs.get("db.system")),
+                        "db_name": _text(attrs.get("db.namespace") or attrs.get("db.name")),
+                        "server_address": _text(attrs.get("server.address") or attrs.get("net.peer.name")),
+                    }
                 )
-    out.batches = [SpanBatch(service=s, tenant=tenant, spans=spans) for s, spans in by_service.items()]
+    try:  # one validation per batch (NUL and length rules of the record), not one per span
+        out.batches = [
+            SpanBatch.model_validate({"service": s, "tenant": tenant, "spans": spans})
+            for s, spans in by_service.items()
+            if spans
+        ]
+    except ValidationError as exc:
+        raise OtlpError(f"unusable span fields: {format_validation_error(exc)}") from None
     return out
-
-
-def _unusable(span: Any) -> str | None:
-    if not span.end_time_unix_nano:
-        return "no end time"
-    if span.end_time_unix_nano < span.start_time_unix_nano:
-        return "ends before it starts"
-    if not span.name and span.kind in SERVER_KINDS:
-        return "no name"
-    return None
 
 
 def endpoint_of(name: str, attrs: dict[str, Any]) -> str:
