@@ -18,7 +18,7 @@ from ems.api.body import read_bytes
 from ems.api.errors import ApiError
 from ems.api.routing import Call, Endpoint
 from ems.api.tenancy import tenant_of
-from ems.apm.otlp import JSON, PROTOBUF, OtlpError, inflate, parse, summarize
+from ems.apm.otlp import JSON, PROTOBUF, Decoded, OtlpError, inflate, parse, summarize
 
 MEDIA_TYPES = (PROTOBUF, JSON)
 
@@ -26,12 +26,12 @@ MEDIA_TYPES = (PROTOBUF, JSON)
 async def post_traces(call: Call) -> Any:
     request = call.request
     limit = call.settings.max_payload_bytes
-    body = await read_bytes(request, MEDIA_TYPES, required=False, limit=limit)  # empty: no spans
+    body = await read_bytes(request, MEDIA_TYPES, required=False, limit=limit)
     media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     media = PROTOBUF if media == PROTOBUF else JSON
     try:
         data = inflate(body or b"", request.headers.get("content-encoding", ""), limit)
-        decoded = summarize(parse(data, media), tenant_of(call))
+        decoded = summarize(parse(data, media), tenant_of(call)) if data else Decoded()  # empty: no spans
     except OtlpError as exc:
         raise ApiError(400, str(exc)) from None
     except OverflowError as exc:

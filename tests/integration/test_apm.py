@@ -223,7 +223,7 @@ def test_traces_become_percentiles_error_rates_the_dependency_map_and_the_alert(
     assert abs(raised["p95_ms"] - want) <= 0.01 * want
 
 
-def test_malformed_bodies_get_400_with_the_reason_and_no_credential_401(apm):
+def test_malformed_bodies_get_400_partial_success_names_bad_spans_and_no_credential_401(apm):
     url = f"{apm.api}/v1/traces"
     with apm.client() as api:
         bad = api.post(
@@ -239,5 +239,31 @@ def test_malformed_bodies_get_400_with_the_reason_and_no_credential_401(apm):
         assert bad.status_code == 400 and "traceId" in bad.text
         wrong = api.post("/v1/traces", content=b"x", headers={"Content-Type": "text/plain"})
         assert wrong.status_code == 415
+        # OTLP/JSON with one usable span and one ending before it starts: 200, partial success.
+        now = time.time_ns()
+        spans = [
+            {
+                "traceId": "ab" * 16,
+                "spanId": "cd" * 8,
+                "name": "GET /json",
+                "kind": 2,
+                "startTimeUnixNano": str(now - 5_000_000),
+                "endTimeUnixNano": str(now),
+            },
+            {
+                "traceId": "ab" * 16,
+                "spanId": "ef" * 8,
+                "name": "GET /json",
+                "kind": 2,
+                "startTimeUnixNano": str(now),
+                "endTimeUnixNano": str(now - 1),
+            },
+        ]
+        service = {"attributes": [{"key": "service.name", "value": {"stringValue": "json-app"}}]}
+        body = {"resourceSpans": [{"resource": service, "scopeSpans": [{"spans": spans}]}]}
+        partial = api.post("/v1/traces", json=body)
+        assert partial.status_code == 200 and partial.headers["content-type"] == "application/json"
+        answer = partial.json()["partialSuccess"]
+        assert answer["rejectedSpans"] == "1" and "efefefefefefefef" in answer["errorMessage"]
     anonymous = httpx.post(url, content=b"", headers={"Content-Type": "application/x-protobuf"}, timeout=30)
     assert anonymous.status_code == 401
