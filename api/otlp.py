@@ -38,7 +38,6 @@ async def post_traces(call: Call) -> Any:
         raise ApiError(413, str(exc)) from None
     if decoded.batches:
         await call.state.appender.append(call.settings.topic("apm.spans"), decoded.batches)
-    call.state.metrics.accepted.inc(decoded.accepted)
     return Response(decoded.response(media), status_code=200, media_type=media)
 
 
