@@ -70,11 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "worker",
         help="run pipeline stages (normalize, dedupe, projections, assets, correlate, tickets, "
-        "suppressions, heartbeats, notify)",
+        "suppressions, heartbeats, notify, apm)",
     )
     p.add_argument(
         "--stages",
-        default="normalize,dedupe,projections,assets,correlate,tickets,suppressions,heartbeats,notify",
+        default="normalize,dedupe,projections,assets,correlate,tickets,suppressions,heartbeats,notify,apm",
         help="comma-separated stages to run in this process (default: all)",
     )
     p.add_argument(
