@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import random
 
@@ -107,6 +108,16 @@ def test_otlp_json_with_hex_ids_and_integer_enums():
     assert orjson.loads(decoded.response(JSON)) == {}
 
 
+def deep_attribute(depth: int) -> bytes:
+    """A resource attribute nested `depth` key-value lists deep (past protobuf's recursion limit)."""
+    value = {"stringValue": "x"}
+    for _ in range(depth):
+        value = {"kvlistValue": {"values": [{"key": "k", "value": value}]}}
+    return json.dumps(
+        {"resourceSpans": [{"resource": {"attributes": [{"key": "a", "value": value}]}}]}
+    ).encode()
+
+
 @pytest.mark.parametrize(
     ("body", "media", "why"),
     [
@@ -119,6 +130,7 @@ def test_otlp_json_with_hex_ids_and_integer_enums():
             JSON,
             "OTLP/JSON",
         ),
+        (deep_attribute(150), JSON, "OTLP/JSON"),
     ],
 )
 def test_malformed_bodies_are_refused_with_the_reason(body, media, why):
