@@ -28,8 +28,8 @@ from ems.api.security import routes as security_routes
 ENDPOINTS: list[Endpoint] = [
     *events.ENDPOINTS,
     *alert_routes.ENDPOINTS,  # list, count, top: before /alerts/{alert_id}
+    *notifications.ENDPOINTS,  # before /alerts/{alert_id}/{action}, so its 405s name GET
     *alert_actions.ENDPOINTS,
-    *notifications.ENDPOINTS,
     *asset_endpoints.ENDPOINTS,
     *incidents.ENDPOINTS,
     *tickets.ENDPOINTS,
