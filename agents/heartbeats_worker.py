@@ -22,14 +22,13 @@ Protocol:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
+from ems.agents.command_ticker import CommandTicker, clock_command
 from ems.agents.heartbeats import Beat, Monitor, Step
 from ems.agents.normalize_worker import record_defaults
 from ems.schemas.command import Command
@@ -39,8 +38,7 @@ from ems.schemas.observation import HeartbeatBody, Observation
 from ems.settings import Settings
 from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage, guarded
 from ems.streams.codecs import DecodeError, decode, encode
-from ems.streams.kafka import DeadLetters, close_quietly, make_producer, read_to_end, settle
-from ems.streams.stage import Stage
+from ems.streams.kafka import DeadLetters, read_to_end
 
 log = logging.getLogger(__name__)
 POSITIONS_EVERY = 5000  # other records after which a batch carries the positions alone
@@ -173,29 +171,11 @@ class HeartbeatsWorker(BatchStage):
 
 def tick(at: datetime | None = None) -> Command:
     """A `heartbeat.tick`: the clock for expiries when no other record comes (its time: now)."""
-    return Command(
-        name="heartbeat.tick", target="heartbeats", actor="ticker", **({"occurred_at": at} if at else {})
-    )
+    return clock_command("heartbeat.tick", "heartbeats", at)
 
 
-class HeartbeatTicker(Stage):
+class HeartbeatTicker(CommandTicker):
     """Appends a `heartbeat.tick` (the wall clock) to `ems.commands` every `tick_interval` s."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__("heartbeat-ticker")
-        self.settings = settings
-        self.topic = settings.topic("commands")
-
-    async def run(self) -> None:
-        producer = make_producer(self.settings)
-        try:
-            await producer.start()
-            self.status.running()
-            while not self.stopping:
-                record = tick()
-                await settle([await producer.send(self.topic, value=encode(record), key=record.key.encode())])
-                self.status.progress(1)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.settings.tick_interval)
-        finally:
-            await close_quietly(producer)
+        super().__init__(settings, "heartbeat-ticker", "heartbeat.tick", "heartbeats")

@@ -26,8 +26,6 @@ Protocol:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from datetime import datetime
@@ -35,6 +33,7 @@ from datetime import datetime
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from ems.agents.autoticket import AutoTicketer
+from ems.agents.command_ticker import CommandTicker, clock_command
 from ems.agents.tickets import Desk, DeskConfig
 from ems.schemas.command import Command
 from ems.schemas.incident import IncidentBatch
@@ -42,8 +41,7 @@ from ems.schemas.ticket import TicketBatch, TicketChanged
 from ems.settings import Settings
 from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage, guarded
 from ems.streams.codecs import DecodeError, decode, encode
-from ems.streams.kafka import DeadLetters, close_quietly, make_producer, read_to_end, settle
-from ems.streams.stage import Stage
+from ems.streams.kafka import DeadLetters, read_to_end
 
 log = logging.getLogger(__name__)
 POSITIONS_EVERY = 5000  # commands of other domains after which a record carries the positions alone
@@ -207,29 +205,11 @@ class TicketsWorker(BatchStage):
 
 def tick(at: datetime | None = None) -> Command:
     """A `ticket.tick`: the clock for the SLA sweep when no other record comes (its time: now)."""
-    return Command(
-        name="ticket.tick", target="tickets", actor="ticker", **({"occurred_at": at} if at else {})
-    )
+    return clock_command("ticket.tick", "tickets", at)
 
 
-class TicketTicker(Stage):
+class TicketTicker(CommandTicker):
     """Appends a `ticket.tick` (the wall clock) to `ems.commands` every `tick_interval` s."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__("ticket-ticker")
-        self.settings = settings
-        self.topic = settings.topic("commands")
-
-    async def run(self) -> None:
-        producer = make_producer(self.settings)
-        try:
-            await producer.start()
-            self.status.running()
-            while not self.stopping:
-                record = tick()
-                await settle([await producer.send(self.topic, value=encode(record), key=record.key.encode())])
-                self.status.progress(1)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.settings.tick_interval)
-        finally:
-            await close_quietly(producer)
+        super().__init__(settings, "ticket-ticker", "ticket.tick", "tickets")
