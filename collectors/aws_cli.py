@@ -174,34 +174,21 @@ def text(result: dict[str, Any]) -> str:
 
 async def run_collector(settings: Settings) -> int:
     """`ems collector aws`: publish to Kafka until SIGTERM/SIGINT."""
-    import signal
-
     from ems.collectors.aws_client import Clients
     from ems.collectors.aws_collector import Collector
-    from ems.streams.kafka import make_producer, send_record
-    from ems.streams.topics import ensure_topics
+    from ems.collectors.publish import kafka_sink, stop_on_signals
 
     config = config_from(settings)
     clients = Clients(config.options)
     if not all(region for _, region in config.scopes(clients)):
         print("error: no region (set EMS_AWS_REGIONS or AWS_DEFAULT_REGION)", file=sys.stderr)
         return 2
-    await ensure_topics(settings)
-    producer = make_producer(settings)
-    await producer.start()
-
-    async def sink(topic: str, record) -> None:
-        await send_record(producer, settings.topic(topic), record)
-
-    collector = Collector(config, sink, clients)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, collector.stop)
-    try:
-        await collector.run()
-    finally:
-        await producer.flush()
-        await producer.stop()
-        await clients.close()
+    async with kafka_sink(settings) as sink:
+        collector = Collector(config, sink, clients)
+        stop_on_signals(collector.stop)
+        try:
+            await collector.run()
+        finally:
+            await clients.close()
     log.info("AWS collector stopped after %d rounds", collector.rounds)
     return 0

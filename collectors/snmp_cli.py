@@ -181,34 +181,21 @@ def config_from(settings: Settings, path: str | None = None) -> CollectorConfig:
 
 async def run_collector(settings: Settings, path: str | None = None) -> int:
     """`ems collector snmp`: publish to Kafka until SIGTERM/SIGINT."""
-    import signal
-
+    from ems.collectors.publish import kafka_sink, stop_on_signals
     from ems.collectors.snmp_collector import Collector
-    from ems.streams.kafka import make_producer, send_record
     from ems.streams.liveness import collector_origin
-    from ems.streams.topics import ensure_topics
 
     config = config_from(settings, path)
     if not config.devices():
         print("error: no SNMP targets (set EMS_SNMP_TARGETS or EMS_SNMP_CONFIG_FILE)", file=sys.stderr)
         return 2
-    await ensure_topics(settings)
-    producer = make_producer(settings)
-    await producer.start()
-
-    async def sink(topic: str, record) -> None:
-        await send_record(producer, settings.topic(topic), record)
-
     liveness = (collector_origin(), settings.liveness_interval) if settings.liveness_interval > 0 else None
-    collector = Collector(config, sink, liveness=liveness)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, collector.stop)
-    try:
-        await collector.run()
-    finally:
-        await producer.flush()
-        await producer.stop()
-        collector.client.engine.close_dispatcher()
+    async with kafka_sink(settings) as sink:
+        collector = Collector(config, sink, liveness=liveness)
+        stop_on_signals(collector.stop)
+        try:
+            await collector.run()
+        finally:
+            collector.client.engine.close_dispatcher()
     log.info("SNMP collector stopped after %d polls", collector.polls)
     return 0
