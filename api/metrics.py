@@ -1,10 +1,21 @@
-"""Prometheus metrics of the API process, served at `/metrics`."""
+"""Prometheus metrics of the API, served at `/metrics`.
+
+With `ems api --workers N` the processes count into files under `PROMETHEUS_MULTIPROC_DIR` (set
+by `multiprocess_metrics` before they start), and whichever process answers `/metrics` serves the
+sum over all of them, not its own share.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -33,7 +44,32 @@ class ApiMetrics:
         )
 
     async def endpoint(self, request: Request) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        registry = self.registry
+        if os.environ.get(MULTIPROC_DIR):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def multiprocess_metrics() -> Iterator[str]:
+    """A fresh folder for the counters of the processes started inside (removed after), named by
+    `PROMETHEUS_MULTIPROC_DIR` in this process's environment, which they inherit. It must be set
+    before they import prometheus_client; one the operator set is used as it is, and kept."""
+    given = os.environ.get(MULTIPROC_DIR)
+    if given:
+        yield given
+        return
+    folder = tempfile.mkdtemp(prefix="ems-api-metrics-")
+    os.environ[MULTIPROC_DIR] = folder
+    try:
+        yield folder
+    finally:
+        os.environ.pop(MULTIPROC_DIR, None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class MetricsMiddleware:
