@@ -247,12 +247,9 @@ def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
             try:
                 wait_ready(api, logs)
                 print(f"## ems api --workers {workers}")
-                ok &= phase(
-                    api, headers, env, False, stream(args.posts, f"a{workers}", seed=workers), f"a{workers}"
-                )
-                ok &= phase(
-                    api, headers, env, True, stream(args.events, f"n{workers}", seed=workers), f"n{workers}"
-                )
+                for native, count, prefix in ((False, args.posts, "a"), (True, args.events, "n")):
+                    posts = stream(count, f"{prefix}{workers}", seed=workers)
+                    ok &= phase(api, headers, env, native, posts, f"{prefix}{workers}", proc.pid)
             finally:
                 stop_processes([proc])
     finally:
