@@ -41,6 +41,9 @@ def _api(args: argparse.Namespace) -> int:
         http="h11",
         h11_max_incomplete_event_size=settings.api_max_head_bytes,
         backlog=settings.api_backlog,
+        # How long a process may leave the supervisor's ping unanswered before it is killed and
+        # replaced; uvicorn's 5 s killed processes still importing on a loaded host, over and over.
+        timeout_worker_healthcheck=60,
     )
     if workers == 1:
         from ems.api.app import create_app
