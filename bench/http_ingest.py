@@ -2,7 +2,8 @@
 `POST /api/v1/events`, with 1 and 2 API processes, each run checked against the state a sequential
 Alerta would hold (`ems.bench.alerta_stream`). Exits non-zero when any end state differs.
 
-Starts the real servers (or uses the EMS_* ones with --external), one `ems worker` with every stage,
+Starts the real servers (the embedded ones with EMS_BENCH_STACK=embedded, or uses the EMS_* ones
+with --external), one `ems worker` with every stage,
 and `ems api --workers N` for each N of --api-workers. 32 connections; each connection owns a share
 of the alerts, so one request per alert is in flight at a time and each alert's posts stay in order.
 
@@ -218,9 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.external:
         return run(dict(os.environ), args)
-    from ems.infra.servers import RealStack
-
-    with RealStack() as stack:
+    if os.environ.get("EMS_BENCH_STACK") == "embedded":  # what `ems demo` runs on
+        from ems.infra.embedded import EmbeddedStack as Stack
+    else:
+        from ems.infra.servers import RealStack as Stack
+    with Stack() as stack:
         return run({**os.environ, **stack.env()}, args)
 
 
