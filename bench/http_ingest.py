@@ -143,13 +143,18 @@ def read_state(dsn: str, schema: str, prefix: str) -> dict[str, AlertaAlert]:
     }
 
 
-def settle(dsn: str, schema: str, prefix: str, posts: int, timeout: float = 600) -> tuple[dict, float]:
-    """The end state once the read model has counted all `posts` (or `timeout` s passed), and the wait."""
-    start = time.perf_counter()
+def settle(dsn: str, schema: str, prefix: str, events: int, stall: float = 60) -> tuple[dict, float]:
+    """The end state once the read model has counted `events` events, or when its count has not moved
+    for `stall` s (then the end state differs: the check says so); and the time waited."""
+    start = moved = time.perf_counter()
+    counted = -1
     while True:
         state = read_state(dsn, schema, prefix)
-        if sum(a.received for a in state.values()) >= posts or time.perf_counter() - start > timeout:
-            return state, time.perf_counter() - start
+        now, total = time.perf_counter(), sum(a.received for a in state.values())
+        if total >= events or now - moved > stall:
+            return state, now - start
+        if total != counted:
+            counted, moved = total, now
         time.sleep(0.5)
 
 
@@ -189,7 +194,7 @@ def phase(
         run = asyncio.run(send(api, headers, requests, 201))
     cpu = group_cpu(pgid) - cpu
     dsn, schema = env["EMS_DATABASE_URL"], env["EMS_READ_MODEL_SCHEMA"]
-    actual, waited = settle(dsn, schema, prefix, len(posts))
+    actual, waited = settle(dsn, schema, prefix, len(posts))  # all of them: anything less is wrong
     expected = alerta_state(posts)
     wrong = mismatches(expected, actual)
     what = "native batch" if native else "alerta single"
