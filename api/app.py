@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,7 +28,7 @@ from ems.api.security.authenticate import Authenticator
 from ems.api.table import ENDPOINTS
 from ems.api.ui import console_routes
 from ems.infra.migrate import check_schema_name, migrate
-from ems.settings import Settings
+from ems.settings import Settings, get_settings
 from ems.streams.failures import Backoff, describe
 from ems.streams.heartbeat import redis_client
 
@@ -49,7 +51,7 @@ def create_app(settings: Settings) -> Starlette:
             min_size=1,
             max_size=8,
             timeout=settings.api_read_timeout,
-            check=AsyncConnectionPool.check_connection,
+            check=RecentUseCheck(),
             kwargs={
                 "options": f"-c search_path={schema} "
                 f"-c statement_timeout={int(settings.api_statement_timeout * 1000)}",
@@ -89,6 +91,28 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.settings, app.state.metrics = settings, metrics
     return app
+
+
+class RecentUseCheck:
+    """The pool's check of a connection before handing it out, skipped for one handed out within the
+    last `fresh` seconds (its last use proved it alive): the check is a round trip to PostgreSQL, and
+    made on every checkout it was one in three of a keyed single-alert post's."""
+
+    def __init__(self, fresh: float = 1.0) -> None:
+        self.fresh = fresh
+        self._used: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    async def __call__(self, conn: Any) -> None:
+        last = self._used.get(conn)
+        now = time.monotonic()
+        if last is None or now - last > self.fresh:
+            await AsyncConnectionPool.check_connection(conn)
+        self._used[conn] = now
+
+
+def app_from_environment() -> Starlette:
+    """The API built from the EMS_* environment: the factory each process of `ems api --workers N` calls."""
+    return create_app(get_settings())
 
 
 async def _configure(conn: Any) -> None:

@@ -97,14 +97,17 @@ class Appender:
         deadline = loop.time() + self.timeout
         producer = await self.producer()
         keys = [r.key.encode() for r in records]
-        await self._check_leaders(producer, topic, keys)
+        # Each distinct key's partition, computed once (500 events of one source are one key) and
+        # given to `send`, which would hash every record's key again.
+        parts = await self._check_leaders(producer, topic, keys)
         futures: list[asyncio.Future] = []
         try:
-            for record, key in zip(records, keys, strict=True):
-                remaining = max(0.0, deadline - loop.time())
-                futures.append(
-                    await asyncio.wait_for(producer.send(topic, key=key, value=encode(record)), remaining)
-                )
+            # One bound for the whole loop: a `wait_for` per record made a task per record, which was
+            # most of the appender's cost for an array of 500 events.
+            async with asyncio.timeout_at(deadline):
+                for record, key in zip(records, keys, strict=True):
+                    part = parts.get(key) if parts else None
+                    futures.append(await producer.send(topic, key=key, value=encode(record), partition=part))
         except (TimeoutError, KafkaError) as exc:
             raise Unavailable(
                 f"Kafka did not take the write in {self.timeout:g} s: {type(exc).__name__}",
@@ -119,14 +122,18 @@ class Appender:
                 f"Kafka did not acknowledge the write in {self.timeout:g} s ({why})", appended=None
             )
 
-    async def _check_leaders(self, producer: AIOKafkaProducer, topic: str, keys: list[bytes]) -> None:
-        """Step 1: each partition the records go to has a leader we can connect to now."""
+    async def _check_leaders(
+        self, producer: AIOKafkaProducer, topic: str, keys: list[bytes]
+    ) -> dict[bytes, int] | None:
+        """Step 1: each partition the records go to has a leader we can connect to now. The partition
+        of each key (Kafka's keyed rule), or None when the topic's metadata is not known yet."""
         client = producer.client
         partitions = client.cluster.partitions_for_topic(topic)
         if not partitions:
-            return  # metadata not known yet: `send` fetches it within the bound
+            return None  # metadata not known yet: `send` fetches it within the bound
         count = len(partitions)
-        for part in {partition_for(key, count) for key in keys}:
+        parts = {key: partition_for(key, count) for key in set(keys)}
+        for part in set(parts.values()):
             leader = client.cluster.leader_for_partition(TopicPartition(topic, part))
             ready = False
             if leader is not None and leader != -1:
@@ -135,3 +142,4 @@ class Appender:
             if not ready:
                 client.force_metadata_update()
                 raise Unavailable(f"Kafka is unavailable: no reachable leader for {topic}:{part}")
+        return parts

@@ -1,9 +1,19 @@
-"""Prometheus metrics of the API process, served at `/metrics`, and the pipeline's stages as the API
-sees them in their Redis heartbeats (consumer lag, live workers, healthy) at the moment of the scrape."""
+"""Prometheus metrics of the API, served at `/metrics`, and the pipeline's stages as the API sees them
+in their Redis heartbeats (consumer lag, live workers, healthy) at the moment of the scrape.
+
+With `ems api --workers N` the processes count into files under `PROMETHEUS_MULTIPROC_DIR` (set
+by `multiprocess_metrics` before they start), and whichever process answers `/metrics` serves the
+sum over all of them, not its own share.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -14,6 +24,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -46,18 +57,21 @@ class ApiMetrics:
             "Records waiting on a stage's or projection's input (consumer lag), summed over its workers",
             ["stage"],
             registry=self.registry,
+            multiprocess_mode="livemostrecent",  # with --workers: the latest scrape's, not one per process
         )
         self.stage_instances = Gauge(
             "ems_stage_instances",
             "Live workers of a stage (reporting heartbeats)",
             ["stage"],
             registry=self.registry,
+            multiprocess_mode="livemostrecent",  # with --workers: the latest scrape's, not one per process
         )
         self.stage_healthy = Gauge(
             "ems_stage_healthy",
             "1 when a stage is alive and keeping up, 0 when /health names a problem of it",
             ["stage"],
             registry=self.registry,
+            multiprocess_mode="livemostrecent",  # with --workers: the latest scrape's, not one per process
         )
 
     def set_stages(self, report: dict[str, Any]) -> None:
@@ -71,7 +85,32 @@ class ApiMetrics:
             self.stage_healthy.labels(stage).set(1 if facts.get("ok") else 0)
 
     async def endpoint(self, request: Request) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        registry = self.registry
+        if os.environ.get(MULTIPROC_DIR):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def multiprocess_metrics() -> Iterator[str]:
+    """A fresh folder for the counters of the processes started inside (removed after), named by
+    `PROMETHEUS_MULTIPROC_DIR` in this process's environment, which they inherit. It must be set
+    before they import prometheus_client; one the operator set is used as it is, and kept."""
+    given = os.environ.get(MULTIPROC_DIR)
+    if given:
+        yield given
+        return
+    folder = tempfile.mkdtemp(prefix="ems-api-metrics-")
+    os.environ[MULTIPROC_DIR] = folder
+    try:
+        yield folder
+    finally:
+        os.environ.pop(MULTIPROC_DIR, None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class MetricsMiddleware:

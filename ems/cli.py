@@ -31,11 +31,9 @@ def _worker(args: argparse.Namespace) -> int:
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ems.api.app import create_app
-
     settings = get_settings()
-    uvicorn.run(
-        create_app(settings),
+    workers = args.workers or settings.api_workers
+    options: dict = dict(
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level="info",
@@ -44,9 +42,26 @@ def _api(args: argparse.Namespace) -> int:
         # uvicorn's own default would believe any from loopback.
         proxy_headers=False,
         # h11 refuses a head still incomplete past this size, so its own 16 KiB default made a long
-        # filter URL answered or reset depending on how the kernel split it into reads.
+        # filter URL answered or reset depending on how the kernel split it into reads. (h11 named:
+        # another parser, were one installed, would not read this bound.)
+        http="h11",
         h11_max_incomplete_event_size=settings.api_max_head_bytes,
+        backlog=settings.api_backlog,
+        # How long a process may leave the supervisor's ping unanswered before it is killed and
+        # replaced; uvicorn's 5 s killed processes still importing on a loaded host, over and over.
+        timeout_worker_healthcheck=60,
     )
+    if workers == 1:
+        from ems.api.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+        return 0
+    # N processes accept on the one socket this process binds; each builds its app from the
+    # environment (the EMS_* settings) and restarts if it dies. Their /metrics are summed (api/metrics.py).
+    from ems.api.metrics import multiprocess_metrics
+
+    with multiprocess_metrics():
+        uvicorn.run("ems.api.app:app_from_environment", factory=True, workers=workers, **options)
     return 0
 
 
@@ -87,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("api", help="serve the HTTP API")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument(
+        "--workers",
+        type=int,
+        choices=range(1, 65),
+        metavar="N",
+        help="serve the port with N processes, one per core (default: EMS_API_WORKERS, 1)",
+    )
     p.set_defaults(fn=_api)
 
     p = sub.add_parser("replay", help="rebuild the read models from offset 0 into fresh tables")

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    api_workers: int = Field(
+        1, ge=1, le=64, description="Processes `ems api` serves its port with (`--workers`; one per core)"
+    )
+    api_backlog: int = Field(
+        2048, ge=64, description="Connections the kernel queues for `ems api` before it accepts them"
+    )
     api_max_head_bytes: int = Field(
         1 << 20,
         ge=16_384,

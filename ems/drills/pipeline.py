@@ -106,8 +106,9 @@ class Pipeline:
 
         wait_for(prepared, 120, "the worker to create topics and tables")
 
-    def start_api(self) -> None:
-        self.start("api", "api")
+    def start_api(self, *options: str) -> None:
+        """Start `ems api` (with `options`, e.g. `--workers 2`); return once it answers."""
+        self.start("api", "api", *options)
         wait_for(self._api_up, 60, "the API to answer /health/ready")
 
     def _api_up(self) -> bool:

@@ -15,6 +15,7 @@ from ems.api.appender import Appender
 from ems.api.errors import Unavailable
 from ems.schemas.observation import EventBody, Observation
 from ems.settings import Settings
+from ems.streams.partitioning import partition_for
 
 RECORD = Observation(source="t", asset_id="ast_1", body=EventBody(event="E", severity="major"))
 
@@ -43,9 +44,13 @@ class Producer:
 
     def __init__(self, ready: bool = True, outcome: str = "ack") -> None:
         self.client, self.outcome, self.sent = Client(ready), outcome, 0
+        self.partitions: list[int | None] = []
 
-    async def send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future:
+    async def send(
+        self, topic: str, key: bytes, value: bytes, partition: int | None = None
+    ) -> asyncio.Future:
         self.sent += 1
+        self.partitions.append(partition)
         future = asyncio.get_running_loop().create_future()
         if self.outcome == "ack":
             future.set_result("metadata")
@@ -64,6 +69,14 @@ async def test_acknowledged_writes_return() -> None:
     producer = Producer()
     await appender(producer).append("raw", [RECORD, RECORD])
     assert producer.sent == 2
+
+
+async def test_records_go_to_the_partition_of_their_key() -> None:
+    producer = Producer()
+    other = Observation(source="t", asset_id="ast_2", body=EventBody(event="E", severity="major"))
+    await appender(producer).append("raw", [RECORD, other, RECORD])
+    expected = [partition_for(r.key.encode(), 4) for r in (RECORD, other, RECORD)]
+    assert producer.partitions == expected
 
 
 async def test_no_reachable_leader_is_not_appended_and_nothing_is_sent() -> None:
