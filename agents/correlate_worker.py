@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 
-from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ems.agents.assets_worker import read_snapshots
 from ems.agents.correlate_order import Reorder
@@ -39,10 +39,11 @@ from ems.schemas.alert import AlertChanged, AlertChangedBatch
 from ems.schemas.asset import AssetChanged
 from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.settings import Settings
-from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage
+from ems.streams.batch_stage import Batch
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.failures import Failure, classify, describe
 from ems.streams.kafka import DeadLetters, read_to_end
+from ems.streams.one_instance import OneInstanceStage
 
 log = logging.getLogger(__name__)
 POSITIONS_EVERY = 5000  # inputs after which a record carries the positions even without decisions
@@ -82,10 +83,11 @@ async def read_decisions(settings: Settings) -> tuple[list[IncidentChanged], dic
     return changes, positions
 
 
-class CorrelateWorker(BatchStage):
+class CorrelateWorker(OneInstanceStage):
     """Runs the correlation stage until `stop()`."""
 
     stage = "correlate"
+    keeps = "every alert (correlation needs them all)"
 
     def __init__(self, settings: Settings) -> None:
         self.alerts_topic = settings.topic("alerts")
@@ -102,35 +104,17 @@ class CorrelateWorker(BatchStage):
         self.core = Correlator(self.config)
         self.positions: dict[str, int] = {}  # "alerts:<partition>" -> next offset to apply
         self.order = Reorder()  # steps held until every partition passed their time
-        self.assigned: set[TopicPartition] | None = None
         self._since_positions = 0
-        self.rebuild_seconds = 0.0
 
     # -- step 1 ----------------------------------------------------------------------------------
-    def listener(self) -> ConsumerRebalanceListener:
-        return AssignmentNoted(self)  # rebuilt before the next batch (see assets_worker)
+    def whole_topics(self) -> tuple[str, ...]:
+        return (self.alerts_topic,)  # the instance holding every alert partition correlates
 
-    async def before_batch(self) -> bool:
-        """Step 1 when a rebalance asked for it; True: what was fetched before the seeks is dropped."""
-        if self.assigned is None:
-            return False
-        assigned, self.assigned = self.assigned, None
-        partitions = self.consumer.partitions_for_topic(self.alerts_topic) or set()
-        held = {tp.partition for tp in assigned if tp.topic == self.alerts_topic}
-        if held != partitions:
-            log.error(
-                "correlate: holds alert partitions %s of %s; correlation needs all of them in one "
-                "instance (run the correlate stage in one worker only); idle until reassigned",
-                sorted(held),
-                sorted(partitions),
-            )
-            self.core = None
-            return True
-        await self.rebuild(assigned)
-        return True
+    def idle(self) -> None:
+        self.core = None
 
-    async def rebuild(self, assigned: set[TopicPartition]) -> None:
-        started = time.perf_counter()
+    async def rebuild(self, assigned: set[TopicPartition]) -> str:
+        """Step 1 on each assignment: the topology from `ems.assets`, the incidents from `ems.incidents`."""
         core = Correlator(self.config)
         asset_parts = {tp.partition for tp in assigned if tp.topic == self.assets_topic}
         snapshots = await read_snapshots(self.settings, asset_parts)
@@ -144,17 +128,10 @@ class CorrelateWorker(BatchStage):
             if tp.topic == self.assets_topic:
                 # The rebuild read up to at least these ends: what comes later is applied live.
                 self.consumer.seek(tp, asset_ends[tp])
-            elif f"alerts:{tp.partition}" in positions:
-                self.consumer.seek(tp, positions[f"alerts:{tp.partition}"])
             else:
-                await self.consumer.seek_to_beginning(tp)
-        self.rebuild_seconds = time.perf_counter() - started
-        log.info(
-            "correlate: state rebuilt: %d assets, %d incident changes (%d incidents kept) in %.2f s",
-            len(snapshots),
-            len(changes),
-            len(core.incidents),
-            self.rebuild_seconds,
+                await self.seek(tp, positions.get(f"alerts:{tp.partition}"))
+        return (
+            f"{len(snapshots)} assets, {len(changes)} incident changes ({len(core.incidents)} incidents kept)"
         )
 
     # -- step 2 ----------------------------------------------------------------------------------

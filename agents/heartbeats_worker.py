@@ -23,10 +23,9 @@ Protocol:
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ems.agents.command_ticker import CommandTicker, clock_command
 from ems.agents.heartbeats import Beat, Monitor, Step
@@ -36,9 +35,10 @@ from ems.schemas.heartbeat import HeartbeatBatch
 from ems.schemas.limits import TIME_MAX, TIME_MIN
 from ems.schemas.observation import HeartbeatBody, Observation
 from ems.settings import Settings
-from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage, guarded
+from ems.streams.batch_stage import Batch, guarded
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.kafka import DeadLetters, read_to_end
+from ems.streams.one_instance import OneInstanceStage
 
 log = logging.getLogger(__name__)
 POSITIONS_EVERY = 5000  # other records after which a batch carries the positions alone
@@ -64,10 +64,11 @@ def received_at(msg: ConsumerRecord) -> datetime | None:
     return at if TIME_MIN <= at < TIME_MAX else None
 
 
-class HeartbeatsWorker(BatchStage):
+class HeartbeatsWorker(OneInstanceStage):
     """Runs the heartbeat stage until `stop()`."""
 
     stage = "heartbeats"
+    keeps = "every origin's heartbeat and the clock"
 
     def __init__(self, settings: Settings) -> None:
         self.raw_topic = settings.topic("observations.raw")
@@ -81,52 +82,23 @@ class HeartbeatsWorker(BatchStage):
             fetch_max_wait_ms=50,
         )
         self.monitor: Monitor | None = None
-        self.assigned: set[TopicPartition] | None = None
         self._unpublished = 0
-
-    def listener(self) -> ConsumerRebalanceListener:
-        return AssignmentNoted(self)  # rebuilt before the next batch (see assets_worker)
 
     def _source(self, topic: str, partition: int) -> str:
         return f"{'raw' if topic == self.raw_topic else 'commands'}:{partition}"
 
-    async def before_batch(self) -> bool:
-        """Step 1 when a rebalance asked for it; True: what was fetched before the seeks is dropped."""
-        if self.assigned is None:
-            return False
-        assigned, self.assigned = self.assigned, None
-        wanted = {
-            TopicPartition(topic, p)
-            for topic in self.topics
-            for p in self.consumer.partitions_for_topic(topic) or set()
-        }
-        if assigned != wanted:
-            log.error(
-                "heartbeats: holds partitions %s of %s; the heartbeat stage keeps every origin in one "
-                "instance (run it in one worker only); idle until reassigned",
-                sorted(assigned),
-                sorted(wanted),
-            )
-            self.monitor = None
-            return True
-        started = time.perf_counter()
+    def idle(self) -> None:
+        self.monitor = None
+
+    async def rebuild(self, assigned: set[TopicPartition]) -> str:
+        """Step 1 on each assignment: every origin's heartbeat and the clock from `ems.heartbeats`."""
         monitor = Monitor()
         batches = await read_batches(self.settings)
         monitor.restore(batches)
         for tp in sorted(assigned):
-            position = monitor.positions.get(self._source(tp.topic, tp.partition))
-            if position is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, position)
+            await self.seek(tp, monitor.positions.get(self._source(tp.topic, tp.partition)))
         self.monitor, self._unpublished = monitor, 0
-        log.info(
-            "heartbeats: state rebuilt from %d records: %d heartbeats in %.2f s",
-            len(batches),
-            len(monitor.heartbeats),
-            time.perf_counter() - started,
-        )
-        return True
+        return f"{len(batches)} records: {len(monitor.heartbeats)} heartbeats"
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
         """Step 2: apply the batch's beats and clock, deliver the alerts, publish the decisions."""

@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 
-from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ems.agents.notify import Notifier
 from ems.schemas.alert import AlertChangedBatch
 from ems.schemas.notification import NotificationBatch, NotificationDecided
 from ems.schemas.suppression import SuppressionBatch
 from ems.settings import Settings
-from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage, guarded
+from ems.streams.batch_stage import Batch, guarded
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.kafka import DeadLetters, read_to_end
+from ems.streams.one_instance import OneInstanceStage
 
 log = logging.getLogger(__name__)
 POSITIONS_EVERY = 5000  # alert records without a decision after which a record carries the positions alone
@@ -50,10 +50,11 @@ async def read_notifications(settings: Settings) -> list[tuple[int, Notification
     return out
 
 
-class NotifyWorker(BatchStage):
+class NotifyWorker(OneInstanceStage):
     """Runs the notification decisions until `stop()`."""
 
     stage = "notify"
+    keeps = "every alert's notification state"
 
     def __init__(self, settings: Settings) -> None:
         self.alerts_topic = settings.topic("alerts")
@@ -67,32 +68,14 @@ class NotifyWorker(BatchStage):
             fetch_max_wait_ms=50,
         )
         self.notifier: Notifier | None = None
-        self.assigned: set[TopicPartition] | None = None
         self._unpublished = 0
 
-    def listener(self) -> ConsumerRebalanceListener:
-        return AssignmentNoted(self)
+    def idle(self) -> None:
+        self.notifier = None
 
-    async def before_batch(self) -> bool:
-        """Step 1 when a rebalance asked for it; True: what was fetched before the seeks is dropped."""
-        if self.assigned is None:
-            return False
-        assigned, self.assigned = self.assigned, None
-        wanted = {
-            TopicPartition(topic, p)
-            for topic in self.topics
-            for p in self.consumer.partitions_for_topic(topic) or set()
-        }
-        if assigned != wanted:
-            log.error(
-                "notify: holds partitions %s of %s; the notification stage keeps every alert's state in "
-                "one instance (run it in one worker only); idle until reassigned",
-                sorted(assigned),
-                sorted(wanted),
-            )
-            self.notifier = None
-            return True
-        started = time.perf_counter()
+    async def rebuild(self, assigned: set[TopicPartition]) -> str:
+        """Step 1 on each assignment: the silences and windows, then the alerts' flap states and
+        receivers notified from `ems.notifications`."""
         notifier = Notifier(self.settings.notify_routes)
         suppressions_end = 0
         async for msg in read_to_end(self.settings.kafka_bootstrap, self.suppressions_topic):
@@ -103,20 +86,10 @@ class NotifyWorker(BatchStage):
         for tp in sorted(assigned):
             if tp.topic == self.suppressions_topic:
                 self.consumer.seek(tp, suppressions_end)
-                continue
-            position = notifier.positions.get(f"alerts:{tp.partition}")
-            if position is None:
-                await self.consumer.seek_to_beginning(tp)
             else:
-                self.consumer.seek(tp, position)
+                await self.seek(tp, notifier.positions.get(f"alerts:{tp.partition}"))
         self.notifier, self._unpublished = notifier, 0
-        log.info(
-            "notify: state rebuilt from %d records (%d alerts) in %.2f s",
-            len(published),
-            len(notifier.flap),
-            time.perf_counter() - started,
-        )
-        return True
+        return f"{len(published)} records ({len(notifier.flap)} alerts)"
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
         """Step 2: apply the suppression changes, decide the alert changes, publish the decisions."""

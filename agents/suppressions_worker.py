@@ -20,17 +20,17 @@ Protocol:
 from __future__ import annotations
 
 import logging
-import time
 
-from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ems.agents.suppressions import Suppressions
 from ems.schemas.command import Command
 from ems.schemas.suppression import DOMAINS, SuppressionBatch, SuppressionChanged
 from ems.settings import Settings
-from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage, guarded
+from ems.streams.batch_stage import Batch, guarded
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.kafka import DeadLetters, read_to_end
+from ems.streams.one_instance import OneInstanceStage
 
 log = logging.getLogger(__name__)
 POSITIONS_EVERY = 5000  # commands of other domains after which a record carries the positions alone
@@ -47,10 +47,11 @@ async def read_batches(settings: Settings) -> list[SuppressionBatch]:
     return out
 
 
-class SuppressionsWorker(BatchStage):
+class SuppressionsWorker(OneInstanceStage):
     """Runs the suppression stage until `stop()`."""
 
     stage = "suppressions"
+    keeps = "every silence and window"
 
     def __init__(self, settings: Settings) -> None:
         self.commands_topic = settings.topic("commands")
@@ -63,48 +64,20 @@ class SuppressionsWorker(BatchStage):
             fetch_max_wait_ms=50,  # operators wait on this hop (see assets_worker)
         )
         self.state: Suppressions | None = None
-        self.assigned: set[TopicPartition] | None = None
         self._unpublished = 0
-        self.rebuild_seconds = 0.0
 
-    def listener(self) -> ConsumerRebalanceListener:
-        return AssignmentNoted(self)  # rebuilt before the next batch (see assets_worker)
+    def idle(self) -> None:
+        self.state = None
 
-    async def before_batch(self) -> bool:
-        """Step 1 when a rebalance asked for it; True: what was fetched before the seeks is dropped."""
-        if self.assigned is None:
-            return False
-        assigned, self.assigned = self.assigned, None
-        partitions = self.consumer.partitions_for_topic(self.commands_topic) or set()
-        if {tp.partition for tp in assigned} != partitions:
-            log.error(
-                "suppressions: holds command partitions %s of %s; the suppression stage keeps every "
-                "silence and window in one instance (run it in one worker only); idle until reassigned",
-                sorted(tp.partition for tp in assigned),
-                sorted(partitions),
-            )
-            self.state = None
-            return True
-        started = time.perf_counter()
+    async def rebuild(self, assigned: set[TopicPartition]) -> str:
+        """Step 1 on each assignment: the silences and windows from `ems.suppressions`."""
         state = Suppressions()
         batches = await read_batches(self.settings)
         state.restore(batches)
         for tp in sorted(assigned):
-            position = state.positions.get(f"commands:{tp.partition}")
-            if position is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, position)
+            await self.seek(tp, state.positions.get(f"commands:{tp.partition}"))
         self.state, self._unpublished = state, 0
-        self.rebuild_seconds = time.perf_counter() - started
-        log.info(
-            "suppressions: state rebuilt from %d records: %d silences, %d windows in %.2f s",
-            len(batches),
-            len(state.silences),
-            len(state.windows),
-            self.rebuild_seconds,
-        )
-        return True
+        return f"{len(batches)} records: {len(state.silences)} silences, {len(state.windows)} windows"
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
         """Step 2: apply the batch's silence and window commands and publish their changes as one record."""

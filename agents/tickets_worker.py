@@ -27,10 +27,9 @@ Protocol:
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 
-from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ems.agents.autoticket import AutoTicketer
 from ems.agents.command_ticker import CommandTicker, clock_command
@@ -39,9 +38,10 @@ from ems.schemas.command import Command
 from ems.schemas.incident import IncidentBatch
 from ems.schemas.ticket import TicketBatch, TicketChanged
 from ems.settings import Settings
-from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage, guarded
+from ems.streams.batch_stage import Batch, guarded
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.kafka import DeadLetters, read_to_end
+from ems.streams.one_instance import OneInstanceStage
 
 log = logging.getLogger(__name__)
 POSITIONS_EVERY = 5000  # commands of other domains after which a record carries the positions alone
@@ -74,10 +74,11 @@ async def fold_incidents(settings: Settings, auto: AutoTicketer, upto: int) -> i
     return folded
 
 
-class TicketsWorker(BatchStage):
+class TicketsWorker(OneInstanceStage):
     """Runs the ticket stage until `stop()`."""
 
     stage = "tickets"
+    keeps = "the ticket numbering"
 
     def __init__(self, settings: Settings) -> None:
         self.commands_topic = settings.topic("commands")
@@ -93,33 +94,13 @@ class TicketsWorker(BatchStage):
         self.config = DeskConfig.from_settings(settings)
         self.desk: Desk | None = None
         self.auto = AutoTicketer(self.config.auto)
-        self.assigned: set[TopicPartition] | None = None
         self._unpublished = 0
-        self.rebuild_seconds = 0.0
 
-    def listener(self) -> ConsumerRebalanceListener:
-        return AssignmentNoted(self)  # rebuilt before the next batch (see assets_worker)
+    def idle(self) -> None:
+        self.desk = None
 
-    async def before_batch(self) -> bool:
-        """Step 1 when a rebalance asked for it; True: what was fetched before the seeks is dropped."""
-        if self.assigned is None:
-            return False
-        assigned, self.assigned = self.assigned, None
-        wanted = {
-            TopicPartition(topic, p)
-            for topic in self.topics
-            for p in self.consumer.partitions_for_topic(topic) or set()
-        }
-        if assigned != wanted:
-            log.error(
-                "tickets: holds partitions %s of %s; the ticket stage numbers tickets in one "
-                "instance (run it in one worker only); idle until reassigned",
-                sorted(assigned),
-                sorted(wanted),
-            )
-            self.desk = None
-            return True
-        started = time.perf_counter()
+    async def rebuild(self, assigned: set[TopicPartition]) -> str:
+        """Step 1 on each assignment: the tickets from `ems.tickets`, the auto-ticketing from them."""
         desk = Desk(self.config)
         batches = await read_batches(self.settings)
         desk.restore(batches)
@@ -128,20 +109,9 @@ class TicketsWorker(BatchStage):
         if auto.policies:
             await fold_incidents(self.settings, auto, desk.positions.get("incidents:0", 0))
         for tp in sorted(assigned):
-            position = desk.positions.get(self._source(tp.topic, tp.partition))
-            if position is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, position)
+            await self.seek(tp, desk.positions.get(self._source(tp.topic, tp.partition)))
         self.desk, self.auto, self._unpublished = desk, auto, 0
-        self.rebuild_seconds = time.perf_counter() - started
-        log.info(
-            "tickets: state rebuilt from %d records: %d tickets in %.2f s",
-            len(batches),
-            len(desk.tickets),
-            self.rebuild_seconds,
-        )
-        return True
+        return f"{len(batches)} records: {len(desk.tickets)} tickets"
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
         """Step 2: apply the batch's ticket commands and publish their changes as one record."""
