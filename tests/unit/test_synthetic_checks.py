@@ -109,3 +109,25 @@ def test_tracker_certificate_warning_and_forget():
     assert {(e.event, e.severity) for e in out} == {(FAILED, "critical"), (EXPIRING, "warning")}
     assert {(e.event, e.severity) for e in t.forget("c1", s)} == {(FAILED, "ok"), (EXPIRING, "ok")}
     assert t.forget("c1", s) == []
+
+
+def test_projection_creates_then_marks_deleted_and_ignores_other_commands():
+    from datetime import UTC, datetime
+
+    from ems.projections.synthetic_checks import SyntheticChecksProjection
+    from ems.schemas.command import Command
+
+    p, body = SyntheticChecksProjection(), spec().model_dump(mode="json")
+    create = Command(name="check.create", target="chk_1", actor="ann", args={"spec": body, "tenant": None})
+    [(_, row)] = list(p.rows(create))
+    assert (row[0], row[1], row[4], row[6], row[-1]) == ("chk_1", "shop", "ann", None, 1)
+    at = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
+    delete = Command(
+        name="check.delete",
+        target="chk_1",
+        actor="bob",
+        args={"spec": body, "tenant": None, "created_by": "ann", "created_at": at},
+    )
+    [(_, row)] = list(p.rows(delete))
+    assert (row[4], row[7], row[-1]) == ("ann", "bob", 2) and row[6] is not None
+    assert list(p.rows(Command(name="heartbeat.tick", target="heartbeats", actor="ticker"))) == []
