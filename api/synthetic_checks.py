@@ -22,6 +22,7 @@ from ems.api.tenancy import tenant_of, tenant_to_record, visible
 from ems.api.waiting import WaitQuery, poll
 from ems.collectors.synthetic_checks import CheckSpec
 from ems.schemas.command import Command
+from ems.schemas.observation import Tenant
 
 CheckId = str
 COLUMNS = "check_id, name, tenant, spec, created_by, created_at, deleted_at, deleted_by, version"
@@ -30,7 +31,7 @@ COLUMNS = "check_id, name, tenant, spec, created_by, created_at, deleted_at, del
 class CheckCreate(CheckSpec):
     """A new check: its definition, and the tenant it belongs to (default: the caller's)."""
 
-    tenant: str | None = Field(None, max_length=64)
+    tenant: Tenant | None = Field(None, description="default: the caller's")
 
 
 class CheckListQuery(BaseModel):

@@ -19,11 +19,14 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ems.schemas.limits import Text
 from ems.schemas.observation import EventBody, MetricSample, MetricsBody
 
 SOURCE = "synthetic"
 FAILED = "Synthetic Check Failed"
 EXPIRING = "Certificate Expiring"
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 CheckName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]*$")]
 
@@ -48,9 +51,7 @@ class CheckSpec(BaseModel):
     timeout: float = Field(10.0, gt=0, le=120, description="Seconds for the whole request")
     interval: float = Field(60.0, ge=1, le=86_400, description="Seconds between runs")
     cert_warn_days: int = Field(14, ge=0, le=3650, description="Warn below this many certificate days left")
-    service: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
-        default_factory=list, max_length=16
-    )
+    service: list[Text(128, 1)] = Field(default_factory=list, max_length=16)
 
     @field_validator("url")
     @classmethod
@@ -60,6 +61,16 @@ class CheckSpec(BaseModel):
             raise ValueError("scheme must be http or https")
         if not parts.hostname:
             raise ValueError("URL has no host")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for k, v in value.items():
+            if not TOKEN.fullmatch(k):
+                raise ValueError(f"invalid header name {k!r}")
+            if not HEADER_VALUE.fullmatch(v):
+                raise ValueError(f"header {k!r}: printable ASCII only, no line breaks")
         return value
 
     @field_validator("expect_status")

@@ -80,6 +80,8 @@ async def probe(client: httpx.AsyncClient, spec: CheckSpec) -> HttpResult:
         cause = exc.__cause__ or exc.__context__
         kind = "tls" if isinstance(cause, ssl.SSLError) or "SSL" in str(exc) else "connect"
         return HttpResult(ms(), error=kind, detail=str(exc)[:200] or type(exc).__name__)
+    except (ValueError, UnicodeError) as exc:  # a request httpx refuses to build or send
+        return HttpResult(ms(), error="request", detail=str(exc)[:200] or type(exc).__name__)
 
 
 class Runner:

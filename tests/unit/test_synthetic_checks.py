@@ -28,6 +28,8 @@ def spec(**kw) -> CheckSpec:
         ({"expect_status": [200, 700]}, "expect_status"),
         ({"expect_status": [99]}, "expect_status"),
         ({"method": "FETCH"}, "method"),
+        ({"headers": {"Bad Name": "x"}}, "headers"),
+        ({"headers": {"X-Ok": "line\r\nInjected: 1"}}, "headers"),
     ],
 )
 def test_bad_definitions_name_the_field(kw, field):
