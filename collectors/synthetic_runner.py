@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from ems.collectors.snmp_collector import Sink
 from ems.collectors.synthetic_checks import SOURCE, CheckSpec, HttpResult, Tracker, evaluate, metrics
+from ems.schemas.envelope import Record
 from ems.schemas.identity import asset_id_for
 from ems.schemas.observation import Observation
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 Check = tuple[CheckSpec, str | None]  # (definition, tenant)
 Loader = Callable[[], Awaitable[dict[str, Check]]]
+Sink = Callable[[str, Record], Awaitable[None]]  # the SNMP and AWS collectors' sink contract
 
 
 def asset_of(check_id: str) -> str:
