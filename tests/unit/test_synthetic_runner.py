@@ -41,3 +41,23 @@ def test_due_checks_run_on_their_interval_and_a_deleted_check_is_cleared(monkeyp
     assert {(t, o.asset_id, o.tenant, o.source) for t, o in sent} == {
         ("observations.raw", asset_of("c1"), "acme", "synthetic")
     }
+
+
+def test_certificate_days_left_from_the_peer_certificate():
+    from datetime import UTC, datetime
+
+    from ems.collectors.synthetic_runner import cert_days_left
+
+    class Ssl:
+        def getpeercert(self):
+            return {"notAfter": "Jan 11 00:00:00 2027 GMT"}
+
+    class Stream:
+        def __init__(self, ssl_object):
+            self.ssl_object = ssl_object
+
+        def get_extra_info(self, name):
+            return self.ssl_object if name == "ssl_object" else None
+
+    assert cert_days_left(Stream(Ssl()), datetime(2027, 1, 1, tzinfo=UTC)) == 10.0
+    assert cert_days_left(Stream(None), datetime(2027, 1, 1, tzinfo=UTC)) is None  # plain http
