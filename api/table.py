@@ -19,6 +19,7 @@ from ems.api import (
     series,
     status_routes,
     suppressions,
+    synthetic_checks,
     tickets,
 )
 from ems.api.openapi import generate
@@ -35,6 +36,7 @@ ENDPOINTS: list[Endpoint] = [
     *tickets.ENDPOINTS,
     *suppressions.ENDPOINTS,
     *heartbeats.ENDPOINTS,
+    *synthetic_checks.ENDPOINTS,
     *series.ENDPOINTS,
     *otlp.ENDPOINTS,  # OTLP/HTTP traces (docs/apm.md)
     *apm_map.ENDPOINTS,

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ems import assets_cli, deadletters_cli, eval_cli, metrics_cli, users_cli
-from ems.collectors import aws_cli, snmp_cli
+from ems.collectors import aws_cli, snmp_cli, synthetic_cli
 from ems.logs import setup_logging
 from ems.settings import get_settings
 
@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cli.register(sub)
     snmp_cli.register(sub)  # ems snmp discover|poll, ems collector snmp
     aws_cli.register(sub)  # ems aws discover, ems collector aws
+    synthetic_cli.register(sub)  # ems collector synthetic
     users_cli.register(sub)  # ems users ..., ems keys ...
     return parser
 

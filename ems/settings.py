@@ -202,6 +202,10 @@ class Settings(BaseSettings):
     aws_profiles: list[str] = Field(
         default_factory=list, description="AWS profiles, one per account (JSON list); empty: default chain"
     )
+    synthetic_reload_interval: float = Field(
+        10.0, gt=0, description="Seconds between reads of the synthetic checks (docs/synthetic.md)"
+    )
+    synthetic_concurrency: int = Field(16, ge=1, description="Synthetic checks run at once")
     aws_interval: float = Field(60.0, gt=0, description="Seconds between collection rounds")
     aws_discovery_interval: float = Field(
         900.0, gt=0, description="An unchanged resource's discovery is re-sent this often (s)"

@@ -48,6 +48,7 @@ from ems.projections.metrics import MetricsProjection
 from ems.projections.notifications import NotificationsProjection
 from ems.projections.runner import ProjectionRunner
 from ems.projections.suppressions import SuppressionsProjection
+from ems.projections.synthetic_checks import SyntheticChecksProjection
 from ems.projections.tickets import TicketsProjection
 from ems.settings import Settings
 from ems.streams.failures import Backoff, describe
@@ -84,6 +85,7 @@ def projections_for(settings: Settings) -> list:
         SuppressionsProjection(),
         HeartbeatsProjection(),
         NotificationsProjection(),
+        SyntheticChecksProjection(),
     ]
 
 

@@ -21,13 +21,16 @@ READ = frozenset(
         "read:incidents",
         "read:tickets",
         "read:suppressions",
+        "read:checks",
         "read:health",
     }
 )
 # What an operator changes while working alerts: ack/shelve/assign/notes (write:alerts), tickets,
 # incidents, silences and maintenance windows (write:suppressions). Asset edits, ingest of
-# observations and user/key management are not operational writes.
-OPERATIONAL_WRITES = frozenset({"write:alerts", "write:incidents", "write:tickets", "write:suppressions"})
+# observations and user/key management are not operational writes. Synthetic checks (write:checks) are.
+OPERATIONAL_WRITES = frozenset(
+    {"write:alerts", "write:incidents", "write:tickets", "write:suppressions", "write:checks"}
+)
 PERMISSIONS: frozenset[str] = READ | OPERATIONAL_WRITES | {"write:observations", "write:assets", ADMIN}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

@@ -67,6 +67,7 @@ def test_roles_grant_what_the_issue_says() -> None:
         "read:incidents",
         "read:tickets",
         "read:suppressions",
+        "read:checks",
         "read:health",
     }
     assert {p for p in PERMISSIONS if viewer.allows(p)} == reads
@@ -75,6 +76,7 @@ def test_roles_grant_what_the_issue_says() -> None:
         "write:incidents",
         "write:tickets",
         "write:suppressions",
+        "write:checks",
     }
     for p in ("write:assets", "write:observations", "admin"):
         assert not operator.allows(p) and not viewer.allows(p)
