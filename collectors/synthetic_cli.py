@@ -49,30 +49,15 @@ def loader(settings: Settings):
 
 async def run_collector(settings: Settings) -> int:
     """Publish to Kafka until SIGTERM/SIGINT."""
-    import signal
-
+    from ems.collectors.publish import kafka_sink, stop_on_signals
     from ems.collectors.synthetic_runner import Runner
-    from ems.streams.kafka import make_producer, send_record
-    from ems.streams.topics import ensure_topics
 
-    await ensure_topics(settings)
-    producer = make_producer(settings)
-    await producer.start()
-
-    async def sink(topic: str, record) -> None:
-        await send_record(producer, settings.topic(topic), record)
-
-    runner = Runner(
-        loader(settings), sink, settings.synthetic_reload_interval, settings.synthetic_concurrency
-    )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, runner.stop)
-    log.info("synthetic checks runner started")
-    try:
+    async with kafka_sink(settings) as sink:
+        runner = Runner(
+            loader(settings), sink, settings.synthetic_reload_interval, settings.synthetic_concurrency
+        )
+        stop_on_signals(runner.stop)
+        log.info("synthetic checks runner started")
         await runner.run()
-    finally:
-        await producer.flush()
-        await producer.stop()
     log.info("synthetic checks runner stopped after %d runs", runner.runs)
     return 0
