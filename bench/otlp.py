@@ -28,8 +28,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
+from ems.agents.apm_worker import ApmCore
 from ems.apm.otlp import PROTOBUF, inflate, parse, summarize
-from ems.apm.worker import ApmCore
 from ems.bench.auth import UNLIMITED, admin_key, auth_headers
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes

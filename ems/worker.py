@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from prometheus_client import start_http_server
 
 from ems.agents.alert_commands_worker import CommandRouter, Ticker
+from ems.agents.apm_worker import ApmWorker
 from ems.agents.assets_worker import AssetsWorker
 from ems.agents.correlate_worker import CorrelateWorker
 from ems.agents.heartbeats_worker import HeartbeatsWorker, HeartbeatTicker
@@ -36,7 +37,6 @@ from ems.agents.notify_worker import NotifyWorker
 from ems.agents.severity import SeverityPolicy
 from ems.agents.suppressions_worker import SuppressionsWorker
 from ems.agents.tickets_worker import TicketsWorker, TicketTicker
-from ems.apm.worker import ApmWorker
 from ems.infra.migrate import migrate
 from ems.logs import faust_logging_config
 from ems.projections.alerts import AlertsProjection

@@ -16,11 +16,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
+from ems.agents.apm_worker import ApmCore
 from ems.apm.dependencies import DependencyMap, Target
 from ems.apm.otlp import JSON, PROTOBUF, OtlpError, inflate, parse, summarize
 from ems.apm.publish import HIGH_RESPONSE_TIME, ResponseTimeAlerts, ResponseTimeRule, metrics
 from ems.apm.windows import NS, Windows
-from ems.apm.worker import ApmCore
 from ems.schemas.identity import asset_id_for
 from ems.schemas.span import SpanBatch, SpanSummary
 from ems.settings import Settings
