@@ -1,5 +1,6 @@
-"""The ticket stage's configuration: routing groups and rules, SLA policies and calendars, the reopen
-window, the escalation chain and the auto-ticketing policies (from ems.settings), checked at start."""
+"""The ticket stage's configuration: routing groups and rules, SLA policies and calendars (the defaults
+or EMS_TICKET_SLA_POLICIES / EMS_TICKET_CALENDARS, see ems.itsm.sla_config), the reopen window, the
+escalation chain and the auto-ticketing policies (from ems.settings), checked at start."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ class DeskConfig:
                 raise routing.RoutingError(
                     f"auto_policies[{i}].group", f"{policy.group!r} is not a configured group"
                 )
+        for policy in self.policies:
+            if policy.calendar not in self.calendars:
+                raise sla.SlaInputError(
+                    f"policies.{policy.ticket_type}.{policy.priority}.calendar",
+                    f"{policy.calendar!r} is not a configured calendar",
+                )
 
     @classmethod
     def from_settings(cls, settings) -> DeskConfig:
@@ -52,6 +59,8 @@ class DeskConfig:
             settings.ticket_default_group,
             groups,
             rules,
+            policies=settings.sla_policies(),
+            calendars=settings.sla_calendars(),
             reopen_days=settings.ticket_reopen_days,
             auto=tuple(settings.ticket_auto_policies),
             escalations=dict(settings.ticket_escalations),

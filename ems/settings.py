@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Literal, get_origin
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ems.collectors.snmp_thresholds import ThresholdRule
+from ems.itsm.sla_config import CalendarConfig, PoliciesConfig, build_calendars, build_policies
 from ems.ml.correlation.config import DEFAULT_DOWN_EVENTS, Rule
 from ems.notify.config import ReceiverConfig, RouteConfig, check_routes
 from ems.schemas.ticket import AutoPolicy, RouteRule
@@ -339,6 +340,17 @@ class Settings(BaseSettings):
         description="Auto-ticketing of correlated incidents, first match wins: [{name, severities, "
         "min_criticality, services, tags, type, priority | impact/urgency, group, on_clear}]",
     )
+    ticket_sla_policies: PoliciesConfig = Field(
+        default_factory=dict,
+        description="SLA targets by type and priority, replacing the defaults named: {incident: {P1: "
+        "{response: 15m, resolution: 4h, calendar: 24x7}}} (docs/itsm.md)",
+    )
+    ticket_calendars: dict[str, CalendarConfig] = Field(
+        default_factory=dict,
+        description="Business calendars besides 24x7 and business: {name: {timezone, hours: "
+        "{mon-fri: 09:00-17:00}, country, subdivision, closed_dates}}",
+    )
+    _sla: tuple = PrivateAttr(default=())  # (calendars, policies), built and checked when loaded
 
     # Notifications (agents/notify*.py, docs/noise.md): receivers, routing rules, SMTP, retries
     notify_receivers: list[ReceiverConfig] = Field(
@@ -364,6 +376,20 @@ class Settings(BaseSettings):
     def _notify_routes(self) -> Settings:
         check_routes(self.notify_routes, self.notify_receivers, self.notify_smtp_host)
         return self
+
+    @model_validator(mode="after")
+    def _sla_config(self) -> Settings:
+        calendars = build_calendars(self.ticket_calendars)  # SlaConfigError names the entry at fault
+        self._sla = (calendars, build_policies(self.ticket_sla_policies, calendars))
+        return self
+
+    def sla_calendars(self) -> dict:
+        """The SLA calendars by name: the defaults and EMS_TICKET_CALENDARS (ems.itsm.sla_config)."""
+        return dict(self._sla[0])
+
+    def sla_policies(self) -> tuple:
+        """The SLA policies: the defaults with EMS_TICKET_SLA_POLICIES in place (ems.itsm.sla_config)."""
+        return self._sla[1]
 
     @field_validator("trusted_proxies")
     @classmethod
