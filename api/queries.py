@@ -6,7 +6,7 @@ Pure: they turn query parameters into SQL + parameters and never touch a connect
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +50,8 @@ class ListQuery:
     page: int | None
     sort: str = ""
     id_column: str = ""
+    # the filters alone (" WHERE ...", no cursor), as in `count`
+    where: sql.Composable = field(default_factory=lambda: sql.SQL(""))
 
     def cursor_after(self, row: dict[str, Any]) -> str:
         """The next page's cursor, after `row`."""
@@ -179,7 +181,16 @@ def build_list(spec: ListSpec, params: Any, columns: sql.Composable, tenant: str
     )
     count = sql.SQL("SELECT count(*) FROM {}{}").format(table, count_sql)
     return ListQuery(
-        select, [*args, limit, offset], count, count_args, limit, sort_column, page, sort, spec.id_column
+        select,
+        [*args, limit, offset],
+        count,
+        count_args,
+        limit,
+        sort_column,
+        page,
+        sort,
+        spec.id_column,
+        count_sql,
     )
 
 

@@ -21,7 +21,7 @@ from ems.api.queries import fetch_alert
 from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
 from ems.api.tenancy import tenant_of, tenant_to_record
-from ems.api.tickets_query import get_ticket, list_tickets, ticket_row
+from ems.api.tickets_query import count_tickets, get_ticket, list_tickets, ticket_row, with_me
 from ems.api.waiting import WaitQuery, poll
 from ems.itsm import states
 from ems.itsm.numbers import TicketNumberError, parse_number
@@ -59,18 +59,24 @@ class TicketLink(LinkArgs):
 LinkFilter = Annotated[str, Field(max_length=256, pattern=r"^(alert|incident|asset|ticket):\s*\S")]
 
 
-class TicketListQuery(BaseModel):
+class TicketFilters(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     status: list[str] = Field(default_factory=list, description="status (repeat for OR, ! to exclude)")
     priority: list[str] = Field(default_factory=list, description="P1, P2, P3, P4")
     type: list[str] = Field(default_factory=list, description="incident, problem, change")
-    assignee: list[str] = Field(default_factory=list)
+    assignee: list[str] = Field(default_factory=list, description="a person; `me`: the caller")
     group: list[str] = Field(default_factory=list, description="assignment group")
     number: list[str] = Field(default_factory=list)
     service: list[str] = Field(default_factory=list, description="business service")
     tag: list[str] = Field(default_factory=list)
     breached: Literal["true", "false"] | None = Field(None, description="an SLA timer has breached")
+    due_within: str | None = Field(
+        None,
+        max_length=32,
+        description="an SLA timer running (not met, not paused) and due within this time from now: "
+        "30m, 2h, 1h30m, 1d (422 otherwise)",
+    )
     link: list[LinkFilter] = Field(
         default_factory=list,
         description="linked to alert:<id>, incident:<id>, asset:<id> or ticket:<number> (repeat for OR)",
@@ -78,6 +84,9 @@ class TicketListQuery(BaseModel):
     q: str | None = Field(None, max_length=1024, description="free text (title, number, description)")
     from_: str | None = Field(None, alias="from", description="updated_at at or after (ISO-8601)")
     to: str | None = Field(None, description="updated_at before (ISO-8601)")
+
+
+class TicketListQuery(TicketFilters):
     sort: str | None = Field(
         None,
         description="updated_at (default -updated_at), created_at, priority; - for descending",
@@ -86,6 +95,17 @@ class TicketListQuery(BaseModel):
     limit: int = Field(50, ge=1, le=1000)
     page: int | None = Field(None, ge=1)
     cursor: str | None = Field(None, max_length=4096)
+
+
+class TicketCounts(BaseModel):
+    """Matching tickets counted per value of each field ("" for no assignment group)."""
+
+    total: int
+    by_status: dict[str, int]
+    by_priority: dict[str, int]
+    by_type: dict[str, int]
+    by_group: dict[str, int]
+    breached: dict[str, int] = Field(description='{"true": n, "false": m}')
 
 
 class TicketAnswer(BaseModel):
@@ -111,7 +131,9 @@ async def _submit(call: Call, action: str, ticket_id: str, args: dict, reason: s
         async def look(conn: Any) -> Any:
             q = "SELECT t.number FROM ticket_history h JOIN tickets t USING (ticket_id) WHERE h.cause = %s"
             row = await (await conn.execute(q, (cmd.event_id,))).fetchone()
-            return None if row is None else await get_ticket(conn, row["number"], tenant_of(call))
+            if row is None:
+                return None
+            return await get_ticket(conn, row["number"], tenant_of(call), call.settings.sla_calendars())
 
         found = await poll(call.state.pool, look, wait)
         if found is not None:
@@ -241,14 +263,21 @@ async def link_ticket(call: Call) -> Any:
 
 
 async def tickets_list(call: Call) -> Any:
+    params = with_me(call.request.query_params, call.actor)
     async with call.state.pool.connection() as conn:
-        return await list_tickets(conn, call.request.query_params, tenant_of(call))
+        return await list_tickets(conn, params, tenant_of(call))
+
+
+async def tickets_counts(call: Call) -> Any:
+    params = with_me(call.request.query_params, call.actor)
+    async with call.state.pool.connection() as conn:
+        return await count_tickets(conn, params, tenant_of(call))
 
 
 async def ticket_detail(call: Call) -> Any:
     row = await _ticket(call)
     async with call.state.pool.connection() as conn:
-        found = await get_ticket(conn, row["number"], tenant_of(call))
+        found = await get_ticket(conn, row["number"], tenant_of(call), call.settings.sla_calendars())
     if found is None:
         raise ApiError(404, f"no ticket {row['number']}")
     return found
@@ -283,7 +312,19 @@ ENDPOINTS = [
         summary="List tickets: filters, sort, page or cursor",
         query=TicketListQuery,
         response=dict[str, Any],
-        responses={400: "a bad filter, sort or cursor"},
+        responses={400: "a bad filter, sort or cursor", 422: "a bad due_within"},
+        tags=("tickets",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/tickets/counts",
+        tickets_counts,
+        permission="read:tickets",
+        summary="Count tickets by status, priority, type, assignment group and breached",
+        description="The list's filters (`assignee=me`, `due_within`, `breached`, ...), no paging.",
+        query=TicketFilters,
+        response=TicketCounts,
+        responses={400: "a bad filter", 422: "a bad due_within"},
         tags=("tickets",),
     ),
     Endpoint(

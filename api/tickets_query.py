@@ -2,6 +2,8 @@
 rows), for the routes in `ems.api.tickets`.
 
 - `list_tickets`: filters, sort and page or keyset cursor, as the other lists (`ems.api.queries`);
+  `assignee=me` is the caller (`with_me`), `due_within=2h` a running SLA timer due within that time;
+- `count_tickets`: the same filters, counted by status, priority, type, assignment group, breached;
 - `get_ticket`: one ticket by number with its SLA timers read live at the current time (from the
   status history the timers are stored with), comments, links and history.
 """
@@ -12,13 +14,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import sql
+from starlette.datastructures import QueryParams
 
 from ems.api.errors import ApiError
 from ems.api.queries import ListSpec, build_list
 from ems.api.tenancy import visible
 from ems.itsm import sla
-from ems.itsm.calendar import DEFAULT_CALENDARS
+from ems.itsm.calendar import DEFAULT_CALENDARS, Calendar
 from ems.itsm.numbers import TicketNumberError, parse_number
+from ems.itsm.sla_config import parse_duration
 
 LINK_KINDS = ("alert", "incident", "asset", "ticket")
 LINKED = (
@@ -54,6 +58,33 @@ def linked(values: list[str]) -> tuple[sql.Composable, list[Any]]:
     return clause, [part for link in links for part in link]
 
 
+DUE_SOON = (
+    "EXISTS (SELECT 1 FROM sla_timers s WHERE s.ticket_id = tickets.ticket_id AND s.state = 'running' "
+    "AND s.due_at > now() AND s.due_at <= now() + %s)"
+)
+ME = "me"
+
+
+def due_within(values: list[str]) -> tuple[sql.Composable, list[Any]]:
+    """The condition "an SLA timer not met yet, running (not paused), due within `values[-1]` from now"
+    (a duration like 30m, 2h, 1h30m, 1d); 422 naming `due_within` for anything else."""
+    try:
+        window = parse_duration(values[-1])
+    except ValueError as exc:
+        raise ApiError(422, "validation failed", [{"field": "due_within", "message": str(exc)}]) from None
+    return sql.SQL(DUE_SOON), [window]
+
+
+def with_me(params: Any, actor: str) -> QueryParams:
+    """`params` with `assignee=me` (and `!me`) standing for the authenticated `actor`."""
+    items = []
+    for key, value in params.multi_items():
+        if key == "assignee" and value.strip().lower() in (ME, "!" + ME):
+            value = ("!" if value.strip().startswith("!") else "") + actor
+        items.append((key, value))
+    return QueryParams(items)
+
+
 BREACHED = "sla_breached_at IS NOT NULL OR sla_due_at <= now()"
 TICKETS = ListSpec(
     table="tickets",
@@ -72,7 +103,7 @@ TICKETS = ListSpec(
     text_columns=("title", "number", "description"),
     array_columns={"service": "services", "tag": "tags"},
     flags={"breached": BREACHED},
-    conditions={"link": linked},
+    conditions={"link": linked, "due_within": due_within},
 )
 LIST_COLUMNS = sql.SQL(
     "ticket_id, number, type, tenant, title, status, pending_reason, priority, impact, urgency, "
@@ -98,7 +129,8 @@ async def list_tickets(conn: Any, params: Any, tenant: str | None = None) -> dic
     """A page of tickets for the query parameters `params` (a multi-dict with `getlist`).
 
     Filters: status, priority, type, assignee, group, number (repeat = OR, `!` excludes), service,
-    tag, breached (true/false), link (`kind:ref`, see `parse_link`), q (title, number, description),
+    tag, breached (true/false), link (`kind:ref`, see `parse_link`), due_within (see `due_within`),
+    q (title, number, description),
     from/to (updated_at). Sort: updated_at (default, newest first), created_at, priority; `-`
     descending. `limit`, and `page` or `cursor`."""
     query = build_list(TICKETS, params, LIST_COLUMNS, tenant)
@@ -112,15 +144,53 @@ async def list_tickets(conn: Any, params: Any, tenant: str | None = None) -> dic
     return body
 
 
-def live_timer(ticket_type: str, row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A stored timer read at `now` (its stored reading is as of the ticket's last change)."""
+COUNTED = ("status", "priority", "type", "assignment_group", "breached")
+NO_PAGING = ("sort", "limit", "page", "cursor")
+
+
+def counts_sql(where: sql.Composable) -> sql.Composed:
+    """Tickets matching `where` (" WHERE ..." or empty) grouped by the counted columns."""
+    return sql.SQL(
+        "SELECT status, priority, type, assignment_group, ({}) AS breached, count(*) AS n "
+        "FROM tickets{} GROUP BY 1, 2, 3, 4, 5"
+    ).format(sql.SQL(BREACHED), where)
+
+
+def fold_counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Grouped rows to `{total, by_status, by_priority, by_type, by_group, breached}` (unassigned: "")."""
+    out: dict[str, Any] = {"total": 0, **{f"by_{c}": {} for c in ("status", "priority", "type", "group")}}
+    out["breached"] = {"true": 0, "false": 0}
+    for r in rows:
+        out["total"] += r["n"]
+        for column, key in zip(COUNTED[:4], ("status", "priority", "type", "group"), strict=True):
+            bucket = out[f"by_{key}"]
+            name = r[column] or ""
+            bucket[name] = bucket.get(name, 0) + r["n"]
+        out["breached"]["true" if r["breached"] else "false"] += r["n"]
+    return out
+
+
+async def count_tickets(conn: Any, params: Any, tenant: str | None = None) -> dict[str, Any]:
+    """Tickets matching the list's filters (`list_tickets`), counted by status, priority, type,
+    assignment group and breached."""
+    filters = QueryParams([(k, v) for k, v in params.multi_items() if k not in NO_PAGING])
+    query = build_list(TICKETS, filters, LIST_COLUMNS, tenant)
+    rows = await (await conn.execute(counts_sql(query.where), query.count_params)).fetchall()
+    return fold_counts(rows)
+
+
+def live_timer(
+    ticket_type: str, row: dict[str, Any], now: datetime, calendars: dict[str, Calendar] | None = None
+) -> dict[str, Any]:
+    """A stored timer read at `now` (its stored reading is as of the ticket's last change), in its
+    calendar from `calendars` (the configured ones; default: the built-in)."""
     history = tuple(
         sla.StatusChange(datetime.fromisoformat(h["at"]), h["status"]) for h in row.pop("history")
     )
     state = sla.TimerState(
         ticket_type, row["kind"], timedelta(seconds=row["target_s"]), row["calendar"], history
     )
-    calendar = DEFAULT_CALENDARS.get(row["calendar"])
+    calendar = (DEFAULT_CALENDARS if calendars is None else calendars).get(row["calendar"])
     if calendar is None:
         return {**row, "now": None}
     r = sla.read(state, calendar, now)
@@ -163,8 +233,11 @@ async def ticket_row(conn: Any, number: str, tenant: str | None = None) -> dict[
     return await cur.fetchone()
 
 
-async def get_ticket(conn: Any, number: str, tenant: str | None = None) -> dict[str, Any] | None:
-    """One ticket with its timers (read now), comments, links and history; None when unknown."""
+async def get_ticket(
+    conn: Any, number: str, tenant: str | None = None, calendars: dict[str, Calendar] | None = None
+) -> dict[str, Any] | None:
+    """One ticket with its timers (read now in `calendars`), comments, links and history; None when
+    unknown."""
     ticket = await ticket_row(conn, number, tenant)
     if ticket is None:
         return None
@@ -173,7 +246,7 @@ async def get_ticket(conn: Any, number: str, tenant: str | None = None) -> dict[
     timers = await (await conn.execute(TIMERS_SQL, (tid,))).fetchall()
     return {
         "ticket": ticket,
-        "sla": [live_timer(ticket["type"], t, now) for t in timers],
+        "sla": [live_timer(ticket["type"], t, now, calendars) for t in timers],
         "comments": await (await conn.execute(COMMENTS_SQL, (tid,))).fetchall(),
         "links": await (await conn.execute(LINKS_SQL, (tid,))).fetchall(),
         "history": await (await conn.execute(HISTORY_SQL, (tid,))).fetchall(),
