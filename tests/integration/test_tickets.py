@@ -121,6 +121,40 @@ def test_tickets_over_the_api(pipeline: Pipeline) -> None:
         assert {first["tickets"][0]["number"], rest["tickets"][0]["number"]} == {number, "PRB0000001"}
         assert c.get("/api/v1/tickets", params={"breached": "maybe"}).status_code == 400
 
+        # 5b. A service desk's queue: mine (the caller), due soon, and the counts.
+        took = c.post("/api/v1/tickets/PRB0000001/assign", params={"wait": 30}, json={"assignee": ACTOR})
+        assert took.status_code == 200, took.text
+
+        def numbers(**params) -> list[str]:
+            answer = c.get("/api/v1/tickets", params=params)
+            assert answer.status_code == 200, answer.text
+            return [t["number"] for t in answer.json()["tickets"]]
+
+        assert numbers(assignee="me") == ["PRB0000001"]
+        assert numbers(assignee="!me") == [number]
+        # The P1's resolution (4 h round the clock) is running; its response stopped; the P4
+        # problem's timers count 40 and 320 business hours.
+        assert numbers(due_within="5h") == [number]
+        assert numbers(due_within="30m") == []
+        for path in ("/api/v1/tickets", "/api/v1/tickets/counts"):
+            bad = c.get(path, params={"due_within": "soon"})
+            assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "due_within", bad.text
+        counts = c.get("/api/v1/tickets/counts")
+        assert counts.status_code == 200, counts.text
+        assert counts.json() == {
+            "total": 2,
+            "by_status": {"in_progress": 1, "new": 1},
+            "by_priority": {"P1": 1, "P4": 1},
+            "by_type": {"incident": 1, "problem": 1},
+            "by_group": {"network": 1, "service-desk": 1},
+            "breached": {"true": 0, "false": 2},
+        }
+        mine = c.get("/api/v1/tickets/counts", params={"assignee": "me"}).json()
+        assert (mine["total"], mine["by_type"]) == (1, {"problem": 1})
+        soon = c.get("/api/v1/tickets/counts", params={"due_within": "5h", "breached": "false"}).json()
+        assert (soon["total"], soon["by_priority"]) == (1, {"P1": 1})
+        assert c.get("/api/v1/tickets/counts", params={"limit": 1}).status_code == 400  # no paging
+
         # 6. From an alert: title, link and urgency come from it.
         event = {"source": "nms", "assetId": "ast_edge1", "severity": "critical", "title": "Edge1 down"}
         assert c.post("/api/v1/events", json=event).status_code == 202
