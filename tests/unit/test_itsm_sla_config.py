@@ -132,3 +132,15 @@ def test_a_desk_config_whose_policy_names_no_calendar_is_refused() -> None:
     policy = sla.SlaPolicy("incident", Priority.P1, timedelta(hours=1), None, "mars")
     with pytest.raises(sla.SlaInputError, match="policies.incident.P1.calendar"):
         DeskConfig(policies=(policy,))
+
+
+def test_a_stage_restarted_without_a_calendar_its_timers_count_in_stops_naming_it() -> None:
+    desk = Desk(
+        DeskConfig.from_settings(settings(ticket_calendars={"berlin": BERLIN}, ticket_sla_policies=POLICIES))
+    )
+    args = {"title": "slow", "urgency": 2, "impact": 1}
+    cmd = Command(name="ticket.create", target="tkt_p2", actor="a", args=args, occurred_at=datetime.now(UTC))
+    batch = desk.batch([desk.apply(cmd, "commands:0", 0).change])
+    without = Desk(DeskConfig.from_settings(Settings()))
+    with pytest.raises(sla.SlaInputError, match="'berlin' is not a configured calendar"):
+        without.restore([batch])
