@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ems.collectors.snmp_thresholds import ThresholdRule
 from ems.ml.correlation.config import DEFAULT_DOWN_EVENTS, Rule
 from ems.notify.config import ReceiverConfig, RouteConfig, check_routes
+from ems.notify.inhibit import InhibitRuleConfig, check_inhibit_rules
 from ems.schemas.ticket import AutoPolicy, RouteRule
 
 
@@ -349,6 +350,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="In order, first match wins unless `continue`: [{matchers, receivers, continue}]",
     )
+    notify_inhibit_rules: list[InhibitRuleConfig] = Field(
+        default_factory=list,
+        description="While a source alert fires, matching target alerts are not notified: "
+        "[{id, source, target, equal}] (matchers as in routes)",
+    )
     notify_smtp_host: str | None = Field(None, description="SMTP server of email receivers")
     notify_smtp_port: int = Field(25, ge=1, le=65535)
     notify_smtp_from: str = Field("ems@localhost", description="Sender address of notification emails")
@@ -363,6 +369,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _notify_routes(self) -> Settings:
         check_routes(self.notify_routes, self.notify_receivers, self.notify_smtp_host)
+        check_inhibit_rules(self.notify_inhibit_rules)
         return self
 
     @field_validator("trusted_proxies")
