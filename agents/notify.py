@@ -7,9 +7,13 @@ severity of an alert is a `firing` notification; one that resolves, closes or ex
 one, sent only to the receivers its last firing notification went to. `ems.noise.decide` runs on the
 alert's fields at the event time of the change's last such transition, with the silences and windows
 the suppression stage published and the alert's flap state; a muted change is recorded with the ids
-that mute it and has no deliveries. No wall clock is read here.
+that mute it and has no deliveries. With inhibition rules (`ems.notify.inhibit`), the other alerts of
+the tenant firing when the change is decided (in the order the stage reads the changes) are the
+sources. No wall clock is read here.
 
-The state (flap state, receivers notified, positions per alert) is rebuilt from the decisions alone.
+The state (flap state, receivers notified, firing alerts, positions per alert) is rebuilt from the
+decisions alone, and from the `ended` alerts of each batch (those that stopped firing without a
+decision).
 """
 
 from __future__ import annotations
@@ -19,28 +23,34 @@ from collections.abc import Iterable, Sequence
 from ems.agents.suppressions import Suppressions
 from ems.noise.decide import NoiseRules, decide
 from ems.noise.flapping import FlapPolicy, FlapState
+from ems.noise.inhibition import InhibitRule
 from ems.noise.matchers import alert_fields
 from ems.notify.config import RouteConfig
+from ems.notify.inhibit import FiringAlerts
 from ems.notify.routing import notification_key, receivers_for
 from ems.schemas.alert import AlertChanged
-from ems.schemas.notification import Delivery, NotificationBatch, NotificationDecided
+from ems.schemas.notification import DECIDED_FIELDS, Delivery, NotificationBatch, NotificationDecided
 from ems.schemas.suppression import SuppressionBatch
 
 FIRING = frozenset({"opened", "reopened", "severity_changed"})
 RESOLVED = frozenset({"resolved", "closed", "expired"})
 ENDED = frozenset({"resolved", "closed", "expired"})  # statuses after which the alert is not firing
-SHOWN = (
-    "alert_id", "fingerprint", "status", "severity", "previous_severity", "source", "event", "resource",
-    "title", "text", "environment", "service", "tags", "asset_id", "value", "tenant", "last_seen",
-)  # fmt: skip
 
 
 class Notifier:
     """Routing rules, the silences and windows, and per alert its flap state and notified receivers."""
 
-    def __init__(self, routes: Sequence[RouteConfig], flap_policy: FlapPolicy | None = None) -> None:
+    def __init__(
+        self,
+        routes: Sequence[RouteConfig],
+        flap_policy: FlapPolicy | None = None,
+        inhibit_rules: Sequence[InhibitRule] = (),
+    ) -> None:
         self.routes = tuple(routes)
         self.flap_policy = flap_policy or FlapPolicy()
+        self.inhibit_rules = tuple(inhibit_rules)
+        self.firing = FiringAlerts()  # kept only with inhibition rules
+        self.ended: dict[str, int] = {}  # alert id -> version: stopped firing undecided, not published yet
         self.suppressions = Suppressions()
         self.flap: dict[str, FlapState] = {}
         self.notified: dict[str, list[str]] = {}  # alert id -> receivers of its last firing notification
@@ -52,10 +62,15 @@ class Notifier:
         for batch in batches:
             for decision in batch.decisions:
                 self._keep(decision)
+            if self.inhibit_rules:
+                for alert_id, version in batch.ended.items():
+                    self.firing.see(alert_id, version, None)
             self.positions.update(batch.positions)
 
     def batch(self, decisions: list[NotificationDecided]) -> NotificationBatch:
-        return NotificationBatch(decisions=decisions, positions=dict(self.positions))
+        """The record of one input batch: its decisions, the alerts ended undecided, the positions."""
+        ended, self.ended = self.ended, {}
+        return NotificationBatch(decisions=decisions, positions=dict(self.positions), ended=ended)
 
     def seen(self, source: str, offset: int) -> bool:
         """Record the position of an alert record; False when it was decided before (a redelivery)."""
@@ -87,7 +102,9 @@ class Notifier:
             for w in self.suppressions.windows.values()
             if w.tenant in (None, tenant)
         ]
-        return NoiseRules(windows=windows, silences=silences, flap_policy=self.flap_policy)
+        return NoiseRules(
+            windows=windows, silences=silences, inhibit_rules=self.inhibit_rules, flap_policy=self.flap_policy
+        )
 
     def on_change(self, change: AlertChanged) -> NotificationDecided | None:
         """The decision for one alert change, or None when it calls for no notification."""
@@ -97,10 +114,16 @@ class Notifier:
         alert = change.alert
         kind = "resolved" if alert.status in ENDED else "firing"
         if kind == "resolved" and not self.notified.get(alert.alert_id):
+            if self.inhibit_rules and alert.alert_id in self.firing.fields:  # no longer a source
+                self.firing.see(alert.alert_id, alert.version, None)
+                self.ended[alert.alert_id] = alert.version
             return None  # nothing was announced, so nothing is resolved (Alertmanager sends neither)
         at = relevant[-1].at
         fields = alert_fields(alert)
-        decision, flap = decide(fields, at, self.rules(alert.tenant), flap=self.flap.get(alert.alert_id))
+        firing = self.firing.of_tenant(alert.tenant) if self.inhibit_rules else ()
+        decision, flap = decide(
+            fields, at, self.rules(alert.tenant), firing=firing, flap=self.flap.get(alert.alert_id)
+        )
         if not decision.notify:
             receivers: list[str] = []
         elif kind == "resolved":
@@ -118,7 +141,7 @@ class Notifier:
             alert_id=alert.alert_id,
             version=alert.version,
             kind=kind,
-            alert={name: fields.get(name) for name in SHOWN},
+            alert={name: fields.get(name) for name in DECIDED_FIELDS},
             notify=decision.notify,
             suppressed_by=list(decision.suppressed_by),
             silenced_by=list(decision.silenced_by),
@@ -133,6 +156,9 @@ class Notifier:
 
     def _keep(self, decision: NotificationDecided) -> None:
         self.flap[decision.alert_id] = FlapState.from_dict(decision.flap)
+        if self.inhibit_rules:
+            fires = decision.kind == "firing" and decision.alert.get("status") not in ENDED
+            self.firing.see(decision.alert_id, decision.version, decision.alert if fires else None)
         if decision.kind == "resolved":
             if decision.notify:
                 self.notified.pop(decision.alert_id, None)

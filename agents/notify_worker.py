@@ -76,7 +76,8 @@ class NotifyWorker(OneInstanceStage):
     async def rebuild(self, assigned: set[TopicPartition]) -> str:
         """Step 1 on each assignment: the silences and windows, then the alerts' flap states and
         receivers notified from `ems.notifications`."""
-        notifier = Notifier(self.settings.notify_routes)
+        rules = [r.rule() for r in self.settings.notify_inhibit_rules]
+        notifier = Notifier(self.settings.notify_routes, inhibit_rules=rules)
         suppressions_end = 0
         async for msg in read_to_end(self.settings.kafka_bootstrap, self.suppressions_topic):
             suppressions_end = msg.offset + 1
@@ -104,7 +105,7 @@ class NotifyWorker(OneInstanceStage):
                 made = await guarded(self.stage, msg, dead, lambda m=msg: self._decide(m))
                 decisions.extend(made or [])
         self._unpublished += sum(len(batch[tp]) for tp in batch if tp.topic == self.alerts_topic)
-        if decisions or self._unpublished >= POSITIONS_EVERY:
+        if decisions or self.notifier.ended or self._unpublished >= POSITIONS_EVERY:
             record = self.notifier.batch(decisions)
             await self.emit(
                 producer, self.notifications_topic, encode(record), key=record.key.encode(), partition=0

@@ -16,6 +16,7 @@ from ems.collectors.snmp_thresholds import ThresholdRule
 from ems.itsm.sla_config import CalendarConfig, PoliciesConfig, build_calendars, build_policies
 from ems.ml.correlation.config import DEFAULT_DOWN_EVENTS, Rule
 from ems.notify.config import ReceiverConfig, RouteConfig, check_routes
+from ems.notify.inhibit import InhibitRuleConfig, check_inhibit_rules
 from ems.schemas.ticket import AutoPolicy, RouteRule
 
 
@@ -361,6 +362,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="In order, first match wins unless `continue`: [{matchers, receivers, continue}]",
     )
+    notify_inhibit_rules: list[InhibitRuleConfig] = Field(
+        default_factory=list,
+        description="While a source alert fires, matching target alerts are not notified: "
+        "[{id, source, target, equal}] (matchers as in routes)",
+    )
     notify_smtp_host: str | None = Field(None, description="SMTP server of email receivers")
     notify_smtp_port: int = Field(25, ge=1, le=65535)
     notify_smtp_from: str = Field("ems@localhost", description="Sender address of notification emails")
@@ -375,6 +381,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _notify_routes(self) -> Settings:
         check_routes(self.notify_routes, self.notify_receivers, self.notify_smtp_host)
+        check_inhibit_rules(self.notify_inhibit_rules)
         return self
 
     @model_validator(mode="after")

@@ -85,6 +85,20 @@ class Upsert:
         )
 
 
+@dataclass(frozen=True)
+class Statement(Upsert):
+    """A statement run once per batch, in its place among the upserts (its rows are empty)."""
+
+    text: str = field(default="", kw_only=True)
+
+    def statement(self) -> sql.Composed:
+        return sql.Composed([sql.SQL(self.text)])
+
+    def stage_statements(self) -> tuple[sql.Composed, sql.Composed, sql.Composed]:
+        noop = sql.Composed([sql.SQL("SELECT 1")])  # never more than one row: never staged
+        return noop, noop, noop
+
+
 class Projection(Protocol):
     """A read model fed by one topic. `rows` must be pure: same record, same rows.
 

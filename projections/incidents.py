@@ -12,13 +12,11 @@ alerts rows that exist.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ems.agents.severity import SeverityPolicy
-from ems.projections.base import Row, Upsert
+from ems.projections.base import Row, Statement, Upsert
 from ems.schemas.incident import IncidentBatch, IncidentChanged
 
 INCIDENT_COLUMNS = (
@@ -98,20 +96,6 @@ WITH copied AS (
 )
 UPDATE alert_incidents SET pending = false WHERE pending AND alert_id IN (SELECT alert_id FROM copied)
 """
-
-
-@dataclass(frozen=True)
-class Statement(Upsert):
-    """A statement run once per batch, in its place among the upserts (its rows are empty)."""
-
-    text: str = field(default="", kw_only=True)
-
-    def statement(self) -> sql.Composed:
-        return sql.Composed([sql.SQL(self.text)])
-
-    def stage_statements(self) -> tuple[sql.Composed, sql.Composed, sql.Composed]:
-        noop = sql.Composed([sql.SQL("SELECT 1")])  # never more than one row: never staged
-        return noop, noop, noop
 
 
 class IncidentsProjection:

@@ -1,9 +1,13 @@
 """The notification read models from `ems.notifications`: `notification_decisions` and
-`notification_attempts` (infra/migrations/014_notifications.sql).
+`notification_attempts` (infra/migrations/014_notifications.sql), and each alert's muting
+(`alert_muting`, copied onto `alerts.muted` / `alerts.muted_by`: infra/migrations/017_alert_muting.sql).
 
 Pure mapping, as every projection: a decision gives its row and, per delivery, the `queued` attempt
 (number 0, at the decision's event time); an attempt gives its row. First write wins everywhere: a
-record re-appended after a crash changes nothing.
+record re-appended after a crash changes nothing, except for an alert's muting, which the decision of
+its highest version sets whatever order the decisions come in. Two statements frame the batch, as for
+incidents: first the lock that keeps alert inserts out while it runs, last the copy of the pending
+muting onto the alerts rows that exist (an alert inserted later takes it in a trigger).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterable
 
 from psycopg.types.json import Jsonb
 
-from ems.projections.base import Row, Upsert
+from ems.projections.base import Row, Statement, Upsert
 from ems.schemas.envelope import Record
 from ems.schemas.notification import NotificationBatch, NotificationDecided
 
@@ -21,17 +25,47 @@ DECISION_COLUMNS = (
     "flapping", "reasons", "receivers",
 )  # fmt: skip
 ATTEMPT_COLUMNS = ("key", "attempt", "alert_id", "receiver", "outcome", "reason", "at")
+MUTING_COLUMNS = ("alert_id", "version", "at", "muted", "muted_by", "pending")
+
+LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.alert_muting'))"
+COPY_SQL = """
+WITH copied AS (
+    UPDATE alerts a SET muted = m.muted, muted_by = m.muted_by FROM alert_muting m
+    WHERE m.pending AND a.alert_id = m.alert_id
+    RETURNING a.alert_id
+)
+UPDATE alert_muting SET pending = false WHERE pending AND alert_id IN (SELECT alert_id FROM copied)
+"""
+
+
+def muted_by(d: NotificationDecided) -> dict:
+    """What mutes the decided change: `{windows, silences, inhibitions, flapping}`."""
+    return {
+        "windows": list(d.suppressed_by),
+        "silences": list(d.silenced_by),
+        "inhibitions": [dict(x) for x in d.inhibited_by],
+        "flapping": d.flapping,
+    }
+
+
+def is_muted(d: NotificationDecided) -> bool:
+    """Held back by a window, a silence, an inhibition or flapping (a notified change that no route
+    matches is not muted)."""
+    return bool(d.suppressed_by or d.silenced_by or d.inhibited_by or d.flapping)
 
 
 class NotificationsProjection:
-    """NotificationBatch -> notification_decisions, notification_attempts."""
+    """NotificationBatch -> notification_decisions, notification_attempts, alert muting."""
 
     name = "notifications"
     topic = "notifications"
     record_type = NotificationBatch
     decision = Upsert("notification_decisions", DECISION_COLUMNS, conflict=("alert_id", "version"))
     attempt = Upsert("notification_attempts", ATTEMPT_COLUMNS, conflict=("key", "attempt"))
-    upserts = (decision, attempt)
+    lock = Statement("alert_muting", (), (), text=LOCK_SQL)
+    muting = Upsert("alert_muting", MUTING_COLUMNS, conflict=("alert_id",), version="version")
+    copy = Statement("alerts", (), (), text=COPY_SQL)
+    upserts = (lock, decision, attempt, muting, copy)
 
     def rows(self, record: NotificationBatch) -> Iterable[tuple[Upsert, Row]]:
         for _, rows in self.units(record):
@@ -46,6 +80,9 @@ class NotificationsProjection:
             yield a, [(self.attempt, row)]
 
     def decision_rows(self, d: NotificationDecided) -> Iterable[tuple[Upsert, Row]]:
+        yield self.lock, ()
+        yield self.muting, (d.alert_id, d.version, d.occurred_at, is_muted(d), Jsonb(muted_by(d)), True)
+        yield self.copy, ()
         yield (
             self.decision,
             (

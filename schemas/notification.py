@@ -30,6 +30,14 @@ class Delivery(BaseModel):
     receiver: Name
 
 
+# The alert's fields a decision records (`NotificationDecided.alert`): what the messages show, and
+# what inhibition rules may read of a firing source alert (rebuilt from the decisions on a restart).
+DECIDED_FIELDS = (
+    "alert_id", "fingerprint", "status", "severity", "previous_severity", "source", "event", "resource",
+    "title", "text", "environment", "service", "tags", "asset_id", "value", "tenant", "last_seen",
+)  # fmt: skip
+
+
 class NotificationDecided(Record):
     """The decision for one alert change (event id `<alert id>:<version>`, occurred_at = event time)."""
 
@@ -74,6 +82,11 @@ class NotificationBatch(Record):
     attempts: list[NotificationAttempt] = Field(default_factory=list)
     positions: dict[Text(300), Offset] = Field(
         default_factory=dict, description="'alerts:partition' -> next alert offset after this batch"
+    )
+    ended: dict[Text(128, 1), Positive] = Field(
+        default_factory=dict,
+        description="alert id -> version: alerts that stopped firing without a decision (inhibition "
+        "sources no more; written only while inhibition rules are configured)",
     )
 
     @property

@@ -200,6 +200,22 @@ def test_an_alert_a_silence_matches_is_not_sent_and_the_decision_names_the_silen
     assert notifications(pipeline, alert_id)["attempts"] == []
     assert not [r for r in receiver.got if r["key"].startswith(alert_id)]
     assert not [m for m in mailbox.messages if m["X-EMS-Notification-Key"].startswith(alert_id)]
+    # The alert list shows the muting and filters on it.
+    with pipeline.client() as c:
+        listed = wait_for(
+            lambda: [a for a in c.get("/api/v1/alerts", params={"muted": "true"}).json()["alerts"]
+                     if a["alert_id"] == alert_id],
+            60,
+            "the muted alert in the list",
+        )  # fmt: skip
+        assert listed[0]["muted"] is True and listed[0]["muted_by"] == {
+            "windows": [], "silences": [silence_id], "inhibitions": [], "flapping": False
+        }  # fmt: skip
+        unmuted = c.get("/api/v1/alerts", params={"muted": "false", "limit": 1000}).json()["alerts"]
+        assert alert_id not in {a["alert_id"] for a in unmuted}
+        assert {"core1"} <= {a["resource"] for a in unmuted if a["muted_by"] is not None}
+        bad = c.get("/api/v1/alerts", params={"muted": "maybe"})
+        assert bad.status_code == 400 and "muted is boolean" in bad.json()["error"], bad.text
 
 
 def test_a_worker_killed_between_decision_and_send_delivers_exactly_once(setup: tuple) -> None:
@@ -240,3 +256,12 @@ def test_a_replay_rebuilds_the_notification_read_models_identically(setup: tuple
         live = pipeline.query(f"SELECT * FROM {table} ORDER BY {key}")
         rebuilt = pipeline.query(f"SELECT * FROM {table} ORDER BY {key}", schema=target)
         assert live and live == rebuilt, f"{table} differs after replay"
+    # The alerts' muting, whichever of the alerts and notifications projections wrote first (`pending`
+    # is bookkeeping of the copy onto the alert rows).
+    for select in (
+        "SELECT alert_id, muted, muted_by FROM alerts ORDER BY alert_id",
+        "SELECT alert_id, version, at, muted, muted_by FROM alert_muting ORDER BY alert_id",
+    ):
+        live, rebuilt = pipeline.query(select), pipeline.query(select, schema=target)
+        assert live and live == rebuilt, f"{select} differs after replay"
+    assert any(r["muted"] for r in live)

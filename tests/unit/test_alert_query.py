@@ -21,6 +21,8 @@ CATALOG = {
     "tags": Column("ARRAY", False),
     "attributes": Column("jsonb", False),
     "title": Column("text", False),
+    "muted": Column("boolean", False),  # migration 017: the latest notification decision's muting
+    "muted_by": Column("jsonb", True),
 }
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -56,6 +58,14 @@ def test_negation_keeps_nulls_of_nullable_fields_and_any_new_column_filters() ->
     q = build("assignee!=bob")
     assert '("assignee" IS NULL OR "assignee" <> ALL(%s))' in text(q.where)
     assert q.where_args == [["bob"]]
+
+
+def test_muted_filters_as_a_boolean_in_any_case_and_muted_by_by_key() -> None:
+    q = build("muted=TRUE")
+    assert '"muted" = ANY(%s)' in text(q.where) and q.where_args == [[True]]
+    assert build("muted=false").where_args == [[False]]
+    q = build("muted_by.silences=~sil_x")
+    assert """("muted_by" ->> %s) ~ %s""" in text(q.where) and q.where_args == ["silences", "sil_x"]
 
 
 def test_regex_presence_and_ranges() -> None:
@@ -127,6 +137,7 @@ def test_cursor_mixed_directions_and_nullable_keys_expand_with_leading_bound() -
         ("status.x=1", "only JSON fields take a .key"),
         ("tags>=a", ">= and <= need a scalar field"),
         ("duplicate_count=many", "duplicate_count is integer, got 'many'"),
+        ("muted=yes", "muted is boolean, got 'yes'"),
         ("title=~(", "invalid regular expression"),
         ("sort=tags", "cannot sort by 'tags'"),
         ("sort=status,-status", "sort names status twice"),

@@ -17,7 +17,7 @@ from ems.notify.delivery import DeliveryFailed, backoff_delay, deliver
 from ems.notify.messages import email_message, signature, verify, webhook_body, webhook_headers
 from ems.notify.outbox import Outbox
 from ems.notify.routing import receivers_for
-from ems.projections.notifications import NotificationsProjection
+from ems.projections.notifications import MUTING_COLUMNS, NotificationsProjection
 from ems.schemas.alert import AlertChanged, AlertState, Transition
 from ems.schemas.command import Command
 from ems.schemas.notification import NotificationBatch
@@ -171,7 +171,11 @@ def test_the_projection_queues_each_delivery_and_records_attempts() -> None:
     batch = NotificationBatch(decisions=[decided], attempts=[box.attempted("alr_1:1:hook", 0.0, None)])
     assert decode(encode(batch), NotificationBatch) == batch  # a registered record type, read back alike
     rows = list(NotificationsProjection().rows(batch))
-    tables = [(u.table, r[0] if u.table == "notification_decisions" else r[:2] + r[4:5]) for u, r in rows]
+    tables = [
+        (u.table, r[0] if u.table == "notification_decisions" else r[:2] + r[4:5])
+        for u, r in rows
+        if u.table.startswith("notification_")
+    ]
     assert tables == [
         ("notification_decisions", "alr_1"),
         ("notification_attempts", ("alr_1:1:hook", 0, "queued")),
@@ -225,3 +229,38 @@ async def test_delivery_signs_webhooks_and_tells_retryable_failures_from_final_o
     with pytest.raises(DeliveryFailed, match="no SMTP server") as failed:
         await deliver(mail, decided, "alr_1:1:mail", http=http, smtp=None)
     assert failed.value.retry is False
+
+
+def test_the_latest_decision_marks_the_alert_muted_by_what_in_any_order() -> None:
+    notifier = Notifier(ROUTES)
+    args = {
+        "matchers": [{"name": "resource", "op": "=", "value": "core1"}],
+        "starts_at": T0.isoformat(),
+        "ends_at": (T0 + timedelta(hours=1)).isoformat(),
+        "comment": "upgrade",
+    }
+    cmd = Command(name="silence.create", target="sil_x", actor="alice", args=args, occurred_at=T0)
+    notifier.apply_suppressions(Suppressions().batch([Suppressions().apply(cmd, "commands:0", 0).change]))
+    silenced = notifier.on_change(change(1, "opened"))
+    notified = notifier.on_change(change(2, "severity_changed", severity="major", minutes=90))
+    projection = NotificationsProjection()
+    for order in ([silenced, notified], [notified, silenced]):
+        rows = [(u, r) for u, r in projection.rows(NotificationBatch(decisions=order))]
+        assert [u.table for u, _ in rows if not u.columns] == ["alert_muting", "alerts"] * 2  # lock, copy
+        muting = projection.muting.collapse([r for u, r in rows if u is projection.muting])
+        assert len(muting) == 1  # one row per alert: its highest version, whatever the order
+        row = dict(zip(MUTING_COLUMNS, muting[0], strict=True))
+        assert (row["version"], row["muted"], row["pending"]) == (2, False, True)
+    first = dict(
+        zip(
+            MUTING_COLUMNS,
+            next(r for u, r in projection.decision_rows(silenced) if u is projection.muting),
+            strict=True,
+        )
+    )
+    assert first["muted"] and first["muted_by"].obj == {
+        "windows": [],
+        "silences": ["sil_x"],
+        "inhibitions": [],
+        "flapping": False,
+    }
