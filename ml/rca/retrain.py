@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from ems.ml.correlation.topology import Topology
 from ems.ml.evaluate import final_members
 from ems.ml.rca.features import candidates_of
@@ -110,7 +112,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     started = time.monotonic()
     span = Range(args.since, args.until, args.from_offset, args.to_offset)
-    log = read(get_settings(), span)
+    try:
+        log = read(get_settings(), span)
+    except (KafkaError, OSError) as exc:
+        print(f"error: cannot read the event log from Kafka: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     read_s = time.monotonic() - started
     incidents = incidents_of(log.changes)
     labels = labels_from(log.feedback)
