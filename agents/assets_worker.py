@@ -47,8 +47,9 @@ IGNORED = Counter(
 SKIPPED = Counter("ems_assets_redeliveries", "Inputs already applied (redelivered), skipped")
 
 
-async def read_snapshots(settings: Settings, partitions: set[int]) -> dict[str, Asset]:
-    """The latest snapshot per asset in `partitions` of `ems.assets`, read from offset 0 to the end."""
+async def read_snapshots(settings: Settings, partitions: set[int] | None) -> dict[str, Asset]:
+    """The latest snapshot per asset in `partitions` (None: all) of `ems.assets`, read from offset 0
+    to the end."""
     state: dict[str, Asset] = {}
     async for msg in read_to_end(settings.kafka_bootstrap, settings.topic("assets"), partitions):
         try:

@@ -4,7 +4,8 @@
 - `list_incidents`: filters, sort and page or keyset cursor, as the other lists (`ems.api.queries`);
 - `get_incident`: one incident with its members (current, and those that moved: with `left_at`),
   the reason and evidence each joined by, its impact, its topology root cause, the model's
-  root-cause ranking (`rca`, docs/rca.md) and its timeline;
+  root-cause ranking (`rca`, docs/rca.md), the operators' feedback on it (`rca_feedback`, oldest
+  first) and its timeline;
 - `incident_of_alert`: an alert's current incident (also on the alert's row as `incident_id`).
 """
 
@@ -53,6 +54,10 @@ SELECT alert_id, episode, fingerprint, asset_id, source, event, resource, title,
 FROM incident_members WHERE incident_id = %s
 ORDER BY left_at IS NOT NULL, joined_at, opened_at, alert_id, episode
 """
+FEEDBACK_SQL = """
+SELECT actor, at, asset_id, alert_id, verdict, comment, model, model_asset_id, command_id
+FROM incident_rca_feedback WHERE incident_id = %s ORDER BY at, command_id
+"""
 TIMELINE_SQL = """
 SELECT version, kind, at, reason, status, alerts, impact_score, changed
 FROM incident_history WHERE incident_id = %s ORDER BY version
@@ -91,12 +96,14 @@ async def get_incident(conn: Any, incident_id: str, tenant: str | None = None) -
         return None
     members = await (await conn.execute(MEMBERS_SQL, (incident_id,))).fetchall()
     timeline = await (await conn.execute(TIMELINE_SQL, (incident_id,))).fetchall()
+    feedback = await (await conn.execute(FEEDBACK_SQL, (incident_id,))).fetchall()
     return {
         "incident": incident,
         "members": [m for m in members if m["left_at"] is None],
         "former_members": [m for m in members if m["left_at"] is not None],
         "root_cause": incident["root_cause"],
         "rca": incident["rca"],
+        "rca_feedback": feedback,
         "impact": incident["impact"],
         "timeline": timeline,
     }

@@ -12,6 +12,7 @@ from ems.api import (
     asset_endpoints,
     events,
     heartbeats,
+    incident_feedback,
     incidents,
     integrations,
     notifications,
@@ -33,6 +34,7 @@ ENDPOINTS: list[Endpoint] = [
     *alert_actions.ENDPOINTS,
     *asset_endpoints.ENDPOINTS,
     *incidents.ENDPOINTS,
+    *incident_feedback.ENDPOINTS,  # operator root-cause feedback (docs/rca.md)
     *tickets.ENDPOINTS,
     *suppressions.ENDPOINTS,
     *heartbeats.ENDPOINTS,

@@ -12,8 +12,13 @@ from ems.settings import get_settings
 
 
 def _retrain(args: argparse.Namespace) -> int:
-    from ems.ml.rca.train import run
+    if args.log:
+        from ems.ml.rca.retrain import run as from_log
 
+        return from_log(args)
+    from ems.ml.rca.train import DEFAULT_MODEL, VERSION, run
+
+    args.out, args.version = args.out or DEFAULT_MODEL, args.version or VERSION
     return run(args)
 
 
@@ -130,15 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(fn=_demo)
     p = sub.add_parser("retrain", help="train the root-cause model (docs/rca.md)")
-    p.add_argument(
-        "--scenarios",
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--scenarios", action="store_true", help="on generated scenarios")
+    source.add_argument(
+        "--log",
         action="store_true",
-        required=True,
-        help="on generated scenarios (the only source built; replaying the event log is not)",
+        help="on the event log: incidents labelled by operator feedback, a held-out split, a new file",
     )
-    from ems.ml.rca.train import add_arguments  # no scikit-learn at import: it is loaded to fit
+    from ems.ml.rca import retrain, train  # no scikit-learn at import: it is loaded to fit
 
-    add_arguments(p)
+    train.add_arguments(p)
+    # --out/--version: the shipped file and version for --scenarios, <model-dir>/<new version> for --log
+    p.set_defaults(out=None, version=None)
+    retrain.add_arguments(p)
     p.set_defaults(fn=_retrain)
     metrics_cli.register(sub)
     deadletters_cli.register(sub)

@@ -46,6 +46,7 @@ from ems.projections.heartbeats import HeartbeatsProjection
 from ems.projections.incidents import IncidentsProjection
 from ems.projections.metrics import MetricsProjection
 from ems.projections.notifications import NotificationsProjection
+from ems.projections.rca_feedback import RcaFeedbackProjection
 from ems.projections.runner import ProjectionRunner
 from ems.projections.suppressions import SuppressionsProjection
 from ems.projections.synthetic_checks import SyntheticChecksProjection
@@ -86,6 +87,7 @@ def projections_for(settings: Settings) -> list:
         HeartbeatsProjection(),
         NotificationsProjection(),
         SyntheticChecksProjection(),
+        RcaFeedbackProjection(),
     ]
 
 

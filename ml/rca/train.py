@@ -67,13 +67,24 @@ def samples(seeds: list[int]) -> tuple[list[tuple[float, ...]], list[int]]:
         scenario = generate(seed)
         topology, incidents, _ = correlated(scenario)
         for members, root in labelled_incidents(scenario, incidents):
-            # Each incident also without its root's alerts (lost, or a silent device): the root must
-            # then be named from what the topology implies.
-            without = [m for m in members if m.asset_id != root]
-            for group in (members, without) if len(without) < len(members) and without else (members,):
-                for c in build(group, topology):
-                    rows.append(c.values)
-                    labels.append(int(c.asset_id == root))
+            more_rows, more_labels = incident_rows(members, root, topology)
+            rows += more_rows
+            labels += more_labels
+    return rows, labels
+
+
+def incident_rows(
+    members: list[Member], root: str, topology: Topology
+) -> tuple[list[tuple[float, ...]], list[int]]:
+    """Feature rows and labels (1: `root`) of an incident's candidates (`features.build`, the code the
+    correlate stage runs), also without the root's own alerts (lost, or a silent device: the root must
+    then be named from what the topology implies). Used for scenarios and for `ems retrain --log`."""
+    rows, labels = [], []
+    without = [m for m in members if m.asset_id != root]
+    for group in (members, without) if len(without) < len(members) and without else (members,):
+        for c in build(group, topology):
+            rows.append(c.values)
+            labels.append(int(c.asset_id == root))
     return rows, labels
 
 
