@@ -1,5 +1,5 @@
 """The root-cause feedback read model from `incident.root_cause` commands on `ems.commands`
-(infra/migrations/017_rca_feedback.sql).
+(infra/migrations/018_rca_feedback.sql).
 
 The API checked the feedback against the incident before appending (`ems.ml.rca.feedback`), so the
 commands are projected directly, one row each (a re-applied command is the same row); other
