@@ -14,11 +14,9 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
 from ems.api.errors import ApiError
-from ems.api.incidents import MAX_ID
-from ems.api.incidents_query import get_incident
+from ems.api.incidents import incident_of
 from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
-from ems.api.tenancy import tenant_of
 from ems.api.waiting import WaitQuery, poll
 from ems.ml.rca.feedback import COMMAND, check_feedback
 from ems.schemas.command import Command
@@ -46,12 +44,7 @@ class FeedbackAnswer(BaseModel):
 async def post_root_cause(call: Call) -> Any:
     incident_id = call.path["incident_id"]
     body: RootCauseFeedback = call.body
-    if len(incident_id) > MAX_ID or "\x00" in incident_id:
-        raise ApiError(404, f"no incident {incident_id[:MAX_ID]!r}")
-    async with call.state.pool.connection() as conn:
-        found = await get_incident(conn, incident_id, tenant_of(call))
-    if found is None:
-        raise ApiError(404, f"no incident {incident_id!r}")
+    found = await incident_of(call)
     incident = found["incident"]
     alerts = {m["alert_id"]: m["asset_id"] for m in found["members"] + found["former_members"]}
     problem = check_feedback(body.asset_id, body.alert_id, body.verdict, incident, alerts)

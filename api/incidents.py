@@ -41,7 +41,8 @@ async def incidents_list(call: Call) -> Any:
         return await list_incidents(conn, call.request.query_params, tenant_of(call))
 
 
-async def incident_detail(call: Call) -> Any:
+async def incident_of(call: Call) -> dict[str, Any]:
+    """The incident at `{incident_id}` as `GET /incidents/{id}` shows it, or a 404 (another tenant's too)."""
     incident_id = call.path["incident_id"]
     if len(incident_id) > MAX_ID or "\x00" in incident_id:
         raise ApiError(404, f"no incident {incident_id[:MAX_ID]!r}")
@@ -50,6 +51,10 @@ async def incident_detail(call: Call) -> Any:
     if found is None:
         raise ApiError(404, f"no incident {incident_id!r}")
     return found
+
+
+async def incident_detail(call: Call) -> Any:
+    return await incident_of(call)
 
 
 ENDPOINTS = [
