@@ -148,12 +148,21 @@ def run(pipeline: Pipeline, tmp_path) -> None:
     post(pipeline, first[10:] + other_site() + example_2())
     started = time.monotonic()
 
+    seen: list[tuple[int, ...]] = []  # the open incidents' sizes at each look, for a failure's message
+
     def settled() -> list[dict] | None:
         found = incidents(pipeline, status="open", sort="-alerts")
-        return found if [i["alerts"] for i in found] == [21, 3, 2] else None
+        sizes = tuple(i["alerts"] for i in found)
+        if not seen or seen[-1] != sizes:
+            seen.append(sizes)
+        return found if sizes == (21, 3, 2) else None
 
     # The killed stage rejoins its group and rebuilds its state first: slower on the embedded broker.
-    found = wait_for(settled, 240, "three open incidents of 21, 3 and 2 alerts")
+    try:
+        found = wait_for(settled, 240, "three open incidents of 21, 3 and 2 alerts")
+    except AssertionError as exc:
+        members = pipeline.scalar("SELECT count(*) FROM incident_members")
+        raise AssertionError(f"{exc}; open incident sizes seen: {seen}; members: {members}") from None
     print(f"\nincidents settled {time.monotonic() - started:.1f} s after the last post (a restart included)")
     core, site_b, payments = found
     assert core["root_asset_id"] == aid("a-core") and site_b["root_asset_id"] == aid("b-sw")
