@@ -251,7 +251,10 @@ def run(pipeline: Pipeline, tmp_path) -> None:
         [given] = wait_for(shown, 30, "the feedback on the incident")
     assert (given["asset_id"], given["verdict"], given["comment"]) == (aid("a-core"), "confirm", "yes")
     assert given["actor"] and given["at"] and given["model"] == rca["model"]
-    assert pipeline.scalar("SELECT count(*) FROM incident_rca_feedback") == 2
+    # The two commands went to the partitions of their incidents: the second may be projected later.
+    wait_for(
+        lambda: pipeline.scalar("SELECT count(*) FROM incident_rca_feedback") == 2, 30, "both feedback rows"
+    )
 
     # A retrain by replay learns from the two labelled incidents; the shipped model is untouched.
     trained = pipeline.run("retrain", "--log", "--held-out", "0", "--model-dir", str(tmp_path / "models"))
