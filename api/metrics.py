@@ -52,26 +52,22 @@ class ApiMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
 
-        self.stage_lag = Gauge(
+        self.stage_lag = self._stage_gauge(
             "ems_stage_lag",
             "Records waiting on a stage's or projection's input (consumer lag), summed over its workers",
-            ["stage"],
-            registry=self.registry,
-            multiprocess_mode="livemostrecent",  # with --workers: the latest scrape's, not one per process
         )
-        self.stage_instances = Gauge(
-            "ems_stage_instances",
-            "Live workers of a stage (reporting heartbeats)",
-            ["stage"],
-            registry=self.registry,
-            multiprocess_mode="livemostrecent",  # with --workers: the latest scrape's, not one per process
+        self.stage_instances = self._stage_gauge(
+            "ems_stage_instances", "Live workers of a stage (reporting heartbeats)"
         )
-        self.stage_healthy = Gauge(
+        self.stage_healthy = self._stage_gauge(
             "ems_stage_healthy",
             "1 when a stage is alive and keeping up, 0 when /health names a problem of it",
-            ["stage"],
-            registry=self.registry,
-            multiprocess_mode="livemostrecent",  # with --workers: the latest scrape's, not one per process
+        )
+
+    def _stage_gauge(self, name: str, documentation: str) -> Gauge:
+        """A per-stage gauge set at each scrape (with --workers: the latest scrape's, not one per process)."""
+        return Gauge(
+            name, documentation, ["stage"], registry=self.registry, multiprocess_mode="livemostrecent"
         )
 
     def set_stages(self, report: dict[str, Any]) -> None:
