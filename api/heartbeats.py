@@ -16,25 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
 from ems.api.tenancy import stamp, tenant_of, visible
+from ems.projections import heartbeats as projection
 from ems.schemas.heartbeat import heartbeat_id
 from ems.schemas.limits import Attributes, Name, Time
 from ems.schemas.observation import HeartbeatBody, Observation, Tags, Tenant
 
-COLUMNS = (
-    "heartbeat_id",
-    "origin",
-    "tenant",
-    "tags",
-    "attributes",
-    "timeout",
-    "status",
-    "latency_ms",
-    "created_at",
-    "received_at",
-    "due_at",
-    "expired_at",
-    "beats",
-)
+COLUMNS = tuple(c for c in projection.COLUMNS if c != "version")  # the read model's, as answered
 
 
 class HeartbeatPost(BaseModel):
