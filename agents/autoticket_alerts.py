@@ -33,7 +33,7 @@ from ems.agents.autoticket_policy import (
     ticket_id_for,
 )
 from ems.itsm import states
-from ems.ml.correlation.episodes import ENDS, Episode
+from ems.ml.correlation.episodes import ENDS, STARTS, Episode
 from ems.ml.correlation.impact import impact
 from ems.ml.correlation.topology import Topology
 from ems.schemas.alert import AlertChanged, AlertState
@@ -77,11 +77,11 @@ class AlertTicketer:
         """Take an asset snapshot."""
         self.topology.upsert(changed.asset if isinstance(changed, AssetChanged) else changed)
 
-    def impact(self, alert: AlertState, at: datetime) -> Impact:
-        """The alert's impact as the correlation works out one member's: its asset and what depends
-        on it give the criticality and the business services."""
-        episode = Episode.start(alert, alert.first_seen, 0)
-        return impact([episode], self.topology, {}, alert.first_seen, max(at, alert.first_seen))
+    def impact(self, alert: AlertState, since: datetime, at: datetime) -> Impact:
+        """The impact at `at` of the alert failing since `since`, as the correlation works out one
+        member's: its asset and what depends on it give the criticality and the business services."""
+        episode = Episode.start(alert, since, 0)
+        return impact([episode], self.topology, {}, since, max(at, since))
 
     def facts(self, alert: AlertState, found: Impact) -> Facts:
         """What a policy looks at in one alert (with its impact)."""
@@ -99,7 +99,8 @@ class AlertTicketer:
         fresh = ticket is not None and "reopened" in kinds and ticket.status in DONE
         if ticket is None or (fresh and not command.reopenable(ticket)):
             if alert.status in OPENS:
-                found = self.impact(alert, command.at)
+                starts = [t.at for t in change.transitions if t.kind in STARTS]
+                found = self.impact(alert, max(starts, default=alert.first_seen), command.at)
                 policy = first_match(self.policies, self.facts(alert, found))
                 if policy is not None:
                     ticket_id = alert_ticket_id(alert.alert_id, generation + 1)

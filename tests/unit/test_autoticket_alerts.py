@@ -153,7 +153,7 @@ def test_criticality_and_services_come_from_the_topology_as_the_correlation_work
     """The switch has no criticality; the payments service (criticality 4) runs on it."""
     (change,) = alert_changes([_obs(0, "sw")])
     auto = _ticketer(AutoPolicy(name="payments", services=["payments"], min_criticality=4))
-    found = auto.impact(change.alert, change.occurred_at)
+    found = auto.impact(change.alert, change.alert.first_seen, change.occurred_at)
     assert found.criticality == 4 and [s.name for s in found.services] == ["payments"]
     desk = _desk(*auto.policies)
     _run(desk, auto, [change])
