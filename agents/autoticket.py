@@ -1,4 +1,5 @@
-"""Auto-ticketing, pure: correlated incidents (`ems.incidents`) -> `ticket.*` commands for the Desk.
+"""Auto-ticketing of correlated incidents, pure: `ems.incidents` -> `ticket.*` commands for the Desk
+(the policies, shared with single alerts: agents/autoticket_policy.py).
 
 `AutoTicketer.on_incident(change)` returns the commands one incident change calls for; the ticket
 stage applies them with the Desk (agents/tickets.py) in the same record as the operators' commands:
@@ -16,24 +17,24 @@ Event time only: the commands carry the incident's update time.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ems.agents.autoticket_policy import (
+    ACTOR,
+    Commands,
+    Facts,
+    first_match,
+    policy_of,
+    ticket_fields,
+    ticket_id_for,
+)
 from ems.itsm import states
 from ems.schemas.command import Command
 from ems.schemas.incident import IncidentChanged, IncidentState, Member
 from ems.schemas.ticket import AutoPolicy, Ticket
 
-ACTOR = "auto-ticket"
-PRIORITY_LEVELS = {"P1": (1, 1), "P2": (1, 2), "P3": (1, 3), "P4": (3, 3)}  # (impact, urgency)
-URGENCY_OF_SEVERITY = {"critical": 1, "major": 2}
 CREATE_LINKS = 100  # CreateArgs.links' limit: the rest are linked one by one
-
-
-def ticket_id_for(incident_id: str) -> str:
-    """The ticket id an incident's auto ticket has: the same on every run."""
-    return "tkt_auto_" + hashlib.sha256(incident_id.encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -43,25 +44,24 @@ class Seen:
     members: dict[str, Member] = field(default_factory=dict)  # alert id -> latest membership
 
 
-def matches(policy: AutoPolicy, incident: IncidentState, members: Iterable[Member]) -> bool:
-    """Whether the incident, with these current members, meets the policy."""
+def incident_facts(incident: IncidentState, members: Iterable[Member]) -> Facts:
+    """What a policy looks at in an incident with these current members."""
     members = list(members)
-    if policy.severities and incident.severity not in policy.severities:
-        return False
-    if incident.impact.criticality < policy.min_criticality:
-        return False
-    if policy.services:
-        named = {s.name for s in incident.impact.services} | {s for m in members for s in m.service}
-        if not named & set(policy.services):
-            return False
-    return not policy.tags or any(set(policy.tags) <= set(m.tags) for m in members)
+    services = {s.name for s in incident.impact.services} | {s for m in members for s in m.service}
+    return Facts(
+        incident.severity,
+        incident.impact.criticality,
+        frozenset(services),
+        tuple(frozenset(m.tags) for m in members),
+    )
 
 
 class AutoTicketer:
     """The incidents' current members and which ticket each incident has."""
 
-    def __init__(self, policies: Iterable[AutoPolicy]) -> None:
+    def __init__(self, policies: Iterable[AutoPolicy], reopen_days: int = states.REOPEN_DAYS) -> None:
         self.policies = tuple(policies)
+        self.reopen_days = reopen_days
         self.incidents: dict[str, Seen] = {}
         self.ticket_of: dict[str, str] = {}  # incident id -> ticket id (its own, or one handed on)
 
@@ -86,29 +86,11 @@ class AutoTicketer:
         """Fold the change and return the commands it calls for, given the tickets as they are."""
         self.fold(change)
         inc = change.incident
-        at, n = inc.updated_at, 0
-        out: list[Command] = []
-
-        def command(action: str, target: str, reason: str = "", **args) -> None:
-            nonlocal n
-            n += 1
-            event_id = f"auto:{inc.incident_id}:{inc.version}:{n}"
-            out.append(
-                Command(
-                    event_id=event_id,
-                    name=f"ticket.{action}",
-                    target=target,
-                    actor=ACTOR,
-                    reason=reason,
-                    args=args,
-                    occurred_at=at,
-                )
-            )
-
+        command = Commands(inc.incident_id, inc.version, inc.updated_at, self.reopen_days)
         members = self.incidents[inc.incident_id].members
         ticket_id = self.ticket_of.get(inc.incident_id)
         if ticket_id is None or ticket_id not in tickets:
-            policy = next((p for p in self.policies if matches(p, inc, members.values())), None)
+            policy = first_match(self.policies, incident_facts(inc, members.values()))
             if inc.status != "open" or policy is None:
                 return []
             ticket_id = ticket_id_for(inc.incident_id)
@@ -119,7 +101,7 @@ class AutoTicketer:
             command("create", ticket_id, f"auto-ticketing policy {policy.name}", **args)
             for link in links[CREATE_LINKS:]:
                 command("link", ticket_id, **link)
-            return out
+            return command.out
         ticket = tickets[ticket_id]
         linked = {(x.kind, x.ref) for x in ticket.links}
         if ("incident", inc.incident_id) not in linked:
@@ -127,12 +109,11 @@ class AutoTicketer:
         for alert_id in sorted(members):
             if ("alert", alert_id) not in linked:
                 command("link", ticket_id, kind="alert", ref=alert_id)
-        policy = self._policy_of(ticket)
         if change.kind == "resolved":
-            if ticket.status not in ("resolved", "closed"):
-                self._clear(command, ticket, inc, policy)
-        elif change.kind == "reopened" and ticket.status == "resolved":
-            command("transition", ticket_id, f"incident {inc.incident_id} reopened", to="in_progress")
+            why = f"incident {inc.incident_id} resolved: all its alerts cleared"
+            command.clear(ticket, policy_of(self.policies, ticket), why)
+        elif change.kind == "reopened":
+            command.reopen(ticket, f"incident {inc.incident_id} reopened")
         elif change.kind == "merged" and inc.merged_into:
             survivor = self.ticket_of.get(inc.merged_into)
             if survivor is None or survivor not in tickets:  # it carries on with this ticket
@@ -145,40 +126,17 @@ class AutoTicketer:
                     ticket_id,
                     text=f"incident {inc.incident_id} merged into {inc.merged_into}, ticketed as {number}",
                 )
-        return out
-
-    def _policy_of(self, ticket: Ticket) -> AutoPolicy | None:
-        return next((p for p in self.policies if ticket.tags and p.name in ticket.tags), None)
-
-    def _clear(self, command, ticket: Ticket, inc: IncidentState, policy: AutoPolicy | None) -> None:
-        why = f"incident {inc.incident_id} resolved: all its alerts cleared"
-        life = states.Lifecycle(ticket.type, ticket.status, ticket.pending_reason, ticket.resolved_at)
-        allowed = states.allowed_transitions(life, max(inc.updated_at, ticket.updated_at))
-        if (policy is None or policy.on_clear == "resolve") and "resolved" in allowed:
-            command("transition", ticket.ticket_id, why, to="resolved")
-        else:
-            command("comment", ticket.ticket_id, text=why)
+        return command.out
 
 
 def _create_args(policy: AutoPolicy, inc: IncidentState) -> dict:
     """The ticket an incident gets under a policy (the policy's name rides in its tags)."""
     args: dict = {
-        "type": policy.type,
+        **ticket_fields(policy, inc.severity, inc.impact.score, inc.impact.criticality),
         "title": (inc.title or f"Incident {inc.incident_id}")[:1024],
         "description": _describe(inc),
         "services": sorted({s.name for s in inc.impact.services})[:32],
-        "tags": ["auto-ticket", policy.name],
     }
-    if policy.priority is not None:
-        args["impact"], args["urgency"] = PRIORITY_LEVELS[policy.priority]
-    else:
-        args["urgency"] = policy.urgency or URGENCY_OF_SEVERITY.get(inc.severity, 3)
-        if policy.impact is not None:
-            args["impact"] = policy.impact
-        else:
-            args["impact_score"], args["criticality"] = inc.impact.score, inc.impact.criticality
-    if policy.group is not None:
-        args["group"] = policy.group
     if inc.tenant is not None:
         args["tenant"] = inc.tenant
     return args

@@ -30,7 +30,7 @@ import time
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from ems.agents.assets_worker import read_snapshots
+from ems.agents.assets_worker import catch_up
 from ems.agents.correlate_order import Reorder
 from ems.ml.correlation.config import CorrelationConfig, DbscanConfig
 from ems.ml.correlation.engine import Correlator
@@ -116,19 +116,14 @@ class CorrelateWorker(OneInstanceStage):
     async def rebuild(self, assigned: set[TopicPartition]) -> str:
         """Step 1 on each assignment: the topology from `ems.assets`, the incidents from `ems.incidents`."""
         core = Correlator(self.config)
-        asset_parts = {tp.partition for tp in assigned if tp.topic == self.assets_topic}
-        snapshots = await read_snapshots(self.settings, asset_parts)
+        snapshots = await catch_up(self, assigned)
         for asset in sorted(snapshots.values(), key=lambda a: a.asset_id):
             core.asset(asset)
-        asset_ends = await self.consumer.end_offsets([tp for tp in assigned if tp.topic == self.assets_topic])
         changes, positions = await read_decisions(self.settings)
         core.restore(changes)
         self.core, self.positions, self.order = core, positions, Reorder()
         for tp in sorted(assigned):
-            if tp.topic == self.assets_topic:
-                # The rebuild read up to at least these ends: what comes later is applied live.
-                self.consumer.seek(tp, asset_ends[tp])
-            else:
+            if tp.topic != self.assets_topic:
                 await self.seek(tp, positions.get(f"alerts:{tp.partition}"))
         return (
             f"{len(snapshots)} assets, {len(changes)} incident changes ({len(core.incidents)} incidents kept)"

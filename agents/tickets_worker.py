@@ -1,25 +1,27 @@
 """The ticket stage on batched aiokafka: `ticket.*` commands on `ems.commands` and incident changes on
-`ems.incidents` -> `ems.tickets`.
+`ems.incidents` (or, with `EMS_TICKET_AUTO_SOURCE=alerts`, alert changes on `ems.alerts` and asset
+snapshots on `ems.assets`) -> `ems.tickets`.
 
 Ticket numbers are one sequence per type across all tickets, so ONE instance runs the stage (like
 correlation): it takes every partition of `ems.commands` and `ems.incidents` and publishes to the
 single partition of `ems.tickets`, one `TicketBatch` per input batch (all or nothing), carrying the
 input positions it includes. This module only moves records; the decisions are the pure cores'
-(agents/tickets.py, agents/autoticket.py).
+(agents/tickets.py, agents/autoticket.py, agents/autoticket_alerts.py).
 
 Protocol:
 1. After every assignment, before anything is applied: the core's state is rebuilt from its own
    output (`ems.tickets`, folded in order), the incidents' members from `ems.incidents` up to the
-   recorded position (only with auto-ticketing policies), and each input partition is sought to the
-   position of the last record (the beginning when there is none); what was fetched before the seek
-   is dropped.
+   recorded position (only with auto-ticketing policies) or the topology from `ems.assets` (alerts
+   as the source: read to its end, then applied live), and each other input partition is sought to
+   the position of the last record (the beginning when there is none); what was fetched before the
+   seek is dropped.
 2. Per record: the SLA sweep is advanced to its event time (`Desk.advance`), then a `ticket.*`
    command is applied (other domains only advance the positions and the clock; a `ticket.tick` is
-   the clock alone), an incident change gets its auto-ticketing commands. A refused command is
+   the clock alone), an incident (or alert) change gets its auto-ticketing commands. A refused command is
    dead-lettered with the reason (the API checked it against the read model, so a refusal means it
    lost a race, e.g. two transitions at once). The changes go out as one record.
 3. A redelivered record (after a crash) is below the recorded position and skipped, so a restart
-   repeats no change and no SLA warning; auto tickets have ids derived from their incidents.
+   repeats no change and no SLA warning; auto tickets have ids derived from their incidents (alerts).
 
 `TicketTicker` appends a `ticket.tick` every `EMS_TICK_INTERVAL` s, so the sweep runs while idle.
 """
@@ -27,13 +29,18 @@ Protocol:
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from datetime import datetime
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from ems.agents.assets_worker import catch_up
 from ems.agents.autoticket import AutoTicketer
+from ems.agents.autoticket_alerts import AlertTicketer, changed_at
 from ems.agents.command_ticker import CommandTicker, clock_command
 from ems.agents.tickets import Desk, DeskConfig
+from ems.schemas.alert import AlertChangedBatch
+from ems.schemas.asset import AssetChanged
 from ems.schemas.command import Command
 from ems.schemas.incident import IncidentBatch
 from ems.schemas.ticket import TicketBatch, TicketChanged
@@ -83,18 +90,26 @@ class TicketsWorker(OneInstanceStage):
     def __init__(self, settings: Settings) -> None:
         self.commands_topic = settings.topic("commands")
         self.tickets_topic = settings.topic("tickets")
-        self.incidents_topic = settings.topic("incidents")
+        self.from_alerts = settings.ticket_auto_source == "alerts"
+        self.assets_topic = settings.topic("assets")
+        source = "alerts" if self.from_alerts else "incidents"  # what auto-ticketing reads
+        self.source_topic = settings.topic(source)
+        self.sources = {self.commands_topic: "commands", self.source_topic: source}
         super().__init__(
             settings,
-            (self.commands_topic, self.incidents_topic),
+            (*self.sources, *((self.assets_topic,) if self.from_alerts else ())),
             f"{settings.app_id}-tickets",
             settings.batch_max_records,
             fetch_max_wait_ms=50,  # operators wait on this hop (see assets_worker)
         )
         self.config = DeskConfig.from_settings(settings)
         self.desk: Desk | None = None
-        self.auto = AutoTicketer(self.config.auto)
+        self.auto = self._ticketer()
         self._unpublished = 0
+
+    def _ticketer(self) -> AutoTicketer | AlertTicketer:
+        kind = AlertTicketer if self.from_alerts else AutoTicketer
+        return kind(self.config.auto, self.config.reopen_days)
 
     def idle(self) -> None:
         self.desk = None
@@ -104,12 +119,17 @@ class TicketsWorker(OneInstanceStage):
         desk = Desk(self.config)
         batches = await read_batches(self.settings)
         desk.restore(batches)
-        auto = AutoTicketer(self.config.auto)
-        auto.restore(desk.tickets.values())
-        if auto.policies:
-            await fold_incidents(self.settings, auto, desk.positions.get("incidents:0", 0))
+        auto = self._ticketer()
+        if isinstance(auto, AlertTicketer):
+            for asset in (await catch_up(self, assigned)).values():
+                auto.asset(asset)
+        else:
+            auto.restore(desk.tickets.values())
+            if auto.policies:
+                await fold_incidents(self.settings, auto, desk.positions.get("incidents:0", 0))
         for tp in sorted(assigned):
-            await self.seek(tp, desk.positions.get(self._source(tp.topic, tp.partition)))
+            if tp.topic in self.sources:
+                await self.seek(tp, desk.positions.get(self._source(tp.topic, tp.partition)))
         self.desk, self.auto, self._unpublished = desk, auto, 0
         return f"{len(batches)} records: {len(desk.tickets)} tickets"
 
@@ -118,10 +138,15 @@ class TicketsWorker(OneInstanceStage):
         if self.desk is None:
             return
         changes: list[TicketChanged] = []
-        for tp in sorted(batch, key=lambda tp: tp.partition):
-            apply = self._apply if tp.topic == self.commands_topic else self._auto
+        work = {
+            self.commands_topic: self._apply,
+            self.assets_topic: self._asset,
+            self.source_topic: self._alerts if self.from_alerts else self._incidents,
+        }
+        # Asset snapshots first: an alert of the same batch is judged with its asset's latest.
+        for tp in sorted(batch, key=lambda tp: (tp.topic != self.assets_topic, tp.partition)):
             for msg in batch[tp]:
-                made = await guarded(self.stage, msg, dead, lambda m=msg, a=apply: a(m, dead))
+                made = await guarded(self.stage, msg, dead, lambda m=msg, w=work[tp.topic]: w(m, dead))
                 changes.extend(made or [])
         self._unpublished += sum(len(m) for m in batch.values())
         if changes or self._unpublished >= POSITIONS_EVERY:
@@ -132,9 +157,29 @@ class TicketsWorker(OneInstanceStage):
             self._unpublished = 0
 
     def _source(self, topic: str, partition: int) -> str:
-        return f"{'commands' if topic == self.commands_topic else 'incidents'}:{partition}"
+        return f"{self.sources[topic]}:{partition}"
 
-    async def _auto(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
+    async def _asset(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
+        """An asset snapshot (alerts as the source): the topology the alerts' criticality comes from."""
+        with suppress(DecodeError):  # the assets projection dead-letters undecodable snapshots
+            self.auto.asset(decode(msg.value, AssetChanged))
+        return []
+
+    async def _alerts(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
+        """An alert record: the sweep advanced to each change's time, the auto-ticketing commands."""
+        if not self.desk.seen(self._source(msg.topic, msg.partition), msg.offset):
+            return []
+        try:
+            batch = decode(msg.value, AlertChangedBatch)
+        except DecodeError:
+            return []  # the alerts projection dead-letters it
+        out: list[TicketChanged] = []
+        for change in batch.changes:
+            out += self.desk.advance(changed_at(change))
+            out += await self._execute(self.auto.on_alert(change, self.desk.tickets), msg, dead)
+        return out
+
+    async def _incidents(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
         """An incident record: the sweep advanced to its time, the auto-ticketing commands it calls for."""
         if not self.desk.seen(self._source(msg.topic, msg.partition), msg.offset):
             return []
@@ -145,14 +190,21 @@ class TicketsWorker(OneInstanceStage):
         out: list[TicketChanged] = []
         for change in batch.changes:
             out += self.desk.advance(change.incident.updated_at)
-            if not self.auto.policies:
-                continue
-            for command in self.auto.on_incident(change, self.desk.tickets):
-                outcome = self.desk.execute(command)
-                if outcome.refused:
-                    await dead.reject(f"auto-ticketing {command.name}: {outcome.refused}", msg)
-                elif outcome.change is not None:
-                    out.append(outcome.change)
+            if self.auto.policies:
+                out += await self._execute(self.auto.on_incident(change, self.desk.tickets), msg, dead)
+        return out
+
+    async def _execute(
+        self, commands: list[Command], msg: ConsumerRecord, dead: DeadLetters
+    ) -> list[TicketChanged]:
+        """Apply auto-ticketing commands; a refused one is dead-lettered with the input record."""
+        out: list[TicketChanged] = []
+        for command in commands:
+            outcome = self.desk.execute(command)
+            if outcome.refused:
+                await dead.reject(f"auto-ticketing {command.name}: {outcome.refused}", msg)
+            elif outcome.change is not None:
+                out.append(outcome.change)
         return out
 
     async def _apply(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:

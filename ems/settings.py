@@ -338,8 +338,13 @@ class Settings(BaseSettings):
     )
     ticket_auto_policies: list[AutoPolicy] = Field(
         default_factory=list,
-        description="Auto-ticketing of correlated incidents, first match wins: [{name, severities, "
+        description="Auto-ticketing policies, first match wins: [{name, severities, "
         "min_criticality, services, tags, type, priority | impact/urgency, group, on_clear}]",
+    )
+    ticket_auto_source: Literal["incidents", "alerts"] = Field(
+        "incidents",
+        description="What the auto-ticketing policies apply to: correlated incidents (ems.incidents) or, "
+        "without the correlation stage, single alerts (ems.alerts)",
     )
     ticket_sla_policies: PoliciesConfig = Field(
         default_factory=dict,

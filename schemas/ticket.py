@@ -131,12 +131,13 @@ Priority = Literal["P1", "P2", "P3", "P4"]
 
 class AutoPolicy(_Model):
     """An auto-ticketing policy (`EMS_TICKET_AUTO_POLICIES`, first match wins): a correlated incident
-    that matches gets one ticket (agents/autoticket.py). Empty criteria match anything."""
+    (or, with `EMS_TICKET_AUTO_SOURCE=alerts`, a single alert) that matches gets one ticket
+    (agents/autoticket_policy.py). Empty criteria match anything."""
 
     name: Text(128, 1)
     severities: list[Text(32, 1)] = Field(default_factory=list, description="any of; empty: any")
-    min_criticality: between(0, 5) = Field(0, description="the incident's highest asset criticality")
-    services: list[Name] = Field(default_factory=list, description="any of (members' or impacted)")
+    min_criticality: between(0, 5) = Field(0, description="the highest asset criticality")
+    services: list[Name] = Field(default_factory=list, description="any of (named or impacted)")
     tags: list[Tag] = Field(default_factory=list, description="all, on one current member")
     type: TicketKind = "incident"
     priority: Priority | None = Field(None, description="sets impact and urgency (P1: 1/1 ... P4: 3/3)")

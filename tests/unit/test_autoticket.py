@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ems.agents.autoticket import ACTOR, AutoTicketer, matches, ticket_id_for
+from ems.agents.autoticket import AutoTicketer, incident_facts
+from ems.agents.autoticket_policy import ACTOR, matches, ticket_id_for
 from ems.agents.tickets import Desk, DeskConfig
 from ems.itsm.routing import AssignmentGroup, RoutingError
 from ems.ml.offline import alert_changes, correlate
@@ -129,7 +130,7 @@ def test_a_policy_that_does_not_match_opens_nothing() -> None:
         AutoPolicy(name="payments", services=["payments"]),
         AutoPolicy(name="tagged", tags=["pci"]),
     ):
-        assert not matches(policy, incident, [])
+        assert not matches(policy, incident_facts(incident, []))
         desk = Desk(DeskConfig(auto=(policy,)))
         assert _run(desk, AutoTicketer([policy]), changes) == [] and not desk.tickets
 
