@@ -11,12 +11,15 @@ import pytest
 from pydantic import ValidationError
 
 from ems.agents.notify import Notifier
+from ems.agents.notify_worker import tick
 from ems.notify.config import RouteConfig
 from ems.notify.messages import slack_body, webhook_body
 from ems.projections.notifications import NotificationsProjection
 from ems.schemas.alert import AlertChanged, AlertState, Transition
 from ems.schemas.notification import NotificationBatch, NotificationDecided
+from ems.settings import Settings
 from ems.streams.codecs import decode, encode
+from ems.worker import bulk_stages
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 GROUPED = RouteConfig(matchers='severity="critical"', receivers=["hook"], group_by=["environment"])
@@ -182,3 +185,18 @@ def test_durations_take_alertmanagers_text_form_and_default_to_its_values() -> N
     route = RouteConfig.model_validate({"receivers": ["hook"], "group_by": [], "group_wait": "1m30s"})
     assert (route.group_wait, route.group_interval, route.repeat_interval) == (90, 300, 4 * 3600)
     assert RouteConfig(receivers=["hook"], group_wait="250ms", repeat_interval="2h").group_wait == 0.25
+
+
+def test_the_worker_runs_the_notify_ticker_only_when_a_route_groups() -> None:
+    hook = {"name": "hook", "type": "webhook", "url": "http://127.0.0.1/hook", "secret": "s"}
+
+    def stages(route: dict, tick: float = 5) -> list[str]:
+        settings = Settings(
+            notify_receivers=[hook], notify_routes=[route], tick_interval=tick, liveness_interval=0
+        )
+        return [type(s).__name__ for s in bulk_stages(settings, ["notify"])]
+
+    assert stages({"receivers": ["hook"], "group_by": []}) == ["NotifyWorker", "NotifySender", "NotifyTicker"]
+    assert stages({"receivers": ["hook"]}) == ["NotifyWorker", "NotifySender"]
+    assert stages({"receivers": ["hook"], "group_by": []}, tick=0) == ["NotifyWorker", "NotifySender"]
+    assert (tick().name, tick().target) == ("notify.tick", "notifications")
