@@ -12,7 +12,7 @@ log holds, so a decision is in the log before its first send. The decisions are 
 Protocol:
 1. After every assignment, before anything is decided: the silences and windows are rebuilt from
    `ems.suppressions` (read to its end, then consumed from there), the core's state from its own output
-   (`ems.notifications`), and each alert partition is sought to the position of the last decision
+   (`ems.notifications`), and each alert and command partition is sought to the position recorded
    (the beginning when there is none); what was fetched before the seeks is dropped.
 2. Per batch: suppression records first (a silence and an alert in one batch: the silence applies),
    then each alert change is decided (the clock moved to its event time first), then the commands
