@@ -127,6 +127,20 @@ def test_group_by_splits_the_alerts_by_value_and_dots_make_one_group_per_alert()
     assert sorted(f.alert["alert_id"] for f in per_alert.advance(at(30))) == ["a1", "a2"]
 
 
+def test_an_alert_whose_group_by_value_changes_moves_to_its_new_group() -> None:
+    notifier = Notifier([RouteConfig(receivers=["hook"], group_by=["severity"])])
+    notifier.step(change("a1", 0))
+    notifier.step(change("a2", 0))
+    assert len(notifier.advance(at(30))) == 1
+    moved = change("a1", 60, "severity_changed", version=2)
+    moved = moved.model_copy(update={"alert": moved.alert.model_copy(update={"severity": "major"})})
+    notifier.step(moved)
+    flushes = notifier.advance(at(330))
+    assert [(f.alert, [a for a, _ in listed(f)]) for f in flushes] == [({"severity": "major"}, ["a1"])]
+    critical = notifier.grouper.groups[notifier.grouper.key(0, {"severity": "critical"})[0]]
+    assert list(critical.alerts) == ["a2"] and list(critical.sent) == ["a2"]  # left without a notice
+
+
 def test_a_route_without_group_by_notifies_every_change_alongside_a_grouped_one() -> None:
     both = [RouteConfig(receivers=["pager"], continue_=True), GROUPED]
     notifier = Notifier(both)
