@@ -11,14 +11,19 @@ that mute it and has no deliveries. With inhibition rules (`ems.notify.inhibit`)
 the tenant firing when the change is decided (in the order the stage reads the changes) are the
 sources. No wall clock is read here.
 
+Routes with `group_by` (ems.notify.grouping) take the notified alerts into groups instead: the alert's
+decision names its groups in `reasons`, and `advance(at)` (the stage's clock, the latest event time
+read) returns one decision per group flushed.
+
 The state (flap state, receivers notified, firing alerts, positions per alert) is rebuilt from the
 decisions alone, and from the `ended` alerts of each batch (those that stopped firing without a
-decision).
+decision); the groups and the clock from the batches' snapshots.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from ems.agents.suppressions import Suppressions
 from ems.noise.decide import NoiseRules, decide
@@ -26,8 +31,9 @@ from ems.noise.flapping import FlapPolicy, FlapState
 from ems.noise.inhibition import InhibitRule
 from ems.noise.matchers import alert_fields
 from ems.notify.config import RouteConfig
+from ems.notify.grouping import Grouper
 from ems.notify.inhibit import FiringAlerts
-from ems.notify.routing import notification_key, receivers_for
+from ems.notify.routing import matching_routes, notification_key
 from ems.schemas.alert import AlertChanged
 from ems.schemas.notification import DECIDED_FIELDS, Delivery, NotificationBatch, NotificationDecided
 from ems.schemas.suppression import SuppressionBatch
@@ -54,14 +60,17 @@ class Notifier:
         self.suppressions = Suppressions()
         self.flap: dict[str, FlapState] = {}
         self.notified: dict[str, list[str]] = {}  # alert id -> receivers of its last firing notification
-        self.positions: dict[str, int] = {}  # "alerts:<partition>" -> next offset to decide
+        self.positions: dict[str, int] = {}  # "alerts:<partition>" / "commands:<partition>" -> next offset
+        self.grouper = Grouper(self.routes)
         self._rules: dict[str | None, NoiseRules] = {}  # per tenant, until the suppressions change
 
     def restore(self, batches: Iterable[NotificationBatch]) -> None:
         """The state after the published batches (decisions and positions), folded in order."""
         for batch in batches:
             for decision in batch.decisions:
-                self._keep(decision)
+                if decision.group_id is None:
+                    self._keep(decision)
+            self.grouper.restore(batch.groups, batch.clock)
             if self.inhibit_rules:
                 for alert_id, version in batch.ended.items():
                     self.firing.see(alert_id, version, None)
@@ -70,7 +79,19 @@ class Notifier:
     def batch(self, decisions: list[NotificationDecided]) -> NotificationBatch:
         """The record of one input batch: its decisions, the alerts ended undecided, the positions."""
         ended, self.ended = self.ended, {}
-        return NotificationBatch(decisions=decisions, positions=dict(self.positions), ended=ended)
+        return NotificationBatch(
+            decisions=decisions,
+            positions=dict(self.positions),
+            ended=ended,
+            groups=self.grouper.changed(),
+            clock=self.grouper.clock,
+        )
+
+    def advance(self, at: datetime | None) -> list[NotificationDecided]:
+        """Move the clock to the event time `at` (never back; None: stay) and flush the groups due by
+        then: their decisions."""
+        at = at or self.grouper.clock
+        return self.grouper.advance(at) if at is not None else []
 
     def seen(self, source: str, offset: int) -> bool:
         """Record the position of an alert record; False when it was decided before (a redelivery)."""
@@ -106,6 +127,12 @@ class Notifier:
             windows=windows, silences=silences, inhibit_rules=self.inhibit_rules, flap_policy=self.flap_policy
         )
 
+    def step(self, change: AlertChanged) -> list[NotificationDecided]:
+        """The clock moved to the change's event time (the groups due by then flushed), then its decision."""
+        made = self.advance(max(t.at for t in change.transitions)) if change.transitions else []
+        decided = self.on_change(change)
+        return [*made, decided] if decided is not None else made
+
     def on_change(self, change: AlertChanged) -> NotificationDecided | None:
         """The decision for one alert change, or None when it calls for no notification."""
         relevant = [t for t in change.transitions if t.kind in FIRING | RESOLVED]
@@ -113,7 +140,8 @@ class Notifier:
             return None
         alert = change.alert
         kind = "resolved" if alert.status in ENDED else "firing"
-        if kind == "resolved" and not self.notified.get(alert.alert_id):
+        grouped = self.grouper.holds(alert.alert_id)
+        if kind == "resolved" and not self.notified.get(alert.alert_id) and not grouped:
             if self.inhibit_rules and alert.alert_id in self.firing.fields:  # no longer a source
                 self.firing.see(alert.alert_id, alert.version, None)
                 self.ended[alert.alert_id] = alert.version
@@ -124,16 +152,25 @@ class Notifier:
         decision, flap = decide(
             fields, at, self.rules(alert.tenant), firing=firing, flap=self.flap.get(alert.alert_id)
         )
-        if not decision.notify:
-            receivers: list[str] = []
-        elif kind == "resolved":
-            receivers = self.notified[alert.alert_id]
-        else:
-            receivers = receivers_for(self.routes, fields)
+        shown = {name: fields.get(name) for name in DECIDED_FIELDS}
+        reasons = list(decision.reasons)
+        receivers: list[str] = []
+        groups: list[str] = []
+        if kind == "resolved":
+            receivers = self.notified.get(alert.alert_id, []) if decision.notify else []
+            groups = self.grouper.resolve(alert.alert_id, alert.version, shown, at, decision.notify)
+        elif decision.notify:
+            for i in matching_routes(self.routes, fields):
+                if self.grouper.grouped(i):
+                    groups.append(self.grouper.add(i, alert.alert_id, alert.version, fields, shown, at))
+                else:
+                    receivers += [r for r in self.routes[i].receivers if r not in receivers]
         key = alert.alert_id, alert.version
         deliveries = [Delivery(key=notification_key(*key, r), receiver=r) for r in receivers]
-        reasons = list(decision.reasons)
-        if decision.notify and not receivers:
+        if groups:
+            how = "notified with its group" if decision.notify else "leaves its group unannounced"
+            reasons.append(f"{how}: {', '.join(groups)}")
+        elif decision.notify and not receivers:
             reasons.append("no routing rule matches")
         made = NotificationDecided(
             event_id=f"{alert.alert_id}:{alert.version}",
@@ -141,7 +178,7 @@ class Notifier:
             alert_id=alert.alert_id,
             version=alert.version,
             kind=kind,
-            alert={name: fields.get(name) for name in DECIDED_FIELDS},
+            alert=shown,
             notify=decision.notify,
             suppressed_by=list(decision.suppressed_by),
             silenced_by=list(decision.silenced_by),

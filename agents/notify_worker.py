@@ -1,5 +1,6 @@
-"""The notification stage's decisions on batched aiokafka: alert changes on `ems.alerts` and the silences
-and windows on `ems.suppressions` -> `NotificationDecided` records on `ems.notifications`.
+"""The notification stage's decisions on batched aiokafka: alert changes on `ems.alerts`, the silences
+and windows on `ems.suppressions` and the clock on `ems.commands` -> `NotificationDecided` records on
+`ems.notifications`.
 
 It keeps every alert's flap state and notified receivers, so ONE instance runs the stage (like the
 suppression stage): it takes every partition of `ems.alerts` and publishes to the single partition of
@@ -11,22 +12,30 @@ log holds, so a decision is in the log before its first send. The decisions are 
 Protocol:
 1. After every assignment, before anything is decided: the silences and windows are rebuilt from
    `ems.suppressions` (read to its end, then consumed from there), the core's state from its own output
-   (`ems.notifications`), and each alert partition is sought to the position of the last decision
+   (`ems.notifications`), and each alert and command partition is sought to the position recorded
    (the beginning when there is none); what was fetched before the seeks is dropped.
 2. Per batch: suppression records first (a silence and an alert in one batch: the silence applies),
-   then each alert change is decided. The decisions go out as one record.
-3. A redelivered alert record (after a crash) is below the recorded position and skipped.
+   then each alert change is decided (the clock moved to its event time first), then the commands
+   move the clock to their event times (a `notify.tick` is the clock alone) and the notification
+   groups due by then are flushed. The decisions go out as one record, with the groups changed.
+3. A redelivered alert or command record (after a crash) is below the recorded position and skipped.
+
+`NotifyTicker` appends a `notify.tick` every `EMS_TICK_INTERVAL` s while a route groups, so groups are
+flushed while idle.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import datetime
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from ems.agents.command_ticker import CommandTicker, clock_command
 from ems.agents.notify import Notifier
 from ems.schemas.alert import AlertChangedBatch
+from ems.schemas.command import Command
 from ems.schemas.notification import NotificationBatch, NotificationDecided
 from ems.schemas.suppression import SuppressionBatch
 from ems.settings import Settings
@@ -60,9 +69,10 @@ class NotifyWorker(OneInstanceStage):
         self.alerts_topic = settings.topic("alerts")
         self.suppressions_topic = settings.topic("suppressions")
         self.notifications_topic = settings.topic("notifications")
+        self.commands_topic = settings.topic("commands")
         super().__init__(
             settings,
-            (self.alerts_topic, self.suppressions_topic),
+            (self.alerts_topic, self.suppressions_topic, self.commands_topic),
             f"{settings.app_id}-notify",
             settings.batch_max_records,
             fetch_max_wait_ms=50,
@@ -88,9 +98,13 @@ class NotifyWorker(OneInstanceStage):
             if tp.topic == self.suppressions_topic:
                 self.consumer.seek(tp, suppressions_end)
             else:
-                await self.seek(tp, notifier.positions.get(f"alerts:{tp.partition}"))
+                await self.seek(tp, notifier.positions.get(self._source(tp.topic, tp.partition)))
         self.notifier, self._unpublished = notifier, 0
-        return f"{len(published)} records ({len(notifier.flap)} alerts)"
+        groups = len(notifier.grouper.groups)
+        return f"{len(published)} records ({len(notifier.flap)} alerts, {groups} groups)"
+
+    def _source(self, topic: str, partition: int) -> str:
+        return f"{'commands' if topic == self.commands_topic else 'alerts'}:{partition}"
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
         """Step 2: apply the suppression changes, decide the alert changes, publish the decisions."""
@@ -100,11 +114,13 @@ class NotifyWorker(OneInstanceStage):
             for msg in batch[tp]:
                 self._suppression(self.notifier, msg)
         decisions: list[NotificationDecided] = []
-        for tp in sorted((tp for tp in batch if tp.topic == self.alerts_topic), key=lambda tp: tp.partition):
-            for msg in batch[tp]:
-                made = await guarded(self.stage, msg, dead, lambda m=msg: self._decide(m))
-                decisions.extend(made or [])
-        self._unpublished += sum(len(batch[tp]) for tp in batch if tp.topic == self.alerts_topic)
+        for topic in (self.alerts_topic, self.commands_topic):
+            for tp in sorted((tp for tp in batch if tp.topic == topic), key=lambda tp: tp.partition):
+                for msg in batch[tp]:
+                    made = await guarded(self.stage, msg, dead, lambda m=msg: self._decide(m))
+                    decisions.extend(made or [])
+        decisions += self.notifier.advance(None)  # a group that joined overdue is flushed now
+        self._unpublished += sum(len(batch[tp]) for tp in batch if tp.topic != self.suppressions_topic)
         if decisions or self.notifier.ended or self._unpublished >= POSITIONS_EVERY:
             record = self.notifier.batch(decisions)
             await self.emit(
@@ -118,10 +134,28 @@ class NotifyWorker(OneInstanceStage):
             notifier.apply_suppressions(decode(msg.value, SuppressionBatch))
 
     async def _decide(self, msg: ConsumerRecord) -> list[NotificationDecided]:
-        if not self.notifier.seen(f"alerts:{msg.partition}", msg.offset):
+        assert self.notifier is not None
+        if not self.notifier.seen(self._source(msg.topic, msg.partition), msg.offset):
             return []
+        if msg.topic == self.commands_topic:
+            try:
+                return self.notifier.advance(decode(msg.value, Command).occurred_at)
+            except DecodeError:
+                return []  # the command router dead-letters undecodable commands
         try:
             changes = decode(msg.value, AlertChangedBatch).changes
         except DecodeError:
             return []  # the alerts projection dead-letters it
-        return [d for d in map(self.notifier.on_change, changes) if d is not None]
+        return [d for change in changes for d in self.notifier.step(change)]
+
+
+def tick(at: datetime | None = None) -> Command:
+    """A `notify.tick`: the clock for the notification groups when no other record comes (its time: now)."""
+    return clock_command("notify.tick", "notifications", at)
+
+
+class NotifyTicker(CommandTicker):
+    """Appends a `notify.tick` (the wall clock) to `ems.commands` every `tick_interval` s."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, "notify-ticker", "notify.tick", "notifications")

@@ -111,8 +111,8 @@ class Settings(BaseSettings):
     tick_interval: float = Field(
         5.0,
         ge=0,
-        description="Seconds between clock ticks (alert timers, SLA sweep, heartbeat expiry); "
-        "0 = none (tests drive them)",
+        description="Seconds between clock ticks (alert timers, SLA sweep, heartbeat expiry, notification "
+        "groups); 0 = none (tests drive them)",
     )
     max_payload_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted API request body")
 

@@ -33,7 +33,7 @@ from ems.agents.correlate_worker import CorrelateWorker
 from ems.agents.heartbeats_worker import HeartbeatsWorker, HeartbeatTicker
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.notify_sender import NotifySender
-from ems.agents.notify_worker import NotifyWorker
+from ems.agents.notify_worker import NotifyTicker, NotifyWorker
 from ems.agents.severity import SeverityPolicy
 from ems.agents.suppressions_worker import SuppressionsWorker
 from ems.agents.tickets_worker import TicketsWorker, TicketTicker
@@ -114,6 +114,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
             out.append(HeartbeatTicker(settings))
     if "notify" in stages:
         out.extend([NotifyWorker(settings), NotifySender(settings)])
+        if settings.tick_interval > 0 and any(r.group_by is not None for r in settings.notify_routes):
+            out.append(NotifyTicker(settings))
     if "apm" in stages:
         out.append(ApmWorker(settings))
     if "projections" in stages:

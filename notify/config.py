@@ -2,17 +2,49 @@
 
 Both are JSON lists in the environment (pydantic-settings reads them). A route's `matchers` are
 Alertmanager matchers (`ems.noise.matchers`) in the text form or as `[{name, op, value}]`; a bad one
-is refused when the settings are read, naming the route and the matcher. Webhook secrets are
-`SecretStr`: never logged, never in a record.
+is refused when the settings are read, naming the route and the matcher. A route with `group_by`
+groups its alerts as Alertmanager does (notify/grouping.py); its durations are seconds or
+Alertmanager's text form (`30s`, `5m`, `4h`, `1h30m`). Webhook secrets are `SecretStr`: never logged,
+never in a record.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
-from ems.noise.matchers import Matcher, MatcherError, as_matchers
+from ems.noise.matchers import Matcher, MatcherError, as_matchers, check_name
+
+ALL_LABELS = "..."  # group_by ["..."]: every alert its own group (Alertmanager's "all labels")
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def seconds(value: Any) -> Any:
+    """A duration as seconds: a number, or Alertmanager's text (`30s`, `5m`, `1h30m`); ValueError if not."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a duration (seconds, or like 30s, 5m, 4h, 1h30m)") from None
+    return sum(int(n) * _UNIT[u] for n, u in parts)
+
+
+Duration = Annotated[float, BeforeValidator(seconds)]
 
 ReceiverName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
@@ -52,13 +84,38 @@ class ReceiverConfig(BaseModel):
 
 class RouteConfig(BaseModel):
     """A routing rule: the alerts all `matchers` match go to `receivers`. Rules are tried in order;
-    the first match ends the search unless it sets `continue` (as in Alertmanager)."""
+    the first match ends the search unless it sets `continue` (as in Alertmanager). With `group_by`
+    (a list; `[]`: one group for the route, `["..."]`: one per alert) the alerts are notified in
+    groups after `group_wait`, then every `group_interval` when the group changed, and again after
+    `repeat_interval` while it fires; without it, every alert change is notified alone."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     matchers: str | list[MatcherSpec] = Field(default_factory=list)
     receivers: list[ReceiverName] = Field(min_length=1)
     continue_: bool = Field(False, alias="continue")
+    group_by: list[str] | None = None
+    group_wait: Duration = Field(30.0, ge=0, le=86_400)
+    group_interval: Duration = Field(300.0, gt=0, le=86_400 * 7)
+    repeat_interval: Duration = Field(4 * 3600.0, gt=0, le=86_400 * 366)
+
+    @field_validator("group_by")
+    @classmethod
+    def _fields(cls, value: list[str] | None) -> list[str] | None:
+        if value is None or value == [ALL_LABELS]:
+            return value
+        if ALL_LABELS in value:
+            raise ValueError(f"{ALL_LABELS!r} (all labels) cannot be combined with other fields")
+        try:
+            names = [check_name(name) for name in value]
+        except MatcherError as exc:
+            raise ValueError(f"group_by: {exc.matcher!r}: {exc.reason}") from None
+        facts = [n for n in names if n.startswith("asset.")]
+        if facts:
+            raise ValueError(f"group_by: {facts[0]!r}: asset facts are not read by the notification stage")
+        if len(set(names)) != len(names):
+            raise ValueError("group_by: a field is named twice")
+        return names
 
     @field_validator("matchers")
     @classmethod

@@ -1,7 +1,8 @@
 """What each receiver gets for a notification, and the webhook signature. Pure: no network, no clock
 (the signing time is passed in).
 
-Webhook: a JSON body (keys sorted, compact) `{key, kind, alert_id, version, decided_at, alert}`,
+Webhook: a JSON body (keys sorted, compact) `{key, kind, alert_id, version, decided_at, alert}` (a
+group's lists its alerts, see `body_of`),
 POSTed with `X-EMS-Notification-Key` (the idempotency key), `X-EMS-Timestamp` (Unix seconds) and
 `X-EMS-Signature: sha256=<hex>`, the HMAC-SHA256 of `<timestamp>.<body>` under the receiver's secret
 (the Stripe/Slack scheme: a receiver recomputes it and refuses an old timestamp, so a captured body
@@ -26,7 +27,18 @@ SHOWN = ("alert_id", "status", "source", "environment", "service", "tags", "asse
 
 
 def body_of(decision: NotificationDecided, key: str) -> dict[str, Any]:
-    """The JSON document a webhook receives."""
+    """The JSON document a webhook receives; a group's: `{key, kind, group_id, notification, decided_at,
+    group_labels, alerts}` (`notification` the flush number, `alerts` its firing then resolved alerts)."""
+    if decision.group_id is not None:
+        return {
+            "key": key,
+            "kind": decision.kind,
+            "group_id": decision.group_id,
+            "notification": decision.version,
+            "decided_at": decision.occurred_at.isoformat(),
+            "group_labels": decision.alert,
+            "alerts": decision.alerts,
+        }
     return {
         "key": key,
         "kind": decision.kind,
@@ -66,8 +78,12 @@ def webhook_headers(secret: str, timestamp: int, body: bytes, key: str) -> dict[
 
 
 def headline(decision: NotificationDecided) -> str:
-    """One line: `[RESOLVED] critical NodeDown on core1: title`."""
+    """One line: `[RESOLVED] critical NodeDown on core1: title`; a group's `[FIRING:3] service=web`."""
     a = decision.alert
+    if decision.group_id is not None:
+        firing = sum(1 for x in decision.alerts if x.get("status") not in ("resolved", "closed", "expired"))
+        state = f"FIRING:{firing}" if firing else "RESOLVED"
+        return f"[{state}] " + (" ".join(f"{k}={v}" for k, v in a.items()) or "alerts")
     state = "RESOLVED" if decision.kind == "resolved" else "FIRING"
     title = f": {a['title']}" if a.get("title") and a["title"] != a.get("event") else ""
     return f"[{state}] {a.get('severity')} {a.get('event')} on {a.get('resource')}{title}"
@@ -76,6 +92,11 @@ def headline(decision: NotificationDecided) -> str:
 def details(decision: NotificationDecided) -> str:
     a = decision.alert
     lines = [headline(decision), ""]
+    if decision.group_id is not None:
+        lines += [f"- [{x.get('status')}] {x.get('severity')} {x.get('event')} on {x.get('resource')}"
+                  f" ({x.get('alert_id')})" for x in decision.alerts]  # fmt: skip
+        lines.append(f"group: {decision.group_id}, at: {decision.occurred_at.isoformat()}")
+        return "\n".join(lines)
     for name in SHOWN:
         if a.get(name):
             value = ", ".join(a[name]) if isinstance(a[name], list) else a[name]

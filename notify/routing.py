@@ -11,16 +11,24 @@ from ems.noise.matchers import Fields, matches_all
 from ems.notify.config import RouteConfig
 
 
-def receivers_for(routes: Sequence[RouteConfig], fields: Fields) -> list[str]:
-    """The receivers of the routes matching `fields`, in order, each once. Routes are tried in order;
-    a match ends the search unless the route sets `continue`. A route without matchers matches all."""
-    out: list[str] = []
-    for route in routes:
+def matching_routes(routes: Sequence[RouteConfig], fields: Fields) -> list[int]:
+    """The indexes of the routes matching `fields`. Routes are tried in order; a match ends the search
+    unless the route sets `continue`. A route without matchers matches all."""
+    out: list[int] = []
+    for i, route in enumerate(routes):
         if not matches_all(route.compiled(), fields):
             continue
-        out += [name for name in route.receivers if name not in out]
+        out.append(i)
         if not route.continue_:
             break
+    return out
+
+
+def receivers_for(routes: Sequence[RouteConfig], fields: Fields) -> list[str]:
+    """The receivers of the routes matching `fields`, in order, each once."""
+    out: list[str] = []
+    for i in matching_routes(routes, fields):
+        out += [name for name in routes[i].receivers if name not in out]
     return out
 
 

@@ -3,7 +3,8 @@
 (`alert_muting`, copied onto `alerts.muted` / `alerts.muted_by`: infra/migrations/017_alert_muting.sql).
 
 Pure mapping, as every projection: a decision gives its row and, per delivery, the `queued` attempt
-(number 0, at the decision's event time); an attempt gives its row. First write wins everywhere: a
+(number 0, at the decision's event time); an attempt gives its row. A group's notification is a
+decision row under its group id and flush number, and sets no alert's muting. First write wins everywhere: a
 record re-appended after a crash changes nothing, except for an alert's muting, which the decision of
 its highest version sets whatever order the decisions come in. Two statements frame the batch, as for
 incidents: first the lock that keeps alert inserts out while it runs, last the copy of the pending
@@ -80,9 +81,10 @@ class NotificationsProjection:
             yield a, [(self.attempt, row)]
 
     def decision_rows(self, d: NotificationDecided) -> Iterable[tuple[Upsert, Row]]:
-        yield self.lock, ()
-        yield self.muting, (d.alert_id, d.version, d.occurred_at, is_muted(d), Jsonb(muted_by(d)), True)
-        yield self.copy, ()
+        if d.group_id is None:  # a group's notification (under its group id) mutes no alert
+            yield self.lock, ()
+            yield self.muting, (d.alert_id, d.version, d.occurred_at, is_muted(d), Jsonb(muted_by(d)), True)
+            yield self.copy, ()
         yield (
             self.decision,
             (

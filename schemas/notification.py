@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ems.schemas.envelope import Record
-from ems.schemas.limits import Name, Offset, Positive, Text
+from ems.schemas.limits import Name, Offset, Positive, Text, Time
 
 Kind = Literal["firing", "resolved"]
 Outcome = Literal["delivered", "retried", "failed"]
@@ -56,6 +56,12 @@ class NotificationDecided(Record):
     reasons: list[Text(4096)] = Field(default_factory=list)
     deliveries: list[Delivery] = Field(default_factory=list)
     flap: dict[str, Any] = Field(default_factory=dict, description="the alert's flap state after it")
+    group_id: Text(64) | None = Field(
+        None, description="a group's flush: the group (then alert_id = group_id, version = flush number)"
+    )
+    alerts: list[dict[str, Any]] = Field(
+        default_factory=list, description="a group's flush: its firing, then resolved alerts' fields"
+    )
 
 
 class NotificationAttempt(Record):
@@ -70,6 +76,36 @@ class NotificationAttempt(Record):
     attempt: Positive
     outcome: Outcome
     reason: Text(4096) = ""
+
+
+class GroupedAlert(BaseModel):
+    """An alert of a notification group: its version, firing or resolved, and its decided fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Positive
+    firing: bool
+    at: Time
+    alert: dict[str, Any]
+    announce: bool = Field(True, description="resolved: listed in the next flush (its resolve was notified)")
+
+
+class GroupState(BaseModel):
+    """One notification group of a route (Alertmanager's aggregation group), as kept by the stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group_id: Text(64, 1)
+    route: int
+    labels: dict[str, str] = Field(description="the route's group_by fields and their values")
+    receivers: list[Name]
+    alerts: dict[Text(128, 1), GroupedAlert] = Field(default_factory=dict)
+    sent: dict[Text(128, 1), Positive] = Field(
+        default_factory=dict, description="alert id -> version the receivers last got as firing"
+    )
+    next_flush: Time | None = Field(None, description="when the group is next looked at; None: ended")
+    last_sent: Time | None = None
+    flushes: int = Field(0, ge=0, description="notifications sent for this group (numbers the keys)")
 
 
 class NotificationBatch(Record):
@@ -88,6 +124,10 @@ class NotificationBatch(Record):
         description="alert id -> version: alerts that stopped firing without a decision (inhibition "
         "sources no more; written only while inhibition rules are configured)",
     )
+    groups: list[GroupState] = Field(
+        default_factory=list, description="the notification groups this batch changed, as they are after it"
+    )
+    clock: Time | None = Field(None, description="the stage's event-time clock after this batch (grouping)")
 
     @property
     def key(self) -> str:

@@ -2,8 +2,10 @@
 receiver): a critical alert reaches the webhook with a valid HMAC signature and the mailbox; an alert a
 silence matches is not sent and its decision names the silence; the notification worker killed after
 the decision and before a successful send delivers exactly once after its restart, and delivers
-nothing it had delivered before. One pipeline for the module: the alert pipeline in one worker, the
-notification stage in another (the one killed); a replay rebuilding the notification read models.
+nothing it had delivered before; five alerts of one group within group_wait arrive as ONE webhook
+call listing them, sent exactly once across a kill -9 of the stage after the group's decision. One
+pipeline for the module: the alert pipeline in one worker, the notification stage in another (the one
+killed); a replay rebuilding the notification read models.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 
+from ems.agents.notify_worker import tick
 from ems.infra.process import free_port
 from ems.notify.messages import verify
-from tests.integration.harness import Pipeline, wait_for
+from tests.integration.harness import Pipeline, send, wait_for
 
 SECRET = "hook-secret-for-tests"
 
@@ -94,6 +97,7 @@ def setup(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         notify_receivers=json.dumps([hook, mail, slack]),
         notify_routes=json.dumps(
             [
+                {"matchers": 'event="DiskFull"', "receivers": ["hook"], "group_by": ["event", "environment"]},
                 {"matchers": 'severity="critical"', "receivers": ["hook", "mail"], "continue": True},
                 {"matchers": [{"name": "resource", "op": "=~", "value": "core[0-9]"}], "receivers": ["chat"]},
             ]
@@ -218,17 +222,65 @@ def test_an_alert_a_silence_matches_is_not_sent_and_the_decision_names_the_silen
         assert bad.status_code == 400 and "muted is boolean" in bad.json()["error"], bad.text
 
 
+def group_of_five(pipeline: Pipeline, receiver: Receiver) -> tuple[list[str], str]:
+    """Five alerts of one group of the DiskFull route within group_wait: each alert's decision names
+    the group and nothing is sent before the clock passes group_wait. Their ids and the group id."""
+    events = [
+        {
+            "source": "nms",
+            "resource": f"disk{i}",
+            "event": "DiskFull",
+            "severity": "major",
+            "environment": "lab",
+        }
+        for i in range(5)
+    ]
+    with pipeline.client() as c:
+        assert c.post("/api/v1/events", json=events).status_code == 202
+        alerts = wait_for(
+            lambda: (
+                len(found := c.get("/api/v1/alerts", params={"event": "DiskFull"}).json()["alerts"]) == 5
+                and found
+            ),
+            120,
+            "the five alerts",
+        )
+    ids = sorted(a["alert_id"] for a in alerts)
+    decided = "SELECT receivers, reasons FROM notification_decisions WHERE alert_id = ANY(%s)"
+    rows = wait_for(
+        lambda: len(found := pipeline.query(decided, (ids,))) == 5 and found, 60, "their decisions"
+    )
+    group_id = rows[0]["reasons"][-1].rsplit(" ", 1)[-1]
+    assert group_id.startswith("grp_") and all(r["receivers"] == [] for r in rows)
+    assert {r["reasons"][-1] for r in rows} == {f"notified with its group: {group_id}"}
+    assert not [r for r in receiver.got if r["key"].startswith(group_id)]  # group_wait (30 s) not over
+    return ids, group_id
+
+
 def test_a_worker_killed_between_decision_and_send_delivers_exactly_once(setup: tuple) -> None:
+    """An alert's notification and a group's (five alerts within group_wait: ONE decision, ONE call
+    listing the five), both decided and refused before the kill -9, delivered once after the restart."""
     pipeline, receiver, mailbox = setup
     before = {r["key"] for r in receiver.got if r["status"] == 200}
     receiver.answer = 503  # decided, then every send refused: retried with backoff, never delivered
     alert_id = raise_alert(pipeline, "core3")
     key = f"{alert_id}:1:hook"
+    ids, group_id = group_of_five(pipeline, receiver)
+    send(pipeline, "commands", [tick(datetime.now(UTC) + timedelta(seconds=60))])  # the clock past group_wait
+    group_key = f"{group_id}:1:hook"
+    attempts = "SELECT outcome FROM notification_attempts WHERE key = %s"
     wait_for(lambda: ("hook", "retried") in outcomes(pipeline, alert_id), 120, "a refused attempt")
+    wait_for(
+        lambda: "retried" in {r["outcome"] for r in pipeline.query(attempts, (group_key,))}, 60, "a refusal"
+    )
     pipeline.kill("notify")
     receiver.answer = 200
     pipeline.restart("notify")
-    wait_for(lambda: receiver.delivered(key), 120, "the delivery after the restart")
+    wait_for(
+        lambda: receiver.delivered(key) and receiver.delivered(group_key),
+        120,
+        "the deliveries after the restart",
+    )
     wait_for(lambda: ("hook", "delivered") in outcomes(pipeline, alert_id), 60, "the delivered attempt")
     assert receiver.delivered(key) == 1
     hook = [
@@ -241,6 +293,19 @@ def test_a_worker_killed_between_decision_and_send_delivers_exactly_once(setup: 
     # What was delivered before the kill was not sent again (the log is read in order on restart).
     assert all(receiver.delivered(k) == 1 for k in before)
     assert len(mailbox.keyed(f"{alert_id}:1:mail")) == 1
+    # The group: one decision, one call delivered listing the five (rebuilt as flushed, not flushed again).
+    [sent] = [r for r in receiver.got if r["key"].startswith(group_id) and r["status"] == 200]
+    assert sent["key"] == group_key and verify(SECRET, sent["timestamp"], sent["body"], sent["signature"])
+    body = json.loads(sent["body"])
+    assert (body["group_id"], body["kind"], body["group_labels"]) == (
+        group_id, "firing", {"event": "DiskFull", "environment": "lab"}
+    )  # fmt: skip
+    assert sorted(a["alert_id"] for a in body["alerts"]) == ids
+    wait_for(
+        lambda: "delivered" in {r["outcome"] for r in pipeline.query(attempts, (group_key,))}, 60, "delivered"
+    )
+    groups = pipeline.query("SELECT version FROM notification_decisions WHERE alert_id = %s", (group_id,))
+    assert groups == [{"version": 1}]
 
 
 def test_a_replay_rebuilds_the_notification_read_models_identically(setup: tuple) -> None:
