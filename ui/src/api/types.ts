@@ -371,6 +371,12 @@ export interface TicketDetail {
   }[];
 }
 
+/** `GET /api/v1/tickets/groups`: the groups a ticket may be created with. */
+export interface TicketGroups {
+  default: string;
+  groups: string[];
+}
+
 export interface TicketAnswer {
   status: "accepted" | "applied";
   command_id: string;

@@ -1,11 +1,12 @@
 // "New ticket" on the board: a ticket without an alert (`POST /api/v1/tickets`): type, title,
-// description, impact and urgency (the priority comes from them), assignment group (default: by
-// routing) and the assets it concerns (linked). Once numbered, its page opens; a refusal shows the
+// description, impact and urgency (the priority comes from them), assignment group (one of the
+// configured ones; default: by routing) and the assets it concerns (linked). Once numbered, its page opens; a refusal shows the
 // API's message naming the field.
 import { useState } from "react";
 import { post } from "../../api/client";
-import type { TicketAnswer } from "../../api/types";
+import type { TicketAnswer, TicketGroups } from "../../api/types";
 import { navigate } from "../../lib/router";
+import { usePoll } from "../../lib/usePoll";
 
 const LEVELS = [
   ["1", "1 high"],
@@ -27,6 +28,7 @@ export default function NewTicket({ onClose }: { onClose: () => void }) {
   const [urgency, setUrgency] = useState("3");
   const [group, setGroup] = useState("");
   const [assets, setAssets] = useState("");
+  const groups = usePoll<TicketGroups>("/api/v1/tickets/groups", 0).data?.groups ?? [];
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
 
@@ -93,7 +95,17 @@ export default function NewTicket({ onClose }: { onClose: () => void }) {
             ))}
           </select>
         </label>
-        <input placeholder="Assignment group (default: routing)" aria-label="Assignment group" value={group} onChange={(e) => setGroup(e.target.value)} />
+        <label>
+          Group{" "}
+          <select value={group} onChange={(e) => setGroup(e.target.value)} aria-label="Assignment group">
+            <option value="">by routing</option>
+            {groups.map((g) => (
+              <option key={g} value={g}>
+                {g}
+              </option>
+            ))}
+          </select>
+        </label>
         <input className="grow" placeholder="Asset ids, comma-separated" aria-label="Ticket assets" value={assets} onChange={(e) => setAssets(e.target.value)} />
         <button type="submit" className="primary" disabled={busy || !title.trim()}>
           Create ticket

@@ -2,7 +2,7 @@
 // new links (operators), the comments (and adding one), the links to its alerts, incident, assets and
 // tickets, and its history.
 import { useState } from "react";
-import type { TicketDetail } from "../../api/types";
+import type { TicketDetail, TicketGroups } from "../../api/types";
 import { dateTime, ago } from "../../lib/format";
 import { Link } from "../../lib/router";
 import { usePoll } from "../../lib/usePoll";
@@ -34,6 +34,7 @@ export default function TicketPage({ params }: ViewProps) {
   const [assignee, setAssignee] = useState("");
   const [linkKind, setLinkKind] = useState("asset");
   const [linkRef, setLinkRef] = useState("");
+  const groups = usePoll<TicketGroups>(can("write:tickets") ? "/api/v1/tickets/groups" : null, 0).data?.groups ?? [];
   if (!data) return <p className={error ? "error" : "empty"}>{error ? error.message : "Loading…"}</p>;
   const { ticket: t, sla, comments, links, history } = data;
   const write = can("write:tickets");
@@ -184,7 +185,18 @@ export default function TicketPage({ params }: ViewProps) {
             </button>
           </div>
           <div className="buttons">
-            <input placeholder={`Group (now ${t.assignment_group ?? "none"})`} value={group} onChange={(e) => setGroup(e.target.value)} aria-label="Assign to group" />
+            <input
+              placeholder={`Group (now ${t.assignment_group ?? "none"})`}
+              list="ticket-groups"
+              value={group}
+              onChange={(e) => setGroup(e.target.value)}
+              aria-label="Assign to group"
+            />
+            <datalist id="ticket-groups">
+              {groups.map((g) => (
+                <option key={g} value={g} />
+              ))}
+            </datalist>
             <input placeholder="Assignee (- unassigns)" value={assignee} onChange={(e) => setAssignee(e.target.value)} aria-label="Assign to person" />
             <button onClick={() => void assign()} disabled={busy || (!group.trim() && !assignee.trim())} data-action="assign">
               Assign
