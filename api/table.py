@@ -18,6 +18,7 @@ from ems.api import (
     notifications,
     otlp,
     series,
+    service_list,
     status_routes,
     suppressions,
     synthetic_checks,
@@ -33,6 +34,7 @@ ENDPOINTS: list[Endpoint] = [
     *notifications.ENDPOINTS,  # before /alerts/{alert_id}/{action}, so its 405s name GET
     *alert_actions.ENDPOINTS,
     *asset_endpoints.ENDPOINTS,
+    *service_list.ENDPOINTS,  # the business services; the graph of one is an asset route
     *incidents.ENDPOINTS,
     *incident_feedback.ENDPOINTS,  # operator root-cause feedback (docs/rca.md)
     *tickets.ENDPOINTS,

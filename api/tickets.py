@@ -108,6 +108,19 @@ class TicketCounts(BaseModel):
     breached: dict[str, int] = Field(description='{"true": n, "false": m}')
 
 
+class TicketGroups(BaseModel):
+    """The assignment groups a ticket may be created with: the default one and the configured ones."""
+
+    default: str = Field(description="EMS_TICKET_DEFAULT_GROUP: a ticket no routing rule matches")
+    groups: list[str] = Field(description="every group, by name (EMS_TICKET_GROUPS and the default)")
+
+
+def groups_of(settings: Any) -> dict[str, Any]:
+    """The answer of `GET /api/v1/tickets/groups` from the settings."""
+    default = settings.ticket_default_group
+    return {"default": default, "groups": sorted({default, *settings.ticket_groups})}
+
+
 class TicketAnswer(BaseModel):
     """The ticket command: accepted (202), or applied (200 with ?wait, with the ticket)."""
 
@@ -274,6 +287,10 @@ async def tickets_counts(call: Call) -> Any:
         return await count_tickets(conn, params, tenant_of(call))
 
 
+async def ticket_groups(call: Call) -> Any:
+    return groups_of(call.settings)
+
+
 async def ticket_detail(call: Call) -> Any:
     row = await _ticket(call)
     async with call.state.pool.connection() as conn:
@@ -325,6 +342,15 @@ ENDPOINTS = [
         query=TicketFilters,
         response=TicketCounts,
         responses={400: "a bad filter", 422: "a bad due_within"},
+        tags=("tickets",),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/tickets/groups",
+        ticket_groups,
+        permission="read:tickets",
+        summary="The assignment groups a ticket may be created with (the default one first in routing)",
+        response=TicketGroups,
         tags=("tickets",),
     ),
     Endpoint(

@@ -1,7 +1,8 @@
 """The operator console in a real browser (Debian's chromium driven by Playwright) against a running
 pipeline and API: login on the session cookies, a new alert appearing without a reload, ack by
 button, key and in bulk, a viewer without write controls, the session refreshed once on a 401 then
-the login page, and screenshots of the main views (saved under test-artifacts/ui, checked non-blank).
+the login page, the business services and APM pages, a ticket and a recurring window made with the
+forms, and screenshots of the main views (saved under test-artifacts/ui, checked non-blank).
 
 The console must be built first (`make ui`; `make test` does it before the tests).
 """
@@ -22,6 +23,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from ems.api.ui import SOURCE_BUILD
+from ems.drills.pipeline import ALL_STAGES
 from ems.scenario import DEMO_SERVICE, demo_assets, demo_metrics
 from tests.integration.harness import Pipeline, wait_for
 
@@ -35,6 +37,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in t
 PASSWORD = "correct horse battery staple"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 LIVE = 20_000  # ms: the list polls every 2 s; allow for the pipeline's own latency on a busy machine
+APM_WINDOW = 10  # s
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +50,19 @@ def console(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
         pytest.fail("no chromium on PATH: `bash infra/install.sh` installs Debian's (make test does)")
     # cookie_secure: the test speaks plain HTTP. The user limit is raised from 100 a minute: the test
     # acts faster than a person while the console polls.
+    # The apm stage (not in the default stages) with 10 s windows, for the APM page; a ticket group
+    # besides the default one, for the ticket form.
     p = Pipeline(
-        servers, tmp_path_factory.mktemp("ui"), cookie_secure="false", rate_limit_user_per_minute="1000"
+        servers,
+        tmp_path_factory.mktemp("ui"),
+        cookie_secure="false",
+        rate_limit_user_per_minute="1000",
+        apm_window_seconds=str(APM_WINDOW),
+        apm_grace_seconds="0",
+        ticket_groups='{"storage": ["sam", "kim"]}',
     )
     try:
-        p.start_worker()
+        p.start_worker(stages=f"{ALL_STAGES},apm")
         p.start_api()
         with p.client() as admin:
             for name, role in (("olga", "operator"), ("vic", "viewer")):
@@ -300,7 +311,8 @@ def _other_views(page: Any, p: Pipeline) -> None:
     page.locator("h2", has_text="Open alerts (1)").wait_for()
     _shot(page, "asset-router-01", full_page=True)
 
-    page.click("nav >> text=Topology")
+    page.click("nav >> text=Services")
+    page.click(f"tr[data-service='{DEMO_SERVICE}'] a")
     page.wait_for_url(f"**/topology/{DEMO_SERVICE}")
     graph = page.locator("[data-testid=topology-graph]")
     graph.locator("canvas").first.wait_for()
@@ -573,6 +585,9 @@ def test_tickets_silences_and_windows_for_an_operator_and_none_of_their_controls
                 page.locator(".ticket-page .actions, button[data-move], input[aria-label=Comment]").count()
                 == 0
             )
+            page.click("nav >> text=Tickets")
+            page.locator(f"tr[data-ticket='{number}']").wait_for(timeout=LIVE)
+            assert page.locator("[data-action=new-ticket], form[aria-label='New ticket']").count() == 0
             page.click("nav >> text=Silences")
             page.locator(f"tr[data-silence-id='{silence_id}']").wait_for()
             assert page.locator("form[aria-label='New silence'], button[data-action]").count() == 0
@@ -584,6 +599,188 @@ def test_tickets_silences_and_windows_for_an_operator_and_none_of_their_controls
             assert page.locator("[data-action=open-ticket]").count() == 0
             assert tab.errors == []
     print(f"\nticket, silence and window test: {time.monotonic() - started:.1f} s")
+
+
+def _spans(
+    service: str, route: str, ends: list[int], ms: float, calls: str | None = None, failing_every: int = 0
+) -> dict[str, Any]:
+    """OTLP/JSON resource spans of `service`: a server span `POST <route>` ending at each of `ends` (ns)
+    after `ms`, every `failing_every`-th an error, each with a client span calling `calls`."""
+    spans = []
+    for i, end in enumerate(ends):
+        ids = {"traceId": os.urandom(16).hex(), "spanId": os.urandom(8).hex()}
+        times = {"startTimeUnixNano": str(end - int(ms * 1e6)), "endTimeUnixNano": str(end)}
+        error = failing_every and i % failing_every == 0
+        route_attrs = [
+            {"key": "http.route", "value": {"stringValue": route}},
+            {"key": "http.request.method", "value": {"stringValue": "POST"}},
+        ]
+        spans.append(
+            {**ids, **times, "name": f"POST {route}", "kind": 2, "attributes": route_attrs}
+            | {"status": {"code": 2 if error else 0}}
+        )
+        if calls:
+            peer = [{"key": "peer.service", "value": {"stringValue": calls}}]
+            spans.append(
+                {**ids, **times, "spanId": os.urandom(8).hex(), "name": "POST", "kind": 3, "attributes": peer}
+            )
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+    return {"resource": resource, "scopeSpans": [{"spans": spans}]}
+
+
+def test_the_services_list_and_the_apm_map_show_their_figures(console: dict[str, Any]) -> None:
+    """A business service of two assets with a critical and a minor alert: `GET /api/v1/services` and
+    the Services page count them and link to its graph. Two services send traces (ui-front calls
+    ui-pay, whose every fifth request fails): the APM page shows their endpoints and the call with
+    rate, error % and P95."""
+    p: Pipeline = console["pipeline"]
+    started = time.monotonic()
+    base = (int(time.time()) - 600) // APM_WINDOW * APM_WINDOW  # on a window boundary, in the past
+    ns = 1_000_000_000
+    ends = [(base * ns) + (i + 1) * ns - 1 for i in range(10)]  # ten requests in one closed window
+    later = [(base + 2 * APM_WINDOW + 5) * ns]  # moves each service's watermark past that window
+    body = {
+        "resourceSpans": [
+            _spans("ui-front", "/", ends + later, 20, calls="ui-pay"),
+            _spans("ui-pay", "/pay", ends + later, 100, failing_every=5),
+        ]
+    }
+    with p.client() as admin:
+        traced = httpx.post(
+            f"{p.api}/v1/traces", json=body, headers={"Authorization": f"Key {p.admin_key()}"}
+        )
+        assert traced.status_code == 200, traced.text
+        for name in ("ui-svc-web", "ui-svc-db"):
+            asset = {"id": f"ast_{name.replace('-', '_')}", "name": name, "type": "server"}
+            assert (
+                admin.post("/api/v1/assets", json=asset | {"business_service": "ui-svc"}).status_code == 202
+            )
+        for asset, severity in (("ast_ui_svc_web", "minor"), ("ast_ui_svc_db", "critical")):
+            event = {"source": "ui-test", "asset_id": asset, "event": "Svc", "resource": asset}
+            assert admin.post(
+                "/api/v1/events", json=event | {"severity": severity, "title": "Svc"}
+            ).is_success
+
+        def listed() -> dict[str, Any] | None:
+            answer = admin.get("/api/v1/services", params={"limit": 1000})
+            assert answer.status_code == 200, answer.text
+            found = [s for s in answer.json()["services"] if s["name"] == "ui-svc"]
+            return found[0] if found and found[0]["open_alerts"] == 2 else None
+
+        service = wait_for(listed, 30, "ui-svc with its two open alerts")
+        assert service == {"name": "ui-svc", "assets": 2, "open_alerts": 2, "worst_severity": "critical"}
+
+        def mapped() -> dict[str, Any] | None:
+            answer = admin.get("/api/v1/apm/services").json()
+            pay = [s for s in answer["services"] if s["name"] == "ui-pay" and s["endpoints"]]
+            edges = [
+                e for e in answer["edges"] if (e["source_name"], e["target_name"]) == ("ui-front", "ui-pay")
+            ]
+            return answer if pay and edges else None
+
+        apm = wait_for(mapped, 60, "the APM map of ui-front and ui-pay")
+        [pay] = [s for s in apm["services"] if s["name"] == "ui-pay"]
+        assert pay["endpoints"][0]["error_rate"] == 0.2 and pay["endpoints"][0]["request_rate"] == 1.0
+
+    with Tab(console) as tab:
+        page = tab.page
+        _login(page, p.api, "olga", "/alerts")
+        page.click("nav >> text=Services")
+        row = page.locator("tr[data-service='ui-svc']")
+        row.locator(".badge", has_text="critical").wait_for(timeout=LIVE)
+        assert re.search(r"ui-svc\s+2\s+2\s+critical", row.inner_text()), row.inner_text()
+        _shot(page, "services")
+        row.locator("a").click()
+        page.wait_for_url("**/topology/ui-svc")
+        page.locator("[data-testid=topology-graph] canvas").first.wait_for()
+
+        page.click("nav >> text=APM")
+        pay_row = page.locator("tr[data-apm-endpoint='ui-pay POST /pay']")
+        pay_row.wait_for(timeout=LIVE)
+        assert re.search(r"1/s\s+20 %\s+\d+(\.\d)? ms", pay_row.inner_text()), pay_row.inner_text()
+        call = page.locator("tr[data-apm-edge='ui-front ui-pay']")
+        assert re.search(r"ui-front\s+ui-pay\s+service\s+1/s\s+20 %", call.inner_text()), call.inner_text()
+        _shot(page, "apm")
+        assert tab.errors == []
+    print(f"\nservices and APM test (seeding included): {time.monotonic() - started:.1f} s")
+
+
+def test_a_ticket_and_a_recurring_window_made_and_changed_with_the_forms(console: dict[str, Any]) -> None:
+    """An operator opens a ticket from the board's form (no alert): its page shows the group and the
+    asset linked; assigns it to a person and links another asset there. Then makes a weekly window in
+    Europe/Berlin and edits it into a daily one."""
+    p: Pipeline = console["pipeline"]
+    started = time.monotonic()
+    with Tab(console) as tab, p.client() as admin:
+        page = tab.page
+        _login(page, p.api, "olga", "/tickets")
+        page.click("button[data-action=new-ticket]")
+        form = page.locator("form[aria-label='New ticket']")
+        form.locator("select[aria-label='Ticket type']").select_option("problem")
+        page.fill("input[aria-label='Ticket title']", "Backups slow since Monday")
+        page.fill("textarea[aria-label='Ticket description']", "nightly job overruns")
+        page.select_option("select[aria-label=Impact]", "2")
+        page.select_option("select[aria-label=Urgency]", "2")
+        form.locator("select[aria-label='Assignment group'] option[value=storage]").wait_for(state="attached")
+        page.select_option("select[aria-label='Assignment group']", "storage")
+        page.fill("input[aria-label='Ticket assets']", "ast_db_01")
+        page.click("form[aria-label='New ticket'] button[type=submit]")
+        page.wait_for_url("**/tickets/PRB*")
+        number = page.url.rsplit("/", 1)[1]
+        page.locator("h1", has_text="Backups slow since Monday").wait_for()
+        page.locator("[data-testid=ticket-assigned]", has_text="storage").wait_for()
+        page.locator("[data-link-kind=asset]", has_text="ast_db_01").wait_for()
+        ticket = admin.get(f"/api/v1/tickets/{number}").json()
+        assert (ticket["ticket"]["type"], ticket["ticket"]["created_by"]) == ("problem", "olga")
+        assert (ticket["ticket"]["impact"], ticket["ticket"]["urgency"]) == (2, 2)
+        assert page.locator(".badge", has_text=ticket["ticket"]["priority"]).count() == 1
+
+        page.fill("input[aria-label='Assign to person']", "olga")
+        page.click("button[data-action=assign]")
+        page.locator("[data-testid=ticket-assigned]", has_text="olga / storage").wait_for(timeout=LIVE)
+        page.select_option("select[aria-label='Link kind']", "asset")
+        page.fill("input[aria-label='Link reference']", "ast_web_01")
+        page.click("button[data-action=link]")
+        page.locator("[data-link-kind=asset]", has_text="ast_web_01").wait_for(timeout=LIVE)
+        links = {
+            (link["kind"], link["ref"]) for link in admin.get(f"/api/v1/tickets/{number}").json()["links"]
+        }
+        assert links == {("asset", "ast_db_01"), ("asset", "ast_web_01")}
+        page.click("nav >> text=Tickets")
+        page.locator(f"tr[data-ticket='{number}']", has_text="olga / storage").wait_for(timeout=LIVE)
+
+        page.click("nav >> text=Maintenance")
+        page.fill("input[aria-label='Window title']", "nightly backup")
+        page.fill("input[aria-label='Asset ids']", "ast_db_01")
+        page.select_option("select[aria-label=Repeat]", "weekly")
+        page.fill("input[aria-label='Daily start']", "01:30")
+        page.fill("input[aria-label='Daily end']", "03:00")
+        page.fill("input[aria-label='Time zone']", "Europe/Berlin")
+        page.check("[aria-label=Weekdays] input[aria-label=wed]")
+        page.click("button:has-text('Create window')")
+        window = page.locator("tr[data-window-id]", has_text="nightly backup")
+        window.locator("td", has_text="weekly 01:30-03:00 Europe/Berlin").wait_for(timeout=LIVE)
+        window_id = window.get_attribute("data-window-id")
+        made = admin.get(f"/api/v1/maintenance-windows/{window_id}").json()["window"]["schedule"]
+        assert set(made["weekdays"]) == {"wed", "sun"}
+        window.locator("button[data-action=edit]").click()
+        edit = page.locator("form[aria-label='Edit maintenance window']")
+        assert edit.locator("input[aria-label='Time zone']").input_value() == "Europe/Berlin"
+        edit.locator("input[aria-label='Window title']").fill("nightly backup, every day")
+        edit.locator("select[aria-label=Repeat]").select_option("daily")
+        edit.locator("button:has-text('Save window')").click()
+        changed = page.locator(f"tr[data-window-id='{window_id}']")
+        changed.locator("td", has_text="daily 01:30-03:00 Europe/Berlin").wait_for(timeout=LIVE)
+        assert "nightly backup, every day" in changed.inner_text()
+        schedule = admin.get(f"/api/v1/maintenance-windows/{window_id}").json()["window"]["schedule"]
+        assert (schedule["frequency"], schedule["hours"], schedule["timezone"]) == (
+            "daily",
+            "01:30-03:00",
+            "Europe/Berlin",
+        )
+        _shot(page, "maintenance-recurring")
+        assert tab.errors == []
+    print(f"\nticket and window forms test: {time.monotonic() - started:.1f} s")
 
 
 def test_ten_thousand_open_alerts_stay_responsive(console: dict[str, Any]) -> None:

@@ -29,8 +29,9 @@ export const VIEWS: View[] = [
   { path: "/maintenance", title: "Maintenance", nav: true, permission: "read:suppressions", component: lazy(() => import("./views/noise/Windows")) },
   { path: "/assets", title: "Assets", nav: true, permission: "read:assets", component: lazy(() => import("./views/assets/AssetList")) },
   { path: "/assets/:id", title: "Asset", permission: "read:assets", component: lazy(() => import("./views/assets/AssetPage")) },
-  { path: "/topology", title: "Topology", nav: true, permission: "read:assets", component: lazy(() => import("./views/topology/Topology")) },
+  { path: "/topology", title: "Services", nav: true, permission: "read:assets", component: lazy(() => import("./views/topology/Services")) },
   { path: "/topology/:service", title: "Topology", permission: "read:assets", component: lazy(() => import("./views/topology/Topology")) },
+  { path: "/apm", title: "APM", nav: true, permission: "read:assets", component: lazy(() => import("./views/apm/ApmMap")) },
   // Not /health: that path is the API's own health answer.
   { path: "/status", title: "Health", nav: true, permission: "read:health", component: lazy(() => import("./views/health/Health")) },
 ];

@@ -139,6 +139,43 @@ export interface Graph {
   service?: string;
 }
 
+/** One business service of `GET /api/v1/services`. */
+export interface ServiceSummary {
+  name: string;
+  assets: number;
+  open_alerts: number;
+  worst_severity: string | null;
+}
+
+export interface ServiceList {
+  services: ServiceSummary[];
+  total: number;
+  limit: number;
+  next_cursor?: string;
+}
+
+/** An endpoint's latest closed window in `GET /api/v1/apm/services`. */
+export interface ApmEndpoint {
+  endpoint: string;
+  request_rate?: number;
+  error_rate?: number;
+  p95_ms?: number;
+  at?: string;
+}
+
+export interface ApmMap {
+  services: { asset_id: string; name: string; last_seen: string | null; endpoints: ApmEndpoint[] }[];
+  databases: { asset_id: string; name: string; system: string | null; last_seen: string | null }[];
+  edges: {
+    source: string;
+    source_name: string | null;
+    target: string;
+    target_name: string | null;
+    target_type: string | null;
+    type: string;
+  }[];
+}
+
 export interface Point {
   t: string;
   avg: number | null;
@@ -332,6 +369,12 @@ export interface TicketDetail {
     reason: string;
     sla: unknown;
   }[];
+}
+
+/** `GET /api/v1/tickets/groups`: the groups a ticket may be created with. */
+export interface TicketGroups {
+  default: string;
+  groups: string[];
 }
 
 export interface TicketAnswer {

@@ -1,7 +1,8 @@
-// One ticket: its fields, the SLA timers counting down, the moves its status allows (operators), the
-// comments (and adding one), the links to its alerts, incident and assets, and its history.
+// One ticket: its fields, the SLA timers counting down, the moves its status allows, assignment and
+// new links (operators), the comments (and adding one), the links to its alerts, incident, assets and
+// tickets, and its history.
 import { useState } from "react";
-import type { TicketDetail } from "../../api/types";
+import type { TicketDetail, TicketGroups } from "../../api/types";
 import { dateTime, ago } from "../../lib/format";
 import { Link } from "../../lib/router";
 import { usePoll } from "../../lib/usePoll";
@@ -29,6 +30,11 @@ export default function TicketPage({ params }: ViewProps) {
   const [pending, setPending] = useState(PENDING_REASONS[0]);
   const [comment, setComment] = useState("");
   const [visibility, setVisibility] = useState("work_note");
+  const [group, setGroup] = useState("");
+  const [assignee, setAssignee] = useState("");
+  const [linkKind, setLinkKind] = useState("asset");
+  const [linkRef, setLinkRef] = useState("");
+  const groups = usePoll<TicketGroups>(can("write:tickets") ? "/api/v1/tickets/groups" : null, 0).data?.groups ?? [];
   if (!data) return <p className={error ? "error" : "empty"}>{error ? error.message : "Loading…"}</p>;
   const { ticket: t, sla, comments, links, history } = data;
   const write = can("write:tickets");
@@ -55,6 +61,20 @@ export default function TicketPage({ params }: ViewProps) {
   };
   const addComment = async () => {
     if (await send("/comments", { text: comment.trim(), visibility }, "Comment added")) setComment("");
+  };
+  const assign = async () => {
+    // Only the fields typed in: an empty group keeps the group; the assignee "-" unassigns the person.
+    const body: Record<string, unknown> = { reason: reason.trim() || undefined };
+    if (group.trim()) body.group = group.trim();
+    if (assignee.trim()) body.assignee = assignee.trim() === "-" ? "" : assignee.trim();
+    if (await send("/assign", body, "Assigned")) {
+      setGroup("");
+      setAssignee("");
+    }
+  };
+  const link = async () => {
+    const ref = linkRef.trim();
+    if (await send("/links", { kind: linkKind, ref, reason: reason.trim() || undefined }, `Linked ${linkKind} ${ref}`)) setLinkRef("");
   };
   const allowed = moves(t.type, t.status);
 
@@ -162,6 +182,42 @@ export default function TicketPage({ params }: ViewProps) {
             </select>
             <button onClick={() => void addComment()} disabled={busy || !comment.trim()}>
               Add comment
+            </button>
+          </div>
+          <div className="buttons">
+            <input
+              placeholder={`Group (now ${t.assignment_group ?? "none"})`}
+              list="ticket-groups"
+              value={group}
+              onChange={(e) => setGroup(e.target.value)}
+              aria-label="Assign to group"
+            />
+            <datalist id="ticket-groups">
+              {groups.map((g) => (
+                <option key={g} value={g} />
+              ))}
+            </datalist>
+            <input placeholder="Assignee (- unassigns)" value={assignee} onChange={(e) => setAssignee(e.target.value)} aria-label="Assign to person" />
+            <button onClick={() => void assign()} disabled={busy || (!group.trim() && !assignee.trim())} data-action="assign">
+              Assign
+            </button>
+          </div>
+          <div className="buttons">
+            <select value={linkKind} onChange={(e) => setLinkKind(e.target.value)} aria-label="Link kind">
+              {["alert", "incident", "asset", "ticket"].map((k) => (
+                <option key={k} value={k}>
+                  {k}
+                </option>
+              ))}
+            </select>
+            <input
+              placeholder={linkKind === "ticket" ? "Ticket number" : `${linkKind[0].toUpperCase()}${linkKind.slice(1)} id`}
+              value={linkRef}
+              onChange={(e) => setLinkRef(e.target.value)}
+              aria-label="Link reference"
+            />
+            <button onClick={() => void link()} disabled={busy || !linkRef.trim()} data-action="link">
+              Link
             </button>
           </div>
           {message && (

@@ -1,11 +1,14 @@
 // The ticket board: tickets grouped by status (filterable by status, priority, assignee, group and
-// breached), each with its priority, assignment and an SLA badge; polled with ETags. Read-only: a
-// ticket is opened from an alert and worked on its own page.
+// breached), each with its priority, assignment and an SLA badge; polled with ETags. Operators open a
+// ticket with "New ticket" (or from an alert) and work on it on its own page.
+import { useState } from "react";
 import type { Ticket, TicketList } from "../../api/types";
 import { url } from "../../api/client";
 import { ago, number } from "../../lib/format";
 import { Link, navigate, useLocation } from "../../lib/router";
 import { usePoll } from "../../lib/usePoll";
+import { useSession } from "../../session";
+import NewTicket from "./NewTicket";
 import { SlaBadge, useNow } from "./SlaBadge";
 
 const POLL_MS = 5000;
@@ -23,6 +26,8 @@ const FILTERS = [
 
 export default function Tickets() {
   const { search } = useLocation();
+  const { can } = useSession();
+  const [creating, setCreating] = useState(false);
   const get = (k: string, d = "") => search.get(k) ?? d;
   const status = get("status", "!closed");
   const query = {
@@ -74,7 +79,13 @@ export default function Tickets() {
           />
         ))}
       </form>
+      {creating && <NewTicket onClose={() => setCreating(false)} />}
       <div className="list-bar">
+        {can("write:tickets") && !creating && (
+          <button className="primary" onClick={() => setCreating(true)} data-action="new-ticket">
+            New ticket
+          </button>
+        )}
         <span className="count" data-testid="ticket-count">
           {data ? `${number(data.total)} tickets` : loading ? "Loading…" : ""}
         </span>

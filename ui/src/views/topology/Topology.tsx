@@ -3,22 +3,19 @@
 import cytoscape, { type Core } from "cytoscape";
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { url } from "../../api/client";
-import type { AssetPage, Graph } from "../../api/types";
+import type { Graph, ServiceList } from "../../api/types";
 import { alertsByAsset, type AssetAlerts } from "../../lib/assetAlerts";
 import { NO_ALERT, SEVERITY_COLORS } from "../../lib/colors";
-import { navigate } from "../../lib/router";
+import { Link, navigate } from "../../lib/router";
 import { usePoll } from "../../lib/usePoll";
 import type { ViewProps } from "../../routes";
 
 const ALERT_POLL_MS = 10_000;
 
-/** Business services named by the first 1,000 assets (the API has no list of services yet). */
+/** The names of the first 1,000 business services, for the picker. */
 function useServices(): string[] {
-  const { data } = usePoll<AssetPage>(url("/api/v1/assets", { limit: 1000, sort: "name" }), 0);
-  return useMemo(
-    () => [...new Set((data?.assets ?? []).map((a) => a.business_service).filter((s): s is string => !!s))].sort(),
-    [data],
-  );
+  const { data } = usePoll<ServiceList>(url("/api/v1/services", { limit: 1000 }), 0);
+  return useMemo(() => (data?.services ?? []).map((s) => s.name), [data]);
 }
 
 export default function Topology({ params }: ViewProps) {
@@ -26,9 +23,6 @@ export default function Topology({ params }: ViewProps) {
   const services = useServices();
   const [draft, setDraft] = useState(service ?? "");
   useEffect(() => setDraft(service ?? ""), [service]);
-  useEffect(() => {
-    if (!service && services.length) navigate(`/topology/${encodeURIComponent(services[0])}`, { replace: true });
-  }, [service, services]);
 
   const graph = usePoll<Graph>(service ? `/api/v1/services/${encodeURIComponent(service)}/graph` : null, 60_000);
   const alerts = useNodeAlerts(graph.data);
@@ -66,7 +60,9 @@ export default function Topology({ params }: ViewProps) {
           </span>
         </span>
       </form>
-      {!service && services.length === 0 && <p className="empty">No asset names a business service yet.</p>}
+      <p>
+        <Link to="/topology">All business services</Link>
+      </p>
       {graph.error && <p className="error">{graph.error.message}</p>}
       {graph.data && (
         <p className="muted">
