@@ -116,15 +116,30 @@ class TicketAnswer(BaseModel):
     ticket_id: str
     number: str | None = None
     ticket: dict[str, Any] | None = None
+    attachment_id: str | None = Field(None, description="the attachment's id (attach)")
 
 
-async def _submit(call: Call, action: str, ticket_id: str, args: dict, reason: str, number: str | None):
+async def _submit(
+    call: Call,
+    action: str,
+    ticket_id: str,
+    args: dict,
+    reason: str,
+    number: str | None,
+    **extra: str,
+):
     try:
         cmd = Command(name=f"ticket.{action}", target=ticket_id, actor=call.actor, reason=reason, args=args)
     except ValidationError as exc:
         raise ApiError(422, "invalid command", field_errors(exc)) from None
     await call.state.appender.append(call.settings.topic("commands"), [cmd])
-    answer = {"status": "accepted", "command_id": cmd.event_id, "ticket_id": ticket_id, "number": number}
+    answer = {
+        "status": "accepted",
+        "command_id": cmd.event_id,
+        "ticket_id": ticket_id,
+        "number": number,
+        **extra,
+    }
     wait = call.query.wait if call.query is not None else 0.0
     if wait:
 
@@ -152,6 +167,9 @@ async def create_ticket(call: Call) -> Any:
     known = {call.settings.ticket_default_group, *call.settings.ticket_groups}
     if body.group is not None and body.group not in known:
         raise ApiError(422, "validation failed", [{"field": "group", "message": "not a configured group"}])
+    if body.change_window is not None and body.type != "change":
+        problem = [{"field": "change_window", "message": f"only a change has one, not this {body.type}"}]
+        raise ApiError(422, "validation failed", problem)
     merged = {**body.model_dump(exclude={"alert_id", "reason"}, exclude_unset=True), **update}
     merged["tenant"] = tenant_to_record(tenant_of(call), merged.get("tenant"))  # 403: another tenant's
     try:
@@ -226,6 +244,12 @@ async def transition_ticket(call: Call) -> Any:
     except states.TicketStateError as exc:
         field = "to" if exc.field == "status" else exc.field
         raise ApiError(422, str(exc), [{"field": field, "message": str(exc)}]) from None
+    if body.to == "scheduled" and row["change_window"] and not row["services"]:
+        async with call.state.pool.connection() as conn:
+            q = "SELECT 1 FROM ticket_links WHERE ticket_id = %s AND kind = 'asset'"
+            if await (await conn.execute(q, (row["ticket_id"],))).fetchone() is None:
+                why = "its window touches the linked assets and the services: it has neither"
+                raise ApiError(422, f"{row['number']}: {why}", [{"field": "change_window", "message": why}])
     args = body.model_dump(mode="json", exclude={"reason"}, exclude_none=True)
     return await _submit(call, "transition", row["ticket_id"], args, body.reason, row["number"])
 
