@@ -3,7 +3,9 @@
 A change ticket may carry a window (`Ticket.change_window`: start, end). When the change moves to
 `scheduled`, the stage appends ONE `window.create` command for the suppression stage, the very command
 `POST /api/v1/maintenance-windows` would append: a one-off window over the change's window whose scope
-is the ticket's linked assets and its business services. When the change leaves its schedule (moved
+is the ticket's linked assets, or its business services when it links none (a window's scope parts
+must all match, so naming both would cover only the alerts of those assets that also name one of
+those services). When the change leaves its schedule (moved
 out of scheduled / implementing / review, e.g. back to approved, or closed) before the window ends,
 it appends the `window.cancel`.
 
@@ -31,12 +33,13 @@ def window_id_of(ticket_id: str, version: int) -> str:
 
 
 def window_args(ticket: Ticket) -> WindowArgs:
-    """The `window.create` arguments for a change ticket with a window: its assets and services."""
+    """The `window.create` arguments for a change ticket with a window: its assets, else its services."""
     cw = ticket.change_window
     assets = sorted({link.ref for link in ticket.links if link.kind == "asset"})
+    scope = ScopeArgs(asset_ids=assets) if assets else ScopeArgs(business_services=list(ticket.services))
     return WindowArgs(
         title=f"{ticket.number}: {ticket.title}"[:1024],
-        scope=ScopeArgs(asset_ids=assets, business_services=list(ticket.services)),
+        scope=scope,
         schedule=ScheduleArgs(start=cw.start, end=cw.end),
         mode="suppress",
         tenant=ticket.tenant,

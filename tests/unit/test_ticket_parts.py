@@ -136,7 +136,7 @@ def test_scheduling_appends_one_window_the_api_would_and_closing_early_cancels_i
     assert create.occurred_at == T0 + timedelta(minutes=10)
     args = WindowArgs.model_validate(create.args)  # what POST /api/v1/maintenance-windows appends
     assert args.rule(window_id, "alice").scope.asset_ids == frozenset({"ast_db1"})
-    assert (args.scope.business_services, args.schedule.start, args.schedule.end) == (["billing"], START, END)
+    assert (args.scope.business_services, args.schedule.start, args.schedule.end) == ([], START, END)
     assert args.mode == "suppress" and args.title == "CHG0000001: patch db"
     for i, status in enumerate(("implementing", "review")):
         moved = feed.desk.apply(feed.command("transition", "tkt_c", 11 + i, to=status), "commands:0", 10 + i)
@@ -159,6 +159,14 @@ def test_a_change_closed_after_its_window_or_without_one_appends_nothing() -> No
     change(other)
     approve(other)
     assert other("transition", "tkt_c", 10, to="scheduled").commands == ()
+
+
+def test_a_change_linking_no_asset_covers_its_business_services() -> None:
+    feed = Feed(Desk())
+    feed("create", "tkt_c", type="change", title="t", services=["billing", "web"], change_window=WINDOW)
+    approve(feed)
+    [create] = feed("transition", "tkt_c", 10, to="scheduled").commands
+    assert {k: v for k, v in create.args["scope"].items() if v} == {"business_services": ["billing", "web"]}
 
 
 def test_a_window_touching_nothing_refuses_the_schedule() -> None:
