@@ -18,13 +18,12 @@ from ems.api.errors import ApiError
 from ems.api.routing import Call, Endpoint
 from ems.api.tickets import NUMBER, WRITE, _submit, _ticket
 from ems.schemas.limits import Text
-from ems.schemas.ticket_parts import WINDOW_STATUSES, AttachArgs, AttachmentId, ChangeWindowArgs
+from ems.schemas.ticket_parts import WINDOW_STATUSES, AttachmentFields, AttachmentId, ChangeWindowArgs
 
 
-class TicketAttach(AttachArgs):
+class TicketAttach(AttachmentFields):
     """A link to a file: `name`, an http(s) `url`, optionally `content_type` and `size` (bytes)."""
 
-    attachment_id: AttachmentId | None = Field(None, description="made by the API; not to be given")
     reason: Text(4096) = Field("", description="why; kept in the ticket's history")
 
 
@@ -34,9 +33,6 @@ class TicketChangeWindow(ChangeWindowArgs):
 
 async def attach(call: Call) -> Any:
     body: TicketAttach = call.body
-    if body.attachment_id is not None:
-        problem = [{"field": "attachment_id", "message": "made by the API: leave it out"}]
-        raise ApiError(422, "validation failed", problem)
     row = await _ticket(call)
     attachment_id = "att_" + uuid.uuid4().hex[:20]
     args = body.model_dump(mode="json", exclude={"reason"}, exclude_none=True)

@@ -24,10 +24,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
-class AttachArgs(_Model):
-    """`attach`: a link to a file kept elsewhere (the id is the API's, `att_…`)."""
+class AttachmentFields(_Model):
+    """A link to a file kept elsewhere."""
 
-    attachment_id: AttachmentId
     name: Text(200, 1)
     url: Text(2048, 1) = Field(description="http(s) URL of the file, at most 2048 characters")
     content_type: Text(256, 1) | None = Field(None, description="e.g. text/plain")
@@ -37,6 +36,12 @@ class AttachArgs(_Model):
     @classmethod
     def _http(cls, url: str) -> str:
         return http_url(url)
+
+
+class AttachArgs(AttachmentFields):
+    """`attach`: an attachment with its id (the API's, `att_…`)."""
+
+    attachment_id: AttachmentId
 
 
 def http_url(url: str) -> str:
