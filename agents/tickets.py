@@ -5,8 +5,10 @@ refuses it with the reason (the worker dead-letters it), skips it (a redelivery:
 below the one recorded) or returns the `TicketChanged` it makes:
 - create: a number (ems.itsm.numbers), a priority from impact x urgency (ems.itsm.priority), a group
   and maybe an assignee (ems.itsm.routing), SLA timers under the type's and priority's policy;
-- transition: the status machine (ems.itsm.states), the timers told of the new status;
-- comment, link, assign.
+- transition: the status machine (ems.itsm.states), the timers told of the new status, and for a
+  change with a window the maintenance-window commands it calls for (agents/change_window.py,
+  returned in `Outcome.commands` for the worker to append);
+- comment, link, assign, attach, detach, change_window (agents/desk_actions.py).
 After every change each timer is read at the command's event time, and the 50/75/90 % warnings and
 the breach it crossed by then that were not emitted yet ride on the change, once each (the emitted set
 is part of the snapshot: a restart or a replay rebuilt from `ems.tickets` never repeats one).
