@@ -2,7 +2,9 @@
 
 `Suppressions.apply(command, source, offset)` validates the command again with the noise core (the API
 did first) and either refuses it with the reason (the worker dead-letters it), skips it (a redelivery:
-its position is below the one recorded) or returns the `SuppressionChanged` it makes:
+its position is below the one recorded, or a command id applied before: the ticket stage appends a
+change's window commands again with the same ids after a crash) or returns the `SuppressionChanged`
+it makes:
 - `silence.create`: a new silence (matchers, [starts_at, ends_at), comment; the actor is its creator);
 - `silence.expire`: ends it at the command's event time (`ems.noise.silences.expire`);
 - `window.create`, `window.update` (the parts given replaced, the result validated whole),
@@ -45,6 +47,7 @@ class Suppressions:
         self.silences: dict[str, SilenceSnapshot] = {}
         self.windows: dict[str, WindowSnapshot] = {}
         self.positions: dict[str, int] = {}  # "commands:<partition>" -> next offset to apply
+        self.causes: set[str] = set()  # the ids of the commands applied
 
     def restore(self, batches: Iterable[SuppressionBatch]) -> None:
         """The state after the published batches, folded in order."""
@@ -65,7 +68,7 @@ class Suppressions:
 
     def apply(self, command: Command, source: str, offset: int) -> Outcome:
         """Apply one `silence.*` / `window.*` command read at `source` and `offset`."""
-        if not self.seen(source, offset):
+        if not self.seen(source, offset) or command.event_id in self.causes:
             return Outcome(skipped=True)
         try:
             args = parse_suppression_args(command.name, command.args)
@@ -151,6 +154,7 @@ class Suppressions:
         return found
 
     def _keep(self, change: SuppressionChanged) -> None:
+        self.causes.add(change.cause)
         if change.silence is not None:
             self.silences[change.silence.silence_id] = change.silence
         if change.window is not None:

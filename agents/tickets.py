@@ -5,8 +5,10 @@ refuses it with the reason (the worker dead-letters it), skips it (a redelivery:
 below the one recorded) or returns the `TicketChanged` it makes:
 - create: a number (ems.itsm.numbers), a priority from impact x urgency (ems.itsm.priority), a group
   and maybe an assignee (ems.itsm.routing), SLA timers under the type's and priority's policy;
-- transition: the status machine (ems.itsm.states), the timers told of the new status;
-- comment, link, assign.
+- transition: the status machine (ems.itsm.states), the timers told of the new status, and for a
+  change with a window the maintenance-window commands it calls for (agents/change_window.py,
+  returned in `Outcome.commands` for the worker to append);
+- comment, link, assign, attach, detach, change_window (agents/desk_actions.py).
 After every change each timer is read at the command's event time, and the 50/75/90 % warnings and
 the breach it crossed by then that were not emitted yet ride on the change, once each (the emitted set
 is part of the snapshot: a restart or a replay rebuilt from `ems.tickets` never repeats one).
@@ -19,25 +21,23 @@ the time of its latest crossing carrying the crossings, with no command needed.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ems.agents import change_window
+from ems.agents.desk_actions import DeskActions, event_at, unique
 from ems.agents.desk_config import DeskConfig
+from ems.agents.desk_routing import DeskRouting
 from ems.agents.timers import TimerIndex
-from ems.itsm import numbers, routing, sla, states
+from ems.itsm import numbers, sla, states
 from ems.itsm.calendar import Calendar
 from ems.itsm.priority import PriorityInputError, ticket_priority
 from ems.schemas.command import Command
 from ems.schemas.ticket import (
-    AssignArgs,
     BadTicketCommand,
-    Comment,
-    CommentArgs,
     CreateArgs,
     Link,
-    LinkArgs,
     SlaEvent,
     SlaTimer,
     StatusAt,
@@ -47,9 +47,9 @@ from ems.schemas.ticket import (
     TransitionArgs,
     parse_ticket_args,
 )
+from ems.schemas.ticket_parts import ChangeWindow
 
 SWEEP_ACTOR = "sla-sweep"
-OPEN_FOR_LOAD = frozenset({"resolved", "closed", "rejected"})  # statuses that no longer load a person
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Outcome:
     change: TicketChanged | None = None
     refused: str | None = None  # why the command was not applied
     skipped: bool = False  # a redelivered command, applied before
+    commands: tuple[Command, ...] = ()  # for other stages (a change's maintenance window), to append
 
 
 def timer_state(ticket: Ticket, timer: SlaTimer) -> sla.TimerState:
@@ -79,7 +80,7 @@ def timer_snapshot(state: sla.TimerState, reading: sla.TimerReading) -> SlaTimer
     )
 
 
-class Desk:
+class Desk(DeskActions, DeskRouting):
     """The tickets, the number sequences, the last pick per group and the command positions."""
 
     def __init__(self, config: DeskConfig | None = None) -> None:
@@ -91,6 +92,7 @@ class Desk:
         self.now: datetime | None = None  # the latest event time seen: the sweep's clock
         self.due = TimerIndex()  # ticket id -> when its next SLA threshold is crossed (partition 0)
         self.due.mark_built(0)
+        self._emit: list[Command] = []  # the commands the action being applied decided
 
     def restore(self, batches: Iterable[TicketBatch]) -> None:
         """The state after the published batches, folded in order."""
@@ -157,6 +159,7 @@ class Desk:
         action = command.name.split(".", 1)[1]
         if action == "tick":  # the clock only: the worker advances the sweep with its time
             return Outcome()
+        self._emit = []
         try:
             args = parse_ticket_args(action, command.args)
             if action == "create":
@@ -164,7 +167,8 @@ class Desk:
             ticket = self.tickets.get(command.target)
             if ticket is None:
                 return Outcome(refused=f"ticket.{action}: no ticket {command.target!r}")
-            return Outcome(getattr(self, f"_{action}")(ticket, command, args))
+            change = getattr(self, f"_{action}")(ticket, command, args)
+            return Outcome(change, commands=tuple(self._emit))
         except (BadTicketCommand, states.TicketStateError, PriorityInputError) as exc:
             return Outcome(refused=str(exc))
 
@@ -182,7 +186,14 @@ class Desk:
         group, assignee = self._route(args)
         policy = sla.policy_for(self.config.policies, args.type, priority)
         timers = sla.timers_for(policy, at) if policy is not None else []
-        links = [Link(kind=a.kind, ref=a.ref, at=at, by=command.actor) for a in _unique(args.links)]
+        links = [Link(kind=a.kind, ref=a.ref, at=at, by=command.actor) for a in unique(args.links)]
+        window = None
+        if args.change_window is not None:
+            if args.type != "change":
+                raise BadTicketCommand(
+                    f"ticket.create: change_window: only a change has one (this is {args.type})"
+                )
+            window = ChangeWindow(**args.change_window.model_dump())
         ticket = Ticket(
             ticket_id=command.target,
             number=number,
@@ -205,12 +216,13 @@ class Desk:
             created_at=at,
             updated_at=at,
             timers=[timer_snapshot(t, sla.read(t, self._calendar(t), at)) for t in timers],
+            change_window=window,
             version=1,
         )
         return self._changed(ticket, command, "created", at)
 
     def _transition(self, ticket: Ticket, command: Command, args: TransitionArgs) -> TicketChanged:
-        at = _at(ticket, command)
+        at = event_at(ticket, command)
         life = states.Lifecycle(ticket.type, ticket.status, ticket.pending_reason, ticket.resolved_at)
         moved = states.transition(
             life, args.to, at, pending_reason=args.pending_reason, reopen_days=self.config.reopen_days
@@ -228,79 +240,10 @@ class Desk:
                 "timers": timers,
             }
         )
-        return self._changed(after, command, "transitioned", at, from_status=ticket.status)
-
-    def _comment(self, ticket: Ticket, command: Command, args: CommentArgs) -> TicketChanged:
-        after = ticket.model_copy(update={"comments": ticket.comments + 1})
-        comment = Comment(text=args.text, visibility=args.visibility)
-        return self._changed(after, command, "commented", _at(ticket, command), comment=comment)
-
-    def _link(self, ticket: Ticket, command: Command, args: LinkArgs) -> TicketChanged:
-        if any((link.kind, link.ref) == (args.kind, args.ref) for link in ticket.links):
-            raise BadTicketCommand(
-                f"ticket.link: {ticket.number} is linked to {args.kind} {args.ref} already"
-            )
-        at = _at(ticket, command)
-        link = Link(kind=args.kind, ref=args.ref, at=at, by=command.actor)
-        after = ticket.model_copy(update={"links": [*ticket.links, link]})
-        return self._changed(after, command, "linked", at, link=link)
-
-    def _assign(self, ticket: Ticket, command: Command, args: AssignArgs) -> TicketChanged:
-        update: dict = {}
-        if args.group is not None:
-            update["group"] = args.group
-        if args.assignee is not None:
-            update["assignee"] = args.assignee or None
-        after = ticket.model_copy(update=update)
-        return self._changed(after, command, "assigned", _at(ticket, command))
+        after, self._emit, note = change_window.on_transition(ticket, after, ticket.version + 1, command, at)
+        return self._changed(after, command, "transitioned", at, from_status=ticket.status, note=note)
 
     # -- shared ------------------------------------------------------------------------------------
-    def _route(self, args: CreateArgs) -> tuple[str, str | None]:
-        facts = routing.TicketFacts(
-            args.type,
-            frozenset(args.services),
-            frozenset({args.site}) if args.site else frozenset(),
-            frozenset(args.tags),
-        )
-        if args.group is not None and args.group not in self.config.groups:
-            raise BadTicketCommand(f"ticket.create: group: {args.group!r} is not a configured group")
-        return self._pick(facts, args.group)
-
-    def _pick(self, facts: routing.TicketFacts, group: str | None) -> tuple[str, str | None]:
-        """The group (by routing, unless given) and the member picked inside it; the pick is kept."""
-        load = Counter(
-            t.assignee for t in self.tickets.values() if t.assignee and t.status not in OPEN_FOR_LOAD
-        )
-        state = routing.AssignmentState(self.last_picks, load)
-        c = self.config
-        if group is not None:
-            picked, after = routing.assign(facts, (), c.groups, group, state)
-        else:
-            picked, after = routing.assign(facts, c.rules, c.groups, c.default_group, state)
-        self.last_picks = dict(after.last)
-        return picked.group, picked.assignee
-
-    def _escalate(self, ticket: Ticket, crossed: list[SlaEvent]) -> tuple[Ticket, str]:
-        """One level up the group's escalation chain per crossing in `escalate_at` (an open ticket)."""
-        notes, group, assignee = [], ticket.group, ticket.assignee
-        for event in sorted(crossed, key=lambda e: (e.at, e.threshold)):
-            upper = self.config.escalations.get(group)
-            if event.threshold not in self.config.escalate_at or upper is None:
-                continue
-            if ticket.status in OPEN_FOR_LOAD:
-                break
-            facts = routing.TicketFacts(
-                ticket.type,
-                frozenset(ticket.services),
-                frozenset({ticket.site}) if ticket.site else frozenset(),
-                frozenset(ticket.tags),
-            )
-            notes.append(f"escalated from {group} to {upper}: SLA {event.kind} {event.threshold} %")
-            group, assignee = self._pick(facts, upper)
-        if not notes:
-            return ticket, ""
-        return ticket.model_copy(update={"group": group, "assignee": assignee}), "; ".join(notes)
-
     def _calendar(self, timer: sla.TimerState) -> Calendar:
         return sla.calendar_of(timer, self.config.calendars)
 
@@ -315,7 +258,9 @@ class Desk:
             times.append(sla.next_crossing(state, self._calendar(state)))
         self.due.set(0, ticket.ticket_id.encode(), min((t for t in times if t is not None), default=None))
 
-    def _changed(self, ticket: Ticket, command: Command, kind: str, at: datetime, **extra) -> TicketChanged:
+    def _changed(
+        self, ticket: Ticket, command: Command, kind: str, at: datetime, note: str = "", **extra
+    ) -> TicketChanged:
         """The change with the ticket's timers read at `at` and the crossings not emitted yet."""
         crossed: list[SlaEvent] = []
         timers = []
@@ -340,19 +285,7 @@ class Desk:
             kind=kind,
             actor=command.actor,
             cause=command.event_id,
-            reason="; ".join(r for r in (command.reason, escalated) if r),
+            reason="; ".join(r for r in (command.reason, note, escalated) if r),
             sla=sorted(crossed, key=lambda e: (e.at, e.kind, e.threshold)),
             **extra,
         )
-
-
-def _at(ticket: Ticket, command: Command) -> datetime:
-    """The command's event time, never before the ticket's last change (timer histories are ordered)."""
-    return max(command.occurred_at, ticket.updated_at)
-
-
-def _unique(links: Iterable[LinkArgs]) -> list[LinkArgs]:
-    seen: dict[tuple[str, str], LinkArgs] = {}
-    for link in links:
-        seen.setdefault((link.kind, link.ref), link)
-    return list(seen.values())

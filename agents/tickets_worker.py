@@ -19,7 +19,10 @@ Protocol:
    command is applied (other domains only advance the positions and the clock; a `ticket.tick` is
    the clock alone), an incident (or alert) change gets its auto-ticketing commands. A refused command is
    dead-lettered with the reason (the API checked it against the read model, so a refusal means it
-   lost a race, e.g. two transitions at once). The changes go out as one record.
+   lost a race, e.g. two transitions at once). The commands a change decided for other stages (a
+   scheduled change's maintenance window, agents/change_window.py) are appended to `ems.commands` and
+   delivered first; then the changes go out as one record. A crash between the two makes the same
+   commands again after the restart, with the same ids, which the suppression stage applies once.
 3. A redelivered record (after a crash) is below the recorded position and skipped, so a restart
    repeats no change and no SLA warning; auto tickets have ids derived from their incidents (alerts).
 
@@ -106,6 +109,7 @@ class TicketsWorker(OneInstanceStage):
         self.desk: Desk | None = None
         self.auto = self._ticketer()
         self._unpublished = 0
+        self._outgoing: list[Command] = []  # commands the desk decided for other stages, this batch
 
     def _ticketer(self) -> AutoTicketer | AlertTicketer:
         kind = AlertTicketer if self.from_alerts else AutoTicketer
@@ -138,6 +142,7 @@ class TicketsWorker(OneInstanceStage):
         if self.desk is None:
             return
         changes: list[TicketChanged] = []
+        self._outgoing = []
         work = {
             self.commands_topic: self._apply,
             self.assets_topic: self._asset,
@@ -149,6 +154,9 @@ class TicketsWorker(OneInstanceStage):
                 made = await guarded(self.stage, msg, dead, lambda m=msg, w=work[tp.topic]: w(m, dead))
                 changes.extend(made or [])
         self._unpublished += sum(len(m) for m in batch.values())
+        for command in self._outgoing:  # delivered before the batch that records their cause
+            sent = await producer.send(self.commands_topic, value=encode(command), key=command.key.encode())
+            await sent
         if changes or self._unpublished >= POSITIONS_EVERY:
             record = self.desk.batch(changes)
             await self.emit(
@@ -205,6 +213,7 @@ class TicketsWorker(OneInstanceStage):
                 await dead.reject(f"auto-ticketing {command.name}: {outcome.refused}", msg)
             elif outcome.change is not None:
                 out.append(outcome.change)
+                self._outgoing.extend(outcome.commands)
         return out
 
     async def _apply(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
@@ -222,6 +231,7 @@ class TicketsWorker(OneInstanceStage):
         outcome = self.desk.apply(command, source, msg.offset)
         if outcome.refused:
             await dead.reject(outcome.refused, msg)
+        self._outgoing.extend(outcome.commands)
         return swept + ([outcome.change] if outcome.change is not None else [])
 
 

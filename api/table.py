@@ -22,6 +22,7 @@ from ems.api import (
     status_routes,
     suppressions,
     synthetic_checks,
+    ticket_parts,
     tickets,
 )
 from ems.api.openapi import generate
@@ -38,6 +39,7 @@ ENDPOINTS: list[Endpoint] = [
     *incidents.ENDPOINTS,
     *incident_feedback.ENDPOINTS,  # operator root-cause feedback (docs/rca.md)
     *tickets.ENDPOINTS,
+    *ticket_parts.ENDPOINTS,  # attachments, a change's window
     *suppressions.ENDPOINTS,
     *heartbeats.ENDPOINTS,
     *synthetic_checks.ENDPOINTS,

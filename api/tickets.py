@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from ems.api.errors import ApiError, field_errors
 from ems.api.queries import fetch_alert
 from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
 from ems.api.tenancy import tenant_of, tenant_to_record
+from ems.api.ticket_filters import TicketCounts, TicketFilters, TicketGroups, TicketListQuery, groups_of
 from ems.api.tickets_query import count_tickets, get_ticket, list_tickets, ticket_row, with_me
 from ems.api.waiting import WaitQuery, poll
 from ems.itsm import states
@@ -56,71 +57,6 @@ class TicketLink(LinkArgs):
     reason: Text(4096) = Field("", description="why; kept in the ticket's history")
 
 
-LinkFilter = Annotated[str, Field(max_length=256, pattern=r"^(alert|incident|asset|ticket):\s*\S")]
-
-
-class TicketFilters(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    status: list[str] = Field(default_factory=list, description="status (repeat for OR, ! to exclude)")
-    priority: list[str] = Field(default_factory=list, description="P1, P2, P3, P4")
-    type: list[str] = Field(default_factory=list, description="incident, problem, change")
-    assignee: list[str] = Field(default_factory=list, description="a person; `me`: the caller")
-    group: list[str] = Field(default_factory=list, description="assignment group")
-    number: list[str] = Field(default_factory=list)
-    service: list[str] = Field(default_factory=list, description="business service")
-    tag: list[str] = Field(default_factory=list)
-    breached: Literal["true", "false"] | None = Field(None, description="an SLA timer has breached")
-    due_within: str | None = Field(
-        None,
-        max_length=32,
-        description="an SLA timer running (not met, not paused) and due within this time from now: "
-        "30m, 2h, 1h30m, 1d (422 otherwise)",
-    )
-    link: list[LinkFilter] = Field(
-        default_factory=list,
-        description="linked to alert:<id>, incident:<id>, asset:<id> or ticket:<number> (repeat for OR)",
-    )
-    q: str | None = Field(None, max_length=1024, description="free text (title, number, description)")
-    from_: str | None = Field(None, alias="from", description="updated_at at or after (ISO-8601)")
-    to: str | None = Field(None, description="updated_at before (ISO-8601)")
-
-
-class TicketListQuery(TicketFilters):
-    sort: str | None = Field(
-        None,
-        description="updated_at (default -updated_at), created_at, priority; - for descending",
-        json_schema_extra={"pattern": "^-?(updated_at|created_at|priority)$"},
-    )
-    limit: int = Field(50, ge=1, le=1000)
-    page: int | None = Field(None, ge=1)
-    cursor: str | None = Field(None, max_length=4096)
-
-
-class TicketCounts(BaseModel):
-    """Matching tickets counted per value of each field ("" for no assignment group)."""
-
-    total: int
-    by_status: dict[str, int]
-    by_priority: dict[str, int]
-    by_type: dict[str, int]
-    by_group: dict[str, int]
-    breached: dict[str, int] = Field(description='{"true": n, "false": m}')
-
-
-class TicketGroups(BaseModel):
-    """The assignment groups a ticket may be created with: the default one and the configured ones."""
-
-    default: str = Field(description="EMS_TICKET_DEFAULT_GROUP: a ticket no routing rule matches")
-    groups: list[str] = Field(description="every group, by name (EMS_TICKET_GROUPS and the default)")
-
-
-def groups_of(settings: Any) -> dict[str, Any]:
-    """The answer of `GET /api/v1/tickets/groups` from the settings."""
-    default = settings.ticket_default_group
-    return {"default": default, "groups": sorted({default, *settings.ticket_groups})}
-
-
 class TicketAnswer(BaseModel):
     """The ticket command: accepted (202), or applied (200 with ?wait, with the ticket)."""
 
@@ -129,15 +65,30 @@ class TicketAnswer(BaseModel):
     ticket_id: str
     number: str | None = None
     ticket: dict[str, Any] | None = None
+    attachment_id: str | None = Field(None, description="the attachment's id (attach)")
 
 
-async def _submit(call: Call, action: str, ticket_id: str, args: dict, reason: str, number: str | None):
+async def _submit(
+    call: Call,
+    action: str,
+    ticket_id: str,
+    args: dict,
+    reason: str,
+    number: str | None,
+    **extra: str,
+):
     try:
         cmd = Command(name=f"ticket.{action}", target=ticket_id, actor=call.actor, reason=reason, args=args)
     except ValidationError as exc:
         raise ApiError(422, "invalid command", field_errors(exc)) from None
     await call.state.appender.append(call.settings.topic("commands"), [cmd])
-    answer = {"status": "accepted", "command_id": cmd.event_id, "ticket_id": ticket_id, "number": number}
+    answer = {
+        "status": "accepted",
+        "command_id": cmd.event_id,
+        "ticket_id": ticket_id,
+        "number": number,
+        **extra,
+    }
     wait = call.query.wait if call.query is not None else 0.0
     if wait:
 
@@ -165,6 +116,9 @@ async def create_ticket(call: Call) -> Any:
     known = {call.settings.ticket_default_group, *call.settings.ticket_groups}
     if body.group is not None and body.group not in known:
         raise ApiError(422, "validation failed", [{"field": "group", "message": "not a configured group"}])
+    if body.change_window is not None and body.type != "change":
+        problem = [{"field": "change_window", "message": f"only a change has one, not this {body.type}"}]
+        raise ApiError(422, "validation failed", problem)
     merged = {**body.model_dump(exclude={"alert_id", "reason"}, exclude_unset=True), **update}
     merged["tenant"] = tenant_to_record(tenant_of(call), merged.get("tenant"))  # 403: another tenant's
     try:
@@ -239,6 +193,12 @@ async def transition_ticket(call: Call) -> Any:
     except states.TicketStateError as exc:
         field = "to" if exc.field == "status" else exc.field
         raise ApiError(422, str(exc), [{"field": field, "message": str(exc)}]) from None
+    if body.to == "scheduled" and row["change_window"] and not row["services"]:
+        async with call.state.pool.connection() as conn:
+            q = "SELECT 1 FROM ticket_links WHERE ticket_id = %s AND kind = 'asset'"
+            if await (await conn.execute(q, (row["ticket_id"],))).fetchone() is None:
+                why = "its window touches the linked assets and the services: it has neither"
+                raise ApiError(422, f"{row['number']}: {why}", [{"field": "change_window", "message": why}])
     args = body.model_dump(mode="json", exclude={"reason"}, exclude_none=True)
     return await _submit(call, "transition", row["ticket_id"], args, body.reason, row["number"])
 

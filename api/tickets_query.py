@@ -119,6 +119,10 @@ COMMENTS_SQL = """
 SELECT version, at, actor, visibility, text FROM ticket_comments WHERE ticket_id = %s ORDER BY version
 """
 LINKS_SQL = "SELECT kind, ref, at, by FROM ticket_links WHERE ticket_id = %s ORDER BY at, kind, ref"
+ATTACHMENTS_SQL = """
+SELECT attachment_id, name, url, content_type, size, at, by FROM ticket_attachments
+WHERE ticket_id = %s AND removed_at IS NULL ORDER BY at, attachment_id
+"""
 HISTORY_SQL = """
 SELECT version, kind, at, actor, from_status, status, reason, cause, sla
 FROM ticket_history WHERE ticket_id = %s ORDER BY version
@@ -227,7 +231,9 @@ async def ticket_row(conn: Any, number: str, tenant: str | None = None) -> dict[
     """The ticket's row by number; None when unknown (or of another tenant than the caller's)."""
     mine, args = visible(tenant)
     cur = await conn.execute(
-        sql.SQL("SELECT {}, description FROM tickets WHERE number = %s AND {}").format(LIST_COLUMNS, mine),
+        sql.SQL("SELECT {}, description, change_window FROM tickets WHERE number = %s AND {}").format(
+            LIST_COLUMNS, mine
+        ),
         (number, *args),
     )
     return await cur.fetchone()
@@ -236,8 +242,8 @@ async def ticket_row(conn: Any, number: str, tenant: str | None = None) -> dict[
 async def get_ticket(
     conn: Any, number: str, tenant: str | None = None, calendars: dict[str, Calendar] | None = None
 ) -> dict[str, Any] | None:
-    """One ticket with its timers (read now in `calendars`), comments, links and history; None when
-    unknown."""
+    """One ticket with its timers (read now in `calendars`), comments, links, attachments (the current
+    ones) and history; None when unknown."""
     ticket = await ticket_row(conn, number, tenant)
     if ticket is None:
         return None
@@ -249,5 +255,6 @@ async def get_ticket(
         "sla": [live_timer(ticket["type"], t, now, calendars) for t in timers],
         "comments": await (await conn.execute(COMMENTS_SQL, (tid,))).fetchall(),
         "links": await (await conn.execute(LINKS_SQL, (tid,))).fetchall(),
+        "attachments": await (await conn.execute(ATTACHMENTS_SQL, (tid,))).fetchall(),
         "history": await (await conn.execute(HISTORY_SQL, (tid,))).fetchall(),
     }

@@ -1,8 +1,9 @@
-"""The tickets read models from `ems.tickets`: `tickets`, `ticket_comments`, `ticket_links`, `sla_timers`
-and `ticket_history` (infra/migrations/011_tickets.sql).
+"""The tickets read models from `ems.tickets`: `tickets`, `ticket_comments`, `ticket_links`, `sla_timers`,
+`ticket_history` (infra/migrations/011_tickets.sql) and `ticket_attachments` (019_ticket_attachments.sql).
 
 Pure mapping, as every projection: per change of a `TicketBatch`, the ticket row and its timer rows
-(replaced by a higher version), a history row (first write wins), the comment or link it added.
+(replaced by a higher version), a history row (first write wins), the comment or link it added, the
+attachment it added or removed (replaced by a higher version: a removal keeps the row, marked).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ TICKET_COLUMNS = (
     "comments",
     "sla_due_at",
     "sla_breached_at",
+    "change_window",
     "version",
 )
 TIMER_COLUMNS = (
@@ -57,6 +59,19 @@ TIMER_COLUMNS = (
 )
 COMMENT_COLUMNS = ("ticket_id", "version", "at", "actor", "visibility", "text")
 LINK_COLUMNS = ("ticket_id", "kind", "ref", "at", "by")
+ATTACHMENT_COLUMNS = (
+    "ticket_id",
+    "attachment_id",
+    "name",
+    "url",
+    "content_type",
+    "size",
+    "at",
+    "by",
+    "removed_at",
+    "removed_by",
+    "version",
+)
 HISTORY_COLUMNS = (
     "ticket_id",
     "version",
@@ -82,7 +97,10 @@ class TicketsProjection:
     comment = Upsert("ticket_comments", COMMENT_COLUMNS, conflict=("ticket_id", "version"))
     link = Upsert("ticket_links", LINK_COLUMNS, conflict=("ticket_id", "kind", "ref"))
     history = Upsert("ticket_history", HISTORY_COLUMNS, conflict=("ticket_id", "version"))
-    upserts = (ticket, timer, comment, link, history)
+    attachment = Upsert(
+        "ticket_attachments", ATTACHMENT_COLUMNS, conflict=("ticket_id", "attachment_id"), version="version"
+    )
+    upserts = (ticket, timer, comment, link, history, attachment)
 
     def rows(self, record: TicketBatch) -> Iterable[tuple[Upsert, Row]]:
         for change in record.changes:
@@ -125,6 +143,7 @@ class TicketsProjection:
                 t.comments,
                 min(running, default=None),
                 min(breaches, default=None),
+                Jsonb(t.change_window.model_dump(mode="json")) if t.change_window else None,
                 t.version,
             ),
         )
@@ -155,6 +174,24 @@ class TicketsProjection:
         links = [change.link] if change.link is not None else t.links if change.kind == "created" else []
         for link in links:
             yield self.link, (t.ticket_id, link.kind, link.ref, link.at, link.by)
+        if change.attachment is not None:
+            a = change.attachment
+            yield (
+                self.attachment,
+                (
+                    t.ticket_id,
+                    a.attachment_id,
+                    a.name,
+                    a.url,
+                    a.content_type,
+                    a.size,
+                    a.at,
+                    a.by,
+                    a.removed_at,
+                    a.removed_by,
+                    t.version,
+                ),
+            )
         yield (
             self.history,
             (

@@ -19,8 +19,17 @@ from ems.itsm.states import PENDING_REASONS
 from ems.schemas.envelope import Record
 from ems.schemas.limits import Count, Finite, Name, Offset, Positive, Tag, Text, Time, between, message
 from ems.schemas.observation import Tenant
+from ems.schemas.ticket_parts import (
+    AttachArgs,
+    Attachment,
+    ChangeWindow,
+    ChangeWindowArgs,
+    DetachArgs,
+)
 
-TicketAction = Literal["create", "transition", "comment", "link", "assign"]
+TicketAction = Literal[
+    "create", "transition", "comment", "link", "assign", "attach", "detach", "change_window"
+]
 ACTIONS: tuple[str, ...] = TicketAction.__args__  # type: ignore[attr-defined]
 TicketKind = Literal["incident", "problem", "change"]
 Visibility = Literal["work_note", "customer"]
@@ -59,6 +68,9 @@ class CreateArgs(_Model):
     links: Annotated[list[LinkArgs], Field(max_length=100)] = Field(default_factory=list)
     tenant: Tenant | None = None
     group: Text(256, 1) | None = Field(None, description="the assignment group; default: by routing")
+    change_window: ChangeWindowArgs | None = Field(
+        None, description="a change's window: start, end (it touches the linked assets and the services)"
+    )
 
 
 class TransitionArgs(_Model):
@@ -96,6 +108,9 @@ ARGS: dict[str, type[_Model]] = {
     "comment": CommentArgs,
     "link": LinkArgs,
     "assign": AssignArgs,
+    "attach": AttachArgs,
+    "detach": DetachArgs,
+    "change_window": ChangeWindowArgs,
 }
 
 
@@ -208,6 +223,8 @@ class Ticket(_Model):
     closed_at: Time | None = None
     comments: Count = 0
     timers: list[SlaTimer] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list, description="current ones")
+    change_window: ChangeWindow | None = None
     version: Positive
 
 
@@ -224,7 +241,17 @@ class SlaEvent(_Model):
     at: Time
 
 
-ChangeKind = Literal["created", "transitioned", "commented", "linked", "assigned", "sla"]
+ChangeKind = Literal[
+    "created",
+    "transitioned",
+    "commented",
+    "linked",
+    "assigned",
+    "sla",
+    "attached",
+    "detached",
+    "change_window",
+]
 
 
 class TicketChanged(Record):
@@ -241,6 +268,7 @@ class TicketChanged(Record):
     from_status: Text(64) | None = None
     comment: Comment | None = None
     link: Link | None = None
+    attachment: Attachment | None = Field(None, description="the one attached or detached")
     sla: list[SlaEvent] = Field(default_factory=list)
 
     @property

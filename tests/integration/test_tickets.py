@@ -20,6 +20,7 @@ TABLES = {
     "ticket_links": "ticket_id, kind, ref",
     "sla_timers": "ticket_id, kind",
     "ticket_history": "ticket_id, version",
+    "ticket_attachments": "ticket_id, attachment_id",
 }
 
 
@@ -104,6 +105,41 @@ def test_tickets_over_the_api(pipeline: Pipeline) -> None:
         ]
         assert c.get("/api/v1/tickets/INC0009999").status_code == 404
         assert c.get("/api/v1/tickets/not-a-number").status_code == 404
+
+        # 4b. Attachments: links to files, kept with who attached them; one removed stays in the history.
+        path = f"/api/v1/tickets/{number}/attachments"
+        doc = {
+            "name": "trace.pcap",
+            "url": "https://files.example/t.pcap",
+            "content_type": "x/pcap",
+            "size": 9,
+        }
+        attached = c.post(path, params={"wait": 30}, json=doc)
+        assert attached.status_code == 200, attached.text
+        kept = attached.json()["attachment_id"]
+        shown = attached.json()["ticket"]["attachments"]
+        assert [(a["attachment_id"], a["name"], a["size"], a["by"]) for a in shown] == [
+            (kept, "trace.pcap", 9, ACTOR)
+        ]
+        other = c.post(path, params={"wait": 30}, json={"name": "old.log", "url": "http://files.example/o"})
+        assert other.status_code == 200, other.text
+        gone = other.json()["attachment_id"]
+        removed = c.delete(f"{path}/{gone}", params={"wait": 30})
+        assert removed.status_code == 200, removed.text
+        assert [a["attachment_id"] for a in removed.json()["ticket"]["attachments"]] == [kept]
+        assert [h["kind"] for h in removed.json()["ticket"]["history"][-3:]] == [
+            "attached",
+            "attached",
+            "detached",
+        ]
+        assert c.delete(f"{path}/{gone}").status_code == 404
+        for bad, field in (
+            ({"name": "x", "url": "file:///etc/passwd"}, "url"),
+            ({"url": doc["url"]}, "name"),
+        ):
+            refused = c.post(path, json=bad)
+            assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == field, refused.text
+        assert c.post("/api/v1/tickets/INC0009999/attachments", json=doc).status_code == 404
 
         # 5. The list: filters, breached, a cursor.
         wait_for(lambda: c.get("/api/v1/tickets").json()["total"] == 2, 30, "the problem ticket")
