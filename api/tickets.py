@@ -106,6 +106,12 @@ async def _submit(
     return JSON(answer, status_code=202)
 
 
+def _check_group(call: Call, group: str | None) -> None:
+    """A 422 naming `group` when it is not a configured assignment group (create and assign alike)."""
+    if group is not None and group not in groups_of(call.settings)["groups"]:
+        raise ApiError(422, "validation failed", [{"field": "group", "message": "not a configured group"}])
+
+
 async def create_ticket(call: Call) -> Any:
     body: TicketCreate = call.body
     update: dict[str, Any] = {}
@@ -113,9 +119,7 @@ async def create_ticket(call: Call) -> Any:
         update = await _from_alert(call, body)
     elif body.title is None:
         raise ApiError(422, "validation failed", [{"field": "title", "message": "required without alert_id"}])
-    known = {call.settings.ticket_default_group, *call.settings.ticket_groups}
-    if body.group is not None and body.group not in known:
-        raise ApiError(422, "validation failed", [{"field": "group", "message": "not a configured group"}])
+    _check_group(call, body.group)
     if body.change_window is not None and body.type != "change":
         problem = [{"field": "change_window", "message": f"only a change has one, not this {body.type}"}]
         raise ApiError(422, "validation failed", problem)
@@ -212,6 +216,7 @@ async def comment_ticket(call: Call) -> Any:
 
 async def assign_ticket(call: Call) -> Any:
     body: TicketAssign = call.body
+    _check_group(call, body.group)
     row = await _ticket(call)
     args = body.model_dump(mode="json", exclude={"reason"}, exclude_none=True)
     return await _submit(call, "assign", row["ticket_id"], args, body.reason, row["number"])

@@ -7,7 +7,10 @@ dated in the past), the SLA warnings and the breach each emitted once across a s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from ems.agents.tickets_worker import tick
 from ems.schemas.command import Command
@@ -24,7 +27,18 @@ TABLES = {
 }
 
 
-def test_tickets_over_the_api(pipeline: Pipeline) -> None:
+@pytest.fixture
+def desk_pipeline(servers: dict[str, str], tmp_path) -> Iterator[Pipeline]:
+    """A pipeline with the assignment group `network` configured (assigning to others is refused)."""
+    p = Pipeline(servers, tmp_path, ticket_groups='{"network": ["ann"]}')
+    try:
+        yield p
+    finally:
+        p.stop_all()
+
+
+def test_tickets_over_the_api(desk_pipeline: Pipeline) -> None:
+    pipeline = desk_pipeline
     pipeline.start_worker(stages="normalize,dedupe,projections,tickets")
     pipeline.start_api()
     with pipeline.client(timeout=60) as c:
@@ -74,6 +88,8 @@ def test_tickets_over_the_api(pipeline: Pipeline) -> None:
         )
         assert assigned.status_code == 200, assigned.text
         assert c.post(f"/api/v1/tickets/{number}/assign", json={}).status_code == 422
+        typo = c.post(f"/api/v1/tickets/{number}/assign", json={"group": "netwrok"})
+        assert typo.status_code == 422 and typo.json()["errors"][0]["field"] == "group", typo.text
         link = {"kind": "asset", "ref": "ast_core1"}
         linked = c.post(f"/api/v1/tickets/{number}/links", params={"wait": 30}, json=link)
         assert linked.status_code == 200, linked.text
