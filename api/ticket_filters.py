@@ -18,7 +18,9 @@ class TicketFilters(BaseModel):
     priority: list[str] = Field(default_factory=list, description="P1, P2, P3, P4")
     type: list[str] = Field(default_factory=list, description="incident, problem, change")
     assignee: list[str] = Field(default_factory=list, description="a person; `me`: the caller")
-    group: list[str] = Field(default_factory=list, description="assignment group")
+    group: list[str] = Field(
+        default_factory=list, description="assignment group; `mine`: the groups the caller is a member of"
+    )
     number: list[str] = Field(default_factory=list)
     service: list[str] = Field(default_factory=list, description="business service")
     tag: list[str] = Field(default_factory=list)

@@ -241,13 +241,13 @@ async def link_ticket(call: Call) -> Any:
 
 
 async def tickets_list(call: Call) -> Any:
-    params = with_me(call.request.query_params, call.actor)
+    params = with_me(call.request.query_params, call.actor, call.settings.ticket_groups)
     async with call.state.pool.connection() as conn:
         return await list_tickets(conn, params, tenant_of(call))
 
 
 async def tickets_counts(call: Call) -> Any:
-    params = with_me(call.request.query_params, call.actor)
+    params = with_me(call.request.query_params, call.actor, call.settings.ticket_groups)
     async with call.state.pool.connection() as conn:
         return await count_tickets(conn, params, tenant_of(call))
 

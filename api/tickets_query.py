@@ -2,7 +2,8 @@
 rows), for the routes in `ems.api.tickets`.
 
 - `list_tickets`: filters, sort and page or keyset cursor, as the other lists (`ems.api.queries`);
-  `assignee=me` is the caller (`with_me`), `due_within=2h` a running SLA timer due within that time;
+  `assignee=me` is the caller and `group=mine` the caller's groups (`with_me`), `due_within=2h` a
+  running SLA timer due within that time;
 - `count_tickets`: the same filters, counted by status, priority, type, assignment group, breached;
 - `get_ticket`: one ticket by number with its SLA timers read live at the current time (from the
   status history the timers are stored with), comments, links and history.
@@ -10,6 +11,7 @@ rows), for the routes in `ems.api.tickets`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,6 +65,7 @@ DUE_SOON = (
     "AND s.due_at > now() AND s.due_at <= now() + %s)"
 )
 ME = "me"
+MINE = "mine"
 
 
 def due_within(values: list[str]) -> tuple[sql.Composable, list[Any]]:
@@ -75,12 +78,22 @@ def due_within(values: list[str]) -> tuple[sql.Composable, list[Any]]:
     return sql.SQL(DUE_SOON), [window]
 
 
-def with_me(params: Any, actor: str) -> QueryParams:
-    """`params` with `assignee=me` (and `!me`) standing for the authenticated `actor`."""
+def with_me(params: Any, actor: str, groups: Mapping[str, Sequence[str]] | None = None) -> QueryParams:
+    """`params` with `assignee=me` (and `!me`) standing for the authenticated `actor`, and `group=mine`
+    (and `!mine`) for the assignment groups `actor` is a member of (`groups`: EMS_TICKET_GROUPS).
+
+    A caller in no group gets `group=""`, which no ticket has (a ticket always has a group), so
+    `group=mine` then matches nothing rather than everything.
+    """
+    own = sorted(name for name, members in (groups or {}).items() if actor in members) or [""]
     items = []
     for key, value in params.multi_items():
-        if key == "assignee" and value.strip().lower() in (ME, "!" + ME):
-            value = ("!" if value.strip().startswith("!") else "") + actor
+        word = value.strip().lower()
+        if key == "assignee" and word in (ME, "!" + ME):
+            value = ("!" if word.startswith("!") else "") + actor
+        elif key == "group" and word in (MINE, "!" + MINE):
+            items += [(key, ("!" if word.startswith("!") else "") + g) for g in own]
+            continue
         items.append((key, value))
     return QueryParams(items)
 

@@ -7,6 +7,7 @@ dated in the past), the SLA warnings and the breach each emitted once across a s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -29,8 +30,9 @@ TABLES = {
 
 @pytest.fixture
 def desk_pipeline(servers: dict[str, str], tmp_path) -> Iterator[Pipeline]:
-    """A pipeline with the assignment group `network` configured (assigning to others is refused)."""
-    p = Pipeline(servers, tmp_path, ticket_groups='{"network": ["ann"]}')
+    """A pipeline with the assignment group `network` configured (assigning to others is refused), the
+    test's admin key one of its members (`group=mine`)."""
+    p = Pipeline(servers, tmp_path, ticket_groups=json.dumps({"network": ["ann", ACTOR]}))
     try:
         yield p
     finally:
@@ -163,6 +165,9 @@ def test_tickets_over_the_api(desk_pipeline: Pipeline) -> None:
             "/api/v1/tickets", params={"assignee": "ann", "group": "network", "priority": "P1"}
         ).json()
         assert [t["number"] for t in mine["tickets"]] == [number]
+        ours = c.get("/api/v1/tickets", params={"group": "mine"}).json()  # the admin key is in `network`
+        assert [t["number"] for t in ours["tickets"]] == [number]
+        assert c.get("/api/v1/tickets", params={"group": "!mine"}).json()["total"] == 1
         assert c.get("/api/v1/tickets", params={"breached": "true"}).json()["total"] == 0
         assert (
             c.get("/api/v1/tickets", params={"type": "problem"}).json()["tickets"][0]["number"]

@@ -22,6 +22,15 @@ def test_assignee_me_stands_for_the_caller_and_other_values_are_kept() -> None:
     assert with_me(QueryParams("group=me"), "ann").getlist("group") == ["me"]  # only assignee
 
 
+def test_group_mine_stands_for_the_callers_groups_and_for_none_when_in_none() -> None:
+    groups = {"network": ["ann", "bob"], "db": ["ann"], "storage": ["kim"]}
+    assert with_me(QueryParams("group=mine&status=new"), "ann", groups).getlist("group") == ["db", "network"]
+    assert with_me(QueryParams("group=!Mine"), "bob", groups).getlist("group") == ["!network"]
+    assert with_me(QueryParams("group=mine&group=ops"), "zoe", groups).getlist("group") == ["", "ops"]
+    query = build_list(TICKETS, with_me(QueryParams("group=mine"), "zoe", groups), LIST_COLUMNS)
+    assert query.params[0] == [""]  # no ticket has an empty group: nothing matches
+
+
 def test_due_within_is_a_running_timer_due_between_now_and_now_plus_the_window() -> None:
     query = build_list(TICKETS, QueryParams("due_within=1h30m&priority=P1"), LIST_COLUMNS)
     text = query.select.as_string(None)
