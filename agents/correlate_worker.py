@@ -196,7 +196,7 @@ class CorrelateWorker(OneInstanceStage):
         for msg in messages:
             if refused := self.models.apply(msg.value):
                 await dead.reject(refused, msg)
-        before = self.models.live
+        before = self.core.ranker.version if self.core.ranker else "off"
         if self.models.install(self.core):
             log.info("correlate: root-cause model %s -> %s", before, self.models.live)
 

@@ -109,20 +109,28 @@ def _change(args: argparse.Namespace) -> int:
     return 0
 
 
+def lines(registry: ModelRegistry) -> list[str]:
+    """`ems model list`: the shipped model and each published version (* the live one), oldest
+    first, with its held-out scores; then where a rollback returns."""
+    live = registry.active
+    out = [f"{'*' if live == registry.shipped else ' '} {registry.shipped:<32} shipped (ml/models/)"]
+    for e in registry.entries():
+        held = e.metrics.get("held_out", {}).get("model", {})
+        scores = f" held-out top-1 {held['top1']} of {held['incidents']}" if held.get("incidents") else ""
+        mark = "*" if e.version == live else " "
+        out.append(f"{mark} {e.version:<32} published {e.published_at[:19]} by {e.actor}{scores}")
+    if registry.previous:
+        out.append(f"rollback returns to {registry.previous[-1]}")
+    return out
+
+
 def _list(args: argparse.Namespace) -> int:
     try:
         registry, refused = asyncio.run(read_registry(get_settings()))
     except (KafkaError, OSError) as exc:
         print(f"error: cannot reach Kafka: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    live = registry.active
-    print(f"{'*' if live == registry.shipped else ' '} {registry.shipped:<32} shipped (ml/models/)")
-    for e in registry.entries():
-        held = e.metrics.get("held_out", {}).get("model", {})
-        scores = f"held-out top-1 {held.get('top1')} of {held.get('incidents')}" if held else ""
-        print(f"{'*' if e.version == live else ' '} {e.version:<32} {e.published_at[:19]} {e.actor} {scores}")
-    if registry.previous:
-        print(f"rollback returns to {registry.previous[-1]}")
+    print("\n".join(lines(registry)))
     for line in refused:
         print(f"refused record {line}", file=sys.stderr)
     return 0

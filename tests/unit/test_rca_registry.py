@@ -13,6 +13,7 @@ from ems.ml.correlation.engine import Correlator
 from ems.ml.rca.forest import Forest
 from ems.ml.rca.rank import DEFAULT_MODEL, default_ranker
 from ems.ml.rca.registry import ModelRegistry, RegistryError, pack, unpack
+from ems.model_cli import lines
 from ems.schemas.model_registry import ModelActivated
 from ems.streams.codecs import decode, encode
 
@@ -125,3 +126,17 @@ def test_a_configured_model_wins_over_the_registry() -> None:
     for record in ModelRegistry(SHIPPED).publish(pack(model("m-1"), "ops"), "ops"):
         follower.apply(encode(record))
     assert follower.install(core) is False and core.ranker is None
+
+
+def test_the_list_marks_the_live_version_and_where_a_rollback_returns() -> None:
+    registry = ModelRegistry(SHIPPED)
+    assert lines(registry) == [f"* {SHIPPED:<32} shipped (ml/models/)"]
+    scored = replace(model("m-2"), metrics={"held_out": {"model": {"incidents": 4, "top1": 0.75}}})
+    for record in registry.publish(pack(model("m-1"), "ops"), "ops"):
+        registry.apply(record)
+    for record in registry.publish(pack(scored, "ann"), "ann"):
+        registry.apply(record)
+    shown = lines(registry)
+    assert shown[0].startswith(f"  {SHIPPED}") and shown[1].startswith("  m-1") and " by ops" in shown[1]
+    assert shown[2].startswith("* m-2") and shown[2].endswith("by ann held-out top-1 0.75 of 4")
+    assert shown[3] == "rollback returns to m-1"
