@@ -33,29 +33,35 @@ def shipped_version() -> str:
     return default_ranker().version
 
 
-async def read_registry(settings: Settings) -> tuple[ModelRegistry, list[str]]:
-    """The registry folded from `ems.models`, and the records it could not apply (with why)."""
+async def read_registry(settings: Settings) -> tuple[ModelRegistry, dict[int, str]]:
+    """The registry folded from `ems.models`, and the records it could not apply (offset -> why)."""
     registry = ModelRegistry(shipped_version())
-    refused = []
+    refused = {}
     async for msg in read_to_end(settings.kafka_bootstrap, settings.topic("models")):
         try:
             registry.apply(decode(msg.value, RECORDS))
         except (DecodeError, RegistryError) as exc:
-            refused.append(f"offset {msg.offset}: {exc}")
+            refused[msg.offset] = str(exc)
     return registry, refused
 
 
 async def append(settings: Settings, records: list[ModelPublished | ModelActivated]) -> None:
-    """Append `records` in order (one partition) and wait for the acks."""
+    """Append `records` in order (one partition), then read the topic again: RegistryError when the
+    fold refused one of them (another change appended meanwhile won)."""
     await ensure_topics(settings)
     producer = make_producer(settings)
     await producer.start()
     try:
         futures = [await send_record(producer, settings.topic("models"), r) for r in records]
         await producer.flush()
-        await settle(futures)
+        await settle(list(futures))  # (settle empties the list it is given)
     finally:
         await producer.stop()
+    _, refused = await read_registry(settings)
+    for future in futures:
+        reason = refused.get(future.result().offset)
+        if reason:
+            raise RegistryError(f"not applied: {reason}")
 
 
 def publish(settings: Settings, forest: Forest, actor: str, training: dict) -> str:
@@ -131,8 +137,8 @@ def _list(args: argparse.Namespace) -> int:
         print(f"error: cannot reach Kafka: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     print("\n".join(lines(registry)))
-    for line in refused:
-        print(f"refused record {line}", file=sys.stderr)
+    for offset, why in refused.items():
+        print(f"record at offset {offset} not applied: {why}", file=sys.stderr)
     return 0
 
 

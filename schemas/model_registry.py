@@ -3,7 +3,7 @@
 `ModelPublished` carries a trained model whole (the forest's JSON, zlib-compressed and base64-encoded,
 with its SHA-256) and its metrics, keyed `model:<version>` so compaction keeps every version.
 `ModelActivated` names the live version and the versions live before it (newest last: what a rollback
-returns to), keyed `active` so compaction keeps the latest. See docs/rca.md "Model registry".
+returns to) and its `seq`, keyed `active` so compaction keeps the latest. See docs/rca.md "Model registry".
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ems.schemas.envelope import Record
-from ems.schemas.limits import Text, json_object
+from ems.schemas.limits import Positive, Text, json_object
 
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 MAX_MODEL_BYTES = 6 * 1024 * 1024  # the encoded model; the topic takes 8 MiB records
@@ -49,6 +49,10 @@ class ModelActivated(Record):
     VERSION: ClassVar[int] = 1
 
     version: Version
+    seq: Positive = Field(
+        description="the registry's activation count after this one: a record not "
+        "above the count already applied (appended concurrently) is refused"
+    )
     previous: list[Version] = Field(default_factory=list, max_length=1000)
     reason: Reason
     actor: Text(256, 1)

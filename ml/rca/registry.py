@@ -73,7 +73,7 @@ class ModelRegistry:
         self.published: dict[str, ModelPublished] = {}  # in publication order
         self.active: str = shipped
         self.previous: list[str] = []  # live before `active`, oldest first
-        self.changes = 0  # activations applied (a follower swaps when this moves)
+        self.seq = 0  # the seq of the last activation applied
 
     def known(self, version: str) -> bool:
         return version == self.shipped or version in self.published
@@ -93,8 +93,12 @@ class ModelRegistry:
         unknown = [v for v in (record.version, *record.previous) if not self.known(v)]
         if unknown:
             raise RegistryError(f"unknown model version {unknown[0]}: never published")
-        self.active, self.previous = record.version, list(record.previous)
-        self.changes += 1
+        if record.seq <= self.seq:
+            raise RegistryError(
+                f"activation {record.seq} of {record.version} comes after activation {self.seq}: "
+                "appended concurrently with another change, not applied"
+            )
+        self.active, self.previous, self.seq = record.version, list(record.previous), record.seq
 
     # -- the next change -------------------------------------------------------------------------
     def publish(self, record: ModelPublished, actor: str) -> list[ModelPublished | ModelActivated]:
@@ -115,7 +119,11 @@ class ModelRegistry:
         if version == self.active:
             raise RegistryError(f"model {version} is live already")
         return ModelActivated(
-            version=version, previous=[*self.previous, self.active], reason=reason, actor=actor
+            version=version,
+            seq=self.seq + 1,
+            previous=[*self.previous, self.active],
+            reason=reason,
+            actor=actor,
         )
 
     def rollback(self, actor: str, to: str | None = None) -> ModelActivated:
@@ -131,13 +139,15 @@ class ModelRegistry:
             live = ", ".join(reversed(self.previous))
             raise RegistryError(f"{to} was not live before {self.active}: roll back to one of {live}")
         cut = len(self.previous) - 1 - self.previous[::-1].index(to)
-        return ModelActivated(version=to, previous=self.previous[:cut], reason="rollback", actor=actor)
+        return ModelActivated(
+            version=to, seq=self.seq + 1, previous=self.previous[:cut], reason="rollback", actor=actor
+        )
 
     # -- reading ---------------------------------------------------------------------------------
     def copy(self) -> ModelRegistry:
         other = ModelRegistry(self.shipped)
         other.published, other.active = dict(self.published), self.active
-        other.previous, other.changes = list(self.previous), self.changes
+        other.previous, other.seq = list(self.previous), self.seq
         return other
 
     def entries(self) -> list[Entry]:

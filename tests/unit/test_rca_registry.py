@@ -64,7 +64,9 @@ def test_unknown_versions_and_clashing_publications_are_refused_and_change_nothi
     with pytest.raises(RegistryError, match="unknown model version nope"):
         registry.activate("nope", "ops")
     with pytest.raises(RegistryError, match="unknown model version nope"):
-        registry.apply(ModelActivated(version="nope", previous=[SHIPPED], reason="activate", actor="x"))
+        registry.apply(
+            ModelActivated(version="nope", seq=9, previous=[SHIPPED], reason="activate", actor="x")
+        )
     with pytest.raises(RegistryError, match="live already"):
         registry.activate("m-1", "ops")
     other = pack(replace(model("m-1"), trees=model("m-1").trees[:2]), "ops")
@@ -77,6 +79,18 @@ def test_unknown_versions_and_clashing_publications_are_refused_and_change_nothi
     assert (registry.active, registry.previous) == ("m-1", [SHIPPED])
     registry.apply(pack(model("m-1"), "ops"))  # the same model read again (a replay): no change
     assert len(registry.entries()) == 1
+
+
+def test_of_two_changes_made_from_the_same_state_the_first_appended_wins() -> None:
+    registry = published(ModelRegistry(SHIPPED), "m-1", "m-2")
+    first, second = registry.rollback("ops"), registry.rollback("ann", to=SHIPPED)
+    assert first.seq == second.seq == registry.seq + 1
+    registry.apply(first)
+    with pytest.raises(RegistryError, match="appended concurrently with another change, not applied"):
+        registry.apply(second)
+    assert (registry.active, registry.previous) == ("m-1", [SHIPPED])
+    registry.apply(registry.activate("m-2", "ops"))  # made from the current state: applied
+    assert registry.active == "m-2"
 
 
 def test_a_published_model_is_carried_whole_and_checked() -> None:
@@ -104,7 +118,7 @@ def test_the_follower_swaps_the_correlators_ranker_and_refuses_bad_records() -> 
         registry.apply(record)
     assert follower.install(core) is True and core.ranker.version == "m-1"
     assert follower.apply(b"{not json") is not None
-    bad = ModelActivated(version="nope", previous=[SHIPPED, "m-1"], reason="activate", actor="x")
+    bad = ModelActivated(version="nope", seq=2, previous=[SHIPPED, "m-1"], reason="activate", actor="x")
     assert "unknown model version nope" in follower.apply(encode(bad))
     assert follower.install(core) is False and core.ranker.version == "m-1"
     assert follower.apply(encode(registry.rollback("ops"))) is None
