@@ -100,6 +100,13 @@ def ranked_by(pipeline: Pipeline, site: int, at: datetime) -> str:
     return wait_for(ranked, 90, f"site {site}'s incident ranked")["model"]
 
 
+def live_is(pipeline: Pipeline, version: str) -> dict | None:
+    with pipeline.client() as c:
+        r = c.get("/api/v1/models")
+    assert r.status_code == 200, r.text
+    return r.json() if r.json()["live"]["version"] == version else None
+
+
 def test_published_models_hot_swap_and_roll_back_while_alerts_flow(pipeline: Pipeline, tmp_path) -> None:
     pipeline.start_worker(stages="normalize,dedupe,projections,assets")
     pipeline.start_api()
@@ -124,6 +131,11 @@ def test_published_models_hot_swap_and_roll_back_while_alerts_flow(pipeline: Pip
     assert f"published {NEW} and made it live (was {SHIPPED})" in trained.stdout
     wait_for(lambda: f"-> {NEW}" in pipeline.log_tail("correlate", 400), 60, "the stage to swap models")
     assert ranked_by(pipeline, 1, T0 + PHASE) == NEW
+    listed = wait_for(lambda: live_is(pipeline, NEW), 30, "GET /api/v1/models to show the new model")
+    assert listed["live"]["previous"] == [SHIPPED] and listed["live"]["reason"] == "publish"
+    [published] = listed["models"]
+    assert published["version"] == NEW and published["training"]["scenario_seeds"] == "1-2"
+    assert published["metrics"]["candidates"] > 0
 
     # Rolled back: the shipped model ranks the next incident; nothing before it to roll back to.
     flow.base = T0 + 2 * PHASE
@@ -131,6 +143,8 @@ def test_published_models_hot_swap_and_roll_back_while_alerts_flow(pipeline: Pip
     assert rolled.returncode == 0 and f"{SHIPPED} is live (was {NEW})" in rolled.stdout, rolled.stderr
     wait_for(lambda: f"{NEW} -> {SHIPPED}" in pipeline.log_tail("correlate", 400), 60, "the swap back")
     assert ranked_by(pipeline, 2, T0 + 2 * PHASE) == SHIPPED
+    listed = wait_for(lambda: live_is(pipeline, SHIPPED), 30, "GET /api/v1/models to show the rollback")
+    assert listed["live"]["shipped"] and listed["live"]["reason"] == "rollback"
     again = pipeline.run("model", "rollback")
     assert again.returncode == 2 and "no previous version" in again.stderr
     assert child_pids(pipeline.procs["correlate"].pid) == [stage_pid]  # never restarted

@@ -14,6 +14,7 @@ from ems.ml.rca.forest import Forest
 from ems.ml.rca.rank import DEFAULT_MODEL, default_ranker
 from ems.ml.rca.registry import ModelRegistry, RegistryError, pack, unpack
 from ems.model_cli import lines
+from ems.projections.rca_models import RcaModelsProjection
 from ems.schemas.model_registry import ModelActivated
 from ems.streams.codecs import decode, encode
 
@@ -154,3 +155,20 @@ def test_the_list_marks_the_live_version_and_where_a_rollback_returns() -> None:
     assert shown[0].startswith(f"  {SHIPPED}") and shown[1].startswith("  m-1") and " by ops" in shown[1]
     assert shown[2].startswith("* m-2") and shown[2].endswith("by ann held-out top-1 0.75 of 4")
     assert shown[3] == "rollback returns to m-1"
+
+
+def test_the_projection_keeps_each_version_and_the_live_one_by_seq() -> None:
+    projection, registry = RcaModelsProjection(), ModelRegistry(SHIPPED)
+    published_record, activated = registry.publish(pack(model("m-1"), "ops", {"seeds": "1-2"}), "ops")
+    [(upsert, row)] = projection.rows(published_record)
+    assert upsert is projection.models and row[0] == "m-1" and row[2] == "ops"
+    assert row[4] == len(published_record.model) and row[6].obj == {"seeds": "1-2"}
+    [(upsert, row)] = projection.rows(activated)
+    assert upsert is projection.live
+    assert row == ("active", "m-1", [SHIPPED], "publish", "ops", activated.occurred_at, 1)
+    # A higher seq replaces the live row; of two rows of one seq (two changes made from the same
+    # state) the first appended stays, as in the registry's fold.
+    later = (*row[:-1], 2)
+    assert projection.live.collapse([row, later]) == [later]
+    rival = ("active", SHIPPED, [], "rollback", "ann", activated.occurred_at, 1)
+    assert projection.live.collapse([row, rival]) == [row]
