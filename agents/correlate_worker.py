@@ -114,7 +114,8 @@ class CorrelateWorker(OneInstanceStage):
 
     # -- step 1 ----------------------------------------------------------------------------------
     def whole_topics(self) -> tuple[str, ...]:
-        return (self.alerts_topic,)  # the instance holding every alert partition correlates
+        # The instance holding every alert partition correlates; it follows the model registry too.
+        return (self.alerts_topic, self.models_topic)
 
     def idle(self) -> None:
         self.core = None

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from ems.agents.model_follower import ModelFollower
+from ems.cli import main
 from ems.ml.correlation.engine import Correlator
 from ems.ml.rca.forest import Forest
 from ems.ml.rca.rank import DEFAULT_MODEL, default_ranker
@@ -172,3 +173,13 @@ def test_the_projection_keeps_each_version_and_the_live_one_by_seq() -> None:
     assert projection.live.collapse([row, later]) == [later]
     rival = ("active", SHIPPED, [], "rollback", "ann", activated.occurred_at, 1)
     assert projection.live.collapse([row, rival]) == [row]
+
+
+def test_commands_refused_before_kafka_is_asked(tmp_path, capsys) -> None:
+    (tmp_path / "not-a-model.json").write_text('{"version": "x"}')
+    assert main(["model", "publish", str(tmp_path / "not-a-model.json")]) == 2
+    assert "not a root-cause model" in capsys.readouterr().err
+    assert main(["retrain", "--scenarios", "--publish"]) == 2
+    assert "--publish goes with --log" in capsys.readouterr().err
+    assert main(["retrain", "--log", "--publish", "--version", "bad version!"]) == 2
+    assert "--version 'bad version!'" in capsys.readouterr().err
