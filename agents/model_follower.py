@@ -22,7 +22,6 @@ class ModelFollower:
         self.follows = rca_model == "default"
         self.registry = ModelRegistry(default_ranker().version)
         self.ranker: Ranker = default_ranker()
-        self._installed: str | None = None
 
     @property
     def live(self) -> str:
