@@ -18,7 +18,10 @@ Protocol:
    in event-time order across partitions, applied one by one; the decisions are published whenever
    `EMS_CORRELATION_FLUSH_MEMBERS` memberships changed and at the end of the batch, each record with
    the position of the first input record of every partition with a step not yet applied.
-3. A redelivered alert change (after a crash) is recognised by its alert version and skipped, so
+3. The root-cause model follows `ems.models` (docs/rca.md "Model registry"): the rebuild folds the
+   topic whole, and each batch applies its new records before any alert, so a published or rolled
+   back model ranks from the next batch on, without a restart (`ModelFollower`).
+4. A redelivered alert change (after a crash) is recognised by its alert version and skipped, so
    re-reading from a conservative position repeats no decision. A record that cannot be decoded, or
    a change the core fails on, is dead-lettered with the reason; the others go on.
 """
@@ -32,6 +35,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ems.agents.assets_worker import catch_up
 from ems.agents.correlate_order import Reorder
+from ems.agents.model_follower import ModelFollower
 from ems.ml.correlation.config import CorrelationConfig, DbscanConfig
 from ems.ml.correlation.engine import Correlator
 from ems.ml.correlation.episodes import Step
@@ -93,22 +97,25 @@ class CorrelateWorker(OneInstanceStage):
         self.alerts_topic = settings.topic("alerts")
         self.assets_topic = settings.topic("assets")
         self.incidents_topic = settings.topic("incidents")
+        self.models_topic = settings.topic("models")
         super().__init__(
             settings,
-            (self.alerts_topic, self.assets_topic),
+            (self.alerts_topic, self.assets_topic, self.models_topic),
             f"{settings.app_id}-correlate",
             settings.batch_max_records,
             fetch_max_wait_ms=50,
         )
         self.config = config_from(settings)
         self.core = Correlator(self.config)
+        self.models = ModelFollower(self.config.rca_model)
         self.positions: dict[str, int] = {}  # "alerts:<partition>" -> next offset to apply
         self.order = Reorder()  # steps held until every partition passed their time
         self._since_positions = 0
 
     # -- step 1 ----------------------------------------------------------------------------------
     def whole_topics(self) -> tuple[str, ...]:
-        return (self.alerts_topic,)  # the instance holding every alert partition correlates
+        # The instance holding every alert partition correlates; it follows the model registry too.
+        return (self.alerts_topic, self.models_topic)
 
     def idle(self) -> None:
         self.core = None
@@ -121,12 +128,22 @@ class CorrelateWorker(OneInstanceStage):
             core.asset(asset)
         changes, positions = await read_decisions(self.settings)
         core.restore(changes)
+        model_parts = [tp for tp in assigned if tp.topic == self.models_topic]
+        model_ends = await self.consumer.end_offsets(model_parts)  # read to at least these: no gap
+        self.models = ModelFollower(self.config.rca_model)
+        async for msg in read_to_end(self.settings.kafka_bootstrap, self.models_topic):
+            if refused := self.models.apply(msg.value):
+                log.warning("correlate: model registry record at %d not applied: %s", msg.offset, refused)
+        self.models.install(core)
         self.core, self.positions, self.order = core, positions, Reorder()
         for tp in sorted(assigned):
-            if tp.topic != self.assets_topic:
+            if tp.topic == self.models_topic:
+                self.consumer.seek(tp, model_ends[tp])  # a record read twice is applied once
+            elif tp.topic == self.alerts_topic:
                 await self.seek(tp, positions.get(f"alerts:{tp.partition}"))
         return (
-            f"{len(snapshots)} assets, {len(changes)} incident changes ({len(core.incidents)} incidents kept)"
+            f"{len(snapshots)} assets, {len(changes)} incident changes ({len(core.incidents)} incidents "
+            f"kept), root-cause model {self.models.live}"
         )
 
     # -- step 2 ----------------------------------------------------------------------------------
@@ -134,7 +151,12 @@ class CorrelateWorker(OneInstanceStage):
         if self.core is None:
             return
         quiet = await self._gather(batch)
+        for tp, messages in batch.items():
+            if tp.topic == self.models_topic:  # before any alert: the whole batch ranks with it
+                await self._models(messages, dead)
         for tp, messages in sorted(batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
+            if tp.topic == self.models_topic:
+                continue
             if tp.topic == self.assets_topic:
                 for msg in messages:
                     await self._asset(msg, dead)
@@ -170,6 +192,14 @@ class CorrelateWorker(OneInstanceStage):
             for tp, messages in more.items():
                 batch.setdefault(tp, []).extend(messages)
         return False
+
+    async def _models(self, messages: list[ConsumerRecord], dead: DeadLetters) -> None:
+        for msg in messages:
+            if refused := self.models.apply(msg.value):
+                await dead.reject(refused, msg)
+        before = self.core.ranker.version if self.core.ranker else "off"
+        if self.models.install(self.core):
+            log.info("correlate: root-cause model %s -> %s", before, self.models.live)
 
     async def _asset(self, msg: ConsumerRecord, dead: DeadLetters) -> None:
         try:

@@ -15,6 +15,7 @@ from ems.api import (
     incident_feedback,
     incidents,
     integrations,
+    models,
     notifications,
     otlp,
     series,
@@ -38,6 +39,7 @@ ENDPOINTS: list[Endpoint] = [
     *service_list.ENDPOINTS,  # the business services; the graph of one is an asset route
     *incidents.ENDPOINTS,
     *incident_feedback.ENDPOINTS,  # operator root-cause feedback (docs/rca.md)
+    *models.ENDPOINTS,  # the root-cause model registry (docs/rca.md)
     *tickets.ENDPOINTS,
     *ticket_parts.ENDPOINTS,  # attachments, a change's window
     *suppressions.ENDPOINTS,

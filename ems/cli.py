@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ems import assets_cli, deadletters_cli, eval_cli, metrics_cli, users_cli
+from ems import assets_cli, deadletters_cli, eval_cli, metrics_cli, model_cli, users_cli
 from ems.collectors import aws_cli, snmp_cli, synthetic_cli
 from ems.logs import setup_logging
 from ems.settings import get_settings
@@ -16,6 +16,9 @@ def _retrain(args: argparse.Namespace) -> int:
         from ems.ml.rca.retrain import run as from_log
 
         return from_log(args)
+    if args.publish:
+        print("error: --publish goes with --log (the shipped model is not published)", file=sys.stderr)
+        return 2
     from ems.ml.rca.train import DEFAULT_MODEL, VERSION, run
 
     args.out, args.version = args.out or DEFAULT_MODEL, args.version or VERSION
@@ -153,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     deadletters_cli.register(sub)
     assets_cli.register(sub)  # ems assets import
     eval_cli.register(sub)
+    model_cli.register(sub)  # ems model list|publish|activate|rollback
     snmp_cli.register(sub)  # ems snmp discover|poll, ems collector snmp
     aws_cli.register(sub)  # ems aws discover, ems collector aws
     synthetic_cli.register(sub)  # ems collector synthetic

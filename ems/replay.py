@@ -33,7 +33,7 @@ READ_MODEL_TABLES += (
 )
 READ_MODEL_TABLES += ("assets", "asset_dependencies", "asset_changes")
 READ_MODEL_TABLES += ("incidents", "incident_members", "incident_history", "alert_incidents")
-READ_MODEL_TABLES += ("incident_rca_feedback",)
+READ_MODEL_TABLES += ("incident_rca_feedback", "rca_models", "rca_model_live")
 READ_MODEL_TABLES += ("tickets", "ticket_comments", "ticket_links", "sla_timers", "ticket_history")
 READ_MODEL_TABLES += ("silences", "maintenance_windows", "suppression_history")
 READ_MODEL_TABLES += ("notification_decisions", "notification_attempts", "alert_muting")

@@ -47,6 +47,7 @@ from ems.projections.incidents import IncidentsProjection
 from ems.projections.metrics import MetricsProjection
 from ems.projections.notifications import NotificationsProjection
 from ems.projections.rca_feedback import RcaFeedbackProjection
+from ems.projections.rca_models import RcaModelsProjection
 from ems.projections.runner import ProjectionRunner
 from ems.projections.suppressions import SuppressionsProjection
 from ems.projections.synthetic_checks import SyntheticChecksProjection
@@ -88,6 +89,7 @@ def projections_for(settings: Settings) -> list:
         NotificationsProjection(),
         SyntheticChecksProjection(),
         RcaFeedbackProjection(),
+        RcaModelsProjection(),
     ]
 
 

@@ -18,6 +18,7 @@ from ems.schemas.envelope import Record
 from ems.schemas.event import Event, EventBatch
 from ems.schemas.heartbeat import HeartbeatBatch, HeartbeatChanged
 from ems.schemas.incident import IncidentBatch, IncidentChanged
+from ems.schemas.model_registry import ModelActivated, ModelPublished
 from ems.schemas.notification import NotificationAttempt, NotificationBatch, NotificationDecided
 from ems.schemas.observation import Observation
 from ems.schemas.span import SpanBatch
@@ -51,6 +52,8 @@ MODELS: dict[str, type[Record]] = {
         NotificationAttempt,
         NotificationBatch,
         SpanBatch,
+        ModelPublished,
+        ModelActivated,
     )
 }
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

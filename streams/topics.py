@@ -77,6 +77,15 @@ TOPICS: tuple[TopicSpec, ...] = (
         max_message_bytes=8 * 1024 * 1024,
         partitions=1,
     ),
+    # The root-cause model registry: every version published (the model whole) and the live one.
+    TopicSpec(
+        "models",
+        "model:<version> or active",
+        "ModelPublished / ModelActivated: root-cause models and which one ranks (docs/rca.md)",
+        compacted=True,
+        max_message_bytes=8 * 1024 * 1024,
+        partitions=1,
+    ),
     # A letter carries the refused record base64-encoded (a third larger) plus the reason.
     TopicSpec(
         "deadletter",

@@ -78,21 +78,34 @@ class Forest:
             )
         return cls(version, tuple(names), tuple(trees), metrics)
 
-    def dump(self, path: Path) -> None:
+    def to_json(self) -> bytes:
+        """The model file's bytes (without the final newline)."""
         body = {
             "version": self.version,
             "names": list(self.names),
             "metrics": self.metrics,
             "trees": [[t.left, t.right, t.feature, t.threshold, t.p] for t in self.trees],
         }
-        path.write_text(json.dumps(body, separators=(",", ":")) + "\n")
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    def dump(self, path: Path) -> None:
+        path.write_bytes(self.to_json() + b"\n")
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, where: str) -> Forest:
+        """Read a forest written by `to_json`; what is not one raises ValueError naming `where`."""
+        try:
+            body = json.loads(raw)
+            trees = tuple(Tree(*parts) for parts in body["trees"])
+            return cls(body["version"], tuple(body["names"]), trees, body.get("metrics", {}))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{where}: not a root-cause model ({exc})") from None
 
     @classmethod
     def load(cls, path: Path) -> Forest:
         """Read a forest written by `dump`; a file that is not one raises ValueError naming it."""
         try:
-            body = json.loads(path.read_text())
-            trees = tuple(Tree(*parts) for parts in body["trees"])
-            return cls(body["version"], tuple(body["names"]), trees, body.get("metrics", {}))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raw = path.read_bytes()
+        except OSError as exc:
             raise ValueError(f"{path}: not a root-cause model ({exc})") from None
+        return cls.from_json(raw, str(path))

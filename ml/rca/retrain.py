@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -96,6 +97,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--scenario-seeds", default="", help="also train on these generated scenarios (1-60)")
     g.add_argument("--baseline", default="default", help="the model compared on the held-out incidents")
     g.add_argument("--model-dir", type=Path, default=Path("rca-models"), help="where the model file goes")
+    g.add_argument(
+        "--publish",
+        action="store_true",
+        help="also publish the model on ems.models and make it live (running stages swap to it)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or args.model_dir / f"{version}.json"
     if out.resolve() == DEFAULT_MODEL.resolve():
         print(f"error: {out} is the shipped default model: choose another --out", file=sys.stderr)
+        return 2
+    if args.publish and (refused := _unpublishable(version)):
+        print(f"error: {refused}", file=sys.stderr)
         return 2
     started = time.monotonic()
     span = Range(args.since, args.until, args.from_offset, args.to_offset)
@@ -177,4 +186,41 @@ def run(args: argparse.Namespace) -> int:
     for name, s in scores.items():
         print(f"held out, {name}: {s['incidents']} incidents, top-1 {s['top1']}, top-3 {s['top3']}")
     print(f"wrote {out} ({version}) in {time.monotonic() - started:.1f} s")
+    if args.publish:
+        return _publish(forest, metrics["range"], args)
+    return 0
+
+
+def _unpublishable(version: str) -> str | None:
+    """Why `version` could not be published (checked before training), or None."""
+    import asyncio
+
+    from ems.model_cli import read_registry
+    from ems.schemas.model_registry import VERSION_PATTERN
+    from ems.settings import get_settings
+
+    if not re.match(VERSION_PATTERN, version):
+        return f"--version {version!r}: letters, digits and . _ : - only, at most 64 characters"
+    try:
+        registry, _ = asyncio.run(read_registry(get_settings()))
+    except (KafkaError, OSError) as exc:
+        return f"cannot read the model registry from Kafka: {type(exc).__name__}: {exc}"
+    return f"--version {version} is published already: choose another" if registry.known(version) else None
+
+
+def _publish(forest: Any, span: dict, args: argparse.Namespace) -> int:
+    """`--publish`: append the model to the registry and make it live (refused: exit 2)."""
+    from ems.ml.rca.registry import RegistryError
+    from ems.model_cli import default_actor, publish
+    from ems.settings import get_settings
+
+    training = {"source": "log", "range": span, "scenario_seeds": args.scenario_seeds}
+    try:
+        print(publish(get_settings(), forest, default_actor(), training))
+    except RegistryError as exc:
+        print(f"error: not published: {exc}", file=sys.stderr)
+        return 2
+    except (KafkaError, OSError) as exc:
+        print(f"error: not published: cannot reach Kafka: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     return 0
