@@ -444,6 +444,10 @@ def test_an_incident_shows_its_root_cause_impact_and_revenue_at_risk(console: di
         # The root cause's alert, in the console: its detail panel names the incident and leads back.
         root.locator("a", has_text="Device Unreachable").click()
         page.locator(".detail-title", has_text="ex1-core Device Unreachable").wait_for(timeout=LIVE)
+        # The incident's ticket is on its alerts too, with the same SLA countdown.
+        on_alert = page.locator(f"[data-testid=detail-tickets] [data-ticket='{number}']")
+        on_alert.wait_for(timeout=LIVE)
+        assert re.search(r"SLA: 1[45] minutes remaining", on_alert.inner_text()), on_alert.inner_text()
         page.click("[data-testid=detail-incident]")
         page.wait_for_url(f"**/incidents/{incident['incident_id']}")
         page.locator("[data-testid=root-cause]").wait_for()

@@ -9,6 +9,7 @@ import { usePoll } from "../../lib/usePoll";
 import { useSession } from "../../session";
 import { act, allowed, LABELS, type Action, type ActionArgs } from "./actions";
 import { EventTrend } from "./EventTrend";
+import { LinkedTickets } from "../tickets/LinkedTickets";
 
 const DETAIL_POLL_MS = 5000;
 const SHELVE_CHOICES = [
@@ -138,6 +139,9 @@ export function AlertDetail({ alertId, onClose, onChanged }: { alertId: string; 
             </dd>
           </>
         )}
+        {can("read:tickets") && (
+          <LinkedTicketsRow links={[`alert:${a.alert_id}`, ...(a.incident_id ? [`incident:${a.incident_id}`] : [])]} />
+        )}
         <dt>Source</dt>
         <dd>{a.source}</dd>
         <dt>Environment</dt>
@@ -253,5 +257,18 @@ export function AlertDetail({ alertId, onClose, onChanged }: { alertId: string; 
         </ol>
       </section>
     </aside>
+  );
+}
+
+// The tickets of the alert or of its incident, with their SLA countdown (seed Example 1: "SLA: 12
+// minutes remaining" on the alert too).
+function LinkedTicketsRow({ links }: { links: string[] }) {
+  return (
+    <>
+      <dt>Tickets</dt>
+      <dd>
+        <LinkedTickets links={links} testId="detail-tickets" none="none" />
+      </dd>
+    </>
   );
 }

@@ -6,7 +6,7 @@ import { ago, dateTime, number, perHour } from "../../lib/format";
 import { Link } from "../../lib/router";
 import { usePoll } from "../../lib/usePoll";
 import type { ViewProps } from "../../routes";
-import { IncidentTickets } from "./IncidentTickets";
+import { LinkedTickets } from "../tickets/LinkedTickets";
 
 const POLL_MS = 5000;
 const COMPONENTS: Record<string, string> = {
@@ -40,7 +40,7 @@ export default function IncidentPage({ params }: ViewProps) {
           opened {dateTime(i.opened_at)} ({ago(i.opened_at)})
         </span>
         <Link to={`/alerts?status=&incident_id=${encodeURIComponent(i.incident_id)}`}>Its alerts</Link>
-        <IncidentTickets incidentId={i.incident_id} />
+        <LinkedTickets links={[`incident:${i.incident_id}`]} testId="incident-tickets" />
       </header>
       <div className="columns">
         <section className="card" aria-label="Root cause" data-testid="root-cause">
