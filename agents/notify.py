@@ -73,7 +73,7 @@ class Notifier:
         """The state after the published batches (decisions and positions), folded in order."""
         for batch in batches:
             for decision in batch.decisions:
-                if decision.group_id is None:
+                if decision.group_id is None and decision.escalation is None:  # an alert's own
                     self._keep(decision)
             self.grouper.restore(batch.groups, batch.clock)
             self.escalator.restore(batch.escalations)

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ems.noise.schedule import _instant
+from ems.noise.schedule import wall_instant
 from ems.notify.config import Duration, ReceiverName
 
 UserName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
@@ -119,7 +119,7 @@ class ScheduleConfig(BaseModel):
     def shift_start(self, i: int) -> datetime:
         """The UTC instant shift `i` starts (negative: before the first one)."""
         day = self.first_day + timedelta(days=i * int(self.length // 86_400))
-        return _instant(self.zone, day, self.minutes, "start")
+        return wall_instant(self.zone, day, self.minutes)
 
     def shift_at(self, at: datetime) -> int:
         """The number of the rotation shift running at `at`."""

@@ -16,6 +16,7 @@ from ems.notify.config import RouteConfig
 from ems.notify.escalation import Escalator, PolicyConfig
 from ems.notify.messages import webhook_body
 from ems.notify.oncall import ScheduleConfig, UserConfig
+from ems.projections.notifications import NotificationsProjection
 from ems.schemas.alert import AlertChanged, AlertState, Transition
 from ems.schemas.notification import NotificationBatch, NotificationDecided
 from ems.settings import Settings
@@ -119,9 +120,17 @@ def test_the_escalation_survives_a_restore_and_no_step_is_sent_twice() -> None:
     assert again.model_dump() == live.advance(at(15))[0].model_dump()
     restored.restore([decode(encode(restored.batch([again])), NotificationBatch)])
     assert restored.advance(at(60)) == []
+    assert set(restored.flap) == set(restored.notified) | {"a1"} == {"a1"}  # a step is not an alert
     acked = notifier()
     acked.restore([record])
     assert acked.step(change(10, "acked", version=2)) == [] and acked.advance(at(60)) == []
+
+
+def test_a_step_is_listed_under_its_escalation_and_sets_no_alert_muting() -> None:
+    [_, step1] = notifier().step(change(0))
+    rows = list(NotificationsProjection().rows(NotificationBatch(decisions=[step1])))
+    assert [u.table for u, _ in rows] == ["notification_decisions", "notification_attempts"]
+    assert rows[0][1][:2] == ("a1:esc1", 1) and rows[1][1][:4] == ("a1:esc1:1:mail", 0, "a1:esc1", "mail")
 
 
 def test_settings_refuse_bad_policies_naming_the_field_and_the_ticker_runs_for_them() -> None:
