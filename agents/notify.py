@@ -95,8 +95,8 @@ class Notifier:
         )
 
     def advance(self, at: datetime | None) -> list[NotificationDecided]:
-        """Move the clock to the event time `at` (never back; None: stay) and flush the groups due by
-        then: their decisions."""
+        """Move the clock to the event time `at` (never back; None: stay), flush the groups and fire the
+        escalation steps due by then: their decisions."""
         at = at or self.grouper.clock
         return [*self.grouper.advance(at), *self.escalator.advance(at)] if at is not None else []
 

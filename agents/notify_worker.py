@@ -17,7 +17,8 @@ Protocol:
 2. Per batch: suppression records first (a silence and an alert in one batch: the silence applies),
    then each alert change is decided (the clock moved to its event time first), then the commands
    move the clock to their event times (a `notify.tick` is the clock alone) and the notification
-   groups due by then are flushed. The decisions go out as one record, with the groups changed.
+   groups due by then are flushed, the escalation steps due fired. The decisions go out as one record,
+   with the groups and escalations changed.
 3. A redelivered alert or command record (after a crash) is below the recorded position and skipped.
 
 `NotifyTicker` appends a `notify.tick` every `EMS_TICK_INTERVAL` s while a route groups or escalates, so
