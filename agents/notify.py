@@ -13,7 +13,9 @@ sources. No wall clock is read here.
 
 Routes with `group_by` (ems.notify.grouping) take the notified alerts into groups instead: the alert's
 decision names its groups in `reasons`, and `advance(at)` (the stage's clock, the latest event time
-read) returns one decision per group flushed.
+read) returns one decision per group flushed. A route naming an escalation policy (ems.notify.escalation)
+starts the alert's escalation with its notified firing change; the steps fire on the same clock, and any
+change leaving the alert acknowledged, shelved, resolved, closed or expired stops it.
 
 The state (flap state, receivers notified, firing alerts, positions per alert) is rebuilt from the
 decisions alone, and from the `ended` alerts of each batch (those that stopped firing without a
@@ -31,6 +33,7 @@ from ems.noise.flapping import FlapPolicy, FlapState
 from ems.noise.inhibition import InhibitRule
 from ems.noise.matchers import alert_fields
 from ems.notify.config import RouteConfig
+from ems.notify.escalation import STOPPED_BY, Escalator
 from ems.notify.grouping import Grouper
 from ems.notify.inhibit import FiringAlerts
 from ems.notify.routing import matching_routes, notification_key
@@ -51,6 +54,7 @@ class Notifier:
         routes: Sequence[RouteConfig],
         flap_policy: FlapPolicy | None = None,
         inhibit_rules: Sequence[InhibitRule] = (),
+        escalator: Escalator | None = None,
     ) -> None:
         self.routes = tuple(routes)
         self.flap_policy = flap_policy or FlapPolicy()
@@ -62,15 +66,17 @@ class Notifier:
         self.notified: dict[str, list[str]] = {}  # alert id -> receivers of its last firing notification
         self.positions: dict[str, int] = {}  # "alerts:<partition>" / "commands:<partition>" -> next offset
         self.grouper = Grouper(self.routes)
+        self.escalator = escalator or Escalator()
         self._rules: dict[str | None, NoiseRules] = {}  # per tenant, until the suppressions change
 
     def restore(self, batches: Iterable[NotificationBatch]) -> None:
         """The state after the published batches (decisions and positions), folded in order."""
         for batch in batches:
             for decision in batch.decisions:
-                if decision.group_id is None:
+                if decision.group_id is None and decision.escalation is None:  # an alert's own
                     self._keep(decision)
             self.grouper.restore(batch.groups, batch.clock)
+            self.escalator.restore(batch.escalations)
             if self.inhibit_rules:
                 for alert_id, version in batch.ended.items():
                     self.firing.see(alert_id, version, None)
@@ -85,13 +91,14 @@ class Notifier:
             ended=ended,
             groups=self.grouper.changed(),
             clock=self.grouper.clock,
+            escalations=self.escalator.changed(),
         )
 
     def advance(self, at: datetime | None) -> list[NotificationDecided]:
-        """Move the clock to the event time `at` (never back; None: stay) and flush the groups due by
-        then: their decisions."""
+        """Move the clock to the event time `at` (never back; None: stay), flush the groups and fire the
+        escalation steps due by then: their decisions."""
         at = at or self.grouper.clock
-        return self.grouper.advance(at) if at is not None else []
+        return [*self.grouper.advance(at), *self.escalator.advance(at)] if at is not None else []
 
     def seen(self, source: str, offset: int) -> bool:
         """Record the position of an alert record; False when it was decided before (a redelivery)."""
@@ -129,9 +136,13 @@ class Notifier:
 
     def step(self, change: AlertChanged) -> list[NotificationDecided]:
         """The clock moved to the change's event time (the groups due by then flushed), then its decision."""
-        made = self.advance(max(t.at for t in change.transitions)) if change.transitions else []
+        at = max(t.at for t in change.transitions) if change.transitions else None
+        made = self.advance(at) if at is not None else []
+        if at is not None:  # an ack (or a resolve...) before the next step stops the escalation
+            self.escalator.stop(change.alert.alert_id, change.alert.status, at)
         decided = self.on_change(change)
-        return [*made, decided] if decided is not None else made
+        escalated = self.escalator.advance(self.grouper.clock) if self.grouper.clock else []  # a step 1
+        return [*made, decided, *escalated] if decided is not None else [*made, *escalated]
 
     def on_change(self, change: AlertChanged) -> NotificationDecided | None:
         """The decision for one alert change, or None when it calls for no notification."""
@@ -156,11 +167,16 @@ class Notifier:
         reasons = list(decision.reasons)
         receivers: list[str] = []
         groups: list[str] = []
+        escalations: list[str | None] = []
         if kind == "resolved":
             receivers = self.notified.get(alert.alert_id, []) if decision.notify else []
             groups = self.grouper.resolve(alert.alert_id, alert.version, shown, at, decision.notify)
         elif decision.notify:
             for i in matching_routes(self.routes, fields):
+                if (policy := self.routes[i].escalation) and alert.status not in STOPPED_BY:
+                    escalations.append(self.escalator.start(policy, alert.alert_id, alert.version, shown, at))
+                if not self.routes[i].receivers:
+                    continue
                 if self.grouper.grouped(i):
                     groups.append(self.grouper.add(i, alert.alert_id, alert.version, fields, shown, at))
                 else:
@@ -170,8 +186,10 @@ class Notifier:
         if groups:
             how = "notified with its group" if decision.notify else "leaves its group unannounced"
             reasons.append(f"{how}: {', '.join(groups)}")
-        elif decision.notify and not receivers:
+        elif decision.notify and not receivers and not escalations:
             reasons.append("no routing rule matches")
+        if any(escalations):
+            reasons.append(f"starts its escalation: {', '.join(e for e in escalations if e)}")
         made = NotificationDecided(
             event_id=f"{alert.alert_id}:{alert.version}",
             occurred_at=at,

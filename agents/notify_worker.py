@@ -17,11 +17,12 @@ Protocol:
 2. Per batch: suppression records first (a silence and an alert in one batch: the silence applies),
    then each alert change is decided (the clock moved to its event time first), then the commands
    move the clock to their event times (a `notify.tick` is the clock alone) and the notification
-   groups due by then are flushed. The decisions go out as one record, with the groups changed.
+   groups due by then are flushed, the escalation steps due fired. The decisions go out as one record,
+   with the groups and escalations changed.
 3. A redelivered alert or command record (after a crash) is below the recorded position and skipped.
 
-`NotifyTicker` appends a `notify.tick` every `EMS_TICK_INTERVAL` s while a route groups, so groups are
-flushed while idle.
+`NotifyTicker` appends a `notify.tick` every `EMS_TICK_INTERVAL` s while a route groups or escalates, so
+groups are flushed and escalation steps fire while idle.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ems.agents.command_ticker import CommandTicker, clock_command
 from ems.agents.notify import Notifier
+from ems.notify.escalation import Escalator
 from ems.schemas.alert import AlertChangedBatch
 from ems.schemas.command import Command
 from ems.schemas.notification import NotificationBatch, NotificationDecided
@@ -87,7 +89,9 @@ class NotifyWorker(OneInstanceStage):
         """Step 1 on each assignment: the silences and windows, then the alerts' flap states and
         receivers notified from `ems.notifications`."""
         rules = [r.rule() for r in self.settings.notify_inhibit_rules]
-        notifier = Notifier(self.settings.notify_routes, inhibit_rules=rules)
+        s = self.settings
+        escalator = Escalator(s.notify_escalations, s.notify_users, s.notify_schedules)
+        notifier = Notifier(s.notify_routes, inhibit_rules=rules, escalator=escalator)
         suppressions_end = 0
         async for msg in read_to_end(self.settings.kafka_bootstrap, self.suppressions_topic):
             suppressions_end = msg.offset + 1

@@ -16,7 +16,9 @@ from ems.collectors.snmp_thresholds import ThresholdRule
 from ems.itsm.sla_config import CalendarConfig, PoliciesConfig, build_calendars, build_policies
 from ems.ml.correlation.config import DEFAULT_DOWN_EVENTS, Rule
 from ems.notify.config import ReceiverConfig, RouteConfig, check_routes
+from ems.notify.escalation import PolicyConfig, check_escalations
 from ems.notify.inhibit import InhibitRuleConfig, check_inhibit_rules
+from ems.notify.oncall import ScheduleConfig, UserConfig, check_oncall
 from ems.schemas.ticket import AutoPolicy, RouteRule
 
 
@@ -372,6 +374,19 @@ class Settings(BaseSettings):
         description="While a source alert fires, matching target alerts are not notified: "
         "[{id, source, target, equal}] (matchers as in routes)",
     )
+    notify_users: list[UserConfig] = Field(
+        default_factory=list, description="Who escalations reach: [{name, receivers: [receiver names]}]"
+    )
+    notify_schedules: list[ScheduleConfig] = Field(
+        default_factory=list,
+        description="On-call rotations: [{name, time_zone, rotation: [users], handoff, length, start, "
+        "overrides: [{user, start, end}]}]",
+    )
+    notify_escalations: list[PolicyConfig] = Field(
+        default_factory=list,
+        description='Escalation policies: [{name, steps: [{notify: ["schedule:X", "user:Y", "receiver:Z"], '
+        "wait}], repeat}]",
+    )
     notify_smtp_host: str | None = Field(None, description="SMTP server of email receivers")
     notify_smtp_port: int = Field(25, ge=1, le=65535)
     notify_smtp_from: str = Field("ems@localhost", description="Sender address of notification emails")
@@ -387,6 +402,11 @@ class Settings(BaseSettings):
     def _notify_routes(self) -> Settings:
         check_routes(self.notify_routes, self.notify_receivers, self.notify_smtp_host)
         check_inhibit_rules(self.notify_inhibit_rules)
+        receivers = [r.name for r in self.notify_receivers]
+        check_oncall(self.notify_users, self.notify_schedules, receivers)
+        check_escalations(
+            self.notify_escalations, self.notify_routes, self.notify_users, self.notify_schedules, receivers
+        )
         return self
 
     @model_validator(mode="after")

@@ -80,6 +80,12 @@ def _instant(zone: ZoneInfo, day: date, minutes: int, edge: Literal["start", "en
     return high.replace(microsecond=0)  # changes fall on whole seconds
 
 
+def wall_instant(zone: ZoneInfo, day: date, minutes: int) -> datetime:
+    """The UTC instant local wall time `minutes` after midnight of `day` starts: in a DST gap, the change
+    itself; in a repeated hour, its first occurrence."""
+    return _instant(zone, day, minutes, "start")
+
+
 def _minutes(text: str, what: str) -> int:
     hours, minutes = int(text[:2]), int(text[3:])
     if minutes > 59 or hours > 24 or (hours == 24 and minutes):

@@ -87,17 +87,26 @@ class RouteConfig(BaseModel):
     the first match ends the search unless it sets `continue` (as in Alertmanager). With `group_by`
     (a list; `[]`: one group for the route, `["..."]`: one per alert) the alerts are notified in
     groups after `group_wait`, then every `group_interval` when the group changed, and again after
-    `repeat_interval` while it fires; without it, every alert change is notified alone."""
+    `repeat_interval` while it fires; without it, every alert change is notified alone. With
+    `escalation` (a policy's name) a notified alert also starts that escalation (notify/escalation.py);
+    such a route may name no receivers."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     matchers: str | list[MatcherSpec] = Field(default_factory=list)
-    receivers: list[ReceiverName] = Field(min_length=1)
+    receivers: list[ReceiverName] = Field(default_factory=list)
+    escalation: ReceiverName | None = Field(None, description="an escalation policy (notify/escalation.py)")
     continue_: bool = Field(False, alias="continue")
     group_by: list[str] | None = None
     group_wait: Duration = Field(30.0, ge=0, le=86_400)
     group_interval: Duration = Field(300.0, gt=0, le=86_400 * 7)
     repeat_interval: Duration = Field(4 * 3600.0, gt=0, le=86_400 * 366)
+
+    @model_validator(mode="after")
+    def _reaches(self) -> RouteConfig:
+        if not self.receivers and self.escalation is None:
+            raise ValueError("receivers: a route needs receivers or an escalation policy")
+        return self
 
     @field_validator("group_by")
     @classmethod

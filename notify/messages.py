@@ -2,7 +2,7 @@
 (the signing time is passed in).
 
 Webhook: a JSON body (keys sorted, compact) `{key, kind, alert_id, version, decided_at, alert}` (a
-group's lists its alerts, see `body_of`),
+group's lists its alerts, an escalation step adds `escalation`, see `body_of`),
 POSTed with `X-EMS-Notification-Key` (the idempotency key), `X-EMS-Timestamp` (Unix seconds) and
 `X-EMS-Signature: sha256=<hex>`, the HMAC-SHA256 of `<timestamp>.<body>` under the receiver's secret
 (the Stripe/Slack scheme: a receiver recomputes it and refuses an old timestamp, so a captured body
@@ -38,6 +38,17 @@ def body_of(decision: NotificationDecided, key: str) -> dict[str, Any]:
             "decided_at": decision.occurred_at.isoformat(),
             "group_labels": decision.alert,
             "alerts": decision.alerts,
+        }
+    if decision.escalation is not None:  # a step: the alert's id and version, and which step
+        esc = decision.escalation
+        return {
+            "key": key,
+            "kind": decision.kind,
+            "alert_id": esc["alert_id"],
+            "version": esc["version"],
+            "decided_at": decision.occurred_at.isoformat(),
+            "alert": decision.alert,
+            "escalation": esc,
         }
     return {
         "key": key,
@@ -101,6 +112,11 @@ def details(decision: NotificationDecided) -> str:
         if a.get(name):
             value = ", ".join(a[name]) if isinstance(a[name], list) else a[name]
             lines.append(f"{name}: {value}")
+    if decision.escalation is not None:
+        esc = decision.escalation
+        lines.append(
+            f"escalation: {esc['policy']}, step {esc['step']} (round {esc['round']}), unacknowledged"
+        )
     lines.append(f"at: {decision.occurred_at.isoformat()}")
     return "\n".join(lines)
 

@@ -4,7 +4,8 @@
 
 Pure mapping, as every projection: a decision gives its row and, per delivery, the `queued` attempt
 (number 0, at the decision's event time); an attempt gives its row. A group's notification is a
-decision row under its group id and flush number, and sets no alert's muting. First write wins everywhere: a
+decision row under its group id and flush number, an escalation step one under its escalation id and
+step number; neither sets an alert's muting. First write wins everywhere: a
 record re-appended after a crash changes nothing, except for an alert's muting, which the decision of
 its highest version sets whatever order the decisions come in. Two statements frame the batch, as for
 incidents: first the lock that keeps alert inserts out while it runs, last the copy of the pending
@@ -81,7 +82,7 @@ class NotificationsProjection:
             yield a, [(self.attempt, row)]
 
     def decision_rows(self, d: NotificationDecided) -> Iterable[tuple[Upsert, Row]]:
-        if d.group_id is None:  # a group's notification (under its group id) mutes no alert
+        if d.group_id is None and d.escalation is None:  # a group's or a step's notification mutes no alert
             yield self.lock, ()
             yield self.muting, (d.alert_id, d.version, d.occurred_at, is_muted(d), Jsonb(muted_by(d)), True)
             yield self.copy, ()

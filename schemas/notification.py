@@ -62,6 +62,11 @@ class NotificationDecided(Record):
     alerts: list[dict[str, Any]] = Field(
         default_factory=list, description="a group's flush: its firing, then resolved alerts' fields"
     )
+    escalation: dict[str, Any] | None = Field(
+        None,
+        description="an escalation step (then alert_id = `<alert id>:esc<version>`, version = step number): "
+        "{policy, alert_id, version, step, round}",
+    )
 
 
 class NotificationAttempt(Record):
@@ -108,6 +113,23 @@ class GroupState(BaseModel):
     flushes: int = Field(0, ge=0, description="notifications sent for this group (numbers the keys)")
 
 
+class EscalationState(BaseModel):
+    """One escalation of an alert (notify/escalation.py), as kept by the stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    escalation_id: Text(160, 1) = Field(description="`<alert id>:esc<version>`")
+    alert_id: Text(128, 1)
+    version: Positive = Field(description="the alert version whose notified firing change started it")
+    policy: Name
+    alert: dict[str, Any] = Field(description="the alert's decided fields when it started")
+    started_at: Time
+    fired: int = Field(0, ge=0, description="steps fired so far (numbers the keys)")
+    next_at: Time | None = Field(None, description="when the next step is due; None: ended")
+    stopped: Text(64) | None = Field(None, description="what ended it: the alert's status, or done")
+    stopped_at: Time | None = None
+
+
 class NotificationBatch(Record):
     """What one input batch of the notification stage, or one send of the sender, appended."""
 
@@ -128,6 +150,9 @@ class NotificationBatch(Record):
         default_factory=list, description="the notification groups this batch changed, as they are after it"
     )
     clock: Time | None = Field(None, description="the stage's event-time clock after this batch (grouping)")
+    escalations: list[EscalationState] = Field(
+        default_factory=list, description="the escalations this batch changed, as they are after it"
+    )
 
     @property
     def key(self) -> str:

@@ -3,7 +3,10 @@ receiver): a critical alert reaches the webhook with a valid HMAC signature and 
 silence matches is not sent and its decision names the silence; the notification worker killed after
 the decision and before a successful send delivers exactly once after its restart, and delivers
 nothing it had delivered before; five alerts of one group within group_wait arrive as ONE webhook
-call listing them, sent exactly once across a kill -9 of the stage after the group's decision. One
+call listing them, sent exactly once across a kill -9 of the stage after the group's decision; an
+unacknowledged critical alert on an escalating route notifies the mailbox of the user on call (step 1),
+then the webhook of the next user once ticks move the clock past the wait (step 2), while an acknowledged
+one stops after step 1. One
 pipeline for the module: the alert pipeline in one worker, the notification stage in another (the one
 killed); a replay rebuilding the notification read models.
 """
@@ -97,9 +100,24 @@ def setup(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         notify_receivers=json.dumps([hook, mail, slack]),
         notify_routes=json.dumps(
             [
+                {"matchers": 'event="PageMe"', "escalation": "page"},
                 {"matchers": 'event="DiskFull"', "receivers": ["hook"], "group_by": ["event", "environment"]},
                 {"matchers": 'severity="critical"', "receivers": ["hook", "mail"], "continue": True},
                 {"matchers": [{"name": "resource", "op": "=~", "value": "core[0-9]"}], "receivers": ["chat"]},
+            ]
+        ),
+        notify_users=json.dumps(
+            [{"name": "ann", "receivers": ["mail"]}, {"name": "ben", "receivers": ["hook"]}]
+        ),
+        notify_schedules=json.dumps(
+            [{"name": "primary", "time_zone": "Europe/Paris", "rotation": ["ann"], "start": "2026-01-05"}]
+        ),
+        notify_escalations=json.dumps(
+            [
+                {
+                    "name": "page",
+                    "steps": [{"notify": ["schedule:primary"], "wait": "2m"}, {"notify": ["user:ben"]}],
+                }
             ]
         ),
         notify_smtp_host="127.0.0.1",
@@ -306,6 +324,44 @@ def test_a_worker_killed_between_decision_and_send_delivers_exactly_once(setup: 
     )
     groups = pipeline.query("SELECT version FROM notification_decisions WHERE alert_id = %s", (group_id,))
     assert groups == [{"version": 1}]
+
+
+def test_an_unacknowledged_alert_escalates_to_step_two_and_an_acknowledged_one_stops(setup: tuple) -> None:
+    pipeline, receiver, mailbox = setup
+    with pipeline.client() as c:
+        for resource in ("edge1", "edge2"):
+            event = {"source": "nms", "resource": resource, "event": "PageMe", "severity": "critical"}
+            assert c.post("/api/v1/events", json=event).status_code == 202
+        found = wait_for(
+            lambda: len(a := c.get("/api/v1/alerts", params={"event": "PageMe"}).json()["alerts"]) == 2 and a,
+            120,
+            "the two alerts",
+        )
+        ids = {a["resource"]: a["alert_id"] for a in found}
+        # Step 1 at once: the mailbox of the user on call (the schedule's only user).
+        for alert_id in ids.values():
+            wait_for(lambda a=alert_id: mailbox.keyed(f"{a}:esc1:1:mail"), 60, "step 1's email")
+        acked = c.post(f"/api/v1/alerts/{ids['edge2']}/ack", params={"wait": 30})
+        assert acked.status_code == 200, acked.text
+    assert not [r for r in receiver.got if r["key"] and ":esc1:" in r["key"]]  # the 2 minutes are not over
+    send(pipeline, "commands", [tick(datetime.now(UTC) + timedelta(minutes=3))])  # the clock past the wait
+    step2 = f"{ids['edge1']}:esc1:2:hook"
+    request = wait_for(lambda: [r for r in receiver.got if r["key"] == step2], 60, "step 2's webhook")[0]
+    assert verify(SECRET, request["timestamp"], request["body"], request["signature"])
+    body = json.loads(request["body"])
+    assert (body["alert_id"], body["escalation"]["policy"], body["escalation"]["step"]) == (
+        ids["edge1"],
+        "page",
+        2,
+    )
+    wait_for(lambda: ("hook", "delivered") in outcomes(pipeline, ids["edge1"]), 60, "step 2 delivered")
+    steps = [(d["alert_id"], d["version"]) for d in notifications(pipeline, ids["edge1"])["decisions"]]
+    assert steps == [(ids["edge1"], 1), (f"{ids['edge1']}:esc1", 1), (f"{ids['edge1']}:esc1", 2)]
+    # The acknowledged alert stopped after step 1: its step 2 would have been decided with edge1's.
+    stopped = [(d["alert_id"], d["version"]) for d in notifications(pipeline, ids["edge2"])["decisions"]]
+    assert stopped == [(ids["edge2"], 1), (f"{ids['edge2']}:esc1", 1)]
+    assert not [r for r in receiver.got if r["key"].startswith(ids["edge2"])]
+    assert [len(mailbox.keyed(f"{a}:esc1:1:mail")) for a in ids.values()] == [1, 1]
 
 
 def test_a_replay_rebuilds_the_notification_read_models_identically(setup: tuple) -> None:
