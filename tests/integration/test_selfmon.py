@@ -29,7 +29,9 @@ def run(pipeline: Pipeline, target: str) -> None:
 
         def stages_ok() -> bool:
             stages = c.get("/health").json()["stages"]
-            return all(stages.get(s, {}).get("ok") for s in ("suppressions", "selfmon", "dedupe"))
+            ok = all(stages.get(s, {}).get("ok") for s in ("suppressions", "selfmon", "dedupe"))
+            # and the monitor has finished a round since (it saw the stage up)
+            return ok and any(i["last_progress_s"] is not None for i in stages["selfmon"]["instances"])
 
         def alert(resource: str) -> dict | None:
             params = {"tag": "self-monitoring", "event": "ProcessGone", "resource": resource}
