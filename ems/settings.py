@@ -435,9 +435,10 @@ class Settings(BaseSettings):
     @classmethod
     def _target_urls(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", item.strip()):
+            if len(item.strip()) > 256 or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", item.strip()):
                 raise ValueError(
-                    f"self-monitor target {item!r} is not an http(s) URL, e.g. http://api:8080/health"
+                    f"self-monitor target {item[:300]!r} is not an http(s) URL of at most 256 characters "
+                    "(it is its alerts' resource), e.g. http://api:8080/health"
                 )
         return [item.strip() for item in value]
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from pydantic import ValidationError
+
 from ems.agents.selfmon import (
     PROCESS_GONE,
     PROCESS_UNHEALTHY,
@@ -119,3 +122,12 @@ def test_a_stage_no_longer_monitored_is_cleared_only_when_the_reading_was_comple
     assert monitor.step({}, AT) == []  # Redis unreadable: nothing known, nothing cleared
     assert summary(monitor.step({}, AT, settled=["target"])) == []  # other scope
     assert summary(monitor.step({}, AT, settled=["stage"])) == [(PROCESS_GONE, "apm", "ok")]
+
+
+def test_a_target_that_is_not_an_http_url_is_refused_naming_the_setting() -> None:
+    for bad in (["ftp://api/health"], ["api:8080/health"], ["http://api/" + "x" * 300]):
+        with pytest.raises(ValidationError, match="selfmon_targets"):
+            Settings(selfmon_targets=bad)
+    assert Settings(selfmon_targets=[" http://api:8080/health/live "]).selfmon_targets == [
+        "http://api:8080/health/live"
+    ]
