@@ -12,7 +12,8 @@ stage the pipeline runs
 - is in a crash loop: its process was restarted `CRASH_LOOP` times recently and has not yet run
   for a minute.
 The expected stages are those that reported within `health_forget_after` seconds, plus
-`health_expected_stages`.
+`health_expected_stages`. Each stage's report names the kinds of its problems (`kinds`: one of
+`PROBLEM_KINDS`), which the self-monitor (`ems.agents.selfmon`) turns into alerts.
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ from ems.streams.stage_status import FAILING, PAUSED, STOPPED
 from ems.supervise import CRASH_LOOP, STABLE_RUN
 
 Check = Callable[[], Awaitable[Any]]
+GONE, PAUSED_OR_FAILING, STOPPED_KIND, STUCK, CRASH_LOOP_KIND = (
+    "gone",
+    "paused",
+    "stopped",
+    "stuck",
+    "crash_loop",
+)
+PROBLEM_KINDS = (GONE, PAUSED_OR_FAILING, STOPPED_KIND, STUCK, CRASH_LOOP_KIND)
 
 
 async def probe(check: Check, timeout: float = 2.0) -> dict[str, Any]:
@@ -61,46 +70,58 @@ def judge_stages(
     problems: list[str] = []
     for stage in sorted(expected | set(by_stage)):
         live = by_stage.get(stage, [])
-        found = []
+        found: list[tuple[str, str]] = []
         if not live:
             last = seen.get(stage)
             when = f"last heartbeat {now - last:.0f} s ago" if last else "never reported"
-            found.append(f"{stage}: no live worker ({when})")
+            found.append((GONE, f"{stage}: no live worker ({when})"))
         for inst in live:
             found.extend(_instance_problems(stage, inst, now, settings))
         lags = [i["lag"] for i in live if i.get("lag") is not None]
+        waiting = [now - (i.get("last_progress") or i.get("since") or now) for i in live if i.get("lag")]
         report[stage] = {
             "ok": not found,
+            "kinds": sorted({kind for kind, _ in found}),
             "instances": [
                 {k: inst.get(k) for k in ("instance", "state", "reason", "lag", "records", "dead_letters")}
                 | {"last_progress_s": _age(inst.get("last_progress"), now)}
                 for inst in live
             ],
             "lag": sum(lags) if lags else None,
+            # seconds its longest-waiting worker has had records waiting without progress (0: none)
+            "stalled_s": round(max(waiting, default=0.0), 1) if live else None,
         }
         if found:
-            report[stage]["problems"] = found
-        problems.extend(found)
+            report[stage]["problems"] = [text for _, text in found]
+        problems.extend(text for _, text in found)
     return report, problems
 
 
-def _instance_problems(stage: str, inst: dict[str, Any], now: float, settings: Settings) -> list[str]:
+def _instance_problems(
+    stage: str, inst: dict[str, Any], now: float, settings: Settings
+) -> list[tuple[str, str]]:
+    """(kind, text) of each problem of one live instance."""
     where = f"{stage} ({inst.get('instance')})"
     out = []
     state = inst.get("state")
     if state in (PAUSED, FAILING):
-        out.append(f"{where}: {state} for {now - inst['since']:.0f} s: {inst.get('reason')}")
+        out.append(
+            (PAUSED_OR_FAILING, f"{where}: {state} for {now - inst['since']:.0f} s: {inst.get('reason')}")
+        )
     elif state == STOPPED:
-        out.append(f"{where}: stopped")
+        out.append((STOPPED_KIND, f"{where}: stopped"))
     lag = inst.get("lag") or 0
     moved = inst.get("last_progress") or inst.get("since") or now
     if lag > 0 and now - moved > settings.stuck_after:
-        out.append(f"{where}: stuck: {lag} records waiting and no progress for {now - moved:.0f} s")
+        out.append((STUCK, f"{where}: stuck: {lag} records waiting and no progress for {now - moved:.0f} s"))
     restarts = inst.get("process_restarts") or 0
     if restarts >= CRASH_LOOP and now - (inst.get("process_started") or 0) < STABLE_RUN:
         out.append(
-            f"{where}: crash loop: its process was restarted {restarts} times recently "
-            f"(last exit code {inst.get('last_exit')})"
+            (
+                CRASH_LOOP_KIND,
+                f"{where}: crash loop: its process was restarted {restarts} times recently "
+                f"(last exit code {inst.get('last_exit')})",
+            )
         )
     return out
 

@@ -63,6 +63,11 @@ class ApiMetrics:
             "ems_stage_healthy",
             "1 when a stage is alive and keeping up, 0 when /health names a problem of it",
         )
+        self.stage_stalled = self._stage_gauge(
+            "ems_stage_stalled_seconds",
+            "Seconds a stage's longest-waiting worker has had records waiting and made no progress "
+            "(0 when keeping up; stuck past EMS_STUCK_AFTER)",
+        )
 
     def _stage_gauge(self, name: str, documentation: str) -> Gauge:
         """A per-stage gauge set at each scrape (with --workers: the latest scrape's, not one per process)."""
@@ -72,13 +77,15 @@ class ApiMetrics:
 
     def set_stages(self, report: dict[str, Any]) -> None:
         """The gauges of every stage of a `judge_stages` report (stages no longer reported are dropped)."""
-        for gauge in (self.stage_lag, self.stage_instances, self.stage_healthy):
+        for gauge in (self.stage_lag, self.stage_instances, self.stage_healthy, self.stage_stalled):
             gauge.clear()
         for stage, facts in report.items():
             if facts.get("lag") is not None:
                 self.stage_lag.labels(stage).set(facts["lag"])
             self.stage_instances.labels(stage).set(len(facts.get("instances", [])))
             self.stage_healthy.labels(stage).set(1 if facts.get("ok") else 0)
+            if facts.get("stalled_s") is not None:
+                self.stage_stalled.labels(stage).set(facts["stalled_s"])
 
     async def endpoint(self, request: Request) -> Response:
         registry = self.registry

@@ -11,12 +11,13 @@ from typing import Any
 
 from ems.settings import Settings
 
-Sink = Callable[[str, Any], Awaitable[None]]
+Sink = Callable[[str, Any], Awaitable[Any]]
 
 
 @asynccontextmanager
 async def kafka_sink(settings: Settings) -> AsyncIterator[Sink]:
-    """`sink(topic, record)` appending to the prefixed topic (created if missing); flushed on exit."""
+    """`sink(topic, record)` appending to the prefixed topic (created if missing); flushed on exit.
+    It returns the record's delivery future: a caller that must know the broker took it awaits it."""
     from ems.streams.kafka import make_producer, send_record
     from ems.streams.topics import ensure_topics
 
@@ -24,8 +25,8 @@ async def kafka_sink(settings: Settings) -> AsyncIterator[Sink]:
     producer = make_producer(settings)
     await producer.start()
 
-    async def sink(topic: str, record: Any) -> None:
-        await send_record(producer, settings.topic(topic), record)
+    async def sink(topic: str, record: Any) -> asyncio.Future:
+        return await send_record(producer, settings.topic(topic), record)
 
     try:
         yield sink

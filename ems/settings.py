@@ -140,6 +140,22 @@ class Settings(BaseSettings):
         description="Stages /health requires even before they first report (default: those seen)",
     )
 
+    # Self-monitoring (agents/selfmon.py, `ems worker --stages selfmon`; docs/reliability.md)
+    selfmon_interval: float = Field(
+        30.0, gt=0, le=3600, description="Seconds between the self-monitor's rounds of health readings"
+    )
+    selfmon_targets: list[str] = Field(
+        default_factory=list,
+        description="URLs the self-monitor polls each round, e.g. every API process's /health/live, or "
+        "/health with EMS_SELFMON_API_KEY",
+    )
+    selfmon_api_key: SecretStr | None = Field(
+        None, description="API key (read:health) the self-monitor sends to its targets, for /health"
+    )
+    selfmon_lag_threshold: int = Field(
+        10_000, ge=0, description="A stage with more records waiting than this raises StageLagHigh"
+    )
+
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8080
@@ -433,6 +449,17 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"trusted proxy {item!r} is not a network (CIDR, e.g. 10.0.0.0/8): {exc}"
                 ) from None
+        return [item.strip() for item in value]
+
+    @field_validator("selfmon_targets")
+    @classmethod
+    def _target_urls(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if len(item.strip()) > 256 or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", item.strip()):
+                raise ValueError(
+                    f"self-monitor target {item[:300]!r} is not an http(s) URL of at most 256 characters "
+                    "(it is its alerts' resource), e.g. http://api:8080/health"
+                )
         return [item.strip() for item in value]
 
     @field_validator("cors_origins")

@@ -12,7 +12,9 @@ observations and the clock -> `ems.heartbeats` and HeartbeatMissing alert events
 with it, the heartbeat ticker), `notify` (aiokafka: alert changes + suppressions -> notification
 decisions on `ems.notifications`, and the sender that delivers them; one instance only), `apm`
 (aiokafka: OTLP span batches -> per-endpoint metrics, High Response Time events and service
-discoveries on the raw topic). All by default; scale out by starting more processes with a subset
+discoveries on the raw topic), `selfmon` (the self-monitor: health of the processes and stages ->
+`self-monitoring` alert events on the raw topic; not among the defaults: run one, in a process of its
+own). All others by default; scale out by starting more processes with a subset
 (`--stages dedupe`), each stage's partitions are shared in its group.
 """
 
@@ -34,6 +36,7 @@ from ems.agents.heartbeats_worker import HeartbeatsWorker, HeartbeatTicker
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.agents.notify_sender import NotifySender
 from ems.agents.notify_worker import NotifyTicker, NotifyWorker
+from ems.agents.selfmon_worker import SelfMonitorStage
 from ems.agents.severity import SeverityPolicy
 from ems.agents.suppressions_worker import SuppressionsWorker
 from ems.agents.tickets_worker import TicketsWorker, TicketTicker
@@ -71,6 +74,7 @@ STAGES = (
     "heartbeats",
     "notify",
     "apm",
+    "selfmon",
 )
 
 
@@ -122,6 +126,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
             out.append(NotifyTicker(settings))
     if "apm" in stages:
         out.append(ApmWorker(settings))
+    if "selfmon" in stages:
+        out.append(SelfMonitorStage(settings))
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
     if settings.liveness_interval > 0:

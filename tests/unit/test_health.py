@@ -108,8 +108,25 @@ def test_metrics_export_each_stage_and_projection_lag_and_drop_stages_gone() -> 
         'ems_stage_healthy{stage="projection:alerts"} 0.0',  # stuck
         'ems_stage_instances{stage="heartbeats"} 0.0',  # no live worker
         'ems_stage_healthy{stage="heartbeats"} 0.0',
+        'ems_stage_stalled_seconds{stage="projection:alerts"} 120.0',  # stuck behind a stall
+        'ems_stage_stalled_seconds{stage="normalize"} 1.0',  # waiting records, progress 1 s ago
     ):
         assert line in text, line
     assert 'ems_stage_lag{stage="heartbeats"}' not in text  # unknown, not 0
     metrics.set_stages({})
     assert "normalize" not in generate_latest(metrics.registry).decode()
+
+
+def test_each_stage_names_the_kinds_of_its_problems() -> None:
+    beats = [
+        hb("normalize", lag=9, last_progress=NOW - 61),
+        hb("projection:alerts", state="paused", reason="postgres away"),
+        hb("assets", process_restarts=5, process_started=NOW - 10),
+        hb("tickets"),
+    ]
+    report, _ = judge_stages({"heartbeats": NOW - 30}, beats, NOW, SETTINGS)
+    assert report["normalize"]["kinds"] == ["stuck"] and report["normalize"]["stalled_s"] == 61.0
+    assert report["projection:alerts"]["kinds"] == ["paused"]
+    assert report["assets"]["kinds"] == ["crash_loop"]
+    assert report["heartbeats"]["kinds"] == ["gone"] and report["heartbeats"]["stalled_s"] is None
+    assert report["tickets"]["kinds"] == [] and report["tickets"]["stalled_s"] == 0.0
