@@ -67,10 +67,11 @@ unit: $(STAMP)                        ## pure unit tests only (no servers)
 bench: $(STAMP) servers               ## throughput and latency on real servers (prints figures)
 	$(BIN)/python -m ems.bench
 
-bench-all: bench                      ## every benchmark: pipeline, metric ingest, 1M-alert queries, OTLP receiver
+bench-all: bench                      ## every benchmark: pipeline, metric ingest, 1M-alert queries, OTLP receiver, 10k tickets
 	$(BIN)/python -m ems.bench.metrics_ingest
 	$(BIN)/python -m ems.bench.alert_queries
 	$(BIN)/python -m ems.bench.otlp
+	$(BIN)/python -m ems.bench.tickets
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

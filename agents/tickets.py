@@ -113,24 +113,31 @@ class Desk(DeskActions, DeskRouting):
         out = []
         for key in self.due.pop_due(0, at):
             ticket = self.tickets[key.decode()]
-            crossed = [
-                w
-                for timer in ticket.timers
-                for w in sla.due_warnings(timer_state(ticket, timer), self._calendar_of(ticket, timer), at)
-            ]
-            if not crossed:  # (a timer paused meanwhile)
+            change = self.sweep(ticket, at)
+            if change is None:  # (a timer paused meanwhile)
                 self._index(ticket)
-                continue
-            when = max(ticket.updated_at, max(w.at for w in crossed))
-            tick = Command(
-                event_id=f"sla:{ticket.ticket_id}:{ticket.version + 1}",
-                name="ticket.sweep",
-                target=ticket.ticket_id,
-                actor=SWEEP_ACTOR,
-                occurred_at=when,
-            )
-            out.append(self._changed(ticket, tick, "sla", when))
+            else:
+                out.append(change)
         return out
+
+    def sweep(self, ticket: Ticket, at: datetime) -> TicketChanged | None:
+        """The `sla` change for the crossings of `ticket`'s timers due by `at`; None when there are none."""
+        crossed = [
+            w
+            for timer in ticket.timers
+            for w in sla.due_warnings(timer_state(ticket, timer), self._calendar_of(ticket, timer), at)
+        ]
+        if not crossed:
+            return None
+        when = max(ticket.updated_at, max(w.at for w in crossed))
+        tick = Command(
+            event_id=f"sla:{ticket.ticket_id}:{ticket.version + 1}",
+            name="ticket.sweep",
+            target=ticket.ticket_id,
+            actor=SWEEP_ACTOR,
+            occurred_at=when,
+        )
+        return self._changed(ticket, tick, "sla", when)
 
     def batch(self, changes: list[TicketChanged]) -> TicketBatch:
         """A record of `changes` with the state's counters and positions as of now."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from ems.bench.api_ready import wait_ready
 from ems.bench.auth import UNLIMITED, admin_key, auth_headers
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
@@ -73,16 +74,7 @@ def main(requests: int = 300) -> None:
         procs = [spawn_ems(["worker"], env, logs / "worker.log"), spawn_ems(["api"], env, logs / "api.log")]
         try:
             api = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{api}/health/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"the API did not come up; logs in {logs}")
-                time.sleep(0.5)
+            wait_ready(api, logs, timeout=120)
             results = measure(api, requests, headers)
         finally:
             stop_processes(procs)

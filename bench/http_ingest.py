@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import httpx
 import orjson
 import psycopg
 
 from ems.bench.alerta_stream import AlertaAlert, Post, alerta_state, mismatches, shares, stream
+from ems.bench.api_ready import wait_ready
 from ems.bench.auth import UNLIMITED, admin_key, auth_headers
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
@@ -155,19 +155,6 @@ def settle(dsn: str, schema: str, prefix: str, events: int, stall: float = 60) -
             return state, now - start
         if total != counted:
             counted, moved = total, now
-        time.sleep(0.5)
-
-
-def wait_ready(api: str, logs: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{api}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the API did not come up; logs in {logs}")
         time.sleep(0.5)
 
 

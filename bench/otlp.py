@@ -30,6 +30,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from ems.agents.apm_worker import ApmCore
 from ems.apm.otlp import PROTOBUF, inflate, parse, summarize
+from ems.bench.api_ready import wait_ready
 from ems.bench.auth import UNLIMITED, admin_key, auth_headers
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
@@ -136,19 +137,6 @@ async def spans_in_topic(settings: Settings) -> int:
     return count
 
 
-def _wait_ready(api: str, logs: Path) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{api}/health/live", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the API did not come up; logs in {logs}")
-        time.sleep(0.5)
-
-
 def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
     name = "bo" + uuid.uuid4().hex[:8]
     port = free_port()
@@ -162,7 +150,7 @@ def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
     procs = [spawn_ems(["api"], env, logs / "api.log")]
     try:
         api = f"http://127.0.0.1:{port}"
-        _wait_ready(api, logs)
+        wait_ready(api, logs, "/health/live", timeout=120)
         seconds = asyncio.run(post_all(api, auth_headers(admin_key(env)), bodies, args.concurrency))
         stored = asyncio.run(spans_in_topic(settings))
     finally:
