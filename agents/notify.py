@@ -37,6 +37,7 @@ from ems.notify.escalation import STOPPED_BY, Escalator
 from ems.notify.grouping import Grouper
 from ems.notify.inhibit import FiringAlerts
 from ems.notify.routing import matching_routes, notification_key
+from ems.notify.surfacing import Surfacer
 from ems.schemas.alert import AlertChanged
 from ems.schemas.notification import DECIDED_FIELDS, Delivery, NotificationBatch, NotificationDecided
 from ems.schemas.suppression import SuppressionBatch
@@ -67,6 +68,7 @@ class Notifier:
         self.positions: dict[str, int] = {}  # "alerts:<partition>" / "commands:<partition>" -> next offset
         self.grouper = Grouper(self.routes)
         self.escalator = escalator or Escalator()
+        self.surfacer = Surfacer()  # muted firing alerts, notified when what mutes them ends
         self._rules: dict[str | None, NoiseRules] = {}  # per tenant, until the suppressions change
 
     def restore(self, batches: Iterable[NotificationBatch]) -> None:
@@ -77,6 +79,7 @@ class Notifier:
                     self._keep(decision)
             self.grouper.restore(batch.groups, batch.clock)
             self.escalator.restore(batch.escalations)
+            self.surfacer.restore(batch.muted)
             if self.inhibit_rules:
                 for alert_id, version in batch.ended.items():
                     self.firing.see(alert_id, version, None)
@@ -92,13 +95,20 @@ class Notifier:
             groups=self.grouper.changed(),
             clock=self.grouper.clock,
             escalations=self.escalator.changed(),
+            muted=self.surfacer.changed(),
         )
 
     def advance(self, at: datetime | None) -> list[NotificationDecided]:
-        """Move the clock to the event time `at` (never back; None: stay), flush the groups and fire the
-        escalation steps due by then: their decisions."""
-        at = at or self.grouper.clock
-        return [*self.grouper.advance(at), *self.escalator.advance(at)] if at is not None else []
+        """Move the clock to the event time `at` (never back; None: stay), surface the muted alerts whose
+        window, silence or flapping ended, flush the groups and fire the escalation steps due by then:
+        their decisions."""
+        at = max(filter(None, (at, self.grouper.clock)), default=None)
+        if at is None:
+            return []
+        surfaced = self.surfacer.advance(self, at)  # ems.notify.surfacing
+        for decision in surfaced:
+            self._keep(decision)
+        return [*surfaced, *self.grouper.advance(at), *self.escalator.advance(at)]
 
     def seen(self, source: str, offset: int) -> bool:
         """Record the position of an alert record; False when it was decided before (a redelivery)."""
@@ -111,6 +121,7 @@ class Notifier:
         """The silences and windows after one batch of the suppression stage."""
         self.suppressions.restore([batch])
         self._rules.clear()
+        self.surfacer.recheck = True
 
     def rules(self, tenant: str | None) -> NoiseRules:
         """The silences and windows that apply to an alert of `tenant` (theirs, and those of none),
@@ -141,6 +152,7 @@ class Notifier:
         if at is not None:  # an ack (or a resolve...) before the next step stops the escalation
             self.escalator.stop(change.alert.alert_id, change.alert.status, at)
         decided = self.on_change(change)
+        self.surfacer.after(change, decided, self)
         escalated = self.escalator.advance(self.grouper.clock) if self.grouper.clock else []  # a step 1
         return [*made, decided, *escalated] if decided is not None else [*made, *escalated]
 

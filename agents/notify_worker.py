@@ -125,7 +125,8 @@ class NotifyWorker(OneInstanceStage):
                     decisions.extend(made or [])
         decisions += self.notifier.advance(None)  # a group that joined overdue is flushed now
         self._unpublished += sum(len(batch[tp]) for tp in batch if tp.topic != self.suppressions_topic)
-        if decisions or self.notifier.ended or self._unpublished >= POSITIONS_EVERY:
+        kept = self.notifier.ended or self.notifier.surfacer.unpublished  # state changed without a decision
+        if decisions or kept or self._unpublished >= POSITIONS_EVERY:
             record = self.notifier.batch(decisions)
             await self.emit(
                 producer, self.notifications_topic, encode(record), key=record.key.encode(), partition=0
