@@ -179,11 +179,11 @@ class Surfacer:
             self._set(self.muted[alert_id].model_copy(update={"due": None, "fields": {}}))
 
     def _set(self, muted: MutedAlert, publish: bool = True) -> None:
-        kept = muted.alert_id in self.muted
+        old = self.muted.get(muted.alert_id)
         if muted.due is None:
             self.muted.pop(muted.alert_id, None)
         else:
             self.muted[muted.alert_id] = muted
         self.due.set(0, muted.alert_id.encode(), muted.due)
-        if publish and (kept or muted.due is not None):
+        if publish and muted != old and (old is not None or muted.due is not None):  # only what changed
             self._changed[muted.alert_id] = muted
