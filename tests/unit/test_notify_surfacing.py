@@ -158,3 +158,30 @@ def test_a_restore_from_the_published_batches_never_surfaces_twice() -> None:
     window(Rules(again), 0, 30)
     again.restore(log)
     assert again.surfacer.muted == {} and again.advance(at(200)) == []
+
+
+def test_a_restart_that_missed_an_expiry_surfaces_at_the_expiry_time() -> None:
+    """The stage stopped after reading an expiry and before publishing: the rebuilt silences carry it,
+    the published muted alert the silence's old end; the first clock move works the end out again."""
+    notifier = Notifier(ROUTES)
+    silence(Rules(notifier), 120)
+    log = [decode(encode(notifier.batch(notifier.step(change(1, 5)))), NotificationBatch)]
+    assert [m.due for m in log[0].muted] == [at(120)]
+    restarted = Notifier(ROUTES)
+    rules = Rules(restarted)
+    silence(rules, 120)
+    rules("silence.expire", "sil_1", 20)
+    restarted.restore(log)
+    assert sent(restarted.advance(at(25))) == [("sil_1", at(20), ["alr_1:1:sil_1:hook"])]
+
+
+def test_a_surfaced_alert_on_a_grouping_route_joins_its_group() -> None:
+    grouped = RouteConfig(receivers=["hook"], group_by=["environment"], group_wait=60)
+    notifier = Notifier([grouped])
+    window(Rules(notifier), 0, 30)
+    notifier.step(change(1, 5))
+    [surfaced] = notifier.advance(at(30))
+    group_id = notifier.grouper.key(0, {"environment": "prod"})[0]
+    assert surfaced.deliveries == [] and f"notified with its group: {group_id}" in surfaced.reasons
+    [flush] = notifier.advance(at(31))  # group_wait (1 min) after the surfacing
+    assert flush.group_id == group_id and [a["alert_id"] for a in flush.alerts] == ["alr_1"]
