@@ -13,9 +13,11 @@ sources. No wall clock is read here.
 
 Routes with `group_by` (ems.notify.grouping) take the notified alerts into groups instead: the alert's
 decision names its groups in `reasons`, and `advance(at)` (the stage's clock, the latest event time
-read) returns one decision per group flushed. A route naming an escalation policy (ems.notify.escalation)
-starts the alert's escalation with its notified firing change; the steps fire on the same clock, and any
-change leaving the alert acknowledged, shelved, resolved, closed or expired stops it.
+read) returns one decision per group flushed, and one per muted alert surfaced (ems.notify.surfacing:
+its window, silence or flapping ended with the alert still firing). A route naming an escalation policy
+(ems.notify.escalation) starts the alert's escalation with its notified firing change; the steps fire
+on the same clock, and any change leaving the alert acknowledged, shelved, resolved, closed or expired
+stops it.
 
 The state (flap state, receivers notified, firing alerts, positions per alert) is rebuilt from the
 decisions alone, and from the `ended` alerts of each batch (those that stopped firing without a
