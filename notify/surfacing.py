@@ -10,7 +10,8 @@ decided again with `ems.noise.decide` AT its due time: still muted (by another w
 started since, an inhibition) it waits for the next end, or is let go when nothing muting it ends (an
 inhibition only); not muted, it gets one firing decision with `surfaced` naming what ended and one
 delivery per routed receiver keyed `<alert id>:<version>:<what ended>:<receiver>` (a grouped route
-takes it into its group instead). An alert that resolves, or whose next change is decided, is let go.
+takes it into its group instead; a route naming an escalation policy starts it). An alert that is
+acknowledged, shelved or resolved meanwhile, or whose next firing change is notified, is let go.
 
 A suppression change (a silence created or expired, a window created, edited or cancelled) makes every
 kept alert's end worked out again with the new rules at the time it was last decided, so an early
@@ -29,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 from ems.agents.timers import TimerIndex
 from ems.noise.decide import Decision, NoiseRules, decide
 from ems.noise.flapping import FlapState, clears_at, is_flapping
-from ems.noise.inhibition import NOT_FIRING
 from ems.noise.matchers import alert_fields
 from ems.noise.windows import covering, next_end
+from ems.notify.escalation import STOPPED_BY
 from ems.notify.routing import matching_routes
 from ems.schemas.alert import AlertChanged
 from ems.schemas.notification import DECIDED_FIELDS, Delivery, MutedAlert, NotificationDecided
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from ems.agents.notify import Notifier
 
 FLAPPING = "flapping"
+LET_GO = STOPPED_BY  # the statuses that stop an escalation: someone has the alert, or it ended
 MAX_TAG = 200  # longer "what ended" tags are shortened to a digest
 
 
@@ -91,13 +93,14 @@ class Surfacer:
 
     def after(self, change: AlertChanged, decided: NotificationDecided | None, notifier: Notifier) -> None:
         """An alert change was decided (`decided`, None: it called for no decision): a muted firing
-        change is kept until what mutes it ends; a notified or resolving one lets the alert go."""
+        change is kept until what mutes it ends; a notified one, or one leaving the alert acknowledged,
+        shelved, resolved, closed or expired, lets the alert go."""
         alert = change.alert
         if decided is None:
-            if alert.status in NOT_FIRING:
+            if alert.status in LET_GO:
                 self._let_go(alert.alert_id)
             return
-        if decided.kind != "firing" or decided.notify or alert.status in NOT_FIRING:
+        if decided.kind != "firing" or decided.notify or alert.status in LET_GO:
             self._let_go(alert.alert_id)
             return
         flapping = [FLAPPING] if decided.flapping else []
@@ -141,7 +144,13 @@ class Surfacer:
         shown = {name: fields.get(name) for name in DECIDED_FIELDS}
         receivers: list[str] = []
         groups: list[str] = []
+        escalations: list[str] = []
         for i in matching_routes(notifier.routes, fields):
+            if policy := notifier.routes[i].escalation:  # as a notified firing change starts one
+                started = notifier.escalator.start(policy, alert_id, muted.version, shown, at)
+                escalations += [started] if started else []
+            if not notifier.routes[i].receivers:
+                continue
             if notifier.grouper.grouped(i):
                 groups.append(notifier.grouper.add(i, alert_id, muted.version, fields, shown, at))
             else:
@@ -150,8 +159,10 @@ class Surfacer:
         reasons = [f"surfaced: {', '.join(muted.muted_by)} ended at {at.isoformat()}, the alert still firing"]
         if groups:
             reasons.append(f"notified with its group: {', '.join(groups)}")
-        elif not receivers:
+        elif not receivers and not escalations:
             reasons.append("no routing rule matches")
+        if escalations:
+            reasons.append(f"starts its escalation: {', '.join(escalations)}")
         self._let_go(alert_id)
         return NotificationDecided(
             event_id=f"{key}:{ended}",

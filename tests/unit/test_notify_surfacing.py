@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from ems.agents.notify import Notifier
 from ems.agents.suppressions import Suppressions
 from ems.notify.config import RouteConfig
+from ems.notify.escalation import Escalator, PolicyConfig
+from ems.notify.oncall import UserConfig
 from ems.projections.notifications import NotificationsProjection
 from ems.schemas.alert import AlertChanged, AlertState, Transition
 from ems.schemas.command import Command
@@ -24,7 +26,7 @@ def at(minutes: float) -> datetime:
 
 
 def change(version: int, minutes: float, kind: str = "opened", severity: str = "critical") -> AlertChanged:
-    status = "resolved" if kind == "resolved" else "open"
+    status = {"resolved": "resolved", "acked": "acknowledged"}.get(kind, "open")
     state = AlertState(
         alert_id="alr_1", fingerprint="fp1", status=status, severity=severity, event_count=version,
         duplicate_count=version - 1, first_seen=T0, last_seen=at(minutes), last_event_id=f"e{version}",
@@ -94,6 +96,14 @@ def test_an_alert_resolved_before_the_window_ends_is_not_surfaced() -> None:
     assert notifier.step(change(2, 20, "resolved", "normal")) == []  # never announced: nothing
     assert notifier.advance(at(60)) == [] and notifier.surfacer.muted == {}
     assert [(m.alert_id, m.due) for m in notifier.batch([]).muted] == [("alr_1", None)]  # let go, published
+
+
+def test_an_alert_acknowledged_during_the_window_is_not_surfaced() -> None:
+    notifier = Notifier(ROUTES)
+    window(Rules(notifier), 0, 30)
+    notifier.step(change(1, 5))
+    assert notifier.step(change(2, 10, "acked")) == []  # someone has it (as an ack stops an escalation)
+    assert notifier.advance(at(60)) == [] and notifier.surfacer.muted == {}
 
 
 def test_a_silence_expired_early_surfaces_the_alert_at_the_expiry_time() -> None:
@@ -185,3 +195,15 @@ def test_a_surfaced_alert_on_a_grouping_route_joins_its_group() -> None:
     assert surfaced.deliveries == [] and f"notified with its group: {group_id}" in surfaced.reasons
     [flush] = notifier.advance(at(31))  # group_wait (1 min) after the surfacing
     assert flush.group_id == group_id and [a["alert_id"] for a in flush.alerts] == ["alr_1"]
+
+
+def test_a_surfaced_alert_on_an_escalating_route_starts_its_escalation() -> None:
+    policy = PolicyConfig.model_validate({"name": "ops", "steps": [{"notify": ["user:ann"]}]})
+    escalator = Escalator([policy], [UserConfig(name="ann", receivers=["mail"])], [])
+    notifier = Notifier([RouteConfig(escalation="ops")], escalator=escalator)
+    window(Rules(notifier), 0, 30)
+    [muted] = notifier.step(change(1, 5))
+    assert not muted.notify and notifier.escalator.running == {}  # a muted change starts none
+    surfaced, step = notifier.advance(at(30))
+    assert surfaced.surfaced == "mw_1" and "starts its escalation: alr_1:esc1" in surfaced.reasons
+    assert (step.alert_id, [d.key for d in step.deliveries]) == ("alr_1:esc1", ["alr_1:esc1:1:mail"])
