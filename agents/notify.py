@@ -13,9 +13,11 @@ sources. No wall clock is read here.
 
 Routes with `group_by` (ems.notify.grouping) take the notified alerts into groups instead: the alert's
 decision names its groups in `reasons`, and `advance(at)` (the stage's clock, the latest event time
-read) returns one decision per group flushed. A route naming an escalation policy (ems.notify.escalation)
-starts the alert's escalation with its notified firing change; the steps fire on the same clock, and any
-change leaving the alert acknowledged, shelved, resolved, closed or expired stops it.
+read) returns one decision per group flushed, and one per muted alert surfaced (ems.notify.surfacing:
+its window, silence or flapping ended with the alert still firing). A route naming an escalation policy
+(ems.notify.escalation) starts the alert's escalation with its notified firing change; the steps fire
+on the same clock, and any change leaving the alert acknowledged, shelved, resolved, closed or expired
+stops it.
 
 The state (flap state, receivers notified, firing alerts, positions per alert) is rebuilt from the
 decisions alone, and from the `ended` alerts of each batch (those that stopped firing without a
@@ -37,6 +39,7 @@ from ems.notify.escalation import STOPPED_BY, Escalator
 from ems.notify.grouping import Grouper
 from ems.notify.inhibit import FiringAlerts
 from ems.notify.routing import matching_routes, notification_key
+from ems.notify.surfacing import Surfacer
 from ems.schemas.alert import AlertChanged
 from ems.schemas.notification import DECIDED_FIELDS, Delivery, NotificationBatch, NotificationDecided
 from ems.schemas.suppression import SuppressionBatch
@@ -67,6 +70,7 @@ class Notifier:
         self.positions: dict[str, int] = {}  # "alerts:<partition>" / "commands:<partition>" -> next offset
         self.grouper = Grouper(self.routes)
         self.escalator = escalator or Escalator()
+        self.surfacer = Surfacer()  # muted firing alerts, notified when what mutes them ends
         self._rules: dict[str | None, NoiseRules] = {}  # per tenant, until the suppressions change
 
     def restore(self, batches: Iterable[NotificationBatch]) -> None:
@@ -77,6 +81,7 @@ class Notifier:
                     self._keep(decision)
             self.grouper.restore(batch.groups, batch.clock)
             self.escalator.restore(batch.escalations)
+            self.surfacer.restore(batch.muted)
             if self.inhibit_rules:
                 for alert_id, version in batch.ended.items():
                     self.firing.see(alert_id, version, None)
@@ -92,13 +97,20 @@ class Notifier:
             groups=self.grouper.changed(),
             clock=self.grouper.clock,
             escalations=self.escalator.changed(),
+            muted=self.surfacer.changed(),
         )
 
     def advance(self, at: datetime | None) -> list[NotificationDecided]:
-        """Move the clock to the event time `at` (never back; None: stay), flush the groups and fire the
-        escalation steps due by then: their decisions."""
-        at = at or self.grouper.clock
-        return [*self.grouper.advance(at), *self.escalator.advance(at)] if at is not None else []
+        """Move the clock to the event time `at` (never back; None: stay), surface the muted alerts whose
+        window, silence or flapping ended, flush the groups and fire the escalation steps due by then:
+        their decisions."""
+        at = max(filter(None, (at, self.grouper.clock)), default=None)
+        if at is None:
+            return []
+        surfaced = self.surfacer.advance(self, at)  # ems.notify.surfacing
+        for decision in surfaced:
+            self._keep(decision)
+        return [*surfaced, *self.grouper.advance(at), *self.escalator.advance(at)]
 
     def seen(self, source: str, offset: int) -> bool:
         """Record the position of an alert record; False when it was decided before (a redelivery)."""
@@ -111,6 +123,7 @@ class Notifier:
         """The silences and windows after one batch of the suppression stage."""
         self.suppressions.restore([batch])
         self._rules.clear()
+        self.surfacer.recheck = True
 
     def rules(self, tenant: str | None) -> NoiseRules:
         """The silences and windows that apply to an alert of `tenant` (theirs, and those of none),
@@ -141,6 +154,7 @@ class Notifier:
         if at is not None:  # an ack (or a resolve...) before the next step stops the escalation
             self.escalator.stop(change.alert.alert_id, change.alert.status, at)
         decided = self.on_change(change)
+        self.surfacer.after(change, decided, self)
         escalated = self.escalator.advance(self.grouper.clock) if self.grouper.clock else []  # a step 1
         return [*made, decided, *escalated] if decided is not None else [*made, *escalated]
 

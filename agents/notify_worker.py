@@ -16,13 +16,14 @@ Protocol:
    (the beginning when there is none); what was fetched before the seeks is dropped.
 2. Per batch: suppression records first (a silence and an alert in one batch: the silence applies),
    then each alert change is decided (the clock moved to its event time first), then the commands
-   move the clock to their event times (a `notify.tick` is the clock alone) and the notification
-   groups due by then are flushed, the escalation steps due fired. The decisions go out as one record,
-   with the groups and escalations changed.
+   move the clock to their event times (a `notify.tick` is the clock alone): the muted alerts whose
+   window, silence or flapping ended by then are surfaced (ems.notify.surfacing), the notification
+   groups due are flushed and the escalation steps due fired. The decisions go out as one record, with
+   the groups, escalations and muted alerts changed.
 3. A redelivered alert or command record (after a crash) is below the recorded position and skipped.
 
-`NotifyTicker` appends a `notify.tick` every `EMS_TICK_INTERVAL` s while a route groups or escalates, so
-groups are flushed and escalation steps fire while idle.
+`NotifyTicker` appends a `notify.tick` every `EMS_TICK_INTERVAL` s, so groups are flushed, escalation
+steps fire and muted alerts surface while idle.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class NotifyWorker(OneInstanceStage):
                     decisions.extend(made or [])
         decisions += self.notifier.advance(None)  # a group that joined overdue is flushed now
         self._unpublished += sum(len(batch[tp]) for tp in batch if tp.topic != self.suppressions_topic)
-        if decisions or self.notifier.ended or self._unpublished >= POSITIONS_EVERY:
+        kept = self.notifier.ended or self.notifier.surfacer.unpublished  # state changed without a decision
+        if decisions or kept or self._unpublished >= POSITIONS_EVERY:
             record = self.notifier.batch(decisions)
             await self.emit(
                 producer, self.notifications_topic, encode(record), key=record.key.encode(), partition=0
@@ -154,7 +156,7 @@ class NotifyWorker(OneInstanceStage):
 
 
 def tick(at: datetime | None = None) -> Command:
-    """A `notify.tick`: the clock for the notification groups when no other record comes (its time: now)."""
+    """A `notify.tick`: the clock for groups and surfacing when no other record comes (its time: now)."""
     return clock_command("notify.tick", "notifications", at)
 
 

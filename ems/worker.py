@@ -120,9 +120,7 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
             out.append(HeartbeatTicker(settings))
     if "notify" in stages:
         out.extend([NotifyWorker(settings), NotifySender(settings)])
-        if settings.tick_interval > 0 and any(
-            r.group_by is not None or r.escalation for r in settings.notify_routes
-        ):
+        if settings.tick_interval > 0:  # the clock of groups, escalation steps and muted alerts surfacing
             out.append(NotifyTicker(settings))
     if "apm" in stages:
         out.append(ApmWorker(settings))

@@ -7,7 +7,8 @@ Pure mapping, as every projection: a decision gives its row and, per delivery, t
 decision row under its group id and flush number, an escalation step one under its escalation id and
 step number; neither sets an alert's muting. First write wins everywhere: a
 record re-appended after a crash changes nothing, except for an alert's muting, which the decision of
-its highest version sets whatever order the decisions come in. Two statements frame the batch, as for
+its highest version sets whatever order the decisions come in (a surfaced decision, notify/surfacing.py,
+after its version's own). Two statements frame the batch, as for
 incidents: first the lock that keeps alert inserts out while it runs, last the copy of the pending
 muting onto the alerts rows that exist (an alert inserted later takes it in a trigger).
 """
@@ -24,10 +25,10 @@ from ems.schemas.notification import NotificationBatch, NotificationDecided
 
 DECISION_COLUMNS = (
     "alert_id", "version", "kind", "at", "notify", "suppressed_by", "silenced_by", "inhibited_by",
-    "flapping", "reasons", "receivers",
+    "flapping", "reasons", "receivers", "surfaced",
 )  # fmt: skip
 ATTEMPT_COLUMNS = ("key", "attempt", "alert_id", "receiver", "outcome", "reason", "at")
-MUTING_COLUMNS = ("alert_id", "version", "at", "muted", "muted_by", "pending")
+MUTING_COLUMNS = ("alert_id", "version", "at", "muted", "muted_by", "pending", "seq")
 
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.alert_muting'))"
 COPY_SQL = """
@@ -62,10 +63,12 @@ class NotificationsProjection:
     name = "notifications"
     topic = "notifications"
     record_type = NotificationBatch
-    decision = Upsert("notification_decisions", DECISION_COLUMNS, conflict=("alert_id", "version"))
+    decision = Upsert(
+        "notification_decisions", DECISION_COLUMNS, conflict=("alert_id", "version", "surfaced")
+    )
     attempt = Upsert("notification_attempts", ATTEMPT_COLUMNS, conflict=("key", "attempt"))
     lock = Statement("alert_muting", (), (), text=LOCK_SQL)
-    muting = Upsert("alert_muting", MUTING_COLUMNS, conflict=("alert_id",), version="version")
+    muting = Upsert("alert_muting", MUTING_COLUMNS, conflict=("alert_id",), version="seq")
     copy = Statement("alerts", (), (), text=COPY_SQL)
     upserts = (lock, decision, attempt, muting, copy)
 
@@ -84,7 +87,9 @@ class NotificationsProjection:
     def decision_rows(self, d: NotificationDecided) -> Iterable[tuple[Upsert, Row]]:
         if d.group_id is None and d.escalation is None:  # a group's or a step's notification mutes no alert
             yield self.lock, ()
-            yield self.muting, (d.alert_id, d.version, d.occurred_at, is_muted(d), Jsonb(muted_by(d)), True)
+            seq = 2 * d.version + (d.surfaced is not None)  # a surfaced decision follows its version's
+            muting = (d.alert_id, d.version, d.occurred_at, is_muted(d), Jsonb(muted_by(d)), True, seq)
+            yield self.muting, muting
             yield self.copy, ()
         yield (
             self.decision,
@@ -100,6 +105,7 @@ class NotificationsProjection:
                 d.flapping,
                 Jsonb(d.reasons),
                 Jsonb([x.receiver for x in d.deliveries]),
+                d.surfaced or "",
             ),
         )
         for x in d.deliveries:

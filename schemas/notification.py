@@ -67,6 +67,9 @@ class NotificationDecided(Record):
         description="an escalation step (then alert_id = `<alert id>:esc<version>`, version = step number): "
         "{policy, alert_id, version, step, round}",
     )
+    surfaced: Text(300) | None = Field(
+        None, description="a muted alert notified when what muted it ended: what ended (ems.notify.surfacing)"
+    )
 
 
 class NotificationAttempt(Record):
@@ -130,6 +133,20 @@ class EscalationState(BaseModel):
     stopped_at: Time | None = None
 
 
+class MutedAlert(BaseModel):
+    """A firing alert whose latest decision was muted, kept until what mutes it ends (notify/surfacing.py).
+    `due` None: no longer kept (notified, resolved, or muted only by what has no end)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert_id: Text(128, 1)
+    version: Positive
+    at: Time = Field(description="the event time it was last decided at")
+    muted_by: list[Text(200)] = Field(default_factory=list, description="window and silence ids, 'flapping'")
+    fields: dict[str, Any] = Field(default_factory=dict, description="the alert's fields, to decide again")
+    due: Time | None = Field(None, description="when the first of what mutes it ends")
+
+
 class NotificationBatch(Record):
     """What one input batch of the notification stage, or one send of the sender, appended."""
 
@@ -152,6 +169,9 @@ class NotificationBatch(Record):
     clock: Time | None = Field(None, description="the stage's event-time clock after this batch (grouping)")
     escalations: list[EscalationState] = Field(
         default_factory=list, description="the escalations this batch changed, as they are after it"
+    )
+    muted: list[MutedAlert] = Field(
+        default_factory=list, description="the muted alerts this batch changed, as they are after it"
     )
 
     @property

@@ -6,7 +6,8 @@ nothing it had delivered before; five alerts of one group within group_wait arri
 call listing them, sent exactly once across a kill -9 of the stage after the group's decision; an
 unacknowledged critical alert on an escalating route notifies the mailbox of the user on call (step 1),
 then the webhook of the next user once ticks move the clock past the wait (step 2), while an acknowledged
-one stops after step 1. One
+one stops after step 1; an
+alert muted by a short maintenance window is sent once when the clock passes the window's end. One
 pipeline for the module: the alert pipeline in one worker, the notification stage in another (the one
 killed); a replay rebuilding the notification read models.
 """
@@ -77,7 +78,9 @@ class Mailbox:
         return "250 OK"
 
     def keyed(self, key: str) -> list:
-        return [m for m in self.messages if m["X-EMS-Notification-Key"] == key]
+        return [
+            m for m in self.messages if m["X-EMS-Notification-Key"].strip() == key
+        ]  # a long key is folded
 
 
 @pytest.fixture(scope="module")
@@ -362,6 +365,46 @@ def test_an_unacknowledged_alert_escalates_to_step_two_and_an_acknowledged_one_s
     assert stopped == [(ids["edge2"], 1), (f"{ids['edge2']}:esc1", 1)]
     assert not [r for r in receiver.got if r["key"].startswith(ids["edge2"])]
     assert [len(mailbox.keyed(f"{a}:esc1:1:mail")) for a in ids.values()] == [1, 1]
+
+
+def test_an_alert_muted_by_a_window_is_notified_once_when_the_window_ends(setup: tuple) -> None:
+    """A short maintenance window mutes an alert; the clock moved past the window's end (a tick, event
+    time) surfaces it: ONE webhook call, keyed by alert, version and the window, and the alert unmuted."""
+    pipeline, receiver, mailbox = setup
+    now = datetime.now(UTC)
+    end = now + timedelta(seconds=300)  # ahead of the clock the earlier ticks left (now + 3 min)
+    window = {
+        "title": "edge5 swap",
+        "scope": {"matchers": [{"name": "resource", "op": "=", "value": "edge5"}]},
+        "schedule": {"start": (now - timedelta(minutes=1)).isoformat(), "end": end.isoformat()},
+    }
+    with pipeline.client() as c:
+        created = c.post("/api/v1/maintenance-windows", params={"wait": 30}, json=window)
+    assert created.status_code == 200, created.text
+    window_id = created.json()["window"]["window_id"]
+    alert_id = raise_alert(pipeline, "edge5")
+    muted = wait_for(lambda: notifications(pipeline, alert_id)["decisions"], 60, "the muted decision")
+    assert (muted[0]["notify"], muted[0]["suppressed_by"], muted[0]["surfaced"]) == (False, [window_id], "")
+    send(pipeline, "commands", [tick(end + timedelta(seconds=1))])  # the clock past the window's end
+    key = f"{alert_id}:1:{window_id}:hook"
+    request = wait_for(lambda: [r for r in receiver.got if r["key"] == key], 60, "the surfaced webhook")[0]
+    assert verify(SECRET, request["timestamp"], request["body"], request["signature"])
+    body = json.loads(request["body"])
+    assert (body["kind"], body["version"], body["alert"]["resource"]) == ("firing", 1, "edge5")
+    assert datetime.fromisoformat(body["decided_at"]) == end  # at the window's end, not the tick's time
+    wait_for(lambda: ("hook", "delivered") in outcomes(pipeline, alert_id), 60, "the delivered attempt")
+    wait_for(lambda: mailbox.keyed(f"{alert_id}:1:{window_id}:mail"), 60, "the surfaced email")
+    send(pipeline, "commands", [tick(end + timedelta(seconds=2))])  # a later tick surfaces nothing more
+    pipeline.wait_quiet(60, quiet=1.0)
+    assert [r["key"] for r in receiver.got if r["key"].startswith(alert_id)] == [key]  # exactly once
+    decisions = notifications(pipeline, alert_id)["decisions"]
+    assert [(d["version"], d["surfaced"], d["notify"]) for d in decisions] == [
+        (1, "", False),
+        (1, window_id, True),
+    ]
+    with pipeline.client() as c:
+        row = c.get("/api/v1/alerts", params={"resource": "edge5"}).json()["alerts"][0]
+    assert (row["muted"], row["muted_by"]["windows"]) == (False, [])
 
 
 def test_a_replay_rebuilds_the_notification_read_models_identically(setup: tuple) -> None:

@@ -201,7 +201,7 @@ def test_durations_take_alertmanagers_text_form_and_default_to_its_values() -> N
     assert RouteConfig(receivers=["hook"], group_wait="250ms", repeat_interval="2h").group_wait == 0.25
 
 
-def test_the_worker_runs_the_notify_ticker_only_when_a_route_groups() -> None:
+def test_the_worker_runs_the_notify_ticker_unless_ticks_are_off() -> None:
     hook = {"name": "hook", "type": "webhook", "url": "http://127.0.0.1/hook", "secret": "s"}
 
     def stages(route: dict, tick: float = 5) -> list[str]:
@@ -211,6 +211,6 @@ def test_the_worker_runs_the_notify_ticker_only_when_a_route_groups() -> None:
         return [type(s).__name__ for s in bulk_stages(settings, ["notify"])]
 
     assert stages({"receivers": ["hook"], "group_by": []}) == ["NotifyWorker", "NotifySender", "NotifyTicker"]
-    assert stages({"receivers": ["hook"]}) == ["NotifyWorker", "NotifySender"]
+    assert stages({"receivers": ["hook"]}) == ["NotifyWorker", "NotifySender", "NotifyTicker"]  # surfacing
     assert stages({"receivers": ["hook"], "group_by": []}, tick=0) == ["NotifyWorker", "NotifySender"]
     assert (tick().name, tick().target) == ("notify.tick", "notifications")
