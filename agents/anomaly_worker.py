@@ -3,9 +3,10 @@
 One `Detector` (ems.ml.anomaly) per assigned partition, fed in offset order, so its verdicts depend on
 that partition's log alone. The models are not stored: after each assignment (a start, a restart, a
 rebalance) the stage seeks every assigned partition back `EMS_ANOMALY_REPLAY_RECORDS` records before
-its committed offset (before its end when the group has none: a new detector learns from the recent
-past and judges from now on) and replays them without publishing; from the committed offset on it
-publishes as usual. What was fetched before the seeks is dropped. See docs/anomaly.md.
+its committed offset and replays them without publishing; from the committed offset on it publishes
+as usual. A group without a committed offset judges the partition from its beginning, as every stage
+does (EMS_ANOMALY_REPLAY_RECORDS does not apply). What was fetched before the seeks is dropped.
+See docs/anomaly.md.
 """
 
 from __future__ import annotations
@@ -68,14 +69,15 @@ class AnomalyWorker(BatchStage):
         assert consumer is not None
         parts = sorted(assigned)
         begins = await consumer.beginning_offsets(parts) if parts else {}
-        ends = await consumer.end_offsets(parts) if parts else {}
         self.detectors = {tp.partition: Detector(self.config) for tp in parts}
         self.publish_from = {}
         for tp in parts:
             committed = await consumer.committed(tp)
-            start_publishing = ends[tp] if committed is None else committed
-            self.publish_from[tp.partition] = start_publishing
-            consumer.seek(tp, max(begins[tp], start_publishing - self.settings.anomaly_replay_records))
+            if committed is None:
+                consumer.seek(tp, begins[tp])
+                continue
+            self.publish_from[tp.partition] = committed
+            consumer.seek(tp, max(begins[tp], committed - self.settings.anomaly_replay_records))
         log.info("anomaly: replaying up to %s", {p: o for p, o in self.publish_from.items()})
 
     def offsets_to_commit(self, batch: Batch) -> dict[TopicPartition, int]:
