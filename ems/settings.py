@@ -256,10 +256,10 @@ class Settings(BaseSettings):
     )
     # Metric anomaly detection (docs/anomaly.md): the `anomaly` stage's river models and verdicts
     anomaly_threshold: float = Field(
-        0.95, gt=0, le=1, description="A sample scoring at or above this (0..1) counts as anomalous"
+        0.93, gt=0, le=1, description="A sample scoring at or above this (0..1) counts as anomalous"
     )
     anomaly_consecutive: int = Field(
-        3, ge=1, le=1000, description="Anomalous samples in a row that raise MetricAnomaly (normal: clear)"
+        5, ge=1, le=1000, description="Anomalous samples in a row that raise MetricAnomaly (normal: clear)"
     )
     anomaly_warmup: int = Field(
         30, ge=2, le=100_000, description="Samples of a series before any verdict on it"

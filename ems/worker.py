@@ -15,8 +15,8 @@ decisions on `ems.notifications`, and the sender that delivers them; one instanc
 discoveries on the raw topic), `selfmon` (the self-monitor: health of the processes and stages ->
 `self-monitoring` alert events on the raw topic; not among the defaults: run one, in a process of its
 own), `anomaly` (aiokafka: metric samples -> MetricAnomaly events on the raw topic; not among the
-defaults: river's models cost ~0.1 ms of CPU a sample). All others by default; scale out by
-starting more processes with a subset
+defaults: ~40 µs of CPU a sample, docs/anomaly.md). All others by default; scale out by starting
+more processes with a subset
 (`--stages dedupe`), each stage's partitions are shared in its group.
 """
 

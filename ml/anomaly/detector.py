@@ -30,8 +30,8 @@ Z_LIMIT = 8.0
 class AnomalyConfig:
     """The detector's knobs (EMS_ANOMALY_*; defaults in ems/settings.py)."""
 
-    threshold: float = 0.95
-    consecutive: int = 3
+    threshold: float = 0.93
+    consecutive: int = 5
     warmup: int = 30
     window: int = 100
     adapt_after: int = 120

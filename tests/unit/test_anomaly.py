@@ -63,34 +63,43 @@ def test_a_level_shift_raises_one_anomaly_then_clears_it(seed: int) -> None:
     assert isinstance(raised.body, EventBody) and isinstance(cleared.body, EventBody)
     assert (raised.body.event, raised.body.severity) == (EVENT, "warning")
     assert (cleared.body.event, cleared.body.severity) == (EVENT, "ok")
-    # Raised at the third anomalous sample (EMS_ANOMALY_CONSECUTIVE), cleared at the third normal one.
-    assert raised.occurred_at == T0 + 302 * STEP
-    assert cleared.occurred_at == T0 + 322 * STEP
+    # Raised at the fifth anomalous sample (EMS_ANOMALY_CONSECUTIVE), cleared at the fifth normal one.
+    assert raised.occurred_at == T0 + 304 * STEP
+    assert cleared.occurred_at == T0 + 324 * STEP
     assert raised.asset_id == cleared.asset_id == "r1"
     assert raised.body.resource == cleared.body.resource == "cpu{core=0}"
     attrs = raised.body.attributes
     assert attrs["metric"] == "cpu" and attrs["labels"] == {"core": "0"}
-    assert attrs["value"] == values[302] and attrs["score"] >= 0.95 and 45 < attrs["usual"] < 55
+    assert attrs["value"] == values[304] and attrs["score"] >= 0.93 and 45 < attrs["usual"] < 55
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_smaller_shift_raises_and_a_lone_spike_does_not(seed: int) -> None:
+    rng = random.Random(seed)
+    smaller = run(noise(rng, 300) + noise(rng, 20, level=62) + noise(rng, 100))  # 6 standard deviations
+    assert [o.body.severity for o in smaller][:1] == ["warning"]
+    assert [o.body.severity for o in smaller][-1] == "ok"
+    assert run(noise(rng, 300) + [500.0] * 4 + noise(rng, 100)) == []  # 4 samples are not 5 in a row
 
 
 def test_no_verdict_before_the_warm_up() -> None:
     config = AnomalyConfig(warmup=30, window=100)
     rng = random.Random(1)
     # A jump at sample 10 of a new series: nothing, its level is not known yet.
-    assert run(noise(rng, 10) + [500.0] * 5 + noise(rng, 300), config) == []
+    assert run(noise(rng, 10) + [500.0] * 9 + noise(rng, 300), config) == []
     # A warm family, then a new series of it jumping within its first 30 samples: nothing either.
     detector = Detector(config)
     assert feed(detector, record(noise(rng, 300), asset="r1")) == []
     assert feed(detector, record(noise(rng, 20) + [500.0] * 9, asset="r2")) == []
     # The same jump on a series after its 30 warm-up samples is an anomaly.
-    out = feed(detector, record(noise(rng, 30) + [500.0] * 3, asset="r3"))
+    out = feed(detector, record(noise(rng, 30) + [500.0] * 5, asset="r3"))
     assert [(o.asset_id, o.body.severity) for o in out] == [("r3", "warning")]
 
 
 def test_a_family_scores_only_after_its_window() -> None:
     rng = random.Random(2)
     # Warm series (30) but a family with fewer than 100 learned samples: a jump at 60 raises nothing.
-    assert run(noise(rng, 60) + [500.0] * 5 + noise(rng, 10), AnomalyConfig(window=100)) == []
+    assert run(noise(rng, 60) + [500.0] * 9 + noise(rng, 10), AnomalyConfig(window=100)) == []
 
 
 def test_the_same_log_gives_the_same_events_whatever_the_batching() -> None:
@@ -118,14 +127,14 @@ def test_tenants_and_label_sets_are_separate_series() -> None:
     base = noise(rng, 300)
     assert feed(detector, record(base, tenant="a")) == []
     assert feed(detector, record(base, tenant="b")) == []
-    out = feed(detector, record([500.0] * 3, start=300, tenant="b"))
+    out = feed(detector, record([500.0] * 5, start=300, tenant="b"))
     assert [(o.tenant, o.body.severity) for o in out] == [("b", "warning")]
     assert {k[0] for k in detector.families} == {"a", "b"}
 
 
 def test_the_stage_takes_its_settings_and_never_commits_a_replay() -> None:
-    settings = Settings.of_env({"EMS_ANOMALY_CONSECUTIVE": "5", "EMS_ANOMALY_WARMUP": "40"})
-    assert (config_of(settings).consecutive, config_of(settings).warmup) == (5, 40)
+    settings = Settings.of_env({"EMS_ANOMALY_CONSECUTIVE": "4", "EMS_ANOMALY_WARMUP": "40"})
+    assert (config_of(settings).consecutive, config_of(settings).warmup) == (4, 40)
     worker = AnomalyWorker(settings)
     worker.publish_from = {0: 100, 1: 100}
     tp0, tp1 = TopicPartition(worker.topics[0], 0), TopicPartition(worker.topics[0], 1)
@@ -139,4 +148,4 @@ def test_the_stage_takes_its_settings_and_never_commits_a_replay() -> None:
 
 def test_adapting_before_raising_is_refused() -> None:
     with pytest.raises(ValueError, match="anomaly_adapt_after"):
-        Settings.of_env({"EMS_ANOMALY_ADAPT_AFTER": "3", "EMS_ANOMALY_CONSECUTIVE": "3"})
+        Settings.of_env({"EMS_ANOMALY_ADAPT_AFTER": "5", "EMS_ANOMALY_CONSECUTIVE": "5"})
