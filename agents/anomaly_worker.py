@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from prometheus_client import Counter, Gauge
 
 from ems.agents.normalize_worker import record_defaults
 from ems.ml.anomaly.detector import AnomalyConfig, Detector
@@ -25,6 +26,10 @@ from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.kafka import DeadLetters
 
 log = logging.getLogger(__name__)
+PUBLISHED = Counter(
+    "ems_anomaly_events", "MetricAnomaly raises (warning) and clears (ok) published", ["severity"]
+)
+SERIES = Gauge("ems_anomaly_series", "Metric series the anomaly stage keeps in this process")
 
 
 def config_of(settings: Settings) -> AnomalyConfig:
@@ -101,6 +106,8 @@ class AnomalyWorker(BatchStage):
                 )
                 for obs in outputs or ():
                     await self.emit(producer, self.raw, encode(obs), obs.key.encode())
+                    PUBLISHED.labels(obs.body.severity).inc()  # type: ignore[union-attr]
+        SERIES.set(sum(len(d.series) for d in self.detectors.values()))
 
     async def _judge(self, detector: Detector, msg: ConsumerRecord, dead: DeadLetters) -> list[Observation]:
         try:
