@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "worker",
         help="run pipeline stages (normalize, dedupe, projections, assets, correlate, tickets, "
-        "suppressions, heartbeats, notify, apm; and selfmon, the self-monitor, and anomaly, run on their own)",
+        "suppressions, heartbeats, notify, apm; selfmon, the self-monitor, and anomaly run on their own)",
     )
     p.add_argument(
         "--stages",
