@@ -93,12 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "worker",
         help="run pipeline stages (normalize, dedupe, projections, assets, correlate, tickets, "
-        "suppressions, heartbeats, notify, apm; and selfmon, the self-monitor, run on its own)",
+        "suppressions, heartbeats, notify, apm; selfmon, the self-monitor, and anomaly run on their own)",
     )
     p.add_argument(
         "--stages",
         default="normalize,dedupe,projections,assets,correlate,tickets,suppressions,heartbeats,notify,apm",
-        help="comma-separated stages to run in this process (default: all but selfmon)",
+        help="comma-separated stages to run in this process (default: all but selfmon and anomaly)",
     )
     p.add_argument(
         "--no-supervise",

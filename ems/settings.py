@@ -254,6 +254,28 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='P95 thresholds (ms) per "<service> <endpoint>" or per "<service>"',
     )
+    # Metric anomaly detection (docs/anomaly.md): the `anomaly` stage's river models and verdicts
+    anomaly_threshold: float = Field(
+        0.93, gt=0, le=1, description="A sample scoring at or above this (0..1) counts as anomalous"
+    )
+    anomaly_consecutive: int = Field(
+        5, ge=1, le=1000, description="Anomalous samples in a row that raise MetricAnomaly (normal: clear)"
+    )
+    anomaly_warmup: int = Field(
+        30, ge=2, le=100_000, description="Samples of a series before any verdict on it"
+    )
+    anomaly_window: int = Field(
+        100, ge=10, le=100_000, description="Half-Space Trees window; a family scores after this many"
+    )
+    anomaly_adapt_after: int = Field(
+        120, ge=2, le=1_000_000, description="Anomalous samples in a row after which the level is normal"
+    )
+    anomaly_replay_records: int = Field(
+        20_000,
+        ge=0,
+        description="On each assignment, the records of ems.metrics before the committed offset replayed "
+        "(without publishing) to rebuild the models",
+    )
     # Authentication (api/security): users and API keys in PostgreSQL, sessions in Redis
     jwt_secret: SecretStr | None = Field(
         None,
@@ -423,6 +445,15 @@ class Settings(BaseSettings):
         check_escalations(
             self.notify_escalations, self.notify_routes, self.notify_users, self.notify_schedules, receivers
         )
+        return self
+
+    @model_validator(mode="after")
+    def _anomaly(self) -> Settings:
+        if self.anomaly_adapt_after <= self.anomaly_consecutive:
+            raise ValueError(
+                f"anomaly_adapt_after ({self.anomaly_adapt_after}) must be above anomaly_consecutive "
+                f"({self.anomaly_consecutive}): a level becoming normal before it raises raises nothing"
+            )
         return self
 
     @model_validator(mode="after")

@@ -14,7 +14,9 @@ decisions on `ems.notifications`, and the sender that delivers them; one instanc
 (aiokafka: OTLP span batches -> per-endpoint metrics, High Response Time events and service
 discoveries on the raw topic), `selfmon` (the self-monitor: health of the processes and stages ->
 `self-monitoring` alert events on the raw topic; not among the defaults: run one, in a process of its
-own). All others by default; scale out by starting more processes with a subset
+own), `anomaly` (aiokafka: metric samples -> MetricAnomaly events on the raw topic; not among the
+defaults: ~40 µs of CPU a sample, docs/anomaly.md). All others by default; scale out by starting
+more processes with a subset
 (`--stages dedupe`), each stage's partitions are shared in its group.
 """
 
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 from prometheus_client import start_http_server
 
 from ems.agents.alert_commands_worker import CommandRouter, Ticker
+from ems.agents.anomaly_worker import AnomalyWorker
 from ems.agents.apm_worker import ApmWorker
 from ems.agents.assets_worker import AssetsWorker
 from ems.agents.correlate_worker import CorrelateWorker
@@ -75,6 +78,7 @@ STAGES = (
     "notify",
     "apm",
     "selfmon",
+    "anomaly",
 )
 
 
@@ -126,6 +130,8 @@ def bulk_stages(settings: Settings, stages: Sequence[str]) -> list[Stage]:
         out.append(ApmWorker(settings))
     if "selfmon" in stages:
         out.append(SelfMonitorStage(settings))
+    if "anomaly" in stages:
+        out.append(AnomalyWorker(settings))
     if "projections" in stages:
         out.extend(ProjectionRunner(settings, p) for p in projections_for(settings))
     if settings.liveness_interval > 0:

@@ -123,6 +123,11 @@ class BatchStage(Stage):
         """Runs after each fetch; True drops what was fetched (positions changed under it)."""
         return None
 
+    def offsets_to_commit(self, batch: Batch) -> dict[TopicPartition, int]:
+        """The input offsets to commit once the batch's outputs are acknowledged: past its last record
+        per partition (a stage replaying records it committed before leaves those out)."""
+        return {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
+
     async def emit(
         self,
         producer: AIOKafkaProducer,
@@ -162,8 +167,9 @@ class BatchStage(Stage):
                 await settle(self._sent)
                 await dead.flush()
                 # 3. ... and only then commit the input offsets (at-least-once).
-                offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
-                await consumer.commit(offsets)
+                offsets = self.offsets_to_commit(batch)
+                if offsets:
+                    await consumer.commit(offsets)
                 processed.update(offsets)
                 count = sum(len(m) for m in batch.values())
                 progress.add(count)
