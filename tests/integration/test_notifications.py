@@ -7,7 +7,8 @@ call listing them, sent exactly once across a kill -9 of the stage after the gro
 unacknowledged critical alert on an escalating route notifies the mailbox of the user on call (step 1),
 then the webhook of the next user once ticks move the clock past the wait (step 2), while an acknowledged
 one stops after step 1; a router down with 20 devices behind it (from the asset registry) is ONE webhook
-call and 20 muted alerts naming the router's alert, notified again once it recovers. One pipeline for
+call and 20 muted alerts naming the router's alert, notified again once it recovers; a window scoped by
+site and asset tag mutes the alert of the asset it names, decided and shown alike. One pipeline for
 the module: the alert pipeline and the asset registry in one worker, the notification stage in another
 (the one killed); a replay rebuilding the notification read models.
 """
@@ -375,14 +376,14 @@ def create(name: str, kind: str, links: tuple[str, ...] = (), **fields: object) 
     return Command(name="asset.create", target=asset_id_for(f"tn:{name}"), actor="test", args=args)
 
 
-def unreachable(name: str, severity: str = "major") -> dict:
-    """A `Device Unreachable` event (a down event) on the asset `name`, through the native API."""
+def unreachable(name: str, severity: str = "major", event: str = "Device Unreachable") -> dict:
+    """An event (by default `Device Unreachable`, a down event) on the asset `name`, for the native API."""
     obs = Observation(
         event_id=f"tn-{name}-{severity}",
         source="nms",
         asset_id=asset_id_for(f"tn:{name}"),
         occurred_at=datetime.now(UTC),
-        body=EventBody(event="Device Unreachable", severity=severity, resource=name),
+        body=EventBody(event=event, severity=severity, resource=name),
     )
     return obs.model_dump(mode="json")
 
@@ -444,6 +445,48 @@ def test_a_router_down_with_20_devices_behind_it_is_one_notification_and_20_link
         )
         wait_for(lambda: not alerts(c)["tn-dev00"]["muted"], 60, "the device un-muted on the list")
         assert len(alerts(c, muted="true")) == 19
+
+
+def test_a_window_scoped_by_site_and_asset_tag_mutes_the_alerts_of_those_assets(setup: tuple) -> None:
+    pipeline, receiver, _ = setup
+    assets = [
+        create("tn-lab1", "server", ("tn-noc",), location="tn-lab", tags=["tn-rack"]),
+        create("tn-lab2", "server", ("tn-noc",), location="tn-lab"),  # not the tag: not covered
+    ]
+    send(pipeline, "commands", assets)
+    counted = "SELECT count(*) FROM assets WHERE asset_id = ANY(%s)"
+    wait_for(lambda: pipeline.scalar(counted, ([a.target for a in assets],)) == 2, 60, "the assets")
+    now = datetime.now(UTC)
+    window = {
+        "title": "lab works",
+        "scope": {"sites": ["tn-lab"], "asset_tags": ["tn-rack"]},
+        "schedule": {
+            "start": (now - timedelta(minutes=1)).isoformat(),
+            "end": (now + timedelta(hours=1)).isoformat(),
+        },
+    }
+    with pipeline.client() as c:
+        created = c.post("/api/v1/maintenance-windows", params={"wait": 30}, json=window)
+        assert created.status_code == 200, created.text
+        window_id = created.json()["window"]["window_id"]
+        events = [unreachable(a, "critical", "HighCPU") for a in ("tn-lab1", "tn-lab2")]
+        assert c.post("/api/v1/events", json=events).status_code == 202
+
+        def decided() -> dict[str, dict] | None:
+            listed = c.get("/api/v1/alerts", params={"limit": 1000}).json()["alerts"]
+            found = [a for a in listed if a["resource"] in ("tn-lab1", "tn-lab2")]
+            return len(found) == 2 and all(a["muted_by"] for a in found) and {a["resource"]: a for a in found}
+
+        found = wait_for(decided, 120, "the two decisions")
+        assert found["tn-lab1"]["muted"] is True and found["tn-lab1"]["muted_by"]["windows"] == [window_id]
+        assert found["tn-lab2"]["muted"] is False
+        wait_for(
+            lambda: receiver.delivered(f"{found['tn-lab2']['alert_id']}:1:hook"), 60, "tn-lab2's webhook"
+        )
+        assert not [r for r in receiver.got if r["key"].startswith(found["tn-lab1"]["alert_id"])]
+        # The alert's detail, computed when read from the assets table, agrees.
+        detail = c.get(f"/api/v1/alerts/{found['tn-lab1']['alert_id']}").json()["muting"]
+        assert [w["window_id"] for w in detail["suppressed_by"]] == [window_id]
 
 
 def test_a_replay_rebuilds_the_notification_read_models_identically(setup: tuple) -> None:
