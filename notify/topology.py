@@ -96,6 +96,8 @@ class Dependencies:
             return None
         tenant, own = fields.get("tenant"), fields.get("alert_id")
         downs = [d for d in self.down.values() if d.tenant == tenant and d.alert_id != own]
+        if not downs:
+            return None
         front = self.topology.frontiers(frozenset(d.asset_id for d in downs)).get(str(asset_id))
         if front is None:
             return None

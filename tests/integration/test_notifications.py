@@ -417,6 +417,7 @@ def test_a_router_down_with_20_devices_behind_it_is_one_notification_and_20_link
         )
         parent = {"alert_id": router, "asset_id": asset_id_for("tn:tn-core"), "resource": "tn-core"}
         assert sorted(muted) == devices
+        assert sorted(alerts(c, **{"muted_by.symptom_of": f"~{router}"})) == devices  # the router's symptoms
         for a in muted.values():
             assert a["muted"] is True and a["muted_by"]["symptom_of"] == {
                 **parent,
