@@ -64,7 +64,7 @@ async def read_snapshots(settings: Settings, partitions: set[int] | None) -> dic
 
 
 async def catch_up(stage: BatchStage, assigned: set[TopicPartition]) -> dict[str, Asset]:
-    """For a stage that keeps the topology (correlate, tickets from alerts): the latest snapshot per
+    """For a stage that keeps the topology (correlate, notify, tickets from alerts): the latest snapshot per
     asset of its assigned `ems.assets` partitions, which are then sought to where that reading
     began at the latest (what comes later is applied live; applying a snapshot twice is harmless)."""
     parts = [tp for tp in assigned if tp.topic == stage.settings.topic("assets")]

@@ -11,6 +11,11 @@ that mute it and has no deliveries. With inhibition rules (`ems.notify.inhibit`)
 the tenant firing when the change is decided (in the order the stage reads the changes) are the
 sources. No wall clock is read here.
 
+With the asset registry (`apply_asset`, ems.notify.topology), the alert's asset facts are matched by
+windows, silences and routes (`asset.tags`, `asset.site`, ...), and a firing change of an alert whose
+asset the pollers reach only through a device with an open down alert is muted as a symptom of that
+alert (`symptom_of`).
+
 Routes with `group_by` (ems.notify.grouping) take the notified alerts into groups instead: the alert's
 decision names its groups in `reasons`, and `advance(at)` (the stage's clock, the latest event time
 read) returns one decision per group flushed, and one per muted alert surfaced (ems.notify.surfacing:
@@ -30,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from ems.agents.suppressions import Suppressions
+from ems.ml.correlation.config import DEFAULT_DOWN_EVENTS
 from ems.noise.decide import NoiseRules, decide
 from ems.noise.flapping import FlapPolicy, FlapState
 from ems.noise.inhibition import InhibitRule
@@ -40,7 +46,9 @@ from ems.notify.grouping import Grouper
 from ems.notify.inhibit import FiringAlerts
 from ems.notify.routing import matching_routes, notification_key
 from ems.notify.surfacing import Surfacer
+from ems.notify.topology import Dependencies
 from ems.schemas.alert import AlertChanged
+from ems.schemas.asset import Asset
 from ems.schemas.notification import DECIDED_FIELDS, Delivery, NotificationBatch, NotificationDecided
 from ems.schemas.suppression import SuppressionBatch
 
@@ -58,6 +66,7 @@ class Notifier:
         flap_policy: FlapPolicy | None = None,
         inhibit_rules: Sequence[InhibitRule] = (),
         escalator: Escalator | None = None,
+        down_events: str = DEFAULT_DOWN_EVENTS,
     ) -> None:
         self.routes = tuple(routes)
         self.flap_policy = flap_policy or FlapPolicy()
@@ -65,6 +74,7 @@ class Notifier:
         self.firing = FiringAlerts()  # kept only with inhibition rules
         self.ended: dict[str, int] = {}  # alert id -> version: stopped firing undecided, not published yet
         self.suppressions = Suppressions()
+        self.dependencies = Dependencies(down_events)  # asset graph and facts, open down alerts
         self.flap: dict[str, FlapState] = {}
         self.notified: dict[str, list[str]] = {}  # alert id -> receivers of its last firing notification
         self.positions: dict[str, int] = {}  # "alerts:<partition>" / "commands:<partition>" -> next offset
@@ -82,9 +92,8 @@ class Notifier:
             self.grouper.restore(batch.groups, batch.clock)
             self.escalator.restore(batch.escalations)
             self.surfacer.restore(batch.muted)
-            if self.inhibit_rules:
-                for alert_id, version in batch.ended.items():
-                    self.firing.see(alert_id, version, None)
+            for alert_id, version in batch.ended.items():
+                self._stopped(alert_id, version)
             self.positions.update(batch.positions)
 
     def batch(self, decisions: list[NotificationDecided]) -> NotificationBatch:
@@ -124,6 +133,10 @@ class Notifier:
         self.suppressions.restore([batch])
         self._rules.clear()
         self.surfacer.recheck = True
+
+    def apply_asset(self, asset: Asset) -> None:
+        """An asset's latest snapshot (from `ems.assets`)."""
+        self.dependencies.asset(asset)
 
     def rules(self, tenant: str | None) -> NoiseRules:
         """The silences and windows that apply to an alert of `tenant` (theirs, and those of none),
@@ -167,15 +180,20 @@ class Notifier:
         kind = "resolved" if alert.status in ENDED else "firing"
         grouped = self.grouper.holds(alert.alert_id)
         if kind == "resolved" and not self.notified.get(alert.alert_id) and not grouped:
-            if self.inhibit_rules and alert.alert_id in self.firing.fields:  # no longer a source
-                self.firing.see(alert.alert_id, alert.version, None)
+            if self._stopped(alert.alert_id, alert.version):  # no longer a source or a down device
                 self.ended[alert.alert_id] = alert.version
             return None  # nothing was announced, so nothing is resolved (Alertmanager sends neither)
         at = relevant[-1].at
-        fields = alert_fields(alert)
+        fields = alert_fields(alert, self.dependencies.facts(alert.asset_id))
         firing = self.firing.of_tenant(alert.tenant) if self.inhibit_rules else ()
+        symptom_of = self.dependencies.symptom_of(fields) if kind == "firing" else None
         decision, flap = decide(
-            fields, at, self.rules(alert.tenant), firing=firing, flap=self.flap.get(alert.alert_id)
+            fields,
+            at,
+            self.rules(alert.tenant),
+            firing=firing,
+            flap=self.flap.get(alert.alert_id),
+            symptom_of=symptom_of,
         )
         shown = {name: fields.get(name) for name in DECIDED_FIELDS}
         reasons = list(decision.reasons)
@@ -219,12 +237,21 @@ class Notifier:
             reasons=reasons,
             deliveries=deliveries,
             flap=flap.to_dict(),
+            symptom_of=symptom_of.to_dict() if symptom_of else None,
         )
         self._keep(made)
         return made
 
+    def _stopped(self, alert_id: str, version: int) -> bool:
+        """The alert stopped firing undecided at `version`; True when a source or a down device."""
+        was_source = bool(self.inhibit_rules) and alert_id in self.firing.fields
+        if self.inhibit_rules:
+            self.firing.see(alert_id, version, None)
+        return self.dependencies.stop(alert_id, version) or was_source
+
     def _keep(self, decision: NotificationDecided) -> None:
         self.flap[decision.alert_id] = FlapState.from_dict(decision.flap)
+        self.dependencies.see(decision.alert_id, decision.version, decision.alert, decision.kind == "firing")
         if self.inhibit_rules:
             fires = decision.kind == "firing" and decision.alert.get("status") not in ENDED
             self.firing.see(decision.alert_id, decision.version, decision.alert if fires else None)

@@ -4,8 +4,10 @@ detail route.
 
 A silence or window of a tenant applies to that tenant's alerts only; one without a tenant to every
 alert. The alert's asset facts the window scopes and matchers read (`asset.tags`,
-`asset.business_service`, `asset.site` = the asset's `location`, `asset.type`, `asset.name`) come from
-the `assets` table. This is a read-time view: no alert is marked, held or dropped in the pipeline.
+`asset.business_service`, `asset.site` = the asset's `location`, else its `site` attribute, as the
+notification stage and the correlation read it, `asset.type`, `asset.name`) come from the `assets`
+table. This is a read-time view; the notification stage's decision, at the change's event time, is
+on the alert's row (`muted`, `muted_by`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ SELECT window_id, title, mode, scope, schedule, created_by, cancelled_at FROM ma
 WHERE (cancelled_at IS NULL OR cancelled_at > %(at)s) AND (tenant IS NULL OR tenant = %(tenant)s)
 """
 ASSET_SQL = """
-SELECT tags, business_service, location AS site, type, name FROM assets WHERE asset_id = %s
+SELECT tags, business_service, coalesce(nullif(location, ''), attributes->>'site') AS site, type, name
+FROM assets WHERE asset_id = %s
 """
 
 

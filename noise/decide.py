@@ -3,8 +3,10 @@
 `decide` is pure: the same alert, time, rules, firing alerts and flap state give the same decision, so
 a replay decides alike. The alert is notified only when nothing mutes it. `suppressed_by` lists
 every open window covering the alert; when one of them is in "drop" mode `drop` is set (the change is
-not kept), otherwise the change is kept, marked with the window ids. Every muting cause is listed in
-`reasons`, in a fixed order: windows, silences, inhibitions, flapping (each by id).
+not kept), otherwise the change is kept, marked with the window ids. An alert whose asset the pollers
+reach only through a device that is down (`symptom_of`, found by the caller: ems.notify.topology) is a
+symptom of that device's alert and muted. Every muting cause is listed in `reasons`, in a fixed order:
+windows, silences, inhibitions, the down device, flapping (each by id).
 """
 
 from __future__ import annotations
@@ -32,6 +34,24 @@ class NoiseRules:
 
 
 @dataclass(frozen=True)
+class SymptomOf:
+    """The down device an alert's asset is reached only through: its open down alert and asset."""
+
+    alert_id: str
+    asset_id: str
+    resource: str = ""
+    event: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "alert_id": self.alert_id,
+            "asset_id": self.asset_id,
+            "resource": self.resource,
+            "event": self.event,
+        }
+
+
+@dataclass(frozen=True)
 class Decision:
     """Why (and whether) an alert change is muted; `notify` is True only when nothing mutes it.
 
@@ -44,6 +64,7 @@ class Decision:
     drop: bool
     notify: bool
     reasons: tuple[str, ...]
+    symptom_of: SymptomOf | None = None
 
 
 def decide(
@@ -53,10 +74,12 @@ def decide(
     *,
     firing: Sequence[Fields] = (),
     flap: FlapState | None = None,
+    symptom_of: SymptomOf | None = None,
 ) -> tuple[Decision, FlapState]:
     """The decision for `alert` (fields from matchers.alert_fields) changed at event time `at`, and its
     flap state after this change. `firing` are the other current alerts (for inhibition); `flap` is the
-    alert's flap state before the change (None: first seen)."""
+    alert's flap state before the change (None: first seen); `symptom_of` the down device the alert's
+    asset sits behind (None: none)."""
     moment = utc(at, "at")
     windows = covering(rules.windows, alert, moment)
     silenced = silencing(rules.silences, alert, moment)
@@ -72,6 +95,9 @@ def decide(
     for silence in (by_id[i] for i in silenced):
         reasons.append(f"silence {silence.id} by {silence.created_by} until {silence.ends_at.isoformat()}")
     reasons += [f"inhibited by alert {i.source_id} (rule {i.rule_id})" for i in inhibitions]
+    if symptom_of is not None:
+        down = f"{symptom_of.resource or symptom_of.asset_id} ({symptom_of.event})".replace(" ()", "")
+        reasons.append(f"symptom of alert {symptom_of.alert_id}: reached only through {down}, which is down")
     if flapping:
         until = clears_at(state, rules.flap_policy)
         reasons.append(f"flapping: held until stable, at the earliest {until.isoformat() if until else '?'}")
@@ -84,5 +110,6 @@ def decide(
         drop=any(w.mode == "drop" for w in windows),
         notify=not reasons,
         reasons=tuple(reasons),
+        symptom_of=symptom_of,
     )
     return decision, state

@@ -121,7 +121,9 @@ class RouteConfig(BaseModel):
             raise ValueError(f"group_by: {exc.matcher!r}: {exc.reason}") from None
         facts = [n for n in names if n.startswith("asset.")]
         if facts:
-            raise ValueError(f"group_by: {facts[0]!r}: asset facts are not read by the notification stage")
+            raise ValueError(
+                f"group_by: {facts[0]!r}: asset facts cannot group (a group keeps its alerts' own fields)"
+            )
         if len(set(names)) != len(names):
             raise ValueError("group_by: a field is named twice")
         return names

@@ -42,19 +42,20 @@ UPDATE alert_muting SET pending = false WHERE pending AND alert_id IN (SELECT al
 
 
 def muted_by(d: NotificationDecided) -> dict:
-    """What mutes the decided change: `{windows, silences, inhibitions, flapping}`."""
+    """What mutes the decided change: `{windows, silences, inhibitions, symptom_of, flapping}`."""
     return {
         "windows": list(d.suppressed_by),
         "silences": list(d.silenced_by),
         "inhibitions": [dict(x) for x in d.inhibited_by],
+        "symptom_of": dict(d.symptom_of) if d.symptom_of else None,
         "flapping": d.flapping,
     }
 
 
 def is_muted(d: NotificationDecided) -> bool:
-    """Held back by a window, a silence, an inhibition or flapping (a notified change that no route
-    matches is not muted)."""
-    return bool(d.suppressed_by or d.silenced_by or d.inhibited_by or d.flapping)
+    """Held back by a window, a silence, an inhibition, a down device it sits behind or flapping (a
+    notified change that no route matches is not muted)."""
+    return bool(d.suppressed_by or d.silenced_by or d.inhibited_by or d.symptom_of or d.flapping)
 
 
 class NotificationsProjection:

@@ -1,11 +1,11 @@
 """Notification decisions and delivery attempts on `ems.notifications` (one partition, `NotificationBatch`).
 
 The notification stage (agents/notify_worker.py) appends a `NotificationDecided` per alert change that
-calls for a notification (opened, reopened, a severity change; resolved, closed, expired), decided on
-the change's event time, BEFORE anything is sent: notified or muted (by which windows, silences,
-inhibitions, flapping), and one `Delivery` (idempotency key, receiver) per routed receiver. The sender
-(agents/notify_sender.py) appends a `NotificationAttempt` per try: delivered, retried (with the
-reason, tried again after a backoff) or failed (the reason; not tried again).
+calls for a notification (opened, reopened, a severity change; resolved, closed, expired), decided on the
+change's event time, BEFORE anything is sent: notified or muted (by which windows, silences, inhibitions,
+the down device it is a symptom of, flapping), and one `Delivery` (idempotency key, receiver) per routed
+receiver. The sender (agents/notify_sender.py) appends a `NotificationAttempt` per try: delivered, retried
+(with the reason, tried again after a backoff) or failed (the reason; not tried again).
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ class NotificationDecided(Record):
     silenced_by: list[Text(64)] = Field(default_factory=list, description="silence ids")
     inhibited_by: list[dict[str, str]] = Field(default_factory=list, description="[{rule_id, source_id}]")
     flapping: bool = False
+    symptom_of: dict[str, Text(512)] | None = Field(
+        None, description="{alert_id, asset_id, resource, event}: the down device's alert it is a symptom of"
+    )
     reasons: list[Text(4096)] = Field(default_factory=list)
     deliveries: list[Delivery] = Field(default_factory=list)
     flap: dict[str, Any] = Field(default_factory=dict, description="the alert's flap state after it")

@@ -6,10 +6,12 @@ nothing it had delivered before; five alerts of one group within group_wait arri
 call listing them, sent exactly once across a kill -9 of the stage after the group's decision; an
 unacknowledged critical alert on an escalating route notifies the mailbox of the user on call (step 1),
 then the webhook of the next user once ticks move the clock past the wait (step 2), while an acknowledged
-one stops after step 1; an
-alert muted by a short maintenance window is sent once when the clock passes the window's end. One
-pipeline for the module: the alert pipeline in one worker, the notification stage in another (the one
-killed); a replay rebuilding the notification read models.
+one stops after step 1; an alert muted by a short maintenance window is sent once when the clock
+passes the window's end; a router down with 20 devices behind it (from the asset registry) is ONE
+webhook call and 20 muted alerts naming the router's alert, notified again once it recovers; a window
+scoped by site and asset tag mutes the alert of the asset it names, decided and shown alike. One
+pipeline for the module: the alert pipeline and the asset registry in one worker, the notification
+stage in another (the one killed); a replay rebuilding the notification read models.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from aiosmtpd.controller import Controller
 from ems.agents.notify_worker import tick
 from ems.infra.process import free_port
 from ems.notify.messages import verify
+from ems.schemas.command import Command
+from ems.schemas.identity import asset_id_for
+from ems.schemas.observation import EventBody, Observation
 from tests.integration.harness import Pipeline, send, wait_for
 
 SECRET = "hook-secret-for-tests"
@@ -107,6 +112,7 @@ def setup(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
                 {"matchers": 'event="DiskFull"', "receivers": ["hook"], "group_by": ["event", "environment"]},
                 {"matchers": 'severity="critical"', "receivers": ["hook", "mail"], "continue": True},
                 {"matchers": [{"name": "resource", "op": "=~", "value": "core[0-9]"}], "receivers": ["chat"]},
+                {"matchers": 'resource=~"tn-.*"', "receivers": ["hook"]},  # every alert of the topology test
             ]
         ),
         notify_users=json.dumps(
@@ -131,7 +137,7 @@ def setup(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
         notify_max_attempts="100",
     )
     try:
-        pipeline.start_worker(stages="normalize,dedupe,projections,suppressions")
+        pipeline.start_worker(stages="normalize,dedupe,projections,suppressions,assets")
         pipeline.start("notify", "worker", "--stages", "notify")
         pipeline.start_api()
         yield pipeline, receiver, mailbox
@@ -234,7 +240,7 @@ def test_an_alert_a_silence_matches_is_not_sent_and_the_decision_names_the_silen
             "the muted alert in the list",
         )  # fmt: skip
         assert listed[0]["muted"] is True and listed[0]["muted_by"] == {
-            "windows": [], "silences": [silence_id], "inhibitions": [], "flapping": False
+            "windows": [], "silences": [silence_id], "inhibitions": [], "symptom_of": None, "flapping": False
         }  # fmt: skip
         unmuted = c.get("/api/v1/alerts", params={"muted": "false", "limit": 1000}).json()["alerts"]
         assert alert_id not in {a["alert_id"] for a in unmuted}
@@ -405,6 +411,126 @@ def test_an_alert_muted_by_a_window_is_notified_once_when_the_window_ends(setup:
     with pipeline.client() as c:
         row = c.get("/api/v1/alerts", params={"resource": "edge5"}).json()["alerts"][0]
     assert (row["muted"], row["muted_by"]["windows"]) == (False, [])
+
+
+def create(name: str, kind: str, links: tuple[str, ...] = (), **fields: object) -> Command:
+    deps = [{"type": "connected_to", "target": asset_id_for(f"tn:{x}")} for x in links]
+    args = {"name": name, "type": kind, "dependencies": deps, **fields}
+    return Command(name="asset.create", target=asset_id_for(f"tn:{name}"), actor="test", args=args)
+
+
+def unreachable(name: str, severity: str = "major", event: str = "Device Unreachable") -> dict:
+    """An event (by default `Device Unreachable`, a down event) on the asset `name`, for the native API."""
+    obs = Observation(
+        event_id=f"tn-{name}-{severity}",
+        source="nms",
+        asset_id=asset_id_for(f"tn:{name}"),
+        occurred_at=datetime.now(UTC),
+        body=EventBody(event=event, severity=severity, resource=name),
+    )
+    return obs.model_dump(mode="json")
+
+
+def test_a_router_down_with_20_devices_behind_it_is_one_notification_and_20_linked_symptoms(
+    setup: tuple,
+) -> None:
+    pipeline, receiver, _ = setup
+    devices = [f"tn-dev{i:02d}" for i in range(20)]
+    assets = [
+        create("tn-noc", "server", ("tn-core",), tags=["poller"]),
+        create("tn-core", "router"),
+        *[create(d, "server", ("tn-core",)) for d in devices],
+    ]
+    send(pipeline, "commands", assets)
+    ids = [c.target for c in assets]
+    counted = "SELECT count(*) FROM assets WHERE asset_id = ANY(%s)"
+    wait_for(lambda: pipeline.scalar(counted, (ids,)) == len(ids), 60, "the assets")
+
+    def alerts(c, **params) -> dict[str, dict]:
+        found = c.get("/api/v1/alerts", params={"limit": 1000, **params}).json()["alerts"]
+        return {a["resource"]: a for a in found if a["resource"].startswith("tn-")}
+
+    with pipeline.client() as c:
+        assert c.post("/api/v1/events", json=[unreachable("tn-core", "critical")]).status_code == 202
+        router = wait_for(lambda: alerts(c).get("tn-core"), 120, "the router's alert")["alert_id"]
+        wait_for(lambda: receiver.delivered(f"{router}:1:hook"), 60, "the router's webhook")
+        assert c.post("/api/v1/events", json=[unreachable(d) for d in devices]).status_code == 202
+        muted = wait_for(
+            lambda: len(found := alerts(c, muted="true")) == 20 and found, 120, "20 muted symptoms"
+        )
+        parent = {"alert_id": router, "asset_id": asset_id_for("tn:tn-core"), "resource": "tn-core"}
+        assert sorted(muted) == devices
+        assert sorted(alerts(c, **{"muted_by.symptom_of": f"~{router}"})) == devices  # the router's symptoms
+        for a in muted.values():
+            assert a["muted"] is True and a["muted_by"]["symptom_of"] == {
+                **parent,
+                "event": "Device Unreachable",
+            }
+            assert (a["muted_by"]["windows"], a["muted_by"]["inhibitions"]) == ([], [])
+        decision = notifications(pipeline, muted["tn-dev00"]["alert_id"])["decisions"][0]
+        assert (decision["notify"], decision["receivers"]) == (False, [])
+        assert decision["reasons"][0].startswith(f"symptom of alert {router}: reached only through tn-core")
+        # ONE webhook call: the router's (the symptoms' decisions came after it and queued nothing).
+        assert [r["key"] for r in receiver.got if r["path"] == "/hook" and "tn-" in r["body"].decode()] == [
+            f"{router}:1:hook"
+        ]
+
+        # The router recovers; a device's next change (major -> critical) is notified again.
+        assert c.post("/api/v1/events", json=[unreachable("tn-core", "normal")]).status_code == 202
+        wait_for(
+            lambda: [r for r in receiver.got if r["key"].startswith(router) and b'"resolved"' in r["body"]],
+            60,
+            "the router's resolved webhook",
+        )
+        dev = muted["tn-dev00"]["alert_id"]
+        assert c.post("/api/v1/events", json=[unreachable("tn-dev00", "critical")]).status_code == 202
+        wait_for(
+            lambda: [r for r in receiver.got if r["key"].startswith(f"{dev}:")], 60, "the device's webhook"
+        )
+        wait_for(lambda: not alerts(c)["tn-dev00"]["muted"], 60, "the device un-muted on the list")
+        assert len(alerts(c, muted="true")) == 19
+
+
+def test_a_window_scoped_by_site_and_asset_tag_mutes_the_alerts_of_those_assets(setup: tuple) -> None:
+    pipeline, receiver, _ = setup
+    assets = [
+        create("tn-lab1", "server", ("tn-noc",), location="tn-lab", tags=["tn-rack"]),
+        create("tn-lab2", "server", ("tn-noc",), location="tn-lab"),  # not the tag: not covered
+    ]
+    send(pipeline, "commands", assets)
+    counted = "SELECT count(*) FROM assets WHERE asset_id = ANY(%s)"
+    wait_for(lambda: pipeline.scalar(counted, ([a.target for a in assets],)) == 2, 60, "the assets")
+    now = datetime.now(UTC)
+    window = {
+        "title": "lab works",
+        "scope": {"sites": ["tn-lab"], "asset_tags": ["tn-rack"]},
+        "schedule": {
+            "start": (now - timedelta(minutes=1)).isoformat(),
+            "end": (now + timedelta(hours=1)).isoformat(),
+        },
+    }
+    with pipeline.client() as c:
+        created = c.post("/api/v1/maintenance-windows", params={"wait": 30}, json=window)
+        assert created.status_code == 200, created.text
+        window_id = created.json()["window"]["window_id"]
+        events = [unreachable(a, "critical", "HighCPU") for a in ("tn-lab1", "tn-lab2")]
+        assert c.post("/api/v1/events", json=events).status_code == 202
+
+        def decided() -> dict[str, dict] | None:
+            listed = c.get("/api/v1/alerts", params={"limit": 1000}).json()["alerts"]
+            found = [a for a in listed if a["resource"] in ("tn-lab1", "tn-lab2")]
+            return len(found) == 2 and all(a["muted_by"] for a in found) and {a["resource"]: a for a in found}
+
+        found = wait_for(decided, 120, "the two decisions")
+        assert found["tn-lab1"]["muted"] is True and found["tn-lab1"]["muted_by"]["windows"] == [window_id]
+        assert found["tn-lab2"]["muted"] is False
+        wait_for(
+            lambda: receiver.delivered(f"{found['tn-lab2']['alert_id']}:1:hook"), 60, "tn-lab2's webhook"
+        )
+        assert not [r for r in receiver.got if r["key"].startswith(found["tn-lab1"]["alert_id"])]
+        # The alert's detail, computed when read from the assets table, agrees.
+        detail = c.get(f"/api/v1/alerts/{found['tn-lab1']['alert_id']}").json()["muting"]
+        assert [w["window_id"] for w in detail["suppressed_by"]] == [window_id]
 
 
 def test_a_replay_rebuilds_the_notification_read_models_identically(setup: tuple) -> None:

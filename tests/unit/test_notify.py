@@ -262,5 +262,6 @@ def test_the_latest_decision_marks_the_alert_muted_by_what_in_any_order() -> Non
         "windows": [],
         "silences": ["sil_x"],
         "inhibitions": [],
+        "symptom_of": None,
         "flapping": False,
     }
