@@ -21,7 +21,8 @@ Protocol:
    dead-lettered with the reason (the API checked it against the read model, so a refusal means it
    lost a race, e.g. two transitions at once). The commands a change decided for other stages (a
    scheduled change's maintenance window, agents/change_window.py) are appended to `ems.commands` and
-   delivered first; then the changes go out as one record. A crash between the two makes the same
+   delivered first; then the changes go out as one record (several past `SPLIT_BYTES`, each cut
+   between input records and carrying the positions as of its cut). A crash between the two makes the same
    commands again after the restart, with the same ids, which the suppression stage applies once.
 3. A redelivered record (after a crash) is below the recorded position and skipped, so a restart
    repeats no change and no SLA warning; auto tickets have ids derived from their incidents (alerts).
@@ -55,6 +56,10 @@ from ems.streams.one_instance import OneInstanceStage
 
 log = logging.getLogger(__name__)
 POSITIONS_EVERY = 5000  # commands of other domains after which a record carries the positions alone
+# A batch's changes go out in more than one record once they pass this many encoded bytes (a burst of
+# ticket commands would otherwise pass the producer's 4 MiB request limit and stop the stage for good);
+# each record is cut between input records, so its positions cover exactly the changes before it.
+SPLIT_BYTES = 1024 * 1024
 
 
 async def read_batches(settings: Settings) -> list[TicketBatch]:
@@ -149,15 +154,28 @@ class TicketsWorker(OneInstanceStage):
             self.source_topic: self._alerts if self.from_alerts else self._incidents,
         }
         # Asset snapshots first: an alert of the same batch is judged with its asset's latest.
+        size = 0
         for tp in sorted(batch, key=lambda tp: (tp.topic != self.assets_topic, tp.partition)):
             for msg in batch[tp]:
                 made = await guarded(self.stage, msg, dead, lambda m=msg, w=work[tp.topic]: w(m, dead))
                 changes.extend(made or [])
+                size += sum(len(encode(change)) for change in made or ())
+                if size >= SPLIT_BYTES:  # the positions now cover exactly the records these came from
+                    await self._publish(producer, changes)
+                    changes, size = [], 0
         self._unpublished += sum(len(m) for m in batch.values())
+        await self._publish(producer, changes, force=False)
+
+    async def _publish(
+        self, producer: AIOKafkaProducer, changes: list[TicketChanged], force: bool = True
+    ) -> None:
+        """The commands decided for other stages, delivered first, then one `TicketBatch` of `changes`
+        with the positions as of now (unless nothing changed and positions are not due: `force`)."""
         for command in self._outgoing:  # delivered before the batch that records their cause
             sent = await producer.send(self.commands_topic, value=encode(command), key=command.key.encode())
             await sent
-        if changes or self._unpublished >= POSITIONS_EVERY:
+        self._outgoing = []
+        if force or changes or self._unpublished >= POSITIONS_EVERY:
             record = self.desk.batch(changes)
             await self.emit(
                 producer, self.tickets_topic, encode(record), key=record.key.encode(), partition=0

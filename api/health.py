@@ -57,6 +57,10 @@ async def health_report(checks: dict[str, Check], timeout: float = 2.0) -> dict[
     return dict(zip(checks, results, strict=True))
 
 
+# what /health shows of each live instance (restarts: of the stage inside its process, after a failure)
+INSTANCE_FIELDS = ("instance", "state", "reason", "lag", "records", "dead_letters", "restarts")
+
+
 def judge_stages(
     seen: Mapping[str, float], instances: list[dict[str, Any]], now: float, settings: Settings
 ) -> tuple[dict[str, Any], list[str]]:
@@ -83,7 +87,7 @@ def judge_stages(
             "ok": not found,
             "kinds": sorted({kind for kind, _ in found}),
             "instances": [
-                {k: inst.get(k) for k in ("instance", "state", "reason", "lag", "records", "dead_letters")}
+                {k: inst.get(k) for k in INSTANCE_FIELDS}
                 | {"last_progress_s": _age(inst.get("last_progress"), now)}
                 for inst in live
             ],

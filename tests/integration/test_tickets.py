@@ -385,3 +385,35 @@ def test_the_ticker_drives_the_sla_sweep_of_a_quiet_ticket(servers, tmp_path) ->
         assert breached == opened + timedelta(minutes=15)
     finally:
         pipeline.stop_all()
+
+
+def test_a_burst_of_commands_on_large_tickets_goes_out_in_records_under_the_request_limit(
+    pipeline: Pipeline,
+) -> None:
+    """40 tickets of 12 kB and 400 short comments on them, fetched as one batch (about 0.6 MB of
+    commands): every change carries its whole ticket, about 5.5 MB of changes, past the producer's
+    4 MiB request limit as one record (the stage then failed on every restart). They go out as several
+    records, each cut between commands; every change is projected, nothing dead-lettered."""
+
+    def command(action: str, i: int, **args) -> Command:
+        return Command(name=f"ticket.{action}", target=f"tkt_burst{i:02d}", actor="ops", args=args)
+
+    creates = [command("create", i, title=f"burst {i}", description="x" * 12_000) for i in range(40)]
+    comments = [command("comment", n % 40, text=f"note {n}") for n in range(400)]
+    pipeline.start_worker(stages="projections")
+    send(pipeline, "commands", creates + comments)  # all waiting before the stage starts: one fetch
+    pipeline.start("tickets", "worker", "--stages", "tickets")
+    pipeline.start_api()
+
+    def projected() -> int:
+        burst = "FROM tickets WHERE starts_with(ticket_id, 'tkt_burst')"
+        rows = pipeline.query(f"SELECT sum(comments) AS n {burst}")
+        return rows[0]["n"] or 0
+
+    wait_for(lambda: projected() == 400, 180, "the 400 comments of the burst projected")
+    counts = pipeline.query("SELECT comments FROM tickets WHERE starts_with(ticket_id, 'tkt_burst')")
+    assert sorted(r["comments"] for r in counts) == [10] * 40
+    assert [d for d in dead_letters(pipeline) if d.stage == "tickets"] == []
+    with pipeline.client() as c:  # never paused by a record over the limit (it was, then retried)
+        instances = c.get("/health").json()["stages"]["tickets"]["instances"]
+    assert [i["restarts"] for i in instances] == [0], instances
