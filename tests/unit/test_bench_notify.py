@@ -1,0 +1,76 @@
+"""The notification benchmark's pure parts at a tiny size: the timed passes decide what the notification
+core decides without the harness, the silences and windows are all accepted and mute some changes, the
+figures are consistent; and the latency run's plan opens every alert before changing it."""
+
+from __future__ import annotations
+
+from ems.bench.notify_cost import (
+    alert_changes,
+    decide_pass,
+    step_pass,
+    suppressed_notifier,
+    suppression_cost,
+)
+from ems.bench.notify_latency import posts, quantiles
+from ems.noise.decide import decide
+from ems.noise.matchers import alert_fields
+
+
+def test_the_timed_decide_pass_decides_as_decide_alone() -> None:
+    stream = alert_changes(40)
+    notifier = suppressed_notifier(12, 10)
+    assert (len(notifier.suppressions.silences), len(notifier.suppressions.windows)) == (12, 10)
+    timed = decide_pass(notifier, stream)
+    flap: dict = {}
+    plain = []
+    for change in stream:
+        alert_id = change.alert.alert_id
+        decision, flap[alert_id] = decide(
+            alert_fields(change.alert),
+            change.transitions[-1].at,
+            notifier.rules(None),
+            flap=flap.get(alert_id),
+        )
+        plain.append(decision)
+    assert timed.results == plain
+    assert len(timed.micros) == 40 and timed.micros == sorted(timed.micros)
+    muted = [d for d in plain if not d.notify]
+    assert muted and len(muted) < len(plain)  # the rules mute some changes, not all
+    assert any(d.silenced_by for d in muted) and any(d.suppressed_by for d in muted)
+
+
+def test_the_timed_step_pass_makes_the_records_the_stage_core_makes() -> None:
+    stream = alert_changes(40)
+    timed = step_pass(suppressed_notifier(12, 10), stream)
+    untimed = suppressed_notifier(12, 10)
+    assert [[d.model_dump() for d in r] for r in timed.results] == [
+        [d.model_dump() for d in untimed.step(c)] for c in stream
+    ]
+    decided = decide_pass(suppressed_notifier(12, 10), stream).results
+    assert [r[-1].notify for r in timed.results] == [d.notify for d in decided]
+
+
+def test_the_cost_figures_compare_the_loaded_rules_with_none() -> None:
+    figures = suppression_cost(changes=30, silences=12, windows=10)
+    assert (figures["changes"], figures["silences"], figures["windows"]) == (30, 12, 10)
+    for name in ("decide", "step"):
+        part = figures[name]
+        base_notified, loaded_notified = part["notified"]
+        assert base_notified == 30 and 0 < loaded_notified < 30  # no rules mute nothing
+        for side in ("baseline", "loaded"):
+            s = part[side]
+            assert 0 < s["p50_us"] <= s["p99_us"] and s["per_s"] > 0
+        assert part["ratio_p50"] > 0
+    assert figures["rules_build_ms"] > 0
+
+
+def test_the_latency_plan_opens_each_alert_before_turning_it_critical_once() -> None:
+    plan = posts(200, "r", lag=10)
+    assert len(plan) == len(set(plan)) == 200
+    seen: set[str] = set()
+    for resource, severity in plan:
+        assert (severity == "critical") == (resource in seen)
+        seen.add(resource)
+    assert sum(s == "critical" for _, s in plan) == 95
+    assert quantiles([3.0, 1.0, 2.0]) == {"p50_ms": 2.0, "p95_ms": 3.0, "p99_ms": 3.0, "max_ms": 3.0}
+    assert quantiles([]) == {}
