@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     figures: dict[str, Any] = {}
     if args.only != "latency":
+        load = round(os.getloadavg()[0], 1)
         figures["suppression_cost"] = suppression_cost(args.changes, args.silences, args.windows)
+        figures["suppression_cost"]["load_before"] = load
     if args.only != "cost":
         figures["latency"] = latency(args)
     print(json.dumps(figures, indent=1) if args.json else "\n".join(lines(figures)))
@@ -126,7 +128,7 @@ def lines(figures: dict[str, Any]) -> list[str]:
     if cost := figures.get("suppression_cost"):
         out.append(
             f"# suppression cost: {cost['changes']} alert changes, {cost['silences']} active silences, "
-            f"{cost['windows']} windows vs none (µs per change)"
+            f"{cost['windows']} windows vs none (µs per change), load {cost['load_before']}"
         )
         for name in ("decide", "step"):
             part = cost[name]
@@ -146,12 +148,13 @@ def lines(figures: dict[str, Any]) -> list[str]:
         )
         for label, key in (
             ("notified", "notify_latency"),
-            ("projected", "projected_latency"),
+            ("row written", "projected_latency"),
+            ("notified-row", "notified_after_projected"),
             ("API answer", "api_answer"),
         ):
             q = lat[key]
             out.append(
-                f"{label:10} p50/p95/p99/max {q.get('p50_ms')} / {q.get('p95_ms')} / {q.get('p99_ms')} / "
+                f"{label:12} p50/p95/p99/max {q.get('p50_ms')} / {q.get('p95_ms')} / {q.get('p99_ms')} / "
                 f"{q.get('max_ms')} ms"
             )
         out.append(

@@ -172,6 +172,7 @@ async def measure(
     await asyncio.sleep(1)  # a repeat arriving just after the last would still be counted
     notify = [(receiver.arrived[p] - sent.at[p]) * 1000 for p in expected if p in receiver.arrived]
     baseline = [(rows[p] - sent.at[p]) * 1000 for p in expected if p in rows]
+    share = [(receiver.arrived[p] - rows[p]) * 1000 for p in expected if p in rows and p in receiver.arrived]
     missing = len(expected - set(receiver.arrived))
     return {
         "posts": len(plan),
@@ -184,6 +185,7 @@ async def measure(
         "unexpected": len(receiver.unexpected),
         "notify_latency": quantiles(notify),
         "projected_latency": quantiles(baseline),
+        "notified_after_projected": quantiles(share),
         "api_answer": quantiles(sent.answered_ms),
         "ok": not (sent.errors or missing or receiver.repeated or receiver.unexpected),
     }
