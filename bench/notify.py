@@ -135,12 +135,13 @@ def lines(figures: dict[str, Any]) -> list[str]:
             for label in ("baseline", "loaded"):
                 s = part[label]
                 out.append(
-                    f"{name:6} {label:8} p50/p99 {s['p50_us']:8.1f} / {s['p99_us']:8.1f} µs  "
-                    f"{s['per_s']:7} decisions/s"
+                    f"{name:6} {label:8} CPU p50/p99 {s['cpu_p50_us']:8.1f} / {s['cpu_p99_us']:8.1f} µs "
+                    f"{s['per_cpu_s']:7} decisions per CPU-second | wall p50/p99 {s['wall_p50_us']:.1f} / "
+                    f"{s['wall_p99_us']:.1f} µs"
                 )
             base, loaded = part["notified"]
-            out.append(f"{name:6} ratio p50 {part['ratio_p50']}  notified {base} vs {loaded}")
-        out.append(f"rules rebuilt after a suppression change: {cost['rules_build_ms']} ms")
+            out.append(f"{name:6} CPU ratio p50 {part['cpu_ratio_p50']}  notified {base} vs {loaded}")
+        out.append(f"rules rebuilt after a suppression change: {cost['rules_build_cpu_ms']} ms CPU")
     if lat := figures.get("latency"):
         out.append(
             f"# decision latency: {lat['posts']} alert changes at {lat['per_minute']}/min over "

@@ -33,7 +33,7 @@ def test_the_timed_decide_pass_decides_as_decide_alone() -> None:
         )
         plain.append(decision)
     assert timed.results == plain
-    assert len(timed.micros) == 40 and timed.micros == sorted(timed.micros)
+    assert len(timed.cpu) == len(timed.wall) == 40 and timed.cpu == sorted(timed.cpu)
     muted = [d for d in plain if not d.notify]
     assert muted and len(muted) < len(plain)  # the rules mute some changes, not all
     assert any(d.silenced_by for d in muted) and any(d.suppressed_by for d in muted)
@@ -59,9 +59,10 @@ def test_the_cost_figures_compare_the_loaded_rules_with_none() -> None:
         assert base_notified == 30 and 0 < loaded_notified < 30  # no rules mute nothing
         for side in ("baseline", "loaded"):
             s = part[side]
-            assert 0 < s["p50_us"] <= s["p99_us"] and s["per_s"] > 0
-        assert part["ratio_p50"] > 0
-    assert figures["rules_build_ms"] > 0
+            assert 0 < s["cpu_p50_us"] <= s["cpu_p99_us"] and s["per_cpu_s"] > 0
+            assert 0 < s["wall_p50_us"] <= s["wall_p99_us"]
+        assert part["cpu_ratio_p50"] > 0
+    assert figures["rules_build_cpu_ms"] > 0
 
 
 def test_the_latency_plan_opens_each_alert_before_turning_it_critical_once() -> None:
