@@ -29,6 +29,7 @@ from ems.bench.notify_cost import suppression_cost
 from ems.bench.notify_latency import SOURCE, Receiver, install_trigger, measure, serve
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
+from ems.settings import Settings
 
 STAGES = ("normalize,dedupe,projections,suppressions", "notify")
 
@@ -78,26 +79,26 @@ def run(server_env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
         "EMS_NOTIFY_ROUTES": json.dumps([{"matchers": f'source="{SOURCE}"', "receivers": ["hook"]}]),
     }
     headers = auth_headers(admin_key(env))  # runs the migrations
-    dsn, schema = env["EMS_DATABASE_URL"], env["EMS_READ_MODEL_SCHEMA"]
-    install_trigger(dsn, schema)
+    settings = Settings.of_env(env)
+    install_trigger(settings.database_url.get_secret_value(), settings.read_model_schema)
     procs = [spawn_ems(["worker", "--stages", s], env, logs / f"worker{i}.log") for i, s in enumerate(STAGES)]
     procs.append(spawn_ems(["api"], env, logs / "api.log"))
     try:
-        figures = asyncio.run(_measure(f"http://127.0.0.1:{port}", headers, hook_port, dsn, schema, args))
+        figures = asyncio.run(_measure(f"http://127.0.0.1:{port}", headers, hook_port, settings, args))
         return figures | {"logs": str(logs)}
     finally:
         stop_processes(procs)
 
 
 async def _measure(
-    api: str, headers: dict, hook_port: int, dsn: str, schema: str, args: argparse.Namespace
+    api: str, headers: dict, hook_port: int, settings: Settings, args: argparse.Namespace
 ) -> dict[str, Any]:
     receiver = Receiver()
     runner = await serve(receiver, hook_port)
     try:
         await warm_up(api, headers, receiver)
         load = round(os.getloadavg()[0], 1)  # the 1-minute average before posting
-        figures = await measure(api, headers, receiver, dsn, schema, args.rate, args.seconds)
+        figures = await measure(api, headers, receiver, settings, args.rate, args.seconds)
         return figures | {"load_before": load}
     finally:
         await runner.cleanup()
@@ -156,6 +157,12 @@ def lines(figures: dict[str, Any]) -> list[str]:
             q = lat[key]
             out.append(
                 f"{label:12} p50/p95/p99/max {q.get('p50_ms')} / {q.get('p95_ms')} / {q.get('p99_ms')} / "
+                f"{q.get('max_ms')} ms"
+            )
+        out.append("# where it went, per change (Kafka record timestamps):")
+        for label, q in lat["hops"].items():
+            out.append(
+                f"{label:24} p50/p95/p99/max {q.get('p50_ms')} / {q.get('p95_ms')} / {q.get('p99_ms')} / "
                 f"{q.get('max_ms')} ms"
             )
         out.append(

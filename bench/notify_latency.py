@@ -4,7 +4,8 @@ steady rate, the notification stage routing every one to a webhook receiver in t
 Latency of a change = the receiver's arrival time of its webhook − the time its post was sent. The
 baseline in the same run is the time the same change reached the `alerts` read model (a bench-only
 trigger stamps the row as it is written, as `make bench` does), so the notification stage's share (the
-`ems.alerts` record → decision → `ems.notifications` → sender → HTTP) is the difference.
+`ems.alerts` record → decision → `ems.notifications` → sender → HTTP) is the difference. The hops of
+each change are split at the Kafka timestamps of its `ems.alerts` and `ems.notifications` records.
 
 Every post is a change the route notifies: a new alert opening (major), or, for one post in two, an
 alert opened earlier turning critical. The receiver counts each notification key; a missing, an
@@ -23,6 +24,12 @@ import aiohttp
 import orjson
 import psycopg
 from aiohttp import web
+
+from ems.schemas.alert import AlertChangedBatch
+from ems.schemas.notification import NotificationBatch
+from ems.settings import Settings
+from ems.streams.codecs import DecodeError, decode
+from ems.streams.kafka import read_to_end
 
 PROJECTED_TRIGGER = """
 CREATE TABLE IF NOT EXISTS bench_projected (
@@ -151,12 +158,13 @@ def quantiles(values: list[float]) -> dict[str, float]:
 
 
 async def measure(
-    api: str, headers: dict, receiver: Receiver, dsn: str, schema: str, per_minute: float, seconds: float,
+    api: str, headers: dict, receiver: Receiver, settings: Settings, per_minute: float, seconds: float,
     drain: float = 60,
 ) -> dict[str, Any]:  # fmt: skip
     """Post for `seconds` at `per_minute`, wait (up to `drain` s) for every notification and row, and
     return the figures; `ok` is False when a delivery is missing, unexpected or repeated."""
     run = f"nb{int(time.time()) % 10**6}"
+    dsn, schema = settings.database_url.get_secret_value(), settings.read_model_schema
     plan = posts(max(1, round(per_minute * seconds / 60)), run)
     began = time.perf_counter()
     sent = await post_paced(api, headers, plan, per_minute / 60)
@@ -174,6 +182,7 @@ async def measure(
     baseline = [(rows[p] - sent.at[p]) * 1000 for p in expected if p in rows]
     share = [(receiver.arrived[p] - rows[p]) * 1000 for p in expected if p in rows and p in receiver.arrived]
     missing = len(expected - set(receiver.arrived))
+    times = await record_times(settings, run)
     return {
         "posts": len(plan),
         "post_errors": dict(sent.errors),
@@ -188,4 +197,42 @@ async def measure(
         "notified_after_projected": quantiles(share),
         "api_answer": quantiles(sent.answered_ms),
         "ok": not (sent.errors or missing or receiver.repeated or receiver.unexpected),
+        "hops": hops(sent.at, times["alert_record"], times["decision_record"], receiver.arrived),
+    }
+
+
+async def record_times(settings: Settings, run: str) -> dict[str, dict[tuple[str, str], float]]:
+    """Per (resource, severity) of the run: the Kafka timestamps (Unix s) of the `ems.alerts` record
+    carrying its change (the dedupe stage's output) and of the `ems.notifications` record carrying its
+    decision (the notification stage's output)."""
+    out: dict[str, dict[tuple[str, str], float]] = {"alert_record": {}, "decision_record": {}}
+    prefix = f"{run}-"
+    async for msg in read_to_end(settings.kafka_bootstrap, settings.topic("alerts")):
+        try:
+            changes = decode(msg.value, AlertChangedBatch).changes
+        except DecodeError:
+            continue
+        for c in changes:
+            if c.alert.resource.startswith(prefix):
+                out["alert_record"].setdefault((c.alert.resource, c.alert.severity), msg.timestamp / 1000)
+    async for msg in read_to_end(settings.kafka_bootstrap, settings.topic("notifications")):
+        try:
+            decisions = decode(msg.value, NotificationBatch).decisions
+        except DecodeError:  # the sender's attempts
+            continue
+        for d in decisions:
+            resource, severity = d.alert.get("resource", ""), d.alert.get("severity", "")
+            if resource.startswith(prefix):
+                out["decision_record"].setdefault((resource, severity), msg.timestamp / 1000)
+    return out
+
+
+def hops(sent: dict, alert: dict, decision: dict, arrived: dict) -> dict[str, dict[str, float]]:
+    """Where each change's latency went: post sent → alert record (API, normalize, dedupe) → decision
+    record (the notification stage) → webhook arrival (the sender and the HTTP call)."""
+    both = [k for k in sent if k in alert and k in decision and k in arrived]
+    return {
+        "post_to_alert_record": quantiles([(alert[k] - sent[k]) * 1000 for k in both]),
+        "alert_record_to_decision": quantiles([(decision[k] - alert[k]) * 1000 for k in both]),
+        "decision_to_arrival": quantiles([(arrived[k] - decision[k]) * 1000 for k in both]),
     }

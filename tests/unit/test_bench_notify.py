@@ -11,7 +11,7 @@ from ems.bench.notify_cost import (
     suppressed_notifier,
     suppression_cost,
 )
-from ems.bench.notify_latency import posts, quantiles
+from ems.bench.notify_latency import hops, posts, quantiles
 from ems.noise.decide import decide
 from ems.noise.matchers import alert_fields
 
@@ -75,3 +75,10 @@ def test_the_latency_plan_opens_each_alert_before_turning_it_critical_once() -> 
     assert sum(s == "critical" for _, s in plan) == 95
     assert quantiles([3.0, 1.0, 2.0]) == {"p50_ms": 2.0, "p95_ms": 3.0, "p99_ms": 3.0, "max_ms": 3.0}
     assert quantiles([]) == {}
+
+
+def test_the_hops_split_each_change_s_latency_at_its_records() -> None:
+    key, late = ("r-1", "major"), ("r-2", "major")  # the second has no decision record: left out
+    split = hops({key: 10.0, late: 10.0}, {key: 10.05, late: 10.1}, {key: 10.06}, {key: 10.1, late: 11.0})
+    assert [round(q["p50_ms"]) for q in split.values()] == [50, 10, 40]
+    assert all(q["max_ms"] == q["p50_ms"] for q in split.values())
