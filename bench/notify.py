@@ -167,7 +167,8 @@ def lines(figures: dict[str, Any]) -> list[str]:
             )
         out.append(
             f"received {lat['notified']} of {lat['posts']}: missing {lat['missing']}, repeated "
-            f"{lat['repeated']}, unexpected {lat['unexpected']}, post errors {lat['post_errors'] or 0} "
+            f"{lat['repeated']}, unexpected {lat['unexpected']}, post errors {lat['post_errors'] or 0}, "
+            f"rows missing {lat['rows_missing']} "
             f"-> {'ok' if lat['ok'] else 'FAILED'}"
         )
     return out

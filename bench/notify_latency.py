@@ -173,7 +173,7 @@ async def measure(
     deadline = time.monotonic() + drain
     rows: dict[tuple[str, str], float] = {}
     while time.monotonic() < deadline:
-        rows = projected(dsn, schema, run)
+        rows = await asyncio.to_thread(projected, dsn, schema, run)  # the receiver keeps the loop
         if expected <= set(receiver.arrived) and expected <= set(rows):
             break
         await asyncio.sleep(0.25)
@@ -190,6 +190,7 @@ async def measure(
         "per_minute": round(len(plan) / posting * 60),
         "notified": len(notify),
         "missing": missing,
+        "rows_missing": len(expected - set(rows)),
         "repeated": len(receiver.repeated),
         "unexpected": len(receiver.unexpected),
         "notify_latency": quantiles(notify),
