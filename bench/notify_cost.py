@@ -164,16 +164,23 @@ def timed(calls: Sequence[Callable[[], Any]]) -> Timed:
 
 
 def decide_pass(notifier: Notifier, changes: Sequence[AlertChanged]) -> Timed:
-    """`decide` for each change as `Notifier.on_change` calls it (fields, the event time of its last
-    transition, the tenant's rules, the alert's flap state), the flap state kept between changes."""
+    """`decide` for each change as `Notifier.on_change` calls it (the alert's fields and its asset's
+    facts, the event time of its last transition, the tenant's rules, the alert's flap state, the down
+    device it sits behind: none here, no asset registry), the flap state kept between changes."""
     flap: dict[str, Any] = {}
 
     def call(change: AlertChanged) -> Callable[[], Decision]:
-        fields, at, rules = alert_fields(change.alert), change.transitions[-1].at, notifier.rules(None)
+        alert = change.alert
+        fields = alert_fields(alert, notifier.dependencies.facts(alert.asset_id))
+        at, rules, symptom_of = (
+            change.transitions[-1].at,
+            notifier.rules(None),
+            notifier.dependencies.symptom_of(fields),
+        )
 
         def run() -> Decision:
-            decision, flap[change.alert.alert_id] = decide(
-                fields, at, rules, flap=flap.get(change.alert.alert_id)
+            decision, flap[alert.alert_id] = decide(
+                fields, at, rules, flap=flap.get(alert.alert_id), symptom_of=symptom_of
             )
             return decision
 

@@ -26,7 +26,7 @@ def test_the_timed_decide_pass_decides_as_decide_alone() -> None:
     for change in stream:
         alert_id = change.alert.alert_id
         decision, flap[alert_id] = decide(
-            alert_fields(change.alert),
+            alert_fields(change.alert),  # no asset registry here: no facts, no down device
             change.transitions[-1].at,
             notifier.rules(None),
             flap=flap.get(alert_id),
