@@ -19,6 +19,7 @@ import httpx
 
 from ems.bench.api_ready import wait_ready
 from ems.bench.auth import UNLIMITED, admin_key, auth_headers
+from ems.bench.stack import started_stack
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
 
@@ -59,14 +60,10 @@ def measure(api: str, requests: int, headers: dict[str, str]) -> dict[str, list[
 
 
 def main(requests: int = 300) -> None:
-    if os.environ.get("EMS_BENCH_STACK") == "embedded":
-        from ems.infra.embedded import EmbeddedStack as Stack
-    else:
-        from ems.infra.servers import RealStack as Stack
     logs = Path(tempfile.mkdtemp(prefix="ems-bench-formats-"))
     name = "bf" + uuid.uuid4().hex[:8]
     port = free_port()
-    with Stack() as stack:
+    with started_stack() as stack:
         env = {**os.environ, **stack.env(), "EMS_TOPIC_PREFIX": name, "EMS_APP_ID": name}
         env |= {"EMS_READ_MODEL_SCHEMA": name, "EMS_API_PORT": str(port), "EMS_WORKER_WEB_PORT": "0"}
         env |= UNLIMITED

@@ -29,6 +29,7 @@ import psycopg
 from ems.bench.alerta_stream import AlertaAlert, Post, alerta_state, mismatches, shares, stream
 from ems.bench.api_ready import wait_ready
 from ems.bench.auth import UNLIMITED, admin_key, auth_headers
+from ems.bench.stack import on_servers
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
 
@@ -209,14 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-workers", default="1,2", help="comma-separated process counts to measure")
     parser.add_argument("--external", action="store_true", help="use the EMS_* servers, start none")
     args = parser.parse_args(argv)
-    if args.external:
-        return run(dict(os.environ), args)
-    if os.environ.get("EMS_BENCH_STACK") == "embedded":  # what `ems demo` runs on
-        from ems.infra.embedded import EmbeddedStack as Stack
-    else:
-        from ems.infra.servers import RealStack as Stack
-    with Stack() as stack:
-        return run({**os.environ, **stack.env()}, args)
+    return on_servers(args.external, lambda env: run(env, args))
 
 
 def run(server_env: dict[str, str], args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ import httpx
 from ems.bench.auth import UNLIMITED, admin_key, auth_headers
 from ems.bench.notify_cost import suppression_cost
 from ems.bench.notify_latency import SOURCE, Receiver, install_trigger, measure, serve
+from ems.bench.stack import on_servers
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
 from ems.settings import Settings
@@ -57,14 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def latency(args: argparse.Namespace) -> dict[str, Any]:
-    if args.external:
-        return run(dict(os.environ), args)
-    if os.environ.get("EMS_BENCH_STACK") == "embedded":  # what `ems demo` runs on
-        from ems.infra.embedded import EmbeddedStack as Stack
-    else:
-        from ems.infra.servers import RealStack as Stack
-    with Stack() as stack:
-        return run({**os.environ, **stack.env()}, args)
+    return on_servers(args.external, lambda env: run(env, args))
 
 
 def run(server_env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
