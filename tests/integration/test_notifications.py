@@ -9,9 +9,14 @@ then the webhook of the next user once ticks move the clock past the wait (step 
 one stops after step 1; an alert muted by a short maintenance window is sent once when the clock
 passes the window's end; a router down with 20 devices behind it (from the asset registry) is ONE
 webhook call and 20 muted alerts naming the router's alert, notified again once it recovers; a window
-scoped by site and asset tag mutes the alert of the asset it names, decided and shown alike. One
-pipeline for the module: the alert pipeline and the asset registry in one worker, the notification
-stage in another (the one killed); a replay rebuilding the notification read models.
+scoped by site and asset tag mutes the alert of the asset it names, decided and shown alike; a weekly
+Europe/Berlin window across the October clock change mutes the alerts whose event times fall in it at
+the right UTC instants, notifies those just outside and surfaces the muted ones at its UTC end; an
+inhibition chain (power -> router -> host, equal environment) mutes the router and the host, and once
+the power alert clears the router's next change is notified; an alert flapping is held, then notified
+once when stable for 30 min of event time, the flag cleared. One pipeline for the module: the alert
+pipeline and the asset registry in one worker, the notification stage in another (the one killed); a
+replay rebuilding the notification read models.
 """
 
 from __future__ import annotations
@@ -113,8 +118,25 @@ def setup(servers: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
                 {"matchers": 'severity="critical"', "receivers": ["hook", "mail"], "continue": True},
                 {"matchers": [{"name": "resource", "op": "=~", "value": "core[0-9]"}], "receivers": ["chat"]},
                 {"matchers": 'resource=~"tn-.*"', "receivers": ["hook"]},  # every alert of the topology test
+                {"matchers": 'resource=~"nc-.*"', "receivers": ["hook"]},  # the DST, chain and flapping tests
             ]
         ),
+        notify_inhibit_rules=json.dumps(
+            [  # a chain: power -> router -> host, within one environment
+                {
+                    "id": "power-router",
+                    "source": 'event="NcPower"',
+                    "target": 'event="NcRouter"',
+                    "equal": ["environment"],
+                },
+                {
+                    "id": "router-host",
+                    "source": 'event="NcRouter"',
+                    "target": 'event="NcHost"',
+                    "equal": ["environment"],
+                },
+            ]
+        ),  # fmt: skip
         notify_users=json.dumps(
             [{"name": "ann", "receivers": ["mail"]}, {"name": "ben", "receivers": ["hook"]}]
         ),
@@ -531,6 +553,197 @@ def test_a_window_scoped_by_site_and_asset_tag_mutes_the_alerts_of_those_assets(
         # The alert's detail, computed when read from the assets table, agrees.
         detail = c.get(f"/api/v1/alerts/{found['tn-lab1']['alert_id']}").json()["muting"]
         assert [w["window_id"] for w in detail["suppressed_by"]] == [window_id]
+
+
+def at_time(
+    resource: str, severity: str, at: datetime, event: str = "NcDown", env: str = "production"
+) -> dict:
+    """An event on `resource` at the event time `at` (timeout 0: the alert never expires), for the API."""
+    obs = Observation(
+        event_id=f"{resource}-{severity}-{int(at.timestamp())}",
+        source="nms",
+        occurred_at=at,
+        body=EventBody(event=event, severity=severity, resource=resource, environment=env, timeout=0),
+    )
+    return obs.model_dump(mode="json")
+
+
+def alert_ids(pipeline: Pipeline, resources: list[str]) -> dict[str, str]:
+    """The ids of the alerts on `resources` (each resource has one), once all exist."""
+    with pipeline.client() as c:
+
+        def found() -> dict[str, str] | None:
+            listed = c.get("/api/v1/alerts", params={"limit": 1000}).json()["alerts"]
+            ids = {a["resource"]: a["alert_id"] for a in listed if a["resource"] in resources}
+            return len(ids) == len(resources) and ids
+
+        return wait_for(found, 120, f"the alerts on {', '.join(resources)}")
+
+
+def decisions_of(pipeline: Pipeline, alert_id: str, count: int) -> list[dict]:
+    return wait_for(
+        lambda: len(d := notifications(pipeline, alert_id)["decisions"]) >= count and d, 60, "the decisions"
+    )
+
+
+def test_a_weekly_window_across_the_berlin_clock_change_mutes_at_the_right_utc_instants(setup: tuple) -> None:
+    """Sundays 02:00-04:00 Europe/Berlin: 00:00-03:00 UTC on 25 October 2026 (fall back, 3 h), 01:00-03:00
+    UTC the next Sunday. Decided on each alert's event time (long past for the stage's clock): the alerts
+    inside are muted by the window, those just outside notified, and the muted ones surface at the end."""
+    pipeline, receiver, _ = setup
+    window = {
+        "title": "weekly works",
+        "scope": {"matchers": [{"name": "resource", "op": "=~", "value": "nc-dst.*"}]},
+        "schedule": {
+            "frequency": "weekly",
+            "weekdays": ["sun"],
+            "hours": "02:00-04:00",
+            "timezone": "Europe/Berlin",
+        },
+    }
+    with pipeline.client() as c:
+        created = c.post("/api/v1/maintenance-windows", params={"wait": 30}, json=window)
+        assert created.status_code == 200, created.text
+        window_id = created.json()["window"]["window_id"]
+        inside = {  # local time, and UTC + 1 or 2 would say outside for two of them
+            "nc-dst-a": "2026-10-25T00:15:00+00:00",  # 02:15 CEST, the first pass of the repeated hour
+            "nc-dst-b": "2026-10-25T02:30:00+00:00",  # 03:30 CET, in the window's third hour that day
+            "nc-dst-d": "2026-11-01T02:30:00+00:00",  # 03:30 CET the next Sunday
+        }
+        outside = {
+            "nc-dst-c": "2026-11-01T00:30:00+00:00",  # 01:30 CET (02:30 in summer time)
+            "nc-dst-e": "2026-11-01T03:00:00+00:00",  # 04:00 CET: the end, excluded
+        }
+        events = [at_time(r, "major", datetime.fromisoformat(t)) for r, t in {**inside, **outside}.items()]
+        assert c.post("/api/v1/events", json=events).status_code == 202
+    ids = alert_ids(pipeline, [*inside, *outside])
+    for resource in outside:
+        wait_for(lambda r=resource: receiver.delivered(f"{ids[r]}:1:hook"), 60, f"{resource}'s webhook")
+        [decision] = decisions_of(pipeline, ids[resource], 1)
+        assert (decision["notify"], decision["suppressed_by"]) == (True, [])
+        assert datetime.fromisoformat(decision["at"]) == datetime.fromisoformat(outside[resource])
+    send(pipeline, "commands", [tick(datetime.now(UTC))])  # the clock (past every end) surfaces the last one
+    ends = {"nc-dst-a": "2026-10-25T03:00:00+00:00", "nc-dst-b": "2026-10-25T03:00:00+00:00",
+            "nc-dst-d": "2026-11-01T03:00:00+00:00"}  # fmt: skip
+    for resource, end in ends.items():
+        key = f"{ids[resource]}:1:{window_id}:hook"
+        request = wait_for(
+            lambda k=key: [r for r in receiver.got if r["key"] == k], 60, "the surfaced webhook"
+        )
+        assert datetime.fromisoformat(json.loads(request[0]["body"])["decided_at"]) == datetime.fromisoformat(
+            end
+        )
+        muted, surfaced = decisions_of(pipeline, ids[resource], 2)
+        assert (muted["notify"], muted["suppressed_by"]) == (False, [window_id])
+        assert datetime.fromisoformat(muted["at"]) == datetime.fromisoformat(inside[resource])
+        assert muted["reasons"] == [f"maintenance window {window_id} (suppress) open until {end}"]
+        assert (surfaced["notify"], surfaced["surfaced"]) == (True, window_id)
+    assert not [r for r in receiver.got if any(r["key"] == f"{ids[x]}:1:hook" for x in inside)]
+
+
+def test_an_inhibition_chain_mutes_down_the_chain_and_lets_go_when_its_source_clears(setup: tuple) -> None:
+    """power inhibits router, router inhibits host (equal environment): the router muted by the power
+    alert, the host by the router (itself muted); a host elsewhere notified; the power alert cleared, the
+    router's next change is notified while the host's is still muted by the router."""
+    pipeline, receiver, _ = setup
+
+    def post(*events: dict) -> None:
+        with pipeline.client() as c:
+            assert c.post("/api/v1/events", json=list(events)).status_code == 202
+
+    now = datetime.now(UTC)
+    post(at_time("nc-pdu", "major", now, "NcPower", "nc-site"))
+    power = alert_ids(pipeline, ["nc-pdu"])["nc-pdu"]
+    wait_for(lambda: receiver.delivered(f"{power}:1:hook"), 60, "the power alert's webhook")
+    post(at_time("nc-rtr", "major", now, "NcRouter", "nc-site"))
+    router = alert_ids(pipeline, ["nc-rtr"])["nc-rtr"]
+    [decision] = decisions_of(pipeline, router, 1)
+    assert (decision["notify"], decision["inhibited_by"]) == (
+        False, [{"rule_id": "power-router", "source_id": power}]
+    )  # fmt: skip
+    post(at_time("nc-host", "major", now, "NcHost", "nc-site"), at_time("nc-host2", "major", now, "NcHost"))
+    hosts = alert_ids(pipeline, ["nc-host", "nc-host2"])
+    [decision] = decisions_of(pipeline, hosts["nc-host"], 1)
+    assert (decision["notify"], decision["inhibited_by"]) == (
+        False, [{"rule_id": "router-host", "source_id": router}]
+    )  # fmt: skip
+    wait_for(lambda: receiver.delivered(f"{hosts['nc-host2']}:1:hook"), 60, "the other site's host")
+
+    post(at_time("nc-pdu", "normal", now + timedelta(seconds=1), "NcPower", "nc-site"))
+    wait_for(lambda: len(notifications(pipeline, power)["decisions"]) == 2, 60, "the power alert's resolve")
+    later = now + timedelta(seconds=2)
+    post(
+        at_time("nc-rtr", "minor", later, "NcRouter", "nc-site"),
+        at_time("nc-host", "minor", later, "NcHost", "nc-site"),
+    )
+    wait_for(lambda: receiver.delivered(f"{router}:2:hook"), 60, "the router's next change notified")
+    changed = decisions_of(pipeline, router, 2)[1]
+    assert (changed["notify"], changed["inhibited_by"]) == (True, [])
+    host = decisions_of(pipeline, hosts["nc-host"], 2)[1]
+    assert (host["notify"], host["inhibited_by"]) == (
+        False,
+        [{"rule_id": "router-host", "source_id": router}],
+    )
+    assert not [r for r in receiver.got if r["key"].startswith((f"{router}:1:", f"{hosts['nc-host']}:"))]
+    with pipeline.client() as c:
+        rows = {a["resource"]: a for a in c.get("/api/v1/alerts", params={"muted": "true"}).json()["alerts"]}
+    assert rows["nc-host"]["muted_by"]["inhibitions"] == [{"rule_id": "router-host", "source_id": router}]
+    assert "nc-rtr" not in rows
+
+
+def test_a_flapping_alert_is_held_then_notified_once_when_it_is_stable(setup: tuple) -> None:
+    """Three severity changes within 30 min (event time, ahead of the stage's clock) set the flag: the
+    third is held; the clock 30 min past the last change notifies it once and the flag clears, so the
+    next change is notified unflagged."""
+    pipeline, receiver, _ = setup
+
+    def flap_row(c) -> dict:
+        listed = c.get("/api/v1/alerts", params={"resource": "nc-flap"}).json()["alerts"]
+        return listed[0] if listed else {"severity": None, "muted": None}
+
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)  # past the earlier ticks
+    severities = ["major", "warning", "major", "warning"]
+    events = [at_time("nc-flap", s, start + timedelta(minutes=i)) for i, s in enumerate(severities)]
+    with pipeline.client() as c:
+        for event in events:  # one at a time: four versions of one alert
+            assert c.post("/api/v1/events", json=event).status_code == 202
+            wait_for(lambda e=event: flap_row(c)["severity"] == e["body"]["severity"], 60, "the change")
+    alert_id = alert_ids(pipeline, ["nc-flap"])["nc-flap"]
+    decided = decisions_of(pipeline, alert_id, 4)
+    assert [(d["version"], d["notify"], d["flapping"]) for d in decided] == [
+        (1, True, False), (2, True, False), (3, True, False), (4, False, True)
+    ]  # fmt: skip
+    last = start + timedelta(minutes=3)
+    stable = last + timedelta(minutes=30)
+    assert decided[3]["reasons"] == [f"flapping: held until stable, at the earliest {stable.isoformat()}"]
+    send(pipeline, "commands", [tick(stable - timedelta(minutes=1))])  # not yet stable for 30 min
+    pipeline.wait_quiet(60, quiet=1.0)
+    key = f"{alert_id}:4:flapping:hook"
+    assert not [r for r in receiver.got if r["key"] == key]
+    with pipeline.client() as c:
+        assert flap_row(c)["muted"] is True
+    send(pipeline, "commands", [tick(last + timedelta(minutes=31))])
+    request = wait_for(lambda: [r for r in receiver.got if r["key"] == key], 60, "the surfaced webhook")[0]
+    assert datetime.fromisoformat(json.loads(request["body"])["decided_at"]) == stable
+    assert not [r for r in receiver.got if r["key"] == f"{alert_id}:4:hook"]
+    surfaced = decisions_of(pipeline, alert_id, 5)[4]
+    assert (surfaced["version"], surfaced["surfaced"], surfaced["notify"], surfaced["flapping"]) == (
+        4, "flapping", True, False
+    )  # fmt: skip
+    with pipeline.client() as c:
+        wait_for(
+            lambda: not flap_row(c)["muted"],
+            60,
+            "the flag cleared on the list",
+        )
+        # One change after the calm spell is notified, unflagged.
+        again = at_time("nc-flap", "major", last + timedelta(minutes=40))
+        assert c.post("/api/v1/events", json=again).status_code == 202
+    wait_for(lambda: receiver.delivered(f"{alert_id}:5:hook"), 60, "the next change's webhook")
+    assert (decisions_of(pipeline, alert_id, 6)[5]["flapping"]) is False
+    assert [r["key"] for r in receiver.got if r["key"].startswith(f"{alert_id}:")] == [
+        f"{alert_id}:{v}:hook" for v in (1, 2, 3)
+    ] + [key, f"{alert_id}:5:hook"]
 
 
 def test_a_replay_rebuilds_the_notification_read_models_identically(setup: tuple) -> None:
