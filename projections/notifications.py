@@ -43,16 +43,16 @@ UPDATE alert_muting SET pending = false WHERE pending AND alert_id IN (SELECT al
 
 
 def muted_by(d: NotificationDecided) -> dict:
-    """What mutes the decided change: `{windows, dropped_by, silences, inhibitions, symptom_of,
-    flapping}` (`dropped_by`: the windows in drop mode)."""
-    return {
+    """What mutes the decided change: `{windows, silences, inhibitions, symptom_of, flapping}`, and
+    `dropped_by` (the windows in drop mode) when it is dropped."""
+    out = {
         "windows": list(d.suppressed_by),
-        "dropped_by": list(d.dropped_by),
         "silences": list(d.silenced_by),
         "inhibitions": [dict(x) for x in d.inhibited_by],
         "symptom_of": dict(d.symptom_of) if d.symptom_of else None,
         "flapping": d.flapping,
     }
+    return {**out, "dropped_by": list(d.dropped_by)} if d.dropped_by else out
 
 
 def is_muted(d: NotificationDecided) -> bool:

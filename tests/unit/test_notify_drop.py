@@ -115,7 +115,7 @@ def test_the_projection_marks_the_alert_dropped_by_the_window() -> None:
     [kept] = with_window("suppress").step(change(1, 5))
     rows = list(projection.rows(NotificationBatch(decisions=[kept])))
     [muting] = [dict(zip(MUTING_COLUMNS, r, strict=True)) for u, r in rows if u is projection.muting]
-    assert muting["muted"] and not muting["dropped"]
+    assert muting["muted"] and not muting["dropped"] and "dropped_by" not in muting["muted_by"].obj
 
 
 def where(query: str) -> str:
