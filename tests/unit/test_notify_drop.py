@@ -148,3 +148,14 @@ def test_dropped_filters_as_a_boolean_and_top_hides_them_too() -> None:
 def test_a_bad_include_dropped_is_a_400_naming_it() -> None:
     with pytest.raises(ApiError, match="include_dropped must be true or false, got 'yes'"):
         build_list(QueryParams("include_dropped=yes"), CATALOG)
+
+
+def test_a_change_after_the_window_is_notified_and_a_resolve_inside_it_is_dropped() -> None:
+    notifier = with_window("drop", start=10, end=30)
+    [before] = notifier.step(change(1, 5))  # before the window opens: notified
+    assert before.notify and [d.receiver for d in before.deliveries] == ["hook"]
+    [resolved] = notifier.step(change(2, 15, "resolved"))  # in the window: no resolved notice
+    assert resolved.kind == "resolved" and not resolved.notify and resolved.dropped_by == ["mw_1"]
+    assert resolved.deliveries == []
+    [reopened] = notifier.step(change(3, 40, "reopened"))  # after it: notified, the mark cleared
+    assert reopened.notify and reopened.dropped_by == [] and reopened.deliveries
