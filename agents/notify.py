@@ -7,7 +7,8 @@ severity of an alert is a `firing` notification; one that resolves, closes or ex
 one, sent only to the receivers its last firing notification went to. `ems.noise.decide` runs on the
 alert's fields at the event time of the change's last such transition, with the silences and windows
 the suppression stage published and the alert's flap state; a muted change is recorded with the ids
-that mute it and has no deliveries. With inhibition rules (`ems.notify.inhibit`), the other alerts of
+that mute it and has no deliveries; one covered by a window in drop mode also names it in `dropped_by`
+and is never surfaced. With inhibition rules (`ems.notify.inhibit`), the other alerts of
 the tenant firing when the change is decided (in the order the stage reads the changes) are the
 sources. No wall clock is read here.
 
@@ -222,6 +223,9 @@ class Notifier:
             reasons.append("no routing rule matches")
         if any(escalations):
             reasons.append(f"starts its escalation: {', '.join(e for e in escalations if e)}")
+        if decision.drop:
+            windows = ", ".join(decision.dropped_by)
+            reasons.append(f"dropped: {windows} in drop mode; never notified, not surfaced when it ends")
         made = NotificationDecided(
             event_id=f"{alert.alert_id}:{alert.version}",
             occurred_at=at,
@@ -231,6 +235,7 @@ class Notifier:
             alert=shown,
             notify=decision.notify,
             suppressed_by=list(decision.suppressed_by),
+            dropped_by=list(decision.dropped_by),
             silenced_by=list(decision.silenced_by),
             inhibited_by=[{"rule_id": i.rule_id, "source_id": i.source_id} for i in decision.inhibited_by],
             flapping=decision.flapping,

@@ -19,7 +19,10 @@ from ems.api.errors import ApiError
 from ems.api.params import int_param
 from ems.api.tenancy import scoped
 
-RESERVED = frozenset({"sort", "limit", "page", "cursor", "q", "from", "to", "total", "by", "n", "window"})
+RESERVED = frozenset(
+    {"sort", "limit", "page", "cursor", "q", "from", "to", "total", "by", "n", "window", "include_dropped"}
+)
+DROPPED = "dropped"  # the column marking alerts whose latest decision was dropped (025_dropped_alerts.sql)
 SORT_ALIASES = {"severity": "severity_rank", "id": "alert_id"}
 DEFAULT_SORT = "-last_seen"
 MAX_LIMIT = 1000
@@ -147,13 +150,25 @@ def keyset(keys: tuple[SortKey, ...], values: list[Any]) -> tuple[sql.Composable
     return clause, args
 
 
+def include_dropped(params: Any) -> bool:
+    """`include_dropped=true|false` (default false; 400 otherwise), or any filter on `dropped`
+    (`dropped=true`, `dropped!=false`...): the caller asks for dropped alerts itself."""
+    raw = params.get("include_dropped", "false").lower()
+    if raw not in ("true", "false"):
+        raise ApiError(400, f"include_dropped must be true or false, got {params['include_dropped']!r}")
+    return raw == "true" or any(k.rstrip("!<>") == DROPPED for k in params)
+
+
 def filters(
     params: Any, catalog: Catalog, tenant: str | None = None
 ) -> tuple[list[sql.Composable], list[Any]]:
     """The AND-ed conditions of every filter parameter of `params`, and of the caller's tenant (the one
-    place every alert list, total, count and top gets it: `ems.api.tenancy`)."""
+    place every alert list, total, count and top gets it: `ems.api.tenancy`). Dropped alerts (a
+    window in drop mode covered their latest change) are left out unless `include_dropped`."""
     items = [(k, v) for k, v in params.multi_items() if k not in RESERVED]
     where, args = scoped(tenant, *where_clause(items, catalog))
+    if DROPPED in catalog and not include_dropped(params):
+        where.append(sql.SQL("NOT {}").format(sql.Identifier(DROPPED)))
     if params.get("q"):
         clause, more = text_search(params["q"])
         where.append(clause)

@@ -111,7 +111,8 @@ FILTERS = (
     "Any other parameter filters on the `alerts` column of its name (the filter grammar in the "
     "README, Querying alerts): `field=value` (repeat for OR), `field!=value`, `field=~regex`, "
     "`field!=~regex`, `field>=value`, `field<value`, `field=null`; text search `q`; time window "
-    "`from`/`to` on last_seen."
+    "`from`/`to` on last_seen. Dropped alerts (a maintenance window in drop mode covered their latest "
+    "change) are left out unless `dropped=true` (only them) or `include_dropped=true` (all)."
 )
 
 
@@ -125,6 +126,16 @@ class AlertFilters(BaseModel):
         None, alias="from", description="last_seen at or after (ISO-8601; no zone = UTC)"
     )
     to: str | None = Field(None, description="last_seen before (ISO-8601; no zone = UTC)")
+    dropped: str | None = Field(
+        None,
+        description="`true`: only the alerts whose latest change a maintenance window in drop mode "
+        "covered (hidden unless asked: this, or include_dropped)",
+    )
+    include_dropped: str | None = Field(
+        None,
+        description="`true`: list dropped alerts along with the others (default false)",
+        json_schema_extra={"pattern": "^([tT][rR][uU][eE]|[fF][aA][lL][sS][eE])$"},
+    )
 
 
 # The values `alert_query` takes for `total`, in any case (`[aA][uU]...`).

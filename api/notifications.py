@@ -17,7 +17,7 @@ from ems.notify.escalation import escalation_id
 
 DECISIONS_SQL = (
     "SELECT alert_id, version, kind, at, notify, suppressed_by, silenced_by, inhibited_by, flapping, reasons,"
-    " receivers, surfaced FROM notification_decisions WHERE alert_id = ANY(%s)"
+    " receivers, surfaced, dropped_by FROM notification_decisions WHERE alert_id = ANY(%s)"
     " ORDER BY alert_id, version, surfaced"
 )
 ATTEMPTS_SQL = (
@@ -30,7 +30,8 @@ class AlertNotifications(BaseModel):
     alert_id: str
     decisions: list[dict[str, Any]] = Field(
         description="per alert change that calls for a notification, by version: notified or muted "
-        "(suppressed_by windows, silenced_by silences, inhibited_by, flapping, reasons) and the receivers; "
+        "(suppressed_by windows, dropped_by those in drop mode, silenced_by silences, inhibited_by, "
+        "flapping, reasons) and the receivers; "
         "then the escalation steps (alert_id `<alert id>:esc<version>`, version = the step's number); "
         "a muted alert notified when its window, silence or flapping ended has a second decision of its "
         "version naming what ended in `surfaced` (else '')"

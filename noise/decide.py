@@ -2,11 +2,12 @@
 
 `decide` is pure: the same alert, time, rules, firing alerts and flap state give the same decision, so
 a replay decides alike. The alert is notified only when nothing mutes it. `suppressed_by` lists
-every open window covering the alert; when one of them is in "drop" mode `drop` is set (the change is
-not kept), otherwise the change is kept, marked with the window ids. An alert whose asset the pollers
-reach only through a device that is down (`symptom_of`, found by the caller: ems.notify.topology) is a
-symptom of that device's alert and muted. Every muting cause is listed in `reasons`, in a fixed order:
-windows, silences, inhibitions, the down device, flapping (each by id).
+every open window covering the alert, `dropped_by` those of them in "drop" mode: a change covered by
+one is dropped (`drop`): never notified, not surfaced when the window ends, and hidden from the alert
+list by default; the change itself stays in the log (docs/noise.md, "Drop windows"). An alert whose
+asset the pollers reach only through a device that is down (`symptom_of`, found by the caller:
+ems.notify.topology) is a symptom of that device's alert and muted. Every muting cause is listed in
+`reasons`, in a fixed order: windows, silences, inhibitions, the down device, flapping (each by id).
 """
 
 from __future__ import annotations
@@ -61,10 +62,15 @@ class Decision:
     silenced_by: tuple[str, ...]
     inhibited_by: tuple[Inhibition, ...]
     flapping: bool
-    drop: bool
     notify: bool
     reasons: tuple[str, ...]
     symptom_of: SymptomOf | None = None
+    dropped_by: tuple[str, ...] = ()
+
+    @property
+    def drop(self) -> bool:
+        """Covered by a window in "drop" mode."""
+        return bool(self.dropped_by)
 
 
 def decide(
@@ -107,9 +113,9 @@ def decide(
         silenced_by=tuple(silenced),
         inhibited_by=tuple(inhibitions),
         flapping=flapping,
-        drop=any(w.mode == "drop" for w in windows),
         notify=not reasons,
         reasons=tuple(reasons),
         symptom_of=symptom_of,
+        dropped_by=tuple(w.id for w in windows if w.mode == "drop"),
     )
     return decision, state

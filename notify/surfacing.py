@@ -11,7 +11,9 @@ started since, an inhibition) it waits for the next end, or is let go when nothi
 inhibition only); not muted, it gets one firing decision with `surfaced` naming what ended and one
 delivery per routed receiver keyed `<alert id>:<version>:<what ended>:<receiver>` (a grouped route
 takes it into its group instead; a route naming an escalation policy starts it). An alert that is
-acknowledged, shelved or resolved meanwhile, or whose next firing change is notified, is let go.
+acknowledged, shelved or resolved meanwhile, or whose next firing change is notified, is let go; so is
+one whose change is dropped (a window in drop mode covers it), when decided or when decided again:
+a dropped alert is never surfaced.
 
 A suppression change (a silence created or expired, a window created, edited or cancelled) makes every
 kept alert's end worked out again with the new rules at the time it was last decided, so an early
@@ -100,7 +102,7 @@ class Surfacer:
             if alert.status in LET_GO:
                 self._let_go(alert.alert_id)
             return
-        if decided.kind != "firing" or decided.notify or alert.status in LET_GO:
+        if decided.kind != "firing" or decided.notify or decided.dropped_by or alert.status in LET_GO:
             self._let_go(alert.alert_id)
             return
         flapping = [FLAPPING] if decided.flapping else []
@@ -137,6 +139,9 @@ class Surfacer:
         decision, flap = decide(
             fields, at, notifier.rules(tenant), firing=firing, flap=notifier.flap.get(alert_id)
         )
+        if decision.drop:  # a drop window covers it now: never surfaced
+            self._let_go(alert_id)
+            return None
         if not decision.notify:
             self._schedule(muted.model_copy(update={"at": at, "muted_by": causes(decision)}), notifier)
             return None

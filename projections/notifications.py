@@ -1,6 +1,7 @@
 """The notification read models from `ems.notifications`: `notification_decisions` and
 `notification_attempts` (infra/migrations/014_notifications.sql), and each alert's muting
-(`alert_muting`, copied onto `alerts.muted` / `alerts.muted_by`: infra/migrations/017_alert_muting.sql).
+(`alert_muting`, copied onto `alerts.muted` / `alerts.muted_by` / `alerts.dropped`:
+infra/migrations/017_alert_muting.sql, 025_dropped_alerts.sql).
 
 Pure mapping, as every projection: a decision gives its row and, per delivery, the `queued` attempt
 (number 0, at the decision's event time); an attempt gives its row. A group's notification is a
@@ -25,15 +26,15 @@ from ems.schemas.notification import NotificationBatch, NotificationDecided
 
 DECISION_COLUMNS = (
     "alert_id", "version", "kind", "at", "notify", "suppressed_by", "silenced_by", "inhibited_by",
-    "flapping", "reasons", "receivers", "surfaced",
+    "flapping", "reasons", "receivers", "dropped_by", "surfaced",
 )  # fmt: skip
 ATTEMPT_COLUMNS = ("key", "attempt", "alert_id", "receiver", "outcome", "reason", "at")
-MUTING_COLUMNS = ("alert_id", "version", "at", "muted", "muted_by", "pending", "seq")
+MUTING_COLUMNS = ("alert_id", "version", "at", "muted", "muted_by", "pending", "seq", "dropped")
 
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.alert_muting'))"
 COPY_SQL = """
 WITH copied AS (
-    UPDATE alerts a SET muted = m.muted, muted_by = m.muted_by FROM alert_muting m
+    UPDATE alerts a SET muted = m.muted, muted_by = m.muted_by, dropped = m.dropped FROM alert_muting m
     WHERE m.pending AND a.alert_id = m.alert_id
     RETURNING a.alert_id
 )
@@ -42,14 +43,16 @@ UPDATE alert_muting SET pending = false WHERE pending AND alert_id IN (SELECT al
 
 
 def muted_by(d: NotificationDecided) -> dict:
-    """What mutes the decided change: `{windows, silences, inhibitions, symptom_of, flapping}`."""
-    return {
+    """What mutes the decided change: `{windows, silences, inhibitions, symptom_of, flapping}`, and
+    `dropped_by` (the windows in drop mode) when it is dropped."""
+    out = {
         "windows": list(d.suppressed_by),
         "silences": list(d.silenced_by),
         "inhibitions": [dict(x) for x in d.inhibited_by],
         "symptom_of": dict(d.symptom_of) if d.symptom_of else None,
         "flapping": d.flapping,
     }
+    return {**out, "dropped_by": list(d.dropped_by)} if d.dropped_by else out
 
 
 def is_muted(d: NotificationDecided) -> bool:
@@ -89,7 +92,8 @@ class NotificationsProjection:
         if d.group_id is None and d.escalation is None:  # a group's or a step's notification mutes no alert
             yield self.lock, ()
             seq = 2 * d.version + (d.surfaced is not None)  # a surfaced decision follows its version's
-            muting = (d.alert_id, d.version, d.occurred_at, is_muted(d), Jsonb(muted_by(d)), True, seq)
+            muted, dropped = is_muted(d), bool(d.dropped_by)
+            muting = (d.alert_id, d.version, d.occurred_at, muted, Jsonb(muted_by(d)), True, seq, dropped)
             yield self.muting, muting
             yield self.copy, ()
         yield (
@@ -106,6 +110,7 @@ class NotificationsProjection:
                 d.flapping,
                 Jsonb(d.reasons),
                 Jsonb([x.receiver for x in d.deliveries]),
+                Jsonb(d.dropped_by),
                 d.surfaced or "",
             ),
         )

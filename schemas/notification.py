@@ -50,6 +50,11 @@ class NotificationDecided(Record):
     alert: dict[str, Any] = Field(description="the alert's fields the messages show")
     notify: bool
     suppressed_by: list[Text(64)] = Field(default_factory=list, description="maintenance window ids")
+    dropped_by: list[Text(64)] = Field(
+        default_factory=list,
+        description="those of suppressed_by in drop mode: the change is dropped (never notified, not "
+        "surfaced, hidden from the alert list by default)",
+    )
     silenced_by: list[Text(64)] = Field(default_factory=list, description="silence ids")
     inhibited_by: list[dict[str, str]] = Field(default_factory=list, description="[{rule_id, source_id}]")
     flapping: bool = False

@@ -58,7 +58,21 @@ def test_a_drop_window_drops() -> None:
     )
     decision, _ = decide(web(), T0, rules)
     assert decision.drop and not decision.notify and decision.suppressed_by == ("mw-drop",)
+    assert decision.dropped_by == ("mw-drop",)
     assert decide(web(), T0 + 10 * M, rules)[0].notify
+
+
+def test_only_the_drop_windows_are_named_dropped_by() -> None:
+    once = OneOff(T0 - 10 * M, T0 + 10 * M)
+    scope = Scope(events=frozenset({"http_5xx"}))
+    rules = NoiseRules(
+        windows=[MaintenanceWindow("mw-a", scope, once), MaintenanceWindow("mw-b", scope, once, mode="drop")]
+    )
+    decision, _ = decide(web(), T0, rules)
+    assert decision.suppressed_by == ("mw-a", "mw-b") and decision.dropped_by == ("mw-b",)
+    suppress_only = NoiseRules(windows=[MaintenanceWindow("mw-a", scope, once)])
+    kept, _ = decide(web(), T0, suppress_only)
+    assert kept.suppressed_by == ("mw-a",) and kept.dropped_by == () and not kept.drop
 
 
 def test_a_silence_expiring_mid_stream_lets_the_next_change_notify() -> None:

@@ -147,7 +147,7 @@ export default function WindowForm({ editing, onDone, onClose }: { editing?: Mai
         )}
         <select value={f.mode} onChange={(e) => set("mode", e.target.value)} aria-label="Mode">
           <option value="suppress">suppress (keep, mark muted)</option>
-          <option value="drop">drop</option>
+          <option value="drop">drop (never notify, hide from the alert list)</option>
         </select>
         <button type="submit" className="primary" disabled={busy || !f.title.trim()}>
           {editing ? "Save window" : "Create window"}
