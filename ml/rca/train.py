@@ -122,6 +122,15 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     family = getattr(args, "family", "campus")
+    if family != "campus" and (
+        Path(args.out).resolve() == DEFAULT_MODEL.resolve() or args.version == VERSION
+    ):
+        print(
+            f"error: --out and --version: a model trained on the {family} family needs its own file and "
+            f"version (the shipped {DEFAULT_MODEL.name}, {VERSION}, is trained on campus)",
+            file=sys.stderr,
+        )
+        return 2
     rows, labels = samples(seed_range(args.seeds), family)
     print(f"{len(rows)} candidates ({sum(labels)} roots) from {family} seeds {args.seeds}", file=sys.stderr)
     metrics = {"train_seeds": args.seeds, "candidates": len(rows), "roots": sum(labels), "params": PARAMS}

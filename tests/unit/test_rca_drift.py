@@ -63,3 +63,12 @@ def test_model_retrained_on_the_new_topology_beats_the_drifted_one(tmp_path):
     # The gain comes from the new family's scenarios, not from retraining as such: the same path on
     # as many old-family scenarios does worse on the new topology.
     assert against_control["b"]["overall"]["top1"] > against_control["a"]["overall"]["top1"]
+
+
+def test_retraining_another_family_into_the_shipped_file_is_refused(capsys):
+    from ems.cli import main
+
+    before = DEFAULT_MODEL.read_bytes()
+    assert main(["retrain", "--scenarios", "--family", "datacenter", "--seeds", "1"]) == 2
+    assert "needs its own file and version" in capsys.readouterr().err
+    assert DEFAULT_MODEL.read_bytes() == before
