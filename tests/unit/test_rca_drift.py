@@ -72,3 +72,12 @@ def test_retraining_another_family_into_the_shipped_file_is_refused(capsys):
     assert main(["retrain", "--scenarios", "--family", "datacenter", "--seeds", "1"]) == 2
     assert "needs its own file and version" in capsys.readouterr().err
     assert DEFAULT_MODEL.read_bytes() == before
+
+
+def test_evaluate_refuses_an_unknown_family(capsys):
+    from ems.ml.evaluate import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--seeds", "1", "--family", "mesh"])
+    assert exit_.value.code == 2
+    assert "--family: unknown topology family 'mesh'" in capsys.readouterr().err
