@@ -31,7 +31,7 @@ from ems.ml.offline import alert_changes, correlate
 from ems.ml.rca.evaluate import Verdict, rca_report
 from ems.ml.rca.evaluate import scores as rca_scores
 from ems.ml.rca.evaluate import verdicts as rca_verdicts
-from ems.ml.scenarios import KINDS, Scenario, generate
+from ems.ml.scenarios import FAMILIES, KINDS, Scenario, generate
 from ems.schemas.incident import IncidentChanged, Member
 
 
@@ -183,15 +183,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ems.ml.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", default="101-120", help="scenario seeds, e.g. 1-20 or 3,7")
     parser.add_argument("--faults", type=int, default=12, help="faults per scenario")
+    parser.add_argument("--family", default="campus", help="topology family: campus or datacenter")
     parser.add_argument("--set", action="append", default=[], help="parameter override, e.g. max_hops=3")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
     args = parser.parse_args(argv)
     config = configured(args.set)
+    if args.family not in FAMILIES:
+        parser.error(f"--family: unknown topology family {args.family!r}; choose from {', '.join(FAMILIES)}")
     episodes: list[Assigned] = []
     overlaps: list[tuple[str, str]] = []
     verdicts: list[Verdict] = []
     for seed in seed_range(args.seeds):
-        got, pairs, found = run_offline_rca(generate(seed, faults=args.faults), config)
+        got, pairs, found = run_offline_rca(generate(seed, faults=args.faults, family=args.family), config)
         episodes += got
         overlaps += pairs
         verdicts += found

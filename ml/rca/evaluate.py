@@ -119,13 +119,14 @@ def scores(items: Sequence[Verdict]) -> dict:
     return {"overall": summary(items), "kinds": {k: summary(kinds[k]) for k in KINDS if k in kinds}}
 
 
-def rca_scores(seeds: Iterable[int], ranker) -> dict:
-    """Score `ranker` on the seeds' scenarios, grouped by the pure pipeline (the stage's code)."""
+def rca_scores(seeds: Iterable[int], ranker, family: str = "campus") -> dict:
+    """Score `ranker` on the seeds' scenarios (of the topology `family`), grouped by the pure pipeline
+    (the stage's code)."""
     from ems.ml.rca.train import correlated
 
     items: list[Verdict] = []
     for seed in seeds:
-        scenario = generate(seed)
+        scenario = generate(seed, family=family)
         topology, members, _ = correlated(scenario)
         incidents = [(m, ranker.rank(m, topology)) for m in members.values()]
         items += verdicts(scenario, incidents, topology, ranker)

@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     if args.scenario_seeds:
         from ems.ml.evaluate import seed_range
 
-        more, more_y = samples(seed_range(args.scenario_seeds))
+        more, more_y = samples(seed_range(args.scenario_seeds), getattr(args, "family", "campus"))
         rows += more
         y += more_y
     if not rows or len(set(y)) < 2:

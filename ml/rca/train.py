@@ -25,7 +25,7 @@ from ems.ml.offline import alert_changes, correlate
 from ems.ml.rca.features import NAMES, build
 from ems.ml.rca.forest import Forest
 from ems.ml.rca.rank import DEFAULT_MODEL
-from ems.ml.scenarios import Scenario, generate
+from ems.ml.scenarios import FAMILIES, Scenario, generate
 from ems.schemas.incident import Member
 
 TRAIN_SEEDS = "1-60"
@@ -60,11 +60,12 @@ def labelled_incidents(scenario: Scenario, incidents: dict[str, list[Member]]) -
     return out
 
 
-def samples(seeds: list[int]) -> tuple[list[tuple[float, ...]], list[int]]:
-    """Feature rows and labels (1: the true root) of every candidate of the seeds' fault incidents."""
+def samples(seeds: list[int], family: str = "campus") -> tuple[list[tuple[float, ...]], list[int]]:
+    """Feature rows and labels (1: the true root) of every candidate of the seeds' fault incidents
+    (scenarios of the topology `family`)."""
     rows, labels = [], []
     for seed in seeds:
-        scenario = generate(seed)
+        scenario = generate(seed, family=family)
         topology, incidents, _ = correlated(scenario)
         for members, root in labelled_incidents(scenario, incidents):
             more_rows, more_labels = incident_rows(members, root, topology)
@@ -100,6 +101,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The training options (also those of `ems retrain --scenarios`)."""
     parser.add_argument("--seeds", default=TRAIN_SEEDS, help="training scenario seeds")
     parser.add_argument("--validate", default=VALIDATION_SEEDS, help="validation seeds (not trained on)")
+    parser.add_argument(
+        "--family", default="campus", choices=sorted(FAMILIES), help="topology family of the scenarios"
+    )
     parser.add_argument("--version", default=VERSION, help="the model version recorded with verdicts")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="model file to write")
 
@@ -117,11 +121,23 @@ def run(args: argparse.Namespace) -> int:
     from ems.ml.rca.rank import Ranker
 
     started = time.monotonic()
-    rows, labels = samples(seed_range(args.seeds))
-    print(f"{len(rows)} candidates ({sum(labels)} roots) from seeds {args.seeds}", file=sys.stderr)
+    family = getattr(args, "family", "campus")
+    if family != "campus" and (
+        Path(args.out).resolve() == DEFAULT_MODEL.resolve() or args.version == VERSION
+    ):
+        print(
+            f"error: --out and --version: a model trained on the {family} family needs its own file and "
+            f"version (the shipped {DEFAULT_MODEL.name}, {VERSION}, is trained on campus)",
+            file=sys.stderr,
+        )
+        return 2
+    rows, labels = samples(seed_range(args.seeds), family)
+    print(f"{len(rows)} candidates ({sum(labels)} roots) from {family} seeds {args.seeds}", file=sys.stderr)
     metrics = {"train_seeds": args.seeds, "candidates": len(rows), "roots": sum(labels), "params": PARAMS}
+    if family != "campus":  # the shipped file's metrics stay as they were
+        metrics["family"] = family
     forest = fit(rows, labels, args.version, metrics)
-    scores = rca_scores(seed_range(args.validate), Ranker(forest))
+    scores = rca_scores(seed_range(args.validate), Ranker(forest), family)
     forest.metrics["validation"] = {"seeds": args.validate, **scores["overall"]}
     forest.dump(args.out)
     print(

@@ -5,6 +5,10 @@ follow each other every 4-15 minutes; a share of them starts 1-5 minutes after t
 another site (independent faults overlapping in time). Two faults never touch the same asset within
 `QUIET_S` of each other, so each alert episode has exactly one true label: the label of the alert that
 opened it.
+
+`family` picks the topology: `campus` (`network.py`, what the shipped model is trained on) or
+`datacenter` (`datacenter.py`: a redesigned network — deeper access, dual-homed servers, a poller per
+site, more network faults — to measure a model on a topology it never saw, `ems.ml.rca.drift`).
 """
 
 from __future__ import annotations
@@ -13,12 +17,20 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from ems.ml.scenarios.datacenter import build_datacenter
 from ems.ml.scenarios.faults import KINDS, Alert, Fault, Noise, inject, noise_alerts
 from ems.ml.scenarios.network import Network, build
 from ems.schemas.observation import EventBody, Observation
 
-__all__ = ["KINDS", "Alert", "Fault", "Noise", "Scenario", "generate"]
+__all__ = ["FAMILIES", "KINDS", "Alert", "Fault", "Noise", "Scenario", "generate"]
 WEIGHTS = {"device_down": 0.3, "link_down": 0.2, "db_cpu": 0.2, "instance_stopped": 0.15, "disk_full": 0.15}
+FAMILIES = {  # topology family -> (network builder, fault kind weights)
+    "campus": (build, WEIGHTS),
+    "datacenter": (
+        build_datacenter,
+        {"device_down": 0.35, "link_down": 0.25, "db_cpu": 0.15, "instance_stopped": 0.1, "disk_full": 0.15},
+    ),
+}
 BASE = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 # An asset fails again in another fault at least this long after it recovered: sooner, operators
 # (and the ground truth) would call it the same problem coming back.
@@ -92,11 +104,18 @@ def generate(
     noise_count: int = 6,
     overlap_share: float = 0.3,
     start: datetime | None = None,
+    family: str = "campus",
 ) -> Scenario:
-    """A scenario of `faults` faults and `noise_count` unrelated alerts on a fresh network."""
+    """A scenario of `faults` faults and `noise_count` unrelated alerts on a fresh network of `family`."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown topology family {family!r}; choose from {', '.join(FAMILIES)}")
+    builder, weights = FAMILIES[family]
     rng = random.Random(seed)
     noise = noise or Noise()
-    net = build(rng, f"s{seed}", sites, noise.missing_edges)
+    # Another family's assets get other ids (the prefix): two families never share an asset.
+    net = builder(
+        rng, f"s{seed}" if family == "campus" else f"s{seed}{family[0]}", sites, noise.missing_edges
+    )
     t = start or BASE + timedelta(days=seed % 3650)
     injected: list[Fault] = []
     taken: list[tuple[set[str], datetime, datetime]] = []
@@ -105,7 +124,7 @@ def generate(
         overlap = bool(injected) and rng.random() < overlap_share
         t = t + timedelta(seconds=rng.uniform(60, 300) if overlap else rng.uniform(240, 900))
         for _ in range(50):  # pick a target that is free (and at another site, for an overlap)
-            kind = rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
+            kind = rng.choices(list(weights), weights=list(weights.values()))[0]
             fault = inject(kind, f"f{seed}-{n}", net, rng, t, noise)
             if not _busy(fault, taken) and not (overlap and fault.site == injected[-1].site):
                 break

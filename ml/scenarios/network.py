@@ -8,7 +8,7 @@ faults use to know what a failure takes down; the correlation only sees the edge
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -78,6 +78,11 @@ class Network:
     sites: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # site -> assets
     dependents: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # db -> apps
     service_of: dict[str, str] = field(default_factory=dict)  # app -> service asset
+    # The true path graph (connected_to, runs_on, both ways, before edges go missing) and the pollers:
+    # when set, what a failure takes down is what the pollers no longer reach (`behind`), not a subtree.
+    paths: dict[str, set[str]] | None = None
+    pollers: tuple[str, ...] = ()
+    _reached: list[str] | None = field(default=None, repr=False)
 
     def add(self, kind: str, site: str, name: str, criticality: int, parent: str | None = None, **kw) -> str:
         asset_id = asset_id_for(f"{self.prefix}:{name}")
@@ -91,13 +96,45 @@ class Network:
         self.specs[source].edges.append((kind, target))
 
     def behind(self, asset_id: str) -> list[str]:
-        """Everything that sits behind a device or on a host, depth first."""
+        """Everything that sits behind a device or on a host, depth first; with `paths`, what the pollers
+        reach only through it (a dual-homed server survives one of its switches), in reach order."""
+        if self.paths is not None:
+            if self._reached is None:
+                self._reached = self._reach()
+            reached = self._reached
+            if asset_id in reached:
+                still = set(self._reach(asset_id))
+                return [a for a in reached if a != asset_id and a not in still]
         out, stack = [], list(reversed(self.children.get(asset_id, ())))
         while stack:
             here = stack.pop()
             out.append(here)
             stack.extend(reversed(self.children.get(here, ())))
         return out
+
+    def _reach(self, without: str | None = None) -> list[str]:
+        """What the pollers reach over `paths` (breadth first, deterministic), avoiding `without`."""
+        paths = self.paths or {}
+        seen = {p for p in self.pollers if p != without}
+        order, queue = [], deque(sorted(seen))
+        while queue:
+            here = queue.popleft()
+            order.append(here)
+            for nxt in sorted(paths.get(here, ())):
+                if nxt not in seen and nxt != without:
+                    seen.add(nxt)
+                    queue.append(nxt)
+        return order
+
+    def path_graph(self) -> dict[str, set[str]]:
+        """The current edges' path view (connected_to, runs_on, both ways)."""
+        graph: dict[str, set[str]] = defaultdict(set)
+        for source, spec in self.specs.items():
+            for kind, target in spec.edges:
+                if kind in ("connected_to", "runs_on"):
+                    graph[source].add(target)
+                    graph[target].add(source)
+        return dict(graph)
 
     def of_type(self, *kinds: str, site: str | None = None) -> list[str]:
         return [a for a, s in self.specs.items() if s.type in kinds and (site is None or s.site == site)]
