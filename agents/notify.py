@@ -96,6 +96,7 @@ class Notifier:
             for alert_id, version in batch.ended.items():
                 self._stopped(alert_id, version)
             self.positions.update(batch.positions)
+        self.dependencies.drain_recovered()  # recoveries the batches carry were surfaced then
 
     def batch(self, decisions: list[NotificationDecided]) -> NotificationBatch:
         """The record of one input batch: its decisions, the alerts ended undecided, the positions."""
@@ -169,8 +170,14 @@ class Notifier:
             self.escalator.stop(change.alert.alert_id, change.alert.status, at)
         decided = self.on_change(change)
         self.surfacer.after(change, decided, self)
+        later: list[NotificationDecided] = []
+        if at is not None and (recovered := self.dependencies.drain_recovered()):
+            for parent in recovered:  # its symptoms still firing surface now (ems.notify.surfacing)
+                self.surfacer.recovered(parent, at)
+            later = self.advance(at)
         escalated = self.escalator.advance(self.grouper.clock) if self.grouper.clock else []  # a step 1
-        return [*made, decided, *escalated] if decided is not None else [*made, *escalated]
+        mine = [decided] if decided is not None else []
+        return [*made, *mine, *later, *escalated]
 
     def on_change(self, change: AlertChanged) -> NotificationDecided | None:
         """The decision for one alert change, or None when it calls for no notification."""

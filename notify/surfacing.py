@@ -1,6 +1,7 @@
 """Surfacing, pure: a firing alert muted by a maintenance window, a silence or flapping is notified once
 when what mutes it ends with the alert still firing (Alertmanager notifies an alert whose silence
-ended; here also a window's end or cancel, a silence's expiry, flapping's clear).
+ended; here also a window's end or cancel, a silence's expiry, flapping's clear, and the recovery of
+the down device an alert was a symptom of: `recovered`).
 
 The notification stage keeps each muted firing alert (`MutedAlert`: its version, fields, what muted
 it and `due`, the earliest end of that: a window's current interval's end or its cancel time, a
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ems.agents.timers import TimerIndex
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from ems.agents.notify import Notifier
 
 FLAPPING = "flapping"
+SYMPTOM = "symptom:"  # + the down alert's id: held until that alert stops firing (`recovered`)
+HELD = datetime(2099, 12, 31, tzinfo=UTC)  # due "never" for an alert only a down device mutes (times < 2100)
 LET_GO = STOPPED_BY  # the statuses that stop an escalation: someone has the alert, or it ended
 MAX_TAG = 200  # longer "what ended" tags are shortened to a digest
 
@@ -58,8 +61,11 @@ def muting_end(fields: dict[str, Any], at: datetime, rules: NoiseRules, flap: Fl
 
 
 def causes(decision: Decision) -> list[str]:
-    """What in a decision can end: its window ids, silence ids and 'flapping'."""
-    return [*decision.suppressed_by, *decision.silenced_by, *([FLAPPING] if decision.flapping else [])]
+    """What in a decision can end: its window ids, silence ids, 'flapping' and `symptom:<alert id>` (the
+    down alert it is a symptom of)."""
+    flapping = [FLAPPING] if decision.flapping else []
+    symptom = [SYMPTOM + decision.symptom_of.alert_id] if decision.symptom_of else []
+    return [*decision.suppressed_by, *decision.silenced_by, *flapping, *symptom]
 
 
 def tag(ended: list[str]) -> str:
@@ -106,14 +112,22 @@ class Surfacer:
             self._let_go(alert.alert_id)
             return
         flapping = [FLAPPING] if decided.flapping else []
+        symptom = [SYMPTOM + decided.symptom_of["alert_id"]] if decided.symptom_of else []
         muted = MutedAlert(
             alert_id=alert.alert_id,
             version=alert.version,
             at=decided.occurred_at,
-            muted_by=[*decided.suppressed_by, *decided.silenced_by, *flapping],
-            fields=alert_fields(alert),
+            muted_by=[*decided.suppressed_by, *decided.silenced_by, *flapping, *symptom],
+            fields=alert_fields(alert, notifier.dependencies.facts(alert.asset_id)),
         )
         self._schedule(muted, notifier)
+
+    def recovered(self, parent_id: str, at: datetime) -> None:
+        """The down alert `parent_id` stopped firing at `at`: its symptoms still kept are due then."""
+        cause = SYMPTOM + parent_id
+        for muted in sorted(self.muted.values(), key=lambda m: m.alert_id):
+            if cause in muted.muted_by and muted.due is not None and at < muted.due:
+                self._set(muted.model_copy(update={"due": at}))
 
     def advance(self, notifier: Notifier, at: datetime) -> list[NotificationDecided]:
         """The clock moved to `at`: the decisions of the alerts surfaced by then, in due order."""
@@ -137,7 +151,12 @@ class Surfacer:
         tenant = fields.get("tenant")
         firing = notifier.firing.of_tenant(tenant) if notifier.inhibit_rules else ()
         decision, flap = decide(
-            fields, at, notifier.rules(tenant), firing=firing, flap=notifier.flap.get(alert_id)
+            fields,
+            at,
+            notifier.rules(tenant),
+            firing=firing,
+            flap=notifier.flap.get(alert_id),
+            symptom_of=notifier.dependencies.symptom_of(fields),
         )
         if decision.drop:  # a drop window covers it now: never surfaced
             self._let_go(alert_id)
@@ -188,6 +207,8 @@ class Surfacer:
         tenant = muted.fields.get("tenant")
         flap = notifier.flap.get(muted.alert_id) or FlapState()
         muted.due = muting_end(muted.fields, muted.at, notifier.rules(tenant), flap)
+        if muted.due is None and any(cause.startswith(SYMPTOM) for cause in muted.muted_by):
+            muted.due = HELD  # until its down device's alert stops firing (`recovered`)
         self._set(muted)
 
     def _let_go(self, alert_id: str) -> None:

@@ -48,6 +48,7 @@ class Dependencies:
         self.topology = Topology()
         self.version: dict[str, int] = {}  # alert id -> highest version decided or ended
         self.down: dict[str, DownAlert] = {}  # alert id -> its open down alert
+        self.recovered: list[str] = []  # down alerts that stopped since `drain_recovered`
 
     def asset(self, asset: Asset) -> None:
         """Take an asset's latest snapshot (from `ems.assets`)."""
@@ -78,15 +79,23 @@ class Dependencies:
         if firing and fields.get("status") not in ENDED and asset_id and self.is_down(event):
             tenant, resource = fields.get("tenant"), str(fields.get("resource") or "")
             self.down[alert_id] = DownAlert(alert_id, str(asset_id), tenant, resource, event)
-        else:
-            self.down.pop(alert_id, None)
+        elif self.down.pop(alert_id, None) is not None:
+            self.recovered.append(alert_id)
 
     def stop(self, alert_id: str, version: int) -> bool:
         """The alert stopped firing undecided at `version`; True when it was a down alert."""
         if version <= self.version.get(alert_id, 0):
             return False
         self.version[alert_id] = version
-        return self.down.pop(alert_id, None) is not None
+        if self.down.pop(alert_id, None) is None:
+            return False
+        self.recovered.append(alert_id)
+        return True
+
+    def drain_recovered(self) -> list[str]:
+        """The down alerts that stopped firing since the last call (their symptoms may surface)."""
+        out, self.recovered = self.recovered, []
+        return out
 
     def symptom_of(self, fields: Fields) -> SymptomOf | None:
         """The down device the alert's asset is reached only through, with its open down alert (the

@@ -8,7 +8,8 @@ unacknowledged critical alert on an escalating route notifies the mailbox of the
 then the webhook of the next user once ticks move the clock past the wait (step 2), while an acknowledged
 one stops after step 1; an alert muted by a short maintenance window is sent once when the clock
 passes the window's end; a router down with 20 devices behind it (from the asset registry) is ONE
-webhook call and 20 muted alerts naming the router's alert, notified again once it recovers; a window
+webhook call and 20 muted alerts naming the router's alert, each notified once when the router
+recovers while it is still down itself; a window
 scoped by site and asset tag mutes the alert of the asset it names, decided and shown alike; a weekly
 Europe/Berlin window across the October clock change mutes the alerts whose event times fall in it at
 the right UTC instants, notifies those just outside and surfaces the muted ones at its UTC end; an
@@ -497,20 +498,22 @@ def test_a_router_down_with_20_devices_behind_it_is_one_notification_and_20_link
             f"{router}:1:hook"
         ]
 
-        # The router recovers; a device's next change (major -> critical) is notified again.
+        # The router recovers: the 20 devices still down are no longer its symptoms, so each is
+        # notified once then (surfaced at the recovery's time) and un-muted on the list.
         assert c.post("/api/v1/events", json=[unreachable("tn-core", "normal")]).status_code == 202
         wait_for(
             lambda: [r for r in receiver.got if r["key"].startswith(router) and b'"resolved"' in r["body"]],
             60,
             "the router's resolved webhook",
         )
-        dev = muted["tn-dev00"]["alert_id"]
-        assert c.post("/api/v1/events", json=[unreachable("tn-dev00", "critical")]).status_code == 202
-        wait_for(
-            lambda: [r for r in receiver.got if r["key"].startswith(f"{dev}:")], 60, "the device's webhook"
-        )
-        wait_for(lambda: not alerts(c)["tn-dev00"]["muted"], 60, "the device un-muted on the list")
-        assert len(alerts(c, muted="true")) == 19
+        keys = {f"{a['alert_id']}:1:symptom:{router}:hook" for a in muted.values()}
+        wait_for(lambda: keys <= {r["key"] for r in receiver.got}, 60, "the 20 surfaced webhooks")
+        wait_for(lambda: not alerts(c, muted="true"), 60, "the devices un-muted on the list")
+        pipeline.wait_quiet(60, quiet=1.0)
+        sent = [r["key"] for r in receiver.got if r["key"] in keys]
+        assert sorted(sent) == sorted(keys)  # once each
+        decision = notifications(pipeline, muted["tn-dev00"]["alert_id"])["decisions"][-1]
+        assert (decision["notify"], decision["surfaced"]) == (True, f"symptom:{router}")
 
 
 def test_a_window_scoped_by_site_and_asset_tag_mutes_the_alerts_of_those_assets(setup: tuple) -> None:

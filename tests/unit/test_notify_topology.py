@@ -11,12 +11,13 @@ from ems.agents.notify import Notifier
 from ems.agents.suppressions import Suppressions
 from ems.noise.decide import NoiseRules, SymptomOf, decide
 from ems.notify.config import RouteConfig
+from ems.notify.surfacing import HELD
 from ems.notify.topology import Dependencies
 from ems.projections.notifications import is_muted, muted_by
 from ems.schemas.alert import AlertChanged, AlertState, Transition
 from ems.schemas.asset import Asset, Edge
 from ems.schemas.command import Command
-from ems.schemas.notification import NotificationDecided
+from ems.schemas.notification import NotificationBatch, NotificationDecided
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ROUTES = [RouteConfig(matchers='severity=~"critical|major"', receivers=["hook"])]
@@ -205,3 +206,46 @@ def test_dependencies_keep_the_highest_version_whatever_the_order() -> None:
     assert deps.down == {} and not deps.stop("alr_x", 2)
     deps.see("alr_core", 3, down, firing=True)
     assert set(deps.down) == {"alr_core"} and not deps.stop("alr_core", 3) and deps.stop("alr_core", 4)
+
+
+def stepped(n: Notifier, *changes: AlertChanged) -> list[NotificationDecided]:
+    return [d for c in changes for d in n.step(c)]
+
+
+def test_symptoms_still_firing_when_the_router_recovers_are_notified_once_then() -> None:
+    n = notifier()
+    opened = [change("core", 1, "opened"), *[change(d, 1, "opened") for d in DEVICES[:3]]]
+    batches = [n.batch(stepped(n, *opened))]
+    batches.append(n.batch(stepped(n, change("dev02", 2, "resolved", minutes=3))))  # gone before: let go
+    made = stepped(n, change("core", 2, "resolved", minutes=5))
+    assert [(d.alert_id, d.kind, d.surfaced) for d in made] == [
+        ("alr_core", "resolved", None),
+        ("alr_dev00", "firing", "symptom:alr_core"),
+        ("alr_dev01", "firing", "symptom:alr_core"),
+    ]
+    surfaced = made[1]
+    assert surfaced.notify and surfaced.occurred_at == T0 + timedelta(minutes=5)  # at the recovery
+    assert [d.key for d in surfaced.deliveries] == ["alr_dev00:1:symptom:alr_core:hook"]
+    batches.append(n.batch(made))
+    held = NotificationBatch.model_validate_json(batches[0].model_dump_json()).muted  # the schema takes it
+    assert [(m.alert_id, m.due) for m in held] == [(f"alr_{d}", HELD) for d in DEVICES[:3]]
+    # Nothing more at a later time, live or after a restart rebuilt from the batches.
+    assert n.advance(T0 + timedelta(hours=1)) == []
+    again = notifier()
+    again.restore(batches)
+    assert again.advance(T0 + timedelta(hours=1)) == [] and again.surfacer.muted == {}
+
+
+def test_a_symptom_whose_window_ends_while_the_router_is_still_down_stays_muted() -> None:
+    n = notifier()
+    args = {
+        "title": "dev00 work",
+        "scope": {"asset_ids": ["ast_dev00"]},
+        "schedule": {"start": T0.isoformat(), "end": (T0 + timedelta(minutes=10)).isoformat()},
+    }
+    cmd = Command(name="window.create", target="mw_d", actor="al", args=args, occurred_at=T0)
+    n.apply_suppressions(Suppressions().batch([Suppressions().apply(cmd, "commands:0", 0).change]))
+    stepped(n, change("core", 1, "opened"), change("dev00", 1, "opened", minutes=1))
+    assert n.advance(T0 + timedelta(minutes=20)) == []  # the window ended; the router is still down
+    made = stepped(n, change("core", 2, "resolved", minutes=30))
+    assert [(d.alert_id, d.surfaced) for d in made[1:]] == [("alr_dev00", "symptom:alr_core")]
