@@ -1,6 +1,7 @@
 """`python -m ems.bench.collector_mix`: the collector mix end to end, with baselines and scale-out.
 
-1. Generate the mix (bench/collector_mix_data.py): `--rounds` polls of `--assets` SNMP devices, built
+1. Generate the mix (bench/collector_mix_data.py): `--rounds` polls of `--assets` SNMP devices (after
+   `--prime` untimed ones, produced first so the series exist), built
    by the SNMP collector's own poll core; > 90 % of the observations carry samples, the rest are events
    with severity changes, clears and duplicates. Encoded before any clock starts.
 2. For each worker count of `--workers` (on fresh topics of `--partitions` partitions, a fresh
@@ -75,17 +76,21 @@ def start(env: dict[str, str], settings: Settings, workers: int) -> list:
     return procs
 
 
-def measure(server_env, args, mix: Batch, paced: Batch | None, workers: int) -> dict:
+def measure(server_env, args, batches: dict, workers: int, first: bool) -> dict:
+    """One worker count: (untimed priming,) the timed burst, (the steady run and the baselines)."""
+    mix, paced = batches["mix"], batches["paced"] if first else None
     env, settings = namespace(server_env, args.partitions)
     procs = start(env, settings, workers)
     try:
+        if batches["prime"] is not None:
+            asyncio.run(run(settings, batches["prime"]))
         out: dict = {"burst": asyncio.run(run(settings, mix))}
         if paced is not None:
             install_probe_triggers(settings)
             out["steady"] = asyncio.run(run(settings, paced, rate=args.rate))
     finally:
         stop_processes(procs)
-    if paced is not None:
+    if first:
         out["copy_s"] = bare_copy(settings, mix.rows)
         pt = asyncio.run(
             passthrough(
@@ -99,7 +104,8 @@ def measure(server_env, args, mix: Batch, paced: Batch | None, workers: int) -> 
 def report(args, mix: Batch, results: dict[int, dict], loads: list[tuple[float, ...]]) -> None:
     n = len(mix.records)
     print(
-        f"# collector mix: {args.assets} SNMP devices x {args.rounds} poll round(s) = {n} observations "
+        f"# collector mix: {args.assets} SNMP devices x {args.rounds} poll round(s) after {args.prime} "
+        f"untimed = {n} observations "
         f"({mix.metrics} metrics = {100 * mix.metrics / n:.1f} %, {mix.events} events), "
         f"{mix.samples} samples; {args.partitions} partitions; "
         f"load {loads[0][0]:.1f} before, {loads[-1][0]:.1f} after (1-min)"
@@ -137,12 +143,15 @@ def bench(server_env: dict[str, str], args: argparse.Namespace) -> int:
     counts = [int(w) for w in args.workers.split(",")]
     paced_count = int(args.rate * args.seconds)
     steady_rounds = paced_count // args.assets + 2
-    fleet = Fleet(args.assets, time.time() - (args.rounds + steady_rounds) * INTERVAL)
-    mix = burst(fleet, range(1, args.rounds + 1))
-    paced = steady(fleet, args.rounds + 1, paced_count, args.probe_every) if paced_count else None
+    fleet = Fleet(args.assets, time.time() - (args.prime + args.rounds + steady_rounds) * INTERVAL)
+    prime = burst(fleet, range(1, args.prime + 1)) if args.prime else None
+    mix = burst(fleet, range(args.prime + 1, args.prime + args.rounds + 1))
+    after = args.prime + args.rounds + 1
+    paced = steady(fleet, after, paced_count, args.probe_every) if paced_count else None
+    batches = {"prime": prime, "mix": mix, "paced": paced}
     loads, results = [os.getloadavg()], {}
     for i, workers in enumerate(counts):
-        results[workers] = measure(server_env, args, mix, paced if i == 0 else None, workers)
+        results[workers] = measure(server_env, args, batches, workers, i == 0)
     loads.append(os.getloadavg())
     report(args, mix, results, loads)
     return 0
@@ -154,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--assets", type=int, default=10_000, help="SNMP devices in the fleet")
     parser.add_argument("--rounds", type=int, default=1, help="poll rounds of the whole fleet in the burst")
+    parser.add_argument(
+        "--prime", type=int, default=0, help="untimed rounds first, so the burst's series exist already"
+    )
     parser.add_argument("--rate", type=float, default=60, help="steady rate for latency, obs/s (0: skip)")
     parser.add_argument("--seconds", type=float, default=30, help="length of the steady run")
     parser.add_argument("--probe-every", type=int, default=50, help="a latency probe pair per N observations")
