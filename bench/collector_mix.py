@@ -1,9 +1,9 @@
 """`python -m ems.bench.collector_mix`: the collector mix end to end, with baselines and scale-out.
 
 1. Generate the mix (bench/collector_mix_data.py): `--rounds` polls of `--assets` SNMP devices (after
-   `--prime` untimed ones, produced first so the series exist), built
-   by the SNMP collector's own poll core; > 90 % of the observations carry samples, the rest are events
-   with severity changes, clears and duplicates. Encoded before any clock starts.
+   `--prime` untimed ones, produced first so the series exist), built by the SNMP collector's own poll
+   core; > 90 % of the observations carry samples, the rest are events with severity changes, clears
+   and duplicates. Encoded before any clock starts.
 2. For each worker count of `--workers` (on fresh topics of `--partitions` partitions, a fresh
    read-model schema): start that many `ems worker --stages normalize,dedupe,projections` processes,
    produce the whole mix at once and time until the read models account for every observation
