@@ -64,10 +64,12 @@ test: $(STAMP) servers                ## the whole suite on real servers, then t
 unit: $(STAMP)                        ## pure unit tests only (no servers)
 	$(BIN)/pytest tests/unit
 
-bench: $(STAMP) servers               ## throughput and latency on real servers (prints figures)
+bench: $(STAMP) servers               ## throughput and latency on real servers, then the collector mix (figures)
 	$(BIN)/python -m ems.bench
+	$(BIN)/python -m ems.bench.collector_mix
 
-bench-all: bench                      ## every benchmark: pipeline, metric ingest, 1M-alert queries, OTLP receiver, 10k tickets
+bench-all: bench                      ## every benchmark: + mix over 1/2/4 workers, metric ingest, 1M alerts, OTLP, tickets
+	$(BIN)/python -m ems.bench.collector_mix --workers 1,2,4 --rate 0
 	$(BIN)/python -m ems.bench.metrics_ingest
 	$(BIN)/python -m ems.bench.alert_queries
 	$(BIN)/python -m ems.bench.otlp

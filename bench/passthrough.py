@@ -9,8 +9,22 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 
-async def passthrough(bootstrap: str, n: int, partitions: int = 4, prefix: str = "bench-pt") -> float:
-    """Fill a topic with `n` records, then time copying them to another topic; return msg/s."""
+async def passthrough(
+    bootstrap: str,
+    n: int,
+    partitions: int = 4,
+    prefix: str = "bench-pt",
+    records: list[tuple[bytes, bytes]] | None = None,
+) -> float:
+    """Fill a topic with `n` small records (or the given (key, value) `records`), then time copying
+    them to another topic; return msg/s."""
+    if records is not None:
+        n = len(records)
+    else:
+        records = (
+            (f"k{i % 500}".encode(), orjson.dumps({"i": i, "source": "bench", "severity": "minor"}))
+            for i in range(n)
+        )
     src, dst = f"{prefix}.in", f"{prefix}.out"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -21,12 +35,8 @@ async def passthrough(bootstrap: str, n: int, partitions: int = 4, prefix: str =
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
-        for i in range(n):
-            await producer.send(
-                src,
-                key=f"k{i % 500}".encode(),
-                value=orjson.dumps({"i": i, "source": "bench", "severity": "minor"}),
-            )
+        for key, value in records:
+            await producer.send(src, key=key, value=value)
         await producer.flush()
         consumer = AIOKafkaConsumer(
             src,

@@ -219,8 +219,9 @@ def step(
         sample = MetricSample(name="storage_used_pct", value=round(pct, 3), labels={"storage": descr})
         (memory if index in data.memory else samples).append(sample)
     if thresholds is not None:
+        asset = info.asset_id  # a digest: once per poll, not once per sample
         for s in samples:
-            breach = thresholds.observe(info.asset_id, s.name, s.labels, s.value, data.at, tags, device_class)
+            breach = thresholds.observe(asset, s.name, s.labels, s.value, data.at, tags, device_class)
             if breach is not None:
                 resource = next(iter(s.labels.values()), None)
                 text = f"{s.name}={s.value:g} (threshold {breach.threshold})" if breach.threshold else ""
