@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 
-from ems.ml.scenarios.network import SERVICES, Network, _wire_apps
+from ems.ml.scenarios.network import Network, _wire_apps, add_cloud, add_services, add_workloads, drop_edges
 
 DUAL_HOMED = 0.6
 
@@ -29,13 +29,7 @@ def build_datacenter(rng: random.Random, prefix: str, sites: int = 3, missing_ed
     """A network of `sites` data-centre sites, a WAN, per-site pollers, a cloud region and services."""
     net = Network(prefix)
     wan = net.add("router", "wan", "wan-core", 5)
-    services = []
-    for name in SERVICES[: rng.randint(4, 6)]:
-        revenue = rng.choice([2_000.0, 5_000.0, 10_000.0, 25_000.0, 50_000.0])
-        users = rng.choice([500, 5_000, 20_000, 100_000])
-        services.append(
-            net.add("service", "global", f"{name}-{prefix}", 5, revenue_per_hour=revenue, users_served=users)
-        )
+    services = add_services(rng, net, prefix)
     pollers = []
     apps: list[str] = []
     for s in range(sites):
@@ -64,28 +58,9 @@ def build_datacenter(rng: random.Random, prefix: str, sites: int = 3, missing_ed
                     net.link(server, "connected_to", home)
                     if rng.random() < DUAL_HOMED:
                         net.link(server, "connected_to", tors[1 - tors.index(home)])
-                    if rng.random() < 0.3:
-                        db = net.add("database", site, f"{site}-db-{d}{a}{h}", 5, parent=server)
-                        net.link(db, "runs_on", server)
-                        dbs.append(db)
-                        continue
-                    for v in range(rng.randint(0, 2)):
-                        vm = net.add("vm", site, f"{site}-vm-{d}{a}{h}{v}", 3, parent=server)
-                        net.link(vm, "runs_on", server)
-                        app = net.add("application", site, f"{site}-app-{d}{a}{h}{v}", 4, parent=vm)
-                        net.link(app, "runs_on", vm)
-                        apps.append(app)
+                    add_workloads(rng, net, site, server, f"{d}{a}{h}", dbs, apps)
         _wire_apps(rng, net, [a for a in apps if net.specs[a].site == site], dbs, services)
-    region = "cloud-eu"
-    cloud_dbs = [net.add("database", region, "cloud-db-0", 5)]
-    cloud_apps = []
-    for i in range(rng.randint(4, 8)):
-        inst = net.add("vm", region, f"cloud-i-{i}", 3, tags=["cloud"])
-        app = net.add("application", region, f"cloud-app-{i}", 4, parent=inst)
-        net.link(app, "runs_on", inst)
-        cloud_apps.append(app)
-    _wire_apps(rng, net, cloud_apps, cloud_dbs, services)
+    add_cloud(rng, net, services)
     net.paths, net.pollers = net.path_graph(), tuple(pollers)
-    for spec in net.specs.values():
-        spec.edges = [e for e in spec.edges if rng.random() >= missing_edges]
+    drop_edges(rng, net, missing_edges)
     return net

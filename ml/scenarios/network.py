@@ -148,14 +148,7 @@ def build(rng: random.Random, prefix: str, sites: int = 3, missing_edges: float 
     wan = net.add("router", "wan", "wan-core", 5)
     poller = net.add("server", "wan", "noc-poller", 3, tags=["poller"])
     net.link(poller, "connected_to", wan)
-    services = []
-    for name in SERVICES[: rng.randint(4, 6)]:
-        revenue = rng.choice([2_000.0, 5_000.0, 10_000.0, 25_000.0, 50_000.0])
-        users = rng.choice([500, 5_000, 20_000, 100_000])
-        # Named per scenario: alerts that name only a service must not meet another scenario's.
-        services.append(
-            net.add("service", "global", f"{name}-{prefix}", 5, revenue_per_hour=revenue, users_served=users)
-        )
+    services = add_services(rng, net, prefix)
     apps: list[str] = []
     for s in range(sites):
         site = f"site-{s}"
@@ -171,18 +164,45 @@ def build(rng: random.Random, prefix: str, sites: int = 3, missing_edges: float 
                 for h in range(rng.randint(2, 4)):
                     server = net.add("server", site, f"{site}-srv-{d}{a}{h}", 3, parent=access)
                     net.link(server, "connected_to", access)
-                    if rng.random() < 0.3:
-                        db = net.add("database", site, f"{site}-db-{d}{a}{h}", 5, parent=server)
-                        net.link(db, "runs_on", server)
-                        dbs.append(db)
-                        continue
-                    for v in range(rng.randint(0, 2)):
-                        vm = net.add("vm", site, f"{site}-vm-{d}{a}{h}{v}", 3, parent=server)
-                        net.link(vm, "runs_on", server)
-                        app = net.add("application", site, f"{site}-app-{d}{a}{h}{v}", 4, parent=vm)
-                        net.link(app, "runs_on", vm)
-                        apps.append(app)
+                    add_workloads(rng, net, site, server, f"{d}{a}{h}", dbs, apps)
         _wire_apps(rng, net, [a for a in apps if net.specs[a].site == site], dbs, services)
+    add_cloud(rng, net, services)
+    drop_edges(rng, net, missing_edges)
+    return net
+
+
+def add_services(rng: random.Random, net: Network, prefix: str) -> list[str]:
+    """4-6 business services with their revenue per hour and users."""
+    services = []
+    for name in SERVICES[: rng.randint(4, 6)]:
+        revenue = rng.choice([2_000.0, 5_000.0, 10_000.0, 25_000.0, 50_000.0])
+        users = rng.choice([500, 5_000, 20_000, 100_000])
+        # Named per scenario: alerts that name only a service must not meet another scenario's.
+        services.append(
+            net.add("service", "global", f"{name}-{prefix}", 5, revenue_per_hour=revenue, users_served=users)
+        )
+    return services
+
+
+def add_workloads(
+    rng: random.Random, net: Network, site: str, server: str, tag: str, dbs: list[str], apps: list[str]
+) -> None:
+    """What runs on a server: a database (30 %) or 0-2 VMs each with an application."""
+    if rng.random() < 0.3:
+        db = net.add("database", site, f"{site}-db-{tag}", 5, parent=server)
+        net.link(db, "runs_on", server)
+        dbs.append(db)
+        return
+    for v in range(rng.randint(0, 2)):
+        vm = net.add("vm", site, f"{site}-vm-{tag}{v}", 3, parent=server)
+        net.link(vm, "runs_on", server)
+        app = net.add("application", site, f"{site}-app-{tag}{v}", 4, parent=vm)
+        net.link(app, "runs_on", vm)
+        apps.append(app)
+
+
+def add_cloud(rng: random.Random, net: Network, services: list[str]) -> None:
+    """A cloud region: a database and 4-8 instances each with an application serving a service."""
     region = "cloud-eu"
     cloud_dbs = [net.add("database", region, "cloud-db-0", 5)]
     cloud_apps = []
@@ -192,9 +212,12 @@ def build(rng: random.Random, prefix: str, sites: int = 3, missing_edges: float 
         net.link(app, "runs_on", inst)
         cloud_apps.append(app)
     _wire_apps(rng, net, cloud_apps, cloud_dbs, services)
+
+
+def drop_edges(rng: random.Random, net: Network, missing_edges: float) -> None:
+    """Leave `missing_edges` of the edges out of the registry (faults still follow them)."""
     for spec in net.specs.values():
         spec.edges = [e for e in spec.edges if rng.random() >= missing_edges]
-    return net
 
 
 def _wire_apps(
