@@ -143,7 +143,8 @@ class TicketsWorker(OneInstanceStage):
         return f"{len(batches)} records: {len(desk.tickets)} tickets"
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
-        """Step 2: apply the batch's ticket commands and publish their changes as one record."""
+        """Step 2: apply the batch's ticket commands and publish their changes as one record (several
+        past `SPLIT_BYTES`, each cut between input records)."""
         if self.desk is None:
             return
         changes: list[TicketChanged] = []
