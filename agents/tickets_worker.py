@@ -33,8 +33,11 @@ Protocol:
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
@@ -46,8 +49,8 @@ from ems.agents.tickets import Desk, DeskConfig
 from ems.schemas.alert import AlertChangedBatch
 from ems.schemas.asset import AssetChanged
 from ems.schemas.command import Command
-from ems.schemas.incident import IncidentBatch
-from ems.schemas.ticket import TicketBatch, TicketChanged
+from ems.schemas.incident import IncidentBatch, IncidentChanged
+from ems.schemas.ticket import Ticket, TicketBatch, TicketChanged
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, guarded
 from ems.streams.codecs import DecodeError, decode, encode
@@ -152,7 +155,7 @@ class TicketsWorker(OneInstanceStage):
         work = {
             self.commands_topic: self._apply,
             self.assets_topic: self._asset,
-            self.source_topic: self._alerts if self.from_alerts else self._incidents,
+            self.source_topic: self._source_work(),
         }
         # Asset snapshots first: an alert of the same batch is judged with its asset's latest.
         size = 0
@@ -183,6 +186,16 @@ class TicketsWorker(OneInstanceStage):
             )
             self._unpublished = 0
 
+    def _source_work(self) -> Callable[[ConsumerRecord, DeadLetters], Awaitable[list[TicketChanged]]]:
+        """`_changes` for the configured auto-ticketing source."""
+        if self.from_alerts:
+            return partial(
+                self._changes, record=AlertChangedBatch, at=changed_at, decide=AlertTicketer.on_alert
+            )
+        return partial(
+            self._changes, record=IncidentBatch, at=_incident_time, decide=AutoTicketer.on_incident
+        )
+
     def _source(self, topic: str, partition: int) -> str:
         return f"{self.sources[topic]}:{partition}"
 
@@ -192,33 +205,29 @@ class TicketsWorker(OneInstanceStage):
             self.auto.asset(decode(msg.value, AssetChanged))
         return []
 
-    async def _alerts(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
-        """An alert record: the sweep advanced to each change's time, the auto-ticketing commands."""
+    async def _changes(
+        self,
+        msg: ConsumerRecord,
+        dead: DeadLetters,
+        *,
+        record: type[AlertChangedBatch] | type[IncidentBatch],
+        at: Callable[[Any], datetime],
+        decide: Callable[[Any, Any, dict[str, Ticket]], list[Command]],
+    ) -> list[TicketChanged]:
+        """A record of the auto-ticketing source (`record`: alert or incident changes): the sweep
+        advanced to each change's time (`at`), then, with policies, the commands `decide` (the
+        ticketer's `on_alert` or `on_incident`) calls for."""
         if not self.desk.seen(self._source(msg.topic, msg.partition), msg.offset):
             return []
         try:
-            batch = decode(msg.value, AlertChangedBatch)
+            batch = decode(msg.value, record)
         except DecodeError:
-            return []  # the alerts projection dead-letters it
+            return []  # the source's projection dead-letters it
         out: list[TicketChanged] = []
         for change in batch.changes:
-            out += self.desk.advance(changed_at(change))
-            out += await self._execute(self.auto.on_alert(change, self.desk.tickets), msg, dead)
-        return out
-
-    async def _incidents(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
-        """An incident record: the sweep advanced to its time, the auto-ticketing commands it calls for."""
-        if not self.desk.seen(self._source(msg.topic, msg.partition), msg.offset):
-            return []
-        try:
-            batch = decode(msg.value, IncidentBatch)
-        except DecodeError:
-            return []  # the incidents projection dead-letters it
-        out: list[TicketChanged] = []
-        for change in batch.changes:
-            out += self.desk.advance(change.incident.updated_at)
+            out += self.desk.advance(at(change))
             if self.auto.policies:
-                out += await self._execute(self.auto.on_incident(change, self.desk.tickets), msg, dead)
+                out += await self._execute(decide(self.auto, change, self.desk.tickets), msg, dead)
         return out
 
     async def _execute(
@@ -252,6 +261,10 @@ class TicketsWorker(OneInstanceStage):
             await dead.reject(outcome.refused, msg)
         self._outgoing.extend(outcome.commands)
         return swept + ([outcome.change] if outcome.change is not None else [])
+
+
+def _incident_time(change: IncidentChanged) -> datetime:
+    return change.incident.updated_at
 
 
 def tick(at: datetime | None = None) -> Command:
