@@ -53,7 +53,7 @@ from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.schemas.ticket import Ticket, TicketBatch, TicketChanged
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, guarded
-from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.codecs import DecodeError, decode, encode, encode_with
 from ems.streams.kafka import DeadLetters, read_to_end
 from ems.streams.one_instance import OneInstanceStage
 
@@ -150,7 +150,7 @@ class TicketsWorker(OneInstanceStage):
         past `SPLIT_BYTES`, each cut between input records)."""
         if self.desk is None:
             return
-        changes: list[TicketChanged] = []
+        encoded: list[bytes] = []  # the changes, each encoded once (to size the split and to publish)
         self._outgoing = []
         work = {
             self.commands_topic: self._apply,
@@ -162,28 +162,26 @@ class TicketsWorker(OneInstanceStage):
         for tp in sorted(batch, key=lambda tp: (tp.topic != self.assets_topic, tp.partition)):
             for msg in batch[tp]:
                 made = await guarded(self.stage, msg, dead, lambda m=msg, w=work[tp.topic]: w(m, dead))
-                changes.extend(made or [])
-                size += sum(len(encode(change)) for change in made or ())
+                for change in made or ():
+                    encoded.append(encode(change))
+                    size += len(encoded[-1])
                 if size >= SPLIT_BYTES:  # the positions now cover exactly the records these came from
-                    await self._publish(producer, changes)
-                    changes, size = [], 0
+                    await self._publish(producer, encoded)
+                    encoded, size = [], 0
         self._unpublished += sum(len(m) for m in batch.values())
-        await self._publish(producer, changes, force=False)
+        await self._publish(producer, encoded, force=False)
 
-    async def _publish(
-        self, producer: AIOKafkaProducer, changes: list[TicketChanged], force: bool = True
-    ) -> None:
+    async def _publish(self, producer: AIOKafkaProducer, changes: list[bytes], force: bool = True) -> None:
         """The commands decided for other stages, delivered first, then one `TicketBatch` of `changes`
-        with the positions as of now (unless nothing changed and positions are not due: `force`)."""
+        (encoded) with the positions as of now (unless nothing changed and positions are not due: `force`)."""
         for command in self._outgoing:  # delivered before the batch that records their cause
             sent = await producer.send(self.commands_topic, value=encode(command), key=command.key.encode())
             await sent
         self._outgoing = []
         if force or changes or self._unpublished >= POSITIONS_EVERY:
-            record = self.desk.batch(changes)
-            await self.emit(
-                producer, self.tickets_topic, encode(record), key=record.key.encode(), partition=0
-            )
+            record = self.desk.batch([])
+            value = encode_with(record, "changes", changes)
+            await self.emit(producer, self.tickets_topic, value, key=record.key.encode(), partition=0)
             self._unpublished = 0
 
     def _source_work(self) -> Callable[[ConsumerRecord, DeadLetters], Awaitable[list[TicketChanged]]]:
