@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -199,8 +198,10 @@ class TicketsWorker(OneInstanceStage):
 
     async def _asset(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
         """An asset snapshot (alerts as the source): the topology the alerts' criticality comes from."""
-        with suppress(DecodeError):  # the assets projection dead-letters undecodable snapshots
+        try:
             self.auto.asset(decode(msg.value, AssetChanged))
+        except DecodeError:
+            self.status.skipped += 1  # the assets projection dead-letters undecodable snapshots
         return []
 
     async def _changes(
@@ -220,6 +221,7 @@ class TicketsWorker(OneInstanceStage):
         try:
             batch = decode(msg.value, record)
         except DecodeError:
+            self.status.skipped += 1
             return []  # the source's projection dead-letters it
         out: list[TicketChanged] = []
         for change in batch.changes:
@@ -249,6 +251,7 @@ class TicketsWorker(OneInstanceStage):
             command = decode(msg.value, Command)
         except DecodeError:
             self.desk.seen(source, msg.offset)
+            self.status.skipped += 1
             return []  # the command router dead-letters undecodable commands
         swept = self.desk.advance(command.occurred_at)
         if command.domain != "ticket":

@@ -103,10 +103,14 @@ async def test_an_incident_change_opens_one_ticket_and_without_policies_is_not_e
     )
 
 
-async def test_an_undecodable_source_record_is_skipped_for_its_projection_to_letter() -> None:
+async def test_undecodable_input_records_are_skipped_and_counted_for_their_own_stage_to_letter() -> None:
     worker, producer, dead = worker_for("alerts", P1), Producer(), Dead()
+    before = worker.status.skipped
     await worker.handle(record(worker.source_topic, 3, b"{not json"), producer, dead)
-    assert (producer.sent, worker.desk.positions, dead.letters) == ([], {"alerts:0": 4}, [])
+    await worker.handle(record(worker.commands_topic, 0, b"{not json"), producer, dead)
+    await worker.handle(record(worker.assets_topic, 0, b"{not json"), producer, dead)
+    assert (producer.sent, dead.letters) == ([], [])
+    assert worker.desk.positions == {"alerts:0": 4, "commands:0": 1} and worker.status.skipped == before + 3
 
 
 @pytest.mark.parametrize("split", [1, 10**9])
