@@ -129,7 +129,8 @@ class NotifyWorker(OneInstanceStage):
             return
         for tp in [tp for tp in batch if tp.topic == self.suppressions_topic]:
             for msg in batch[tp]:
-                self._suppression(self.notifier, msg)
+                if not self._suppression(self.notifier, msg):
+                    self.status.skipped += 1
         for tp in sorted((tp for tp in batch if tp.topic == self.assets_topic), key=lambda tp: tp.partition):
             for msg in batch[tp]:
                 try:
@@ -153,11 +154,15 @@ class NotifyWorker(OneInstanceStage):
             )
             self._unpublished = 0
 
-    def _suppression(self, notifier: Notifier, msg: ConsumerRecord) -> None:
+    @staticmethod
+    def _suppression(notifier: Notifier, msg: ConsumerRecord) -> bool:
+        """Apply one suppression batch; False when it cannot be read (the suppressions projection
+        dead-letters it)."""
         try:
             notifier.apply_suppressions(decode(msg.value, SuppressionBatch))
         except DecodeError:
-            self.status.skipped += 1  # the suppressions projection dead-letters it
+            return False
+        return True
 
     async def _decide(self, msg: ConsumerRecord) -> list[NotificationDecided]:
         assert self.notifier is not None
