@@ -136,6 +136,7 @@ class AssetsWorker(BatchStage):
             try:
                 obs = decode(msg.value, Observation, defaults=record_defaults(msg))
             except DecodeError:
+                self.status.skipped += 1
                 return  # the normalize stage dead-letters undecodable raw records
             if not isinstance(obs.body, DiscoveryBody):
                 return

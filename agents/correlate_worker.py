@@ -205,6 +205,7 @@ class CorrelateWorker(OneInstanceStage):
         try:
             changed = decode(msg.value, AssetChanged)
         except DecodeError:
+            self.status.skipped += 1
             return  # the assets projection dead-letters undecodable snapshots
         try:
             self.core.asset(changed)

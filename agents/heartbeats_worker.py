@@ -128,6 +128,7 @@ class HeartbeatsWorker(OneInstanceStage):
             try:
                 command = decode(msg.value, Command)
             except DecodeError:
+                self.status.skipped += 1
                 return None  # the command router dead-letters undecodable commands
             return self.monitor.advance(command.occurred_at)
         if b"heartbeat" not in msg.value:  # most observations: events, metrics, discoveries
@@ -135,6 +136,7 @@ class HeartbeatsWorker(OneInstanceStage):
         try:
             obs = decode(msg.value, Observation, defaults=record_defaults(msg))
         except DecodeError:
+            self.status.skipped += 1
             return None  # the normalize stage dead-letters undecodable observations
         if not isinstance(obs.body, HeartbeatBody):
             return None

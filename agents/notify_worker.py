@@ -29,7 +29,6 @@ steps fire and muted alerts surface while idle.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import datetime
 
@@ -130,11 +129,14 @@ class NotifyWorker(OneInstanceStage):
             return
         for tp in [tp for tp in batch if tp.topic == self.suppressions_topic]:
             for msg in batch[tp]:
-                self._suppression(self.notifier, msg)
+                if not self._suppression(self.notifier, msg):
+                    self.status.skipped += 1
         for tp in sorted((tp for tp in batch if tp.topic == self.assets_topic), key=lambda tp: tp.partition):
             for msg in batch[tp]:
-                with contextlib.suppress(DecodeError):  # the assets projection dead-letters it
+                try:
                     self.notifier.apply_asset(decode(msg.value, AssetChanged).asset)
+                except DecodeError:
+                    self.status.skipped += 1  # the assets projection dead-letters it
         decisions: list[NotificationDecided] = []
         for topic in (self.alerts_topic, self.commands_topic):
             for tp in sorted((tp for tp in batch if tp.topic == topic), key=lambda tp: tp.partition):
@@ -153,9 +155,14 @@ class NotifyWorker(OneInstanceStage):
             self._unpublished = 0
 
     @staticmethod
-    def _suppression(notifier: Notifier, msg: ConsumerRecord) -> None:
-        with contextlib.suppress(DecodeError):  # the suppressions projection dead-letters it
+    def _suppression(notifier: Notifier, msg: ConsumerRecord) -> bool:
+        """Apply one suppression batch; False when it cannot be read (the suppressions projection
+        dead-letters it)."""
+        try:
             notifier.apply_suppressions(decode(msg.value, SuppressionBatch))
+        except DecodeError:
+            return False
+        return True
 
     async def _decide(self, msg: ConsumerRecord) -> list[NotificationDecided]:
         assert self.notifier is not None
@@ -165,10 +172,12 @@ class NotifyWorker(OneInstanceStage):
             try:
                 return self.notifier.advance(decode(msg.value, Command).occurred_at)
             except DecodeError:
+                self.status.skipped += 1
                 return []  # the command router dead-letters undecodable commands
         try:
             changes = decode(msg.value, AlertChangedBatch).changes
         except DecodeError:
+            self.status.skipped += 1
             return []  # the alerts projection dead-letters it
         return [d for change in changes for d in self.notifier.step(change)]
 

@@ -2,9 +2,9 @@
 
 `Suppressions.apply(command, source, offset)` validates the command again with the noise core (the API
 did first) and either refuses it with the reason (the worker dead-letters it), skips it (a redelivery:
-its position is below the one recorded, or a command id applied before: the ticket stage appends a
-change's window commands again with the same ids after a crash) or returns the `SuppressionChanged`
-it makes:
+its position is below the one recorded, or a command id applied before to the same silence or
+window: the ticket stage appends a change's window commands again with the same ids after a crash)
+or returns the `SuppressionChanged` it makes:
 - `silence.create`: a new silence (matchers, [starts_at, ends_at), comment; the actor is its creator);
 - `silence.expire`: ends it at the command's event time (`ems.noise.silences.expire`);
 - `window.create`, `window.update` (the parts given replaced, the result validated whole),
@@ -32,6 +32,11 @@ from ems.schemas.suppression import (
     parse_suppression_args,
 )
 
+# Command ids remembered per silence or window. A copy of an applied command (appended again with its
+# id, at a later position) is skipped while fewer than this many other commands were applied to the
+# same target in between; the ids kept grow with the targets kept, not with the commands applied.
+RECENT_CAUSES = 32
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -47,7 +52,8 @@ class Suppressions:
         self.silences: dict[str, SilenceSnapshot] = {}
         self.windows: dict[str, WindowSnapshot] = {}
         self.positions: dict[str, int] = {}  # "commands:<partition>" -> next offset to apply
-        self.causes: set[str] = set()  # the ids of the commands applied
+        # ("silence" | "window", id) -> the ids of the last RECENT_CAUSES commands applied to it
+        self.causes: dict[tuple[str, str], list[str]] = {}
 
     def restore(self, batches: Iterable[SuppressionBatch]) -> None:
         """The state after the published batches, folded in order."""
@@ -68,7 +74,7 @@ class Suppressions:
 
     def apply(self, command: Command, source: str, offset: int) -> Outcome:
         """Apply one `silence.*` / `window.*` command read at `source` and `offset`."""
-        if not self.seen(source, offset) or command.event_id in self.causes:
+        if not self.seen(source, offset) or self.applied(command):
             return Outcome(skipped=True)
         try:
             args = parse_suppression_args(command.name, command.args)
@@ -79,6 +85,10 @@ class Suppressions:
             return Outcome(refused=f"{command.name}: {exc}")
         self._keep(change)
         return Outcome(change)
+
+    def applied(self, command: Command) -> bool:
+        """Whether a command with this id was applied to its target already (among its recent ones)."""
+        return command.event_id in self.causes.get((command.domain, command.target), ())
 
     # -- silences ----------------------------------------------------------------------------------
     def _silence_create(self, command: Command, args: SilenceArgs) -> SuppressionChanged:
@@ -154,11 +164,13 @@ class Suppressions:
         return found
 
     def _keep(self, change: SuppressionChanged) -> None:
-        self.causes.add(change.cause)
         if change.silence is not None:
             self.silences[change.silence.silence_id] = change.silence
-        if change.window is not None:
+            target = ("silence", change.silence.silence_id)
+        else:
             self.windows[change.window.window_id] = change.window
+            target = ("window", change.window.window_id)
+        self.causes[target] = [*self.causes.get(target, ()), change.cause][-RECENT_CAUSES:]
 
     def _changed(self, kind: str, command: Command, **snapshot) -> SuppressionChanged:
         snap = next(iter(snapshot.values()))

@@ -103,6 +103,7 @@ class SuppressionsWorker(OneInstanceStage):
             command = decode(msg.value, Command)
         except DecodeError:
             self.state.seen(source, msg.offset)
+            self.status.skipped += 1
             return None  # the command router dead-letters undecodable commands
         if command.domain not in DOMAINS:
             self.state.seen(source, msg.offset)

@@ -33,8 +33,10 @@ Protocol:
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
@@ -46,11 +48,11 @@ from ems.agents.tickets import Desk, DeskConfig
 from ems.schemas.alert import AlertChangedBatch
 from ems.schemas.asset import AssetChanged
 from ems.schemas.command import Command
-from ems.schemas.incident import IncidentBatch
-from ems.schemas.ticket import TicketBatch, TicketChanged
+from ems.schemas.incident import IncidentBatch, IncidentChanged
+from ems.schemas.ticket import Ticket, TicketBatch, TicketChanged
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, guarded
-from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.codecs import DecodeError, decode, encode, encode_with
 from ems.streams.kafka import DeadLetters, read_to_end
 from ems.streams.one_instance import OneInstanceStage
 
@@ -147,78 +149,85 @@ class TicketsWorker(OneInstanceStage):
         past `SPLIT_BYTES`, each cut between input records)."""
         if self.desk is None:
             return
-        changes: list[TicketChanged] = []
+        encoded: list[bytes] = []  # the changes, each encoded once (to size the split and to publish)
         self._outgoing = []
         work = {
             self.commands_topic: self._apply,
             self.assets_topic: self._asset,
-            self.source_topic: self._alerts if self.from_alerts else self._incidents,
+            self.source_topic: self._source_work(),
         }
         # Asset snapshots first: an alert of the same batch is judged with its asset's latest.
         size = 0
         for tp in sorted(batch, key=lambda tp: (tp.topic != self.assets_topic, tp.partition)):
             for msg in batch[tp]:
                 made = await guarded(self.stage, msg, dead, lambda m=msg, w=work[tp.topic]: w(m, dead))
-                changes.extend(made or [])
-                size += sum(len(encode(change)) for change in made or ())
+                for change in made or ():
+                    encoded.append(encode(change))
+                    size += len(encoded[-1])
                 if size >= SPLIT_BYTES:  # the positions now cover exactly the records these came from
-                    await self._publish(producer, changes)
-                    changes, size = [], 0
+                    await self._publish(producer, encoded)
+                    encoded, size = [], 0
         self._unpublished += sum(len(m) for m in batch.values())
-        await self._publish(producer, changes, force=False)
+        await self._publish(producer, encoded, force=False)
 
-    async def _publish(
-        self, producer: AIOKafkaProducer, changes: list[TicketChanged], force: bool = True
-    ) -> None:
+    async def _publish(self, producer: AIOKafkaProducer, changes: list[bytes], force: bool = True) -> None:
         """The commands decided for other stages, delivered first, then one `TicketBatch` of `changes`
-        with the positions as of now (unless nothing changed and positions are not due: `force`)."""
+        (encoded) with the positions as of now (unless nothing changed and positions are not due: `force`)."""
         for command in self._outgoing:  # delivered before the batch that records their cause
             sent = await producer.send(self.commands_topic, value=encode(command), key=command.key.encode())
             await sent
         self._outgoing = []
         if force or changes or self._unpublished >= POSITIONS_EVERY:
-            record = self.desk.batch(changes)
-            await self.emit(
-                producer, self.tickets_topic, encode(record), key=record.key.encode(), partition=0
-            )
+            record = self.desk.batch([])
+            value = encode_with(record, "changes", changes)
+            await self.emit(producer, self.tickets_topic, value, key=record.key.encode(), partition=0)
             self._unpublished = 0
+
+    def _source_work(self) -> Callable[[ConsumerRecord, DeadLetters], Awaitable[list[TicketChanged]]]:
+        """`_changes` for the configured auto-ticketing source."""
+        if self.from_alerts:
+            return partial(
+                self._changes, record=AlertChangedBatch, at=changed_at, decide=AlertTicketer.on_alert
+            )
+        return partial(
+            self._changes, record=IncidentBatch, at=_incident_time, decide=AutoTicketer.on_incident
+        )
 
     def _source(self, topic: str, partition: int) -> str:
         return f"{self.sources[topic]}:{partition}"
 
     async def _asset(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
         """An asset snapshot (alerts as the source): the topology the alerts' criticality comes from."""
-        with suppress(DecodeError):  # the assets projection dead-letters undecodable snapshots
+        try:
             self.auto.asset(decode(msg.value, AssetChanged))
+        except DecodeError:
+            self.status.skipped += 1  # the assets projection dead-letters undecodable snapshots
         return []
 
-    async def _alerts(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
-        """An alert record: the sweep advanced to each change's time, the auto-ticketing commands."""
+    async def _changes(
+        self,
+        msg: ConsumerRecord,
+        dead: DeadLetters,
+        *,
+        record: type[AlertChangedBatch] | type[IncidentBatch],
+        at: Callable[[Any], datetime],
+        decide: Callable[[Any, Any, dict[str, Ticket]], list[Command]],
+    ) -> list[TicketChanged]:
+        """A record of the auto-ticketing source (`record`: alert or incident changes): the sweep
+        advanced to each change's time (`at`), then, with policies, the commands `decide` (the
+        ticketer's `on_alert` or `on_incident`) calls for."""
         if not self.desk.seen(self._source(msg.topic, msg.partition), msg.offset):
             return []
         try:
-            batch = decode(msg.value, AlertChangedBatch)
+            batch = decode(msg.value, record)
         except DecodeError:
-            return []  # the alerts projection dead-letters it
+            self.status.skipped += 1
+            return []  # the source's projection dead-letters it
         out: list[TicketChanged] = []
         for change in batch.changes:
-            out += self.desk.advance(changed_at(change))
-            out += await self._execute(self.auto.on_alert(change, self.desk.tickets), msg, dead)
-        return out
-
-    async def _incidents(self, msg: ConsumerRecord, dead: DeadLetters) -> list[TicketChanged]:
-        """An incident record: the sweep advanced to its time, the auto-ticketing commands it calls for."""
-        if not self.desk.seen(self._source(msg.topic, msg.partition), msg.offset):
-            return []
-        try:
-            batch = decode(msg.value, IncidentBatch)
-        except DecodeError:
-            return []  # the incidents projection dead-letters it
-        out: list[TicketChanged] = []
-        for change in batch.changes:
-            out += self.desk.advance(change.incident.updated_at)
+            out += self.desk.advance(at(change))
             if self.auto.policies:
-                out += await self._execute(self.auto.on_incident(change, self.desk.tickets), msg, dead)
+                out += await self._execute(decide(self.auto, change, self.desk.tickets), msg, dead)
         return out
 
     async def _execute(
@@ -242,6 +251,7 @@ class TicketsWorker(OneInstanceStage):
             command = decode(msg.value, Command)
         except DecodeError:
             self.desk.seen(source, msg.offset)
+            self.status.skipped += 1
             return []  # the command router dead-letters undecodable commands
         swept = self.desk.advance(command.occurred_at)
         if command.domain != "ticket":
@@ -252,6 +262,10 @@ class TicketsWorker(OneInstanceStage):
             await dead.reject(outcome.refused, msg)
         self._outgoing.extend(outcome.commands)
         return swept + ([outcome.change] if outcome.change is not None else [])
+
+
+def _incident_time(change: IncidentChanged) -> datetime:
+    return change.incident.updated_at
 
 
 def tick(at: datetime | None = None) -> Command:

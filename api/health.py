@@ -58,7 +58,7 @@ async def health_report(checks: dict[str, Check], timeout: float = 2.0) -> dict[
 
 
 # what /health shows of each live instance (restarts: of the stage inside its process, after a failure)
-INSTANCE_FIELDS = ("instance", "state", "reason", "lag", "records", "dead_letters", "restarts")
+INSTANCE_FIELDS = ("instance", "state", "reason", "lag", "records", "dead_letters", "skipped", "restarts")
 
 
 def judge_stages(

@@ -23,6 +23,14 @@ def encode(record: Record) -> bytes:
     return orjson.dumps(record.model_dump(mode="json"))
 
 
+def encode_with(record: Record, field: str, items: list[bytes]) -> bytes:
+    """Serialize `record` with its list `field` made of `items`, each already encoded (e.g. once, to
+    size a split): it decodes as `record` holding those items would."""
+    body = record.model_dump(mode="json", exclude={field})
+    body[field] = [orjson.Fragment(item) for item in items]
+    return orjson.dumps(body)
+
+
 def format_validation_error(exc: ValidationError) -> str:
     """One line per field error: `body.severity: Input should be ...`."""
     parts = []

@@ -31,6 +31,7 @@ class StageStatus:
     last_progress: float | None = None
     records: int = 0
     dead_letters: int = 0
+    skipped: int = 0  # unreadable records of another stage's topic, left to the stage that letters them
     restarts: int = 0
     lag_source: Callable[[], int | None] | None = field(default=None, repr=False)
 
@@ -79,6 +80,7 @@ class StageStatus:
             "last_progress": self.last_progress,
             "records": self.records,
             "dead_letters": self.dead_letters,
+            "skipped": self.skipped,
             "restarts": self.restarts,
             "process_restarts": restarts_of_process,
             "process_started": PROCESS_STARTED,

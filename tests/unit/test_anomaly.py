@@ -149,3 +149,23 @@ def test_the_stage_takes_its_settings_and_never_commits_a_replay() -> None:
 def test_adapting_before_raising_is_refused() -> None:
     with pytest.raises(ValueError, match="anomaly_adapt_after"):
         Settings.of_env({"EMS_ANOMALY_ADAPT_AFTER": "5", "EMS_ANOMALY_CONSECUTIVE": "5"})
+
+
+class _Letters:
+    def __init__(self) -> None:
+        self.rejected: list[str] = []
+
+    async def reject(self, reason: str, record: object) -> None:
+        self.rejected.append(reason)
+
+
+async def test_an_unreadable_metrics_record_is_skipped_and_counted_not_dead_lettered() -> None:
+    """The metrics projection dead-letters it: the anomaly stage only counts it (shown in /health)."""
+    worker = AnomalyWorker(Settings())
+    tp = TopicPartition(worker.topics[0], 0)
+    before = worker.status.skipped
+    letters = _Letters()
+    bad = ConsumerRecord(tp.topic, 0, 5, 0, 0, None, b"{not json", 0, 0, 9, [])
+    await worker.handle({tp: [bad]}, producer=None, dead=letters)  # nothing to publish: never used
+    assert letters.rejected == [] and worker.status.skipped == before + 1
+    assert worker.status.snapshot()["skipped"] == before + 1

@@ -1,10 +1,11 @@
 import orjson
 import pytest
 
-from ems.schemas.alert import AlertChanged
+from ems.ml.offline import alert_changes
+from ems.schemas.alert import AlertChanged, AlertChangedBatch
 from ems.schemas.observation import Observation
 from ems.schemas.registry import observation_v1_to_v2
-from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.codecs import DecodeError, decode, encode, encode_with
 from tests.unit.helpers import observation
 
 SEED_V1 = {  # the seed's first API shape, as v1 records were written
@@ -79,3 +80,12 @@ def test_defaults_fill_missing_envelope_fields_only() -> None:
     assert obs.event_id == "raw-1-2" and obs.occurred_at.year == 2026
     given = decode(encode(observation()), Observation, defaults={"event_id": "raw-1-2"})
     assert given.event_id != "raw-1-2"
+
+
+def test_a_record_encoded_with_its_items_pre_encoded_decodes_as_the_whole_record() -> None:
+    changes = alert_changes([observation(seconds=i, severity=s) for i, s in enumerate(["minor", "major"])])
+    whole = AlertChangedBatch(partition=3, changes=changes)
+    empty = whole.model_copy(update={"changes": []})
+    value = encode_with(empty, "changes", [encode(c) for c in changes])
+    assert decode(value, AlertChangedBatch) == whole
+    assert orjson.loads(value) == orjson.loads(encode(whole))

@@ -130,3 +130,9 @@ def test_each_stage_names_the_kinds_of_its_problems() -> None:
     assert report["assets"]["kinds"] == ["crash_loop"]
     assert report["heartbeats"]["kinds"] == ["gone"] and report["heartbeats"]["stalled_s"] is None
     assert report["tickets"]["kinds"] == [] and report["tickets"]["stalled_s"] == 0.0
+
+
+def test_each_instance_shows_its_dead_letters_and_the_records_it_skipped() -> None:
+    report, problems = judge_stages({}, [hb("anomaly", dead_letters=1, skipped=3)], NOW, SETTINGS)
+    [inst] = report["anomaly"]["instances"]
+    assert (inst["dead_letters"], inst["skipped"], problems) == (1, 3, [])

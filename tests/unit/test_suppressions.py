@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ems.agents.suppressions import Suppressions
+from ems.agents.suppressions import RECENT_CAUSES, Suppressions
 from ems.api.suppressions_query import silence_status, window_status
 from ems.noise.errors import RuleError
 from ems.projections.suppressions import SuppressionsProjection
@@ -169,3 +169,21 @@ def test_args_build_the_cores_rules() -> None:
     assert silence.mutes({"service": ["web"]}, T0) and not silence.mutes({"service": ["db"]}, T0)
     window = WindowArgs.model_validate(WINDOW).rule("mw_a", "alice")
     assert window.scope.covers({"asset.site": "fra1"}) and not window.scope.covers({"asset.site": "ams2"})
+
+
+def test_a_command_appended_again_is_skipped_while_it_is_among_its_targets_recent_ids() -> None:
+    state = Suppressions()
+    feed = Feed(state)
+    create = Command(name="window.create", target="mw_a", actor="tickets", args=WINDOW, occurred_at=T0)
+    made = [state.apply(create, "commands:0", 0).change]
+    feed.offset = 1
+    for i in range(RECENT_CAUSES - 1):  # other commands on the same window in between
+        made.append(feed("window.update", "mw_a", i + 1, title=f"t{i}").change)
+    made.append(feed("silence.create", "sil_x", **SILENCE).change)  # another target's: no effect here
+    assert state.apply(create, "commands:1", 0).skipped  # a copy at another position: applied once
+    made.append(feed("window.update", "mw_a", 99, title="one more").change)
+    assert len(state.causes[("window", "mw_a")]) == RECENT_CAUSES  # bounded per target
+    assert "exists already" in state.apply(create, "commands:1", 1).refused  # past the bound
+    restored = Suppressions()  # the same ids, rebuilt from the published changes alone
+    restored.restore([SuppressionBatch.model_validate_json(state.batch(made).model_dump_json())])
+    assert restored.causes == state.causes and len(restored.causes) == 2
