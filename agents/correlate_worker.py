@@ -151,7 +151,7 @@ class CorrelateWorker(OneInstanceStage):
         self.feedback.decisions(changes)
         if self.feedback.model is not None:
             commands = read_to_end(self.settings.kafka_bootstrap, self.commands_topic)
-            self.feedback.apply([msg async for msg in commands], core.topology)
+            self.feedback.apply([msg async for msg in commands], core.topology, live=False)
         self.feedback.install(core)
         self.core, self.positions, self.order = core, positions, Reorder()
         for tp in sorted(assigned):

@@ -41,8 +41,9 @@ class FeedbackFollower:
         if self.model is not None:
             self.memberships.apply(records)
 
-    def apply(self, messages: Iterable[ConsumerRecord], topology: Topology) -> list[str]:
-        """Learn from the feedback commands among `messages`; the reasons of those skipped."""
+    def apply(self, messages: Iterable[ConsumerRecord], topology: Topology, live: bool = True) -> list[str]:
+        """Learn from the feedback commands among `messages`; the reasons of those skipped. Each label
+        learned `live` is logged (a rebuild's are summed up in `summary`)."""
         skipped = []
         for msg in sorted(messages, key=lambda m: (m.timestamp, m.partition, m.offset)):
             if msg.offset < self.next.get(msg.partition, 0):
@@ -54,6 +55,7 @@ class FeedbackFollower:
                 cmd = decode(msg.value, Command)
             except DecodeError:
                 continue  # the commands' own consumers dead-letter it
+            before = self.model.labels
             if reason := learn_command(self.model, self.memberships, topology, cmd):
                 log.warning(
                     "correlate: feedback %s on %s at %d:%d not learned: %s",
@@ -64,6 +66,13 @@ class FeedbackFollower:
                     reason,
                 )
                 skipped.append(reason)
+            elif live and self.model.labels > before:
+                log.info(
+                    "correlate: online model learned feedback %s on %s (%d labels)",
+                    cmd.event_id,
+                    cmd.target,
+                    self.model.labels,
+                )
         return skipped
 
     def install(self, core: Correlator) -> None:
