@@ -75,6 +75,7 @@ def config_from(settings: Settings) -> CorrelationConfig:
         severity_order=tuple(s for s in settings.severity_order if s not in settings.clearing_severities),
         rca_online=settings.rca_online,
         rca_online_k=settings.rca_online_k,
+        rca_online_max_weight=settings.rca_online_max_weight,
     )
 
 
@@ -116,7 +117,7 @@ class CorrelateWorker(OneInstanceStage):
         self.config = config_from(settings)
         self.core = Correlator(self.config)
         self.models = ModelFollower(self.config.rca_model)
-        self.feedback = FeedbackFollower(self.config.rca_online, self.config.rca_online_k)
+        self.feedback = FeedbackFollower(self.config)
         self.positions: dict[str, int] = {}  # "alerts:<partition>" -> next offset to apply
         self.order = Reorder()  # steps held until every partition passed their time
         self._since_positions = 0
@@ -147,7 +148,7 @@ class CorrelateWorker(OneInstanceStage):
         self.models.install(core)
         command_parts = [tp for tp in assigned if tp.topic == self.commands_topic]
         command_ends = await self.consumer.end_offsets(command_parts)  # read to at least these
-        self.feedback = FeedbackFollower(self.config.rca_online, self.config.rca_online_k)
+        self.feedback = FeedbackFollower(self.config)
         self.feedback.decisions(changes)
         if self.feedback.model is not None:
             commands = read_to_end(self.settings.kafka_bootstrap, self.commands_topic)

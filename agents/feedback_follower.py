@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from aiokafka import ConsumerRecord
 
+from ems.ml.correlation.config import CorrelationConfig
 from ems.ml.correlation.engine import Correlator
 from ems.ml.correlation.topology import Topology
 from ems.ml.rca.feedback import COMMAND
@@ -31,8 +32,11 @@ MARK = COMMAND.encode()  # a cheap test before decoding: most commands are about
 class FeedbackFollower:
     """The online model, the memberships it learns against and the command offsets it learned."""
 
-    def __init__(self, enabled: bool = True, k: float = 20.0) -> None:
-        self.model = OnlineModel(k) if enabled else None
+    def __init__(self, config: CorrelationConfig | None = None) -> None:
+        cfg = config or CorrelationConfig()
+        self.model = (
+            OnlineModel(cfg.rca_online_k, max_weight=cfg.rca_online_max_weight) if cfg.rca_online else None
+        )
         self.memberships = Memberships()
         self.next: dict[int, int] = {}  # commands partition -> the offset after the last one seen
 

@@ -364,8 +364,9 @@ class Settings(BaseSettings):
         True, description="Blend the forest with an online model learned from root-cause feedback"
     )
     rca_online_k: float = Field(
-        20.0, gt=0, description="Feedback labels at which the online model weighs as much as the forest"
+        20.0, gt=0, description="The online model's weight is labels / (labels + k) ..."
     )
+    rca_online_max_weight: float = Field(0.5, ge=0, le=1, description="... at most this")
     # Tickets (agents/tickets.py, docs/itsm.md): routing to assignment groups, the reopen window
     ticket_default_group: str = Field(
         "service-desk", min_length=1, description="Group of a ticket that no routing rule matches"

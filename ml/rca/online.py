@@ -6,8 +6,9 @@ incident's other candidates negatives (weighted 1/their count, so each label wei
 sides). The model is river's `StandardScaler | LogisticRegression` (plain SGD): learned one row at a
 time, deterministic, cheap enough to learn in the stage between two batches.
 
-The verdict blends both: p = (1 - w) * forest + w * online, with w = n / (n + k) after n labels
-learned (`k`: `EMS_RCA_ONLINE_K`). With no label w is 0 and nothing is blended: a fresh install ranks
+The verdict blends both: p = (1 - w) * forest + w * online, with w = min(n / (n + k), max) after
+n labels learned (`EMS_RCA_ONLINE_K`, `EMS_RCA_ONLINE_MAX_WEIGHT`): a linear model never outweighs
+the forest. With no label w is 0 and nothing is blended: a fresh install ranks
 exactly as the forest does. The state is the log's: `Memberships` folds the correlate stage's own
 decisions (each incident's current members), `learn_command` turns one feedback command into a label
 against them and the topology; the stage replays every feedback command at each start.
@@ -26,15 +27,21 @@ from ems.schemas.incident import IncidentChanged, Member
 
 K = 20.0  # labels at which the online part weighs as much as the forest (EMS_RCA_ONLINE_K)
 LEARNING_RATE = 0.05  # of the SGD optimizer (chosen by `python -m ems.ml.rca.online_eval`)
+MAX_WEIGHT = 0.5  # the online part's weight is at most this (EMS_RCA_ONLINE_MAX_WEIGHT)
 KEPT_INCIDENTS = 50_000  # incidents whose members `Memberships` keeps (the latest changed)
 
 
 class OnlineModel:
     """A river classifier of candidate rows, learned label by label."""
 
-    def __init__(self, k: float = K, learning_rate: float = LEARNING_RATE) -> None:
+    def __init__(
+        self, k: float = K, learning_rate: float = LEARNING_RATE, max_weight: float = MAX_WEIGHT
+    ) -> None:
         if k <= 0:
             raise ValueError(f"k must be above 0, not {k}")
+        if not 0 <= max_weight <= 1:
+            raise ValueError(f"max_weight must be within 0-1, not {max_weight}")
+        self.max_weight = max_weight
         from river import linear_model, optim, preprocessing  # here: ~0.15 s of import, only when on
 
         self.k = k
@@ -46,24 +53,28 @@ class OnlineModel:
 
     @property
     def weight(self) -> float:
-        """The online part's share of the blended probability: n / (n + k)."""
-        return self.labels / (self.labels + self.k)
+        """The online part's share of the blended probability: n / (n + k), at most `max_weight`."""
+        return min(self.max_weight, self.labels / (self.labels + self.k))
 
-    def learn(self, root: str, candidates: Sequence[Candidate]) -> str | None:
-        """Learn one label: `root` is the incident's root among `candidates`. The reason when it cannot
-        be learned (the root is not a candidate, nothing to tell it from); counted in `skipped`."""
+    def learn(self, root: str, groups: Sequence[Sequence[Candidate]]) -> str | None:
+        """Learn one label: `root` is the incident's root; `groups` its candidates, then the same
+        incident's without the root's own alerts (`label_groups`). The reason when it cannot be
+        learned (the root is not a candidate, nothing to tell it from); counted in `skipped`."""
         reason = None
-        if not any(c.asset_id == root for c in candidates):
+        if not any(c.asset_id == root for c in groups[0]):
             reason = "the asset is not a candidate of the incident"
-        elif len(candidates) < 2:
+        elif len(groups[0]) < 2:
             reason = "a single candidate: nothing to tell it from"
         if reason is not None:
             self.skipped[reason] += 1
             return reason
-        negative = 1.0 / (len(candidates) - 1)
-        for c in candidates:
-            positive = c.asset_id == root
-            self.model.learn_one(_x(c.values), positive, w=1.0 if positive else negative)
+        for candidates in groups:
+            if len(candidates) < 2 or not any(c.asset_id == root for c in candidates):
+                continue
+            negative = 1.0 / (len(candidates) - 1)
+            for c in candidates:
+                positive = c.asset_id == root
+                self.model.learn_one(_x(c.values), positive, w=1.0 if positive else negative)
         self.labels += 1
         return None
 
@@ -139,7 +150,18 @@ def learn_command(model: OnlineModel, memberships: Memberships, topology: Topolo
     members = memberships.members(cmd.target)
     if members is None:
         return model.skip("an incident the stage does not know")
-    return model.learn(asset, build(members, topology))
+    return model.learn(asset, label_groups(asset, members, topology))
+
+
+def label_groups(root: str, members: Sequence[Member], topology: Topology) -> list[list[Candidate]]:
+    """The incident's candidates, and once more without the root's own alerts (a root whose alert was
+    lost, or that never alerts, must be named from what the topology implies): as the forest learns
+    (`train.incident_rows`)."""
+    groups = [build(members, topology)]
+    without = [m for m in members if m.asset_id != root]
+    if without and len(without) < len(members):
+        groups.append(build(without, topology))
+    return groups
 
 
 def blend(forest: Sequence[float], online: Sequence[float], weight: float) -> list[float]:

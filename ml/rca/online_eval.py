@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import TextIO
 
 from ems.ml.rca.evaluate import Verdict, _main, scores
-from ems.ml.rca.features import build
 from ems.ml.rca.forest import Forest
-from ems.ml.rca.online import LEARNING_RATE, K, OnlineModel
+from ems.ml.rca.online import LEARNING_RATE, MAX_WEIGHT, K, OnlineModel, label_groups
 from ems.ml.rca.rank import Ranker
 
 
@@ -48,7 +47,7 @@ def learn_feedback(
             right = ranking is not None and ranking.asset_id == verdict.root
             wrong += not right
             if mode == "all" or not right:
-                online.learn(verdict.root, build(members, topology))
+                online.learn(verdict.root, label_groups(verdict.root, members, topology))
     return {
         "verdicts": seen,
         "wrong": wrong,
@@ -102,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forest", type=Path, default=DEFAULT_MODEL, help="the forest's model file")
     parser.add_argument("--forest-seeds", help="train the forest on these campus seeds instead")
     parser.add_argument("--k", type=float, default=K, help="labels at which the online part weighs half")
+    parser.add_argument("--max-weight", type=float, default=MAX_WEIGHT, help="the online part's cap")
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="the online SGD's")
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             forest = retrain(args.forest_seeds, "campus", "81-82", "rca-rf-weak", Path(tmp) / "weak.json")
     else:
         forest = Forest.load(args.forest)
-    ranker, online = Ranker(forest), OnlineModel(args.k, args.learning_rate)
+    ranker, online = Ranker(forest), OnlineModel(args.k, args.learning_rate, args.max_weight)
     fed = learn_feedback(ranker, online, seed_range(args.feedback_seeds), args.family, args.feedback)
     print(
         f"forest {forest.version}; {args.family} feedback seeds {args.feedback_seeds} ({args.feedback}): "

@@ -11,6 +11,7 @@ import pytest
 
 from ems.agents.correlate_worker import config_from
 from ems.agents.feedback_follower import FeedbackFollower
+from ems.ml.correlation.config import CorrelationConfig
 from ems.ml.offline import alert_changes, correlate
 from ems.ml.rca.features import build
 from ems.ml.rca.online import Memberships, OnlineModel, learn_command
@@ -23,6 +24,7 @@ from ems.streams.codecs import encode
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SITES = 6
+CONFIG = CorrelationConfig(rca_online_k=5.0)
 
 
 def asset(name: str, kind: str, edges=(), **fields) -> Asset:
@@ -104,7 +106,7 @@ class Msg:
 
 def test_labels_move_the_ranking_of_a_similar_incident(world) -> None:
     core, _, memberships, by_site = world
-    ranker, online = default_ranker(), OnlineModel(k=1.0)
+    ranker, online = default_ranker(), OnlineModel(k=1.0, max_weight=1.0)
     members = memberships.members(by_site[5])
     before = ranker.rank(members, core.topology, online)
     assert before.asset_id == "ast_s5-sw" and before.blend is None  # no label: the forest alone
@@ -134,12 +136,12 @@ def test_a_rebuild_from_the_same_commands_gives_the_same_state(world) -> None:
     core, records, _, by_site = world
     commands = [feedback(by_site[s], f"ast_s{s}-srv{s % 2}") for s in range(4)]
     msgs = [Msg(s % 2, s // 2, 1000 + s, encode(c)) for s, c in enumerate(commands)]
-    live = FeedbackFollower(k=5.0)
+    live = FeedbackFollower(CONFIG)
     live.decisions(records)
     for m in msgs:  # one by one, as batches arrive
         live.apply([m], core.topology)
     live.apply(msgs[:2], core.topology)  # read twice (the rebuild's read overlaps): learned once
-    rebuilt = FeedbackFollower(k=5.0)
+    rebuilt = FeedbackFollower(CONFIG)
     rebuilt.decisions(records)
     rebuilt.apply(list(reversed(msgs)), core.topology)  # the whole topic, partitions interleaved
     assert live.model.labels == rebuilt.model.labels == 4
@@ -147,7 +149,7 @@ def test_a_rebuild_from_the_same_commands_gives_the_same_state(world) -> None:
     assert live.summary == "online model: 4 labels learned, 0 skipped"
     rows = [c.values for c in build(rebuilt.memberships.members(by_site[5]), core.topology)]
     assert live.model.score(rows) == rebuilt.model.score(rows)
-    other = FeedbackFollower(k=5.0)  # another order of the same labels learns another state
+    other = FeedbackFollower(CONFIG)  # another order of the same labels learns another state
     other.decisions(records)
     other.apply([Msg(0, i, 2000 - i, m.value) for i, m in enumerate(msgs)], core.topology)
     assert other.model.state() != rebuilt.model.state()
@@ -188,11 +190,26 @@ def test_memberships_follow_merges_and_departures(world) -> None:
     assert len(small.incidents) == 2 and small.members(by_site[0]) is None
 
 
-def test_the_setting_turns_it_off() -> None:
-    config = config_from(Settings(rca_online=False, rca_online_k=7.0))
-    assert (config.rca_online, config.rca_online_k) == (False, 7.0)
-    follower = FeedbackFollower(config.rca_online, config.rca_online_k)
+def test_the_weight_grows_with_the_labels_up_to_its_cap(world) -> None:
+    core, records, memberships, by_site = world
+    online = OnlineModel(k=2.0, max_weight=0.5)
+    weights = [online.weight]
+    for s in range(4):
+        learn_command(online, memberships, core.topology, feedback(by_site[s], f"ast_s{s}-srv0"))
+        weights.append(online.weight)
+    assert weights == [0.0, 1 / 3, 0.5, 0.5, 0.5]
+    ranking = default_ranker().rank(memberships.members(by_site[5]), core.topology, online)
+    assert ranking.blend.weight == 0.5 and ranking.blend.labels == 4
+
+
+def test_the_settings_turn_it_off_and_set_its_weight() -> None:
+    config = config_from(Settings(rca_online=False, rca_online_k=7.0, rca_online_max_weight=0.2))
+    assert (config.rca_online, config.rca_online_k, config.rca_online_max_weight) == (False, 7.0, 0.2)
+    follower = FeedbackFollower(config)
     assert follower.model is None and follower.summary == "online model off"
-    assert config_from(Settings()).rca_online is True
+    on = FeedbackFollower(config_from(Settings(rca_online_k=7.0, rca_online_max_weight=0.2)))
+    assert (on.model.k, on.model.max_weight) == (7.0, 0.2)
     with pytest.raises(ValueError, match="k must be above 0"):
         OnlineModel(k=0)
+    with pytest.raises(ValueError, match="max_weight must be within 0-1"):
+        OnlineModel(max_weight=1.5)
