@@ -5,7 +5,8 @@ incident records (each incident's current members); `apply(messages, topology)` 
 `incident.root_cause` commands among the messages, in the order of their append time, then partition
 and offset — the order a rebuild replays the whole topic in — and skips any offset already learned,
 so a command read twice (the rebuild's read overlapping the consumer's) is learned once. Other
-commands are ignored (their own stages dead-letter what they cannot read). `install(core)` puts the
+commands are ignored (their own stages dead-letter what they cannot read); a feedback command that
+cannot be learned is logged and counted with its reason, never stops the stage. `install(core)` puts the
 model on the correlator. With `rca_online` off nothing is kept or learned.
 """
 
@@ -24,6 +25,7 @@ from ems.ml.rca.online import Memberships, OnlineModel, learn_command
 from ems.schemas.command import Command
 from ems.schemas.incident import IncidentChanged
 from ems.streams.codecs import DecodeError, decode
+from ems.streams.failures import Failure, classify, describe
 
 log = logging.getLogger(__name__)
 MARK = COMMAND.encode()  # a cheap test before decoding: most commands are about alerts and assets
@@ -60,7 +62,14 @@ class FeedbackFollower:
             except DecodeError:
                 continue  # the commands' own consumers dead-letter it
             before = self.model.labels
-            if reason := learn_command(self.model, self.memberships, topology, cmd):
+            try:
+                reason = learn_command(self.model, self.memberships, topology, cmd)
+            except Exception as exc:  # a label the code fails on must not stop the stage
+                if classify(exc) is Failure.TRANSIENT:
+                    raise
+                log.exception("correlate: failed on feedback %s", cmd.event_id)
+                reason = self.model.skip(f"failed on it: {describe(exc)}")
+            if reason:
                 log.warning(
                     "correlate: feedback %s on %s at %d:%d not learned: %s",
                     cmd.event_id,

@@ -174,6 +174,9 @@ def test_bad_feedback_is_skipped_with_its_reason(world) -> None:
     msgs = [Msg(0, i, i, encode(c)) for i, (c, _) in enumerate(bad)] + [Msg(0, 3, 3, b"\x00not a command")]
     assert follower.apply(msgs, core.topology) == [r for _, r in bad]
     assert follower.summary == "online model: 0 labels learned, 3 skipped"
+    good = Msg(1, 0, 9, encode(feedback(by_site[0], "ast_s0-srv0")))
+    [failed] = follower.apply([good], topology=None)  # the code fails on it: skipped, not raised
+    assert failed.startswith("failed on it: ") and follower.model.labels == 0
 
 
 def test_memberships_follow_merges_and_departures(world) -> None:
