@@ -56,18 +56,27 @@ def learn_feedback(
     }
 
 
-def held_out(ranker: Ranker, online: OnlineModel, seeds: list[int], family: str) -> dict[str, dict]:
-    """Scores (`rca.evaluate.scores`) of the forest alone and of the blend on the held-out seeds."""
+def held_out(ranker: Ranker, online: OnlineModel, seeds: list[int], family: str) -> dict:
+    """Scores (`rca.evaluate.scores`) of the forest alone and of the blend on the held-out seeds, and
+    how many faults only one of them names."""
     items: dict[str, list[Verdict]] = {"forest": [], "blend": []}
     for seed in seeds:
         scenario, topology, incidents = _grouped(seed, family)
         for key, model in (("forest", None), ("blend", online)):
             ranked = [(m, ranker.rank(m, topology, model)) for m in incidents]
             items[key] += [v for v, _ in _main(scenario, ranked)]
-    return {k: scores(v) for k, v in items.items()}
+    right = {
+        k: [v.ranking is not None and v.ranking.asset_id == v.root for v in vs] for k, vs in items.items()
+    }
+    paired = list(zip(right["forest"], right["blend"], strict=True))
+    return {
+        **{k: scores(v) for k, v in items.items()},
+        "only_forest": sum(f and not b for f, b in paired),
+        "only_blend": sum(b and not f for f, b in paired),
+    }
 
 
-def report(result: dict[str, dict], out: TextIO) -> None:
+def report(result: dict, out: TextIO) -> None:
     forest, blend = result["forest"], result["blend"]
     cols = (("top1", "top-1"), ("top3", "top-3"), ("missing_root_top1", "silent top-1"))
     print(
@@ -81,6 +90,8 @@ def report(result: dict[str, dict], out: TextIO) -> None:
     print(f"{'top-1 per kind':18}{'faults':>8}{'forest':>9}{'+online':>9}", file=out)
     for kind, row in forest["kinds"].items():
         print(f"{kind:18}{row['faults']:>8}{row['top1']:>9.3f}{blend['kinds'][kind]['top1']:>9.3f}", file=out)
+    only = f"{result['only_blend']} faults; by the forest only: {result['only_forest']}"
+    print(f"named by the blend only: {only}", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,11 @@
 """The online root-cause model learned from operator feedback (docs/rca.md "Online model"): a label moves
 the ranking of a similar incident, a rebuild from the same commands gives the same state, bad commands
-are skipped with their reason, and with no label (or the setting off) the forest ranks alone."""
+are skipped with their reason, and with no label (or the setting off) the forest ranks alone; the
+evaluation's simulated operator (`online_eval`)."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -216,3 +218,19 @@ def test_the_settings_turn_it_off_and_set_its_weight() -> None:
         OnlineModel(k=0)
     with pytest.raises(ValueError, match="max_weight must be within 0-1"):
         OnlineModel(max_weight=1.5)
+
+
+def test_the_evaluation_learns_the_wrong_verdicts_and_scores_both_rankings() -> None:
+    from ems.ml.rca.online_eval import held_out, learn_feedback, report
+
+    ranker, online = default_ranker(), OnlineModel()
+    fed = learn_feedback(ranker, online, [1, 2, 3], "datacenter", "wrong")
+    assert fed["wrong"] == fed["learned"] + fed["skipped"] and fed["learned"] > 0
+    assert fed["verdicts"] > fed["wrong"]
+    frozen = OnlineModel(max_weight=0.0)  # learned, but weighs nothing: the blend is the forest
+    learn_feedback(ranker, frozen, [1], "datacenter", "all")
+    same = held_out(ranker, frozen, [101], "datacenter")
+    assert same["forest"] == same["blend"] and same["only_blend"] == same["only_forest"] == 0
+    out = io.StringIO()
+    report(held_out(ranker, online, [101], "datacenter"), out)
+    assert "forest + online" in out.getvalue() and "named by the blend only" in out.getvalue()
