@@ -21,7 +21,11 @@ Protocol:
 3. The root-cause model follows `ems.models` (docs/rca.md "Model registry"): the rebuild folds the
    topic whole, and each batch applies its new records before any alert, so a published or rolled
    back model ranks from the next batch on, without a restart (`ModelFollower`).
-4. A redelivered alert change (after a crash) is recognised by its alert version and skipped, so
+4. The online root-cause model follows `ems.commands` (docs/rca.md "Online model"): the rebuild
+   folds the stage's own decisions and replays every `incident.root_cause` command; each batch learns
+   from its new feedback commands before any alert (`FeedbackFollower`). Nothing of `ems.commands` is
+   recorded in the stage's positions: every rebuild reads it whole.
+5. A redelivered alert change (after a crash) is recognised by its alert version and skipped, so
    re-reading from a conservative position repeats no decision. A record that cannot be decoded, or
    a change the core fails on, is dead-lettered with the reason; the others go on.
 """
@@ -35,6 +39,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ems.agents.assets_worker import catch_up
 from ems.agents.correlate_order import Reorder
+from ems.agents.feedback_follower import FeedbackFollower
 from ems.agents.model_follower import ModelFollower
 from ems.ml.correlation.config import CorrelationConfig, DbscanConfig
 from ems.ml.correlation.engine import Correlator
@@ -68,6 +73,9 @@ def config_from(settings: Settings) -> CorrelationConfig:
             window_s=settings.correlation_dbscan_window,
         ),
         severity_order=tuple(s for s in settings.severity_order if s not in settings.clearing_severities),
+        rca_online=settings.rca_online,
+        rca_online_k=settings.rca_online_k,
+        rca_online_max_weight=settings.rca_online_max_weight,
     )
 
 
@@ -98,9 +106,10 @@ class CorrelateWorker(OneInstanceStage):
         self.assets_topic = settings.topic("assets")
         self.incidents_topic = settings.topic("incidents")
         self.models_topic = settings.topic("models")
+        self.commands_topic = settings.topic("commands")
         super().__init__(
             settings,
-            (self.alerts_topic, self.assets_topic, self.models_topic),
+            (self.alerts_topic, self.assets_topic, self.models_topic, self.commands_topic),
             f"{settings.app_id}-correlate",
             settings.batch_max_records,
             fetch_max_wait_ms=50,
@@ -108,14 +117,16 @@ class CorrelateWorker(OneInstanceStage):
         self.config = config_from(settings)
         self.core = Correlator(self.config)
         self.models = ModelFollower(self.config.rca_model)
+        self.feedback = FeedbackFollower(self.config)
         self.positions: dict[str, int] = {}  # "alerts:<partition>" -> next offset to apply
         self.order = Reorder()  # steps held until every partition passed their time
         self._since_positions = 0
 
     # -- step 1 ----------------------------------------------------------------------------------
     def whole_topics(self) -> tuple[str, ...]:
-        # The instance holding every alert partition correlates; it follows the model registry too.
-        return (self.alerts_topic, self.models_topic)
+        # The instance holding every alert partition correlates; it follows the model registry and the
+        # operators' feedback too.
+        return (self.alerts_topic, self.models_topic, self.commands_topic)
 
     def idle(self) -> None:
         self.core = None
@@ -135,15 +146,25 @@ class CorrelateWorker(OneInstanceStage):
             if refused := self.models.apply(msg.value):
                 log.warning("correlate: model registry record at %d not applied: %s", msg.offset, refused)
         self.models.install(core)
+        command_parts = [tp for tp in assigned if tp.topic == self.commands_topic]
+        command_ends = await self.consumer.end_offsets(command_parts)  # read to at least these
+        self.feedback = FeedbackFollower(self.config)
+        self.feedback.decisions(changes)
+        if self.feedback.model is not None:
+            commands = read_to_end(self.settings.kafka_bootstrap, self.commands_topic)
+            self.feedback.apply([msg async for msg in commands], core.topology, live=False)
+        self.feedback.install(core)
         self.core, self.positions, self.order = core, positions, Reorder()
         for tp in sorted(assigned):
             if tp.topic == self.models_topic:
                 self.consumer.seek(tp, model_ends[tp])  # a record read twice is applied once
+            elif tp.topic == self.commands_topic:
+                self.consumer.seek(tp, command_ends[tp])  # learned once: `FeedbackFollower.next`
             elif tp.topic == self.alerts_topic:
                 await self.seek(tp, positions.get(f"alerts:{tp.partition}"))
         return (
             f"{len(snapshots)} assets, {len(changes)} incident changes ({len(core.incidents)} incidents "
-            f"kept), root-cause model {self.models.live}"
+            f"kept), root-cause model {self.models.live}, {self.feedback.summary}"
         )
 
     # -- step 2 ----------------------------------------------------------------------------------
@@ -154,8 +175,13 @@ class CorrelateWorker(OneInstanceStage):
         for tp, messages in batch.items():
             if tp.topic == self.models_topic:  # before any alert: the whole batch ranks with it
                 await self._models(messages, dead)
+        feedback = [
+            msg for tp, messages in batch.items() if tp.topic == self.commands_topic for msg in messages
+        ]
+        if feedback:  # before any alert too
+            self.feedback.apply(feedback, self.core.topology)
         for tp, messages in sorted(batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
-            if tp.topic == self.models_topic:
+            if tp.topic in (self.models_topic, self.commands_topic):
                 continue
             if tp.topic == self.assets_topic:
                 for msg in messages:
@@ -238,6 +264,7 @@ class CorrelateWorker(OneInstanceStage):
 
     async def _publish(self, producer: AIOKafkaProducer, force: bool = False) -> None:
         changes = self.core.flush()
+        self.feedback.decisions(changes)
         if not changes and not force:
             return
         pending = self.order.positions()

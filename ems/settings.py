@@ -359,6 +359,14 @@ class Settings(BaseSettings):
     correlation_flush_members: int = Field(
         2000, ge=1, description="Publish the decisions once this many memberships changed (bounds a record)"
     )
+    # Root-cause ranking (docs/rca.md "Online model"): the online model learned from operator feedback
+    rca_online: bool = Field(
+        True, description="Blend the forest with an online model learned from root-cause feedback"
+    )
+    rca_online_k: float = Field(
+        20.0, gt=0, description="The online model's weight is labels / (labels + k) ..."
+    )
+    rca_online_max_weight: float = Field(0.5, ge=0, le=1, description="... at most this")
     # Tickets (agents/tickets.py, docs/itsm.md): routing to assignment groups, the reopen window
     ticket_default_group: str = Field(
         "service-desk", min_length=1, description="Group of a ticket that no routing rule matches"

@@ -121,6 +121,15 @@ class Contribution(_Model):
     contribution: Finite
 
 
+class Blend(_Model):
+    """How the verdict's probability was made: the forest's and the online model's, blended."""
+
+    forest: Share = Field(description="The forest's probability for the named asset")
+    online: Share = Field(description="The online model's (learned from operator feedback)")
+    weight: Share = Field(description="The online part's weight: labels / (labels + k)")
+    labels: Count = Field(description="Feedback labels the online model has learned")
+
+
 class Ranking(_Model):
     """The root cause as the model ranks it, with the model version, top-3 and its explanation."""
 
@@ -137,6 +146,9 @@ class Ranking(_Model):
     )
     evidence: list[Contribution] = Field(
         default_factory=list, max_length=8, description="The features that moved its probability most"
+    )
+    blend: Blend | None = Field(
+        None, description="The forest and online parts of `confidence`; none before any feedback is learned"
     )
 
 

@@ -108,6 +108,9 @@ class CorrelationConfig:
     root_share: float = 0.8  # a root cause must explain this share of the other member assets
     dependents_depth: int = 8  # impact: how far the dependency graph is followed
     rca_model: str = "default"  # root-cause model: default, off, or a model file (docs/rca.md)
+    rca_online: bool = True  # blend the online model learned from operator feedback (docs/rca.md)
+    rca_online_k: float = 20.0  # online weight n / (n + k) after n labels ...
+    rca_online_max_weight: float = 0.5  # ... at most this
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_down", re.compile(self.down_events))

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ems.ml.correlation.config import CorrelationConfig
 from ems.ml.correlation.episodes import ACTIVE, Episode, Step, episode_number, steps
@@ -40,6 +41,9 @@ from ems.ml.rca.rank import ranker_from
 from ems.schemas.alert import AlertChanged
 from ems.schemas.asset import Asset, AssetChanged
 from ems.schemas.incident import IncidentChanged
+
+if TYPE_CHECKING:
+    from ems.ml.rca.online import OnlineModel
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Correlator(Maintenance):
         self._next_step: datetime | None = None
         self._dirty: set[str] = set()
         self.ranker = ranker_from(self.cfg.rca_model)
+        self.online: OnlineModel | None = None  # learned from operator feedback (the stage sets it)
 
     # -- inputs ------------------------------------------------------------------------------------
     def asset(self, changed: AssetChanged | Asset) -> None:
@@ -385,7 +390,7 @@ class Correlator(Maintenance):
                     if (a in assets or front in assets) and (old is None or cut.get(old) == front):
                         inc.behind[a] = front
                 inc.root = root_cause(episodes, self.topology, inc.behind, self.cfg.root_share, depth)
-                inc.rca = self.ranker.rank(episodes, self.topology) if self.ranker else None
+                inc.rca = self.ranker.rank(episodes, self.topology, self.online) if self.ranker else None
                 inc.impact = impact(
                     episodes, self.topology, inc.behind, inc.opened_at, inc.updated_at, depth, self.cfg.rank
                 )

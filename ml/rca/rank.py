@@ -12,11 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ems.ml.correlation.topology import Topology
 from ems.ml.rca.features import NAMES, Candidate, Evidence, alert_type, build
 from ems.ml.rca.forest import Forest
-from ems.schemas.incident import Contribution, RankedCandidate, Ranking
+from ems.schemas.incident import Blend, Contribution, RankedCandidate, Ranking
+
+if TYPE_CHECKING:
+    from ems.ml.rca.online import OnlineModel
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL = MODELS / "rca-default.json"
@@ -99,21 +103,38 @@ class Ranker:
     def version(self) -> str:
         return self.forest.version
 
-    def scored(self, members: Sequence[Evidence], topology: Topology) -> list[tuple[float, Candidate, list]]:
-        """Every candidate with its probability and contributions, best first (ties by asset id)."""
-        out = []
-        for c in build(members, topology):
-            p, contrib = self.forest.predict(c.values)
-            out.append((p, c, contrib))
+    def scored(
+        self, members: Sequence[Evidence], topology: Topology, online: OnlineModel | None = None
+    ) -> list[tuple[float, Candidate, list, tuple[float, float] | None]]:
+        """Every candidate with its probability, contributions and (forest, online) parts when `online`
+        learned a label, best first (ties by alerting first, then asset id)."""
+        from ems.ml.rca.online import blend
+
+        cands = build(members, topology)
+        predicted = [self.forest.predict(c.values) for c in cands]
+        forest = [p for p, _ in predicted]
+        if online is not None and online.labels:
+            learned = online.score(c.values for c in cands)
+            probs = blend(forest, learned, online.weight)
+            parts: list = list(zip(forest, learned, strict=True))
+        else:
+            probs, parts = forest, [None] * len(cands)
+        out = [
+            (p, c, contrib, part)
+            for p, c, (_, contrib), part in zip(probs, cands, predicted, parts, strict=True)
+        ]
         out.sort(key=lambda t: (-t[0], t[1].alert_id is None, t[1].asset_id))
         return out
 
-    def rank(self, members: Sequence[Evidence], topology: Topology) -> Ranking | None:
-        """The verdict on an incident's members; None when no member names an asset."""
-        scored = self.scored(members, topology)
+    def rank(
+        self, members: Sequence[Evidence], topology: Topology, online: OnlineModel | None = None
+    ) -> Ranking | None:
+        """The verdict on an incident's members, the forest's probabilities blended with `online`'s
+        once it learned a label (docs/rca.md "Online model"); None when no member names an asset."""
+        scored = self.scored(members, topology, online)
         if not scored:
             return None
-        p, top, contrib = scored[0]
+        p, top, contrib, part = scored[0]
 
         def name(asset: str) -> str:
             node = topology.nodes.get(asset)
@@ -144,11 +165,19 @@ class Ranker:
                     event=c.event,
                     probability=round(min(1.0, q), 4),
                 )
-                for q, c, _ in scored[:3]
+                for q, c, _, _ in scored[:3]
             ],
             explanation=text[:512],
             reasons=groups,
             evidence=evidence,
+            blend=None
+            if part is None or online is None
+            else Blend(
+                forest=round(min(1.0, part[0]), 4),
+                online=round(min(1.0, part[1]), 4),
+                weight=round(online.weight, 4),
+                labels=online.labels,
+            ),
         )
 
 

@@ -74,7 +74,7 @@ def top_k(ranker: Ranker, ids: list[str], incidents: dict, labels: dict, topolog
     """top-1 / top-3 of `ranker` over the incidents `ids` (labels: the operators')."""
     top1 = top3 = 0
     for incident_id in ids:
-        ranked = [c.asset_id for _, c, _ in ranker.scored(incidents[incident_id], topology)]
+        ranked = [c.asset_id for _, c, _, _ in ranker.scored(incidents[incident_id], topology)]
         root = labels[incident_id].asset_id
         top1 += ranked[:1] == [root]
         top3 += root in ranked[:3]

@@ -2,7 +2,9 @@
 correlate stage ranks with the shipped model; `ems retrain --log --publish` publishes a model trained
 on a couple of scenarios and the running stage ranks the next incidents with it, without a restart;
 `ems model rollback` returns to the shipped model, and a second rollback is refused. Alerts keep
-flowing all along: every one is projected, nothing is dead-lettered.
+flowing all along: every one is projected, nothing is dead-lettered. Then a root cause corrected over
+the API is learned by the online model (docs/rca.md "Online model"): the next similar incident's
+verdict shows its part, and so does one after the stage restarts (rebuilt from `ems.commands`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from ems.drills.pipeline import child_pids
 from ems.ml.rca.rank import default_ranker
@@ -35,9 +39,9 @@ def create(name: str, kind: str, links=(), **fields) -> Command:
 
 
 def topology() -> list[Command]:
-    """A poller behind a WAN router; three sites of a switch with two servers behind it."""
+    """A poller behind a WAN router; five sites of a switch with two servers behind it."""
     out = [create("wan", "router"), create("noc", "server", [("connected_to", "wan")], tags=["poller"])]
-    for s in range(3):
+    for s in range(5):
         out.append(create(f"s{s}-sw", "switch", [("connected_to", "wan")]))
         out += [create(f"s{s}-srv{j}", "server", [("connected_to", f"s{s}-sw")]) for j in range(2)]
     return out
@@ -79,8 +83,8 @@ class Flow(threading.Thread):
             self.error = exc
 
 
-def ranked_by(pipeline: Pipeline, site: int, at: datetime) -> str:
-    """Post the site's switch and servers down; the model version of the incident's verdict."""
+def ranked_by(pipeline: Pipeline, site: int, at: datetime) -> tuple[str, dict]:
+    """Post the site's switch and servers down; the incident's id and verdict."""
     post(
         pipeline,
         [alert(at, f"s{site}-sw")]
@@ -95,9 +99,10 @@ def ranked_by(pipeline: Pipeline, site: int, at: datetime) -> str:
             ]
             if not found or found[0]["alerts"] < 3:
                 return None
-            return c.get(f"/api/v1/incidents/{found[0]['incident_id']}").json()["rca"]
+            iid = found[0]["incident_id"]
+            return iid, c.get(f"/api/v1/incidents/{iid}").json()["rca"]
 
-    return wait_for(ranked, 90, f"site {site}'s incident ranked")["model"]
+    return wait_for(ranked, 90, f"site {site}'s incident ranked")
 
 
 def live_is(pipeline: Pipeline, version: str) -> dict | None:
@@ -119,7 +124,7 @@ def test_published_models_hot_swap_and_roll_back_while_alerts_flow(pipeline: Pip
     flow.start()
     started = time.monotonic()
 
-    assert ranked_by(pipeline, 0, T0) == SHIPPED
+    assert ranked_by(pipeline, 0, T0)[1]["model"] == SHIPPED
 
     # A model trained on two scenarios, published: the running stage swaps to it.
     flow.base = T0 + PHASE
@@ -130,7 +135,7 @@ def test_published_models_hot_swap_and_roll_back_while_alerts_flow(pipeline: Pip
     assert trained.returncode == 0, trained.stderr
     assert f"published {NEW} and made it live (was {SHIPPED})" in trained.stdout
     wait_for(lambda: f"-> {NEW}" in pipeline.log_tail("correlate", 400), 60, "the stage to swap models")
-    assert ranked_by(pipeline, 1, T0 + PHASE) == NEW
+    assert ranked_by(pipeline, 1, T0 + PHASE)[1]["model"] == NEW
     listed = wait_for(lambda: live_is(pipeline, NEW), 30, "GET /api/v1/models to show the new model")
     assert listed["live"]["previous"] == [SHIPPED] and listed["live"]["reason"] == "publish"
     [published] = listed["models"]
@@ -142,7 +147,8 @@ def test_published_models_hot_swap_and_roll_back_while_alerts_flow(pipeline: Pip
     rolled = pipeline.run("model", "rollback")
     assert rolled.returncode == 0 and f"{SHIPPED} is live (was {NEW})" in rolled.stdout, rolled.stderr
     wait_for(lambda: f"{NEW} -> {SHIPPED}" in pipeline.log_tail("correlate", 400), 60, "the swap back")
-    assert ranked_by(pipeline, 2, T0 + 2 * PHASE) == SHIPPED
+    site_2, rca = ranked_by(pipeline, 2, T0 + 2 * PHASE)
+    assert rca["model"] == SHIPPED and rca["blend"] is None  # no feedback learned: the forest alone
     listed = wait_for(lambda: live_is(pipeline, SHIPPED), 30, "GET /api/v1/models to show the rollback")
     assert listed["live"]["shipped"] and listed["live"]["reason"] == "rollback"
     again = pipeline.run("model", "rollback")
@@ -156,3 +162,28 @@ def test_published_models_hot_swap_and_roll_back_while_alerts_flow(pipeline: Pip
     wait_for(lambda: pipeline.scalar("SELECT count(*) FROM alerts") == want, 60, f"{want} alerts projected")
     assert pipeline.dead_letters() == []
     print(f"\n{flow.sent} flow alerts; publish, swap and rollback in {time.monotonic() - started:.1f} s")
+
+    # An operator corrects site 2's root to its first server: the online model learns it, and the next
+    # similar incident's verdict shows the online part (the switch, what the operator said it was not,
+    # below one half); a restarted stage replays the command and ranks the same way.
+    started = time.monotonic()
+    with pipeline.client() as c:
+        body = {"asset_id": aid("s2-srv0"), "verdict": "correct"}
+        r = c.post(f"/api/v1/incidents/{site_2}/root-cause", json=body)
+        assert r.status_code == 202, r.text
+    learned = f"feedback {r.json()['command_id']} on {site_2} (1 labels)"
+    wait_for(lambda: learned in pipeline.log_tail("correlate", 400), 60, "the stage to learn the feedback")
+    _, rca = ranked_by(pipeline, 3, T0 + 3 * PHASE)
+    blend = rca["blend"]
+    assert blend["labels"] == 1 and blend["weight"] == round(1 / 21, 4) and blend["online"] < 0.5
+    assert rca["confidence"] == pytest.approx(
+        (1 - blend["weight"]) * blend["forest"] + blend["weight"] * blend["online"], abs=2e-4
+    )
+    pipeline.kill("correlate")
+    pipeline.restart("correlate")
+    rebuilt = "online model: 1 labels learned, 0 skipped"
+    wait_for(lambda: rebuilt in pipeline.log_tail("correlate", 400), 60, "the stage to rebuild")
+    _, after = ranked_by(pipeline, 4, T0 + 4 * PHASE)
+    assert after["blend"] == blend  # the same incident shape, the same state: nothing lost
+    assert pipeline.dead_letters() == []
+    print(f"feedback learned, restart and relearned in {time.monotonic() - started:.1f} s")
