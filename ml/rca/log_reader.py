@@ -3,13 +3,13 @@
 (the latest snapshot per asset of `ems.assets`, as the correlate stage rebuilds its topology).
 
 No consumer group, nothing committed: the live stages are not disturbed. Undecodable records are
-counted and skipped (their stages dead-letter them).
+counted and skipped (their stages dead-letter them). The decisions are decoded lean and folded into
+members as they are read (`replay.py`): only each incident's current members are kept.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,11 +19,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ems.agents.assets_worker import read_snapshots
 from ems.ml.correlation.topology import Topology
 from ems.ml.rca.feedback import COMMAND
+from ems.ml.rca.replay import MemberFold, decode_decisions
 from ems.schemas.command import Command
-from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.settings import Settings
 from ems.streams.codecs import DecodeError, decode
 from ems.streams.kafka import read_to_end
+
+FETCH_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Range:
 
 @dataclass
 class LogRead:
-    changes: list[IncidentChanged] = field(default_factory=list)
+    members: MemberFold = field(default_factory=MemberFold)  # the decisions read, folded
     feedback: list[Command] = field(default_factory=list)
     topology: Topology = field(default_factory=Topology)
     records: int = 0  # incidents-topic records read
@@ -47,14 +49,14 @@ class LogRead:
     offsets: dict[str, list[int]] = field(default_factory=dict)  # "topic:partition" -> [first, end)
 
 
-def _changes(record: IncidentBatch | IncidentChanged) -> Iterator[IncidentChanged]:
-    yield from record.changes if isinstance(record, IncidentBatch) else (record,)
-
-
 async def _incidents(settings: Settings, span: Range, out: LogRead, bar: Progress) -> None:
     topic = settings.topic("incidents")
     reader = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=FETCH_BYTES,  # the default 1 MiB is ~30 incident records a round trip
+        fetch_max_bytes=4 * FETCH_BYTES,
     )
     await reader.start()
     try:
@@ -89,11 +91,11 @@ async def _incidents(settings: Settings, span: Range, out: LogRead, bar: Progres
                         break
                     out.records += 1
                     try:
-                        record = decode(msg.value, (IncidentBatch, IncidentChanged))
+                        decisions = decode_decisions(msg.value)
                     except DecodeError:
                         out.unreadable += 1
                         continue
-                    out.changes.extend(_changes(record))
+                    out.members.add(decisions)
                 bar.update(task, completed=out.records)
             pending = {tp for tp in pending if await reader.position(tp) < end[tp]}
     finally:
