@@ -10,6 +10,7 @@ members as they are read (`replay.py`): only each incident's current members are
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,8 +25,6 @@ from ems.schemas.command import Command
 from ems.settings import Settings
 from ems.streams.codecs import DecodeError, decode
 from ems.streams.kafka import read_to_end
-
-FETCH_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,16 +46,13 @@ class LogRead:
     records: int = 0  # incidents-topic records read
     unreadable: int = 0
     offsets: dict[str, list[int]] = field(default_factory=dict)  # "topic:partition" -> [first, end)
+    seconds: dict[str, float] = field(default_factory=dict)  # per topic read
 
 
 async def _incidents(settings: Settings, span: Range, out: LogRead, bar: Progress) -> None:
     topic = settings.topic("incidents")
     reader = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=FETCH_BYTES,  # the default 1 MiB is ~30 incident records a round trip
-        fetch_max_bytes=4 * FETCH_BYTES,
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
     )
     await reader.start()
     try:
@@ -115,12 +111,16 @@ async def _feedback(settings: Settings, out: LogRead) -> None:
 async def read_log(settings: Settings, span: Range, bar: Progress | None = None) -> LogRead:
     """The incident decisions of `span`, all feedback commands and the current topology."""
     out = LogRead()
+    started = time.monotonic()
     snapshots = await read_snapshots(settings, None)
     for asset in sorted(snapshots.values(), key=lambda a: a.asset_id):
         out.topology.upsert(asset)
+    out.seconds["assets"], started = time.monotonic() - started, time.monotonic()
     await _feedback(settings, out)
+    out.seconds["feedback"], started = time.monotonic() - started, time.monotonic()
     with bar or _bar() as progress:
         await _incidents(settings, span, out, progress)
+    out.seconds["incidents"] = time.monotonic() - started
     return out
 
 

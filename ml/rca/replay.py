@@ -22,7 +22,7 @@ from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.streams.codecs import decode
 
 
-class SlimMember(msgspec.Struct, frozen=True):
+class SlimMember(msgspec.Struct, frozen=True, gc=False):
     """What a retrain reads of a member (an `Evidence` for `features.build`)."""
 
     alert_id: str
@@ -34,7 +34,7 @@ class SlimMember(msgspec.Struct, frozen=True):
     left_at: datetime | None = None
 
 
-class _Header(msgspec.Struct):
+class _Header(msgspec.Struct, gc=False):
     incident_id: str
 
 
