@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 from ems.ml.correlation.config import CorrelationConfig
 from ems.ml.correlation.engine import Correlator
@@ -70,8 +71,10 @@ def rename_id(ident: str, copy: int) -> str:
     return ident if copy == 0 else ident.replace("inc_", f"inc_r{copy}-", 1)
 
 
+@cache
 def correlated(seed: int) -> tuple[Scenario, list]:
-    """The scenario of `seed` through the pure pipeline: its batches and its assets."""
+    """The scenario of `seed` through the pure pipeline: its batches and its assets (kept: the same
+    seed is not correlated twice in a process)."""
     scenario = generate(seed)
     assets = [s.asset() for s in scenario.network.specs.values()]
     correlator = Correlator(replace(CorrelationConfig(), rca_model="default"))
