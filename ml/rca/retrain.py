@@ -87,8 +87,8 @@ def scored(
     for name, forest in forests.items():
         p = iter(forest.probabilities(rows))
         for incident_id, candidates in zip(ids, built, strict=True):
-            scored = sorted((-next(p), c.alert_id is None, c.asset_id) for c in candidates)
-            ranked = [asset for _, _, asset in scored[:3]]
+            order = sorted((-next(p), c.alert_id is None, c.asset_id) for c in candidates)
+            ranked = [asset for _, _, asset in order[:3]]
             root = labels[incident_id].asset_id
             hits[name][0] += ranked[:1] == [root]
             hits[name][1] += root in ranked
