@@ -13,8 +13,9 @@ Three views of the same edges:
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from ems.schemas.asset import Asset
 
@@ -23,6 +24,8 @@ REACH_EDGES = frozenset({"connected_to", "runs_on"})
 DEPENDENCY_EDGES = frozenset({"depends_on", "runs_on", "member_of"})
 SERVICE_TYPES = frozenset({"service", "business_service"})
 POLLER_TAG = "poller"
+T = TypeVar("T")
+MEMO_KEPT = 65_536  # derived walks remembered (`Topology.memo`) until an asset changes
 CUTS_KEPT = 64  # down sets whose cuts are remembered (steps out of order ask for past ones)
 
 
@@ -74,10 +77,15 @@ class Topology:
     _behind: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
     _depth: tuple[int, dict[str, int]] | None = None
     _anchors: tuple[int, list[str]] | None = None
+    _islands: tuple[int, dict[str, frozenset[str]]] | None = None
+    _memo: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def upsert(self, asset: Asset) -> bool:
         """Take an asset's latest snapshot; True when its edges changed. A retired asset has none."""
-        self.nodes[asset.asset_id] = Node.of(asset)
+        node = Node.of(asset)
+        if self.nodes.get(asset.asset_id) != node:
+            self._memo.clear()
+        self.nodes[asset.asset_id] = node
         edges = (
             frozenset()
             if asset.lifecycle == "retired"
@@ -94,7 +102,19 @@ class Topology:
         self.version += 1
         self._cuts.clear()
         self._behind.clear()
+        self._memo.clear()
         return True
+
+    def memo(self, kind: str, key: str, compute: Callable[[], T]) -> T:
+        """`compute()`'s value for (`kind`, `key`), computed once until an asset or an edge changes:
+        for walks derived from the graph and its nodes alone (the root-cause features' per asset).
+        The value is shared: callers must not change it."""
+        found = self._memo.get((kind, key), self._memo)
+        if found is self._memo:
+            if len(self._memo) >= MEMO_KEPT:
+                self._memo.clear()
+            found = self._memo[(kind, key)] = compute()
+        return found
 
     def _link(self, source: str, kind: str, target: str, step: int) -> None:
         def count(adjacency: dict[str, dict[str, int]], a: str, b: str) -> None:
@@ -149,8 +169,8 @@ class Topology:
         self._anchors = (self.version, out)
         return out
 
-    def _walk(self, without: str | None) -> dict[str, int]:
-        pollers = [p for p in self.anchors() if p != without]
+    def _walk(self, without: str | None, within: frozenset[str] | None = None) -> dict[str, int]:
+        pollers = [p for p in self.anchors() if p != without and (within is None or p in within)]
         dist = {p: 0 for p in pollers}
         queue = deque(pollers)
         while queue:
@@ -160,6 +180,22 @@ class Topology:
                     dist[there] = dist[here] + 1
                     queue.append(there)
         return dist
+
+    def island(self, asset_id: str) -> frozenset[str]:
+        """The assets connected to `asset_id` in the path view, itself included (cached per version)."""
+        if self._islands is None or self._islands[0] != self.version:
+            self._islands = (self.version, {})
+        islands = self._islands[1]
+        if asset_id not in islands:
+            found, queue = {asset_id}, deque([asset_id])
+            while queue:
+                for there in self._reach.get(queue.popleft(), ()):
+                    if there not in found:
+                        found.add(there)
+                        queue.append(there)
+            frozen = frozenset(found)
+            islands.update(dict.fromkeys(frozen, frozen))
+        return islands[asset_id]
 
     def poller_hops(self) -> dict[str, int]:
         """Hops from the nearest anchor (poller, or an island's anchor) of every asset it reaches
@@ -174,8 +210,14 @@ class Topology:
         if key not in self._behind:
             if len(self._behind) >= 4096:
                 self._behind.clear()
+            # Removing it changes nothing outside its island: walk that island only (a registry of
+            # many sites or customers costs one island per candidate, not the whole graph).
+            island = self.island(asset_id)
             reached = self.poller_hops()
-            self._behind[key] = frozenset(set(reached) - set(self._walk(asset_id)) - {asset_id})
+            kept = self._walk(asset_id, island)
+            self._behind[key] = frozenset(
+                a for a in island if a in reached and a not in kept and a != asset_id
+            )
         return self._behind[key]
 
     def is_hub(self, asset_id: str) -> bool:

@@ -84,8 +84,13 @@ def alert_type(event: str) -> str:
     return next((name for name, pattern in ALERT_TYPES.items() if pattern.search(event)), "other")
 
 
-def _upstream(topology: Topology, asset: str, hops: dict[str, int]) -> list[str]:
-    """The assets in front of `asset` on its way to the pollers (nearest first, ties by id)."""
+def _upstream(topology: Topology, asset: str, hops: dict[str, int]) -> tuple[str, ...]:
+    """The assets in front of `asset` on its way to the pollers (nearest first, ties by id); `hops` is
+    `topology.poller_hops()` (remembered per asset until the topology changes)."""
+    return topology.memo("upstream", asset, lambda: _walk_upstream(topology, asset, hops))
+
+
+def _walk_upstream(topology: Topology, asset: str, hops: dict[str, int]) -> tuple[str, ...]:
     out, here = [], asset
     for _ in range(UPSTREAM):
         if here not in hops:
@@ -95,24 +100,42 @@ def _upstream(topology: Topology, asset: str, hops: dict[str, int]) -> list[str]
             break
         here = closer[0]
         out.append(here)
-    return out
+    return tuple(out)
 
 
-def _dependencies(topology: Topology, asset: str) -> list[str]:
-    out, frontier = [], [asset]
-    for _ in range(DEPENDENCY_HOPS):
-        frontier = sorted(t for a in frontier for kind, t in topology.targets(a) if kind != "connected_to")
-        out.extend(t for t in frontier if not topology.is_hub(t))
-    return out
+def _dependencies(topology: Topology, asset: str) -> tuple[str, ...]:
+    def walk() -> tuple[str, ...]:
+        out, frontier = [], [asset]
+        for _ in range(DEPENDENCY_HOPS):
+            frontier = sorted(
+                t for a in frontier for kind, t in topology.targets(a) if kind != "connected_to"
+            )
+            out.extend(t for t in frontier if not topology.is_hub(t))
+        return tuple(out)
+
+    return topology.memo("dependencies", asset, walk)
 
 
-def _hosts(topology: Topology, asset: str) -> set[str]:
+def _hosts(topology: Topology, asset: str) -> frozenset[str]:
     """What `asset` runs on, directly or through its host (3 hops of `runs_on`)."""
-    out, here = set(), {asset}
-    for _ in range(3):
-        here = {t for a in here for kind, t in topology.targets(a) if kind == "runs_on"} - out
-        out |= here
-    return out
+
+    def walk() -> frozenset[str]:
+        out, here = set(), {asset}
+        for _ in range(3):
+            here = {t for a in here for kind, t in topology.targets(a) if kind == "runs_on"} - out
+            out |= here
+        return frozenset(out)
+
+    return topology.memo("hosts", asset, walk)
+
+
+def _needs(topology: Topology, asset: str) -> frozenset[str]:
+    """What depends on `asset` (reverse dependency edges), itself excluded."""
+    return topology.memo("needs", asset, lambda: frozenset(topology.dependents([asset])) - {asset})
+
+
+def _linked(topology: Topology, asset: str) -> tuple[str, ...]:
+    return topology.memo("linked", asset, lambda: tuple(topology.linked(asset)))
 
 
 def candidates_of(members: Sequence[Evidence], topology: Topology) -> list[str]:
@@ -154,9 +177,9 @@ def build(members: Sequence[Evidence], topology: Topology) -> list[Candidate]:
         first = firsts.get(asset)
         node = topology.nodes.get(asset)
         behind = topology.only_through(asset)
-        needs = set(topology.dependents([asset])) - {asset}
+        needs = _needs(topology, asset)
         up = _upstream(topology, asset, hops)
-        near = topology.linked(asset)
+        near = _linked(topology, asset)
         kinds = events.get(asset, set())
         n_others = max(1, len(others))
         explained = (behind | needs) & others

@@ -2,7 +2,7 @@
 
 1. Read (`log_reader`): the incident decisions of a range of `ems.incidents`, every
    `incident.root_cause` command of `ems.commands`, the asset registry of `ems.assets`.
-2. Each incident's members after the decisions read (`ems.ml.evaluate.final_members`); its label is
+2. Each incident's members after the decisions read (`replay.MemberFold`, folded while reading); its label is
    the operators' latest feedback (`feedback.labels_from`). Incidents without feedback are skipped
    (the topology root is not used as a label: it is what the model is to improve on).
 3. A stable hash of the incident id holds out a share of the labelled incidents (`--held-out`).
@@ -31,8 +31,9 @@ from aiokafka.errors import KafkaError
 
 from ems.ml.correlation.topology import Topology
 from ems.ml.evaluate import final_members
-from ems.ml.rca.features import candidates_of
+from ems.ml.rca.features import build, candidates_of
 from ems.ml.rca.feedback import Label, labels_from
+from ems.ml.rca.forest import Forest
 from ems.ml.rca.rank import DEFAULT_MODEL, Ranker
 from ems.schemas.incident import IncidentChanged, Member
 
@@ -53,7 +54,7 @@ def held_out(incident_id: str, share: float) -> bool:
 
 
 def split(
-    incidents: dict[str, list[Member]], labels: dict[str, Label], topology: Topology, share: float
+    incidents: dict[str, list], labels: dict[str, Label], topology: Topology, share: float
 ) -> tuple[list[str], list[str], Counter]:
     """(training ids, held-out ids, skipped by reason) of the labelled incidents."""
     train, test, skipped = [], [], Counter()
@@ -72,17 +73,33 @@ def split(
 
 def top_k(ranker: Ranker, ids: list[str], incidents: dict, labels: dict, topology: Topology) -> dict:
     """top-1 / top-3 of `ranker` over the incidents `ids` (labels: the operators')."""
-    top1 = top3 = 0
-    for incident_id in ids:
-        ranked = [c.asset_id for _, c, _, _ in ranker.scored(incidents[incident_id], topology)]
-        root = labels[incident_id].asset_id
-        top1 += ranked[:1] == [root]
-        top3 += root in ranked[:3]
+    return scored({"model": ranker.forest}, ids, incidents, labels, topology)["model"]
+
+
+def scored(
+    forests: dict[str, Forest], ids: list[str], incidents: dict, labels: dict, topology: Topology
+) -> dict:
+    """top-1 / top-3 of each forest over the incidents `ids`, each incident's features built once; the
+    order is `Ranker.scored`'s (probability, then alerting first, then asset id)."""
+    hits = {name: [0, 0] for name in forests}
+    built = [build(incidents[i], topology) for i in ids]
+    rows = [c.values for candidates in built for c in candidates]
+    for name, forest in forests.items():
+        p = iter(forest.probabilities(rows))
+        for incident_id, candidates in zip(ids, built, strict=True):
+            order = sorted((-next(p), c.alert_id is None, c.asset_id) for c in candidates)
+            ranked = [asset for _, _, asset in order[:3]]
+            root = labels[incident_id].asset_id
+            hits[name][0] += ranked[:1] == [root]
+            hits[name][1] += root in ranked
     n = len(ids)
     return {
-        "incidents": n,
-        "top1": round(top1 / n, 3) if n else None,
-        "top3": round(top3 / n, 3) if n else None,
+        name: {
+            "incidents": n,
+            "top1": round(top1 / n, 3) if n else None,
+            "top3": round(top3 / n, 3) if n else None,
+        }
+        for name, (top1, top3) in hits.items()
     }
 
 
@@ -119,31 +136,35 @@ def run(args: argparse.Namespace) -> int:
     if args.publish and (refused := _unpublishable(version)):
         print(f"error: {refused}", file=sys.stderr)
         return 2
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     span = Range(args.since, args.until, args.from_offset, args.to_offset)
     try:
         log = read(get_settings(), span)
     except (KafkaError, OSError) as exc:
         print(f"error: cannot read the event log from Kafka: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    read_s = time.monotonic() - started
-    incidents = incidents_of(log.changes)
+    read_s, read_cpu = time.monotonic() - started, time.process_time() - cpu
+    incidents = log.members.incidents()
     labels = labels_from(log.feedback)
     train, test, skipped = split(incidents, labels, log.topology, args.held_out)
     replay = {
         "records": log.records,
-        "decisions": len(log.changes),
+        "decisions": log.members.decisions,
+        "member_entries": log.members.entries,
         "unreadable": log.unreadable,
         "seconds": round(read_s, 2),
-        "decisions_per_s": round(len(log.changes) / read_s) if read_s else None,
+        "seconds_per_topic": {k: round(v, 2) for k, v in log.seconds.items()},
+        "decisions_per_s": round(log.members.decisions / read_s) if read_s else None,
         "offsets": log.offsets,
     }
     print(
-        f"read {log.records} records ({len(log.changes)} decisions, {len(incidents)} incidents) and "
+        f"read {log.records} records ({log.members.decisions} decisions, {len(incidents)} incidents) and "
         f"{len(log.feedback)} feedback commands in {read_s:.1f} s; labelled: {len(train)} to train, "
         f"{len(test)} held out; skipped: {dict(skipped)}",
         file=sys.stderr,
     )
+    phases = {"replay_s": read_s, "replay_cpu_s": read_cpu}
+    phases["split_s"], mark = time.monotonic() - started - read_s, time.monotonic()
     rows, y = [], []
     for incident_id in train:
         more, more_y = incident_rows(incidents[incident_id], labels[incident_id].asset_id, log.topology)
@@ -155,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         more, more_y = samples(seed_range(args.scenario_seeds), getattr(args, "family", "campus"))
         rows += more
         y += more_y
+    phases["features_s"], mark = time.monotonic() - mark, time.monotonic()
     if not rows or len(set(y)) < 2:
         print(
             "error: nothing to train on: no labelled incident with more than one candidate in the range "
@@ -173,14 +195,16 @@ def run(args: argparse.Namespace) -> int:
         "params": PARAMS,
     }
     forest = fit(rows, y, version, metrics)
+    phases["fit_s"], mark = time.monotonic() - mark, time.monotonic()
     baseline = ranker_from(args.baseline)
-    scores = {"model": top_k(Ranker(forest), test, incidents, labels, log.topology)}
+    forests = {"model": forest} if baseline is None else {"model": forest, "baseline": baseline.forest}
+    scores = scored(forests, test, incidents, labels, log.topology)
     if baseline is not None:
-        scores["baseline"] = {
-            "version": baseline.version,
-            **top_k(baseline, test, incidents, labels, log.topology),
-        }
+        scores["baseline"] = {"version": baseline.version, **scores["baseline"]}
     forest.metrics["held_out"] = scores
+    phases["held_out_s"] = time.monotonic() - mark
+    phases["total_cpu_s"] = time.process_time() - cpu
+    forest.metrics["phases"] = {k: round(v, 2) for k, v in phases.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     forest.dump(out)
     for name, s in scores.items():

@@ -92,7 +92,9 @@ def incident_rows(
 def fit(rows: list[tuple[float, ...]], labels: list[int], version: str, metrics: dict) -> Forest:
     from sklearn.ensemble import RandomForestClassifier  # here: scikit-learn costs every process ~1 s
 
-    model = RandomForestClassifier(random_state=7, **PARAMS).fit(rows, labels)
+    # Every core (n_jobs=-1): each tree's seed is drawn from random_state before any is built, so the
+    # trees, and the file, are the same whatever the number of cores.
+    model = RandomForestClassifier(random_state=7, n_jobs=-1, **PARAMS).fit(rows, labels)
     importance = {n: round(float(v), 4) for n, v in zip(NAMES, model.feature_importances_, strict=True)}
     return Forest.from_sklearn(model, NAMES, version, {**metrics, "importance": importance})
 
