@@ -129,3 +129,11 @@ def test_series_memo_holds_at_most_its_size_and_ids_stay_right_past_it() -> None
     ids = [row[0] for u, row in p.rows(obs) if u is p.samples]
     assert ids == [series_id("r1", "m", {"a": "x", "i": str(i)}) for i in range(5)]
     assert len(p._ids) <= 2
+
+
+def test_series_upsert_moves_only_the_latest_sample_of_a_stored_series() -> None:
+    text = MetricsProjection().series.stage_statements()[2].as_string(None)
+    assert text.endswith(
+        "ON CONFLICT (series_id) DO UPDATE SET last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value "
+        "WHERE metric_series.last_ts < EXCLUDED.last_ts"
+    )
