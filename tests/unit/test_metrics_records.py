@@ -6,12 +6,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
+from aiokafka import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ems.agents.normalize_worker import NormalizeWorker
 from ems.projections.metrics import MetricsProjection
-from ems.projections.metrics_records import MetricsRecord, from_observation, read_metrics
+from ems.projections.metrics_records import MetricsRecord, _canonical, from_observation, read_metrics
 from ems.schemas.observation import EventBody, MetricSample, MetricsBody, Observation
+from ems.settings import Settings
 from ems.streams.codecs import DecodeError, decode, encode
 
 T0 = datetime(2026, 11, 27, 23, 59, 30, tzinfo=UTC)
@@ -32,7 +35,7 @@ samples = st.builds(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(samples, min_size=1, max_size=5), st.sampled_from(["r1", " r1 ", None]))
 def test_canonical_records_read_as_the_full_decode_does(items: list[MetricSample], asset: str | None) -> None:
     obs = Observation(source="nms", asset_id=asset, occurred_at=T0, body=MetricsBody(samples=items))
@@ -111,3 +114,26 @@ def test_projection_rows_are_the_same_from_either_reading() -> None:
         body=MetricsBody(samples=[MetricSample(name="ifInOctets", value=3, labels={"b": "2", "a": "1"})]),
     )
     assert list(MetricsProjection().rows(read_metrics(encode(obs)))) == list(MetricsProjection().rows(obs))
+
+
+async def test_normalize_publishes_metrics_in_the_form_read_without_validation() -> None:
+    worker, sent = NormalizeWorker(Settings()), []
+
+    async def emit(producer, topic, value, key=None, partition=None) -> None:
+        sent.append((topic, key, value))
+
+    worker.emit = emit
+    raw = orjson.dumps(
+        {
+            "source": " nms",
+            "asset_id": "r1",
+            "body": {"kind": "metrics", "samples": [{"name": "m ", "value": 1}]},
+        }
+    )
+    msg = ConsumerRecord("raw", 0, 7, 1_764_000_000_000, 0, None, raw, None, len(raw), 0, [])
+    assert await worker._handle(msg, None, None) is None
+    [(topic, key, value)] = sent
+    assert topic == worker.metrics_topic and key == b"r1" and _canonical(orjson.loads(value))
+    assert read_metrics(value) == MetricsRecord(
+        "r1", [("m", 1.0, {}, datetime.fromtimestamp(1_764_000_000, UTC))]
+    )
