@@ -191,7 +191,7 @@ class Settings(BaseSettings):
     metric_series_memo: int = Field(
         400_000,
         ge=1,
-        description="Series ids the metrics projection remembers (about 300 bytes each; 10,000 devices x 38)",
+        description="Series ids the metrics projection remembers (~240 bytes each; 10,000 devices x 38)",
     )
     metrics_retention_raw_days: int = Field(7, ge=1, description="Days of raw metric samples kept")
     metrics_retention_1m_days: int = Field(30, ge=1, description="Days of 1-minute metric rollups kept")

@@ -144,7 +144,7 @@ class MetricsProjection:
 
     `decode` reads a record without re-validating it (`ems.projections.metrics_records`). The series
     memo maps a series' identity to its id and labels JSON; sized to the fleet (`memo_size`, setting
-    `EMS_METRIC_SERIES_MEMO`) it is filled once, about 300 bytes a series (docs/performance.md).
+    `EMS_METRIC_SERIES_MEMO`) it is filled once, about 240 bytes a series (docs/design.md).
     """
 
     name = "metrics"
