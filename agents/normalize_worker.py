@@ -22,7 +22,7 @@ from ems.schemas.observation import EventBody, MetricsBody, Observation
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, BatchStage, guarded
 from ems.streams.chunks import encoded_chunks
-from ems.streams.codecs import DecodeError, decode
+from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.kafka import DeadLetters
 from ems.streams.partitioning import partition_for
 
@@ -100,7 +100,9 @@ class NormalizeWorker(BatchStage):
                 await dead.reject(str(exc), msg)
                 return None
         if isinstance(obs.body, MetricsBody):
-            await self.emit(producer, self.metrics_topic, msg.value, key=obs.key.encode())
+            # Canonical (validated, upcast, defaults filled): the metrics projection reads it without
+            # validating again (ems.projections.metrics_records).
+            await self.emit(producer, self.metrics_topic, encode(obs), key=obs.key.encode())
         # Discoveries and heartbeats stay on the raw topic, the source of truth, for the stages
         # that consume them (asset registry, heartbeat monitor).
         return None

@@ -188,6 +188,11 @@ class Settings(BaseSettings):
     read_model_schema: str = Field("ems", description="PostgreSQL schema holding the read models")
 
     # Metrics store (projections/metrics.py, api/series.py, `ems metrics retention`): days kept per resolution
+    metric_series_memo: int = Field(
+        400_000,
+        ge=1,
+        description="Series ids the metrics projection remembers (~240 bytes each; 10,000 devices x 38)",
+    )
     metrics_retention_raw_days: int = Field(7, ge=1, description="Days of raw metric samples kept")
     metrics_retention_1m_days: int = Field(30, ge=1, description="Days of 1-minute metric rollups kept")
     metrics_retention_5m_days: int = Field(90, ge=1, description="Days of 5-minute metric rollups kept")

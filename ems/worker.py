@@ -88,7 +88,7 @@ def projections_for(settings: Settings) -> list:
     return [
         EventsProjection(),
         AlertsProjection(policy),
-        MetricsProjection(),
+        MetricsProjection(settings.metric_series_memo),
         AssetsProjection(),
         IncidentsProjection(policy),
         TicketsProjection(),

@@ -13,7 +13,7 @@ from ems.schemas.envelope import Record
 Row = tuple[object, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: a dict key per row in the runner
 class Upsert:
     """An `INSERT ... ON CONFLICT` statement template for one table.
 
@@ -85,7 +85,7 @@ class Upsert:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Statement(Upsert):
     """A statement run once per batch, in its place among the upserts (its rows are empty)."""
 
@@ -105,6 +105,10 @@ class Projection(Protocol):
     A projection of batch records (many events in one Kafka record) may also define
     `units(record)`: the record's items, each with its own rows, so that a value PostgreSQL refuses
     costs the runner one item, not the whole batch record (see `units_of`).
+
+    It may also define `decode(raw) -> record`, raising `DecodeError` with the reason, to read its
+    topic's records its own way (the metrics projection: without re-validation); the runner's default
+    is `ems.streams.codecs.decode` into `record_type`.
     """
 
     name: str

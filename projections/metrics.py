@@ -19,16 +19,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from sys import intern
 
 import orjson
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from ems.projections.base import Row, Upsert
-from ems.schemas.observation import MetricsBody, Observation
+from ems.projections.metrics_records import MetricsRecord, from_observation, read_metrics
+from ems.schemas.observation import Observation
 
 EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday; every bucket and partition is aligned to it
+DEFAULT_MEMO = 400_000  # series ids remembered: 10,000 devices x 38 series, with room
 
 
 @dataclass(frozen=True)
@@ -122,14 +124,34 @@ class SamplesUpsert(Upsert):
         return sql.Composed(parts)
 
 
+class SeriesUpsert(Upsert):
+    """The series row, versioned by `last_ts`; a stored series gets only its latest sample (its
+    identity is what its id hashes, so it never changes), which PostgreSQL can do as a HOT update
+    (migration 027)."""
+
+    def _insert(self, source: sql.Composable) -> sql.Composed:
+        head = sql.SQL("INSERT INTO metric_series ({}) {} ON CONFLICT (series_id) ").format(
+            sql.SQL(", ").join(map(sql.Identifier, self.columns)), source
+        )
+        return head + sql.SQL(
+            "DO UPDATE SET last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value "
+            "WHERE metric_series.last_ts < EXCLUDED.last_ts"
+        )
+
+
 class MetricsProjection:
-    """Observation(kind=metrics) -> partitions to ensure, series rows and sample rows."""
+    """Observation(kind=metrics) -> partitions to ensure, series rows and sample rows.
+
+    `decode` reads a record without re-validating it (`ems.projections.metrics_records`). The series
+    memo maps a series' identity to its id and labels JSON; sized to the fleet (`memo_size`, setting
+    `EMS_METRIC_SERIES_MEMO`) it is filled once, about 240 bytes a series (docs/design.md).
+    """
 
     name = "metrics"
     topic = "metrics"
     record_type = Observation
     partitions = PartitionsUpsert("metric_partitions", ("at",), conflict=("at",))
-    series = Upsert(
+    series = SeriesUpsert(
         "metric_series",
         ("series_id", "asset_id", "name", "labels", "last_ts", "last_value"),
         conflict=("series_id",),
@@ -137,37 +159,40 @@ class MetricsProjection:
     )
     samples = SamplesUpsert("metric_samples", ("series_id", "ts", "value"), conflict=("series_id", "ts"))
     upserts = (partitions, series, samples)  # order matters: partitions first
+    decode = staticmethod(read_metrics)
 
-    def __init__(self) -> None:
-        self._ids: dict[tuple, tuple[int, Jsonb]] = {}  # memo of series identities (pure)
+    def __init__(self, memo_size: int = DEFAULT_MEMO) -> None:
+        self.memo_size = memo_size
+        self._ids: dict[tuple, tuple[int, str]] = {}  # memo of series identities (pure)
 
-    def _series(self, asset: str, name: str, labels: dict[str, str]) -> tuple[int, Jsonb]:
-        key = (asset, name, *sorted(labels.items()))
-        found = self._ids.get(key)
+    def _series(self, asset: str, name: str, labels: dict[str, str]) -> tuple[int, str]:
+        items = labels.items() if len(labels) < 2 else sorted(labels.items())
+        found = self._ids.get((asset, name, *items))
         if found is None:
-            if len(self._ids) >= 100_000:
+            if len(self._ids) >= self.memo_size:
                 self._ids.clear()
-            found = self._ids[key] = (series_id(asset, name, labels), Jsonb(labels))
+            # Interned: the fleet's series share their names, labels and each device's asset id.
+            key = (intern(asset), intern(name), *((intern(k), intern(v)) for k, v in items))
+            text = intern(orjson.dumps(labels).decode())
+            found = self._ids[key] = (series_id(asset, name, labels), text)
         return found
 
-    def rows(self, record: Observation) -> Iterable[tuple[Upsert, Row]]:
-        body = record.body
-        if not isinstance(body, MetricsBody):
-            return
-        asset = record.key
-        days: set[datetime] = set()
+    def rows(self, record: MetricsRecord | Observation) -> Iterable[tuple[Upsert, Row]]:
+        """The rows of one record: its days' partitions, each sample, each series' newest sample."""
+        if isinstance(record, Observation):
+            record = from_observation(record)
+        asset, samples, series, memo = record.key, self.samples, self.series, self._series
+        days: set[date] = set()
         latest: dict[int, Row] = {}  # per series, the newest sample of this record (first on a tie)
-        for s in body.samples:
-            at = s.at or record.occurred_at
-            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-            sid, labels = self._series(asset, s.name, s.labels)
-            day = datetime(at.year, at.month, at.day, tzinfo=UTC)  # = floor_time(at, RAW.span)
+        for name, value, labels, at in record.samples:
+            sid, text = memo(asset, name, labels)
+            day = at.date()
             if day not in days:
                 days.add(day)
-                yield self.partitions, (day,)
+                yield self.partitions, (datetime(day.year, day.month, day.day, tzinfo=UTC),)
             kept = latest.get(sid)
             if kept is None or at > kept[4]:
-                latest[sid] = (sid, asset, s.name, labels, at, s.value)
-            yield self.samples, (sid, at, s.value)
+                latest[sid] = (sid, asset, name, text, at, value)
+            yield samples, (sid, at, value)
         for row in latest.values():
-            yield self.series, row
+            yield series, row

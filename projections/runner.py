@@ -3,8 +3,9 @@
 Protocol per batch:
 1. `getmany` a micro-batch from the projection's topic (after a rebalance, first seek every
    assigned partition to its stored checkpoint + 1 and drop what was fetched before the seek).
-2. Decode each record and map it to rows with the projection's pure `rows()`; a record that fails
-   to decode or to map (a bug on one input) is dead-lettered with the reason.
+2. Decode each record (the projection's own `decode` if it has one: see `Projection`) and map it to
+   rows with the projection's pure `rows()`; a record that fails to decode or to map (a bug on one
+   input) is dead-lettered with the reason.
 3. In ONE PostgreSQL transaction: write the rows of every record inside a savepoint (collapsed to
    one per key: small sets by executemany, larger ones by COPY into a session temp table + one
    INSERT … SELECT … ON CONFLICT). When PostgreSQL refuses a value (`Failure.RECORD`: NUL, out of
@@ -250,10 +251,11 @@ class ProjectionRunner(Stage):
         items: list[Mapped] = []
         last: dict[int, int] = {}
         count = 0
+        read = getattr(self.projection, "decode", None) or self._decode
         for tp, messages in batch.items():
             for msg in messages:
                 try:
-                    record = decode(msg.value, self.projection.record_type)
+                    record = read(msg.value)
                     units = units_of(self.projection, record)
                 except DecodeError as exc:
                     await letters.reject(str(exc), msg)
@@ -281,6 +283,9 @@ class ProjectionRunner(Stage):
                 if cur.rowcount != 1:
                     raise StaleBatch(f"partition {partition} is already past offset {offset}")
         return count
+
+    def _decode(self, raw: bytes | None) -> Record:
+        return decode(raw, self.projection.record_type)
 
     async def _write(
         self, conn: psycopg.AsyncConnection, cur: psycopg.AsyncCursor, items: list[Mapped]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -61,7 +62,7 @@ def test_rows_partitions_per_day_samples_and_the_newest_sample_per_series() -> N
         (sid, T0, 9.0),
         (sid, later, 8.0),
     ]
-    series = [(r[0], r[1], r[2], r[3].obj, r[4], r[5]) for t, r in rows if t == "metric_series"]
+    series = [(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5]) for t, r in rows if t == "metric_series"]
     assert series == [
         (cpu, "r1", "cpu", {}, T0, 0.5),
         (sid, "r1", "ifInOctets", {"interface": "eth0"}, later, 7.0),  # newest; first on a tie
@@ -120,3 +121,19 @@ def test_partitions_upsert_calls_the_function() -> None:
     assert up.statement().as_string(None) == "SELECT metric_partitions_for(%s)"
     create, copy, apply = (q.as_string(None) for q in up.stage_statements())
     assert "(at timestamptz)" in create and copy.startswith("COPY") and "metric_partitions_for(at)" in apply
+
+
+def test_series_memo_holds_at_most_its_size_and_ids_stay_right_past_it() -> None:
+    p = MetricsProjection(memo_size=2)
+    obs = _obs(*(MetricSample(name="m", value=1, labels={"i": str(i), "a": "x"}) for i in range(5)))
+    ids = [row[0] for u, row in p.rows(obs) if u is p.samples]
+    assert ids == [series_id("r1", "m", {"a": "x", "i": str(i)}) for i in range(5)]
+    assert len(p._ids) <= 2
+
+
+def test_series_upsert_moves_only_the_latest_sample_of_a_stored_series() -> None:
+    text = MetricsProjection().series.stage_statements()[2].as_string(None)
+    assert text.endswith(
+        "ON CONFLICT (series_id) DO UPDATE SET last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value "
+        "WHERE metric_series.last_ts < EXCLUDED.last_ts"
+    )
