@@ -74,10 +74,15 @@ class Topology:
     _behind: dict[tuple[str, int], frozenset[str]] = field(default_factory=dict)
     _depth: tuple[int, dict[str, int]] | None = None
     _anchors: tuple[int, list[str]] | None = None
+    _names: dict[str, str] | None = None
 
     def upsert(self, asset: Asset) -> bool:
         """Take an asset's latest snapshot; True when its edges changed. A retired asset has none."""
-        self.nodes[asset.asset_id] = Node.of(asset)
+        node = Node.of(asset)
+        old_node = self.nodes.get(asset.asset_id)
+        if old_node is None or old_node.name != node.name:
+            self._names = None
+        self.nodes[asset.asset_id] = node
         edges = (
             frozenset()
             if asset.lifecycle == "retired"
@@ -177,6 +182,15 @@ class Topology:
             reached = self.poller_hops()
             self._behind[key] = frozenset(set(reached) - set(self._walk(asset_id)) - {asset_id})
         return self._behind[key]
+
+    def named(self, name: str) -> str | None:
+        """The asset called `name` (not a hub; ties by id), None when none is."""
+        if self._names is None:
+            self._names = {}
+            for asset_id in sorted(self.nodes, reverse=True):
+                if not self.is_hub(asset_id):
+                    self._names[self.nodes[asset_id].name] = asset_id
+        return self._names.get(name)
 
     def is_hub(self, asset_id: str) -> bool:
         node = self.nodes.get(asset_id)
