@@ -211,6 +211,9 @@ def test_a_stopped_instance_seen_only_by_its_load_balancer_is_named() -> None:
     # A title naming nothing in the registry leaves nothing to rank.
     nothing = [Alerted("lb-2", None, "Unhealthy Target", T0, "target x down")]
     assert default_ranker().rank(nothing, topo) is None
+    # A renamed asset is found by its new name only.
+    topo.upsert(asset("x", "application", [("runs_on", "i-1")]).model_copy(update={"asset_id": "ast_app-1"}))
+    assert topo.named("x") == "ast_app-1" and topo.named("app-1") is None
 
 
 def test_the_forest_splits_its_prediction_into_contributions() -> None:
