@@ -80,7 +80,7 @@ class Topology:
         """Take an asset's latest snapshot; True when its edges changed. A retired asset has none."""
         node = Node.of(asset)
         old_node = self.nodes.get(asset.asset_id)
-        if old_node is None or old_node.name != node.name:
+        if old_node is None or (old_node.name, old_node.type) != (node.name, node.type):
             self._names = None
         self.nodes[asset.asset_id] = node
         edges = (
