@@ -32,6 +32,7 @@ from ems.ml.rca.evaluate import Verdict, rca_report
 from ems.ml.rca.evaluate import scores as rca_scores
 from ems.ml.rca.evaluate import verdicts as rca_verdicts
 from ems.ml.scenarios import FAMILIES, KINDS, Scenario, generate
+from ems.ml.scenarios.faults import Noise
 from ems.schemas.incident import IncidentChanged, Member
 
 
@@ -184,17 +185,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="101-120", help="scenario seeds, e.g. 1-20 or 3,7")
     parser.add_argument("--faults", type=int, default=12, help="faults per scenario")
     parser.add_argument("--family", default="campus", help="topology family: campus or datacenter")
+    parser.add_argument(
+        "--missing-edges",
+        type=float,
+        default=Noise().missing_edges,
+        help="share of the edges left out of the registry (0: a complete registry; the faults are the same)",
+    )
     parser.add_argument("--set", action="append", default=[], help="parameter override, e.g. max_hops=3")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON")
     args = parser.parse_args(argv)
     config = configured(args.set)
+    if not 0 <= args.missing_edges < 1:
+        parser.error(f"--missing-edges: {args.missing_edges} is not a share in [0, 1)")
+    noise = Noise(missing_edges=args.missing_edges)
     if args.family not in FAMILIES:
         parser.error(f"--family: unknown topology family {args.family!r}; choose from {', '.join(FAMILIES)}")
     episodes: list[Assigned] = []
     overlaps: list[tuple[str, str]] = []
     verdicts: list[Verdict] = []
     for seed in seed_range(args.seeds):
-        got, pairs, found = run_offline_rca(generate(seed, faults=args.faults, family=args.family), config)
+        scenario = generate(seed, faults=args.faults, noise=noise, family=args.family)
+        got, pairs, found = run_offline_rca(scenario, config)
         episodes += got
         overlaps += pairs
         verdicts += found

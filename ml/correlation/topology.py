@@ -79,12 +79,16 @@ class Topology:
     _anchors: tuple[int, list[str]] | None = None
     _islands: tuple[int, dict[str, frozenset[str]]] | None = None
     _memo: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _names: dict[str, str] | None = None
 
     def upsert(self, asset: Asset) -> bool:
         """Take an asset's latest snapshot; True when its edges changed. A retired asset has none."""
         node = Node.of(asset)
-        if self.nodes.get(asset.asset_id) != node:
+        old_node = self.nodes.get(asset.asset_id)
+        if old_node != node:
             self._memo.clear()
+        if old_node is None or (old_node.name, old_node.type) != (node.name, node.type):
+            self._names = None
         self.nodes[asset.asset_id] = node
         edges = (
             frozenset()
@@ -219,6 +223,18 @@ class Topology:
                 a for a in island if a in reached and a not in kept and a != asset_id
             )
         return self._behind[key]
+
+    def named(self, name: str) -> str | None:
+        """The asset called `name` (not a hub), None when none is or when several are: a name two
+        assets share is no evidence of either."""
+        if self._names is None:
+            names: dict[str, str | None] = {}
+            for asset_id in sorted(self.nodes):
+                if not self.is_hub(asset_id):
+                    n = self.nodes[asset_id].name
+                    names[n] = None if n in names else asset_id
+            self._names = names
+        return self._names.get(name)
 
     def is_hub(self, asset_id: str) -> bool:
         node = self.nodes.get(asset_id)

@@ -5,6 +5,8 @@ its verdict is that incident's ranking. Scores, overall and per fault kind:
 - top1 / top3: the true root asset is the ranking's first / among its first three;
 - missing_root_top1: top-1 over the faults whose root asset has no alert in the main incident (never
   alerted, alert lost, or late into another incident);
+- missing_root_candidate: how many of those have their root among the incident's candidates at all
+  (offline only: the most a ranking could name; the others have no path to it in the registry);
 - dropped_root_top1/top3: the same incidents ranked once more without their root's alerts (as if they
   were lost), over the faults whose root alerted (offline only: it needs the topology);
 - explained: share of the verdicts that are right and whose explanation names the deciding evidence
@@ -18,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from ems.ml.correlation.topology import Topology
+from ems.ml.rca.features import candidates_of
 from ems.ml.rca.rank import Ranker
 from ems.ml.scenarios import KINDS, Scenario, generate
 from ems.schemas.incident import Ranking
@@ -42,6 +45,7 @@ class Verdict:
     assets: int  # alerting assets in the incident
     ranking: Ranking | None
     dropped: Ranking | None = None  # the ranking of the incident without the root's own alerts
+    root_candidate: bool | None = None  # the root is one of the incident's candidates (with a topology)
 
 
 def verdicts(
@@ -51,9 +55,12 @@ def verdicts(
     ranker: Ranker | None = None,
 ) -> list[Verdict]:
     """The verdict of each fault's main incident, from (episodes or members, ranking) per incident;
-    with a topology and a ranker, also the ranking of each without its root's alerts."""
+    with a topology and a ranker, also the ranking of each without its root's alerts and whether its
+    root is a candidate at all."""
     out = []
     for v, members in _main(scenario, incidents):
+        if topology is not None:
+            v = replace(v, root_candidate=v.root in candidates_of(members, topology))
         without = [m for m in members if m.asset_id != v.root]
         if ranker is not None and topology is not None and v.root_alerted and without:
             v = replace(v, dropped=ranker.rank(without, topology))
@@ -104,6 +111,11 @@ def summary(items: Sequence[Verdict]) -> dict[str, float]:
         "missing_root": len(missing),
         "missing_root_top1": sum(top(v, 1) for v in missing) / len(missing) if missing else 0.0,
         "missing_root_top3": sum(top(v, 3) for v in missing) / len(missing) if missing else 0.0,
+        **(
+            {"missing_root_candidate": sum(bool(v.root_candidate) for v in missing)}
+            if any(v.root_candidate is not None for v in missing)
+            else {}
+        ),
         "explained": sum(_named(v) for v in items) / len(items),
         "dropped_root": len(dropped),
         "dropped_root_top1": sum(top(v, 1, v.dropped) for v in dropped) / len(dropped) if dropped else 0.0,
@@ -155,3 +167,11 @@ def rca_report(result: dict, out) -> None:
             for c in cols
         )
         print(f"{name:18}{cells}", file=out)
+    overall = result["overall"]
+    if overall.get("missing_root") and "missing_root_candidate" in overall:
+        print(
+            f"root missing: {overall['missing_root']} faults, the root among the candidates in "
+            f"{overall['missing_root_candidate']} (no ranking can name the others: nothing in their "
+            "incident leads to the root in the registry)",
+            file=out,
+        )

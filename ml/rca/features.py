@@ -27,6 +27,7 @@ ALERT_TYPES = {  # first match wins, on the event name
     "performance": re.compile(r"(?i)cpu|latency|response ?time|slow|memory|load|burn|saturat"),
     "error": re.compile(r"(?i)error|fail|full|unhealthy|exception|crash"),
 }
+WORD = re.compile(r"\S+")
 ASSET_TYPES = ("router", "switch", "server", "vm", "database", "application")
 NAMES = (
     "alerted",  # the candidate has a member alert
@@ -60,6 +61,18 @@ class Evidence(Protocol):
     alert_id: str
     asset_id: str | None
     event: str
+    title: str
+    opened_at: datetime
+
+
+@dataclass(frozen=True)
+class Named:
+    """A member that names no asset, as evidence on the asset its title names."""
+
+    alert_id: str
+    asset_id: str
+    event: str
+    title: str
     opened_at: datetime
 
 
@@ -138,8 +151,25 @@ def _linked(topology: Topology, asset: str) -> tuple[str, ...]:
     return topology.memo("linked", asset, lambda: tuple(topology.linked(asset)))
 
 
+def resolved(members: Sequence[Evidence], topology: Topology) -> list[Evidence]:
+    """The members as evidence on assets: one that names no asset but whose title names one by its
+    registry name (a load balancer's "target cloud-app-3 failed health checks") counts for that asset;
+    services are not assets here (an SLO alert names its service)."""
+    out: list[Evidence] = []
+    for m in members:
+        if m.asset_id is None:
+            words = (w.strip(".,;:()[]'\"") for w in WORD.findall(m.title or ""))
+            asset = next((a for w in words if (a := topology.named(w))), None)
+            if asset is not None:
+                m = Named(m.alert_id, asset, m.event, m.title, m.opened_at)
+        out.append(m)
+    return out
+
+
 def candidates_of(members: Sequence[Evidence], topology: Topology) -> list[str]:
-    """Member assets first (by first start), then implied ones (upstream, dependencies), at most 60."""
+    """Member assets first (by first start), then implied ones (upstream, dependencies), at most 60;
+    a member that names no asset counts for the asset its title names (`resolved`)."""
+    members = resolved(members, topology)
     firsts: dict[str, datetime] = {}
     for m in members:
         if m.asset_id and (m.asset_id not in firsts or m.opened_at < firsts[m.asset_id]):
@@ -155,7 +185,9 @@ def candidates_of(members: Sequence[Evidence], topology: Topology) -> list[str]:
 
 
 def build(members: Sequence[Evidence], topology: Topology) -> list[Candidate]:
-    """The candidates of an incident with their features (empty when no member names an asset)."""
+    """The candidates of an incident with their features (empty when no member names an asset, in
+    its asset or its title)."""
+    members = resolved(members, topology)
     firsts: dict[str, Evidence] = {}
     for m in sorted(members, key=lambda m: (m.opened_at, m.alert_id)):
         if m.asset_id and m.asset_id not in firsts:

@@ -30,7 +30,7 @@ from ems.schemas.incident import Member
 
 TRAIN_SEEDS = "1-60"
 VALIDATION_SEEDS = "81-100"
-VERSION = "rca-rf-3"
+VERSION = "rca-rf-4"
 PARAMS = {"n_estimators": 80, "max_depth": 10, "min_samples_leaf": 3, "class_weight": "balanced"}
 
 

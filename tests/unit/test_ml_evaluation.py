@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 
 import pytest
@@ -11,6 +12,8 @@ from sklearn.metrics import adjusted_rand_score
 from ems.ml.correlation.config import CorrelationConfig
 from ems.ml.evaluate import Assigned, configured, final_members, main, run_offline, scores, seed_range
 from ems.ml.offline import alert_changes, correlate, correlate_in_time_order, folded_changes
+from ems.ml.rca.evaluate import Verdict, rca_report
+from ems.ml.rca.evaluate import scores as rca_scores
 from ems.ml.scenarios import KINDS, generate
 
 
@@ -98,3 +101,17 @@ def test_a_stream_compressed_into_one_batch_gives_the_same_incidents() -> None:
     _, naive = correlate(folded_changes(observations), assets)
     three = {(m.alert_id, m.opened_at): i for i, m in final_members(naive)}
     assert adjusted_rand_score([one[k] for k in keys], [three.get(k, "?") for k in keys]) < 0.95
+
+
+def test_the_rca_scores_count_the_missing_roots_no_ranking_can_reach(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def missing(root_candidate: bool | None) -> Verdict:
+        return Verdict("device_down", "ast_sw", False, 3, None, root_candidate=root_candidate)
+
+    got = rca_scores([missing(True), missing(False), missing(False)])
+    assert got["overall"]["missing_root"] == 3 and got["overall"]["missing_root_candidate"] == 1
+    rca_report(got, sys.stdout)
+    assert "root missing: 3 faults, the root among the candidates in 1" in capsys.readouterr().out
+    # Scored without the topology (over the API): not known, not reported.
+    assert "missing_root_candidate" not in rca_scores([missing(None)])["overall"]

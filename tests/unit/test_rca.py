@@ -26,6 +26,7 @@ class Alerted:
     asset_id: str | None
     event: str
     opened_at: datetime
+    title: str = ""
 
 
 def asset(name: str, kind: str, edges=(), **fields) -> Asset:
@@ -187,6 +188,35 @@ def test_a_root_that_never_alerted_is_named_from_the_topology() -> None:
     four = [m for m in members if m.asset_id.startswith("ast_srv1")]
     rca = default_ranker().rank(four, topo)
     assert rca is not None and rca.asset_id == "ast_sw1" and "4 of 4 other alerting" in rca.explanation
+
+
+def test_a_stopped_instance_seen_only_by_its_load_balancer_is_named() -> None:
+    # The load balancer's alerts name no asset, only their target in the title: they count for that
+    # application, so the instance it runs on (silent) is a candidate and the verdict.
+    topo = topology(
+        [
+            asset("shop", "service", [("depends_on", "app-1")], criticality=5),
+            asset("db", "database", criticality=5),
+            asset("i-1", "vm", tags=["cloud"], criticality=3),
+            asset("app-1", "application", [("runs_on", "i-1"), ("depends_on", "db")], criticality=4),
+        ]
+    )
+    lb = [
+        Alerted("lb-1", None, "Unhealthy Target", T0, "load balancer: target app-1 failed health checks"),
+        Alerted("slo-1", None, "SLO Burn Rate", T0, "shop latency SLO burning 14x budget"),
+    ]
+    assert candidates_of(lb, topo) == ["ast_app-1", "ast_db", "ast_i-1"]  # not the service
+    rca = default_ranker().rank(lb, topo)
+    assert rca is not None and rca.asset_id == "ast_i-1" and rca.alert_id is None
+    # A title naming nothing in the registry leaves nothing to rank.
+    nothing = [Alerted("lb-2", None, "Unhealthy Target", T0, "target x down")]
+    assert default_ranker().rank(nothing, topo) is None
+    # A renamed asset is found by its new name only.
+    topo.upsert(asset("x", "application", [("runs_on", "i-1")]).model_copy(update={"asset_id": "ast_app-1"}))
+    assert topo.named("x") == "ast_app-1" and topo.named("app-1") is None
+    # A name two assets share names neither.
+    topo.upsert(asset("x", "vm").model_copy(update={"asset_id": "ast_other"}))
+    assert topo.named("x") is None
 
 
 def test_the_forest_splits_its_prediction_into_contributions() -> None:

@@ -105,6 +105,10 @@ def test_features_over_one_registry_with_the_memo_equal_each_networks_own() -> N
     for seed in SEEDS:
         _, members, _, assets = scenario(seed)
         for incident in members.values():
+            if any(m.asset_id is None for m in incident):
+                # An alert naming no asset counts for the asset its title names by registry name, and
+                # the combined registry repeats every network's names: no evidence there (by design).
+                continue
             own = Topology()
             for asset in assets:
                 own.upsert(asset)
