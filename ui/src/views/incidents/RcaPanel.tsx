@@ -3,7 +3,7 @@
 // learned operator feedback, the blend of the forest and the online model. Below it the operators'
 // feedback (`rca_feedback`) and, for those who may give it (`write:incidents`), the form.
 import type { IncidentDetail } from "../../api/types";
-import { dateTime, number, percent } from "../../lib/format";
+import { ago, dateTime, number, percent } from "../../lib/format";
 import { Link } from "../../lib/router";
 import { useSession } from "../../session";
 import { RootCauseForm } from "./RootCauseForm";
@@ -23,7 +23,9 @@ export function RcaPanel({ detail, alertLink, onChanged }: {
   for (const c of rca?.candidates ?? []) names.set(c.asset_id, c.name);
   if (rca) names.set(rca.asset_id, rca.name);
   const nameOf = (assetId: string) => names.get(assetId) ?? assetId;
-  const [head, ...sentences] = (rca?.explanation ?? "").split("; ");
+  // The explanation's first part restates the asset and its alert (shown above); then one sentence
+  // per piece of evidence.
+  const sentences = (rca?.explanation ?? "").split("; ").slice(1);
 
   return (
     <section className="card" aria-label="Root cause (model)" data-testid="rca">
@@ -38,7 +40,6 @@ export function RcaPanel({ detail, alertLink, onChanged }: {
             {" — "}
             <strong data-testid="rca-confidence">{percent(rca.confidence)}</strong> confidence
           </p>
-          <p className="muted">{head}</p>
           {sentences.length > 0 && (
             <ul className="links" data-testid="rca-explanation">
               {sentences.map((s) => (
@@ -71,7 +72,7 @@ export function RcaPanel({ detail, alertLink, onChanged }: {
             {rca.blend && (
               <>
                 : forest {percent(rca.blend.forest)} / online {percent(rca.blend.online)} (weight{" "}
-                {number(rca.blend.weight, 2)}, {number(rca.blend.labels)} labels)
+                {number(rca.blend.weight, 2)}, {number(rca.blend.labels)} {rca.blend.labels === 1 ? "label" : "labels"})
               </>
             )}
           </p>
@@ -81,30 +82,32 @@ export function RcaPanel({ detail, alertLink, onChanged }: {
       )}
       <h3>Operator feedback ({feedback.length})</h3>
       {feedback.length > 0 ? (
-        <table className="grid" data-testid="rca-feedback">
-          <thead>
-            <tr>
-              <th>When</th>
-              <th>Who</th>
-              <th>Verdict</th>
-              <th>Asset</th>
-              <th>Comment</th>
-            </tr>
-          </thead>
-          <tbody>
-            {feedback.map((f) => (
-              <tr key={f.command_id}>
-                <td title={f.at}>{dateTime(f.at)}</td>
-                <td>{f.actor}</td>
-                <td>{f.verdict}</td>
-                <td>
-                  <Link to={assetLink(f.asset_id)}>{nameOf(f.asset_id)}</Link>
-                </td>
-                <td className="wrap">{f.comment}</td>
+        <div className="table-wrap">
+          <table className="grid" data-testid="rca-feedback">
+            <thead>
+              <tr>
+                <th>When</th>
+                <th>Who</th>
+                <th>Verdict</th>
+                <th>Asset</th>
+                <th>Comment</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {feedback.map((f) => (
+                <tr key={f.command_id}>
+                  <td title={dateTime(f.at)}>{ago(f.at)}</td>
+                  <td>{f.actor}</td>
+                  <td>{f.verdict}</td>
+                  <td>
+                    <Link to={assetLink(f.asset_id)}>{nameOf(f.asset_id)}</Link>
+                  </td>
+                  <td className="wrap">{f.comment}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       ) : (
         <p className="muted">None yet.</p>
       )}
