@@ -2,13 +2,15 @@
 pipeline and API: login on the session cookies, a new alert appearing without a reload, ack by
 button, key and in bulk, a viewer without write controls, the session refreshed once on a 401 then
 the login page, the business services and APM pages, a ticket and a recurring window made with the
-forms, and screenshots of the main views (saved under test-artifacts/ui, checked non-blank).
+forms, an incident's root cause as the model names it and corrected by an operator, and screenshots
+of the main views (saved under test-artifacts/ui, checked non-blank).
 
 The console must be built first (`make ui`; `make test` does it before the tests).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -359,7 +361,7 @@ def _example_1_assets() -> list[dict[str, Any]]:
 def test_an_incident_shows_its_root_cause_impact_and_revenue_at_risk(console: dict[str, Any]) -> None:
     """Seed Example 1 through the API (a core router down behind 20 devices): the incident list and
     page show the core router as the root cause, the impact score and the revenue at risk; an alert's
-    detail panel leads to its incident."""
+    detail panel leads to its incident; the model's verdict and the operators' feedback on it (below)."""
     p: Pipeline = console["pipeline"]
     started = time.monotonic()
     assets = _example_1_assets()
@@ -453,6 +455,100 @@ def test_an_incident_shows_its_root_cause_impact_and_revenue_at_risk(console: di
         page.locator("[data-testid=root-cause]").wait_for()
         assert tab.errors == []
     print(f"\nincident test (seeding included): {time.monotonic() - started:.1f} s")
+    started = time.monotonic()
+    _the_model_verdict_and_operator_feedback(console, incident["incident_id"], t0)
+    print(f"model verdict and feedback in the console: {time.monotonic() - started:.1f} s")
+
+
+def _pct(share: float) -> int:
+    """A share as the console rounds it to a percentage (JavaScript's Math.round: halves up)."""
+    return math.floor(100 * share + 0.5)
+
+
+def _the_model_verdict_and_operator_feedback(console: dict[str, Any], incident_id: str, t0: datetime) -> None:
+    """Example 1's incident page shows the model's verdict (the core router) with its confidence,
+    explanation, top 3 and model version; a too-long comment is refused with the API's reason naming
+    the field and nothing recorded; a correction by an operator is listed from the read model; once
+    the incident changes (a new alert joins), the verdict shows the forest and online parts; a viewer
+    sees the verdict and the feedback but no form."""
+    p: Pipeline = console["pipeline"]
+    with p.client() as admin:
+        rca = admin.get(f"/api/v1/incidents/{incident_id}").json()["rca"]
+    assert rca["asset_id"] == "ast_ex1_core" and len(rca["candidates"]) == 3, rca
+    with Tab(console) as tab:
+        page = tab.page
+        _login(page, p.api, "olga", f"/incidents/{incident_id}")
+        panel = page.locator("[data-testid=rca]")
+        panel.locator("a", has_text="ex1-core").first.wait_for(timeout=LIVE)
+        text = panel.inner_text()
+        confidence = f"{_pct(rca['confidence'])}%"
+        assert panel.locator("[data-testid=rca-confidence]").inner_text() == confidence
+        assert "Device Unreachable" in text
+        explained = panel.locator("[data-testid=rca-explanation]").inner_text()
+        assert "20 of 20 other alerting assets are reachable only through it" in explained, explained
+        rows = panel.locator("[data-testid=rca-candidates] tbody tr")
+        assert rows.count() == 3
+        for n, c in enumerate(rca["candidates"]):
+            assert c["name"] in rows.nth(n).inner_text() and f"{_pct(c['probability'])}%" in (
+                rows.nth(n).inner_text()
+            )
+        assert f"Model {rca['model']}" in panel.locator("[data-testid=rca-model]").inner_text()
+        assert "Operator feedback (0)" in text
+
+        # Refused by the API (a comment over 2048 characters): its reason, naming the field, is shown.
+        form = panel.locator("[data-testid=rca-form]")
+        form.locator("textarea").fill("x" * 2049)
+        form.locator("button", has_text="Confirm ex1-core").click()
+        refused = panel.locator("[data-testid=rca-message].error")
+        refused.wait_for()
+        assert "comment" in refused.inner_text(), refused.inner_text()
+
+        # A correction: listed on the page once the read model shows it.
+        form.locator("textarea").fill("sw0 flapped first")
+        form.locator("select").select_option(label="ex1-sw0")
+        form.locator("button", has_text="Correct").click()
+        panel.locator("[data-testid=rca-message].ok").wait_for()
+        row = panel.locator("[data-testid=rca-feedback] tbody tr")
+        row.first.wait_for(timeout=LIVE)
+        assert row.count() == 1
+        for cell in ("correct", "ex1-sw0", "sw0 flapped first"):
+            assert cell in row.first.inner_text(), (cell, row.first.inner_text())
+        _shot(page, "incident-rca", full_page=True)
+        assert tab.errors == []
+    with p.client() as admin:
+        feedback = admin.get(f"/api/v1/incidents/{incident_id}").json()["rca_feedback"]
+    assert [(f["verdict"], f["asset_id"], f["comment"]) for f in feedback] == [
+        ("correct", "ast_ex1_sw0", "sw0 flapped first")
+    ], feedback
+
+    # The online model learned the label at once; the incident's next verdict blends it in.
+    with p.client() as admin:
+        event = {"source": "nms", "asset_id": "ast_ex1_sw1", "resource": "ex1-sw1", "event": "Port errors"}
+        at = (t0 + timedelta(seconds=60)).isoformat()
+        assert admin.post("/api/v1/events", json=event | {"severity": "minor", "occurred_at": at}).is_success
+
+        def blended() -> dict[str, Any] | None:
+            return admin.get(f"/api/v1/incidents/{incident_id}").json()["rca"].get("blend")
+
+        blend = wait_for(blended, 60, "a verdict blending the online model")
+    assert blend["labels"] == 1, blend
+
+    with Tab(console) as tab:
+        page = tab.page
+        _login(page, p.api, "vic", f"/incidents/{incident_id}")
+        panel = page.locator("[data-testid=rca]")
+        listed = panel.locator("[data-testid=rca-feedback] tbody tr")
+        listed.first.wait_for(timeout=LIVE)
+        for cell in (feedback[0]["actor"], "correct", "ex1-sw0", "sw0 flapped first"):
+            assert cell in listed.first.inner_text(), (cell, listed.first.inner_text())
+        online = f"forest {_pct(blend['forest'])}% / online {_pct(blend['online'])}%"
+        model = panel.locator("[data-testid=rca-model]", has_text=online)
+        model.wait_for(timeout=LIVE)
+        assert f"(weight {blend['weight']:.2f}".rstrip("0").rstrip(".") + ", 1 label)" in model.inner_text()
+        assert page.locator("[data-testid=rca-form]").count() == 0
+        _shot(page, "incident-rca-viewer")
+        assert page.locator("button", has_text="Correct").count() == 0
+        assert tab.errors == []
 
 
 def test_tickets_silences_and_windows_for_an_operator_and_none_of_their_controls_for_a_viewer(

@@ -240,6 +240,43 @@ export interface RootCause {
   evidence: string;
 }
 
+/** The root-cause model's verdict (docs/rca.md): `rca` of an incident. */
+export interface RcaCandidate {
+  asset_id: string;
+  name: string;
+  alert_id: string | null;
+  event: string | null;
+  probability: number;
+}
+
+export interface Rca {
+  model: string;
+  asset_id: string;
+  name: string;
+  alert_id: string | null;
+  event: string | null;
+  confidence: number;
+  candidates: RcaCandidate[];
+  explanation: string;
+  reasons: string[];
+  evidence: { feature: string; value: number; contribution: number }[];
+  /** The forest's and the online model's parts of `confidence`; none before any feedback is learned. */
+  blend?: { forest: number; online: number; weight: number; labels: number } | null;
+}
+
+/** An operator's confirmation or correction of the root cause (`rca_feedback`, oldest first). */
+export interface RcaFeedback {
+  actor: string;
+  at: string;
+  asset_id: string;
+  alert_id: string | null;
+  verdict: "confirm" | "correct";
+  comment: string;
+  model: string | null;
+  model_asset_id: string | null;
+  command_id: string;
+}
+
 export interface Incident {
   incident_id: string;
   status: string;
@@ -255,6 +292,8 @@ export interface Incident {
   assets: string[];
   root_asset_id: string | null;
   root_cause: RootCause | null;
+  rca_asset_id: string | null;
+  rca: Rca | null;
   impact_score: number;
   revenue_per_hour: number;
   impact: IncidentImpact | null;
@@ -295,6 +334,8 @@ export interface IncidentDetail {
   members: IncidentMember[];
   former_members: IncidentMember[];
   root_cause: RootCause | null;
+  rca: Rca | null;
+  rca_feedback: RcaFeedback[];
   impact: IncidentImpact | null;
   timeline: { version: number; kind: string; at: string; reason: string; status: string; alerts: number; impact_score: number }[];
 }

@@ -54,3 +54,8 @@ export const TREND_ARROWS: Record<string, string> = {
 export function perHour(n: number | null | undefined): string {
   return n ? `$${number(n)}/h` : "–";
 }
+
+/** A share (0..1) as a whole percentage: 0.873 -> "87%". */
+export function percent(share: number | null | undefined): string {
+  return share === null || share === undefined || Number.isNaN(share) ? "–" : `${Math.round(100 * share)}%`;
+}

@@ -1,4 +1,5 @@
-// One incident: its root cause with the evidence, the business impact (score, components, revenue at
+// One incident: its topology root cause with the evidence, the model's verdict with the operators'
+// feedback and the form to give it (RcaPanel), the business impact (score, components, revenue at
 // risk per hour, services), its linked ticket with the SLA countdown, the members with the reason each
 // joined and when, and the timeline.
 import type { IncidentDetail, IncidentMember } from "../../api/types";
@@ -7,6 +8,7 @@ import { Link } from "../../lib/router";
 import { usePoll } from "../../lib/usePoll";
 import type { ViewProps } from "../../routes";
 import { LinkedTickets } from "../tickets/LinkedTickets";
+import { RcaPanel } from "./RcaPanel";
 
 const POLL_MS = 5000;
 const COMPONENTS: Record<string, string> = {
@@ -22,7 +24,7 @@ const alertLink = (incidentId: string, alertId: string) =>
 
 export default function IncidentPage({ params }: ViewProps) {
   const id = params.id;
-  const { data, error } = usePoll<IncidentDetail>(`/api/v1/incidents/${encodeURIComponent(id)}`, POLL_MS);
+  const { data, error, reload } = usePoll<IncidentDetail>(`/api/v1/incidents/${encodeURIComponent(id)}`, POLL_MS);
   if (!data) return <p className={error ? "error" : "empty"}>{error ? error.message : "Loading…"}</p>;
   const { incident: i, members, former_members: former, root_cause: root, impact, timeline } = data;
   const rootMember = root && members.concat(former).find((m) => m.alert_id === root.alert_id);
@@ -63,6 +65,7 @@ export default function IncidentPage({ params }: ViewProps) {
             <p className="muted">None evident: no member explains at least 80 % of the others.</p>
           )}
         </section>
+        <RcaPanel detail={data} alertLink={(alertId) => alertLink(i.incident_id, alertId)} onChanged={reload} />
         {impact && (
           <section className="card" aria-label="Business impact" data-testid="impact">
             <h2>
