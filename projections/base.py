@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from psycopg import sql
 
 from ems.schemas.envelope import Record
+from ems.streams.codecs import decode, decode_trusted
 
 Row = tuple[object, ...]
 
@@ -105,6 +106,9 @@ class Projection(Protocol):
     A projection of batch records (many events in one Kafka record) may also define
     `units(record)`: the record's items, each with its own rows, so that a value PostgreSQL refuses
     costs the runner one item, not the whole batch record (see `units_of`).
+
+    A projection whose topic carries records our own stages write may set `trusted = True`: its
+    batch records are then read without validating them again (see `decoder_of`).
     """
 
     name: str
@@ -116,6 +120,12 @@ class Projection(Protocol):
 
 
 Unit = tuple[Record | None, list[tuple[Upsert, Row]]]
+
+
+def decoder_of(projection: Projection) -> Callable[..., Record]:
+    """How the runner reads `projection`'s records: `decode_trusted` for a projection that declares
+    `trusted = True`, `decode` (validating every record) for the others."""
+    return decode_trusted if getattr(projection, "trusted", False) else decode
 
 
 def units_of(projection: Projection, record: Record) -> list[Unit]:
