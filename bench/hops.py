@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -37,9 +38,10 @@ from ems.streams.partitioning import partition_for
 
 
 def best(fn: Callable[[], Any], repeat: int) -> float:
-    """The fastest of `repeat` runs of `fn`, in seconds."""
+    """The fastest of `repeat` runs of `fn`, in seconds (the least disturbed by other processes)."""
     times = []
     for _ in range(repeat):
+        gc.collect()  # each run starts from the same collector state
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
