@@ -86,13 +86,13 @@ def decode_trusted(raw: bytes | None, expect: type[R] | tuple[type[Record], ...]
     """`decode` for an internal hop: a current-version record of a TRUSTED type among `expect` is
     built from its JSON without validation (`ems.streams.trusted`); anything else, and anything not
     shaped as `encode` writes it, is decoded (and validated, or refused with its reason) by `decode`."""
-    if raw is None:
-        raise DecodeError("empty record (no value)")
+    kinds = expect if isinstance(expect, tuple) else (expect,)
+    if raw is None or TRUSTED.isdisjoint(kinds):  # e.g. an IncidentBatch read where alerts are
+        return decode(raw, expect)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"invalid JSON: {exc}") from None
-    kinds = expect if isinstance(expect, tuple) else (expect,)
     if isinstance(data, dict):
         for kind in kinds:
             if kind in TRUSTED and data.get("type") == kind.TYPE:

@@ -19,6 +19,7 @@ from ems.schemas.alert import AlertChanged, AlertChangedBatch, AlertState, Trans
 from ems.schemas.alert_command import EVENTS_TOPIC_RECORDS, AlertCommand
 from ems.schemas.command import Command
 from ems.schemas.event import Event, EventBatch
+from ems.schemas.observation import Observation
 from ems.settings import Settings
 from ems.streams.codecs import DecodeError, decode, decode_trusted, encode
 from ems.streams.trusted import plan
@@ -223,3 +224,12 @@ def test_projections_of_internal_topics_choose_the_trusted_decoder() -> None:
     assert decoder_of(AlertsProjection(POLICY)) is decode_trusted
     assert decoder_of(EventsProjection()) is decode_trusted
     assert decoder_of(MetricsProjection.__new__(MetricsProjection)) is decode  # the raw topic
+
+
+def test_a_type_outside_trusted_is_validated() -> None:
+    raw = orjson.dumps({"type": "observation", "source": "nms", "body": {"kind": "event"}})
+    with pytest.raises(DecodeError) as trusted:
+        decode_trusted(raw, Observation)
+    with pytest.raises(DecodeError) as validated:
+        decode(raw, Observation)
+    assert str(trusted.value) == str(validated.value) and "body.event.event" in str(trusted.value)
