@@ -49,7 +49,7 @@ from ems.schemas.asset import AssetChanged
 from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch
-from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.codecs import DecodeError, decode, decode_trusted, encode
 from ems.streams.failures import Failure, classify, describe
 from ems.streams.kafka import DeadLetters, read_to_end
 from ems.streams.one_instance import OneInstanceStage
@@ -243,7 +243,7 @@ class CorrelateWorker(OneInstanceStage):
 
     async def _changes(self, msg: ConsumerRecord, dead: DeadLetters) -> list[AlertChanged]:
         try:
-            return decode(msg.value, AlertChangedBatch).changes
+            return decode_trusted(msg.value, AlertChangedBatch).changes
         except DecodeError as exc:
             await dead.reject(str(exc), msg)
             return []

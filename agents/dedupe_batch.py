@@ -26,7 +26,7 @@ from ems.schemas.alert_command import EVENTS_TOPIC_RECORDS, AlertCommand
 from ems.schemas.deadletter import DeadLetter
 from ems.schemas.event import EventBatch
 from ems.streams.chunks import encoded_chunks
-from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.codecs import DecodeError, decode_trusted, encode
 from ems.streams.failures import describe
 from ems.streams.kafka import letter_for
 from ems.streams.partitioning import partition_for
@@ -110,14 +110,19 @@ def process_batch(
     origin: dict[int, Any] = {}  # id(item) -> the message that carried it
     for msg in records:
         try:
-            record = decode(msg.value, EVENTS_TOPIC_RECORDS)
+            record = decode_trusted(msg.value, EVENTS_TOPIC_RECORDS)
         except DecodeError as exc:
             letter(str(exc), msg)
             continue
         by_key = groups.setdefault(msg.partition, {})
         if isinstance(record, EventBatch):
-            for event in record.events:
-                by_key.setdefault(event.fingerprint.encode(), []).append(event)
+            try:  # built without validation (decode_trusted): a value of the wrong type fails here
+                keyed = [(event.fingerprint.encode(), event) for event in record.events]
+            except Exception as exc:
+                letter(f"failed on this record: {describe(exc)}", msg)
+                continue
+            for key, event in keyed:
+                by_key.setdefault(key, []).append(event)
                 origin[id(event)] = msg
         elif isinstance(record, AlertCommand):
             origin[id(record)] = msg

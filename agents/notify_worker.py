@@ -45,7 +45,7 @@ from ems.schemas.notification import NotificationBatch, NotificationDecided
 from ems.schemas.suppression import SuppressionBatch
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, guarded
-from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.codecs import DecodeError, decode, decode_trusted, encode
 from ems.streams.kafka import DeadLetters, read_to_end
 from ems.streams.one_instance import OneInstanceStage
 
@@ -175,7 +175,7 @@ class NotifyWorker(OneInstanceStage):
                 self.status.skipped += 1
                 return []  # the command router dead-letters undecodable commands
         try:
-            changes = decode(msg.value, AlertChangedBatch).changes
+            changes = decode_trusted(msg.value, AlertChangedBatch).changes
         except DecodeError:
             self.status.skipped += 1
             return []  # the alerts projection dead-letters it

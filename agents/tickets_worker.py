@@ -52,7 +52,7 @@ from ems.schemas.incident import IncidentBatch, IncidentChanged
 from ems.schemas.ticket import Ticket, TicketBatch, TicketChanged
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, guarded
-from ems.streams.codecs import DecodeError, decode, encode, encode_with
+from ems.streams.codecs import DecodeError, decode, decode_trusted, encode, encode_with
 from ems.streams.kafka import DeadLetters, read_to_end
 from ems.streams.one_instance import OneInstanceStage
 
@@ -219,7 +219,7 @@ class TicketsWorker(OneInstanceStage):
         if not self.desk.seen(self._source(msg.topic, msg.partition), msg.offset):
             return []
         try:
-            batch = decode(msg.value, record)
+            batch = decode_trusted(msg.value, record)
         except DecodeError:
             self.status.skipped += 1
             return []  # the source's projection dead-letters it

@@ -68,6 +68,7 @@ class AlertsProjection:
     name = "alerts"
     topic = "alerts"
     record_type = AlertChangedBatch
+    trusted = True  # written only by the lifecycle stage (see `decoder_of`)
     alert = Upsert("alerts", ALERT_COLUMNS, conflict=("fingerprint",), version="version")
     history = Upsert("alert_history", HISTORY_COLUMNS, conflict=("alert_id", "event_id", "kind"))
     upserts = (alert, history)

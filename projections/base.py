@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from psycopg import sql
 
 from ems.schemas.envelope import Record
+from ems.streams.codecs import decode, decode_trusted
 
 Row = tuple[object, ...]
 
@@ -107,8 +108,10 @@ class Projection(Protocol):
     costs the runner one item, not the whole batch record (see `units_of`).
 
     It may also define `decode(raw) -> record`, raising `DecodeError` with the reason, to read its
-    topic's records its own way (the metrics projection: without re-validation); the runner's default
-    is `ems.streams.codecs.decode` into `record_type`.
+    topic's records its own way (the metrics projection: without re-validation). Otherwise the
+    runner reads them with `decoder_of`: a projection whose topic carries records our own stages write
+    may set `trusted = True`, and its batch records are then built without validating them again;
+    the others' are validated into `record_type`.
     """
 
     name: str
@@ -120,6 +123,12 @@ class Projection(Protocol):
 
 
 Unit = tuple[Record | None, list[tuple[Upsert, Row]]]
+
+
+def decoder_of(projection: Projection) -> Callable[..., Record]:
+    """How the runner reads `projection`'s records: `decode_trusted` for a projection that declares
+    `trusted = True`, `decode` (validating every record) for the others."""
+    return decode_trusted if getattr(projection, "trusted", False) else decode
 
 
 def units_of(projection: Projection, record: Record) -> list[Unit]:

@@ -42,6 +42,7 @@ class EventsProjection:
     name = "events"
     topic = "events"
     record_type = EVENTS_TOPIC_RECORDS
+    trusted = True  # its EventBatch records, written by normalize (commands and ticks are validated)
     insert = Upsert("events", EVENT_COLUMNS, conflict=("event_id",))
     upserts = (insert,)
 

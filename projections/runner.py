@@ -3,9 +3,9 @@
 Protocol per batch:
 1. `getmany` a micro-batch from the projection's topic (after a rebalance, first seek every
    assigned partition to its stored checkpoint + 1 and drop what was fetched before the seek).
-2. Decode each record (the projection's own `decode` if it has one: see `Projection`) and map it to
-   rows with the projection's pure `rows()`; a record that fails to decode or to map (a bug on one
-   input) is dead-lettered with the reason.
+2. Decode each record (the projection's own `decode` if it has one, else `decoder_of`: see
+   `Projection`) and map it to rows with the projection's pure `rows()`; a record that fails to
+   decode or to map (a bug on one input) is dead-lettered with the reason.
 3. In ONE PostgreSQL transaction: write the rows of every record inside a savepoint (collapsed to
    one per key: small sets by executemany, larger ones by COPY into a session temp table + one
    INSERT … SELECT … ON CONFLICT). When PostgreSQL refuses a value (`Failure.RECORD`: NUL, out of
@@ -34,11 +34,11 @@ from psycopg_pool import PoolTimeout
 
 from ems.infra.migrate import check_schema_name
 from ems.progress import StageProgress
-from ems.projections.base import Projection, Row, Upsert, units_of
+from ems.projections.base import Projection, Row, Upsert, decoder_of, units_of
 from ems.schemas.envelope import Record
 from ems.settings import Settings
 from ems.streams.batch_stage import consumer_lag
-from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.codecs import DecodeError, encode
 from ems.streams.failures import Backoff, Failure, classify, describe
 from ems.streams.kafka import DeadLetters, close_quietly, make_consumer, make_producer
 from ems.streams.stage import Stage
@@ -285,7 +285,7 @@ class ProjectionRunner(Stage):
         return count
 
     def _decode(self, raw: bytes | None) -> Record:
-        return decode(raw, self.projection.record_type)
+        return decoder_of(self.projection)(raw, self.projection.record_type)
 
     async def _write(
         self, conn: psycopg.AsyncConnection, cur: psycopg.AsyncCursor, items: list[Mapped]

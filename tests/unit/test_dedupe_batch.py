@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from itertools import count
 
+import orjson
+
 from ems.agents.dedupe_batch import BatchConfig, BatchResult, process_batch
 from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.timers import TimerIndex
@@ -183,3 +185,18 @@ def test_an_unreadable_stored_state_letters_its_items_and_leaves_the_state_alone
     assert len(result.letters) == 2 and result.writes == {} and result.outputs == {}
     assert all(lt.reason.startswith("the stored state of this alert cannot be read") for lt in result.letters)
     assert stage.table[key] == b"{broken"
+
+
+def test_a_batch_record_of_the_wrong_shape_is_a_letter_with_the_reason_and_the_rest_is_applied() -> None:
+    stage, evs = Stage(), events("major")
+    shapes = [b"[1, 2]", b'{"type": "event_batch", "partition": 0, "events": 5}']
+    body = orjson.loads(encode(EventBatch(partition=0, events=events("minor", asset="ast_x"))))
+    body["events"][0]["fingerprint"] = 7  # complete, but not as normalize writes it
+    bad = [msg(raw) for raw in [*shapes, orjson.dumps(body)]]
+    result = stage.run(*bad, batch(evs))
+    reasons = [letter.reason for letter in result.letters]
+    assert [letter.source_offset for letter in result.letters] == [m.offset for m in bad]
+    assert reasons[0] == "expected a JSON object, got list"
+    assert "events: Input should be a valid list" in reasons[1]
+    assert reasons[2].startswith("failed on this record: AttributeError")
+    assert len(changes(result)) == 1 and result.count == 1

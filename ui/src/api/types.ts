@@ -209,6 +209,8 @@ export interface StageInstance {
   lag: number | null;
   records: number | null;
   dead_letters: number | null;
+  // unreadable records the stage left to another stage to dead-letter (counted, not sent)
+  skipped: number | null;
   last_progress_s: number | null;
 }
 

@@ -64,6 +64,7 @@ export default function Health() {
                 <th>Instances</th>
                 <th>Records</th>
                 <th>Dead letters</th>
+                <th title="Unreadable records this stage skipped; another stage dead-letters them">Skipped</th>
                 <th>Last progress</th>
               </tr>
             </thead>
@@ -79,6 +80,7 @@ export default function Health() {
                   <td>{s.instances.length}</td>
                   <td>{number(s.instances.reduce((n, i) => n + (i.records ?? 0), 0))}</td>
                   <td>{number(s.instances.reduce((n, i) => n + (i.dead_letters ?? 0), 0))}</td>
+                  <td>{number(s.instances.reduce((n, i) => n + (i.skipped ?? 0), 0))}</td>
                   <td>
                     {s.instances
                       .map((i) => i.last_progress_s)
@@ -90,7 +92,7 @@ export default function Health() {
               ))}
               {stages.length === 0 && (
                 <tr>
-                  <td colSpan={7} className="muted">
+                  <td colSpan={8} className="muted">
                     No stage has reported.
                   </td>
                 </tr>
