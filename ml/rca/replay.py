@@ -32,6 +32,7 @@ class SlimMember(msgspec.Struct, frozen=True, gc=False):
     opened_at: datetime
     asset_id: str | None = None
     left_at: datetime | None = None
+    title: str = ""  # an alert naming no asset counts for the asset its title names
 
 
 class _Header(msgspec.Struct, gc=False):
@@ -73,7 +74,7 @@ def decode_decisions(raw: bytes | None) -> list[Decision]:
 
 
 def _slim(m) -> SlimMember:
-    return SlimMember(m.alert_id, m.episode, m.version, m.event, m.opened_at, m.asset_id, m.left_at)
+    return SlimMember(m.alert_id, m.episode, m.version, m.event, m.opened_at, m.asset_id, m.left_at, m.title)
 
 
 class MemberFold:

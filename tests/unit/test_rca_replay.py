@@ -41,7 +41,7 @@ def batches(records, size: int = 7) -> list[bytes]:
 
 
 def key(m) -> tuple:
-    return (m.alert_id, m.episode, m.version, m.asset_id, m.event, m.opened_at, m.left_at)
+    return (m.alert_id, m.episode, m.version, m.asset_id, m.event, m.title, m.opened_at, m.left_at)
 
 
 def test_lean_decoding_and_the_fold_give_the_members_of_the_full_decoding() -> None:
