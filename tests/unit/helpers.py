@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from ems.agents.fingerprint import Fingerprinter
 from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.normalize import Normalizer
 from ems.agents.severity import SeverityPolicy
+from ems.schemas.asset import Asset, Edge
 from ems.schemas.event import Event
 from ems.schemas.observation import EventBody, Observation
 from ems.settings import Settings
@@ -47,3 +49,16 @@ def event(
 ) -> Event:
     obs = observation(asset, name, severity, seconds if seconds is not None else offset)
     return NORMALIZER.normalize(obs, partition, offset)
+
+
+def asset(name: str, kind: str, edges: Iterable[tuple[str, str]] = (), **fields: object) -> Asset:
+    """The asset `ast_<name>` with (edge type, target name) edges, e.g. `[("connected_to", "wan")]`."""
+    return Asset(
+        asset_id=f"ast_{name}",
+        name=name,
+        type=kind,
+        edges=[Edge(type=t, target=f"ast_{x}") for t, x in edges],
+        created_at=T0,
+        updated_at=T0,
+        **fields,
+    )

@@ -13,9 +13,10 @@ from ems.ml.offline import alert_changes, correlate
 from ems.ml.rca.features import NAMES, alert_type, build, candidates_of
 from ems.ml.rca.forest import Forest, Tree
 from ems.ml.rca.rank import Ranker, default_ranker, ranker_from
-from ems.schemas.asset import Asset, Edge
+from ems.schemas.asset import Asset
 from ems.schemas.observation import EventBody, Observation
 from ems.schemas.registry import upcast
+from tests.unit.helpers import asset
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -27,18 +28,6 @@ class Alerted:
     event: str
     opened_at: datetime
     title: str = ""
-
-
-def asset(name: str, kind: str, edges=(), **fields) -> Asset:
-    return Asset(
-        asset_id=f"ast_{name}",
-        name=name,
-        type=kind,
-        edges=[Edge(type=t, target=f"ast_{x}") for t, x in edges],
-        created_at=T0,
-        updated_at=T0,
-        **fields,
-    )
 
 
 def example_1() -> list[Asset]:

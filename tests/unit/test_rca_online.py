@@ -18,27 +18,16 @@ from ems.ml.offline import alert_changes, correlate
 from ems.ml.rca.features import build
 from ems.ml.rca.online import Memberships, OnlineModel, learn_command
 from ems.ml.rca.rank import default_ranker
-from ems.schemas.asset import Asset, Edge
+from ems.schemas.asset import Asset
 from ems.schemas.command import Command
 from ems.schemas.observation import EventBody, Observation
 from ems.settings import Settings
 from ems.streams.codecs import encode
+from tests.unit.helpers import asset
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SITES = 6
 CONFIG = CorrelationConfig(rca_online_k=5.0)
-
-
-def asset(name: str, kind: str, edges=(), **fields) -> Asset:
-    return Asset(
-        asset_id=f"ast_{name}",
-        name=name,
-        type=kind,
-        edges=[Edge(type=t, target=f"ast_{x}") for t, x in edges],
-        created_at=T0,
-        updated_at=T0,
-        **fields,
-    )
 
 
 def sites() -> list[Asset]:

@@ -10,18 +10,12 @@ from ems.ml.rca.feedback import labels_from
 from ems.ml.rca.rank import default_ranker
 from ems.ml.rca.retrain import held_out, incidents_of, split, top_k
 from ems.ml.rca.train import incident_rows
-from ems.schemas.asset import Asset, Edge
+from ems.schemas.asset import Asset
 from ems.schemas.command import Command
 from ems.schemas.observation import EventBody, Observation
+from tests.unit.helpers import asset
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-def asset(name: str, kind: str, edges=(), **fields) -> Asset:
-    edges = [Edge(type=t, target=f"ast_{x}") for t, x in edges]
-    return Asset(
-        asset_id=f"ast_{name}", name=name, type=kind, edges=edges, created_at=T0, updated_at=T0, **fields
-    )
 
 
 def network() -> list[Asset]:
