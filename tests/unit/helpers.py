@@ -51,7 +51,7 @@ def event(
     return NORMALIZER.normalize(obs, partition, offset)
 
 
-def asset(name: str, kind: str, edges: Iterable[tuple[str, str]] = (), **fields: object) -> Asset:
+def asset(name: str, kind: str = "server", edges: Iterable[tuple[str, str]] = (), **fields: object) -> Asset:
     """The asset `ast_<name>` with (edge type, target name) edges, e.g. `[("connected_to", "wan")]`."""
     return Asset(
         asset_id=f"ast_{name}",

@@ -8,23 +8,12 @@ from ems.ml.correlation.config import CorrelationConfig, Rule
 from ems.ml.correlation.engine import Correlator
 from ems.ml.evaluate import final_members
 from ems.ml.offline import alert_changes, correlate
-from ems.schemas.asset import Asset, Edge
+from ems.schemas.asset import Asset
 from ems.schemas.incident import IncidentChanged
 from ems.schemas.observation import EventBody, Observation
+from tests.unit.helpers import asset
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-def asset(asset_id: str, kind: str = "server", edges=(), **fields) -> Asset:
-    return Asset(
-        asset_id=f"ast_{asset_id}",
-        name=asset_id,
-        type=kind,
-        edges=[Edge(type=t, target=f"ast_{x}") for t, x in edges],
-        created_at=T0,
-        updated_at=T0,
-        **fields,
-    )
 
 
 def obs(at: float, asset_id: str | None, event: str, severity: str = "critical", **body) -> Observation:
