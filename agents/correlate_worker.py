@@ -179,7 +179,7 @@ class CorrelateWorker(OneInstanceStage):
             msg for tp, messages in batch.items() if tp.topic == self.commands_topic for msg in messages
         ]
         if feedback:  # before any alert too
-            self.feedback.apply(feedback, self.core.topology)
+            self.status.skipped += self.feedback.apply(feedback, self.core.topology).unreadable
         for tp, messages in sorted(batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
             if tp.topic in (self.models_topic, self.commands_topic):
                 continue

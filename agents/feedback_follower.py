@@ -6,14 +6,17 @@ incident records (each incident's current members); `apply(messages, topology)` 
 and offset — the order a rebuild replays the whole topic in — and skips any offset already learned,
 so a command read twice (the rebuild's read overlapping the consumer's) is learned once. Other
 commands are ignored (their own stages dead-letter what they cannot read); a feedback command that
-cannot be learned is logged and counted with its reason, never stops the stage. `install(core)` puts the
-model on the correlator. With `rca_online` off nothing is kept or learned.
+cannot be learned is logged and counted with its reason, never stops the stage, and one that cannot
+be decoded is logged with the reason and counted apart (`Applied.unreadable`: the stage's `skipped`,
+the command router dead-letters it). `install(core)` puts the model on the correlator. With
+`rca_online` off nothing is kept or learned.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from aiokafka import ConsumerRecord
 
@@ -29,6 +32,15 @@ from ems.streams.failures import Failure, classify, describe
 
 log = logging.getLogger(__name__)
 MARK = COMMAND.encode()  # a cheap test before decoding: most commands are about alerts and assets
+
+
+@dataclass
+class Applied:
+    """What one `FeedbackFollower.apply` skipped: the reasons of the feedback commands not learned, and
+    how many records that looked like feedback could not be decoded."""
+
+    skipped: list[str] = field(default_factory=list)
+    unreadable: int = 0
 
 
 class FeedbackFollower:
@@ -47,10 +59,10 @@ class FeedbackFollower:
         if self.model is not None:
             self.memberships.apply(records)
 
-    def apply(self, messages: Iterable[ConsumerRecord], topology: Topology, live: bool = True) -> list[str]:
-        """Learn from the feedback commands among `messages`; the reasons of those skipped. Each label
-        learned `live` is logged (a rebuild's are summed up in `summary`)."""
-        skipped = []
+    def apply(self, messages: Iterable[ConsumerRecord], topology: Topology, live: bool = True) -> Applied:
+        """Learn from the feedback commands among `messages`; what was skipped. Each label learned
+        `live` is logged (a rebuild's are summed up in `summary`)."""
+        out = Applied()
         for msg in sorted(messages, key=lambda m: (m.timestamp, m.partition, m.offset)):
             if msg.offset < self.next.get(msg.partition, 0):
                 continue
@@ -59,8 +71,10 @@ class FeedbackFollower:
                 continue
             try:
                 cmd = decode(msg.value, Command)
-            except DecodeError:
-                continue  # the commands' own consumers dead-letter it
+            except DecodeError as exc:  # the command router dead-letters it
+                log.warning("correlate: feedback at %d:%d not read: %s", msg.partition, msg.offset, exc)
+                out.unreadable += 1
+                continue
             before = self.model.labels
             try:
                 reason = learn_command(self.model, self.memberships, topology, cmd)
@@ -78,7 +92,7 @@ class FeedbackFollower:
                     msg.offset,
                     reason,
                 )
-                skipped.append(reason)
+                out.skipped.append(reason)
             elif live and self.model.labels > before:
                 log.info(
                     "correlate: online model learned feedback %s on %s (%d labels)",
@@ -86,7 +100,7 @@ class FeedbackFollower:
                     cmd.target,
                     self.model.labels,
                 )
-        return skipped
+        return out
 
     def install(self, core: Correlator) -> None:
         core.online = self.model

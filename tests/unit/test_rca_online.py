@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiokafka import ConsumerRecord, TopicPartition
 
-from ems.agents.correlate_worker import config_from
+from ems.agents.correlate_worker import CorrelateWorker, config_from
 from ems.agents.feedback_follower import FeedbackFollower
 from ems.ml.correlation.config import CorrelationConfig
+from ems.ml.correlation.engine import Correlator
 from ems.ml.offline import alert_changes, correlate
 from ems.ml.rca.features import build
 from ems.ml.rca.online import Memberships, OnlineModel, learn_command
@@ -163,11 +165,24 @@ def test_bad_feedback_is_skipped_with_its_reason(world) -> None:
     follower = FeedbackFollower()
     follower.decisions(records)
     msgs = [Msg(0, i, i, encode(c)) for i, (c, _) in enumerate(bad)] + [Msg(0, 3, 3, b"\x00not a command")]
-    assert follower.apply(msgs, core.topology) == [r for _, r in bad]
+    msgs.append(Msg(0, 4, 4, b'{"name": "incident.root_cause", "target": '))  # feedback, cut short
+    applied = follower.apply(msgs, core.topology)
+    assert applied.skipped == [r for _, r in bad]
+    assert applied.unreadable == 1  # the stage's `skipped`; other commands are not decoded
     assert follower.summary == "online model: 0 labels learned, 3 skipped"
     good = Msg(1, 0, 9, encode(feedback(by_site[0], "ast_s0-srv0")))
-    [failed] = follower.apply([good], topology=None)  # the code fails on it: skipped, not raised
+    [failed] = follower.apply([good], topology=None).skipped  # the code fails on it: skipped, not raised
     assert failed.startswith("failed on it: ") and follower.model.labels == 0
+
+
+async def test_the_stage_counts_undecodable_feedback_in_its_skipped() -> None:
+    worker = CorrelateWorker(Settings.of_env({"EMS_CORRELATION_GATHER": "0"}))
+    worker.core = Correlator(worker.config)
+    value = b'{"name": "incident.root_cause", "target": '
+    msg = ConsumerRecord(worker.commands_topic, 0, 0, 0, 0, None, value, 0, 0, len(value), [])
+    before = worker.status.skipped
+    await worker.handle({TopicPartition(worker.commands_topic, 0): [msg]}, producer=None, dead=None)
+    assert worker.status.skipped == before + 1 and worker.feedback.model.labels == 0
 
 
 def test_memberships_follow_merges_and_departures(world) -> None:
