@@ -33,6 +33,7 @@ from ems.assets_cli import append, commands, known_assets, parse
 from ems.eval_delays import GroupDelay, group_delays, summary
 from ems.eval_paced import Poller, post, post_paced
 from ems.ml.correlation.config import CorrelationConfig
+from ems.ml.correlation.topology import Topology
 from ems.ml.evaluate import Assigned, assign, by_kind, report, run_offline_rca, scores, seed_range
 from ems.ml.rca.evaluate import Verdict, rca_report, verdicts
 from ems.ml.rca.evaluate import scores as rca_scores
@@ -74,10 +75,14 @@ def incident_ids(client: httpx.Client) -> tuple[list[str], int]:
 
 
 def read_members(
-    client: httpx.Client, ids: list[str], rankings: dict[str, Any] | None = None
+    client: httpx.Client,
+    ids: list[str],
+    rankings: dict[str, Any] | None = None,
+    titles: dict[tuple, tuple[str, str]] | None = None,
 ) -> list[tuple[str, str | None, str, Any, Any]]:
     """(incident, asset, event, opened_at, joined_at) of every member; each incident's `rca` into
-    `rankings` when given."""
+    `rankings` and each member's (alert id, title) into `titles` (by the member's first four) when
+    given."""
     out = []
     for incident_id in ids:
         r = client.get(f"/api/v1/incidents/{incident_id}")
@@ -85,15 +90,16 @@ def read_members(
         if rankings is not None:
             rankings[incident_id] = r.json().get("rca")
         for m in r.json()["members"]:
-            out.append(
-                (
-                    incident_id,
-                    m["asset_id"],
-                    m["event"],
-                    datetime.fromisoformat(m["opened_at"]),
-                    datetime.fromisoformat(m["joined_at"]),
-                )
+            member = (
+                incident_id,
+                m["asset_id"],
+                m["event"],
+                datetime.fromisoformat(m["opened_at"]),
+                datetime.fromisoformat(m["joined_at"]),
             )
+            out.append(member)
+            if titles is not None:
+                titles[member[:4]] = (m["alert_id"], m["title"])
     return out
 
 
@@ -102,18 +108,35 @@ class _Seen:
     asset_id: str | None
     event: str
     opened_at: datetime
+    alert_id: str = ""
+    title: str = ""
 
 
-def live_verdicts(scenarios: list[Scenario], members: list, rankings: dict[str, Any]) -> list[Verdict]:
-    """The root-cause verdict of each fault's main incident, as read over the API."""
+def live_verdicts(
+    scenarios: list[Scenario],
+    members: list,
+    rankings: dict[str, Any],
+    titles: dict[tuple, tuple[str, str]] | None = None,
+) -> list[Verdict]:
+    """The root-cause verdict of each fault's main incident, as read over the API; with the members'
+    titles, also whether each root is a candidate in the scenario's registry (what was imported)."""
     grouped: dict[str, list[_Seen]] = {}
     for incident_id, asset_id, event, opened_at, _ in members:
-        grouped.setdefault(incident_id, []).append(_Seen(asset_id, event, opened_at))
+        alert_id, title = (titles or {}).get((incident_id, asset_id, event, opened_at), ("", ""))
+        grouped.setdefault(incident_id, []).append(_Seen(asset_id, event, opened_at, alert_id, title))
     incidents = [
         (grouped[i], Ranking.model_validate(rankings[i]) if rankings.get(i) else None)
         for i in sorted(grouped)
     ]
-    return [v for sc in scenarios for v in verdicts(sc, incidents)]
+    return [v for sc in scenarios for v in verdicts(sc, incidents, registry(sc) if titles else None)]
+
+
+def registry(scenario: Scenario) -> Topology:
+    """The topology of the scenario's registry, as `ems assets import` appends it."""
+    topology = Topology()
+    for spec in scenario.network.specs.values():
+        topology.upsert(spec.asset())
+    return topology
 
 
 def settle(client: httpx.Client, want: int, timeout: float) -> tuple[list[str], float] | None:
@@ -210,7 +233,8 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
         if args.rate is not None:
             poller.stop()
         rankings: dict[str, Any] = {}
-        members = read_members(http, ids, rankings)
+        titles: dict[tuple, tuple[str, str]] = {}
+        members = read_members(http, ids, rankings, titles)
     truth = {k: v for sc in scenarios for k, v in sc.truth().items()}
     kinds = {k: v for sc in scenarios for k, v in sc.kind_of.items()}
     live = assign(members, truth, kinds)
@@ -225,7 +249,7 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
     report(live, overlaps)
     print("offline (the same cores without Kafka), for comparison:")
     report(offline, overlaps)
-    rca = rca_scores(live_verdicts(scenarios, members, rankings))
+    rca = rca_scores(live_verdicts(scenarios, members, rankings, titles))
     print("root cause through the pipeline:")
     rca_report(rca, sys.stdout)
     print("root cause offline, for comparison:")

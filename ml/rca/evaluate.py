@@ -6,7 +6,11 @@ its verdict is that incident's ranking. Scores, overall and per fault kind:
 - missing_root_top1: top-1 over the faults whose root asset has no alert in the main incident (never
   alerted, alert lost, or late into another incident);
 - missing_root_candidate: how many of those have their root among the incident's candidates at all
-  (offline only: the most a ranking could name; the others have no path to it in the registry);
+  (with the registry's topology: the most a ranking could name; the others have no path to it in the
+  registry);
+- implied_root_top1/top3: top-1 / top-3 over those whose root the topology implies, i.e. is a candidate
+  (upstream of an alerting member on the poller's path, or a dependency of one): the case the issue
+  asks to be named although the root never alerted;
 - dropped_root_top1/top3: the same incidents ranked once more without their root's alerts (as if they
   were lost), over the faults whose root alerted (offline only: it needs the topology);
 - explained: share of the verdicts that are right and whose explanation names the deciding evidence
@@ -111,15 +115,22 @@ def summary(items: Sequence[Verdict]) -> dict[str, float]:
         "missing_root": len(missing),
         "missing_root_top1": sum(top(v, 1) for v in missing) / len(missing) if missing else 0.0,
         "missing_root_top3": sum(top(v, 3) for v in missing) / len(missing) if missing else 0.0,
-        **(
-            {"missing_root_candidate": sum(bool(v.root_candidate) for v in missing)}
-            if any(v.root_candidate is not None for v in missing)
-            else {}
-        ),
+        **(_implied(missing, top) if any(v.root_candidate is not None for v in missing) else {}),
         "explained": sum(_named(v) for v in items) / len(items),
         "dropped_root": len(dropped),
         "dropped_root_top1": sum(top(v, 1, v.dropped) for v in dropped) / len(dropped) if dropped else 0.0,
         "dropped_root_top3": sum(top(v, 3, v.dropped) for v in dropped) / len(dropped) if dropped else 0.0,
+    }
+
+
+def _implied(missing: Sequence[Verdict], top) -> dict[str, float]:
+    """The never-alerted faults whose root the topology implies (a candidate), and their scores."""
+    implied = [v for v in missing if v.root_candidate]
+    n = len(implied)
+    return {
+        "missing_root_candidate": n,
+        "implied_root_top1": sum(top(v, 1) for v in implied) / n if n else 0.0,
+        "implied_root_top3": sum(top(v, 3) for v in implied) / n if n else 0.0,
     }
 
 
@@ -146,7 +157,8 @@ def rca_scores(seeds: Iterable[int], ranker, family: str = "campus") -> dict:
 
 
 def rca_report(result: dict, out) -> None:
-    """Print the RCA table (`missing`/`dropped`: the faults counted, then their top-1 and top-3)."""
+    """Print the RCA table (`miss`/`implied`/`drop`: the faults counted, then their top-1 and top-3;
+    `implied`: the never-alerted roots the topology implies, when scored with it)."""
     cols = (
         "faults",
         "top1",
@@ -155,11 +167,20 @@ def rca_report(result: dict, out) -> None:
         "missing_root",
         "missing_root_top1",
         "missing_root_top3",
+        "missing_root_candidate",
+        "implied_root_top1",
+        "implied_root_top3",
         "dropped_root",
         "dropped_root_top1",
         "dropped_root_top3",
     )
-    heads = [c.replace("missing_root", "miss").replace("dropped_root", "drop") for c in cols]
+    short = {"missing_root_candidate": "implied", "missing_root": "miss", "implied_root": "impl"}
+    heads = [c.replace("dropped_root", "drop") for c in cols]
+    for long, abbrev in short.items():
+        heads = [h.replace(long, abbrev) for h in heads]
+    if "missing_root_candidate" not in result["overall"]:  # scored without the topology
+        cols = tuple(c for c in cols if c != "missing_root_candidate" and not c.startswith("implied"))
+        heads = [h for h in heads if not h.startswith("impl")]
     print(f"{'root cause':18}" + "".join(f"{h:>12}" for h in heads), file=out)
     for name, row in [("overall", result["overall"]), *result["kinds"].items()]:
         cells = "".join(
@@ -173,5 +194,10 @@ def rca_report(result: dict, out) -> None:
             f"root missing: {overall['missing_root']} faults, the root among the candidates in "
             f"{overall['missing_root_candidate']} (no ranking can name the others: nothing in their "
             "incident leads to the root in the registry)",
+            file=out,
+        )
+        print(
+            f"root missing, implied by the topology: {overall['missing_root_candidate']} faults, "
+            f"top-1 {overall['implied_root_top1']:.3f}, top-3 {overall['implied_root_top3']:.3f}",
             file=out,
         )

@@ -41,6 +41,11 @@ def test_assets_import_then_eval_through_the_pipeline(pipeline: Pipeline, tmp_pa
     )
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["live"]["purity"] >= 0.9 and got["live"]["ari"] >= 0.8 and got["live"]["episodes"] > 30
+    rca = got["rca"]["overall"]
+    assert rca["faults"] >= 4 and rca["top1"] >= 0.5
+    # Seed 7's root that never alerted is scored against the imported registry: implied by it.
+    assert rca["missing_root"] >= 1 and rca["missing_root_candidate"] == rca["missing_root"]
+    assert rca["implied_root_top3"] == 1.0
 
 
 def test_eval_at_a_steady_rate_reports_each_true_groups_decision_delay(pipeline: Pipeline) -> None:

@@ -9,12 +9,15 @@ from collections import Counter
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from ems.eval_cli import live_verdicts
 from ems.ml.correlation.config import CorrelationConfig
 from ems.ml.evaluate import Assigned, configured, final_members, main, run_offline, scores, seed_range
 from ems.ml.offline import alert_changes, correlate, correlate_in_time_order, folded_changes
-from ems.ml.rca.evaluate import Verdict, rca_report
+from ems.ml.rca.evaluate import Verdict, rca_report, verdicts
 from ems.ml.rca.evaluate import scores as rca_scores
+from ems.ml.rca.train import correlated
 from ems.ml.scenarios import KINDS, generate
+from ems.schemas.incident import RankedCandidate, Ranking
 
 
 def test_scores_of_a_known_grouping() -> None:
@@ -113,5 +116,52 @@ def test_the_rca_scores_count_the_missing_roots_no_ranking_can_reach(
     assert got["overall"]["missing_root"] == 3 and got["overall"]["missing_root_candidate"] == 1
     rca_report(got, sys.stdout)
     assert "root missing: 3 faults, the root among the candidates in 1" in capsys.readouterr().out
-    # Scored without the topology (over the API): not known, not reported.
+    # Scored without the topology: not known, not reported.
     assert "missing_root_candidate" not in rca_scores([missing(None)])["overall"]
+
+
+def test_the_never_alerted_roots_the_topology_implies_are_scored_apart(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def ranked(*assets: str) -> Ranking:
+        top = [RankedCandidate(asset_id=a, name=a, probability=0.5) for a in assets]
+        return Ranking(
+            model="m", asset_id=assets[0], name=assets[0], confidence=0.5, candidates=top, explanation="x"
+        )
+
+    def missing(ranking: Ranking | None, candidate: bool) -> Verdict:
+        return Verdict("device_down", "ast_sw", False, 3, ranking, root_candidate=candidate)
+
+    got = rca_scores(
+        [
+            missing(ranked("ast_sw", "b"), True),  # implied, named first
+            missing(ranked("b", "c", "ast_sw"), True),  # implied, third
+            missing(ranked("b", "c", "d"), True),  # implied, not in the top 3
+            missing(ranked("b"), False),  # no registry path: not implied
+        ]
+    )["overall"]
+    assert got["missing_root"] == 4 and got["missing_root_candidate"] == 3
+    assert got["missing_root_top1"] == pytest.approx(1 / 4)
+    assert got["implied_root_top1"] == pytest.approx(1 / 3)
+    assert got["implied_root_top3"] == pytest.approx(2 / 3)
+    rca_report({"overall": got, "kinds": {}}, sys.stdout)
+    out = capsys.readouterr().out
+    assert "root missing, implied by the topology: 3 faults, top-1 0.333, top-3 0.667" in out
+    assert "impl_top1" in out.splitlines()[0]
+
+
+def test_the_live_verdicts_know_the_candidates_from_the_scenarios_registry() -> None:
+    scenario = generate(3)
+    topology, members, latest = correlated(scenario)
+    rows, titles = [], {}
+    for incident_id, ms in members.items():
+        for m in ms:
+            rows.append((incident_id, m.asset_id, m.event, m.opened_at, m.joined_at))
+            titles[(incident_id, m.asset_id, m.event, m.opened_at)] = (m.alert_id, m.title)
+    rankings = {i: r.model_dump(mode="json") if r else None for i, r in latest.items()}
+    live = live_verdicts([scenario], rows, rankings, titles)
+    offline = verdicts(scenario, [(ms, latest.get(i)) for i, ms in members.items()], topology)
+    assert [v.root_candidate for v in live] == [v.root_candidate for v in offline]
+    assert all(v.root_candidate is not None for v in live)
+    # Without the members' titles (an older caller), candidates are not computed.
+    assert all(v.root_candidate is None for v in live_verdicts([scenario], rows, rankings))
