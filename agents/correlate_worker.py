@@ -21,10 +21,10 @@ Protocol:
 3. The root-cause model follows `ems.models` (docs/rca.md "Model registry"): the rebuild folds the
    topic whole, and each batch applies its new records before any alert, so a published or rolled
    back model ranks from the next batch on, without a restart (`ModelFollower`).
-4. The online root-cause model follows `ems.commands` (docs/rca.md "Online model"): the rebuild
-   folds the stage's own decisions and replays every `incident.root_cause` command; each batch learns
-   from its new feedback commands before any alert (`FeedbackFollower`). Nothing of `ems.commands` is
-   recorded in the stage's positions: every rebuild reads it whole.
+4. The online root-cause model follows `ems.commands` (docs/rca.md "Online model"): each batch
+   learns from its new `incident.root_cause` commands before any alert (`FeedbackFollower`) and the
+   next record carries the rows learned (`IncidentBatch.labels`) and the commands' positions; the
+   rebuild learns the recorded rows again in order and reads the commands from those positions.
 5. A redelivered alert change (after a crash) is recognised by its alert version and skipped, so
    re-reading from a conservative position repeats no decision. A record that cannot be decoded, or
    a change the core fails on, is dead-lettered with the reason; the others go on.
@@ -46,7 +46,7 @@ from ems.ml.correlation.engine import Correlator
 from ems.ml.correlation.episodes import Step
 from ems.schemas.alert import AlertChanged, AlertChangedBatch
 from ems.schemas.asset import AssetChanged
-from ems.schemas.incident import IncidentBatch, IncidentChanged
+from ems.schemas.incident import IncidentBatch, IncidentChanged, LearnedLabel
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch
 from ems.streams.codecs import DecodeError, decode, decode_trusted, encode
@@ -79,9 +79,13 @@ def config_from(settings: Settings) -> CorrelationConfig:
     )
 
 
-async def read_decisions(settings: Settings) -> tuple[list[IncidentChanged], dict[str, int]]:
-    """Every incident change published so far, in order, and the positions of the last record."""
+async def read_decisions(
+    settings: Settings,
+) -> tuple[list[IncidentChanged], dict[str, int], list[LearnedLabel]]:
+    """Every incident change and online-model label published so far, in order, and the positions
+    of the last record."""
     changes: list[IncidentChanged] = []
+    labels: list[LearnedLabel] = []
     positions: dict[str, int] = {}
     async for msg in read_to_end(settings.kafka_bootstrap, settings.topic("incidents")):
         try:
@@ -90,9 +94,10 @@ async def read_decisions(settings: Settings) -> tuple[list[IncidentChanged], dic
             log.warning("correlate: skipping an unreadable record at %d: %s", msg.offset, exc)
             continue
         changes.extend(batch.changes)
+        labels.extend(batch.labels)
         if batch.positions:
             positions = dict(batch.positions)
-    return changes, positions
+    return changes, positions, labels
 
 
 class CorrelateWorker(OneInstanceStage):
@@ -137,7 +142,7 @@ class CorrelateWorker(OneInstanceStage):
         snapshots = await catch_up(self, assigned)
         for asset in sorted(snapshots.values(), key=lambda a: a.asset_id):
             core.asset(asset)
-        changes, positions = await read_decisions(self.settings)
+        changes, positions, labels = await read_decisions(self.settings)
         core.restore(changes)
         model_parts = [tp for tp in assigned if tp.topic == self.models_topic]
         model_ends = await self.consumer.end_offsets(model_parts)  # read to at least these: no gap
@@ -146,20 +151,16 @@ class CorrelateWorker(OneInstanceStage):
             if refused := self.models.apply(msg.value):
                 log.warning("correlate: model registry record at %d not applied: %s", msg.offset, refused)
         self.models.install(core)
-        command_parts = [tp for tp in assigned if tp.topic == self.commands_topic]
-        command_ends = await self.consumer.end_offsets(command_parts)  # read to at least these
         self.feedback = FeedbackFollower(self.config)
         self.feedback.decisions(changes)
-        if self.feedback.model is not None:
-            commands = read_to_end(self.settings.kafka_bootstrap, self.commands_topic)
-            self.feedback.apply([msg async for msg in commands], core.topology, live=False)
+        self.feedback.restore(labels, positions)
         self.feedback.install(core)
         self.core, self.positions, self.order = core, positions, Reorder()
         for tp in sorted(assigned):
             if tp.topic == self.models_topic:
                 self.consumer.seek(tp, model_ends[tp])  # a record read twice is applied once
-            elif tp.topic == self.commands_topic:
-                self.consumer.seek(tp, command_ends[tp])  # learned once: `FeedbackFollower.next`
+            elif tp.topic == self.commands_topic:  # after the last command a record took
+                await self.seek(tp, positions.get(f"commands:{tp.partition}"))
             elif tp.topic == self.alerts_topic:
                 await self.seek(tp, positions.get(f"alerts:{tp.partition}"))
         return (
@@ -265,11 +266,16 @@ class CorrelateWorker(OneInstanceStage):
     async def _publish(self, producer: AIOKafkaProducer, force: bool = False) -> None:
         changes = self.core.flush()
         self.feedback.decisions(changes)
-        if not changes and not force:
+        labels = self.feedback.take()
+        if not changes and not labels and not force:
             return
         pending = self.order.positions()
-        positions = {**self.positions, **{f"alerts:{p}": o for p, o in pending.items()}}
+        positions = {
+            **self.positions,
+            **{f"alerts:{p}": o for p, o in pending.items()},
+            **self.feedback.positions(),
+        }
         self.positions = positions
         self._since_positions = 0
-        record = IncidentBatch(changes=changes, positions=positions, seq=self.core.seq)
+        record = IncidentBatch(changes=changes, positions=positions, seq=self.core.seq, labels=labels)
         await self.emit(producer, self.incidents_topic, encode(record), key=record.key.encode(), partition=0)

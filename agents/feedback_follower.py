@@ -3,8 +3,11 @@
 The stage follows `ems.commands` beside its inputs. `decisions(records)` folds the stage's own
 incident records (each incident's current members); `apply(messages, topology)` learns from the
 `incident.root_cause` commands among the messages, in the order of their append time, then partition
-and offset — the order a rebuild replays the whole topic in — and skips any offset already learned,
-so a command read twice (the rebuild's read overlapping the consumer's) is learned once. Other
+and offset, and skips any offset already seen, so a command read twice is learned once. Each
+feedback command taken becomes a `LearnedLabel` (the rows learned, or why not), which the stage
+publishes with its next record (`take`) beside the commands' positions (`positions`); a restart
+learns those rows again in order (`restore`) and reads the commands after them: the model it gets
+is the live one, whatever changed in the incidents or the topology since. Other
 commands are ignored (their own stages dead-letter what they cannot read); a feedback command that
 cannot be learned is logged and counted with its reason, never stops the stage, and one that cannot
 be decoded is logged with the reason and counted apart (`Applied.unreadable`: the stage's `skipped`,
@@ -24,9 +27,9 @@ from ems.ml.correlation.config import CorrelationConfig
 from ems.ml.correlation.engine import Correlator
 from ems.ml.correlation.topology import Topology
 from ems.ml.rca.feedback import COMMAND
-from ems.ml.rca.online import Memberships, OnlineModel, learn_command
+from ems.ml.rca.online import Memberships, OnlineModel, learn_label
 from ems.schemas.command import Command
-from ems.schemas.incident import IncidentChanged
+from ems.schemas.incident import IncidentChanged, LabelRow, LearnedLabel
 from ems.streams.codecs import DecodeError, decode
 from ems.streams.failures import Failure, classify, describe
 
@@ -53,6 +56,32 @@ class FeedbackFollower:
         )
         self.memberships = Memberships()
         self.next: dict[int, int] = {}  # commands partition -> the offset after the last one seen
+        self.pending: list[LearnedLabel] = []  # labels taken since the last `take`, in order
+
+    def restore(self, labels: Iterable[LearnedLabel], positions: dict[str, int]) -> None:
+        """Learn the labels of the stage's own records again, in order (the rows they kept, so the
+        model is the one the live stage had), and resume the commands after their positions."""
+        self.next = {
+            int(key.partition(":")[2]): offset
+            for key, offset in positions.items()
+            if key.startswith("commands:")
+        }
+        if self.model is None:
+            return
+        for label in labels:
+            if label.skipped is not None:
+                self.model.skip(label.skipped)
+            elif label.asset_id is not None:
+                self.model.learn(label.asset_id, label.groups)
+
+    def take(self) -> list[LearnedLabel]:
+        """The labels taken since the last call (for the next record), in order."""
+        taken, self.pending = self.pending, []
+        return taken
+
+    def positions(self) -> dict[str, int]:
+        """'commands:<partition>' -> the offset after the last command seen."""
+        return {f"commands:{p}": offset for p, offset in sorted(self.next.items())}
 
     def decisions(self, records: Iterable[IncidentChanged]) -> None:
         """Fold the stage's own incident records (restored or just published)."""
@@ -75,14 +104,17 @@ class FeedbackFollower:
                 log.warning("correlate: feedback at %d:%d not read: %s", msg.partition, msg.offset, exc)
                 out.unreadable += 1
                 continue
-            before = self.model.labels
+            if cmd.name != COMMAND:
+                continue
+            before, groups = self.model.labels, []
             try:
-                reason = learn_command(self.model, self.memberships, topology, cmd)
+                reason, groups = learn_label(self.model, self.memberships, topology, cmd)
             except Exception as exc:  # a label the code fails on must not stop the stage
                 if classify(exc) is Failure.TRANSIENT:
                     raise
                 log.exception("correlate: failed on feedback %s", cmd.event_id)
                 reason = self.model.skip(f"failed on it: {describe(exc)}")
+            self.pending.append(_label(cmd, msg, reason, groups))
             if reason:
                 log.warning(
                     "correlate: feedback %s on %s at %d:%d not learned: %s",
@@ -111,3 +143,16 @@ class FeedbackFollower:
             return "online model off"
         skipped = sum(self.model.skipped.values())
         return f"online model: {self.model.labels} labels learned, {skipped} skipped"
+
+
+def _label(cmd: Command, msg: ConsumerRecord, reason: str | None, groups: list) -> LearnedLabel:
+    asset = cmd.args.get("asset_id")
+    return LearnedLabel(
+        command=cmd.event_id,
+        partition=msg.partition,
+        offset=msg.offset,
+        incident_id=cmd.target[:128],
+        asset_id=asset[:128] if isinstance(asset, str) and asset else None,
+        skipped=reason[:512] if reason else None,
+        groups=[[LabelRow(asset_id=c.asset_id, values=list(c.values)) for c in g] for g in groups],
+    )

@@ -191,16 +191,40 @@ class IncidentChanged(Record):
         return self.incident.incident_id
 
 
+class LabelRow(_Model):
+    """One candidate's feature values, as the online model learned them."""
+
+    asset_id: Text(128, 1)
+    values: list[Finite] = Field(max_length=64)
+
+
+class LearnedLabel(_Model):
+    """One operator feedback command (`incident.root_cause`) as the online root-cause model took it:
+    the rows it learned (the incident's candidates, then the same without the root's own alerts), or
+    why it was skipped. A rebuild learns these rows again in order: the model it gets is the live one."""
+
+    command: Text(128, 1) = Field(description="The command's event id")
+    partition: Offset = Field(description="Its position on the commands topic")
+    offset: Offset
+    incident_id: Text(128)
+    asset_id: Text(128) | None = None
+    skipped: Text(512) | None = Field(None, description="Why it was not learned; none when it was")
+    groups: list[list[LabelRow]] = Field(default_factory=list, max_length=2)
+
+
 class IncidentBatch(Record):
     """The decisions of one correlation step, published as one record (all or nothing), with the input
     positions they include: the stage restarts from its own output (state and positions) alone."""
 
     TYPE: ClassVar[str] = "incident_batch"
-    VERSION: ClassVar[int] = 2  # v2: changes of v2
+    VERSION: ClassVar[int] = 3  # v2: changes of v2; v3: the online model's labels
 
     changes: list[IncidentChanged] = Field(default_factory=list)
     positions: dict[Text(300), Offset] = Field(
         default_factory=dict, description="'topic:partition' -> next input offset after this step"
+    )
+    labels: list[LearnedLabel] = Field(
+        default_factory=list, description="The feedback the online model took in this step, in order"
     )
     seq: Offset = Field(0, description="The stage's decision counter after this step")
 

@@ -144,6 +144,12 @@ def incident_batch_v1_to_v2(old: dict[str, Any]) -> dict[str, Any]:
     return {**old, "schema_version": 2, "changes": changes}
 
 
+@upcaster("incident_batch", 2)
+def incident_batch_v2_to_v3(old: dict[str, Any]) -> dict[str, Any]:
+    """v3 adds the online model's labels; a v2 step took none (its stage re-read every command)."""
+    return {**old, "schema_version": 3}
+
+
 def upcast(data: dict[str, Any]) -> Record:
     """Validate a decoded dict as the current version of its `type`, upcasting old versions."""
     type_ = data.get("type")

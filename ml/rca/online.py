@@ -10,15 +10,16 @@ The verdict blends both: p = (1 - w) * forest + w * online, with w = min(n / (n 
 n labels learned (`EMS_RCA_ONLINE_K`, `EMS_RCA_ONLINE_MAX_WEIGHT`): a linear model never outweighs
 the forest. With no label w is 0 and nothing is blended: a fresh install ranks
 exactly as the forest does. The state is the log's: `Memberships` folds the correlate stage's own
-decisions (each incident's current members), `learn_command` turns one feedback command into a label
-against them and the topology; the stage replays every feedback command at each start.
+decisions (each incident's current members), `learn_label` turns one feedback command into a label
+against them and the topology; the stage records the rows it learned in its own output
+(`IncidentBatch.labels`), which a restart learns again in order.
 """
 
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ems.ml.correlation.topology import Topology
 from ems.ml.rca.features import NAMES, Candidate, build
@@ -29,6 +30,13 @@ K = 20.0  # labels at which the online part weighs as much as the forest (EMS_RC
 LEARNING_RATE = 0.05  # of the SGD optimizer (chosen by `python -m ems.ml.rca.online_eval`)
 MAX_WEIGHT = 0.5  # the online part's weight is at most this (EMS_RCA_ONLINE_MAX_WEIGHT)
 KEPT_INCIDENTS = 50_000  # incidents whose members `Memberships` keeps (the latest changed)
+
+
+class Row(Protocol):
+    """A candidate's row: a `Candidate`, or a `LabelRow` of a label record."""
+
+    asset_id: str
+    values: Sequence[float]
 
 
 class OnlineModel:
@@ -56,10 +64,11 @@ class OnlineModel:
         """The online part's share of the blended probability: n / (n + k), at most `max_weight`."""
         return min(self.max_weight, self.labels / (self.labels + self.k))
 
-    def learn(self, root: str, groups: Sequence[Sequence[Candidate]]) -> str | None:
+    def learn(self, root: str, groups: Sequence[Sequence[Row]]) -> str | None:
         """Learn one label: `root` is the incident's root; `groups` its candidates, then the same
-        incident's without the root's own alerts (`label_groups`). The reason when it cannot be
-        learned (the root is not a candidate, nothing to tell it from); counted in `skipped`."""
+        incident's without the root's own alerts (`label_groups`), or those rows as a label record
+        kept them. The reason when it cannot be learned (the root is not a candidate, nothing to tell
+        it from); counted in `skipped`."""
         reason = None
         if not any(c.asset_id == root for c in groups[0]):
             reason = "the asset is not a candidate of the incident"
@@ -142,15 +151,24 @@ def learn_command(model: OnlineModel, memberships: Memberships, topology: Topolo
     """Learn from one command of `ems.commands` if it is root-cause feedback: its incident's members
     as the stage holds them, their candidates in today's topology. None when learned (or not a
     feedback command); otherwise the reason it was skipped, counted in `model.skipped`."""
+    return learn_label(model, memberships, topology, cmd)[0]
+
+
+def learn_label(
+    model: OnlineModel, memberships: Memberships, topology: Topology, cmd: Any
+) -> tuple[str | None, list[list[Candidate]]]:
+    """`learn_command`, also giving the rows learned (none when skipped or not feedback)."""
     if cmd.name != COMMAND:
-        return None
+        return None, []
     asset = cmd.args.get("asset_id")
     if not isinstance(asset, str) or not asset:
-        return model.skip("no asset_id")
+        return model.skip("no asset_id"), []
     members = memberships.members(cmd.target)
     if members is None:
-        return model.skip("an incident the stage does not know")
-    return model.learn(asset, label_groups(asset, members, topology))
+        return model.skip("an incident the stage does not know"), []
+    groups = label_groups(asset, members, topology)
+    reason = model.learn(asset, groups)
+    return reason, [] if reason else groups
 
 
 def label_groups(root: str, members: Sequence[Member], topology: Topology) -> list[list[Candidate]]:
