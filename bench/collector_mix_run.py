@@ -21,6 +21,7 @@ from datetime import datetime
 import psycopg
 
 from ems.bench.collector_mix_data import Fleet, probe
+from ems.bench.paced import Paced
 from ems.projections.metrics import series_id
 from ems.schemas.observation import MetricsBody, Observation
 from ems.settings import Settings
@@ -130,7 +131,7 @@ async def run(settings: Settings, batch: Batch, rate: float = 0, timeout: float 
         )
     producer = make_producer(settings)
     await producer.start()
-    topic, sent_at, sent = settings.topic("observations.raw"), {}, 0
+    topic, paced = settings.topic("observations.raw"), Paced(rate, every=20)
     want = await _accounted(conn) + len(batch.records)
     backlog: list[tuple[float, int]] = []
     start = time.perf_counter()
@@ -138,21 +139,17 @@ async def run(settings: Settings, batch: Batch, rate: float = 0, timeout: float 
     async def sample() -> None:
         while True:
             backlog.append(
-                (time.perf_counter() - start, sent - (len(batch.records) - (want - await _accounted(conn))))
+                (
+                    time.perf_counter() - start,
+                    paced.sent - (len(batch.records) - (want - await _accounted(conn))),
+                )
             )
             await asyncio.sleep(0.5)
 
     sampler = asyncio.create_task(sample())
     try:
-        for i, (key, value) in enumerate(batch.records):
-            if i in batch.probes:
-                sent_at[batch.probes[i]] = time.time()
-            await producer.send(topic, key=key, value=value)
-            sent += 1
-            if rate and i % 20 == 19:
-                ahead = start + (i + 1) / rate - time.perf_counter()
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
+        records = ((key, value, batch.probes.get(i)) for i, (key, value) in enumerate(batch.records))
+        await paced.produce(producer, topic, records, start)
         await producer.flush()
         deadline = time.monotonic() + timeout
         while (got := await _accounted(conn)) < want:
@@ -173,7 +170,7 @@ async def run(settings: Settings, batch: Batch, rate: float = 0, timeout: float 
         await producer.stop()
         await conn.close()
     backlog.append((seconds, 0))
-    latencies = sorted((at.timestamp() - sent_at[a]) * 1000 for a, at in stamps if a in sent_at)
+    latencies = sorted((at.timestamp() - paced.sent_at[a]) * 1000 for a, at in stamps if a in paced.sent_at)
     if batch.probes and len(latencies) != len(batch.probes):
         raise RuntimeError(f"{len(latencies)} of {len(batch.probes)} probes were stamped")
     return Outcome(seconds, backlog, latencies)

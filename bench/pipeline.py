@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 from aiokafka import AIOKafkaProducer
 
+from ems.bench.paced import Paced
 from ems.process_group import spawn_ems
 from ems.scenario import generate
 from ems.schemas.observation import EventBody, Observation
@@ -138,7 +139,7 @@ async def run_pipeline(
     """
     run = f"run{int(time.time() * 1000) % 10**8}"
     records = _records(n, assets, probe_every, run)
-    sent_at: dict[str, float] = {}
+    paced = Paced(rate, every=100)
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
         linger_ms=5,
@@ -152,14 +153,7 @@ async def run_pipeline(
     topic = settings.topic("observations.raw")
     start = time.perf_counter()
     try:
-        for i, (key, value, probe) in enumerate(records):
-            if probe:
-                sent_at[probe] = time.time()
-            await producer.send(topic, key=key, value=value)
-            if rate and i % 100 == 99:
-                ahead = start + (i + 1) / rate - time.perf_counter()
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
+        await paced.produce(producer, topic, records, start)
         await producer.flush()
         deadline = time.monotonic() + timeout
         query = f"SELECT coalesce(sum(event_count), 0) FROM alerts WHERE environment = '{run}'"
@@ -173,7 +167,7 @@ async def run_pipeline(
     finally:
         conn.close()
         await producer.stop()
-    latencies = sorted((at.timestamp() - sent_at[a]) * 1000 for a, at in stamps if a in sent_at)
+    latencies = sorted((at.timestamp() - paced.sent_at[a]) * 1000 for a, at in stamps if a in paced.sent_at)
     return PipelineResult(len(records), seconds, latencies)
 
 

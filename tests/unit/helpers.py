@@ -62,3 +62,17 @@ def asset(name: str, kind: str = "server", edges: Iterable[tuple[str, str]] = ()
         updated_at=T0,
         **fields,
     )
+
+
+def asset_obs(
+    at: float, name: str, event: str = "Device Unreachable", severity: str = "critical", title: str = ""
+) -> Observation:
+    """`event` on the asset `ast_<name>` (its resource `name`) `at` seconds after T0, with an id of its
+    own: the alerts of the root-cause tests."""
+    return Observation(
+        event_id=f"{name}-{event}-{at}",
+        source="nms",
+        asset_id=f"ast_{name}",
+        occurred_at=T0 + timedelta(seconds=at),
+        body=EventBody(event=event, severity=severity, resource=name, title=title),
+    )

@@ -4,7 +4,7 @@ that never alerted, the forest's contributions, the record's schema version and 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -14,11 +14,8 @@ from ems.ml.rca.features import NAMES, alert_type, build, candidates_of
 from ems.ml.rca.forest import Forest, Tree
 from ems.ml.rca.rank import Ranker, default_ranker, ranker_from
 from ems.schemas.asset import Asset
-from ems.schemas.observation import EventBody, Observation
 from ems.schemas.registry import upcast
-from tests.unit.helpers import asset
-
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+from tests.unit.helpers import T0, asset, asset_obs
 
 
 @dataclass(frozen=True)
@@ -68,16 +65,6 @@ def topology(assets: list[Asset]) -> Topology:
     for a in assets:
         t.upsert(a)
     return t
-
-
-def obs(at: float, name: str, event: str, severity: str = "critical", title: str = "") -> Observation:
-    return Observation(
-        event_id=f"{name}-{event}-{at}",
-        source="nms",
-        asset_id=f"ast_{name}",
-        occurred_at=T0 + timedelta(seconds=at),
-        body=EventBody(event=event, severity=severity, resource=name, title=title),
-    )
 
 
 def final_rca(observations, assets):
@@ -135,8 +122,8 @@ def test_dependents_are_counted_for_a_database() -> None:
 
 
 def test_example_1_names_the_core_router_with_the_devices_behind_it() -> None:
-    down = [obs(0, "core-router-01", "Device Unreachable")]
-    down += [obs(-10 + 3 * n, name, "Device Unreachable") for n, name in enumerate(BEHIND)]
+    down = [asset_obs(0, "core-router-01", "Device Unreachable")]
+    down += [asset_obs(-10 + 3 * n, name, "Device Unreachable") for n, name in enumerate(BEHIND)]
     (incident,) = final_rca(down, example_1())
     rca = incident.rca
     assert rca is not None and rca.asset_id == "ast_core-router-01" and rca.name == "core-router-01"
@@ -150,9 +137,9 @@ def test_example_1_names_the_core_router_with_the_devices_behind_it() -> None:
 
 def test_example_2_names_the_database_behind_the_slow_payment_api() -> None:
     alerts = [
-        obs(0, "pay-db", "High CPU", "major", "pay-db CPU 97% > 90%"),
-        obs(40, "payment-api", "High Response Time", "major", "payment-api p95 2100 ms > 500 ms"),
-        obs(70, "orders-api", "High Response Time", "major", "orders-api p95 1900 ms > 500 ms"),
+        asset_obs(0, "pay-db", "High CPU", "major", "pay-db CPU 97% > 90%"),
+        asset_obs(40, "payment-api", "High Response Time", "major", "payment-api p95 2100 ms > 500 ms"),
+        asset_obs(70, "orders-api", "High Response Time", "major", "orders-api p95 1900 ms > 500 ms"),
     ]
     (incident,) = final_rca(alerts, example_2())
     assert incident.rca is not None and incident.rca.asset_id == "ast_pay-db"
@@ -231,7 +218,7 @@ def test_a_bad_model_file_is_refused_with_its_path(tmp_path) -> None:
 
 
 def test_a_v1_incident_batch_is_read_as_v2_without_a_ranking() -> None:
-    down = [obs(0, "core-router-01", "Device Unreachable"), obs(5, "sw0", "Device Unreachable")]
+    down = [asset_obs(0, "core-router-01", "Device Unreachable"), asset_obs(5, "sw0", "Device Unreachable")]
     _, records = correlate(alert_changes(down), example_1())
     change = records[0].model_dump(mode="json")
     change["schema_version"] = 1

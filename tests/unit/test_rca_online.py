@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
@@ -22,12 +22,11 @@ from ems.ml.rca.online import Memberships, OnlineModel, learn_command
 from ems.ml.rca.rank import default_ranker
 from ems.schemas.asset import Asset
 from ems.schemas.command import Command
-from ems.schemas.observation import EventBody, Observation
+from ems.schemas.observation import Observation
 from ems.settings import Settings
 from ems.streams.codecs import encode
-from tests.unit.helpers import asset
+from tests.unit.helpers import T0, asset, asset_obs
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SITES = 6
 CONFIG = CorrelationConfig(rca_online_k=5.0)
 
@@ -41,23 +40,12 @@ def sites() -> list[Asset]:
     return out
 
 
-def obs(at: timedelta, name: str) -> Observation:
-    return Observation(
-        event_id=f"{name}-{at}",
-        source="nms",
-        asset_id=f"ast_{name}",
-        occurred_at=T0 + at,
-        body=EventBody(event="Device Unreachable", severity="critical", resource=name),
-    )
-
-
 def outages() -> list[Observation]:
     """Each site's switch and servers down, an hour apart: one incident per site."""
     out = []
     for s in range(SITES):
-        at = timedelta(hours=s)
-        out += [obs(at, f"s{s}-sw"), obs(at + timedelta(seconds=2), f"s{s}-srv0")]
-        out.append(obs(at + timedelta(seconds=3), f"s{s}-srv1"))
+        at = 3600 * s
+        out += [asset_obs(at, f"s{s}-sw"), asset_obs(at + 2, f"s{s}-srv0"), asset_obs(at + 3, f"s{s}-srv1")]
     return out
 
 

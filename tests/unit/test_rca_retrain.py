@@ -3,8 +3,6 @@ the held-out split, the rows a label gives and the top-k scores (docs/rca.md).""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from ems.ml.offline import alert_changes, correlate
 from ems.ml.rca.feedback import labels_from
 from ems.ml.rca.rank import default_ranker
@@ -12,10 +10,7 @@ from ems.ml.rca.retrain import held_out, incidents_of, split, top_k
 from ems.ml.rca.train import incident_rows
 from ems.schemas.asset import Asset
 from ems.schemas.command import Command
-from ems.schemas.observation import EventBody, Observation
-from tests.unit.helpers import asset
-
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+from tests.unit.helpers import asset, asset_obs
 
 
 def network() -> list[Asset]:
@@ -29,19 +24,9 @@ def network() -> list[Asset]:
     return out
 
 
-def down(at: float, name: str) -> Observation:
-    return Observation(
-        event_id=f"{name}-{at}",
-        source="nms",
-        asset_id=f"ast_{name}",
-        occurred_at=T0 + timedelta(seconds=at),
-        body=EventBody(event="Device Unreachable", severity="critical", resource=name),
-    )
-
-
 def decided():
     behind = [f"sw{i}" for i in range(4)] + [f"srv{i}{j}" for i in range(4) for j in range(4)]
-    observations = [down(0, "core")] + [down(3 + n, name) for n, name in enumerate(behind)]
+    observations = [asset_obs(0, "core")] + [asset_obs(3 + n, name) for n, name in enumerate(behind)]
     correlator, records = correlate(alert_changes(observations), network())
     return correlator.topology, records
 

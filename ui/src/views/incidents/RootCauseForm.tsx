@@ -4,6 +4,7 @@
 // the feedback list shows it on refresh; a refusal shows the API's reason naming the field.
 import { useState } from "react";
 import { post } from "../../api/client";
+import { useSubmit } from "../../lib/useSubmit";
 import { useSession } from "../../session";
 
 interface Answer {
@@ -22,26 +23,18 @@ export function RootCauseForm({ incidentId, named, choices, nameOf, onDone }: {
   const others = choices.filter((a) => a !== named).sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
   const [asset, setAsset] = useState("");
   const [comment, setComment] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const { busy, message, run } = useSubmit();
 
-  const send = async (verdict: "confirm" | "correct", assetId: string) => {
-    setBusy(true);
-    setMessage(null);
-    try {
+  const send = (verdict: "confirm" | "correct", assetId: string) =>
+    run(async () => {
       const target = `/api/v1/incidents/${encodeURIComponent(incidentId)}/root-cause?wait=10`;
       const answer = await post<Answer>(target, { asset_id: assetId, verdict, comment: comment.trim() });
       const what = `${verdict === "confirm" ? "Confirmed" : "Corrected to"} ${nameOf(assetId)} as ${me.name}`;
-      setMessage({ ok: true, text: answer.status === "applied" ? what : `${what}: sent, listed shortly` });
       setComment("");
       setAsset("");
       onDone();
-    } catch (err) {
-      setMessage({ ok: false, text: err instanceof Error ? err.message : String(err) });
-    } finally {
-      setBusy(false);
-    }
-  };
+      return answer.status === "applied" ? what : `${what}: sent, listed shortly`;
+    });
 
   return (
     <form

@@ -7,6 +7,7 @@ import { dateTime } from "../../lib/format";
 import { formatMatchers, parseMatchers } from "../../lib/matchers";
 import { navigate, useLocation } from "../../lib/router";
 import { usePoll } from "../../lib/usePoll";
+import { useSubmit } from "../../lib/useSubmit";
 import { useSession } from "../../session";
 
 const POLL_MS = 5000;
@@ -112,15 +113,12 @@ function SilenceForm({ onDone }: { onDone: (text: string) => void }) {
   const [matchers, setMatchers] = useState(search.get("matchers") ?? "");
   const [seconds, setSeconds] = useState<number>(3600);
   const [comment, setComment] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run, fail } = useSubmit();
 
-  const submit = async () => {
-    setError(null);
+  const submit = () => {
     const parsed = parseMatchers(matchers);
-    if ("error" in parsed) return setError(`matchers: ${parsed.error}`);
-    setBusy(true);
-    try {
+    if ("error" in parsed) return fail(`matchers: ${parsed.error}`);
+    return run(async () => {
       const now = Date.now();
       const body = {
         matchers: parsed.matchers,
@@ -132,11 +130,7 @@ function SilenceForm({ onDone }: { onDone: (text: string) => void }) {
       setMatchers("");
       setComment("");
       onDone(`Silence ${answer.id} created`);
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

@@ -6,6 +6,7 @@ import { useState } from "react";
 import { api, post } from "../../api/client";
 import type { MaintenanceWindow, Matcher } from "../../api/types";
 import { formatMatchers, parseMatchers } from "../../lib/matchers";
+import { useSubmit } from "../../lib/useSubmit";
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 type Kind = "once" | "daily" | "weekly" | "monthly";
@@ -47,8 +48,7 @@ function initial(w?: MaintenanceWindow) {
 
 export default function WindowForm({ editing, onDone, onClose }: { editing?: MaintenanceWindow; onDone: (text: string) => void; onClose?: () => void }) {
   const [f, setF] = useState(() => initial(editing));
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run, fail } = useSubmit();
   const set = <K extends keyof typeof f>(key: K, value: (typeof f)[K]) => setF((old) => ({ ...old, [key]: value }));
   const toggleDay = (day: string) => set("weekdays", f.weekdays.includes(day) ? f.weekdays.filter((d) => d !== day) : [...f.weekdays, day]);
 
@@ -60,16 +60,14 @@ export default function WindowForm({ editing, onDone, onClose }: { editing?: Mai
     return rule;
   };
 
-  const submit = async () => {
-    setError(null);
+  const submit = () => {
     let parsed: Matcher[] = [];
     if (f.matchers.trim()) {
       const m = parseMatchers(f.matchers);
-      if ("error" in m) return setError(`scope.matchers: ${m.error}`);
+      if ("error" in m) return fail(`scope.matchers: ${m.error}`);
       parsed = m.matchers;
     }
-    setBusy(true);
-    try {
+    return run(async () => {
       const scope = { ...(editing?.scope ?? {}), asset_ids: list(f.assets), business_services: list(f.services), matchers: parsed };
       const body = { title: f.title.trim(), mode: f.mode, scope, schedule: schedule() };
       if (editing) {
@@ -81,11 +79,7 @@ export default function WindowForm({ editing, onDone, onClose }: { editing?: Mai
         setF(initial());
         onDone(`Maintenance window ${answer.id} created`);
       }
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

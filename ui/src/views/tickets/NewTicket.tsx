@@ -7,6 +7,7 @@ import { post } from "../../api/client";
 import type { TicketAnswer, TicketGroups } from "../../api/types";
 import { navigate } from "../../lib/router";
 import { usePoll } from "../../lib/usePoll";
+import { useSubmit } from "../../lib/useSubmit";
 
 const LEVELS = [
   ["1", "1 high"],
@@ -29,13 +30,10 @@ export default function NewTicket({ onClose }: { onClose: () => void }) {
   const [group, setGroup] = useState("");
   const [assets, setAssets] = useState("");
   const groups = usePoll<TicketGroups>("/api/v1/tickets/groups", 0).data?.groups ?? [];
-  const [busy, setBusy] = useState(false);
-  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const { busy, message, run } = useSubmit();
 
-  const submit = async () => {
-    setBusy(true);
-    setMessage(null);
-    try {
+  const submit = () =>
+    run(async () => {
       const body = {
         type,
         title: title.trim(),
@@ -47,13 +45,8 @@ export default function NewTicket({ onClose }: { onClose: () => void }) {
       };
       const answer = await post<TicketAnswer>("/api/v1/tickets?wait=10", body);
       if (answer.number) navigate(`/tickets/${answer.number}`);
-      else setMessage({ ok: true, text: `Ticket ${answer.ticket_id} sent, not numbered yet: it appears on the board shortly` });
-    } catch (err) {
-      setMessage({ ok: false, text: err instanceof Error ? err.message : String(err) });
-    } finally {
-      setBusy(false);
-    }
-  };
+      else return `Ticket ${answer.ticket_id} sent, not numbered yet: it appears on the board shortly`;
+    });
 
   return (
     <form
