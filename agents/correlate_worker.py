@@ -180,7 +180,10 @@ class CorrelateWorker(OneInstanceStage):
             msg for tp, messages in batch.items() if tp.topic == self.commands_topic for msg in messages
         ]
         if feedback:  # before any alert too
-            self.status.skipped += self.feedback.apply(feedback, self.core.topology).unreadable
+            taken = self.feedback.apply(feedback, self.core.topology)
+            self.status.skipped += taken.unreadable
+            for partition, offset in taken.resume.items():  # the record is full: read them again
+                self.consumer.seek(TopicPartition(self.commands_topic, partition), offset)
         for tp, messages in sorted(batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
             if tp.topic in (self.models_topic, self.commands_topic):
                 continue

@@ -2,21 +2,22 @@
 
 The stage follows `ems.commands` beside its inputs. `decisions(records)` folds the stage's own
 incident records (each incident's current members); `apply(messages, topology)` learns from the
-`incident.root_cause` commands among the messages, in the order of their append time, then partition
-and offset, and skips any offset already seen, so a command read twice is learned once. Each
-feedback command taken becomes a `LearnedLabel` (the rows learned, or why not), which the stage
-publishes with its next record (`take`) beside the commands' positions (`positions`); a restart
-learns those rows again in order (`restore`) and reads the commands after them: the model it gets
-is the live one, whatever changed in the incidents or the topology since. Other
-commands are ignored (their own stages dead-letter what they cannot read); a feedback command that
-cannot be learned is logged and counted with its reason, never stops the stage, and one that cannot
-be decoded is logged with the reason and counted apart (`Applied.unreadable`: the stage's `skipped`,
-the command router dead-letters it). `install(core)` puts the model on the correlator. With
-`rca_online` off nothing is kept or learned.
+`incident.root_cause` commands among the messages, in the order of their append time, then
+partition (each partition's in offset order), and skips any offset already seen, so a command read
+twice is learned once. Each feedback command taken becomes a `LearnedLabel` (the rows learned, or
+why not), which the stage publishes with its next record (`take`) beside the commands' positions
+(`positions`); a restart learns those rows again in order (`restore`) and reads the commands after
+them: the model it gets is the live one, whatever changed in the incidents or the topology since.
+Other commands are ignored (their own stages dead-letter what they cannot read); a feedback command
+that cannot be learned is logged, counted and recorded with its reason, never stops the stage, and
+one that cannot be decoded is logged with the reason and counted apart (`Applied.unreadable`: the
+stage's `skipped`, the command router dead-letters it). `install(core)` puts the model on the
+correlator. With `rca_online` off nothing is kept or learned.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,6 +36,19 @@ from ems.streams.failures import Failure, classify, describe
 
 log = logging.getLogger(__name__)
 MARK = COMMAND.encode()  # a cheap test before decoding: most commands are about alerts and assets
+# Labels of one record at most (a label is ~5 kB, up to ~70 kB; `ems.incidents` takes 8 MB records):
+# past it the rest of the commands wait for the next batch (`Applied.resume`).
+LABEL_BYTES = 2 * 1024 * 1024
+
+
+def in_order(messages: Iterable[ConsumerRecord]) -> list[ConsumerRecord]:
+    """The messages by append time across partitions, each partition's kept in offset order (a later
+    offset stamped earlier must not pass an earlier one, or the earlier would count as seen)."""
+    parts: dict[int, list[ConsumerRecord]] = {}
+    for msg in messages:
+        parts.setdefault(msg.partition, []).append(msg)
+    runs = [sorted(run, key=lambda m: m.offset) for _, run in sorted(parts.items())]
+    return list(heapq.merge(*runs, key=lambda m: (m.timestamp, m.partition)))
 
 
 @dataclass
@@ -44,12 +58,13 @@ class Applied:
 
     skipped: list[str] = field(default_factory=list)
     unreadable: int = 0
+    resume: dict[int, int] = field(default_factory=dict)  # partition -> first offset left for later
 
 
 class FeedbackFollower:
     """The online model, the memberships it learns against and the command offsets it learned."""
 
-    def __init__(self, config: CorrelationConfig | None = None) -> None:
+    def __init__(self, config: CorrelationConfig | None = None, budget: int = LABEL_BYTES) -> None:
         cfg = config or CorrelationConfig()
         self.model = (
             OnlineModel(cfg.rca_online_k, max_weight=cfg.rca_online_max_weight) if cfg.rca_online else None
@@ -57,6 +72,8 @@ class FeedbackFollower:
         self.memberships = Memberships()
         self.next: dict[int, int] = {}  # commands partition -> the offset after the last one seen
         self.pending: list[LearnedLabel] = []  # labels taken since the last `take`, in order
+        self.pending_bytes = 0
+        self.budget = budget
 
     def restore(self, labels: Iterable[LearnedLabel], positions: dict[str, int]) -> None:
         """Learn the labels of the stage's own records again, in order (the rows they kept, so the
@@ -76,7 +93,7 @@ class FeedbackFollower:
 
     def take(self) -> list[LearnedLabel]:
         """The labels taken since the last call (for the next record), in order."""
-        taken, self.pending = self.pending, []
+        taken, self.pending, self.pending_bytes = self.pending, [], 0
         return taken
 
     def positions(self) -> dict[str, int]:
@@ -92,8 +109,11 @@ class FeedbackFollower:
         """Learn from the feedback commands among `messages`; what was skipped. Each label learned
         `live` is logged (a rebuild's are summed up in `summary`)."""
         out = Applied()
-        for msg in sorted(messages, key=lambda m: (m.timestamp, m.partition, m.offset)):
+        for msg in in_order(messages):
             if msg.offset < self.next.get(msg.partition, 0):
+                continue
+            if self.pending_bytes >= self.budget:  # the record is full: the rest waits for the next
+                out.resume.setdefault(msg.partition, msg.offset)
                 continue
             self.next[msg.partition] = msg.offset + 1
             if self.model is None or msg.value is None or MARK not in msg.value:
@@ -114,7 +134,9 @@ class FeedbackFollower:
                     raise
                 log.exception("correlate: failed on feedback %s", cmd.event_id)
                 reason = self.model.skip(f"failed on it: {describe(exc)}")
-            self.pending.append(_label(cmd, msg, reason, groups))
+            label = _label(cmd, msg, reason, groups)
+            self.pending.append(label)
+            self.pending_bytes += len(label.model_dump_json())
             if reason:
                 log.warning(
                     "correlate: feedback %s on %s at %d:%d not learned: %s",

@@ -217,7 +217,7 @@ def test_a_bad_model_file_is_refused_with_its_path(tmp_path) -> None:
     assert ranker_from("off") is None
 
 
-def test_a_v1_incident_batch_is_read_as_v2_without_a_ranking() -> None:
+def test_a_v1_incident_batch_is_read_as_the_current_version_without_a_ranking() -> None:
     down = [asset_obs(0, "core-router-01", "Device Unreachable"), asset_obs(5, "sw0", "Device Unreachable")]
     _, records = correlate(alert_changes(down), example_1())
     change = records[0].model_dump(mode="json")
@@ -225,5 +225,5 @@ def test_a_v1_incident_batch_is_read_as_v2_without_a_ranking() -> None:
     change["incident"].pop("rca")
     old = {"type": "incident_batch", "schema_version": 1, "changes": [change], "positions": {}, "seq": 1}
     batch = upcast(old)
-    assert batch.schema_version == 2 and batch.changes[0].schema_version == 2
-    assert batch.changes[0].incident.rca is None
+    assert batch.schema_version == 3 and batch.changes[0].schema_version == 2
+    assert batch.changes[0].incident.rca is None and batch.labels == []

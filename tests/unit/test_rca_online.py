@@ -9,6 +9,7 @@ import io
 from dataclasses import dataclass
 from datetime import timedelta
 
+import orjson
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
@@ -22,9 +23,10 @@ from ems.ml.rca.online import Memberships, OnlineModel, learn_command
 from ems.ml.rca.rank import default_ranker
 from ems.schemas.asset import Asset
 from ems.schemas.command import Command
+from ems.schemas.incident import IncidentBatch
 from ems.schemas.observation import Observation
 from ems.settings import Settings
-from ems.streams.codecs import encode
+from ems.streams.codecs import decode, encode
 from tests.unit.helpers import T0, asset, asset_obs
 
 SITES = 6
@@ -132,8 +134,78 @@ def test_a_rebuild_from_the_same_commands_gives_the_same_state(world) -> None:
     assert live.model.score(rows) == rebuilt.model.score(rows)
     other = FeedbackFollower(CONFIG)  # another order of the same labels learns another state
     other.decisions(records)
-    other.apply([Msg(0, i, 2000 - i, m.value) for i, m in enumerate(msgs)], core.topology)
+    other.apply([Msg(i, 0, 2000 - i, m.value) for i, m in enumerate(msgs)], core.topology)
     assert other.model.state() != rebuilt.model.state()
+
+
+def test_a_restart_learns_the_recorded_rows_and_gets_the_live_model(world) -> None:
+    core, records, _, by_site = world
+    commands = [feedback(by_site[s], f"ast_s{s}-srv0") for s in range(3)]
+    commands.append(feedback("inc_unknown", "ast_s0-sw"))  # skipped: recorded with its reason
+    msgs = [Msg(0, i, 1000 + i, encode(c)) for i, c in enumerate(commands)]
+    live = FeedbackFollower(CONFIG)
+    live.decisions(records)
+    live.apply(msgs[:2], core.topology)
+    first = live.take()
+    live.apply(msgs[2:], core.topology)
+    labels = first + live.take()
+    assert live.take() == [] and [lb.offset for lb in labels] == [0, 1, 2, 3]
+    assert labels[3].skipped == "an incident the stage does not know" and labels[3].groups == []
+    assert [len(lb.groups) for lb in labels[:3]] == [2, 2, 2]  # with and without the root's alerts
+    assert live.positions() == {"commands:0": 4}
+    # What the records carry survives the codec (the stage publishes them in an IncidentBatch).
+    batch = decode(encode(IncidentBatch(labels=labels, positions=live.positions())), IncidentBatch)
+    # The incidents change after the feedback (here: every member leaves site 0's incident), which
+    # re-reading the commands against the later members would learn differently.
+    changed = Memberships()
+    changed.apply(records)
+    changed.incidents[by_site[0]] = dict(list(changed.incidents[by_site[0]].items())[:1])
+    again = FeedbackFollower(CONFIG)
+    again.memberships = changed
+    again.apply(msgs, core.topology)
+    assert again.model.state() != live.model.state()
+    restarted = FeedbackFollower(CONFIG)
+    restarted.memberships = changed
+    restarted.restore(batch.labels, batch.positions)
+    assert restarted.model.state() == live.model.state()
+    assert restarted.summary == live.summary == "online model: 3 labels learned, 1 skipped"
+    restarted.apply(msgs, core.topology)  # the commands read again after a crash: already taken
+    assert restarted.take() == [] and restarted.model.state() == live.model.state()
+
+
+def test_a_full_record_leaves_the_rest_for_later_and_no_stamp_skews_a_partition(world) -> None:
+    core, records, _, by_site = world
+    # Partition 0's offset 1 was stamped before its offset 0 (two API processes' clocks): both count.
+    stamps = {(0, 0): 50, (0, 1): 40, (1, 0): 45}
+    msgs = [
+        Msg(p, o, t, encode(feedback(by_site[i], f"ast_s{i}-srv0")))
+        for i, ((p, o), t) in enumerate(stamps.items())
+    ]
+    follower = FeedbackFollower(CONFIG, budget=1)  # one label fills a record
+    follower.decisions(records)
+    taken = follower.apply(msgs, core.topology)
+    [first] = follower.take()
+    assert (first.partition, first.offset) == (1, 0)  # the earliest stamp of the partitions' heads
+    assert taken.resume == {0: 0} and follower.positions() == {"commands:1": 1}
+    got = []
+    while len(got) < 2:  # the consumer reads them again from `resume`, a record each
+        follower.apply([m for m in msgs if m.offset >= taken.resume.get(m.partition, 1)], core.topology)
+        got += [(lb.partition, lb.offset) for lb in follower.take()]
+        taken.resume = {0: 1}
+    assert got == [(0, 0), (0, 1)] and follower.model.labels == 3
+
+
+def test_an_incident_batch_of_v2_reads_as_v3_without_labels() -> None:
+    old = {
+        "type": "incident_batch",
+        "schema_version": 2,
+        "event_id": "b1",
+        "changes": [],
+        "positions": {"alerts:0": 5},
+        "seq": 3,
+    }
+    batch = decode(orjson.dumps(old), IncidentBatch)
+    assert batch.schema_version == 3 and batch.labels == [] and batch.positions == {"alerts:0": 5}
 
 
 def test_bad_feedback_is_skipped_with_its_reason(world) -> None:
