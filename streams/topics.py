@@ -41,7 +41,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         "incidents",
         "correlation",
-        "IncidentBatch: the correlation's decisions (incident changes) + its input positions",
+        "IncidentBatch: the correlation's decisions (incident changes) + its input positions + labels",
         max_message_bytes=8 * 1024 * 1024,
         partitions=1,
     ),

@@ -4,7 +4,8 @@ on a couple of scenarios and the running stage ranks the next incidents with it,
 `ems model rollback` returns to the shipped model, and a second rollback is refused. Alerts keep
 flowing all along: every one is projected, nothing is dead-lettered. Then a root cause corrected over
 the API is learned by the online model (docs/rca.md "Online model"): the next similar incident's
-verdict shows its part, and so does one after the stage restarts (rebuilt from `ems.commands`).
+verdict shows its part, and so does one after the stage restarts (the rows it learned, recorded in
+its own output, learned again: the command is not read again).
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def test_published_models_hot_swap_and_roll_back_while_alerts_flow(pipeline: Pip
 
     # An operator corrects site 2's root to its first server: the online model learns it, and the next
     # similar incident's verdict shows the online part (the switch, what the operator said it was not,
-    # below one half); a restarted stage replays the command and ranks the same way.
+    # below one half); a restarted stage learns the rows it recorded again and ranks the same way.
     started = time.monotonic()
     with pipeline.client() as c:
         body = {"asset_id": aid("s2-srv0"), "verdict": "correct"}
@@ -185,5 +186,7 @@ def test_published_models_hot_swap_and_roll_back_while_alerts_flow(pipeline: Pip
     wait_for(lambda: rebuilt in pipeline.log_tail("correlate", 400), 60, "the stage to rebuild")
     _, after = ranked_by(pipeline, 4, T0 + 4 * PHASE)
     assert after["blend"] == blend  # the same incident shape, the same state: nothing lost
+    log = pipeline.log_path("correlate").read_text(errors="replace")
+    assert log.count("online model learned feedback") == 1  # restored from the record, not relearned
     assert pipeline.dead_letters() == []
     print(f"feedback learned, restart and relearned in {time.monotonic() - started:.1f} s")
