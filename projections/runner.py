@@ -37,8 +37,8 @@ from ems.progress import StageProgress
 from ems.projections.base import Projection, Row, Upsert, decoder_of, units_of
 from ems.schemas.envelope import Record
 from ems.settings import Settings
-from ems.streams.batch_stage import consumer_lag
 from ems.streams.codecs import DecodeError, encode
+from ems.streams.consume_loop import consumer_lag
 from ems.streams.failures import Backoff, Failure, classify, describe
 from ems.streams.kafka import DeadLetters, close_quietly, make_consumer, make_producer
 from ems.streams.stage import Stage
