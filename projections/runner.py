@@ -33,7 +33,6 @@ import psycopg
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
-    ConsumerRebalanceListener,
     ConsumerRecord,
     TopicPartition,
 )
@@ -45,7 +44,7 @@ from ems.projections.base import Projection, Row, Upsert, decoder_of, units_of
 from ems.schemas.envelope import Record
 from ems.settings import Settings
 from ems.streams.codecs import DecodeError, encode
-from ems.streams.consume_loop import Batch, ConsumeLoop, Offsets
+from ems.streams.consume_loop import AssignmentNoted, Batch, ConsumeLoop, Offsets
 from ems.streams.failures import Backoff, Failure, classify, describe
 from ems.streams.kafka import DeadLetters, make_consumer
 
@@ -128,7 +127,6 @@ class ProjectionRunner(ConsumeLoop):
         self.max_records = settings.batch_max_records
         self._end: dict[TopicPartition, int] | None = None  # rebuild mode: where it stops
         self._conn: psycopg.AsyncConnection | None = None
-        self._unpositioned = False  # set on assignment: seek to the checkpoints before applying
 
     async def _connect(self) -> psycopg.AsyncConnection:
         return await psycopg.AsyncConnection.connect(
@@ -174,20 +172,18 @@ class ProjectionRunner(ConsumeLoop):
         self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
     ) -> DeadLetters | ReplayLetters:
         """Live: join the group (seeking on assignment); rebuild: take every partition, note the ends."""
-        if self.follow:
-            letters = DeadLetters(producer, self.settings, stage=f"projection:{self.projection.name}")
-            consumer.subscribe([self.topic], listener=_SeekOnAssign(self))
-            return letters
-        self._end = await self._with_database(lambda conn: self._assign_all())
-        return ReplayLetters(self.name)
+        if not self.follow:
+            self._end = await self._with_database(lambda conn: self._assign_all())
+            return ReplayLetters(self.name)
+        letters = await super().started(consumer, producer)  # stage "projection:<name>"
+        consumer.subscribe([self.topic], listener=AssignmentNoted(self))
+        return letters
 
     async def finished(self) -> bool:
         return self._end is not None and await self._caught_up(self._end)
 
-    async def before_batch(self) -> bool:
-        """Step 1: what was fetched before the seek to the checkpoints is dropped."""
-        if not self._unpositioned:
-            return False
+    async def on_assign(self, assigned: set[TopicPartition]) -> bool:
+        """Step 1, in the loop: in the rebalance listener a PostgreSQL failure could not be retried."""
         await self._with_database(lambda conn: self._reposition())
         return True
 
@@ -215,7 +211,7 @@ class ProjectionRunner(ConsumeLoop):
         return self.applied
 
     async def _reposition(self) -> None:
-        self._unpositioned = False
+        self.assigned = None  # the whole assignment is sought: one noted meanwhile is covered
         await self.seek_to_checkpoints(set(self.consumer.assignment()))
 
     async def _with_database(self, work):
@@ -361,17 +357,3 @@ class ProjectionRunner(ConsumeLoop):
 
     async def _position(self, tp: TopicPartition) -> int:
         return await self.consumer.position(tp)
-
-
-class _SeekOnAssign(ConsumerRebalanceListener):
-    """Flags the runner to seek to its checkpoints before it applies anything (step 1): seeking here
-    would need PostgreSQL inside the rebalance callback, where a failure cannot be retried."""
-
-    def __init__(self, runner: ProjectionRunner) -> None:
-        self.runner = runner
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        return None
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.runner._unpositioned = True

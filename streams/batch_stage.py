@@ -21,13 +21,11 @@ from typing import TypeVar
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
-    ConsumerRebalanceListener,
     ConsumerRecord,
-    TopicPartition,
 )
 
 from ems.settings import Settings
-from ems.streams.consume_loop import Batch, ConsumeLoop, Offsets
+from ems.streams.consume_loop import AssignmentNoted, Batch, ConsumeLoop, Offsets
 from ems.streams.failures import Failure, classify, describe
 from ems.streams.kafka import DeadLetters, make_consumer, settle
 
@@ -50,26 +48,11 @@ async def guarded(
         return None
 
 
-class AssignmentNoted(ConsumerRebalanceListener):
-    """Notes each assignment on the stage (`stage.assigned`) for its `before_batch` to act on: aiokafka
-    may hand out fetched records while a listener runs, so a state rebuild waits for the loop."""
-
-    def __init__(self, stage: BatchStage) -> None:
-        self.stage = stage
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        pass
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.stage.assigned = set(assigned)
-
-
 class BatchStage(ConsumeLoop):
     """Subclasses name the `stage`, the input `topics` and `group`, and implement `handle`.
 
-    `consumer_options` go to the consumer (e.g. an assignor); `listener()` may return a rebalance
-    listener and `before_batch()` runs after each fetch, before the batch is handled (e.g. a state
-    rebuild the listener asked for); when it returns True the batch is dropped (it seeked).
+    `consumer_options` go to the consumer (e.g. an assignor); `on_assign` may rebuild state after an
+    assignment.
     """
 
     stage = ""
@@ -94,10 +77,6 @@ class BatchStage(ConsumeLoop):
         """Turn one input batch into outputs queued with `emit` (and dead letters)."""
         raise NotImplementedError
 
-    def listener(self) -> ConsumerRebalanceListener | None:
-        """None, or e.g. `AssignmentNoted(self)` for a stage that rebuilds its state on assignment."""
-        return None
-
     def offsets_to_commit(self, batch: Batch) -> Offsets:
         """The input offsets to commit once the batch's outputs are acknowledged: past its last record
         per partition (a stage replaying records it committed before leaves those out)."""
@@ -116,13 +95,10 @@ class BatchStage(ConsumeLoop):
 
     def open_consumer(self) -> AIOKafkaConsumer:
         """Subscribed before it starts: `start` returns once the group assigned the partitions."""
-        consumer = make_consumer(self.settings, group_id=self.group, **self.consumer_options)
-        consumer.subscribe(list(self.topics), listener=self.listener())
-        return consumer
-
-    async def started(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> DeadLetters:
         self._sent.clear()
-        return DeadLetters(producer, self.settings, stage=self.stage)
+        consumer = make_consumer(self.settings, group_id=self.group, **self.consumer_options)
+        consumer.subscribe(list(self.topics), listener=AssignmentNoted(self))
+        return consumer
 
     async def process(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> Offsets:
         """handle -> flush -> commit."""

@@ -1,22 +1,15 @@
-"""The one consume loop of the aiokafka stages (`streams/batch_stage.py`, `projections/runner.py`).
-
-`ConsumeLoop.run` owns the clients and the skeleton; a stage fills in the hooks:
-
-1. `open_consumer()` makes the consumer (subscribed already when `start` should wait for the
-   assignment); both clients start; `started()` positions it (subscribe, assign, seek) and returns the
-   stage's dead letters.
-2. Until `stop()` (or `finished()`): `getmany`, then `before_batch()` — a rebuild or seek a rebalance
-   asked for — drops the batch when it returns True; an empty batch is skipped too.
-3. `process()` applies the batch and makes it durable (commit Kafka offsets once the outputs are
-   acknowledged, or a PostgreSQL checkpoint) and returns the next offset per partition it finished;
-   None leaves the batch unapplied (e.g. it was sought past).
-4. The records then count in the stage's progress and status, and the status' lag is measured from
-   the offsets `process` returned.
-"""
+"""The one consume loop of the batched aiokafka stages and the projection runner: the skeleton is
+here, each stage fills in the hooks (docs/design.md, "The consume loop")."""
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 
 from ems.progress import StageProgress
 from ems.settings import Settings
@@ -46,26 +39,42 @@ def _fetch_position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | Non
         return None
 
 
+class AssignmentNoted(ConsumerRebalanceListener):
+    """Notes each assignment on the stage (`stage.assigned`) for the loop to act on (`on_assign`):
+    aiokafka may hand out fetched records while a listener runs, so a rebuild or seek waits for it."""
+
+    def __init__(self, stage: ConsumeLoop) -> None:
+        self.stage = stage
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.stage.assigned = set(assigned)
+
+
 class ConsumeLoop(Stage):
     """A stage consuming batches: subclasses set `settings` and `max_records` and fill in the hooks."""
 
     settings: Settings
     max_records: int
     consumer: AIOKafkaConsumer | None = None
+    assigned: set[TopicPartition] | None = None  # noted by `AssignmentNoted`, taken by the loop
 
     def open_consumer(self) -> AIOKafkaConsumer:
         raise NotImplementedError
 
     async def started(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> DeadLetters:
         """After both clients started: position the consumer if needed; return the dead letters."""
-        raise NotImplementedError
+        return DeadLetters(producer, self.settings, stage=self.name)
 
     async def finished(self) -> bool:
         """Checked before each fetch: True ends `run` (a rebuild that caught up)."""
         return False
 
-    async def before_batch(self) -> bool | None:
-        """Runs after each fetch; True drops what was fetched (positions changed under it)."""
+    async def on_assign(self, assigned: set[TopicPartition]) -> bool | None:
+        """After an assignment, before anything fetched is applied (a state rebuild, a seek); True
+        drops what was fetched (positions changed under it)."""
         return None
 
     async def process(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> Offsets | None:
@@ -73,7 +82,7 @@ class ConsumeLoop(Stage):
         raise NotImplementedError
 
     async def run(self) -> None:
-        """Consume until `stop()` or `finished()`: getmany -> before_batch -> process -> count."""
+        """Consume until `stop()` or `finished()`: getmany -> on_assign -> process -> count."""
         # Kept on the stage for what the hooks need of it (seeks after a rebuild).
         self.consumer = consumer = self.open_consumer()
         producer = make_producer(self.settings)
@@ -89,8 +98,12 @@ class ConsumeLoop(Stage):
                 batch = await consumer.getmany(
                     timeout_ms=self.settings.batch_timeout_ms, max_records=self.max_records
                 )
-                if await self.before_batch() or not batch:
-                    continue  # (a batch fetched before a seek that `before_batch` made is dropped)
+                if self.assigned is not None:
+                    assigned, self.assigned = self.assigned, None
+                    if await self.on_assign(assigned):
+                        continue  # fetched before the seeks `on_assign` made: dropped
+                if not batch:
+                    continue
                 done = await self.process(batch, producer, dead)
                 if done is None:
                     continue

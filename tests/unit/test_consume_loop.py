@@ -11,7 +11,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from ems.settings import Settings
 from ems.streams import consume_loop
 from ems.streams.batch_stage import BatchStage
-from ems.streams.consume_loop import Batch, ConsumeLoop, Offsets
+from ems.streams.consume_loop import AssignmentNoted, Batch, ConsumeLoop, Offsets
 
 TP = TopicPartition("in", 0)
 
@@ -25,10 +25,10 @@ class FakeConsumer:
 
     def __init__(self, log: list, batches: list[Batch], stage: ConsumeLoop) -> None:
         self.log, self.batches, self.stage = log, list(batches), stage
-        self.subscribed: list[str] = []
+        self.listener, self.fetched = None, 0
 
-    def subscribe(self, topics: list[str], listener: object = None) -> None:
-        self.subscribed = topics
+    def subscribe(self, topics: list[str], listener=None) -> None:
+        self.listener = listener
 
     async def start(self) -> None:
         self.log.append("consumer.start")
@@ -40,6 +40,9 @@ class FakeConsumer:
         if not self.batches:
             self.stage.stop()
             return {}
+        if self.listener and not self.fetched:  # the first fetch comes with the group's assignment
+            await self.listener.on_partitions_assigned([TP])
+        self.fetched += 1
         return self.batches.pop(0)
 
     async def commit(self, offsets: Offsets) -> None:
@@ -73,24 +76,24 @@ class FakeProducer:
 
 
 class Echo(BatchStage):
-    """Sends one output per input; drops the batch fetched right after its first fetch (a seek)."""
+    """Sends one output per input; drops the batch fetched with an assignment (as after a seek)."""
 
     def __init__(self, log: list, batches: list[Batch], name: str) -> None:
         self.stage = name  # a status of its own
         super().__init__(Settings(), "in", "group", 100)
-        self.log, self.batches, self.fetches, self.lags = log, batches, 0, []
+        self.log, self.batches, self.lags = log, batches, []
 
     def open_consumer(self) -> FakeConsumer:
         consumer = FakeConsumer(self.log, self.batches, self)
-        consumer.subscribe(list(self.topics))
+        consumer.subscribe(list(self.topics), listener=AssignmentNoted(self))
         return consumer
 
-    async def before_batch(self) -> bool:
-        self.fetches += 1
-        self.lags.append(self.status.lag())
-        return self.fetches == 1
+    async def on_assign(self, assigned: set[TopicPartition]) -> bool:
+        self.log.append(("assigned", assigned))
+        return True
 
     async def handle(self, batch: Batch, producer, dead) -> None:
+        self.lags.append(self.status.lag())
         for _msg in batch[TP]:
             await self.emit(producer, "out", b"x")
         self.log.append("handled")
@@ -109,6 +112,7 @@ async def test_batch_stage_commits_only_after_its_outputs_are_acknowledged(log: 
     assert log[:2] == ["producer.start", "consumer.start"]
     loop = log[2:-2]
     assert loop == [
+        ("assigned", {TP}),
         *[("send", "out")] * 2,
         "handled",
         *["flush"] * 2,  # the outputs, then the dead letters
@@ -117,10 +121,10 @@ async def test_batch_stage_commits_only_after_its_outputs_are_acknowledged(log: 
         "handled",
         *["flush"] * 2,
         ("commit", {TP: 4}),
-    ]  # the first batch was dropped by `before_batch`, the empty one skipped
+    ]  # the first batch was dropped by `on_assign`, the empty one skipped
     assert log[-2:] == ["consumer.stop", "producer.stop"]
     assert stage.status.records == 3 and stage.status.state == "running"
-    assert stage.lags[2] == 10 - 3  # measured from what was committed
+    assert stage.lags == [None, 10 - 3]  # measured from what was committed
     assert stage.status.lag_source is None  # cleared once the loop ends
 
 
