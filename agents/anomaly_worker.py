@@ -21,7 +21,7 @@ from ems.ml.anomaly.detector import AnomalyConfig, Detector
 from ems.ml.anomaly.events import feed
 from ems.schemas.observation import Observation
 from ems.settings import Settings
-from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage, guarded
+from ems.streams.batch_stage import Batch, BatchStage, guarded
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.kafka import DeadLetters
 
@@ -56,15 +56,8 @@ class AnomalyWorker(BatchStage):
         self.config = config_of(settings)
         self.detectors: dict[int, Detector] = {}
         self.publish_from: dict[int, int] = {}  # partition -> first offset whose verdicts are published
-        self.assigned: set[TopicPartition] | None = None
 
-    def listener(self) -> AssignmentNoted:
-        return AssignmentNoted(self)
-
-    async def before_batch(self) -> bool:
-        if self.assigned is None:
-            return False
-        assigned, self.assigned = self.assigned, None
+    async def on_assign(self, assigned: set[TopicPartition]) -> bool:
         await self.rebuild(assigned)
         return True
 

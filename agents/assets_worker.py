@@ -23,7 +23,6 @@ import time
 
 from aiokafka import (
     AIOKafkaProducer,
-    ConsumerRebalanceListener,
     ConsumerRecord,
     TopicPartition,
 )
@@ -36,7 +35,7 @@ from ems.schemas.asset import Asset, AssetChanged
 from ems.schemas.command import Command
 from ems.schemas.observation import DiscoveryBody, Observation
 from ems.settings import Settings
-from ems.streams.batch_stage import AssignmentNoted, Batch, BatchStage, guarded
+from ems.streams.batch_stage import Batch, BatchStage, guarded
 from ems.streams.codecs import DecodeError, decode, encode
 from ems.streams.kafka import DeadLetters, read_to_end
 
@@ -96,7 +95,6 @@ class AssetsWorker(BatchStage):
         self.assets_topic = settings.topic("assets")
         self.state: dict[str, Asset] = {}
         self.rebuild_seconds = 0.0
-        self.assigned: set[TopicPartition] | None = None  # set by a rebalance: rebuild before the next batch
 
     async def rebuild(self, partitions: set[int]) -> None:
         """Step 2: the state of the assigned partitions, from `ems.assets`."""
@@ -110,17 +108,10 @@ class AssetsWorker(BatchStage):
             self.rebuild_seconds,
         )
 
-    def listener(self) -> ConsumerRebalanceListener:
-        """Step 1: note the partitions assigned (range assignor: the same numbers on both topics).
-        Only noted: aiokafka may hand out fetched records while a listener runs, so the loop
-        rebuilds before it applies anything (step 2)."""
-        return AssignmentNoted(self)
-
-    async def before_batch(self) -> None:
-        """Step 2 when a rebalance asked for it."""
-        if self.assigned is not None:
-            assigned, self.assigned = self.assigned, None
-            await self.rebuild({tp.partition for tp in assigned})
+    async def on_assign(self, assigned: set[TopicPartition]) -> None:
+        """Step 2 after each assignment (range assignor: the same partition numbers on both topics);
+        the batch fetched with it is applied on the rebuilt state."""
+        await self.rebuild({tp.partition for tp in assigned})
 
     async def handle(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> None:
         """Step 3: apply each command and discovery (a record that raises is dead-lettered)."""

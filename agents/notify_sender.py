@@ -22,8 +22,8 @@ from ems.notify.delivery import DeliveryFailed, Smtp, deliver
 from ems.notify.outbox import Outbox
 from ems.schemas.notification import NotificationBatch
 from ems.settings import Settings
-from ems.streams.batch_stage import AssignmentNoted
 from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.consume_loop import AssignmentNoted
 from ems.streams.kafka import close_quietly, make_consumer, make_producer, settle
 from ems.streams.stage import Stage
 

@@ -1,5 +1,7 @@
 """The one runner every projection shares: micro-batches, applied with their checkpoint atomically.
 
+It runs on the shared consume loop (`streams/consume_loop.py`); its hooks are the steps below.
+
 Protocol per batch:
 1. `getmany` a micro-batch from the projection's topic (after a rebalance, first seek every
    assigned partition to its stored checkpoint + 1 and drop what was fetched before the seek).
@@ -28,20 +30,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
-from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRecord,
+    TopicPartition,
+)
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
 from ems.infra.migrate import check_schema_name
-from ems.progress import StageProgress
 from ems.projections.base import Projection, Row, Upsert, decoder_of, units_of
 from ems.schemas.envelope import Record
 from ems.settings import Settings
-from ems.streams.batch_stage import consumer_lag
 from ems.streams.codecs import DecodeError, encode
+from ems.streams.consume_loop import AssignmentNoted, Batch, ConsumeLoop, Offsets
 from ems.streams.failures import Backoff, Failure, classify, describe
-from ems.streams.kafka import DeadLetters, close_quietly, make_consumer, make_producer
-from ems.streams.stage import Stage
+from ems.streams.kafka import DeadLetters, make_consumer
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +96,7 @@ class StaleBatch(RuntimeError):
     """The stored checkpoint is already past this batch (another runner applied it)."""
 
 
-class ProjectionRunner(Stage):
+class ProjectionRunner(ConsumeLoop):
     """Runs one projection into one read-model schema.
 
     Live mode (`follow=True`) joins a consumer group and runs until `stop()`. Rebuild mode
@@ -119,9 +124,9 @@ class ProjectionRunner(Stage):
         self.total = 0
         self._statements = {u: u.statement() for u in projection.upserts}
         self._staged = {u: u.stage_statements() for u in projection.upserts}
-        self._consumer = None
+        self.max_records = settings.batch_max_records
+        self._end: dict[TopicPartition, int] | None = None  # rebuild mode: where it stops
         self._conn: psycopg.AsyncConnection | None = None
-        self._unpositioned = False  # set on assignment: seek to the checkpoints before applying
 
     async def _connect(self) -> psycopg.AsyncConnection:
         return await psycopg.AsyncConnection.connect(
@@ -155,64 +160,59 @@ class ProjectionRunner(Stage):
         stored = await self.stored_offsets()
         for tp in partitions:
             if tp.partition in stored:
-                self._consumer.seek(tp, stored[tp.partition] + 1)
+                self.consumer.seek(tp, stored[tp.partition] + 1)
             else:
-                await self._consumer.seek_to_beginning(tp)
+                await self.consumer.seek_to_beginning(tp)
+
+    def open_consumer(self) -> AIOKafkaConsumer:
+        group = f"{self.settings.app_id}-projection-{self.projection.name}-{self.schema}"
+        return make_consumer(self.settings, group_id=group if self.follow else None)
+
+    async def started(
+        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer
+    ) -> DeadLetters | ReplayLetters:
+        """Live: join the group (seeking on assignment); rebuild: take every partition, note the ends."""
+        if not self.follow:
+            self._end = await self._with_database(lambda conn: self._assign_all())
+            return ReplayLetters(self.name)
+        letters = await super().started(consumer, producer)  # stage "projection:<name>"
+        consumer.subscribe([self.topic], listener=AssignmentNoted(self))
+        return letters
+
+    async def finished(self) -> bool:
+        return self._end is not None and await self._caught_up(self._end)
+
+    async def on_assign(self, assigned: set[TopicPartition]) -> bool:
+        """Step 1, in the loop: in the rebalance listener a PostgreSQL failure could not be retried."""
+        await self._with_database(lambda conn: self._reposition())
+        return True
+
+    async def process(self, batch: Batch, producer: AIOKafkaProducer, letters: DeadLetters) -> Offsets | None:
+        """Steps 2-3 (retried while PostgreSQL is away); None when another runner got further."""
+        try:
+            count = await self._with_database(lambda conn: self.apply(conn, batch, letters))
+        except StaleBatch as exc:
+            log.warning("%s: %s; seeking to the stored checkpoints", self.projection.name, exc)
+            await self._with_database(lambda conn: self._reposition())
+            return None
+        self.applied += count
+        if self.progress:
+            self.progress(count)
+        return {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
 
     async def run(self) -> int:
         """Consume and apply until stopped (live) or caught up (rebuild); return records applied."""
-        group = f"{self.settings.app_id}-projection-{self.projection.name}-{self.schema}"
-        self._consumer = consumer = make_consumer(self.settings, group_id=group if self.follow else None)
-        producer = make_producer(self.settings)
-        applied_up_to: dict[TopicPartition, int] = {}
-        self.status.lag_source = lambda: consumer_lag(consumer, applied_up_to)
         try:
-            await producer.start()
-            await consumer.start()
-            progress = StageProgress(self.name)
-            if self.follow:
-                letters = DeadLetters(producer, self.settings, stage=f"projection:{self.projection.name}")
-                consumer.subscribe([self.topic], listener=_SeekOnAssign(self))
-                end = None
-            else:
-                letters = ReplayLetters(self.name)
-                end = await self._with_database(lambda conn: self._assign_all())
-            self.status.running()
-            while not self.stopping:
-                if end is not None and await self._caught_up(end):
-                    break
-                batch = await consumer.getmany(
-                    timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.batch_max_records
-                )
-                if self._unpositioned:  # step 1: what was fetched before the seek is dropped
-                    await self._with_database(lambda conn: self._reposition())
-                    continue
-                if not batch:
-                    continue
-                try:
-                    count = await self._with_database(lambda conn, b=batch: self.apply(conn, b, letters))
-                except StaleBatch as exc:
-                    log.warning("%s: %s; seeking to the stored checkpoints", self.projection.name, exc)
-                    await self._with_database(lambda conn: self._reposition())
-                    continue
-                applied_up_to.update({tp: msgs[-1].offset + 1 for tp, msgs in batch.items()})
-                self.applied += count
-                progress.add(count)
-                self.status.progress(count)
-                self.status.dead_letters = letters.count
-                if self.progress:
-                    self.progress(count)
+            await super().run()
         finally:
-            self.status.lag_source = None
             if self._conn is not None:
                 await self._conn.close()
                 self._conn = None
-            await close_quietly(consumer, producer)
         return self.applied
 
     async def _reposition(self) -> None:
-        self._unpositioned = False
-        await self.seek_to_checkpoints(set(self._consumer.assignment()))
+        self.assigned = None  # the whole assignment is sought: one noted meanwhile is covered
+        await self.seek_to_checkpoints(set(self.consumer.assignment()))
 
     async def _with_database(self, work):
         """Step 5: run `work(conn)`; while PostgreSQL is unreachable, reconnect with backoff and retry."""
@@ -244,7 +244,7 @@ class ProjectionRunner(Stage):
     async def apply(
         self,
         conn: psycopg.AsyncConnection,
-        batch: dict[TopicPartition, list[ConsumerRecord]],
+        batch: Batch,
         letters: DeadLetters,
     ) -> int:
         """Steps 2-3 of the protocol for one batch; returns the number of records in it."""
@@ -332,9 +332,9 @@ class ProjectionRunner(Stage):
     async def _assign_all(self) -> dict[TopicPartition, int]:
         """Rebuild mode: take every partition, seek to the checkpoints, return the end offsets."""
         partitions = await self._partitions()
-        self._consumer.assign(partitions)
+        self.consumer.assign(partitions)
         await self.seek_to_checkpoints(set(partitions))
-        end = await self._consumer.end_offsets(partitions)
+        end = await self.consumer.end_offsets(partitions)
         self.total = 0
         for tp, offset in end.items():
             self.total += max(0, offset - await self._position(tp))
@@ -342,10 +342,10 @@ class ProjectionRunner(Stage):
 
     async def _partitions(self) -> list[TopicPartition]:
         for _ in range(100):
-            found = self._consumer.partitions_for_topic(self.topic)
+            found = self.consumer.partitions_for_topic(self.topic)
             if found:
                 return [TopicPartition(self.topic, p) for p in sorted(found)]
-            await self._consumer._client.force_metadata_update()
+            await self.consumer._client.force_metadata_update()
             await asyncio.sleep(0.1)
         raise RuntimeError(f"topic {self.topic} has no partitions")
 
@@ -356,18 +356,4 @@ class ProjectionRunner(Stage):
         return True
 
     async def _position(self, tp: TopicPartition) -> int:
-        return await self._consumer.position(tp)
-
-
-class _SeekOnAssign(ConsumerRebalanceListener):
-    """Flags the runner to seek to its checkpoints before it applies anything (step 1): seeking here
-    would need PostgreSQL inside the rebalance callback, where a failure cannot be retried."""
-
-    def __init__(self, runner: ProjectionRunner) -> None:
-        self.runner = runner
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        return None
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.runner._unpositioned = True
+        return await self.consumer.position(tp)

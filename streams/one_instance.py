@@ -4,7 +4,7 @@ rebuilds its state from its own output topic and seeks its inputs to the positio
 
 An instance holding only some partitions (a second worker running the stage) logs why and idles
 until the next rebalance, so two instances never decide for the same input. The rebuild runs in the
-consume loop (`before_batch`), not in the rebalance listener: aiokafka may hand out records fetched
+consume loop (`on_assign`), not in the rebalance listener: aiokafka may hand out records fetched
 while a listener runs.
 """
 
@@ -14,10 +14,10 @@ import logging
 import time
 from collections.abc import Iterable
 
-from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 
 from ems.settings import Settings
-from ems.streams.batch_stage import AssignmentNoted, BatchStage
+from ems.streams.batch_stage import BatchStage
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,7 @@ class OneInstanceStage(BatchStage):
         **consumer_options: object,
     ) -> None:
         super().__init__(settings, topics, group, max_records, **consumer_options)
-        self.assigned: set[TopicPartition] | None = None  # noted by a rebalance: rebuild first
         self.rebuild_seconds = 0.0
-
-    def listener(self) -> ConsumerRebalanceListener:
-        return AssignmentNoted(self)
 
     def whole_topics(self) -> Iterable[str]:
         """The inputs whose every partition this instance must hold (default: all of them)."""
@@ -53,11 +49,8 @@ class OneInstanceStage(BatchStage):
     def idle(self) -> None:
         raise NotImplementedError
 
-    async def before_batch(self) -> bool:
-        """The rebuild when a rebalance asked for it; True: what was fetched before the seeks is dropped."""
-        if self.assigned is None:
-            return False
-        assigned, self.assigned = self.assigned, None
+    async def on_assign(self, assigned: set[TopicPartition]) -> bool:
+        """The rebuild; True: what was fetched before the seeks is dropped."""
         topics = set(self.whole_topics())
         wanted = {
             TopicPartition(topic, p)

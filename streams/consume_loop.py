@@ -1,0 +1,117 @@
+"""The one consume loop of the batched aiokafka stages and the projection runner: the skeleton is
+here, each stage fills in the hooks (docs/design.md, "The consume loop")."""
+
+from __future__ import annotations
+
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
+
+from ems.progress import StageProgress
+from ems.settings import Settings
+from ems.streams.kafka import DeadLetters, close_quietly, make_producer
+from ems.streams.stage import Stage
+from ems.streams.stage_status import total_lag
+
+Batch = dict[TopicPartition, list[ConsumerRecord]]
+Offsets = dict[TopicPartition, int]
+
+
+def consumer_lag(consumer: AIOKafkaConsumer, next_offsets: Offsets) -> int | None:
+    """Records between what the stage processed (else its fetch position) and the partitions' ends,
+    as of the last fetch; None before anything is known."""
+    return total_lag(
+        (consumer.highwater(tp), next_offsets.get(tp, _fetch_position(consumer, tp)))
+        for tp in consumer.assignment()
+    )
+
+
+def _fetch_position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+    """The consumer's position without awaiting (aiokafka keeps it in its subscription state)."""
+    try:
+        state = consumer._subscription.subscription.assignment.state_value(tp)
+        return state.position if state is not None and state.has_valid_position else None
+    except AttributeError:
+        return None
+
+
+class AssignmentNoted(ConsumerRebalanceListener):
+    """Notes each assignment on the stage (`stage.assigned`) for the loop to act on (`on_assign`):
+    aiokafka may hand out fetched records while a listener runs, so a rebuild or seek waits for it."""
+
+    def __init__(self, stage: ConsumeLoop) -> None:
+        self.stage = stage
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.stage.assigned = set(assigned)
+
+
+class ConsumeLoop(Stage):
+    """A stage consuming batches: subclasses set `settings` and `max_records` and fill in the hooks."""
+
+    settings: Settings
+    max_records: int
+    consumer: AIOKafkaConsumer | None = None
+    assigned: set[TopicPartition] | None = None  # noted by `AssignmentNoted`, taken by the loop
+
+    def open_consumer(self) -> AIOKafkaConsumer:
+        raise NotImplementedError
+
+    async def started(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> DeadLetters:
+        """After both clients started: position the consumer if needed; return the dead letters."""
+        return DeadLetters(producer, self.settings, stage=self.name)
+
+    async def finished(self) -> bool:
+        """Checked before each fetch: True ends `run` (a rebuild that caught up)."""
+        return False
+
+    async def on_assign(self, assigned: set[TopicPartition]) -> bool | None:
+        """After an assignment, before anything fetched is applied (a state rebuild, a seek); True
+        drops what was fetched (positions changed under it)."""
+        return None
+
+    async def process(self, batch: Batch, producer: AIOKafkaProducer, dead: DeadLetters) -> Offsets | None:
+        """Apply `batch` and make it durable; return the next offset per partition it finished."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        """Consume until `stop()` or `finished()`: getmany -> on_assign -> process -> count."""
+        # Kept on the stage for what the hooks need of it (seeks after a rebuild).
+        self.consumer = consumer = self.open_consumer()
+        producer = make_producer(self.settings)
+        processed: Offsets = {}
+        self.status.lag_source = lambda: consumer_lag(consumer, processed)
+        try:
+            await producer.start()
+            await consumer.start()
+            dead = await self.started(consumer, producer)
+            progress = StageProgress(self.name)
+            self.status.running()
+            while not self.stopping and not await self.finished():
+                batch = await consumer.getmany(
+                    timeout_ms=self.settings.batch_timeout_ms, max_records=self.max_records
+                )
+                if self.assigned is not None:
+                    assigned, self.assigned = self.assigned, None
+                    if await self.on_assign(assigned):
+                        continue  # fetched before the seeks `on_assign` made: dropped
+                if not batch:
+                    continue
+                done = await self.process(batch, producer, dead)
+                if done is None:
+                    continue
+                processed.update(done)
+                count = sum(len(m) for m in batch.values())
+                progress.add(count)
+                self.status.progress(count)
+                self.status.dead_letters = dead.count
+        finally:
+            self.status.lag_source = None
+            await close_quietly(consumer, producer)
