@@ -24,7 +24,7 @@ DELAY_CAP_S = 600.0
 ALERT_TYPES = {  # first match wins, on the event name
     "unreachable": re.compile(r"(?i)unreachable|node ?down|host ?down|instance ?stopped|not respond|ping"),
     "link": re.compile(r"(?i)link|interface|port ?down|bgp|ospf"),
-    "performance": re.compile(r"(?i)cpu|latency|response ?time|slow|memory|load|burn|saturat"),
+    "performance": re.compile(r"(?i)cpu|latency|response ?time|slow|memory|load|burn|saturat|anomal"),
     "error": re.compile(r"(?i)error|fail|full|unhealthy|exception|crash"),
 }
 WORD = re.compile(r"\S+")

@@ -79,6 +79,7 @@ def test_event_names_map_to_alert_types() -> None:
     assert alert_type("LinkDown") == "link"
     assert alert_type("High CPU") == "performance"
     assert alert_type("High Response Time") == "performance"
+    assert alert_type("MetricAnomaly") == "performance"  # the anomaly stage's alert (docs/anomaly.md)
     assert alert_type("Disk Full") == "error"
     assert alert_type("Fan Failure") == "error"
     assert alert_type("Certificate Expiring") == "other"
