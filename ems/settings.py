@@ -69,6 +69,16 @@ class Settings(BaseSettings):
         description="Ids of the last N events/commands kept per alert: a retry carrying one is skipped",
     )
 
+    # The garbage collector of `ems worker` processes (ems.streams.gc_tuning, docs/performance.md)
+    gc_freeze: bool = Field(
+        True, description="Freeze what is alive once the worker has started (gc.freeze): never walked again"
+    )
+    gc_threshold: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [50_000, 20, 50],
+        max_length=3,
+        description="Worker collector thresholds (gc.set_threshold: generation 0, 1, 2); [] keeps Python's",
+    )
+
     # Bulk stages (aiokafka)
     batch_max_records: int = Field(5000, ge=1, description="Max records per getmany batch")
     events_per_record: int = Field(500, ge=1, le=5000, description="Events per EventBatch record")

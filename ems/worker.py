@@ -60,6 +60,7 @@ from ems.projections.synthetic_checks import SyntheticChecksProjection
 from ems.projections.tickets import TicketsProjection
 from ems.settings import Settings
 from ems.streams.failures import Backoff, describe
+from ems.streams.gc_tuning import tune_gc
 from ems.streams.heartbeat import Heartbeat
 from ems.streams.liveness import SelfBeat, worker_origin
 from ems.streams.stage import Stage, keep_running
@@ -168,12 +169,13 @@ def run_worker(settings: Settings, stages: Sequence[str]) -> None:
     if "dedupe" in stages:
         _run_with_faust(settings, bulk, heartbeat)
     else:
-        asyncio.run(_run_bulk_alone(bulk, heartbeat, settings.worker_web_port))
+        asyncio.run(_run_bulk_alone(bulk, heartbeat, settings))
 
 
-async def _run_bulk_alone(bulk: list[Stage], heartbeat: Heartbeat, metrics_port: int) -> None:
-    if metrics_port:  # no Faust web server here: serve the Prometheus metrics on their own
-        start_http_server(metrics_port, addr="127.0.0.1")
+async def _run_bulk_alone(bulk: list[Stage], heartbeat: Heartbeat, settings: Settings) -> None:
+    if settings.worker_web_port:  # no Faust web server here: serve the Prometheus metrics on their own
+        start_http_server(settings.worker_web_port, addr="127.0.0.1")
+    tune_gc(settings)  # started: what is alive now lives as long as the process
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -198,6 +200,7 @@ def _run_with_faust(settings: Settings, bulk: list[Stage], heartbeat: Heartbeat)
 
     @app.task
     async def run_bulk_stages() -> None:
+        tune_gc(settings)  # Faust runs app tasks once it has started and recovered its tables
         # keep_running never lets a stage's failure out: a bulk stage restarts on its own and the
         # Faust agent keeps going. Only a stop (cancellation) ends them.
         await asyncio.gather(heartbeat.run(), *(keep_running(stage) for stage in bulk))
