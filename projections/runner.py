@@ -28,6 +28,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import psycopg
 from aiokafka import (
@@ -124,6 +125,10 @@ class ProjectionRunner(ConsumeLoop):
         self.total = 0
         self._statements = {u: u.statement() for u in projection.upserts}
         self._staged = {u: u.stage_statements() for u in projection.upserts}
+        # Step 2's decoding, chosen once: the projection's own `decode`, else `decoder_of` its type.
+        self._read: Callable[[bytes | None], Record] = getattr(projection, "decode", None) or partial(
+            decoder_of(projection), expect=projection.record_type
+        )
         self.max_records = settings.batch_max_records
         self._end: dict[TopicPartition, int] | None = None  # rebuild mode: where it stops
         self._conn: psycopg.AsyncConnection | None = None
@@ -251,7 +256,7 @@ class ProjectionRunner(ConsumeLoop):
         items: list[Mapped] = []
         last: dict[int, int] = {}
         count = 0
-        read = getattr(self.projection, "decode", None) or self._decode
+        read = self._read
         for tp, messages in batch.items():
             for msg in messages:
                 try:
@@ -283,9 +288,6 @@ class ProjectionRunner(ConsumeLoop):
                 if cur.rowcount != 1:
                     raise StaleBatch(f"partition {partition} is already past offset {offset}")
         return count
-
-    def _decode(self, raw: bytes | None) -> Record:
-        return decoder_of(self.projection)(raw, self.projection.record_type)
 
     async def _write(
         self, conn: psycopg.AsyncConnection, cur: psycopg.AsyncCursor, items: list[Mapped]
