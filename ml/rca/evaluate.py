@@ -156,32 +156,34 @@ def rca_scores(seeds: Iterable[int], ranker, family: str = "campus") -> dict:
     return scores(items)
 
 
+# The RCA table's columns and their heads (`miss`: root missing, `implied`: of those, the roots the
+# topology implies, `drop`: ranked again without the root's alerts).
+HEADS = {
+    "faults": "faults",
+    "top1": "top1",
+    "top3": "top3",
+    "explained": "explained",
+    "missing_root": "miss",
+    "missing_root_top1": "miss_top1",
+    "missing_root_top3": "miss_top3",
+    "missing_root_candidate": "implied",
+    "implied_root_top1": "impl_top1",
+    "implied_root_top3": "impl_top3",
+    "dropped_root": "drop",
+    "dropped_root_top1": "drop_top1",
+    "dropped_root_top3": "drop_top3",
+}
+IMPLIED = ("missing_root_candidate", "implied_root_top1", "implied_root_top3")
+
+
 def rca_report(result: dict, out) -> None:
     """Print the RCA table (`miss`/`implied`/`drop`: the faults counted, then their top-1 and top-3;
     `implied`: the never-alerted roots the topology implies, when scored with it)."""
-    cols = (
-        "faults",
-        "top1",
-        "top3",
-        "explained",
-        "missing_root",
-        "missing_root_top1",
-        "missing_root_top3",
-        "missing_root_candidate",
-        "implied_root_top1",
-        "implied_root_top3",
-        "dropped_root",
-        "dropped_root_top1",
-        "dropped_root_top3",
-    )
-    short = {"missing_root_candidate": "implied", "missing_root": "miss", "implied_root": "impl"}
-    heads = [c.replace("dropped_root", "drop") for c in cols]
-    for long, abbrev in short.items():
-        heads = [h.replace(long, abbrev) for h in heads]
+    heads = HEADS
     if "missing_root_candidate" not in result["overall"]:  # scored without the topology
-        cols = tuple(c for c in cols if c != "missing_root_candidate" and not c.startswith("implied"))
-        heads = [h for h in heads if not h.startswith("impl")]
-    print(f"{'root cause':18}" + "".join(f"{h:>12}" for h in heads), file=out)
+        heads = {c: h for c, h in HEADS.items() if c not in IMPLIED}
+    cols = tuple(heads)
+    print(f"{'root cause':18}" + "".join(f"{h:>12}" for h in heads.values()), file=out)
     for name, row in [("overall", result["overall"]), *result["kinds"].items()]:
         cells = "".join(
             f"{row.get(c, 0):>12.3f}" if isinstance(row.get(c), float) else f"{row.get(c, 0):>12}"
