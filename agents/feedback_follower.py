@@ -31,6 +31,7 @@ from ems.ml.rca.feedback import COMMAND
 from ems.ml.rca.online import Memberships, OnlineModel, learn_label
 from ems.schemas.command import Command
 from ems.schemas.incident import IncidentChanged, LabelRow, LearnedLabel
+from ems.schemas.limits import printable
 from ems.streams.codecs import DecodeError, decode
 from ems.streams.failures import Failure, classify, describe
 
@@ -53,8 +54,9 @@ def in_order(messages: Iterable[ConsumerRecord]) -> list[ConsumerRecord]:
 
 @dataclass
 class Applied:
-    """What one `FeedbackFollower.apply` skipped: the reasons of the feedback commands not learned, and
-    how many records that looked like feedback could not be decoded."""
+    """What one `FeedbackFollower.apply` skipped: the reasons of the feedback commands not learned, how
+    many records that looked like feedback could not be decoded, and the commands left for the next
+    record once this one's labels reached the budget."""
 
     skipped: list[str] = field(default_factory=list)
     unreadable: int = 0
@@ -105,9 +107,10 @@ class FeedbackFollower:
         if self.model is not None:
             self.memberships.apply(records)
 
-    def apply(self, messages: Iterable[ConsumerRecord], topology: Topology, live: bool = True) -> Applied:
-        """Learn from the feedback commands among `messages`; what was skipped. Each label learned
-        `live` is logged (a rebuild's are summed up in `summary`)."""
+    def apply(self, messages: Iterable[ConsumerRecord], topology: Topology) -> Applied:
+        """Learn from the feedback commands among `messages`; what was skipped, and where to read
+        again when the record filled up. Each label learned is logged (a rebuild's, restored from
+        the records, are summed up in `summary`)."""
         out = Applied()
         for msg in in_order(messages):
             if msg.offset < self.next.get(msg.partition, 0):
@@ -147,7 +150,7 @@ class FeedbackFollower:
                     reason,
                 )
                 out.skipped.append(reason)
-            elif live and self.model.labels > before:
+            elif self.model.labels > before:
                 log.info(
                     "correlate: online model learned feedback %s on %s (%d labels)",
                     cmd.event_id,
@@ -175,6 +178,6 @@ def _label(cmd: Command, msg: ConsumerRecord, reason: str | None, groups: list) 
         offset=msg.offset,
         incident_id=cmd.target[:128],
         asset_id=asset[:128] if isinstance(asset, str) and asset else None,
-        skipped=reason[:512] if reason else None,
+        skipped=printable(reason)[:512] if reason else None,  # an error's text may hold a NUL
         groups=[[LabelRow(asset_id=c.asset_id, values=list(c.values)) for c in g] for g in groups],
     )

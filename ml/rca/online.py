@@ -88,7 +88,7 @@ class OnlineModel:
         return None
 
     def skip(self, reason: str) -> str:
-        """Count a label that could not be learned (`learn_command`'s checks)."""
+        """Count a label that could not be learned (`learn_label`'s checks)."""
         self.skipped[reason] += 1
         return reason
 
@@ -147,17 +147,13 @@ class Memberships:
         return None if found is None else list(found.values())
 
 
-def learn_command(model: OnlineModel, memberships: Memberships, topology: Topology, cmd: Any) -> str | None:
-    """Learn from one command of `ems.commands` if it is root-cause feedback: its incident's members
-    as the stage holds them, their candidates in today's topology. None when learned (or not a
-    feedback command); otherwise the reason it was skipped, counted in `model.skipped`."""
-    return learn_label(model, memberships, topology, cmd)[0]
-
-
 def learn_label(
     model: OnlineModel, memberships: Memberships, topology: Topology, cmd: Any
 ) -> tuple[str | None, list[list[Candidate]]]:
-    """`learn_command`, also giving the rows learned (none when skipped or not feedback)."""
+    """Learn from one command of `ems.commands` if it is root-cause feedback: its incident's members
+    as the stage holds them, their candidates in today's topology. (None, the rows learned) when
+    learned; (None, []) for another command; otherwise (the reason it was skipped, counted in
+    `model.skipped`, [])."""
     if cmd.name != COMMAND:
         return None, []
     asset = cmd.args.get("asset_id")

@@ -19,7 +19,7 @@ from ems.ml.correlation.config import CorrelationConfig
 from ems.ml.correlation.engine import Correlator
 from ems.ml.offline import alert_changes, correlate
 from ems.ml.rca.features import build
-from ems.ml.rca.online import Memberships, OnlineModel, learn_command
+from ems.ml.rca.online import Memberships, OnlineModel, learn_label
 from ems.ml.rca.rank import default_ranker
 from ems.schemas.asset import Asset
 from ems.schemas.command import Command
@@ -96,7 +96,7 @@ def test_labels_move_the_ranking_of_a_similar_incident(world) -> None:
     assert before == ranker.rank(members, core.topology)
     for s in range(4):  # the operators say: here it is always the first server
         assert (
-            learn_command(online, memberships, core.topology, feedback(by_site[s], f"ast_s{s}-srv0")) is None
+            learn_label(online, memberships, core.topology, feedback(by_site[s], f"ast_s{s}-srv0"))[0] is None
         )
     after = ranker.rank(members, core.topology, online)
     assert online.labels == 4 and online.weight == pytest.approx(0.8)
@@ -217,9 +217,9 @@ def test_bad_feedback_is_skipped_with_its_reason(world) -> None:
         (Command(name="incident.root_cause", target=by_site[0], actor="op", args={}), "no asset_id"),
     ]
     for cmd, reason in bad:
-        assert learn_command(online, memberships, core.topology, cmd) == reason
+        assert learn_label(online, memberships, core.topology, cmd)[0] == reason
     ack = Command(name="alert.ack", target="fp", actor="op", args={})
-    assert learn_command(online, memberships, core.topology, ack) is None  # not feedback: ignored
+    assert learn_label(online, memberships, core.topology, ack)[0] is None  # not feedback: ignored
     assert online.labels == 0 and sum(online.skipped.values()) == 3
     assert online.skipped["an incident the stage does not know"] == 1
     follower = FeedbackFollower()
@@ -264,7 +264,7 @@ def test_the_weight_grows_with_the_labels_up_to_its_cap(world) -> None:
     online = OnlineModel(k=2.0, max_weight=0.5)
     weights = [online.weight]
     for s in range(4):
-        learn_command(online, memberships, core.topology, feedback(by_site[s], f"ast_s{s}-srv0"))
+        learn_label(online, memberships, core.topology, feedback(by_site[s], f"ast_s{s}-srv0"))[0]
         weights.append(online.weight)
     assert weights == [0.0, 1 / 3, 0.5, 0.5, 0.5]
     ranking = default_ranker().rank(memberships.members(by_site[5]), core.topology, online)
