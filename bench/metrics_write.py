@@ -67,12 +67,15 @@ async def measure(url: str, schema: str, rounds: list[list[bytes]]) -> None:
             mapped = time.perf_counter()
             async with conn.transaction(), conn.cursor() as cur:
                 await runner._write_rows(cur, items)
+            written = time.perf_counter()
+            rolled = await projection.after_commit(conn)
             done = time.perf_counter()
             samples = sum(1 for item in items for upsert, _ in item.rows if upsert is projection.samples)
             tables = ", ".join(f"{t} {s:.2f} s" for t, s in runner.seconds.items())
             print(
                 f"round {number}: {len(raws)} observations, {samples} samples: "
-                f"read and map {mapped - start:.2f} s, write {done - mapped:.2f} s ({tables}): "
+                f"read and map {mapped - start:.2f} s, write {written - mapped:.2f} s ({tables}), "
+                f"rollup pass {done - written:.2f} s ({rolled.buckets}): "
                 f"{samples / (done - start):,.0f} samples/s"
             )
         rows = [

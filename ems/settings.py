@@ -203,6 +203,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Series ids the metrics projection remembers (~240 bytes each; 10,000 devices x 38)",
     )
+    metric_rollup_grace_seconds: float = Field(
+        60,
+        ge=0,
+        le=86_400,
+        description="How late (event time) a sample may come and still be in its rollup buckets' first "
+        "computation; later ones make their buckets recomputed (projections/metrics_rollup.py)",
+    )
     metrics_retention_raw_days: int = Field(7, ge=1, description="Days of raw metric samples kept")
     metrics_retention_1m_days: int = Field(30, ge=1, description="Days of 1-minute metric rollups kept")
     metrics_retention_5m_days: int = Field(90, ge=1, description="Days of 5-minute metric rollups kept")

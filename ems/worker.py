@@ -27,6 +27,7 @@ import logging
 import signal
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 
 from prometheus_client import start_http_server
 
@@ -51,6 +52,7 @@ from ems.projections.events import EventsProjection
 from ems.projections.heartbeats import HeartbeatsProjection
 from ems.projections.incidents import IncidentsProjection
 from ems.projections.metrics import MetricsProjection
+from ems.projections.metrics_rollup import RollupJob
 from ems.projections.notifications import NotificationsProjection
 from ems.projections.rca_feedback import RcaFeedbackProjection
 from ems.projections.rca_models import RcaModelsProjection
@@ -89,7 +91,13 @@ def projections_for(settings: Settings) -> list:
     return [
         EventsProjection(),
         AlertsProjection(policy),
-        MetricsProjection(settings.metric_series_memo),
+        MetricsProjection(
+            settings.metric_series_memo,
+            RollupJob(
+                timedelta(seconds=settings.metric_rollup_grace_seconds),
+                timedelta(days=settings.metrics_retention_raw_days),
+            ),
+        ),
         AssetsProjection(),
         IncidentsProjection(policy),
         TicketsProjection(),

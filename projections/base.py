@@ -21,12 +21,17 @@ class Upsert:
     `conflict` is the unique key. With `version` set, a conflicting row is replaced only by a row of
     a higher version (and rows of one batch are first collapsed to the highest version per key);
     without it, the first row wins (`DO NOTHING`), which makes re-applied appends harmless.
+
+    With `direct` (unversioned append-only tables whose rows are nearly always new), a large batch is
+    first copied straight into the table in a savepoint: one plain row each, no staging and no
+    speculative insertion; a unique violation rolls that back and the batch takes the staged path.
     """
 
     table: str
     columns: tuple[str, ...]
     conflict: tuple[str, ...]
     version: str | None = None
+    direct: bool = False
     _key_idx: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +73,11 @@ class Upsert:
         ).format(stage, sql.Identifier(self.table))
         copy = sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)
         return create, copy, self._insert(sql.SQL("SELECT {} FROM {}").format(cols, stage))
+
+    def direct_copy(self) -> sql.Composed:
+        """COPY straight into the table (see `direct`)."""
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        return sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(self.table), cols)
 
     def _insert(self, source: sql.Composable) -> sql.Composed:
         table = sql.Identifier(self.table)
@@ -112,6 +122,10 @@ class Projection(Protocol):
     runner reads them with `decoder_of`: a projection whose topic carries records our own stages write
     may set `trusted = True`, and its batch records are then built without validating them again;
     the others' are validated into `record_type`.
+
+    It may also define `async after_commit(conn)`: work derived from what is committed, run by the
+    runner after each batch's transaction (the metric rollups); a failure there is logged and the
+    work is left to the next batch.
     """
 
     name: str

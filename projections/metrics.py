@@ -1,14 +1,13 @@
-"""The metric time-series store: metric observations -> series, raw samples and 1m/5m/1h rollups.
+"""The metric time-series store: metric observations -> series, raw samples and pending rollup buckets.
 
-Tables (infra/migrations/004_metrics.sql), all written in the runner's one batch transaction:
+Tables (infra/migrations/004_metrics.sql, 028), written in the runner's one batch transaction:
 - `metric_series`: one row per (asset, name, labels) with a deterministic 64-bit `series_id` and the
   latest sample (a versioned upsert on `last_ts`, so replays and redeliveries keep the newest);
 - `metric_samples` (series_id, ts, value), partitioned by day; a sample already stored (same series and
-  time) is ignored (`ON CONFLICT DO NOTHING`);
-- `metric_rollup_{1m,5m,1h}` (count, sum, min, max, last): maintained from the rows the sample insert
-  *actually inserted* (its `RETURNING` feeds the rollup upserts in the same statement), merged into the
-  stored bucket. A redelivered batch is excluded by the checkpoint guard, and a sample published twice
-  (a normalize redelivery at new offsets) is not inserted twice, so it is not counted twice either.
+  time) is ignored. A batch's samples are first copied straight into the table in a savepoint (one
+  plain row each); only when that meets a stored sample does the batch take `ON CONFLICT DO NOTHING`;
+- `metric_rollup_pending`: each 1-minute bucket the batch touched, for the rollup job
+  (`ems.projections.metrics_rollup`), which the runner runs after each commit (`after_commit`).
 
 Upserts run in declared order; the first one creates every partition the batch needs before any row is
 written (see `metric_partitions_for` in the migration).
@@ -18,47 +17,30 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from sys import intern
 
 import orjson
 from psycopg import sql
 
 from ems.projections.base import Row, Upsert
+from ems.projections.metric_buckets import EPOCH, RAW, RESOLUTIONS, ROLLUPS, Resolution, floor_time
 from ems.projections.metrics_records import MetricsRecord, from_observation, read_metrics
+from ems.projections.metrics_rollup import Rolled, RollupJob
 from ems.schemas.observation import Observation
 
-EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday; every bucket and partition is aligned to it
 DEFAULT_MEMO = 400_000  # series ids remembered: 10,000 devices x 38 series, with room
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """One stored resolution: its table, bucket width and partition span."""
-
-    name: str
-    table: str
-    bucket: timedelta | None  # None: raw samples
-    span: timedelta  # partition width (must match metric_partitions_for)
-
-    @property
-    def seconds(self) -> int:
-        return int(self.bucket.total_seconds()) if self.bucket else 0
-
-
-RAW = Resolution("raw", "metric_samples", None, timedelta(hours=24))
-ROLLUPS = (
-    Resolution("1m", "metric_rollup_1m", timedelta(minutes=1), timedelta(hours=24)),
-    Resolution("5m", "metric_rollup_5m", timedelta(minutes=5), timedelta(hours=168)),
-    Resolution("1h", "metric_rollup_1h", timedelta(hours=1), timedelta(hours=720)),
-)
-RESOLUTIONS = (RAW, *ROLLUPS)
-
-
-def floor_time(at: datetime, width: timedelta) -> datetime:
-    """`at` rounded down to a multiple of `width` since EPOCH (PostgreSQL's date_bin)."""
-    return at - (at - EPOCH) % width
+MINUTE = ROLLUPS[0].bucket
+__all__ = [
+    "EPOCH",
+    "RAW",
+    "RESOLUTIONS",
+    "ROLLUPS",
+    "MetricsProjection",
+    "Resolution",
+    "floor_time",
+    "series_id",
+]
 
 
 def series_id(asset_id: str, name: str, labels: dict[str, str]) -> int:
@@ -84,27 +66,8 @@ class PartitionsUpsert(Upsert):
         )
 
 
-def rollup_statement(res: Resolution, source: str = "ins") -> sql.Composed:
-    """Upsert of `source`'s (series_id, ts, value) rows, aggregated per bucket, merged into `res`."""
-    return sql.SQL(
-        "INSERT INTO {table} AS t (series_id, bucket, count, sum, min, max, last, last_ts) "
-        "SELECT series_id, date_bin({width}::interval, ts, {epoch}::timestamptz), count(*), "
-        "sum(value::numeric), min(value), max(value), (array_agg(value ORDER BY ts DESC))[1], max(ts) "
-        "FROM {source} GROUP BY 1, 2 "
-        "ON CONFLICT (series_id, bucket) DO UPDATE SET count = t.count + EXCLUDED.count, "
-        "sum = t.sum + EXCLUDED.sum, min = least(t.min, EXCLUDED.min), max = greatest(t.max, EXCLUDED.max), "
-        "last = CASE WHEN EXCLUDED.last_ts > t.last_ts THEN EXCLUDED.last ELSE t.last END, "
-        "last_ts = greatest(t.last_ts, EXCLUDED.last_ts)"
-    ).format(
-        table=sql.Identifier(res.table),
-        width=sql.Literal(f"{res.seconds} seconds"),
-        epoch=sql.Literal(EPOCH.isoformat()),
-        source=sql.Identifier(source),
-    )
-
-
 class SamplesUpsert(Upsert):
-    """The raw sample insert (first row per (series, ts) wins) feeding every rollup in one statement."""
+    """The raw sample insert: first row per (series, ts) wins; copied straight in when all are new."""
 
     def collapse(self, rows: Sequence[Row]) -> list[Row]:
         """First row per (series_id, ts), as `Upsert.collapse` but without its generic key building."""
@@ -113,15 +76,20 @@ class SamplesUpsert(Upsert):
             best.setdefault((row[0], row[1]), row)
         return list(best.values())
 
+
+class PendingUpsert(Upsert):
+    """A 1-minute bucket for the rollup job. `DO UPDATE` (of nothing that changes) rather than
+    `DO NOTHING`: it takes the row lock, so the job cannot take the bucket while this batch's samples
+    are uncommitted; rows go in bucket order, the order the job locks them in."""
+
+    def collapse(self, rows: Sequence[Row]) -> list[Row]:
+        return sorted(set(rows))
+
     def _insert(self, source: sql.Composable) -> sql.Composed:
-        insert = super()._insert(source) + sql.SQL(" RETURNING series_id, ts, value")
-        parts = [sql.SQL("WITH ins AS ({})").format(insert)]
-        parts += [
-            sql.SQL(", {} AS ({})").format(sql.Identifier(f"r_{r.name}"), rollup_statement(r))
-            for r in ROLLUPS[:-1]
-        ]
-        parts.append(sql.SQL(" ") + rollup_statement(ROLLUPS[-1]))
-        return sql.Composed(parts)
+        return sql.SQL(
+            "INSERT INTO metric_rollup_pending (res, bucket) {} ON CONFLICT (res, bucket) "
+            "DO UPDATE SET bucket = EXCLUDED.bucket"
+        ).format(source)
 
 
 class SeriesUpsert(Upsert):
@@ -157,13 +125,21 @@ class MetricsProjection:
         conflict=("series_id",),
         version="last_ts",
     )
-    samples = SamplesUpsert("metric_samples", ("series_id", "ts", "value"), conflict=("series_id", "ts"))
-    upserts = (partitions, series, samples)  # order matters: partitions first
+    samples = SamplesUpsert(
+        "metric_samples", ("series_id", "ts", "value"), conflict=("series_id", "ts"), direct=True
+    )
+    pending = PendingUpsert("metric_rollup_pending", ("res", "bucket"), conflict=("res", "bucket"))
+    upserts = (partitions, series, samples, pending)  # order matters: partitions first, pending last
     decode = staticmethod(read_metrics)
 
-    def __init__(self, memo_size: int = DEFAULT_MEMO) -> None:
+    def __init__(self, memo_size: int = DEFAULT_MEMO, rollups: RollupJob | None = None) -> None:
         self.memo_size = memo_size
+        self.rollups = rollups or RollupJob()
         self._ids: dict[tuple, tuple[int, str]] = {}  # memo of series identities (pure)
+
+    async def after_commit(self, conn) -> Rolled:
+        """The runner's hook after each committed batch: one pass of the rollup job."""
+        return await self.rollups.run(conn)
 
     def _series(self, asset: str, name: str, labels: dict[str, str]) -> tuple[int, str]:
         items = labels.items() if len(labels) < 2 else sorted(labels.items())
@@ -178,18 +154,23 @@ class MetricsProjection:
         return found
 
     def rows(self, record: MetricsRecord | Observation) -> Iterable[tuple[Upsert, Row]]:
-        """The rows of one record: its days' partitions, each sample, each series' newest sample."""
+        """The rows of one record: its days' partitions, each sample, each series' newest sample and
+        each 1-minute bucket its samples fall in (pending for the rollup job)."""
         if isinstance(record, Observation):
             record = from_observation(record)
         asset, samples, series, memo = record.key, self.samples, self.series, self._series
         days: set[date] = set()
+        seen: set[datetime] = set()  # a poll's samples share a few instants
         latest: dict[int, Row] = {}  # per series, the newest sample of this record (first on a tie)
         for name, value, labels, at in record.samples:
             sid, text = memo(asset, name, labels)
-            day = at.date()
-            if day not in days:
-                days.add(day)
-                yield self.partitions, (datetime(day.year, day.month, day.day, tzinfo=UTC),)
+            if at not in seen:
+                seen.add(at)
+                day = at.date()
+                if day not in days:
+                    days.add(day)
+                    yield self.partitions, (datetime(day.year, day.month, day.day, tzinfo=UTC),)
+                yield self.pending, ("1m", floor_time(at, MINUTE))
             kept = latest.get(sid)
             if kept is None or at > kept[4]:
                 latest[sid] = (sid, asset, name, text, at, value)

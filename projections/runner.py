@@ -129,6 +129,7 @@ class ProjectionRunner(ConsumeLoop):
         self._read: Callable[[bytes | None], Record] = getattr(projection, "decode", None) or partial(
             decoder_of(projection), expect=projection.record_type
         )
+        self._after_commit = getattr(projection, "after_commit", None)
         self.max_records = settings.batch_max_records
         self._end: dict[TopicPartition, int] | None = None  # rebuild mode: where it stops
         self._conn: psycopg.AsyncConnection | None = None
@@ -203,7 +204,17 @@ class ProjectionRunner(ConsumeLoop):
         self.applied += count
         if self.progress:
             self.progress(count)
+        if self._after_commit is not None:
+            await self._follow_up()
         return {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
+
+    async def _follow_up(self) -> None:
+        """The projection's work after a commit (the metric rollups): derived from what is committed,
+        so a failure is logged and left to the next batch's pass; the batch stays applied."""
+        try:
+            await self._with_database(self._after_commit)
+        except Exception as exc:
+            log.warning("%s: after-commit work failed: %s; left to the next batch", self.name, describe(exc))
 
     async def run(self) -> int:
         """Consume and apply until stopped (live) or caught up (rebuild); return records applied."""
@@ -323,6 +334,14 @@ class ProjectionRunner(ConsumeLoop):
                 await cur.executemany(self._statements[upsert], collapsed)
 
     async def _copy(self, cur: psycopg.AsyncCursor, upsert: Upsert, rows: list[Row]) -> None:
+        if upsert.direct:
+            try:
+                async with cur.connection.transaction(), cur.copy(upsert.direct_copy()) as copy:
+                    for row in rows:
+                        await copy.write_row(row)
+                return
+            except psycopg.errors.UniqueViolation:
+                pass  # a row is stored already: the staged ON CONFLICT path below
         _, copy_in, insert = self._staged[upsert]
         async with cur.copy(copy_in) as copy:
             for row in rows:

@@ -1,5 +1,6 @@
-"""The metrics projection on the real runner and PostgreSQL: exact rollups whatever the batching,
-duplicates counted once, and concurrent runners creating the same partitions."""
+"""The metrics projection and its rollup job on the real runner and PostgreSQL: exact rollups whatever
+the batching and the passes, late and duplicate samples counted once, buckets left pending until
+closed, and concurrent runners creating the same partitions."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from tests.integration.harness import NoLetters
 
 TOPIC = "ems.metrics"
 T0 = datetime(2026, 3, 1, 23, 50, tzinfo=UTC)  # the samples straddle midnight: two daily partitions
+MINUTE = timedelta(minutes=1)
+FAR = datetime(2100, 1, 1, tzinfo=UTC)  # a drain: every pending bucket counts as closed
 
 
 def _observations(seed: int, count: int = 60) -> list[Observation]:
@@ -89,6 +92,15 @@ def _runner(servers: dict[str, str], schema: str) -> ProjectionRunner:
     return ProjectionRunner(settings, MetricsProjection())
 
 
+def _pending(url: str, schema: str) -> dict[str, list[datetime]]:
+    with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
+        rows = conn.execute("SELECT res, bucket FROM metric_rollup_pending ORDER BY 1, 2").fetchall()
+    out: dict[str, list[datetime]] = {}
+    for res, bucket in rows:
+        out.setdefault(res, []).append(bucket)
+    return out
+
+
 def _rollup(url: str, schema: str, table: str) -> dict[tuple, tuple]:
     with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
         rows = conn.execute(f"SELECT * FROM {table}").fetchall()
@@ -108,12 +120,46 @@ async def test_rollups_are_exact_for_any_batching_and_count_duplicates_once(serv
             batch = records[applied : applied + size]
             await runner.apply(conn, {TopicPartition(TOPIC, 0): batch}, NoLetters())
             applied += size
+            await runner.projection.after_commit(conn)  # a pass after each batch, as the runner does
         # the same samples published again (new offsets, e.g. a normalize redelivery): no change
         again = _records(observations[:10], 0, first=len(records))
         await runner.apply(conn, {TopicPartition(TOPIC, 0): again}, NoLetters())
+        rolled = await runner.projection.after_commit(conn)
+        assert rolled.ran and rolled.watermark == floor_time(T0 + timedelta(seconds=15 * 79), MINUTE)
+        url = runner.settings.database_url.get_secret_value()
+        # only the buckets closed by the watermark are rolled up; the newest minute is still pending
+        reference = _reference(observations, MINUTE)
+        open_minute = max(bucket for _, bucket in reference)
+        closed = {k: v for k, v in reference.items() if k[1] < open_minute}
+        assert _rollup(url, runner.schema, "metric_rollup_1m") == closed
+        assert _pending(url, runner.schema)["1m"] == [open_minute]
+        await runner.projection.rollups.run(conn, upto=FAR)  # drain: every bucket closed
     finally:
         await conn.close()
-    url = runner.settings.database_url.get_secret_value()
+    for res in ROLLUPS:
+        assert _rollup(url, runner.schema, res.table) == _reference(observations, res.bucket), res.name
+    assert _pending(url, runner.schema) == {}
+
+
+async def test_late_samples_make_their_closed_buckets_recomputed(servers) -> None:
+    observations = _observations(4)
+    runner = _runner(servers, "metrics_store_late")
+    late = [o for o in observations if o.asset_id == "a0"]
+    first = [o for o in observations if o.asset_id != "a0"]
+    conn = await runner.open_connection()
+    try:
+        await runner.apply(conn, {TopicPartition(TOPIC, 0): _records(first, 0)}, NoLetters())
+        await runner.projection.rollups.run(conn, upto=FAR)
+        url = runner.settings.database_url.get_secret_value()
+        assert _rollup(url, runner.schema, "metric_rollup_5m") == _reference(first, timedelta(minutes=5))
+        # samples of buckets computed already arrive (a collector catching up), with repeats
+        await runner.apply(
+            conn, {TopicPartition(TOPIC, 0): _records(late + first[:5], 0, len(first))}, NoLetters()
+        )
+        assert set(_pending(url, runner.schema)) == {"1m"}
+        await runner.projection.rollups.run(conn, upto=FAR)
+    finally:
+        await conn.close()
     for res in ROLLUPS:
         assert _rollup(url, runner.schema, res.table) == _reference(observations, res.bucket), res.name
 
@@ -132,6 +178,7 @@ async def test_concurrent_runners_create_the_same_new_partitions_safely(servers)
                 for (p, c) in zip(parts, conns, strict=True)
             )
         )
+        await runner.projection.rollups.run(conns[0], upto=FAR)
     finally:
         for c in conns:
             await c.close()

@@ -1,4 +1,5 @@
-"""The metrics mapper: series ids, partitions to ensure, rows, and the rollup statement."""
+"""The metrics mapper: series ids, partitions to ensure, rows, pending buckets, and the rollup job's
+statements."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from hypothesis import strategies as st
 
 from ems.projections.metrics import (
     EPOCH,
+    RAW,
     ROLLUPS,
     MetricsProjection,
     floor_time,
-    rollup_statement,
     series_id,
 )
+from ems.projections.metrics_rollup import ranges, recompute_statement
 from ems.schemas.observation import EventBody, MetricSample, MetricsBody, Observation
 
 T0 = datetime(2026, 11, 27, 23, 59, 30, tzinfo=UTC)
@@ -67,6 +69,11 @@ def test_rows_partitions_per_day_samples_and_the_newest_sample_per_series() -> N
         (cpu, "r1", "cpu", {}, T0, 0.5),
         (sid, "r1", "ifInOctets", {"interface": "eth0"}, later, 7.0),  # newest; first on a tie
     ]
+    # each 1-minute bucket the samples fall in, once per instant, for the rollup job
+    assert [r for t, r in rows if t == "metric_rollup_pending"] == [
+        ("1m", datetime(2026, 11, 27, 23, 59, tzinfo=UTC)),
+        ("1m", datetime(2026, 11, 28, 0, 0, tzinfo=UTC)),
+    ]
 
 
 def test_asset_defaults_to_source_and_naive_times_are_utc() -> None:
@@ -93,27 +100,38 @@ def test_collapse_keeps_first_sample_per_series_time_and_latest_per_series() -> 
     assert p.series.collapse([(sid, "r1", "m", {}, T0, 1.0), later]) == [later]
 
 
-def test_sample_statement_feeds_every_rollup_from_the_inserted_rows() -> None:
-    text = MetricsProjection().samples.statement().as_string(None)
-    assert text.startswith('WITH ins AS (INSERT INTO "metric_samples"')
-    assert 'ON CONFLICT ("series_id", "ts") DO NOTHING RETURNING series_id, ts, value' in text
-    for res in ROLLUPS:
-        assert f'INSERT INTO "{res.table}" AS t' in text
-    staged = MetricsProjection().samples.stage_statements()[2].as_string(None)
-    assert 'SELECT "series_id", "ts", "value" FROM "stage_metric_samples"' in staged and "ins" in staged
+def test_samples_are_copied_straight_in_with_the_conflict_path_behind() -> None:
+    samples = MetricsProjection().samples
+    assert samples.direct
+    assert (
+        samples.direct_copy().as_string(None)
+        == 'COPY "metric_samples" ("series_id", "ts", "value") FROM STDIN'
+    )
+    assert samples.statement().as_string(None).endswith('ON CONFLICT ("series_id", "ts") DO NOTHING')
 
 
-def test_rollup_merge_rules() -> None:
-    text = rollup_statement(ROLLUPS[1]).as_string(None)
-    assert "date_bin('300 seconds'::interval, ts, '2000-01-03T00:00:00+00:00'::timestamptz)" in text
-    for rule in (
-        "count = t.count + EXCLUDED.count",
-        "sum = t.sum + EXCLUDED.sum",
-        "min = least(t.min, EXCLUDED.min)",
-        "max = greatest(t.max, EXCLUDED.max)",
-        "last = CASE WHEN EXCLUDED.last_ts > t.last_ts THEN EXCLUDED.last ELSE t.last END",
-    ):
-        assert rule in text
+def test_pending_buckets_lock_their_rows_in_bucket_order() -> None:
+    pending = MetricsProjection().pending
+    late, early = ("1m", T0), ("1m", T0 - timedelta(minutes=3))
+    assert pending.collapse([late, early, late]) == [early, late]
+    assert pending.statement().as_string(None).endswith("DO UPDATE SET bucket = EXCLUDED.bucket")
+
+
+def test_ranges_join_consecutive_buckets() -> None:
+    m = timedelta(minutes=1)
+    assert ranges([T0, T0 + m, T0 + 3 * m], m) == [(T0, T0 + 2 * m), (T0 + 3 * m, T0 + 4 * m)]
+    assert ranges([], m) == []
+
+
+def test_recompute_statements_aggregate_the_finer_resolution() -> None:
+    one = recompute_statement(ROLLUPS[0], RAW).as_string(None)
+    assert 'INSERT INTO "metric_rollup_1m"' in one and 'FROM "metric_samples"' in one
+    assert "date_bin('60 seconds'::interval, \"ts\", '2000-01-03T00:00:00+00:00'::timestamptz)" in one
+    assert "count(*), sum(value::numeric), min(value), max(value)" in one
+    assert '"ts" >= %s AND "ts" < %s' in one
+    five = recompute_statement(ROLLUPS[1], ROLLUPS[0]).as_string(None)
+    assert 'INSERT INTO "metric_rollup_5m"' in five and 'FROM "metric_rollup_1m"' in five
+    assert "sum(count), sum(sum), min(min), max(max), (array_agg(last ORDER BY last_ts DESC))[1]" in five
 
 
 def test_partitions_upsert_calls_the_function() -> None:

@@ -1,0 +1,184 @@
+"""The rollup job: 1m/5m/1h rollups recomputed per closed bucket, outside the ingest transaction.
+
+The metrics projection writes samples and series, and marks each 1-minute bucket a batch touched in
+`metric_rollup_pending` (migration 028). After each committed batch the runner calls `after_commit`,
+which runs one pass of this job in a transaction of its own:
+
+1. The watermark (event time): the latest pending 1-minute bucket's end minus the grace, never lower
+   than before (`metric_rollup_state`). A bucket is closed once its end is at or before it.
+2. For 1m, then 5m, then 1h: the closed pending buckets are locked and removed from `pending`, their
+   rollup rows deleted and recomputed whole from the finer data (1m from the raw samples, 5m from 1m,
+   1h from 5m), and the coarser bucket holding each is marked pending in turn.
+
+A bucket is never merged into, always recomputed, so a late or repeated sample only makes its bucket
+pending again, and a replay with other batch boundaries ends with the same rows once the job has
+passed. Ingest takes a row lock on each pending row it touches (`DO UPDATE`), so a batch committing
+while the job recomputes the same bucket either precedes the job's snapshot or marks the bucket pending
+again. One job at a time per schema (a transaction advisory lock; other runners skip their pass).
+Queries read rollup rows only below the earliest pending bucket and the raw samples from there on
+(`ems.api.series`), so they stay exact between passes.
+
+A pending 1-minute bucket older than the raw retention whose rollup row exists already is not
+recomputed (its raw samples may be gone: recomputing would replace the minute with the late sample
+alone); it is logged and dropped from pending. One without a rollup row (a replay of old data) is
+computed from what raw holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+from ems.projections.metric_buckets import EPOCH, RAW, ROLLUPS, Resolution
+
+log = logging.getLogger(__name__)
+
+LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.metric_rollup'))"
+WATERMARK_SQL = """
+INSERT INTO metric_rollup_state (id, watermark)
+SELECT 1, max(bucket) + %s::interval FROM metric_rollup_pending WHERE res = '1m' HAVING count(*) > 0
+ON CONFLICT (id) DO UPDATE SET watermark = greatest(metric_rollup_state.watermark, EXCLUDED.watermark)
+RETURNING watermark
+"""
+STORED_SQL = "SELECT watermark FROM metric_rollup_state WHERE id = 1"
+
+
+@dataclass
+class Rolled:
+    """What one pass did: buckets recomputed per resolution, stale ones skipped, the watermark used."""
+
+    ran: bool = False
+    watermark: datetime | None = None
+    buckets: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+
+
+def ranges(buckets: Sequence[datetime], width: timedelta) -> list[tuple[datetime, datetime]]:
+    """Sorted bucket starts -> [lo, hi) runs of consecutive buckets (one statement per run)."""
+    out: list[tuple[datetime, datetime]] = []
+    for b in buckets:
+        if out and out[-1][1] == b:
+            out[-1] = (out[-1][0], b + width)
+        else:
+            out.append((b, b + width))
+    return out
+
+
+def recompute_statement(res: Resolution, finer: Resolution) -> sql.Composed:
+    """INSERT of `res`'s buckets in [lo, hi) aggregated from `finer` (raw samples or a finer rollup)."""
+    width = sql.Literal(f"{res.seconds} seconds")
+    epoch = sql.Literal(EPOCH.isoformat())
+    if finer is RAW:
+        time, aggs = "ts", "count(*), sum(value::numeric), min(value), max(value), "
+        last, last_ts = "(array_agg(value ORDER BY ts DESC))[1]", "max(ts)"
+    else:
+        time, aggs = "bucket", "sum(count), sum(sum), min(min), max(max), "
+        last, last_ts = "(array_agg(last ORDER BY last_ts DESC))[1]", "max(last_ts)"
+    return sql.SQL(
+        "INSERT INTO {table} (series_id, bucket, count, sum, min, max, last, last_ts) "
+        "SELECT series_id, date_bin({width}::interval, {time}, {epoch}::timestamptz), "
+        "{aggs}{last}, {last_ts} "
+        "FROM {source} WHERE {time} >= %s AND {time} < %s GROUP BY 1, 2"
+    ).format(
+        table=sql.Identifier(res.table),
+        width=width,
+        time=sql.Identifier(time),
+        epoch=epoch,
+        aggs=sql.SQL(aggs),
+        last=sql.SQL(last),
+        last_ts=sql.SQL(last_ts),
+        source=sql.Identifier(finer.table),
+    )
+
+
+class RollupJob:
+    """One pass per call of `run` (see the module docstring). `grace`: how late a sample may come
+    and still be counted by the first computation of its bucket; `raw_retention`: see above."""
+
+    def __init__(self, grace: timedelta = timedelta(minutes=1), raw_retention: timedelta | None = None):
+        self.grace = grace
+        self.raw_retention = raw_retention
+        finer = (RAW, *ROLLUPS[:-1])
+        self._steps = [
+            (res, recompute_statement(res, src), ROLLUPS[i + 1] if i + 1 < len(ROLLUPS) else None)
+            for i, (res, src) in enumerate(zip(ROLLUPS, finer, strict=True))
+        ]
+
+    async def after_commit(self, conn: psycopg.AsyncConnection) -> Rolled:
+        """The runner's hook: one pass after each committed batch."""
+        return await self.run(conn)
+
+    async def run(self, conn: psycopg.AsyncConnection, upto: datetime | None = None) -> Rolled:
+        """Recompute every pending bucket closed by the watermark (or by `upto`, which is not stored:
+        a drain for tests and audits)."""
+        done = Rolled()
+        async with conn.transaction():
+            if not (await (await conn.execute(LOCK_SQL)).fetchone())[0]:
+                return done
+            done.ran = True
+            row = await (await conn.execute(WATERMARK_SQL, (timedelta(minutes=1) - self.grace,))).fetchone()
+            if row is None:
+                row = await (await conn.execute(STORED_SQL)).fetchone()
+            watermark = upto or (row[0] if row else None)
+            done.watermark = watermark
+            if watermark is None:
+                return done
+            for res, statement, coarser in self._steps:
+                buckets = await self._take(conn, res, watermark, done)
+                for lo, hi in ranges(buckets, res.bucket):
+                    await conn.execute(
+                        sql.SQL("DELETE FROM {} WHERE bucket >= %s AND bucket < %s").format(
+                            sql.Identifier(res.table)
+                        ),
+                        (lo, hi),
+                    )
+                    await conn.execute(statement, (lo, hi))
+                if buckets and coarser is not None:
+                    await conn.execute(
+                        "INSERT INTO metric_rollup_pending (res, bucket) "
+                        "SELECT DISTINCT %s, date_bin(%s::interval, b, %s::timestamptz) "
+                        "FROM unnest(%s::timestamptz[]) b ORDER BY 2 ON CONFLICT DO NOTHING",
+                        (coarser.name, f"{coarser.seconds} seconds", EPOCH, buckets),
+                    )
+                done.buckets[res.name] = len(buckets)
+        return done
+
+    async def _take(
+        self, conn: psycopg.AsyncConnection, res: Resolution, watermark: datetime, done: Rolled
+    ) -> list[datetime]:
+        """Lock and remove `res`'s closed pending buckets; return those to recompute, in order."""
+        cur = await conn.execute(
+            "SELECT bucket FROM metric_rollup_pending WHERE res = %s AND bucket + %s::interval <= %s "
+            "ORDER BY bucket FOR UPDATE",
+            (res.name, res.bucket, watermark),
+        )
+        buckets = [r[0] for r in await cur.fetchall()]
+        if not buckets:
+            return []
+        await conn.execute(
+            "DELETE FROM metric_rollup_pending WHERE res = %s AND bucket = ANY(%s)", (res.name, buckets)
+        )
+        if res is not ROLLUPS[0] or self.raw_retention is None:
+            return buckets
+        horizon = datetime.now(buckets[0].tzinfo) - self.raw_retention
+        old = [b for b in buckets if b < horizon]
+        if not old:
+            return buckets
+        cur = await conn.execute(
+            "SELECT DISTINCT bucket FROM metric_rollup_1m WHERE bucket = ANY(%s)", (old,)
+        )
+        stale = {r[0] for r in await cur.fetchall()}
+        if stale:
+            done.skipped += len(stale)
+            log.warning(
+                "metric rollups: %d pending 1-minute bucket(s) older than the raw retention kept as they "
+                "were (earliest %s): their raw samples may be gone",
+                len(stale),
+                min(stale).isoformat(),
+            )
+        return [b for b in buckets if b not in stale]
