@@ -115,7 +115,10 @@ def report(args, mix: Batch, results: dict[int, dict], loads: list[tuple[float, 
     b: Outcome = r["burst"]
     print(f"# {first} worker process(es), stages {STAGES}; burst of {n}")
     rates = f"{n / b.seconds:.0f} obs/s, {mix.samples / b.seconds:.0f} samples/s"
-    print(f"end-to-end: {rates}, {mix.events / b.seconds:.0f} events/s ({b.seconds:.1f} s)")
+    print(
+        f"end-to-end: {rates}, {mix.events / b.seconds:.0f} events/s ({b.seconds:.1f} s, "
+        f"of which the final rollup drain {b.drain_s:.1f} s)"
+    )
     lag = ", ".join(f"{t:.0f}s {v}" for t, v in b.backlog[:: max(1, len(b.backlog) // 8)])
     print(f"backlog (produced, not yet in the read models), max {b.max_backlog}: {lag}")
     if "steady" in r:

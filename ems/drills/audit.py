@@ -6,7 +6,8 @@ Accounting, for the run's environment and assets:
   run count exactly those events (`sum(event_count)` above the distinct events = duplicates); an
   id that was answered `"appended": false` must not be there (a late append);
 - metric samples: every accepted sample is one row of `metric_samples`, and the 1-minute rollups
-  count each once;
+  count each once (the rollup rows below the earliest pending bucket, the raw samples from there on,
+  as the queries read them);
 Rebuild: `ems replay` into a side schema, then every read-model table compared row for row.
 """
 
@@ -29,6 +30,8 @@ TABLES = {
     "metric_rollup_1m": "series_id, bucket",
     "metric_rollup_5m": "series_id, bucket",
     "metric_rollup_1h": "series_id, bucket",
+    "metric_rollup_pending": "res, bucket",
+    "metric_rollup_state": "id",
     "assets": "asset_id",
     "asset_dependencies": "source_id, type, target_id",
     "asset_changes": "asset_id, version",
@@ -58,8 +61,13 @@ def account(pipeline: Pipeline, ledger: Ledger, run: str) -> Accounting:
     series = "SELECT series_id FROM metric_series WHERE asset_id LIKE %s"
     like = (f"ast_{run}_%",)
     samples = pipeline.scalar(f"SELECT count(*) FROM metric_samples WHERE series_id IN ({series})", like)
+    cut = "coalesce((SELECT min(bucket) FROM metric_rollup_pending WHERE res = '1m'), 'infinity')"
     rolled = pipeline.scalar(
-        f"SELECT coalesce(sum(count), 0) FROM metric_rollup_1m WHERE series_id IN ({series})", like
+        f"SELECT coalesce(sum(count), 0) FROM metric_rollup_1m WHERE series_id IN ({series}) "
+        f"AND bucket < {cut}",
+        like,
+    ) + pipeline.scalar(
+        f"SELECT count(*) FROM metric_samples WHERE series_id IN ({series}) AND ts >= {cut}", like
     )
     out = Accounting()
     out.sent = len(ledger.events) + ledger.samples
