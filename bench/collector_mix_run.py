@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import psycopg
 
@@ -103,9 +103,6 @@ def steady(fleet: Fleet, first_round: int, count: int, probe_every: int) -> Batc
         r += 1
 
 
-DRAIN_UPTO = datetime(2100, 1, 1, tzinfo=UTC)  # every pending bucket counts as closed
-
-
 @dataclass
 class Outcome:
     seconds: float
@@ -168,8 +165,8 @@ async def run(settings: Settings, batch: Batch, rate: float = 0, timeout: float 
             await asyncio.sleep(0.05)
         sampler.cancel()
         drained = time.perf_counter()
-        while rate == 0 and not (await RollupJob().run(conn, upto=DRAIN_UPTO)).ran:
-            await asyncio.sleep(0.05)  # a worker's own pass holds the job's lock
+        if rate == 0:
+            await RollupJob().drain(conn)
         seconds = time.perf_counter() - start
         drain_s = time.perf_counter() - drained
         stamps = (

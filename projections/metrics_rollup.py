@@ -26,10 +26,11 @@ computed from what raw holds.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import sql
@@ -46,6 +47,7 @@ ON CONFLICT (id) DO UPDATE SET watermark = greatest(metric_rollup_state.watermar
 RETURNING watermark
 """
 STORED_SQL = "SELECT watermark FROM metric_rollup_state WHERE id = 1"
+EVERYTHING = datetime(2100, 1, 1, tzinfo=UTC)  # `upto` for a drain: every pending bucket is closed
 
 
 @dataclass
@@ -146,6 +148,12 @@ class RollupJob:
                         (coarser.name, f"{coarser.seconds} seconds", EPOCH, buckets),
                     )
                 done.buckets[res.name] = len(buckets)
+        return done
+
+    async def drain(self, conn: psycopg.AsyncConnection, upto: datetime = EVERYTHING) -> Rolled:
+        """One pass up to `upto`, waiting while another runner's pass holds the lock."""
+        while not (done := await self.run(conn, upto)).ran:
+            await asyncio.sleep(0.05)
         return done
 
     async def _take(

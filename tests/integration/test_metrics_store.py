@@ -24,7 +24,6 @@ from tests.integration.harness import NoLetters
 TOPIC = "ems.metrics"
 T0 = datetime(2026, 3, 1, 23, 50, tzinfo=UTC)  # the samples straddle midnight: two daily partitions
 MINUTE = timedelta(minutes=1)
-FAR = datetime(2100, 1, 1, tzinfo=UTC)  # a drain: every pending bucket counts as closed
 
 
 def _observations(seed: int, count: int = 60) -> list[Observation]:
@@ -133,7 +132,7 @@ async def test_rollups_are_exact_for_any_batching_and_count_duplicates_once(serv
         closed = {k: v for k, v in reference.items() if k[1] < open_minute}
         assert _rollup(url, runner.schema, "metric_rollup_1m") == closed
         assert _pending(url, runner.schema)["1m"] == [open_minute]
-        await runner.projection.rollups.run(conn, upto=FAR)  # drain: every bucket closed
+        await runner.projection.rollups.drain(conn)  # every bucket closed
     finally:
         await conn.close()
     for res in ROLLUPS:
@@ -149,7 +148,7 @@ async def test_late_samples_make_their_closed_buckets_recomputed(servers) -> Non
     conn = await runner.open_connection()
     try:
         await runner.apply(conn, {TopicPartition(TOPIC, 0): _records(first, 0)}, NoLetters())
-        await runner.projection.rollups.run(conn, upto=FAR)
+        await runner.projection.rollups.drain(conn)
         url = runner.settings.database_url.get_secret_value()
         assert _rollup(url, runner.schema, "metric_rollup_5m") == _reference(first, timedelta(minutes=5))
         # samples of buckets computed already arrive (a collector catching up), with repeats
@@ -157,7 +156,7 @@ async def test_late_samples_make_their_closed_buckets_recomputed(servers) -> Non
             conn, {TopicPartition(TOPIC, 0): _records(late + first[:5], 0, len(first))}, NoLetters()
         )
         assert set(_pending(url, runner.schema)) == {"1m"}
-        await runner.projection.rollups.run(conn, upto=FAR)
+        await runner.projection.rollups.drain(conn)
     finally:
         await conn.close()
     for res in ROLLUPS:
@@ -178,7 +177,7 @@ async def test_concurrent_runners_create_the_same_new_partitions_safely(servers)
                 for (p, c) in zip(parts, conns, strict=True)
             )
         )
-        await runner.projection.rollups.run(conns[0], upto=FAR)
+        await runner.projection.rollups.drain(conns[0])
     finally:
         for c in conns:
             await c.close()
