@@ -23,7 +23,7 @@ from ems.api.params import int_param, time_param
 from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
 from ems.api.tenancy import of_owned_asset, tenant_of
-from ems.projections.metrics import EPOCH, RAW, ROLLUPS, Resolution
+from ems.projections.metrics import EPOCH, RAW, ROLLUPS, Resolution, floor_time
 
 MAX_POINTS = 11_000  # per series and request (Prometheus' limit)
 MAX_RAW_RANGE = timedelta(hours=6)  # without a step, raw samples are returned as they are
@@ -118,6 +118,55 @@ def _series_filter(
     return sql.SQL(" AND ").join(where), params
 
 
+def _ceil(at: datetime, width: timedelta) -> datetime:
+    """`at` rounded up to a multiple of `width` since EPOCH."""
+    floor = floor_time(at, width)
+    return floor if floor == at else floor + width
+
+
+def _rolled(res: Resolution, columns: tuple[str, ...], where: sql.Composed) -> sql.Composed:
+    """`WITH sel, cut SELECT ... UNION ALL SELECT ...`: the rows fully materialized rollups of `res` would
+    hold for the series `where` selects (their `columns`) and the buckets in [start, end).
+
+    Rollups are recomputed after their bucket closes (migration 028), so a bucket of `res` is trusted
+    only if no bucket of `res` or of a finer rollup inside it is pending. `cut` is the earliest such
+    pending bucket floored to `res` (infinity if none): below it rollup rows are read, from it on the
+    raw samples as one-count rows. Both branches join `sel`, so each reads its primary key
+    (series_id, time) per selected series. Parameters: see `_rolled_params`."""
+    finer = ROLLUPS[: ROLLUPS.index(res) + 1]
+    earliest = sql.SQL(", ").join(
+        sql.SQL("(SELECT min(bucket) FROM metric_rollup_pending WHERE res = {})").format(sql.Literal(r.name))
+        for r in finer
+    )
+    return sql.SQL(
+        "WITH sel AS (SELECT {columns} FROM metric_series s WHERE {where}), "
+        "cut AS (SELECT coalesce(date_bin({width}::interval, least({earliest}), {epoch}::timestamptz), "
+        "'infinity'::timestamptz) AS at) "
+        "SELECT {out}, r.bucket AS at, r.count, r.sum, r.min, r.max "
+        "FROM sel JOIN {table} r USING (series_id) "
+        "WHERE r.bucket >= %s AND r.bucket < %s AND r.bucket < (SELECT at FROM cut) "
+        "UNION ALL "
+        "SELECT {out}, r.ts, 1, r.value::numeric, r.value, r.value "
+        "FROM sel JOIN metric_samples r USING (series_id) "
+        "WHERE r.ts >= greatest(%s, (SELECT at FROM cut)) AND r.ts < %s"
+    ).format(
+        columns=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in columns),
+        where=where,
+        width=sql.Literal(f"{res.seconds} seconds"),
+        earliest=earliest,
+        epoch=sql.Literal(EPOCH.isoformat()),
+        out=sql.SQL(", ").join(sql.SQL("sel.{}").format(sql.Identifier(c)) for c in columns),
+        table=sql.Identifier(res.table),
+    )
+
+
+def _rolled_params(res: Resolution, start: datetime, end: datetime) -> list[datetime]:
+    """The time parameters of `_rolled`: buckets in [start, end), so samples from start and up to end
+    rounded up to `res` (a bucket's samples are those from its start on)."""
+    assert res.bucket is not None
+    return [start, end, _ceil(start, res.bucket), _ceil(end, res.bucket)]
+
+
 def series_query(
     asset: str,
     name: str,
@@ -130,31 +179,40 @@ def series_query(
     """Points of every matching series: per step bucket avg/min/max/count (raw: each sample)."""
     res = resolution_for_step(step)
     where, params = _series_filter(asset, name, labels, tenant)
-    table = sql.Identifier(res.table)
+    if step is None or res is RAW:
+        return res, _raw_series_query(where, params, start, end, step)
+    text = sql.SQL(
+        "SELECT u.series_id, u.labels, date_bin({step}::interval, u.at, {epoch}::timestamptz) AS t, "
+        "(sum(u.sum) / sum(u.count))::float8 AS avg, min(u.min) AS min, max(u.max) AS max, "
+        "sum(u.count)::bigint AS count FROM ({rolled}) u GROUP BY u.series_id, u.labels, 3 "
+        "ORDER BY u.series_id, t"
+    ).format(
+        step=sql.Literal(f"{int(step.total_seconds())} seconds"),
+        epoch=sql.Literal(EPOCH.isoformat()),
+        rolled=_rolled(res, ("series_id", "labels"), where),
+    )
+    return res, Query(text, [*params, *_rolled_params(res, start, end)])
+
+
+def _raw_series_query(
+    where: sql.Composed, params: list[Any], start: datetime, end: datetime, step: timedelta | None
+) -> Query:
+    """Raw samples: each one (no step), or aggregated per step bucket (a step no rollup divides)."""
     if step is None:
         select = sql.SQL("r.ts AS t, r.value AS avg, r.value AS min, r.value AS max, 1 AS count")
-        time_col, group = sql.SQL("r.ts"), sql.SQL("")
+        group = sql.SQL("")
     else:
-        t = sql.SQL("date_bin({}::interval, {}, {}::timestamptz)").format(
-            sql.Literal(f"{int(step.total_seconds())} seconds"),
-            sql.SQL("r.ts" if res is RAW else "r.bucket"),
-            sql.Literal(EPOCH.isoformat()),
+        t = sql.SQL("date_bin({}::interval, r.ts, {}::timestamptz)").format(
+            sql.Literal(f"{int(step.total_seconds())} seconds"), sql.Literal(EPOCH.isoformat())
         )
-        if res is RAW:
-            agg = "avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max, count(*) AS count"
-        else:
-            agg = (
-                "(sum(r.sum) / sum(r.count))::float8 AS avg, min(r.min) AS min, max(r.max) AS max, "
-                "sum(r.count)::bigint AS count"
-            )
+        agg = "avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max, count(*) AS count"
         select = sql.SQL("{} AS t, {}").format(t, sql.SQL(agg))
-        time_col = sql.SQL("r.ts" if res is RAW else "r.bucket")
         group = sql.SQL(" GROUP BY s.series_id, s.labels, 3")
     text = sql.SQL(
         "SELECT s.series_id, s.labels, {select} FROM metric_series s JOIN {table} r USING (series_id) "
-        "WHERE {where} AND {time} >= %s AND {time} < %s{group} ORDER BY s.series_id, t"
-    ).format(select=select, table=table, where=where, time=time_col, group=group)
-    return res, Query(text, [*params, start, end])
+        "WHERE {where} AND r.ts >= %s AND r.ts < %s{group} ORDER BY s.series_id, t"
+    ).format(select=select, table=sql.Identifier(RAW.table), where=where, group=group)
+    return Query(text, [*params, start, end])
 
 
 def top_query(
@@ -169,23 +227,21 @@ def top_query(
     """The `n` assets with the highest avg (or max) of metric `name` over [start, end)."""
     res = resolution_for_range(start, end)
     where, params = _series_filter(None, name, labels, tenant)
+    order = sql.Identifier(agg)
     if res is RAW:
-        aggs, time_col = "avg(r.value) AS avg, max(r.value) AS max, count(*) AS count", "r.ts"
-    else:
-        aggs = "(sum(r.sum) / sum(r.count))::float8 AS avg, max(r.max) AS max, sum(r.count)::bigint AS count"
-        time_col = "r.bucket"
+        text = sql.SQL(
+            "SELECT s.asset_id, avg(r.value) AS avg, max(r.value) AS max, count(*) AS count "
+            "FROM metric_series s JOIN {table} r USING (series_id) "
+            "WHERE {where} AND r.ts >= %s AND r.ts < %s GROUP BY s.asset_id "
+            "ORDER BY {order} DESC, s.asset_id LIMIT %s"
+        ).format(table=sql.Identifier(RAW.table), where=where, order=order)
+        return res, Query(text, [*params, start, end, n])
     text = sql.SQL(
-        "SELECT s.asset_id, {aggs} FROM metric_series s JOIN {table} r USING (series_id) "
-        "WHERE {where} AND {time} >= %s AND {time} < %s GROUP BY s.asset_id "
-        "ORDER BY {order} DESC, s.asset_id LIMIT %s"
-    ).format(
-        aggs=sql.SQL(aggs),
-        table=sql.Identifier(res.table),
-        where=where,
-        time=sql.SQL(time_col),
-        order=sql.Identifier(agg),
-    )
-    return res, Query(text, [*params, start, end, n])
+        "SELECT u.asset_id, (sum(u.sum) / sum(u.count))::float8 AS avg, max(u.max) AS max, "
+        "sum(u.count)::bigint AS count FROM ({rolled}) u GROUP BY u.asset_id "
+        "ORDER BY {order} DESC, u.asset_id LIMIT %s"
+    ).format(rolled=_rolled(res, ("series_id", "asset_id"), where), order=order)
+    return res, Query(text, [*params, *_rolled_params(res, start, end), n])
 
 
 async def _fetch(request: Request, query: Query) -> list[dict[str, Any]]:

@@ -79,19 +79,48 @@ def test_labels_and_unknown_parameters() -> None:
     assert "unknown parameter 'label.'" in _reason(labels_of, {"label.": "x"}, {"asset"})
 
 
-def test_series_query_reads_the_chosen_table_with_filters() -> None:
-    res, q = series_query(
-        "r1", "ifInOctets", {"interface": "eth0"}, NOW - timedelta(hours=1), NOW, parse_step("15m")
-    )
+def test_series_query_reads_rollups_below_the_cut_and_raw_samples_from_it() -> None:
+    start = NOW - timedelta(hours=1)
+    res, q = series_query("r1", "ifInOctets", {"interface": "eth0"}, start, NOW, parse_step("15m"))
     text = q.text.as_string(None)
     assert res.name == "5m" and 'JOIN "metric_rollup_5m" r' in text and "s.labels @> %s" in text
-    assert "date_bin('900 seconds'::interval, r.bucket" in text and "GROUP BY" in text
-    assert q.params[:2] == ["ifInOctets", "r1"] and q.params[-2:] == [NOW - timedelta(hours=1), NOW]
+    # the cut: the earliest pending bucket of 5m or finer (not 1h), floored to 5 minutes
+    assert "WHERE res = '1m'" in text and "WHERE res = '5m'" in text and "'1h'" not in text
+    assert "date_bin('300 seconds'::interval, least(" in text
+    assert "r.bucket < (SELECT at FROM cut)" in text and "JOIN metric_samples r" in text
+    assert "r.ts >= greatest(%s, (SELECT at FROM cut))" in text
+    assert "date_bin('900 seconds'::interval, u.at" in text and "GROUP BY" in text
+    assert q.params[:2] == ["ifInOctets", "r1"] and q.params[-4:] == [start, NOW, start, NOW]
+
+
+def test_raw_samples_start_where_the_first_whole_bucket_does() -> None:
+    """An unaligned range reads the buckets starting in it; their samples run up to `to` rounded up."""
+    start, end = NOW - timedelta(minutes=59, seconds=30), NOW + timedelta(seconds=10)
+    res, q = series_query("r1", "m", {}, start, end, parse_step("1m"))
+    assert res.name == "1m" and q.params[-4:] == [
+        start,
+        end,
+        NOW - timedelta(minutes=59),
+        NOW + timedelta(minutes=1),
+    ]
+    assert "WHERE res = '5m'" not in q.text.as_string(None)
+
+
+def test_raw_queries_read_samples_only() -> None:
     res, q = series_query("r1", "m", {}, NOW - timedelta(hours=1), NOW, None)
-    assert res.name == "raw" and "GROUP BY" not in q.text.as_string(None)
+    text = q.text.as_string(None)
+    assert res.name == "raw" and "GROUP BY" not in text and "pending" not in text
+    assert 'JOIN "metric_samples" r' in text and q.params == ["m", "r1", NOW - timedelta(hours=1), NOW]
+    res, q = series_query("r1", "m", {}, NOW - timedelta(hours=1), NOW, parse_step("90s"))
+    text = q.text.as_string(None)
+    assert res.name == "raw" and "avg(r.value)" in text and "pending" not in text
+    res, q = top_query("cpu", {}, NOW - timedelta(seconds=3599), NOW, 5, "avg")
+    assert res.name == "raw" and "pending" not in q.text.as_string(None) and q.params[-1] == 5
 
 
 def test_top_query_orders_by_the_aggregate() -> None:
     res, q = top_query("cpu", {}, NOW - timedelta(hours=2), NOW, 5, "max")
     text = q.text.as_string(None)
-    assert res.name == "1h" and 'ORDER BY "max" DESC, s.asset_id LIMIT %s' in text and q.params[-1] == 5
+    assert res.name == "1h" and 'ORDER BY "max" DESC, u.asset_id LIMIT %s' in text and q.params[-1] == 5
+    assert all(f"WHERE res = '{r}'" in text for r in ("1m", "5m", "1h"))
+    assert 'JOIN "metric_rollup_1h" r' in text and "GROUP BY u.asset_id" in text
