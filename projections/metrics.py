@@ -106,6 +106,20 @@ class SeriesUpsert(Upsert):
             "WHERE metric_series.last_ts < EXCLUDED.last_ts"
         )
 
+    def stage_statements(self) -> tuple[sql.Composed, sql.Composed, sql.Composed]:
+        """Staged with the labels as text (the mapper's JSON text; cast once in the INSERT), so the
+        binary COPY needs no JSON dumper."""
+        stage = sql.Identifier(self.stage)
+        create = sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (series_id bigint, asset_id text, name text, labels text, "
+            "last_ts timestamptz, last_value double precision) ON COMMIT DELETE ROWS"
+        ).format(stage)
+        copy = sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(stage)
+        select = sql.SQL(
+            "SELECT series_id, asset_id, name, labels::jsonb, last_ts, last_value FROM {}"
+        ).format(stage)
+        return create, copy, self._insert(select)
+
 
 class MetricsProjection:
     """Observation(kind=metrics) -> partitions to ensure, series rows and sample rows.
@@ -124,9 +138,14 @@ class MetricsProjection:
         ("series_id", "asset_id", "name", "labels", "last_ts", "last_value"),
         conflict=("series_id",),
         version="last_ts",
+        copy_types=("int8", "text", "text", "text", "timestamptz", "float8"),
     )
     samples = SamplesUpsert(
-        "metric_samples", ("series_id", "ts", "value"), conflict=("series_id", "ts"), direct=True
+        "metric_samples",
+        ("series_id", "ts", "value"),
+        conflict=("series_id", "ts"),
+        direct=True,
+        copy_types=("int8", "timestamptz", "float8"),
     )
     pending = PendingUpsert("metric_rollup_pending", ("res", "bucket"), conflict=("res", "bucket"))
     upserts = (partitions, series, samples, pending)  # order matters: partitions first, pending last

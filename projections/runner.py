@@ -337,6 +337,8 @@ class ProjectionRunner(ConsumeLoop):
         if upsert.direct:
             try:
                 async with cur.connection.transaction(), cur.copy(upsert.direct_copy()) as copy:
+                    if upsert.copy_types:
+                        copy.set_types(upsert.copy_types)
                     for row in rows:
                         await copy.write_row(row)
                 return
@@ -344,6 +346,8 @@ class ProjectionRunner(ConsumeLoop):
                 pass  # a row is stored already: the staged ON CONFLICT path below
         _, copy_in, insert = self._staged[upsert]
         async with cur.copy(copy_in) as copy:
+            if upsert.copy_types:
+                copy.set_types(upsert.copy_types)
             for row in rows:
                 await copy.write_row(row)
         await cur.execute(insert)

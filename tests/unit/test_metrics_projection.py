@@ -105,9 +105,18 @@ def test_samples_are_copied_straight_in_with_the_conflict_path_behind() -> None:
     assert samples.direct
     assert (
         samples.direct_copy().as_string(None)
-        == 'COPY "metric_samples" ("series_id", "ts", "value") FROM STDIN'
+        == 'COPY "metric_samples" ("series_id", "ts", "value") FROM STDIN (FORMAT BINARY)'
     )
+    assert samples.copy_types == ("int8", "timestamptz", "float8")
     assert samples.statement().as_string(None).endswith('ON CONFLICT ("series_id", "ts") DO NOTHING')
+
+
+def test_series_are_staged_with_labels_as_text_for_the_binary_copy() -> None:
+    series = MetricsProjection().series
+    create, copy, insert = (q.as_string(None) for q in series.stage_statements())
+    assert "labels text" in create and copy.endswith("FROM STDIN (FORMAT BINARY)")
+    assert "labels::jsonb" in insert and insert.endswith("WHERE metric_series.last_ts < EXCLUDED.last_ts")
+    assert len(series.copy_types) == len(series.columns)
 
 
 def test_pending_buckets_lock_their_rows_in_bucket_order() -> None:
