@@ -151,9 +151,7 @@ def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
         f"# {len(rows)} samples in {len(batch)} observations of {args.per_obs}, "
         f"{args.assets} assets x {args.series} series, 1 projections worker"
     )
-    print(
-        f"metrics ingest (Kafka -> runner -> samples + series, then 3 rollups): {rate:.0f} samples/s"
-    )
+    print(f"metrics ingest (Kafka -> runner -> samples + series, then 3 rollups): {rate:.0f} samples/s")
     print(f"baseline (bare COPY into an unpartitioned table, same rows): {base_rate:.0f} samples/s")
     print(f"ratio: {rate / base_rate:.3f}")
     return 0

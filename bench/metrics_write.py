@@ -68,7 +68,7 @@ async def measure(url: str, schema: str, rounds: list[list[bytes]]) -> None:
             async with conn.transaction(), conn.cursor() as cur:
                 await runner._write_rows(cur, items)
             written = time.perf_counter()
-            rolled = await projection.after_commit(conn)
+            rolled = await projection.maintain(conn, final=True)  # the minutes closed so far
             done = time.perf_counter()
             samples = sum(1 for item in items for upsert, _ in item.rows if upsert is projection.samples)
             tables = ", ".join(f"{t} {s:.2f} s" for t, s in runner.seconds.items())

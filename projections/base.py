@@ -132,9 +132,10 @@ class Projection(Protocol):
     may set `trusted = True`, and its batch records are then built without validating them again;
     the others' are validated into `record_type`.
 
-    It may also define `async after_commit(conn)`: work derived from what is committed, run by the
-    runner after each batch's transaction (the metric rollups); a failure there is logged and the
-    work is left to the next batch.
+    It may also define `async maintain(conn, final=False)` and `maintain_every` (seconds): work
+    derived from what is committed (the metric rollups), which the runner calls periodically on a
+    connection of its own, and with `final=True` when a rebuild has caught up; a failure there is
+    logged and retried next time.
     """
 
     name: str

@@ -7,7 +7,7 @@ Tables (infra/migrations/004_metrics.sql, 028), written in the runner's one batc
   time) is ignored. A batch's samples are first copied straight into the table in a savepoint (one
   plain row each); only when that meets a stored sample does the batch take `ON CONFLICT DO NOTHING`;
 - `metric_rollup_pending`: each 1-minute bucket the batch touched, for the rollup job
-  (`ems.projections.metrics_rollup`), which the runner runs after each commit (`after_commit`).
+  (`ems.projections.metrics_rollup`), which the runner runs every second beside the batches (`maintain`).
 
 Upserts run in declared order; the first one creates every partition the batch needs before any row is
 written (see `metric_partitions_for` in the migration).
@@ -78,9 +78,9 @@ class SamplesUpsert(Upsert):
 
 
 class PendingUpsert(Upsert):
-    """A 1-minute bucket for the rollup job. `DO UPDATE` (of nothing that changes) rather than
-    `DO NOTHING`: it takes the row lock, so the job cannot take the bucket while this batch's samples
-    are uncommitted; rows go in bucket order, the order the job locks them in."""
+    """A 1-minute bucket for the rollup job, stamped with when it was last touched. The `DO UPDATE`
+    also takes the row lock, so the job cannot take the bucket while this batch's samples are
+    uncommitted; rows go in bucket order, the order the job locks them in."""
 
     def collapse(self, rows: Sequence[Row]) -> list[Row]:
         return sorted(set(rows))
@@ -88,7 +88,7 @@ class PendingUpsert(Upsert):
     def _insert(self, source: sql.Composable) -> sql.Composed:
         return sql.SQL(
             "INSERT INTO metric_rollup_pending (res, bucket) {} ON CONFLICT (res, bucket) "
-            "DO UPDATE SET bucket = EXCLUDED.bucket"
+            "DO UPDATE SET touched_at = now()"
         ).format(source)
 
 
@@ -156,9 +156,12 @@ class MetricsProjection:
         self.rollups = rollups or RollupJob()
         self._ids: dict[tuple, tuple[int, str]] = {}  # memo of series identities (pure)
 
-    async def after_commit(self, conn) -> Rolled:
-        """The runner's hook after each committed batch: one pass of the rollup job."""
-        return await self.rollups.run(conn)
+    maintain_every = 1.0  # seconds between the runner's calls of `maintain`
+
+    async def maintain(self, conn, final: bool = False) -> Rolled:
+        """The runner's periodic hook: one pass of the rollup job (`final`, at the end of a rebuild:
+        without the quiet period, every bucket the watermark closed)."""
+        return await (self.rollups.drain(conn, upto=None) if final else self.rollups.run(conn))
 
     def _series(self, asset: str, name: str, labels: dict[str, str]) -> tuple[int, str]:
         items = labels.items() if len(labels) < 2 else sorted(labels.items())

@@ -129,7 +129,7 @@ class ProjectionRunner(ConsumeLoop):
         self._read: Callable[[bytes | None], Record] = getattr(projection, "decode", None) or partial(
             decoder_of(projection), expect=projection.record_type
         )
-        self._after_commit = getattr(projection, "after_commit", None)
+        self._maintain = getattr(projection, "maintain", None)
         self.max_records = settings.batch_max_records
         self._end: dict[TopicPartition, int] | None = None  # rebuild mode: where it stops
         self._conn: psycopg.AsyncConnection | None = None
@@ -204,23 +204,42 @@ class ProjectionRunner(ConsumeLoop):
         self.applied += count
         if self.progress:
             self.progress(count)
-        if self._after_commit is not None:
-            await self._follow_up()
         return {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
 
-    async def _follow_up(self) -> None:
-        """The projection's work after a commit (the metric rollups): derived from what is committed,
-        so a failure is logged and left to the next batch's pass; the batch stays applied."""
+    async def _maintaining(self) -> None:
+        """The projection's periodic work (the metric rollups), on a connection of its own beside the
+        batches. It derives from what is committed, so a failure is logged and retried next time."""
+        conn: psycopg.AsyncConnection | None = None
         try:
-            await self._with_database(self._after_commit)
-        except Exception as exc:
-            log.warning("%s: after-commit work failed: %s; left to the next batch", self.name, describe(exc))
+            while True:
+                await asyncio.sleep(self.projection.maintain_every)
+                try:
+                    if conn is None or conn.closed:
+                        conn = await self._connect()
+                    await self._maintain(conn)
+                except Exception as exc:
+                    log.warning("%s: periodic work failed: %s; retried", self.name, describe(exc))
+                    if conn is not None:
+                        await conn.close()
+                        conn = None
+        finally:
+            if conn is not None:
+                await conn.close()
 
     async def run(self) -> int:
-        """Consume and apply until stopped (live) or caught up (rebuild); return records applied."""
+        """Consume and apply until stopped (live) or caught up (rebuild); return records applied.
+
+        A projection with `maintain(conn, final=False)` has it called every `maintain_every` seconds
+        meanwhile, and once more with `final=True` when a rebuild is caught up."""
+        beside = asyncio.create_task(self._maintaining()) if self._maintain is not None else None
         try:
             await super().run()
+            if beside is not None and not self.follow:
+                await self._with_database(lambda conn: self._maintain(conn, final=True))
         finally:
+            if beside is not None:
+                beside.cancel()
+                await asyncio.gather(beside, return_exceptions=True)
             if self._conn is not None:
                 await self._conn.close()
                 self._conn = None

@@ -18,6 +18,7 @@ from typing import Any
 
 from ems.drills.load import Ledger
 from ems.drills.pipeline import Pipeline
+from ems.projections.metrics_rollup import UNSETTLED_SQL
 
 # Read-model tables and the key that orders them for the comparison with a rebuild.
 TABLES = {
@@ -30,7 +31,6 @@ TABLES = {
     "metric_rollup_1m": "series_id, bucket",
     "metric_rollup_5m": "series_id, bucket",
     "metric_rollup_1h": "series_id, bucket",
-    "metric_rollup_pending": "res, bucket",
     "metric_rollup_state": "id",
     "assets": "asset_id",
     "asset_dependencies": "source_id, type, target_id",
@@ -103,6 +103,7 @@ def wait_accounted(pipeline: Pipeline, ledger: Ledger, run: str, timeout: float 
 
     wait_for(done, timeout, f"the read models to hold every accepted write of {run}", interval=1.0)
     pipeline.wait_quiet(timeout)
+    wait_for(lambda: not pipeline.scalar(UNSETTLED_SQL), timeout, "the rollup job to settle", interval=1.0)
 
 
 def rebuild_differences(pipeline: Pipeline) -> list[str]:

@@ -15,6 +15,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from ems.infra.migrate import migrate
 from ems.projections.metrics import ROLLUPS, MetricsProjection, floor_time, series_id
+from ems.projections.metrics_rollup import EVERYTHING
 from ems.projections.runner import ProjectionRunner
 from ems.schemas.observation import MetricSample, MetricsBody, Observation
 from ems.settings import Settings
@@ -119,11 +120,11 @@ async def test_rollups_are_exact_for_any_batching_and_count_duplicates_once(serv
             batch = records[applied : applied + size]
             await runner.apply(conn, {TopicPartition(TOPIC, 0): batch}, NoLetters())
             applied += size
-            await runner.projection.after_commit(conn)  # a pass after each batch, as the runner does
+            await runner.projection.rollups.run(conn, quiet=timedelta(0))  # a pass between batches
         # the same samples published again (new offsets, e.g. a normalize redelivery): no change
         again = _records(observations[:10], 0, first=len(records))
         await runner.apply(conn, {TopicPartition(TOPIC, 0): again}, NoLetters())
-        rolled = await runner.projection.after_commit(conn)
+        rolled = await runner.projection.maintain(conn, final=True)  # as a rebuild ends
         assert rolled.ran and rolled.watermark == floor_time(T0 + timedelta(seconds=15 * 79), MINUTE)
         url = runner.settings.database_url.get_secret_value()
         # only the buckets closed by the watermark are rolled up; the newest minute is still pending
@@ -156,6 +157,9 @@ async def test_late_samples_make_their_closed_buckets_recomputed(servers) -> Non
             conn, {TopicPartition(TOPIC, 0): _records(late + first[:5], 0, len(first))}, NoLetters()
         )
         assert set(_pending(url, runner.schema)) == {"1m"}
+        # just touched: even a watermark past them leaves them for the quiet period (10 s)
+        quiet = await runner.projection.rollups.run(conn, upto=EVERYTHING)
+        assert quiet.ran and quiet.buckets["1m"] == 0
         await runner.projection.rollups.drain(conn)
     finally:
         await conn.close()

@@ -123,7 +123,7 @@ def test_pending_buckets_lock_their_rows_in_bucket_order() -> None:
     pending = MetricsProjection().pending
     late, early = ("1m", T0), ("1m", T0 - timedelta(minutes=3))
     assert pending.collapse([late, early, late]) == [early, late]
-    assert pending.statement().as_string(None).endswith("DO UPDATE SET bucket = EXCLUDED.bucket")
+    assert pending.statement().as_string(None).endswith("DO UPDATE SET touched_at = now()")
 
 
 def test_ranges_join_consecutive_buckets() -> None:
