@@ -12,6 +12,7 @@ from typing import Any
 from psycopg import sql
 
 from ems.api.routing import Call, Endpoint
+from ems.api.series import NEWEST_SAMPLE
 from ems.api.tenancy import tenant_of, visible
 
 FIGURES = {"apm.request_rate": "request_rate", "apm.error_rate": "error_rate", "apm.latency_p95_ms": "p95_ms"}
@@ -37,8 +38,9 @@ async def get_services(call: Call) -> Any:
         ).fetchall()
         series = await (
             await conn.execute(
-                "SELECT asset_id, name, labels->>'endpoint' AS endpoint, last_ts, last_value "
-                "FROM metric_series WHERE asset_id = ANY(%s) AND name = ANY(%s)",
+                "SELECT s.asset_id, s.name, s.labels->>'endpoint' AS endpoint, l.ts AS last_ts, "
+                f"l.value AS last_value FROM metric_series s CROSS JOIN LATERAL ({NEWEST_SAMPLE}) l "
+                "WHERE s.asset_id = ANY(%s) AND s.name = ANY(%s)",
                 (ids, list(FIGURES)),
             )
         ).fetchall()

@@ -28,6 +28,11 @@ from ems.projections.metrics import EPOCH, RAW, ROLLUPS, Resolution, floor_time
 MAX_POINTS = 11_000  # per series and request (Prometheus' limit)
 MAX_RAW_RANGE = timedelta(hours=6)  # without a step, raw samples are returned as they are
 MAX_TOP = 100
+# A series' newest sample: one backward step of each daily partition's (series_id, ts) key. Series whose
+# samples are all past the raw retention have none, and are not listed by /latest.
+NEWEST_SAMPLE = (
+    "SELECT r.ts, r.value FROM metric_samples r WHERE r.series_id = s.series_id ORDER BY r.ts DESC LIMIT 1"
+)
 _STEP = re.compile(r"^([1-9][0-9]{0,6})([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 COMMON = {"asset", "name", "from", "to"}
@@ -289,8 +294,8 @@ async def get_latest(call: Call) -> Response:
     asset = required(params, "asset")
     where, args = _series_filter(asset, params.get("name") or None, labels, tenant_of(call))
     text = sql.SQL(
-        "SELECT s.name, s.labels, s.last_ts AS ts, s.last_value AS value FROM metric_series s WHERE {} "
-        "ORDER BY s.name, s.labels::text"
+        "SELECT s.name, s.labels, l.ts, l.value FROM metric_series s CROSS JOIN LATERAL "
+        f"({NEWEST_SAMPLE}) l WHERE {{}} ORDER BY s.name, s.labels::text"
     ).format(where)
     rows = await _fetch(request, Query(text, args))
     return JSON({"asset": asset, "series": rows})

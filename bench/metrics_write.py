@@ -75,7 +75,8 @@ async def measure(url: str, schema: str, rounds: list[list[bytes]]) -> None:
             print(
                 f"round {number}: {len(raws)} observations, {samples} samples: "
                 f"read and map {mapped - start:.2f} s, write {written - mapped:.2f} s ({tables}), "
-                f"rollup pass {done - written:.2f} s ({rolled.buckets}): "
+                f"rollup pass {done - written:.2f} s "
+                f"({', '.join(f'{r} {rolled.buckets[r]} in {t:.2f} s' for r, t in rolled.seconds.items())}): "
                 f"{samples / (done - start):,.0f} samples/s"
             )
         rows = [

@@ -1,8 +1,8 @@
 """The metric time-series store: metric observations -> series, raw samples and pending rollup buckets.
 
 Tables (infra/migrations/004_metrics.sql, 028), written in the runner's one batch transaction:
-- `metric_series`: one row per (asset, name, labels) with a deterministic 64-bit `series_id` and the
-  latest sample (a versioned upsert on `last_ts`, so replays and redeliveries keep the newest);
+- `metric_series`: one row per (asset, name, labels) with a deterministic 64-bit `series_id`, inserted
+  once (its newest sample is the newest row of `metric_samples`);
 - `metric_samples` (series_id, ts, value), partitioned by day; a sample already stored (same series and
   time) is ignored. A batch's samples are first copied straight into the table in a savepoint (one
   plain row each); only when that meets a stored sample does the batch take `ON CONFLICT DO NOTHING`;
@@ -93,30 +93,22 @@ class PendingUpsert(Upsert):
 
 
 class SeriesUpsert(Upsert):
-    """The series row, versioned by `last_ts`; a stored series gets only its latest sample (its
-    identity is what its id hashes, so it never changes), which PostgreSQL can do as a HOT update
-    (migration 027)."""
-
-    def _insert(self, source: sql.Composable) -> sql.Composed:
-        head = sql.SQL("INSERT INTO metric_series ({}) {} ON CONFLICT (series_id) ").format(
-            sql.SQL(", ").join(map(sql.Identifier, self.columns)), source
-        )
-        return head + sql.SQL(
-            "DO UPDATE SET last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value "
-            "WHERE metric_series.last_ts < EXCLUDED.last_ts"
-        )
+    """The series row: its identity only (what its id hashes, so it never changes), inserted once
+    (`DO NOTHING`: a stored series costs an index probe, no write). The newest sample is read from
+    the samples (`/latest`), so polls no longer rewrite the row."""
 
     def stage_statements(self) -> tuple[sql.Composed, sql.Composed, sql.Composed]:
         """Staged with the labels as text (the mapper's JSON text; cast once in the INSERT), so the
         binary COPY needs no JSON dumper."""
         stage = sql.Identifier(self.stage)
         create = sql.SQL(
-            "CREATE TEMP TABLE IF NOT EXISTS {} (series_id bigint, asset_id text, name text, labels text, "
-            "last_ts timestamptz, last_value double precision) ON COMMIT DELETE ROWS"
+            "CREATE TEMP TABLE IF NOT EXISTS {} (series_id bigint, asset_id text, name text, labels text) "
+            "ON COMMIT DELETE ROWS"
         ).format(stage)
         copy = sql.SQL("COPY {} FROM STDIN (FORMAT BINARY)").format(stage)
         select = sql.SQL(
-            "SELECT series_id, asset_id, name, labels::jsonb, last_ts, last_value FROM {}"
+            "SELECT series_id, asset_id, name, labels::jsonb FROM {} st "
+            "WHERE NOT EXISTS (SELECT 1 FROM metric_series m WHERE m.series_id = st.series_id)"
         ).format(stage)
         return create, copy, self._insert(select)
 
@@ -135,10 +127,9 @@ class MetricsProjection:
     partitions = PartitionsUpsert("metric_partitions", ("at",), conflict=("at",))
     series = SeriesUpsert(
         "metric_series",
-        ("series_id", "asset_id", "name", "labels", "last_ts", "last_value"),
+        ("series_id", "asset_id", "name", "labels"),
         conflict=("series_id",),
-        version="last_ts",
-        copy_types=("int8", "text", "text", "text", "timestamptz", "float8"),
+        copy_types=("int8", "text", "text", "text"),
     )
     samples = SamplesUpsert(
         "metric_samples",
@@ -176,14 +167,14 @@ class MetricsProjection:
         return found
 
     def rows(self, record: MetricsRecord | Observation) -> Iterable[tuple[Upsert, Row]]:
-        """The rows of one record: its days' partitions, each sample, each series' newest sample and
-        each 1-minute bucket its samples fall in (pending for the rollup job)."""
+        """The rows of one record: its days' partitions, each sample, each series (once) and each
+        1-minute bucket its samples fall in (pending for the rollup job)."""
         if isinstance(record, Observation):
             record = from_observation(record)
         asset, samples, series, memo = record.key, self.samples, self.series, self._series
         days: set[date] = set()
         seen: set[datetime] = set()  # a poll's samples share a few instants
-        latest: dict[int, Row] = {}  # per series, the newest sample of this record (first on a tie)
+        known: set[int] = set()
         for name, value, labels, at in record.samples:
             sid, text = memo(asset, name, labels)
             if at not in seen:
@@ -193,9 +184,7 @@ class MetricsProjection:
                     days.add(day)
                     yield self.partitions, (datetime(day.year, day.month, day.day, tzinfo=UTC),)
                 yield self.pending, ("1m", floor_time(at, MINUTE))
-            kept = latest.get(sid)
-            if kept is None or at > kept[4]:
-                latest[sid] = (sid, asset, name, text, at, value)
+            if sid not in known:
+                known.add(sid)
+                yield series, (sid, asset, name, text)
             yield samples, (sid, at, value)
-        for row in latest.values():
-            yield series, row

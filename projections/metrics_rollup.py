@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,6 +68,7 @@ class Rolled:
     ran: bool = False
     watermark: datetime | None = None
     buckets: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # per resolution, its statements' time
     skipped: int = 0
 
 
@@ -146,6 +148,7 @@ class RollupJob:
             if watermark is None:
                 return done
             for res, statement, coarser in self._steps:
+                started = time.perf_counter()
                 buckets = await self._take(conn, res, watermark, quiet, done)
                 for lo, hi in ranges(buckets, res.bucket):
                     await conn.execute(
@@ -164,6 +167,7 @@ class RollupJob:
                         (coarser.name, f"{coarser.seconds} seconds", EPOCH, buckets),
                     )
                 done.buckets[res.name] = len(buckets)
+                done.seconds[res.name] = time.perf_counter() - started
         return done
 
     async def drain(self, conn: psycopg.AsyncConnection, upto: datetime | None = EVERYTHING) -> Rolled:

@@ -23,3 +23,9 @@ CREATE TABLE metric_rollup_state (
 CREATE INDEX metric_samples_ts_brin ON metric_samples USING brin (ts);
 CREATE INDEX metric_rollup_1m_bucket_brin ON metric_rollup_1m USING brin (bucket);
 CREATE INDEX metric_rollup_5m_bucket_brin ON metric_rollup_5m USING brin (bucket);
+
+-- The series row no longer carries the newest sample: every poll rewrote it (one update per sample,
+-- the largest write left once the rollups moved out). `/latest` reads the newest sample from
+-- metric_samples through its (series_id, ts) key instead; the row is written once and never updated.
+ALTER TABLE metric_series DROP COLUMN last_ts, DROP COLUMN last_value;
+ALTER TABLE metric_series SET (fillfactor = 100);

@@ -71,11 +71,10 @@ def conn(url: str) -> Iterator[psycopg.Connection]:
         ):
             c.execute(f"DELETE FROM {table}")
         c.execute("SELECT metric_partitions_for(%s)", (T0,))
-        last = {sid: (at, value) for sid, at, value in sorted(SAMPLES)}
         with c.cursor() as cur:
             cur.executemany(
-                "INSERT INTO metric_series VALUES (%s, %s, 'm', %s, %s, %s)",
-                [(sid, asset, Jsonb(labels), *last[sid]) for sid, (asset, labels) in SERIES.items()],
+                "INSERT INTO metric_series VALUES (%s, %s, 'm', %s)",
+                [(sid, asset, Jsonb(labels)) for sid, (asset, labels) in SERIES.items()],
             )
             with cur.copy("COPY metric_samples (series_id, ts, value) FROM STDIN") as copy:
                 for row in SAMPLES:

@@ -43,7 +43,7 @@ def test_floor_time_is_aligned_and_at_most_one_width_back(at: datetime) -> None:
         assert low <= at < low + width
 
 
-def test_rows_partitions_per_day_samples_and_the_newest_sample_per_series() -> None:
+def test_rows_partitions_per_day_samples_and_each_series_once() -> None:
     p = MetricsProjection()
     later = T0 + timedelta(minutes=1)
     obs = _obs(
@@ -64,11 +64,8 @@ def test_rows_partitions_per_day_samples_and_the_newest_sample_per_series() -> N
         (sid, T0, 9.0),
         (sid, later, 8.0),
     ]
-    series = [(r[0], r[1], r[2], orjson.loads(r[3]), r[4], r[5]) for t, r in rows if t == "metric_series"]
-    assert series == [
-        (cpu, "r1", "cpu", {}, T0, 0.5),
-        (sid, "r1", "ifInOctets", {"interface": "eth0"}, later, 7.0),  # newest; first on a tie
-    ]
+    series = [(r[0], r[1], r[2], orjson.loads(r[3])) for t, r in rows if t == "metric_series"]
+    assert series == [(cpu, "r1", "cpu", {}), (sid, "r1", "ifInOctets", {"interface": "eth0"})]
     # each 1-minute bucket the samples fall in, once per instant, for the rollup job
     assert [r for t, r in rows if t == "metric_rollup_pending"] == [
         ("1m", datetime(2026, 11, 27, 23, 59, tzinfo=UTC)),
@@ -91,13 +88,12 @@ def test_other_bodies_give_no_rows() -> None:
     assert list(MetricsProjection().rows(obs)) == []
 
 
-def test_collapse_keeps_first_sample_per_series_time_and_latest_per_series() -> None:
+def test_collapse_keeps_first_sample_per_series_time_and_one_row_per_series() -> None:
     p = MetricsProjection()
     sid = series_id("r1", "m", {})
     samples = p.samples.collapse([(sid, T0, 1.0), (sid, T0, 2.0), (sid, T0 + timedelta(seconds=1), 3.0)])
     assert samples == [(sid, T0, 1.0), (sid, T0 + timedelta(seconds=1), 3.0)]
-    later = (sid, "r1", "m", {}, T0 + timedelta(seconds=1), 3.0)
-    assert p.series.collapse([(sid, "r1", "m", {}, T0, 1.0), later]) == [later]
+    assert p.series.collapse([(sid, "r1", "m", "{}"), (sid, "r1", "m", "{}")]) == [(sid, "r1", "m", "{}")]
 
 
 def test_samples_are_copied_straight_in_with_the_conflict_path_behind() -> None:
@@ -115,7 +111,8 @@ def test_series_are_staged_with_labels_as_text_for_the_binary_copy() -> None:
     series = MetricsProjection().series
     create, copy, insert = (q.as_string(None) for q in series.stage_statements())
     assert "labels text" in create and copy.endswith("FROM STDIN (FORMAT BINARY)")
-    assert "labels::jsonb" in insert and insert.endswith("WHERE metric_series.last_ts < EXCLUDED.last_ts")
+    assert "labels::jsonb" in insert and "WHERE NOT EXISTS (SELECT 1 FROM metric_series m" in insert
+    assert insert.endswith('ON CONFLICT ("series_id") DO NOTHING')  # stored once, never rewritten
     assert len(series.copy_types) == len(series.columns)
 
 
@@ -156,11 +153,3 @@ def test_series_memo_holds_at_most_its_size_and_ids_stay_right_past_it() -> None
     ids = [row[0] for u, row in p.rows(obs) if u is p.samples]
     assert ids == [series_id("r1", "m", {"a": "x", "i": str(i)}) for i in range(5)]
     assert len(p._ids) <= 2
-
-
-def test_series_upsert_moves_only_the_latest_sample_of_a_stored_series() -> None:
-    text = MetricsProjection().series.stage_statements()[2].as_string(None)
-    assert text.endswith(
-        "ON CONFLICT (series_id) DO UPDATE SET last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value "
-        "WHERE metric_series.last_ts < EXCLUDED.last_ts"
-    )
