@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m ems.bench.collector_mix", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--assets", type=int, default=10_000, help="SNMP devices in the fleet")
-    parser.add_argument("--rounds", type=int, default=1, help="poll rounds of the whole fleet in the burst")
+    parser.add_argument("--rounds", type=int, default=10, help="poll rounds of the whole fleet in the burst")
     parser.add_argument(
         "--prime", type=int, default=0, help="untimed rounds first, so the burst's series exist already"
     )
