@@ -24,6 +24,7 @@ from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
 from ems.api.tenancy import of_owned_asset, tenant_of
 from ems.projections.metrics import EPOCH, RAW, ROLLUPS, Resolution, floor_time
+from ems.projections.metrics_rollup import pending_cut
 
 MAX_POINTS = 11_000  # per series and request (Prometheus' limit)
 MAX_RAW_RANGE = timedelta(hours=6)  # without a step, raw samples are returned as they are
@@ -138,15 +139,9 @@ def _rolled(res: Resolution, columns: tuple[str, ...], where: sql.Composed) -> s
     pending bucket floored to `res` (infinity if none): below it rollup rows are read, from it on the
     raw samples as one-count rows. Both branches join `sel`, so each reads its primary key
     (series_id, time) per selected series. Parameters: see `_rolled_params`."""
-    finer = ROLLUPS[: ROLLUPS.index(res) + 1]
-    earliest = sql.SQL(", ").join(
-        sql.SQL("(SELECT min(bucket) FROM metric_rollup_pending WHERE res = {})").format(sql.Literal(r.name))
-        for r in finer
-    )
     return sql.SQL(
         "WITH sel AS (SELECT {columns} FROM metric_series s WHERE {where}), "
-        "cut AS (SELECT coalesce(date_bin({width}::interval, least({earliest}), {epoch}::timestamptz), "
-        "'infinity'::timestamptz) AS at) "
+        "cut AS (SELECT {cut} AS at) "
         "SELECT {out}, r.bucket AS at, r.count, r.sum, r.min, r.max "
         "FROM sel JOIN {table} r USING (series_id) "
         "WHERE r.bucket >= %s AND r.bucket < %s AND r.bucket < (SELECT at FROM cut) "
@@ -157,9 +152,7 @@ def _rolled(res: Resolution, columns: tuple[str, ...], where: sql.Composed) -> s
     ).format(
         columns=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in columns),
         where=where,
-        width=sql.Literal(f"{res.seconds} seconds"),
-        earliest=earliest,
-        epoch=sql.Literal(EPOCH.isoformat()),
+        cut=pending_cut(res),
         out=sql.SQL(", ").join(sql.SQL("sel.{}").format(sql.Identifier(c)) for c in columns),
         table=sql.Identifier(res.table),
     )

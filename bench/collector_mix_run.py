@@ -3,7 +3,7 @@
 Accounting: metrics observations by the metrics projection's checkpoint (one `ems.metrics` record per
 observation, forwarded by normalize), events by `sum(event_count)` over the alerts (every event the
 dedupe stage folded, clears and duplicates included). A burst's time then includes a drain of the
-rollup job over every pending bucket (`RollupJob.run(upto=...)`: the buckets of the burst's last
+rollup job over every pending bucket (`RollupJob.drain`: the buckets of the burst's last
 minutes are not closed by any later sample), so the figure covers the samples, series and all three
 rollups of everything produced. The backlog sampled over the run is the
 observations produced but not yet accounted for: the end-to-end consumer lag, in observations (the

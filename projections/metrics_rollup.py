@@ -51,6 +51,21 @@ ON CONFLICT (id) DO UPDATE SET watermark = greatest(metric_rollup_state.watermar
 RETURNING watermark
 """
 STORED_SQL = "SELECT watermark FROM metric_rollup_state WHERE id = 1"
+
+
+def pending_cut(res: Resolution) -> sql.Composed:
+    """Where `res`'s rollup rows stop being complete, as an SQL expression: the earliest bucket pending
+    in `res` or a finer rollup, floored to `res`'s width; 'infinity' when none is. Below it a query
+    reads the rollup, from it on the raw samples (`ems.api.series`, the drills' audit)."""
+    earliest = sql.SQL(", ").join(
+        sql.SQL("(SELECT min(bucket) FROM metric_rollup_pending WHERE res = {})").format(sql.Literal(r.name))
+        for r in ROLLUPS[: ROLLUPS.index(res) + 1]
+    )
+    return sql.SQL(
+        "coalesce(date_bin({}::interval, least({}), {}::timestamptz), 'infinity'::timestamptz)"
+    ).format(sql.Literal(f"{res.seconds} seconds"), earliest, sql.Literal(EPOCH.isoformat()))
+
+
 UNSETTLED_SQL = """
 SELECT (NOT EXISTS (SELECT 1 FROM metric_rollup_state) AND EXISTS (SELECT 1 FROM metric_rollup_pending))
     OR EXISTS (SELECT 1 FROM metric_rollup_pending p, metric_rollup_state s

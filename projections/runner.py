@@ -208,8 +208,10 @@ class ProjectionRunner(ConsumeLoop):
 
     async def _maintaining(self) -> None:
         """The projection's periodic work (the metric rollups), on a connection of its own beside the
-        batches. It derives from what is committed, so a failure is logged and retried next time."""
+        batches. It derives from what is committed, so a failure is logged and retried with backoff
+        (a database away for a while is not logged every second)."""
         conn: psycopg.AsyncConnection | None = None
+        backoff = Backoff(cap=self.settings.retry_cap)
         try:
             while True:
                 await asyncio.sleep(self.projection.maintain_every)
@@ -217,11 +219,15 @@ class ProjectionRunner(ConsumeLoop):
                     if conn is None or conn.closed:
                         conn = await self._connect()
                     await self._maintain(conn)
+                    backoff.reset()
                 except Exception as exc:
-                    log.warning("%s: periodic work failed: %s; retried", self.name, describe(exc))
+                    log.warning(
+                        "%s: periodic work failed: %s; retried with backoff", self.name, describe(exc)
+                    )
                     if conn is not None:
                         await conn.close()
                         conn = None
+                    await backoff.sleep(self._stopping)
         finally:
             if conn is not None:
                 await conn.close()

@@ -18,7 +18,8 @@ from typing import Any
 
 from ems.drills.load import Ledger
 from ems.drills.pipeline import Pipeline
-from ems.projections.metrics_rollup import UNSETTLED_SQL
+from ems.projections.metric_buckets import ROLLUPS
+from ems.projections.metrics_rollup import UNSETTLED_SQL, pending_cut
 
 # Read-model tables and the key that orders them for the comparison with a rebuild.
 TABLES = {
@@ -61,7 +62,7 @@ def account(pipeline: Pipeline, ledger: Ledger, run: str) -> Accounting:
     series = "SELECT series_id FROM metric_series WHERE asset_id LIKE %s"
     like = (f"ast_{run}_%",)
     samples = pipeline.scalar(f"SELECT count(*) FROM metric_samples WHERE series_id IN ({series})", like)
-    cut = "coalesce((SELECT min(bucket) FROM metric_rollup_pending WHERE res = '1m'), 'infinity')"
+    cut = pending_cut(ROLLUPS[0]).as_string(None)
     rolled = pipeline.scalar(
         f"SELECT coalesce(sum(count), 0) FROM metric_rollup_1m WHERE series_id IN ({series}) "
         f"AND bucket < {cut}",

@@ -2,8 +2,9 @@
 -- The metrics projection now writes only samples and series, plus one row here per 1-minute bucket a
 -- batch touched (`touched_at`: when, wall clock). The rollup job recomputes each pending bucket once it
 -- is closed (its end at or before the watermark, and untouched for a quiet period) from the finer
--- data: 1m from the raw samples, 5m from 1m, 1h from 5m, and marks the coarser bucket pending in turn. A bucket is always recomputed whole, never merged, so a late or
--- repeated sample only makes its bucket pending again. Queries read rollup rows only below the earliest
+-- data: 1m from the raw samples, 5m from 1m, 1h from 5m, and marks the coarser bucket pending in turn.
+-- A bucket is always recomputed whole, never merged, so a late or repeated sample only makes its bucket
+-- pending again. Queries read rollup rows only below the earliest
 -- pending bucket (of that resolution or a finer one) and aggregate the raw samples from there on.
 CREATE TABLE metric_rollup_pending (
     res    text        NOT NULL CHECK (res IN ('1m', '5m', '1h')),

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from ems.infra.migrate import migrate
-from ems.projections.metrics import floor_time
-from ems.projections.metrics_rollup import UNSETTLED_SQL
+from ems.projections.metrics import ROLLUPS, floor_time
+from ems.projections.metrics_rollup import UNSETTLED_SQL, pending_cut
 from tests.integration.harness import Pipeline, wait_for
 
 ASSETS, STEP_S, SAMPLES = 3, 10, 720  # per series: 2 h of 10 s samples
@@ -22,10 +22,6 @@ METRIC_TABLES = {
     "metric_rollup_1h": "series_id, bucket",
     "metric_rollup_state": "id",
 }
-CUT = (  # where the rollups of a resolution stop being complete: its or a finer resolution's pending bucket
-    "SELECT coalesce(min(date_bin(%s::interval, bucket, '2000-01-03T00:00:00Z')), 'infinity') "
-    "FROM metric_rollup_pending WHERE res = ANY(%s)"
-)
 
 
 def _series(base: datetime) -> dict[tuple[str, str, str | None], list[tuple[datetime, float]]]:
@@ -94,13 +90,11 @@ def test_metrics_through_the_api_queries_and_replay(pipeline: Pipeline) -> None:
     assert pipeline.scalar("SELECT count(*) FROM metric_series") == len(series)
     # every sample counted once, duplicate or not: by each rollup up to its first pending bucket, then
     # by the raw samples (the rollup job recomputed every closed bucket after the batches)
-    for i, (res, width) in enumerate((("1m", 60), ("5m", 300), ("1h", 3600))):
-        cut = pipeline.scalar(CUT, (f"{width} seconds", ["1m", "5m", "1h"][: i + 1]))
-        rolled = pipeline.scalar(
-            f"SELECT coalesce(sum(count), 0) FROM metric_rollup_{res} WHERE bucket < %s", (cut,)
-        )
+    for res in ROLLUPS:
+        cut = pipeline.scalar(f"SELECT {pending_cut(res).as_string(None)}")
+        rolled = pipeline.scalar(f"SELECT coalesce(sum(count), 0) FROM {res.table} WHERE bucket < %s", (cut,))
         assert rolled + pipeline.scalar("SELECT count(*) FROM metric_samples WHERE ts >= %s", (cut,)) == total
-        assert rolled > 0, res
+        assert rolled > 0, res.name
 
     t0, t2 = base.isoformat(), (base + timedelta(hours=2)).isoformat()
     eth0 = series[("r1", "ifInOctets", "eth0")]
