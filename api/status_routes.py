@@ -37,6 +37,8 @@ async def health_body(call: Call) -> tuple[dict[str, Any], bool]:
     async def postgres() -> None:
         async with state.pool.connection(timeout=timeout) as conn:
             await conn.execute("SELECT 1")
+        if not state.migrated:  # requests would meet missing tables (ems.api.app applies them)
+            raise RuntimeError("the read models are being created (migrations not applied yet)")
 
     checks = await health_report(
         {"kafka": kafka, "postgres": postgres, "redis": lambda: state.redis.ping()}, timeout
