@@ -6,9 +6,9 @@ and feeds the metrics projection, through the shared runner's own write path
 (`bench/collector_mix_data.py`) of `--devices` devices as one batch per round: round 1 creates every
 series (a fleet's first poll), the next rounds update them. Per round it prints the time to read each
 record and map it to rows (Python), the time of the write (grouping and collapsing rows, then per
-table the COPY into its staging table and the INSERT … SELECT; the samples' one includes their three
-rollups), then one bare COPY of the same (series, time, value) rows into a plain table with the same
-primary key, the baseline of docs/performance.md "Collector mix".
+table its COPY), and the time of the rollup job's pass after it (buckets computed per resolution),
+then one bare COPY of the same (series, time, value) rows into a plain table with the same primary
+key, the baseline of docs/performance.md "Collector mix".
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """`ems metrics retention`: drop the metric partitions older than each resolution's retention.
 
+Before a raw partition goes, the 1m rollup rows of its days are written from its samples
+(`ems.projections.metrics_archive`): until then 1m queries read the raw samples.
+
 Retention works on whole partitions (`DROP TABLE` of a partition is instant and leaves no dead rows):
 a partition goes once its *end* is older than `now - retention`, so at most one partition span more than
 the retention is kept. It also creates the partitions of the next day ahead of time, so the projection
@@ -17,7 +20,8 @@ import psycopg
 from psycopg import sql
 
 from ems.infra.migrate import check_schema_name
-from ems.projections.metrics import RESOLUTIONS, Resolution
+from ems.projections.metrics import RAW, RESOLUTIONS, Resolution
+from ems.projections.metrics_archive import archive_minutes
 from ems.settings import Settings, get_settings
 
 _SUFFIX = re.compile(r"_p(\d{8})$")
@@ -75,9 +79,15 @@ def enforce_retention(
     dropped: list[Expired] = []
     with psycopg.connect(url, autocommit=True, options=f"-c search_path={schema}") as conn:
         conn.execute("SET lock_timeout = '10s'")  # never queue ingest behind us for long
+        children = {
+            res.name: [r[0] for r in conn.execute(CHILDREN_SQL, (schema, res.table)).fetchall()]
+            for res in RESOLUTIONS
+        }
+        raw = expired(RAW, children[RAW.name], now, days[RAW.name])
+        if raw and not dry_run:  # their minutes first: 1m rows are kept longer than raw samples
+            archive_minutes(conn, [(item.end - RAW.span, item.end) for item in raw])
         for res in RESOLUTIONS:
-            children = [r[0] for r in conn.execute(CHILDREN_SQL, (schema, res.table)).fetchall()]
-            for item in expired(res, children, now, days[res.name]):
+            for item in expired(res, children[res.name], now, days[res.name]):
                 if not dry_run:
                     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(item.partition)))
                 dropped.append(item)

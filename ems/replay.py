@@ -32,6 +32,7 @@ READ_MODEL_TABLES += (
     "metric_rollup_1h",
     "metric_rollup_pending",
     "metric_rollup_state",
+    "metric_rollup_archived",
 )
 READ_MODEL_TABLES += ("assets", "asset_dependencies", "asset_changes")
 READ_MODEL_TABLES += ("incidents", "incident_members", "incident_history", "alert_incidents")

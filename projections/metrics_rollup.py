@@ -9,19 +9,25 @@ projection's `maintain`, one pass of this job in a transaction of its own, on a 
    batch has touched it for the quiet period: while a backlog is read, the partitions run unevenly,
    and the watermark set by the fastest would close minutes the others still bring samples to (each
    would then be computed again; measured: every 1m bucket twice, every 5m bucket five times).
-2. For 1m, then 5m, then 1h: the closed pending buckets are locked and removed from `pending`, their
-   rollup rows deleted and recomputed whole from the finer data (1m from the raw samples, 5m from 1m,
-   1h from 5m), and the coarser bucket holding each is marked pending in turn.
+2. For 1m, then 5m, then 1h: the closed pending buckets are locked and removed from `pending`, and
+   the coarser bucket holding each is marked pending in turn. A 5m or 1h bucket's rows are deleted
+   and recomputed whole from the finer data: 5m from the raw samples, 1h from 5m. A 1m bucket needs
+   nothing while its raw samples are kept: 1m queries aggregate them (a series polled once a minute
+   would get a 1m row repeating its one sample, and those rows were most of the job's writes).
+   `ems metrics retention` writes a day's 1m rows from the raw samples just before dropping its raw
+   partition (`archive_minutes`) and records how far it has in `metric_rollup_archived`; below that
+   point 1m rows are complete, and 5m buckets there are recomputed from them.
 
 A bucket is never merged into, always recomputed, so a late or repeated sample only makes its bucket
 pending again, and a replay with other batch boundaries ends with the same rows once the job has
 passed. Ingest takes a row lock on each pending row it touches (`DO UPDATE`), so a batch committing
 while the job recomputes the same bucket either precedes the job's snapshot or marks the bucket pending
 again. One job at a time per schema (a transaction advisory lock; other runners skip their pass).
-Queries read rollup rows only below the earliest pending bucket and the raw samples from there on
-(`ems.api.series`), so they stay exact between passes.
+Queries read rollup rows only below the earliest pending bucket (for 1m: and below the archived
+point) and the raw samples from there on (`ems.api.series`), so they stay exact between passes.
 
-A pending 1-minute bucket older than the raw retention whose rollup row exists already is not
+A pending 1-minute bucket below the archived point (a sample days late) is recomputed from the raw
+samples, unless it is older than the raw retention and its rollup row exists already: then it is not
 recomputed (its raw samples may be gone: recomputing would replace the minute with the late sample
 alone); it is logged and dropped from pending. One without a rollup row (a replay of old data) is
 computed from what raw holds.
@@ -51,16 +57,21 @@ ON CONFLICT (id) DO UPDATE SET watermark = greatest(metric_rollup_state.watermar
 RETURNING watermark
 """
 STORED_SQL = "SELECT watermark FROM metric_rollup_state WHERE id = 1"
+ARCHIVED_SQL = "SELECT upto FROM metric_rollup_archived WHERE id = 1"
 
 
 def pending_cut(res: Resolution) -> sql.Composed:
     """Where `res`'s rollup rows stop being complete, as an SQL expression: the earliest bucket pending
-    in `res` or a finer rollup, floored to `res`'s width; 'infinity' when none is. Below it a query
-    reads the rollup, from it on the raw samples (`ems.api.series`, the drills' audit)."""
-    earliest = sql.SQL(", ").join(
+    in `res` or a finer rollup, floored to `res`'s width; 'infinity' when none is; for 1m also the
+    archived point ('-infinity' before the first archive). Below it a query reads the rollup, from it
+    on the raw samples (`ems.api.series`, the drills' audit)."""
+    earliest = [
         sql.SQL("(SELECT min(bucket) FROM metric_rollup_pending WHERE res = {})").format(sql.Literal(r.name))
         for r in ROLLUPS[: ROLLUPS.index(res) + 1]
-    )
+    ]
+    if res is ROLLUPS[0]:
+        earliest.append(sql.SQL("coalesce(({}), '-infinity'::timestamptz)").format(sql.SQL(ARCHIVED_SQL)))
+    earliest = sql.SQL(", ").join(earliest)
     return sql.SQL(
         "coalesce(date_bin({}::interval, least({}), {}::timestamptz), 'infinity'::timestamptz)"
     ).format(sql.Literal(f"{res.seconds} seconds"), earliest, sql.Literal(EPOCH.isoformat()))
@@ -138,10 +149,12 @@ class RollupJob:
         self.grace = grace
         self.raw_retention = raw_retention
         self.quiet = quiet
-        finer = (RAW, *ROLLUPS[:-1])
+        minute, five, hour = ROLLUPS
+        # (resolution, its statement below the archived point, from it on (None: nothing), coarser)
         self._steps = [
-            (res, recompute_statement(res, src), ROLLUPS[i + 1] if i + 1 < len(ROLLUPS) else None)
-            for i, (res, src) in enumerate(zip(ROLLUPS, finer, strict=True))
+            (minute, recompute_statement(minute, RAW), None, five),
+            (five, recompute_statement(five, minute), recompute_statement(five, RAW), hour),
+            (hour, recompute_statement(hour, five), recompute_statement(hour, five), None),
         ]
 
     async def run(
@@ -162,17 +175,14 @@ class RollupJob:
             done.watermark = watermark
             if watermark is None:
                 return done
-            for res, statement, coarser in self._steps:
+            row = await (await conn.execute(ARCHIVED_SQL)).fetchone()
+            archived = row[0] if row else None
+            for res, below, above, coarser in self._steps:
                 started = time.perf_counter()
-                buckets = await self._take(conn, res, watermark, quiet, done)
+                buckets = await self._take(conn, res, watermark, quiet, done, archived)
                 for lo, hi in ranges(buckets, res.bucket):
-                    await conn.execute(
-                        sql.SQL("DELETE FROM {} WHERE bucket >= %s AND bucket < %s").format(
-                            sql.Identifier(res.table)
-                        ),
-                        (lo, hi),
-                    )
-                    await conn.execute(statement, (lo, hi))
+                    for part_lo, part_hi, statement in split_at(lo, hi, archived, below, above):
+                        await _recompute(conn, res, statement, part_lo, part_hi)
                 if buckets and coarser is not None:
                     await conn.execute(
                         "INSERT INTO metric_rollup_pending (res, bucket) "
@@ -199,6 +209,7 @@ class RollupJob:
         watermark: datetime,
         quiet: timedelta,
         done: Rolled,
+        archived: datetime | None,
     ) -> list[datetime]:
         """Lock and remove `res`'s closed pending buckets; return those to recompute, in order."""
         cur = await conn.execute(
@@ -215,6 +226,8 @@ class RollupJob:
         if res is not ROLLUPS[0] or self.raw_retention is None:
             return buckets
         horizon = datetime.now(buckets[0].tzinfo) - self.raw_retention
+        if archived is not None:
+            horizon = min(horizon, archived)
         old = [b for b in buckets if b < horizon]
         if not old:
             return buckets
@@ -231,3 +244,31 @@ class RollupJob:
                 min(stale).isoformat(),
             )
         return [b for b in buckets if b not in stale]
+
+
+def split_at(
+    lo: datetime,
+    hi: datetime,
+    archived: datetime | None,
+    below: sql.Composed,
+    above: sql.Composed | None,
+) -> list[tuple[datetime, datetime, sql.Composed | None]]:
+    """[lo, hi) cut at the archived point: (lo, hi, the statement computing that part)."""
+    if archived is None or archived <= lo:
+        return [(lo, hi, above)]
+    if archived >= hi:
+        return [(lo, hi, below)]
+    return [(lo, archived, below), (archived, hi, above)]
+
+
+async def _recompute(
+    conn: psycopg.AsyncConnection, res: Resolution, statement: sql.Composed | None, lo: datetime, hi: datetime
+) -> None:
+    """Replace `res`'s rows in [lo, hi) by `statement`'s (None: nothing to store there)."""
+    if statement is None:
+        return
+    await conn.execute(
+        sql.SQL("DELETE FROM {} WHERE bucket >= %s AND bucket < %s").format(sql.Identifier(res.table)),
+        (lo, hi),
+    )
+    await conn.execute(statement, (lo, hi))

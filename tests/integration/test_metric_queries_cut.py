@@ -1,6 +1,6 @@
 """Metric queries on the real PostgreSQL while rollups lag: rollup rows are read only below the earliest
-pending bucket (of the resolution or a finer one), raw samples from there on, and every answer equals
-the one computed from the raw samples alone.
+pending bucket (of the resolution or a finer one; for 1m also below the archived point), raw samples
+from there on, and every answer equals the one computed from the raw samples alone.
 
 Each scenario writes samples, correct rollup rows below each resolution's cut, deliberately wrong
 (stale) rows at and after it, and the pending rows that make that cut. Before a query runs, the raw
@@ -67,6 +67,7 @@ def conn(url: str) -> Iterator[psycopg.Connection]:
             "metric_series",
             "metric_samples",
             "metric_rollup_pending",
+            "metric_rollup_archived",
             *(r.table for r in ROLLUPS),
         ):
             c.execute(f"DELETE FROM {table}")
@@ -86,7 +87,7 @@ def _materialize(
     conn: psycopg.Connection, cuts: dict[str, datetime], pending: list[tuple[str, datetime]]
 ) -> None:
     """Correct rollup rows below each resolution's cut, stale ones for half an hour from it (none
-    after), and the pending rows."""
+    after), and the pending rows; 1m rows archived up to 1m's cut (`ems metrics retention`)."""
     for name, cut in cuts.items():
         res = RES[name]
         conn.execute(
@@ -105,6 +106,8 @@ def _materialize(
             cur.executemany(f"INSERT INTO {res.table} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", stale)
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO metric_rollup_pending VALUES (%s, %s)", pending)
+    if "1m" in cuts:
+        conn.execute("INSERT INTO metric_rollup_archived VALUES (1, %s)", (cuts["1m"],))
     conn.execute("ANALYZE")
 
 
@@ -225,3 +228,17 @@ def test_nothing_pending_reads_rollups_only(conn) -> None:
     checks += [(END, lambda: _check_top(conn, T0, END, "1h"))]
     checks += [(END, lambda: _check_top(conn, T0 + timedelta(minutes=5), END, "5m"))]
     _check_by_cut(conn, checks)
+
+
+def test_before_any_archive_1m_queries_read_raw_samples_only(conn) -> None:
+    """No archived point yet: the raw samples are all kept, 1m rows there are not read (here made
+    wrong) while 5m and 1h rows are."""
+    _materialize(conn, {name: END for name in RES}, [])
+    conn.execute("DELETE FROM metric_rollup_archived")
+    conn.execute("UPDATE metric_rollup_1m SET count = count + 1, min = min - 1, max = max + 1")
+    _check_series(conn, "1m")
+    _check_series(conn, "3m", T0 + timedelta(seconds=30), END)
+    _check_top(conn, T0 + timedelta(minutes=3), END - timedelta(minutes=3), "1m")
+    _check_by_cut(
+        conn, [(END, lambda: _check_series(conn, "5m")), (END, lambda: _check_top(conn, T0, END, "1h"))]
+    )

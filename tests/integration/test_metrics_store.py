@@ -15,6 +15,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from ems.infra.migrate import migrate
 from ems.projections.metrics import ROLLUPS, MetricsProjection, floor_time, series_id
+from ems.projections.metrics_archive import archive_minutes
 from ems.projections.metrics_rollup import EVERYTHING
 from ems.projections.runner import ProjectionRunner
 from ems.schemas.observation import MetricSample, MetricsBody, Observation
@@ -101,6 +102,13 @@ def _pending(url: str, schema: str) -> dict[str, list[datetime]]:
     return out
 
 
+def _archive(url: str, schema: str) -> list[tuple[datetime, datetime]]:
+    """`ems metrics retention`'s step before raw partitions go: the 1m rows of T0's two days."""
+    days = [datetime(2026, 3, d, tzinfo=UTC) for d in (1, 2)]
+    with psycopg.connect(url, autocommit=True, options=f"-c search_path={schema}") as conn:
+        return archive_minutes(conn, [(day, day + timedelta(days=1)) for day in days])
+
+
 def _rollup(url: str, schema: str, table: str) -> dict[tuple, tuple]:
     with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
         rows = conn.execute(f"SELECT * FROM {table}").fetchall()
@@ -127,23 +135,30 @@ async def test_rollups_are_exact_for_any_batching_and_count_duplicates_once(serv
         rolled = await runner.projection.maintain(conn, final=True)  # as a rebuild ends
         assert rolled.ran and rolled.watermark == floor_time(T0 + timedelta(seconds=15 * 79), MINUTE)
         url = runner.settings.database_url.get_secret_value()
-        # only the buckets closed by the watermark are rolled up; the newest minute is still pending
+        # only the buckets closed by the watermark are taken; the newest minute is still pending, and
+        # no 1m row is written while the raw samples are kept (1m queries aggregate them)
         reference = _reference(observations, MINUTE)
         open_minute = max(bucket for _, bucket in reference)
-        closed = {k: v for k, v in reference.items() if k[1] < open_minute}
-        assert _rollup(url, runner.schema, "metric_rollup_1m") == closed
         assert _pending(url, runner.schema)["1m"] == [open_minute]
         await runner.projection.rollups.drain(conn)  # every bucket closed
     finally:
         await conn.close()
-    for res in ROLLUPS:
+    assert _rollup(url, runner.schema, "metric_rollup_1m") == {}
+    for res in ROLLUPS[1:]:  # 5m from the raw samples, 1h from 5m
         assert _rollup(url, runner.schema, res.table) == _reference(observations, res.bucket), res.name
     assert _pending(url, runner.schema) == {}
+    # before the raw samples go, their minutes are written
+    days = [datetime(2026, 3, d, tzinfo=UTC) for d in (1, 2, 3)]
+    assert _archive(url, runner.schema) == [(days[0], days[1]), (days[1], days[2])]  # a day at a time
+    assert _rollup(url, runner.schema, "metric_rollup_1m") == reference
 
 
-async def test_late_samples_make_their_closed_buckets_recomputed(servers) -> None:
+@pytest.mark.parametrize("archived", [False, True])
+async def test_late_samples_make_their_closed_buckets_recomputed(servers, archived) -> None:
+    """Late samples of computed buckets, above the archived point (5m from the raw samples) or below
+    it (1m from the raw samples, 5m from 1m)."""
     observations = _observations(4)
-    runner = _runner(servers, "metrics_store_late")
+    runner = _runner(servers, f"metrics_store_late_{int(archived)}")
     late = [o for o in observations if o.asset_id == "a0"]
     first = [o for o in observations if o.asset_id != "a0"]
     conn = await runner.open_connection()
@@ -152,6 +167,9 @@ async def test_late_samples_make_their_closed_buckets_recomputed(servers) -> Non
         await runner.projection.rollups.drain(conn)
         url = runner.settings.database_url.get_secret_value()
         assert _rollup(url, runner.schema, "metric_rollup_5m") == _reference(first, timedelta(minutes=5))
+        if archived:
+            _archive(url, runner.schema)
+            assert _rollup(url, runner.schema, "metric_rollup_1m") == _reference(first, MINUTE)
         # samples of buckets computed already arrive (a collector catching up), with repeats
         await runner.apply(
             conn, {TopicPartition(TOPIC, 0): _records(late + first[:5], 0, len(first))}, NoLetters()
@@ -163,6 +181,8 @@ async def test_late_samples_make_their_closed_buckets_recomputed(servers) -> Non
         await runner.projection.rollups.drain(conn)
     finally:
         await conn.close()
+    if not archived:
+        _archive(url, runner.schema)
     for res in ROLLUPS:
         assert _rollup(url, runner.schema, res.table) == _reference(observations, res.bucket), res.name
 
@@ -186,7 +206,7 @@ async def test_concurrent_runners_create_the_same_new_partitions_safely(servers)
         for c in conns:
             await c.close()
     url = runner.settings.database_url.get_secret_value()
-    assert _rollup(url, runner.schema, "metric_rollup_1m") == _reference(observations, timedelta(minutes=1))
+    assert _rollup(url, runner.schema, "metric_rollup_5m") == _reference(observations, timedelta(minutes=5))
     with psycopg.connect(url, options=f"-c search_path={runner.schema}") as conn:
         parts = conn.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
+from psycopg import sql
 
 from ems.projections.metrics import (
     EPOCH,
@@ -17,7 +18,7 @@ from ems.projections.metrics import (
     floor_time,
     series_id,
 )
-from ems.projections.metrics_rollup import ranges, recompute_statement
+from ems.projections.metrics_rollup import pending_cut, ranges, recompute_statement, split_at
 from ems.schemas.observation import EventBody, MetricSample, MetricsBody, Observation
 
 T0 = datetime(2026, 11, 27, 23, 59, 30, tzinfo=UTC)
@@ -138,6 +139,21 @@ def test_recompute_statements_aggregate_the_finer_resolution() -> None:
     five = recompute_statement(ROLLUPS[1], ROLLUPS[0]).as_string(None)
     assert 'INSERT INTO "metric_rollup_5m"' in five and 'FROM "metric_rollup_1m"' in five
     assert "sum(count), sum(sum), min(min), max(max), (array_agg(last ORDER BY last_ts DESC))[1]" in five
+
+
+def test_a_range_is_cut_at_the_archived_point() -> None:
+    m, below, above = timedelta(minutes=1), sql.SQL("below"), sql.SQL("above")
+    lo, hi = T0, T0 + 5 * m
+    assert split_at(lo, hi, None, below, above) == [(lo, hi, above)]  # nothing archived yet
+    assert split_at(lo, hi, lo, below, above) == [(lo, hi, above)]
+    assert split_at(lo, hi, hi, below, above) == [(lo, hi, below)]
+    assert split_at(lo, hi, lo + 2 * m, below, above) == [(lo, lo + 2 * m, below), (lo + 2 * m, hi, above)]
+
+
+def test_the_1m_cut_is_also_the_archived_point() -> None:
+    one, five = pending_cut(ROLLUPS[0]).as_string(None), pending_cut(ROLLUPS[1]).as_string(None)
+    assert "metric_rollup_archived" in one and "'-infinity'" in one
+    assert "metric_rollup_archived" not in five  # 5m rows are complete from the raw samples
 
 
 def test_partitions_upsert_calls_the_function() -> None:
