@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
+from ems.infra import migrate as migrate_module
 from ems.infra.migrate import migrate
 from ems.projections.metrics import ROLLUPS, MetricsProjection, floor_time, series_id
 from ems.projections.metrics_archive import archive_minutes
@@ -213,3 +214,29 @@ async def test_concurrent_runners_create_the_same_new_partitions_safely(servers)
             "JOIN pg_class p ON p.oid = i.inhparent WHERE p.oid = 'metric_samples'::regclass ORDER BY 1"
         ).fetchall()
     assert [r[0] for r in parts] == ["metric_samples_p20260301", "metric_samples_p20260302"]
+
+
+def test_an_existing_store_counts_as_archived_up_to_its_oldest_raw_day(servers, monkeypatch) -> None:
+    """Migration 029 on a store whose 1m rows were written all along: they are complete up to where the
+    raw samples begin, so 1m queries keep reading them there. A new store has no archived point."""
+    url, schema = servers["EMS_DATABASE_URL"], "metrics_store_upgrade"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    every = migrate_module.migration_files()
+    assert every[-1][0] == "029_metric_minutes_from_raw.sql"
+    monkeypatch.setattr(migrate_module, "migration_files", lambda: every[:-1])
+    migrate(url, schema)
+    with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
+        for day in (3, 1, 2):  # the oldest is found by its name whatever the creation order
+            conn.execute("SELECT metric_partitions_for(%s)", (datetime(2026, 3, day, 12, tzinfo=UTC),))
+    monkeypatch.undo()
+    assert migrate(url, schema) == ["029_metric_minutes_from_raw.sql"]
+    with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
+        assert conn.execute("SELECT upto FROM metric_rollup_archived").fetchall() == [
+            (datetime(2026, 3, 1, tzinfo=UTC),)
+        ]
+        conn.execute("DROP SCHEMA IF EXISTS metrics_store_new CASCADE")
+        conn.commit()
+    migrate(url, "metrics_store_new")
+    with psycopg.connect(url, options="-c search_path=metrics_store_new") as conn:
+        assert conn.execute("SELECT count(*) FROM metric_rollup_archived").fetchone() == (0,)
