@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -99,7 +100,15 @@ def enforce_retention(
 
 def _retention(args: argparse.Namespace) -> int:
     now = datetime.fromisoformat(args.now).astimezone(UTC) if args.now else None
-    dropped = enforce_retention(get_settings(), args.schema, now, args.dry_run)
+    try:
+        dropped = enforce_retention(get_settings(), args.schema, now, args.dry_run)
+    except psycopg.Error as exc:  # e.g. the lock timeout behind a long rollup pass or a busy table
+        print(
+            f"error: PostgreSQL: {type(exc).__name__}: {exc}; a raw partition is dropped only once its "
+            "1m rows are written, so nothing was lost: run it again",
+            file=sys.stderr,
+        )
+        return 1
     verb = "would drop" if args.dry_run else "dropped"
     for item in dropped:
         print(f"{verb} {item.partition} (ended {item.end.isoformat()})")

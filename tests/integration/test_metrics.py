@@ -211,6 +211,12 @@ def test_retention_drops_whole_partitions_past_each_resolution(pipeline: Pipelin
     assert dry.returncode == 0, dry.stderr
     assert "would drop 3 partition(s)" in dry.stdout  # samples -10 d, -40 d; 1m -40 d
     assert pipeline.scalar("SELECT count(*) FROM metric_samples") == 3
+    with psycopg.connect(url, options=f"-c search_path={pipeline.name}") as pass_:  # a long rollup pass
+        pass_.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.metric_rollup'))")
+        blocked = pipeline.run("metrics", "retention", "--now", now.isoformat())  # waits 10 s, gives up
+    assert blocked.returncode == 1 and "LockNotAvailable" in blocked.stderr, blocked.stderr
+    assert "nothing was lost" in blocked.stderr and "Traceback" not in blocked.stderr, blocked.stderr
+    assert pipeline.scalar("SELECT count(*) FROM metric_samples") == 3
     done = pipeline.run("metrics", "retention", "--now", now.isoformat())
     assert done.returncode == 0, done.stderr
     assert "dropped 3 partition(s)" in done.stdout
