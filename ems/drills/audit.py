@@ -5,9 +5,10 @@ Accounting, for the run's environment and assets:
 - events: every id the API accepted is one row of `events` (missing otherwise); the alerts of the
   run count exactly those events (`sum(event_count)` above the distinct events = duplicates); an
   id that was answered `"appended": false` must not be there (a late append);
-- metric samples: every accepted sample is one row of `metric_samples`, and the 1-minute rollups
-  count each once (the rollup rows below the earliest pending bucket, the raw samples from there on,
-  as the queries read them);
+- metric samples: every accepted sample is one row of `metric_samples`, and the 5-minute rollups
+  (the first written from the raw samples: no 1m row exists while they are kept) count each once
+  (the rollup rows below the earliest pending bucket, the raw samples from there on, as the queries
+  read them);
 Rebuild: `ems replay` into a side schema, then every read-model table compared row for row.
 """
 
@@ -62,9 +63,10 @@ def account(pipeline: Pipeline, ledger: Ledger, run: str) -> Accounting:
     series = "SELECT series_id FROM metric_series WHERE asset_id LIKE %s"
     like = (f"ast_{run}_%",)
     samples = pipeline.scalar(f"SELECT count(*) FROM metric_samples WHERE series_id IN ({series})", like)
-    cut = pending_cut(ROLLUPS[0]).as_string(None)
+    five = ROLLUPS[1]
+    cut = pending_cut(five).as_string(None)
     rolled = pipeline.scalar(
-        f"SELECT coalesce(sum(count), 0) FROM metric_rollup_1m WHERE series_id IN ({series}) "
+        f"SELECT coalesce(sum(count), 0) FROM {five.table} WHERE series_id IN ({series}) "
         f"AND bucket < {cut}",
         like,
     ) + pipeline.scalar(
@@ -86,7 +88,7 @@ def account(pipeline: Pipeline, ledger: Ledger, run: str) -> Accounting:
         "alert_event_count": int(counted),
         "samples_sent": ledger.samples,
         "samples_stored": samples,
-        "rollup_1m_count": int(rolled),
+        "rollup_5m_count": int(rolled),
         "not_appended": len(ledger.not_appended),
         "unknown": len(ledger.unknown),
     }
