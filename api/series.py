@@ -135,9 +135,9 @@ def _rolled(res: Resolution, columns: tuple[str, ...], where: sql.Composed) -> s
     hold for the series `where` selects (their `columns`) and the buckets in [start, end).
 
     Rollups are recomputed after their bucket closes (migration 028), so a bucket of `res` is trusted
-    only if no bucket of `res` or of a finer rollup inside it is pending. `cut` is the earliest such
-    pending bucket floored to `res` (infinity if none): below it rollup rows are read, from it on the
-    raw samples as one-count rows. Both branches join `sel`, so each reads its primary key
+    only if no bucket of `res` or of a finer rollup inside it is pending; 1m rows exist only below the
+    archived point (migration 029). `cut` is `pending_cut(res)`: below it rollup rows are read, from
+    it on the raw samples as one-count rows. Both branches join `sel`, so each reads its primary key
     (series_id, time) per selected series. Parameters: see `_rolled_params`."""
     return sql.SQL(
         "WITH sel AS (SELECT {columns} FROM metric_series s WHERE {where}), "

@@ -12,14 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import psycopg
-from psycopg import sql
 
 from ems.projections.metric_buckets import RAW, ROLLUPS
-from ems.projections.metrics_rollup import ARCHIVED_SQL, recompute_statement
+from ems.projections.metrics_rollup import ARCHIVED_SQL, WAIT_LOCK_SQL, delete_statement, recompute_statement
 
 MINUTE = ROLLUPS[0]
-# The rollup job's lock, waited for: no pass recomputes a 5m bucket while its minutes move.
-WAIT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.metric_rollup'))"
 MOVE_SQL = """
 INSERT INTO metric_rollup_archived (id, upto) VALUES (1, %s)
 ON CONFLICT (id) DO UPDATE SET upto = greatest(metric_rollup_archived.upto, EXCLUDED.upto)
@@ -44,15 +41,14 @@ def archive_minutes(
     raw samples and move the archived point to its end, one transaction each; return those written.
     A day below the point is done already; one whose 1m partition is gone (past the 1m retention, or
     never made: no sample came) only moves the point. `conn` is in autocommit mode."""
-    delete = sql.SQL("DELETE FROM {} WHERE bucket >= %s AND bucket < %s").format(sql.Identifier(MINUTE.table))
-    insert = recompute_statement(MINUTE, RAW)
+    delete, insert = delete_statement(MINUTE), recompute_statement(MINUTE, RAW)
     point = archived_point(conn)
     written = []
     for lo, hi in days:
         if point is not None and hi <= point:
             continue
         with conn.transaction():
-            conn.execute(WAIT_LOCK_SQL)
+            conn.execute(WAIT_LOCK_SQL)  # no pass recomputes a 5m bucket while its minutes move
             if conn.execute(PARTITION_SQL, (MINUTE.table, lo)).fetchone()[0]:
                 conn.execute(delete, (lo, hi))
                 conn.execute(insert, (lo, hi))

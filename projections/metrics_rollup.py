@@ -49,7 +49,9 @@ from ems.projections.metric_buckets import EPOCH, RAW, ROLLUPS, Resolution
 
 log = logging.getLogger(__name__)
 
-LOCK_SQL = "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.metric_rollup'))"
+_LOCK_KEY = "hashtext(current_schema() || '.metric_rollup')"  # one job pass at a time per schema
+LOCK_SQL = f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})"  # a pass: skip while another holds it
+WAIT_LOCK_SQL = f"SELECT pg_advisory_xact_lock({_LOCK_KEY})"  # the archive: wait for the pass to end
 WATERMARK_SQL = """
 INSERT INTO metric_rollup_state (id, watermark)
 SELECT 1, max(bucket) + %s::interval FROM metric_rollup_pending WHERE res = '1m' HAVING count(*) > 0
@@ -65,16 +67,17 @@ def pending_cut(res: Resolution) -> sql.Composed:
     in `res` or a finer rollup, floored to `res`'s width; 'infinity' when none is; for 1m also the
     archived point ('-infinity' before the first archive). Below it a query reads the rollup, from it
     on the raw samples (`ems.api.series`, the drills' audit)."""
-    earliest = [
+    bounds = [
         sql.SQL("(SELECT min(bucket) FROM metric_rollup_pending WHERE res = {})").format(sql.Literal(r.name))
         for r in ROLLUPS[: ROLLUPS.index(res) + 1]
     ]
     if res is ROLLUPS[0]:
-        earliest.append(sql.SQL("coalesce(({}), '-infinity'::timestamptz)").format(sql.SQL(ARCHIVED_SQL)))
-    earliest = sql.SQL(", ").join(earliest)
+        bounds.append(sql.SQL("coalesce(({}), '-infinity'::timestamptz)").format(sql.SQL(ARCHIVED_SQL)))
     return sql.SQL(
         "coalesce(date_bin({}::interval, least({}), {}::timestamptz), 'infinity'::timestamptz)"
-    ).format(sql.Literal(f"{res.seconds} seconds"), earliest, sql.Literal(EPOCH.isoformat()))
+    ).format(
+        sql.Literal(f"{res.seconds} seconds"), sql.SQL(", ").join(bounds), sql.Literal(EPOCH.isoformat())
+    )
 
 
 UNSETTLED_SQL = """
@@ -136,6 +139,11 @@ def recompute_statement(res: Resolution, finer: Resolution) -> sql.Composed:
     )
 
 
+def delete_statement(res: Resolution) -> sql.Composed:
+    """DELETE of `res`'s rows in [lo, hi), before `recompute_statement` writes them again."""
+    return sql.SQL("DELETE FROM {} WHERE bucket >= %s AND bucket < %s").format(sql.Identifier(res.table))
+
+
 class RollupJob:
     """One pass per call of `run` (see the module docstring). `grace`: how late a sample may come
     and still be counted by the first computation of its bucket; `raw_retention`: see above."""
@@ -150,11 +158,12 @@ class RollupJob:
         self.raw_retention = raw_retention
         self.quiet = quiet
         minute, five, hour = ROLLUPS
+        hourly = recompute_statement(hour, five)
         # (resolution, its statement below the archived point, from it on (None: nothing), coarser)
         self._steps = [
             (minute, recompute_statement(minute, RAW), None, five),
             (five, recompute_statement(five, minute), recompute_statement(five, RAW), hour),
-            (hour, recompute_statement(hour, five), recompute_statement(hour, five), None),
+            (hour, hourly, hourly, None),
         ]
 
     async def run(
@@ -267,8 +276,5 @@ async def _recompute(
     """Replace `res`'s rows in [lo, hi) by `statement`'s (None: nothing to store there)."""
     if statement is None:
         return
-    await conn.execute(
-        sql.SQL("DELETE FROM {} WHERE bucket >= %s AND bucket < %s").format(sql.Identifier(res.table)),
-        (lo, hi),
-    )
+    await conn.execute(delete_statement(res), (lo, hi))
     await conn.execute(statement, (lo, hi))

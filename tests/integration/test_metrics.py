@@ -10,7 +10,7 @@ import pytest
 
 from ems.infra.migrate import migrate
 from ems.projections.metrics import ROLLUPS, floor_time
-from ems.projections.metrics_rollup import UNSETTLED_SQL, pending_cut
+from ems.projections.metrics_rollup import UNSETTLED_SQL, WAIT_LOCK_SQL, pending_cut
 from tests.integration.harness import Pipeline, wait_for
 
 ASSETS, STEP_S, SAMPLES = 3, 10, 720  # per series: 2 h of 10 s samples
@@ -212,7 +212,7 @@ def test_retention_drops_whole_partitions_past_each_resolution(pipeline: Pipelin
     assert "would drop 3 partition(s)" in dry.stdout  # samples -10 d, -40 d; 1m -40 d
     assert pipeline.scalar("SELECT count(*) FROM metric_samples") == 3
     with psycopg.connect(url, options=f"-c search_path={pipeline.name}") as pass_:  # a long rollup pass
-        pass_.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.metric_rollup'))")
+        pass_.execute(WAIT_LOCK_SQL)
         blocked = pipeline.run("metrics", "retention", "--now", now.isoformat())  # waits 10 s, gives up
     assert blocked.returncode == 1 and "LockNotAvailable" in blocked.stderr, blocked.stderr
     assert "nothing was lost" in blocked.stderr and "Traceback" not in blocked.stderr, blocked.stderr
