@@ -56,6 +56,10 @@ from ems.streams.one_instance import OneInstanceStage
 
 log = logging.getLogger(__name__)
 POSITIONS_EVERY = 5000  # inputs after which a record carries the positions even without decisions
+# Steps between two looks at whether the pending decisions fill a record (`EMS_CORRELATION_FLUSH_MEMBERS`):
+# counting them walks the dirty incidents, thousands in an alert storm, so not after every step. A record
+# may carry what up to this many steps changed beyond that bound.
+FULL_CHECK_EVERY = 16
 
 
 def config_from(settings: Settings) -> CorrelationConfig:
@@ -202,7 +206,7 @@ class CorrelateWorker(OneInstanceStage):
             await self._step(step, msg, dead, failed)
             self.order.done(msg)
             applied += 1
-            if self.core.pending_members() >= self.settings.correlation_flush_members:
+            if applied % FULL_CHECK_EVERY == 0 and self._record_full():
                 await self._publish(producer)
         self._since_positions += applied
         await self._publish(producer, force=self._since_positions >= POSITIONS_EVERY)
@@ -265,6 +269,10 @@ class CorrelateWorker(OneInstanceStage):
             log.exception("correlate: failed on alert change %s", change.event_id)
             reason = f"failed on this record: {describe(exc)}"
             await dead.reject_item(reason, msg, encode(change), change.event_id)
+
+    def _record_full(self) -> bool:
+        limit = self.settings.correlation_flush_members
+        return self.core.pending_members(at_least=limit) >= limit
 
     async def _publish(self, producer: AIOKafkaProducer, force: bool = False) -> None:
         changes = self.core.flush()

@@ -359,13 +359,17 @@ class Correlator(Maintenance):
             self._prune(self.watermark)
             self._next_step = self.watermark + step
 
-    def pending_members(self) -> int:
-        """Memberships changed since the last flush (what the next records will carry)."""
+    def pending_members(self, at_least: int | None = None) -> int:
+        """Memberships changed since the last flush (what the next records will carry); with
+        `at_least`, counting stops once that many are found (a storm leaves thousands of incidents
+        dirty, and the caller only asks whether a record is full)."""
         total = 0
         for iid in self._dirty:
             inc = self.incidents.get(iid)
             if inc is not None:
                 total += len(inc.dirty) + len(inc.departed)
+                if at_least is not None and total >= at_least:
+                    break
         return total
 
     # -- output ------------------------------------------------------------------------------------

@@ -358,3 +358,18 @@ def test_alerts_of_two_tenants_are_never_grouped() -> None:
     assert {headers(records)[i].incident.tenant for i in groups} == {"acme", "globex"}
     _, records = run(alerts, assets)  # the same alerts of one tenant: one incident
     assert len(current(records)) == 1
+
+
+def test_pending_members_counts_each_change_and_stops_early_when_asked() -> None:
+    # Ten unrelated alerts far apart in time: ten single-member incidents, each one membership pending.
+    alerts = [obs(i * 3600, None, f"Disk full {i}", resource=f"host{i}") for i in range(10)]
+    c = Correlator()
+    for a in base():
+        c.asset(a)
+    for change in alert_changes(alerts):
+        c.apply(change)
+    assert c.pending_members() == 10
+    assert c.pending_members(at_least=3) == 3  # the caller asks only whether a record is full
+    assert c.pending_members(at_least=50) == 10
+    c.flush()
+    assert c.pending_members() == 0
