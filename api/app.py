@@ -71,10 +71,12 @@ def create_app(settings: Settings) -> Starlette:
         # The read models exist before the first worker has run (migrations are idempotent).
         app.state.migrated = False  # meanwhile a missing table is a 503, not a bug (ems.api.errors)
         migrating = asyncio.create_task(_migrate_when_reachable(settings, schema, app.state))
+        listening = asyncio.create_task(app.state.auth.notices.run())  # key revocations
         try:
             yield
         finally:
             migrating.cancel()
+            listening.cancel()
             await appender.stop()
             await pool.close()
             await redis.aclose()

@@ -20,6 +20,7 @@ from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.normalize_worker import normalizer_from
 from ems.api.alert_query import build_list, total_sql
 from ems.api.alert_routes import alert_query
+from ems.api.db import autocommit
 from ems.api.errors import ApiError
 from ems.api.formats import alerta, alertmanager, pagerduty
 from ems.api.formats.alerta import AlertaAlert, AlertaHeartbeat
@@ -79,7 +80,7 @@ async def post_alerta(call: Call) -> Any:
     [obs] = stamp(call, [alerta.translate(call.raw_body, ctx.severities)], "customer")
     event = ctx.normalized(obs)  # the tenant is part of the fingerprint: this tenant's alert
     alert_id = alert_id_for(event.fingerprint)
-    async with call.state.pool.connection() as conn:
+    async with autocommit(call.state.pool) as conn:
         row = await (
             await conn.execute("SELECT * FROM alerts WHERE fingerprint = %s", (event.fingerprint,))
         ).fetchone()

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     batch_max_records: int = Field(5000, ge=1, description="Max records per getmany batch")
     events_per_record: int = Field(500, ge=1, le=5000, description="Events per EventBatch record")
     batch_timeout_ms: int = Field(100, ge=1, description="Max wait for a getmany batch (ms)")
+    batch_gather_ms: int = Field(
+        20, ge=0, le=1000, description="A small batch waits this long for more before it is processed (ms)"
+    )
 
     # Pipeline behaviour
     fingerprint_fields: dict[str, list[str]] = Field(
@@ -191,6 +194,13 @@ class Settings(BaseSettings):
     )
     api_statement_timeout: float = Field(
         15.0, gt=0, description="Longest a read query may run in PostgreSQL before it is cancelled (s)"
+    )
+    api_key_cache: float = Field(
+        30.0,
+        ge=0,
+        le=300,
+        description="An API key verified this recently is accepted again without a PostgreSQL lookup while "
+        "no revocation notice arrived (docs/security.md); 0 looks every key up (s)",
     )
     idempotency_ttl: int = Field(
         86_400, ge=60, description="How long the API remembers an Idempotency-Key's first request (s)"

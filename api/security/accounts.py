@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ems.api.security import store
 from ems.api.security.errors import Conflict, Invalid, NotFound
+from ems.api.security.key_notices import KeyNotices
 from ems.api.security.keys import check_key_name, hash_secret, new_key
 from ems.api.security.passwords import Passwords, check_policy
 from ems.api.security.principal import ROLE_PERMISSIONS, ROLES, unknown_permissions
@@ -82,6 +83,7 @@ class Accounts:
     pool: AsyncConnectionPool
     passwords: Passwords
     _hashing: asyncio.Semaphore
+    notices: KeyNotices
 
     async def _slow(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a password hash or verification in a thread, a bounded number at once."""
@@ -222,6 +224,7 @@ class Accounts:
                 raise NotFound("no such key")
             if revoked:
                 await store.audit(conn, actor, "key.revoke", key_id, {"name": info.name})
+        self.notices.notice()  # this process at once; the others when PostgreSQL's notice reaches them
         return info
 
     async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -27,11 +27,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
+from ems.api.db import autocommit
 from ems.api.errors import Unavailable
 from ems.api.security import store
 from ems.api.security.accounts import Accounts, normalize_name
 from ems.api.security.credentials import find_credential
 from ems.api.security.errors import Forbidden, Unauthorized
+from ems.api.security.key_notices import KeyNotices
 from ems.api.security.keys import ParsedKey, parse_key, secret_matches
 from ems.api.security.passwords import MAX_LENGTH, Passwords
 from ems.api.security.principal import PERMISSIONS, ROLE_PERMISSIONS, Principal
@@ -64,6 +66,10 @@ class Authenticator(Accounts):
         self._codec_read_at = 0.0
         self._codec_lock = asyncio.Lock()
         self.recent_keys = RecentKeys(KEY_GRACE)
+        # Reuse of recent verifications: off until `notices.run()` listens (the API's lifespan starts it).
+        self.notices = KeyNotices(
+            settings.database_url.get_secret_value(), settings.api_key_cache, settings.retry_cap
+        )
         if settings.jwt_secret is not None:  # refused at start when too short, not at the first login
             self._codec = self._make_codec(settings.jwt_secret.get_secret_value())
 
@@ -161,8 +167,12 @@ class Authenticator(Accounts):
             return principal
 
     async def _lookup_key(self, parsed: ParsedKey) -> Principal:
-        known = self.recent_keys.knows(parsed.key_id, time.monotonic())
-        async with self.pool.connection(timeout=KEY_LOOKUP_WAIT if known else None) as conn:
+        started = time.monotonic()
+        entry = self.recent_keys.entry(parsed.key_id)
+        if entry is not None and self.notices.reusable(entry.at, started):
+            return self.recent_keys.checked(entry, parsed, datetime.now(UTC))
+        known = self.recent_keys.knows(parsed.key_id, started)
+        async with autocommit(self.pool, timeout=KEY_LOOKUP_WAIT if known else None) as conn:
             row = await store.fetch_key(conn, parsed.key_id)
             expired = row is not None and row["expires_at"] is not None and row["expires_at"] <= row["now"]
             if row is None or row["revoked_at"] is not None or expired:
@@ -188,7 +198,8 @@ class Authenticator(Accounts):
             tenant=row["tenant"],
             key_id=row["key_id"],
         )
-        entry = Verified(row["secret_hash"], principal, row["expires_at"], time.monotonic())
+        # When the lookup started: a revocation noticed after that makes it unusable for reuse.
+        entry = Verified(row["secret_hash"], principal, row["expires_at"], started)
         self.recent_keys.remember(parsed.key_id, entry)
         return principal
 

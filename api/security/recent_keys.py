@@ -47,12 +47,19 @@ class RecentKeys:
         entry = self._seen.get(key_id)
         return entry is not None and now - entry.at <= self.grace
 
+    def entry(self, key_id: str) -> Verified | None:
+        return self._seen.get(key_id)
+
     def principal(self, key: ParsedKey, now: float, wall: datetime) -> Principal | None:
         """The principal of `key` if verified within `grace` s before `now` (None: not known enough
         to decide); `Unauthorized` when the secret is wrong or the key has expired since."""
         if not self.knows(key.key_id, now):
             return None
-        entry = self._seen[key.key_id]
+        return self.checked(self._seen[key.key_id], key, wall)
+
+    @staticmethod
+    def checked(entry: Verified, key: ParsedKey, wall: datetime) -> Principal:
+        """The principal of `entry` for `key`; `Unauthorized` for a wrong secret or a key expired since."""
         if not secret_matches(key.secret, entry.secret_hash):
             raise Unauthorized("invalid API key")
         if entry.expires_at is not None and entry.expires_at <= wall:

@@ -24,6 +24,8 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
+from ems.api.security import key_notices
+
 USER_COLUMNS = "name, role, tenant, disabled, created_at, updated_at, password_changed_at"
 KEY_COLUMNS = "key_id, name, owner, scopes, tenant, created_at, expires_at, last_used_at, revoked_at"
 UPDATABLE = ("password_hash", "role", "tenant", "disabled", "password_changed_at", "tokens_valid_after")
@@ -179,6 +181,9 @@ async def revoke_key(conn: AsyncConnection, key_id: str) -> tuple[KeyInfo | None
     )
     row = await cur.fetchone()
     if row:
+        # Every API process reuses keys it verified recently until a notice says otherwise
+        # (ems.api.security.key_notices); sent when this transaction commits, never before.
+        await conn.execute("SELECT pg_notify(%s, %s)", (key_notices.CHANNEL, key_id))
         return KeyInfo.of(row), True
     cur = await conn.execute(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = %s", (key_id,))
     row = await cur.fetchone()

@@ -405,3 +405,63 @@ async def test_a_replay_swap_keeps_users_keys_and_audit(settings) -> None:
         assert len(sql(settings, "SELECT id FROM audit_log")) == 3
     finally:
         drop_schema(url, old)
+
+
+# -- reuse of verified keys (ems.api.security.key_notices) -------------------------------------------------
+async def until(check, seconds: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "not reached in time"
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def listening(auth: Authenticator) -> AsyncIterator[None]:
+    task = asyncio.create_task(auth.notices.run())
+    try:
+        await until(lambda: auth.notices.live)
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_verified_key_is_reused_until_a_revocation_reaches_every_process(settings) -> None:
+    async with authenticator(settings) as auth, authenticator(settings) as other, listening(auth):
+        info, key = await other.create_key("ingest", ["read:alerts"], actor="root")
+        assert (await auth.authenticate(request({"x-api-key": key}))).allows("read:alerts")
+        # Changed by hand, without a notice: the verification is reused (no lookup sees the change).
+        sql(settings, "UPDATE api_keys SET scopes = '{write:observations}'")
+        assert (await auth.authenticate(request({"x-api-key": key}))).allows("read:alerts")
+        await refused(auth.authenticate(request({"x-api-key": key[:-4] + "AAAA"})), "invalid API key")
+        # Revoked through another process: its notice makes this one look the key up again.
+        seen = auth.notices.notices
+        await other.revoke_key(info.key_id, actor="root")
+        await until(lambda: auth.notices.notices > seen, 2.0)
+        await refused(auth.authenticate(request({"x-api-key": key})), "API key revoked")
+
+
+async def test_while_not_listening_every_request_looks_its_key_up(settings) -> None:
+    async with authenticator(settings) as auth, listening(auth):
+        _, key = await auth.create_key("ingest", ["read:alerts"], actor="root")
+        await auth.authenticate(request({"x-api-key": key}))
+        first = auth.notices.backend_pid
+        sql(settings, "SELECT pg_terminate_backend(%s)", (first,))
+        await until(lambda: not auth.notices.live)
+        sql(settings, "UPDATE api_keys SET scopes = '{write:observations}'")
+        who = await auth.authenticate(request({"x-api-key": key}))
+        assert who.allows("write:observations") and not who.allows("read:alerts")
+        # Listening again (a new connection): what was verified before it is looked up once more.
+        await until(lambda: auth.notices.live and auth.notices.backend_pid != first)
+        sql(settings, "UPDATE api_keys SET scopes = '{read:alerts}'")
+        assert (await auth.authenticate(request({"x-api-key": key}))).allows("read:alerts")
+
+
+async def test_with_no_reuse_configured_nothing_listens(settings) -> None:
+    async with authenticator(settings, api_key_cache=0) as auth:
+        await asyncio.wait_for(auth.notices.run(), 1)  # returns at once
+        _, key = await auth.create_key("ingest", ["read:alerts"], actor="root")
+        await auth.authenticate(request({"x-api-key": key}))
+        sql(settings, "UPDATE api_keys SET scopes = '{write:observations}'")
+        assert (await auth.authenticate(request({"x-api-key": key}))).allows("write:observations")
