@@ -3,6 +3,8 @@ here, each stage fills in the hooks (docs/design.md, "The consume loop")."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -19,6 +21,7 @@ from ems.streams.stage_status import total_lag
 
 Batch = dict[TopicPartition, list[ConsumerRecord]]
 Offsets = dict[TopicPartition, int]
+GATHER_BELOW = 200  # records: a batch this large already spreads its costs
 
 
 def consumer_lag(consumer: AIOKafkaConsumer, next_offsets: Offsets) -> int | None:
@@ -37,6 +40,23 @@ def _fetch_position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | Non
         return state.position if state is not None and state.has_valid_position else None
     except AttributeError:
         return None
+
+
+async def gather_more(consumer: AIOKafkaConsumer, batch: Batch, wait_ms: int, max_records: int) -> Batch:
+    """`batch` with what arrives within `wait_ms` more, when it is small: at a few hundred records a
+    second each fetch holds one or two, and the per-batch costs (a transaction, a commit, a produce
+    request per hop) are then most of a stage's work. Records stay in partition order."""
+    count = sum(len(m) for m in batch.values())
+    if not batch or wait_ms <= 0 or count >= GATHER_BELOW or count >= max_records:
+        return batch
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_ms / 1000
+    while count < GATHER_BELOW and (left := deadline - loop.time()) > 0:
+        more = await consumer.getmany(timeout_ms=max(1, int(left * 1000)), max_records=max_records - count)
+        for tp, messages in more.items():
+            batch.setdefault(tp, []).extend(messages)
+            count += len(messages)
+    return batch
 
 
 class AssignmentNoted(ConsumerRebalanceListener):
@@ -98,6 +118,7 @@ class ConsumeLoop(Stage):
                 batch = await consumer.getmany(
                     timeout_ms=self.settings.batch_timeout_ms, max_records=self.max_records
                 )
+                batch = await gather_more(consumer, batch, self.settings.batch_gather_ms, self.max_records)
                 if self.assigned is not None:
                     assigned, self.assigned = self.assigned, None
                     if await self.on_assign(assigned):

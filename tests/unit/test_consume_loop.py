@@ -11,7 +11,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from ems.settings import Settings
 from ems.streams import consume_loop
 from ems.streams.batch_stage import BatchStage
-from ems.streams.consume_loop import AssignmentNoted, Batch, ConsumeLoop, Offsets
+from ems.streams.consume_loop import GATHER_BELOW, AssignmentNoted, Batch, ConsumeLoop, Offsets, gather_more
 
 TP = TopicPartition("in", 0)
 
@@ -80,7 +80,7 @@ class Echo(BatchStage):
 
     def __init__(self, log: list, batches: list[Batch], name: str) -> None:
         self.stage = name  # a status of its own
-        super().__init__(Settings(), "in", "group", 100)
+        super().__init__(Settings(batch_gather_ms=0), "in", "group", 100)
         self.log, self.batches, self.lags = log, batches, []
 
     def open_consumer(self) -> FakeConsumer:
@@ -142,7 +142,7 @@ class Catching(ConsumeLoop):
 
     def __init__(self, log: list, batches: list[Batch], unapplied: int) -> None:
         super().__init__("catching-test")
-        self.settings, self.max_records = Settings(), 10
+        self.settings, self.max_records = Settings(batch_gather_ms=0), 10
         self.log, self.batches, self.unapplied, self.applied = log, batches, unapplied, []
 
     def open_consumer(self) -> FakeConsumer:
@@ -170,3 +170,47 @@ async def test_a_loop_ends_when_finished_and_counts_only_what_was_applied(log: l
     await stage.run()  # returns without `stop()`: finished after two applied batches
     assert stage.applied == [0, 2] and not stage.stopping
     assert stage.status.records == 2 and stage.status.dead_letters == 1
+
+
+class TrickleConsumer:
+    """Hands out one record per fetch, `gap` seconds apart."""
+
+    def __init__(self, gap: float, records: int = 1000) -> None:
+        self.gap, self.next, self.records, self.asked = gap, 0, records, []
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> Batch:
+        self.asked.append(max_records)
+        if self.next >= self.records:
+            await asyncio.sleep(timeout_ms / 1000)
+            return {}
+        await asyncio.sleep(min(self.gap, timeout_ms / 1000))
+        self.next += 1
+        return batch_of(self.next - 1)
+
+
+async def test_a_small_batch_gathers_what_arrives_within_the_wait_in_order() -> None:
+    first = batch_of(0)
+    consumer = TrickleConsumer(0.002)
+    consumer.next = 1
+    batch = await gather_more(consumer, first, 100, 500)
+    offsets = [r.offset for r in batch[TP]]
+    assert len(offsets) > 5 and offsets == list(range(len(offsets)))
+    assert consumer.asked[0] == 499  # never more than the stage's batch size in all
+
+
+async def test_a_batch_gathers_nothing_when_large_or_when_the_wait_is_zero() -> None:
+    big = batch_of(*range(GATHER_BELOW))
+    consumer = TrickleConsumer(0.0)
+    assert await gather_more(consumer, big, 100, 5000) is big and consumer.asked == []
+    one = batch_of(0)
+    assert await gather_more(consumer, one, 0, 5000) == one and consumer.asked == []
+    assert await gather_more(consumer, {}, 100, 5000) == {} and consumer.asked == []
+
+
+async def test_gathering_stops_at_the_wait() -> None:
+    one = batch_of(0)
+    consumer = TrickleConsumer(0.0, records=1)  # nothing more arrives
+    consumer.next = 1
+    started = asyncio.get_running_loop().time()
+    assert await gather_more(consumer, one, 50, 5000) == one
+    assert 0.04 <= asyncio.get_running_loop().time() - started < 0.5
