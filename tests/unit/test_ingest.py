@@ -61,3 +61,12 @@ def test_too_many_items_is_413() -> None:
     with pytest.raises(ApiError) as err:
         parse_observations([item] * (MAX_ITEMS + 1), SEVERITIES)
     assert err.value.status == 413
+
+
+def test_a_title_too_long_to_be_the_event_name_is_refused_on_the_name() -> None:
+    with pytest.raises(ApiError) as err:
+        parse_observations([{"source": "nms", "severity": "ok", "title": "t" * 300}], SEVERITIES)
+    [error] = err.value.errors
+    assert error["field"] == "[0].event" and "at most 256 characters" in error["message"]
+    [obs] = parse_observations([{"source": "nms", "severity": "ok", "title": "t" * 256}], SEVERITIES)
+    assert obs.body.event == "t" * 256
