@@ -46,12 +46,12 @@ async def gather_more(consumer: AIOKafkaConsumer, batch: Batch, wait_ms: int, ma
     """`batch` with what arrives within `wait_ms` more, when it is small: at a few hundred records a
     second each fetch holds one or two, and the per-batch costs (a transaction, a commit, a produce
     request per hop) are then most of a stage's work. Records stay in partition order."""
-    count = sum(len(m) for m in batch.values())
-    if not batch or wait_ms <= 0 or count >= GATHER_BELOW or count >= max_records:
+    count, limit = sum(len(m) for m in batch.values()), min(GATHER_BELOW, max_records)
+    if not batch or wait_ms <= 0 or count >= limit:
         return batch
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_ms / 1000
-    while count < GATHER_BELOW and (left := deadline - loop.time()) > 0:
+    while count < limit and (left := deadline - loop.time()) > 0:
         more = await consumer.getmany(timeout_ms=max(1, int(left * 1000)), max_records=max_records - count)
         for tp, messages in more.items():
             batch.setdefault(tp, []).extend(messages)

@@ -214,3 +214,13 @@ async def test_gathering_stops_at_the_wait() -> None:
     started = asyncio.get_running_loop().time()
     assert await gather_more(consumer, one, 50, 5000) == one
     assert 0.04 <= asyncio.get_running_loop().time() - started < 0.5
+
+
+async def test_a_stage_with_small_batches_gathers_up_to_its_own_size() -> None:
+    # max_records under GATHER_BELOW: the gathering stops at the stage's size instead of asking
+    # aiokafka for 0 more records (which it refuses with ValueError).
+    consumer = TrickleConsumer(0.001)
+    consumer.next = 1
+    batch = await gather_more(consumer, batch_of(0), 200, 5)
+    assert [r.offset for r in batch[TP]] == [0, 1, 2, 3, 4]
+    assert all(n >= 1 for n in consumer.asked)
