@@ -56,7 +56,7 @@ class KeyNotices:
             try:
                 await self._listen(backoff)
             except (psycopg.Error, OSError) as exc:
-                self.live = False
+                self.live = False  # now, not in `finally`: that runs after the backoff's sleep
                 delay = backoff.next_delay()
                 log.warning(
                     "key revocation notices not received (%s); retrying in %.1f s", describe(exc), delay
