@@ -12,12 +12,14 @@ import functools
 import logging
 from datetime import UTC, datetime
 
+import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from ems.agents.fingerprint import Fingerprinter
 from ems.agents.normalize import Normalizer, Rejected
 from ems.agents.severity import SeverityPolicy
 from ems.schemas.event import Event, EventBatch
+from ems.schemas.metrics_canonical import NotCanonical, read_canonical
 from ems.schemas.observation import EventBody, MetricsBody, Observation
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, BatchStage, guarded
@@ -40,6 +42,17 @@ def normalizer_from(settings: Settings) -> Normalizer:
         fingerprint=Fingerprinter(settings.fingerprint_fields),
         correlated=Normalizer.correlation_map(settings.correlate),
     )
+
+
+def canonical_metrics_key(raw: bytes | None) -> str | None:
+    """The key of a metrics observation in canonical form (`ems.schemas.metrics_canonical`), or
+    None: then the full decode reads the record, or dead-letters it with the reason."""
+    if raw is None or b'"metrics"' not in raw:
+        return None
+    try:
+        return read_canonical(orjson.loads(raw)).key
+    except (NotCanonical, orjson.JSONDecodeError):
+        return None
 
 
 def record_defaults(msg: ConsumerRecord) -> dict[str, object]:
@@ -88,6 +101,12 @@ class NormalizeWorker(BatchStage):
 
     async def _handle(self, msg: ConsumerRecord, producer, dead: DeadLetters) -> Event | None:
         """The Event of an event observation; other kinds are routed here, rejects dead-lettered."""
+        metrics = canonical_metrics_key(msg.value)
+        if metrics is not None:
+            # A canonical metrics record (what collectors and the API write): checked in plain
+            # Python, forwarded as it came; the pydantic validation and re-encoding cost ~6x more.
+            await self.emit(producer, self.metrics_topic, msg.value, key=metrics.encode())
+            return None
         try:
             obs = decode(msg.value, Observation, defaults=record_defaults(msg))
         except DecodeError as exc:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from ems.agents.normalize_worker import NormalizeWorker
 from ems.projections.metrics import MetricsProjection
-from ems.projections.metrics_records import MetricsRecord, _canonical, from_observation, read_metrics
+from ems.projections.metrics_records import MetricsRecord, from_observation, read_metrics
+from ems.schemas.metrics_canonical import read_canonical
 from ems.schemas.observation import EventBody, MetricSample, MetricsBody, Observation
 from ems.settings import Settings
 from ems.streams.codecs import DecodeError, decode, encode
@@ -133,7 +134,7 @@ async def test_normalize_publishes_metrics_in_the_form_read_without_validation()
     msg = ConsumerRecord("raw", 0, 7, 1_764_000_000_000, 0, None, raw, None, len(raw), 0, [])
     assert await worker._handle(msg, None, None) is None
     [(topic, key, value)] = sent
-    assert topic == worker.metrics_topic and key == b"r1" and _canonical(orjson.loads(value))
+    assert topic == worker.metrics_topic and key == b"r1" and read_canonical(orjson.loads(value))
     assert read_metrics(value) == MetricsRecord(
         "r1", [("m", 1.0, {}, datetime.fromtimestamp(1_764_000_000, UTC))]
     )
