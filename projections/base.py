@@ -136,6 +136,12 @@ class Projection(Protocol):
     derived from what is committed (the metric rollups), which the runner calls periodically on a
     connection of its own, and with `final=True` when a rebuild has caught up; a failure there is
     logged and retried next time.
+
+    And `committed(rows)` and `forget()`: called when a batch committed with no record refused
+    (with every (upsert, row) written) and when the runner opens a new database session. With them
+    `rows` may leave out insert-once rows (`DO NOTHING`) whose keys this session committed, which
+    would change nothing (the metrics projection's series); it sends them again after `forget()`, so
+    a fresh instance (a rebuild) still writes every row.
     """
 
     name: str

@@ -130,6 +130,8 @@ class ProjectionRunner(ConsumeLoop):
             decoder_of(projection), expect=projection.record_type
         )
         self._maintain = getattr(projection, "maintain", None)
+        self._committed = getattr(projection, "committed", None)
+        self._forget = getattr(projection, "forget", None)
         self.max_records = settings.batch_max_records
         self._end: dict[TopicPartition, int] | None = None  # rebuild mode: where it stops
         self._conn: psycopg.AsyncConnection | None = None
@@ -144,6 +146,8 @@ class ProjectionRunner(ConsumeLoop):
     async def open_connection(self) -> psycopg.AsyncConnection:
         """The connection batches are applied on, with the session's COPY staging tables."""
         conn = await self._connect()
+        if self._forget is not None:
+            self._forget()  # another session: what the last one committed is not assumed stored
         # Staging tables live as long as the session. They are made in a transaction of their own:
         # one made inside a batch's transaction would vanish if that batch rolled back.
         async with conn.transaction():
@@ -311,7 +315,8 @@ class ProjectionRunner(ConsumeLoop):
             last[tp.partition] = messages[-1].offset
             count += len(messages)
         async with conn.transaction(), conn.cursor() as cur:
-            for refused, reason in await self._write(conn, cur, items):
+            refusals = await self._write(conn, cur, items)
+            for refused, reason in refusals:
                 why = f"PostgreSQL refused this record: {reason}"
                 if refused.item is None:
                     await letters.reject(why, refused.msg)
@@ -323,6 +328,8 @@ class ProjectionRunner(ConsumeLoop):
                 await cur.execute(CHECKPOINT_SQL, (self.projection.name, self.topic, partition, offset))
                 if cur.rowcount != 1:
                     raise StaleBatch(f"partition {partition} is already past offset {offset}")
+        if self._committed is not None and not refusals:  # every row of the batch is stored
+            self._committed(pair for item in items for pair in item.rows)
         return count
 
     async def _write(
@@ -352,23 +359,31 @@ class ProjectionRunner(ConsumeLoop):
             for upsert, row in item.rows:
                 rows[upsert].append(row)
         for upsert in self.projection.upserts:
-            collapsed = upsert.collapse(rows.get(upsert, ()))
+            batch = rows.get(upsert, ())
+            # A direct upsert's rows go in uncollapsed first: a key twice in the batch fails the COPY
+            # as a stored one does, so collapsing (~5 % of a metrics batch) is needed only then.
+            if upsert.direct and len(batch) >= COPY_FROM_ROWS and await self._copy_direct(cur, upsert, batch):
+                continue
+            collapsed = upsert.collapse(batch)
             if len(collapsed) >= COPY_FROM_ROWS:
                 await self._copy(cur, upsert, collapsed)
             elif collapsed:
                 await cur.executemany(self._statements[upsert], collapsed)
 
+    async def _copy_direct(self, cur: psycopg.AsyncCursor, upsert: Upsert, rows: list[Row]) -> bool:
+        """COPY straight into the table in a savepoint; False (rolled back) when a key is stored
+        already or repeated in `rows`."""
+        try:
+            async with cur.connection.transaction(), cur.copy(upsert.direct_copy()) as copy:
+                if upsert.copy_types:
+                    copy.set_types(upsert.copy_types)
+                for row in rows:
+                    await copy.write_row(row)
+            return True
+        except psycopg.errors.UniqueViolation:
+            return False  # the staged ON CONFLICT path
+
     async def _copy(self, cur: psycopg.AsyncCursor, upsert: Upsert, rows: list[Row]) -> None:
-        if upsert.direct:
-            try:
-                async with cur.connection.transaction(), cur.copy(upsert.direct_copy()) as copy:
-                    if upsert.copy_types:
-                        copy.set_types(upsert.copy_types)
-                    for row in rows:
-                        await copy.write_row(row)
-                return
-            except psycopg.errors.UniqueViolation:
-                pass  # a row is stored already: the staged ON CONFLICT path below
         _, copy_in, insert = self._staged[upsert]
         async with cur.copy(copy_in) as copy:
             if upsert.copy_types:

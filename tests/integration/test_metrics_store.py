@@ -18,7 +18,7 @@ from ems.infra.migrate import migrate
 from ems.projections.metrics import ROLLUPS, MetricsProjection, floor_time, series_id
 from ems.projections.metrics_archive import archive_minutes
 from ems.projections.metrics_rollup import EVERYTHING
-from ems.projections.runner import ProjectionRunner
+from ems.projections.runner import ProjectionRunner, StaleBatch
 from ems.schemas.observation import MetricSample, MetricsBody, Observation
 from ems.settings import Settings
 from ems.streams.codecs import encode
@@ -240,3 +240,49 @@ def test_an_existing_store_counts_as_archived_up_to_its_oldest_raw_day(servers, 
     migrate(url, "metrics_store_new")
     with psycopg.connect(url, options="-c search_path=metrics_store_new") as conn:
         assert conn.execute("SELECT count(*) FROM metric_rollup_archived").fetchone() == (0,)
+
+
+def _series_of(url: str, schema: str) -> set[int]:
+    with psycopg.connect(url, options=f"-c search_path={schema}") as conn:
+        return {r[0] for r in conn.execute("SELECT series_id FROM metric_series").fetchall()}
+
+
+async def test_series_rows_are_sent_again_unless_committed_in_the_same_session(servers) -> None:
+    """A series committed in this session is not sent again (its row would change nothing); a batch
+    that rolled back, a new session and a fresh projection send their series again."""
+    runner = _runner(servers, "metrics_store_series")
+    url, schema, tp = runner.settings.database_url.get_secret_value(), runner.schema, TopicPartition(TOPIC, 0)
+
+    def poll(asset: str, minute: int) -> Observation:
+        at = T0 + minute * MINUTE
+        samples = [MetricSample(name="m", value=i, labels={"i": str(i)}, at=at) for i in range(60)]
+        return Observation(source="t", asset_id=asset, body=MetricsBody(samples=samples))
+
+    def sent_series(obs: Observation) -> int:
+        return sum(1 for upsert, _ in runner.projection.rows(obs) if upsert is runner.projection.series)
+
+    conn = await runner.open_connection()
+    try:
+        await runner.apply(conn, {tp: _records([poll("a", 0), poll("a", 1)], 0)}, NoLetters())
+        a = _series_of(url, schema)
+        assert len(a) == 60 and sent_series(poll("a", 2)) == 0 and sent_series(poll("b", 2)) == 60
+        # a batch of new series that does not commit (another runner got further: StaleBatch)
+        with psycopg.connect(url, autocommit=True, options=f"-c search_path={schema}") as c:
+            c.execute("UPDATE projection_checkpoint SET last_offset = 100")
+        with pytest.raises(StaleBatch):
+            await runner.apply(conn, {tp: _records([poll("b", 0)], 0, first=2)}, NoLetters())
+        assert _series_of(url, schema) == a and sent_series(poll("b", 2)) == 60
+        await runner.apply(conn, {tp: _records([poll("b", 1)], 0, first=101)}, NoLetters())
+        both = _series_of(url, schema)
+        assert len(both) == 120 and sent_series(poll("b", 2)) == 0
+    finally:
+        await conn.close()
+    # the table emptied by hand: a new session (a reconnection, a restart) writes the series again
+    with psycopg.connect(url, autocommit=True, options=f"-c search_path={schema}") as c:
+        c.execute("DELETE FROM metric_series")
+    conn = await runner.open_connection()
+    try:
+        await runner.apply(conn, {tp: _records([poll("a", 3), poll("b", 3)], 0, first=102)}, NoLetters())
+    finally:
+        await conn.close()
+    assert _series_of(url, schema) == both
