@@ -147,7 +147,8 @@ class MetricsProjection:
     def __init__(self, memo_size: int = DEFAULT_MEMO, rollups: RollupJob | None = None) -> None:
         self.memo_size = memo_size
         self.rollups = rollups or RollupJob()
-        self._ids: dict[tuple, tuple[int, str]] = {}  # memo of series identities (pure)
+        self._ids: dict[str, dict[object, tuple[int, str]]] = {}  # asset -> its series memo (pure)
+        self._size = 0  # series in the memo
         self._stored: set[int] = set()  # series committed in the runner's current session
         self._stored_since = time.monotonic()
 
@@ -176,16 +177,31 @@ class MetricsProjection:
         self._stored.clear()
         self._stored_since = time.monotonic()
 
-    def _series(self, asset: str, name: str, labels: dict[str, str]) -> tuple[int, str]:
-        items = labels.items() if len(labels) < 2 else sorted(labels.items())
-        found = self._ids.get((asset, name, *items))
-        if found is None:
-            if len(self._ids) >= self.memo_size:
-                self._ids.clear()
-            # Interned: the fleet's series share their names, labels and each device's asset id.
-            key = (intern(asset), intern(name), *((intern(k), intern(v)) for k, v in items))
-            text = intern(orjson.dumps(labels).decode())
-            found = self._ids[key] = (series_id(asset, name, labels), text)
+    def _memo_of(self, asset: str) -> dict[object, tuple[int, str]]:
+        """The memo of one asset's series: (name, sorted label items) or the bare name -> id, labels
+        JSON. Per asset, so a poll's lookups stay in one small dict (one flat dict of a fleet's
+        400,000 series cost ~2 us a sample in cache misses)."""
+        inner = self._ids.get(asset)
+        if inner is None:
+            inner = self._ids[intern(asset)] = {}
+        return inner
+
+    def _remember(
+        self, inner: dict, key: object, asset: str, name: str, labels: dict[str, str]
+    ) -> tuple[int, str]:
+        """A series not in the memo: its id and labels JSON, remembered (the memo emptied when full)."""
+        if self._size >= self.memo_size:
+            self._ids.clear()
+            inner.clear()
+            self._ids[intern(asset)] = inner
+            self._size = 0
+        # Interned: the fleet's series share their names and labels.
+        if type(key) is tuple:
+            key = (intern(name), *((intern(k), intern(v)) for k, v in key[1:]))
+        else:
+            key = intern(name)
+        self._size += 1
+        found = inner[key] = (series_id(asset, name, labels), intern(orjson.dumps(labels).decode()))
         return found
 
     def rows(self, record: MetricsRecord | Observation) -> Iterable[tuple[Upsert, Row]]:
@@ -194,13 +210,18 @@ class MetricsProjection:
         (pending for the rollup job)."""
         if isinstance(record, Observation):
             record = from_observation(record)
-        asset, samples, series, memo = record.key, self.samples, self.series, self._series
+        asset, samples, series = record.key, self.samples, self.series
+        memo = self._memo_of(asset)
         stored = self._stored
         days: set[date] = set()
         seen: set[datetime] = set()  # a poll's samples share a few instants
         known: set[int] = set()
         for name, value, labels, at in record.samples:
-            sid, text = memo(asset, name, labels)
+            key = (name, *sorted(labels.items())) if labels else name
+            found = memo.get(key)
+            if found is None:
+                found = self._remember(memo, key, asset, name, labels)
+            sid, text = found
             if at not in seen:
                 seen.add(at)
                 day = at.date()

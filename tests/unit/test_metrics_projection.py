@@ -168,4 +168,22 @@ def test_series_memo_holds_at_most_its_size_and_ids_stay_right_past_it() -> None
     obs = _obs(*(MetricSample(name="m", value=1, labels={"i": str(i), "a": "x"}) for i in range(5)))
     ids = [row[0] for u, row in p.rows(obs) if u is p.samples]
     assert ids == [series_id("r1", "m", {"a": "x", "i": str(i)}) for i in range(5)]
-    assert len(p._ids) <= 2
+    assert sum(len(memo) for memo in p._ids.values()) <= 2
+    other = _obs(MetricSample(name="m", value=1, labels={"a": "x", "i": "0"}))
+    assert [row[0] for u, row in p.rows(other) if u is p.samples] == ids[:1]  # label order aside
+
+
+def test_series_committed_in_the_session_are_not_sent_again_until_forgotten() -> None:
+    p = MetricsProjection()
+    obs = _obs(*(MetricSample(name="m", value=1, labels={"i": str(i)}) for i in range(3)))
+
+    def series_rows() -> list:
+        return [row for u, row in p.rows(obs) if u is p.series]
+
+    first = series_rows()
+    assert len(first) == 3
+    assert len(series_rows()) == 3  # mapped, not committed (a batch rolled back): sent again
+    p.committed([(p.series, first[0]), (p.samples, (first[1][0], None, 1.0))])
+    assert [row[0] for row in series_rows()] == [first[1][0], first[2][0]]  # only the written one is known
+    p.forget()  # a new database session
+    assert series_rows() == first
