@@ -12,28 +12,19 @@ reason, which the runner dead-letters.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import orjson
 
-from ems.schemas.metrics_canonical import MetricsRecord, NotCanonical, Sample, read_canonical
-from ems.schemas.observation import MetricsBody, Observation
+from ems.schemas.metrics_canonical import (
+    MetricsRecord,
+    NotCanonical,
+    Sample,
+    from_observation,
+    read_canonical,
+)
+from ems.schemas.observation import Observation
 from ems.streams.codecs import decode
 
 __all__ = ["MetricsRecord", "Sample", "from_observation", "read_metrics"]
-
-
-def from_observation(obs: Observation) -> MetricsRecord:
-    """The samples of a validated observation (none for another kind of body)."""
-    if not isinstance(obs.body, MetricsBody):
-        return MetricsRecord(obs.key, [])
-    at = obs.occurred_at
-    samples = [(s.name, s.value, s.labels, _utc(s.at) if s.at else at) for s in obs.body.samples]
-    return MetricsRecord(obs.key, samples)
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def read_metrics(raw: bytes | None) -> MetricsRecord:

@@ -12,7 +12,8 @@ not. So a record it accepts is one the full decode accepts with the same key and
 (`tests/unit/test_metrics_canonical.py` checks that on generated and mutated records).
 
 Used where a metrics observation needs no other field: the normalize stage, which forwards the
-record as it came when it is canonical, and the metrics projection, which reads its samples.
+record as it came when it is canonical, the metrics projection and the anomaly stage, which read
+its samples.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ems.schemas.limits import TIME_MAX, TIME_MIN
-from ems.schemas.observation import Observation
+from ems.schemas.observation import MetricsBody, Observation
 
 FIELDS = len(Observation.model_fields)
 Sample = tuple[str, float, dict[str, str], datetime]  # name, value, labels, time (aware, UTC)
@@ -43,10 +44,24 @@ class NotCanonical(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class MetricsRecord:
-    """What the metric readers need of one observation: its key and its samples."""
+    """What the metric readers need of one observation: its key, its samples and its tenant."""
 
     key: str
     samples: list[Sample]
+    tenant: str | None = None
+
+
+def from_observation(obs: Observation) -> MetricsRecord:
+    """The samples of a validated observation (none for another kind of body)."""
+    if not isinstance(obs.body, MetricsBody):
+        return MetricsRecord(obs.key, [], obs.tenant)
+    at = obs.occurred_at
+    samples = [(s.name, s.value, s.labels, _utc(s.at) if s.at else at) for s in obs.body.samples]
+    return MetricsRecord(obs.key, samples, obs.tenant)
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _text(value: object, low: int, high: int) -> str:
@@ -131,4 +146,4 @@ def _read(data: object) -> MetricsRecord:
         if when is None:
             when = times[at] = _time(at)
         samples.append((_text(s["name"], 1, 256), _value(s["value"]), _labels(s["labels"]), when))
-    return MetricsRecord(key, samples)
+    return MetricsRecord(key, samples, tenant)

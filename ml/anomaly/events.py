@@ -8,10 +8,10 @@ time and the severity, so a replay or a redelivery publishes the same records wi
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC
 
 from ems.ml.anomaly.detector import Detector, SeriesKey, Verdict
-from ems.schemas.observation import EventBody, MetricsBody, Observation
+from ems.schemas.metrics_canonical import MetricsRecord, from_observation
+from ems.schemas.observation import EventBody, Observation
 
 EVENT = "MetricAnomaly"
 SOURCE = "anomaly"
@@ -55,18 +55,14 @@ def observation(verdict: Verdict) -> Observation:
     )
 
 
-def feed(detector: Detector, record: Observation) -> list[Observation]:
+def feed(detector: Detector, record: MetricsRecord | Observation) -> list[Observation]:
     """Every sample of a metrics observation through `detector`; the raises and clears it causes."""
-    body = record.body
-    if not isinstance(body, MetricsBody):
-        return []
+    if isinstance(record, Observation):
+        record = from_observation(record)
     out = []
-    asset = record.key
-    for sample in body.samples:
-        at = sample.at or record.occurred_at
-        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-        key = (record.tenant, asset, sample.name, tuple(sorted(sample.labels.items())))
-        verdict = detector.observe(key, at, sample.value)
+    asset, tenant = record.key, record.tenant
+    for name, value, labels, at in record.samples:
+        verdict = detector.observe((tenant, asset, name, tuple(sorted(labels.items()))), at, value)
         if verdict is not None:
             out.append(observation(verdict))
     return out

@@ -12,6 +12,7 @@ from aiokafka import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ems.agents.anomaly_worker import read_samples
 from ems.agents.normalize_worker import NormalizeWorker, canonical_metrics_key
 from ems.projections.metrics_records import from_observation
 from ems.schemas.metrics_canonical import NotCanonical, read_canonical
@@ -183,3 +184,26 @@ async def test_normalize_forwards_a_canonical_record_as_it_came_and_letters_a_ba
 def test_other_kinds_are_not_taken_for_metrics() -> None:
     obs = Observation(source="nms", asset_id="r1", body=EventBody(event="metrics", severity="critical"))
     assert canonical_metrics_key(encode(obs)) is None
+
+
+def test_the_anomaly_stage_reads_the_samples_either_way_with_the_tenant() -> None:
+    obs = Observation(
+        source="nms",
+        asset_id="r1",
+        tenant="acme",
+        occurred_at=T0,
+        body=MetricsBody(samples=[MetricSample(name="m", value=1, labels={"if": "1"})]),
+    )
+    assert read_samples(_msg(encode(obs))) == from_observation(obs)
+    assert from_observation(obs).tenant == "acme"
+    bare = orjson.dumps(
+        {
+            "source": "nms",
+            "asset_id": "r1",
+            "body": {"kind": "metrics", "samples": [{"name": "m", "value": 2}]},
+        }
+    )
+    [(name, value, labels, at)] = read_samples(_msg(bare)).samples  # no time: the Kafka record's
+    assert (name, value, at) == ("m", 2.0, datetime.fromtimestamp(1_764_000_000, UTC))
+    with pytest.raises(DecodeError, match="must not contain NUL"):
+        read_samples(_msg(encode(obs).replace(b'"name":"m"', b'"name":"m\\u0000"')))
