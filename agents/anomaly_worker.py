@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from prometheus_client import Counter, Gauge
 
 from ems.agents.normalize_worker import record_defaults
 from ems.ml.anomaly.detector import AnomalyConfig, Detector
 from ems.ml.anomaly.events import feed
-from ems.schemas.metrics_canonical import MetricsRecord, NotCanonical, from_observation, read_canonical
+from ems.projections.metrics_records import MetricsRecord, read_metrics
 from ems.schemas.observation import Observation
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, BatchStage, guarded
-from ems.streams.codecs import DecodeError, decode, encode
+from ems.streams.codecs import DecodeError, encode
 from ems.streams.kafka import DeadLetters
 
 log = logging.getLogger(__name__)
@@ -47,12 +46,9 @@ def config_of(settings: Settings) -> AnomalyConfig:
 
 def read_samples(msg: ConsumerRecord) -> MetricsRecord:
     """The samples of an `ems.metrics` record: with the plain check when canonical (as normalize
-    publishes them; ~a third of the pydantic validation), else the full decode, which raises
-    `DecodeError` with the reason."""
-    try:
-        return read_canonical(orjson.loads(msg.value))
-    except (NotCanonical, orjson.JSONDecodeError, TypeError):
-        return from_observation(decode(msg.value, Observation, defaults=record_defaults(msg)))
+    publishes them; ~a third of the pydantic validation), else the full decode with the record's
+    defaults, which raises `DecodeError` with the reason."""
+    return read_metrics(msg.value, record_defaults(msg))
 
 
 class AnomalyWorker(BatchStage):

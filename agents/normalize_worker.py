@@ -12,14 +12,13 @@ import functools
 import logging
 from datetime import UTC, datetime
 
-import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from ems.agents.fingerprint import Fingerprinter
 from ems.agents.normalize import Normalizer, Rejected
 from ems.agents.severity import SeverityPolicy
 from ems.schemas.event import Event, EventBatch
-from ems.schemas.metrics_canonical import NotCanonical, read_canonical
+from ems.schemas.metrics_canonical import canonical
 from ems.schemas.observation import EventBody, MetricsBody, Observation
 from ems.settings import Settings
 from ems.streams.batch_stage import Batch, BatchStage, guarded
@@ -49,10 +48,8 @@ def canonical_metrics_key(raw: bytes | None) -> str | None:
     None: then the full decode reads the record, or dead-letters it with the reason."""
     if raw is None or b'"metrics"' not in raw:
         return None
-    try:
-        return read_canonical(orjson.loads(raw)).key
-    except (NotCanonical, orjson.JSONDecodeError):
-        return None
+    record = canonical(raw)
+    return None if record is None else record.key
 
 
 def record_defaults(msg: ConsumerRecord) -> dict[str, object]:

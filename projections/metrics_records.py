@@ -12,26 +12,17 @@ reason, which the runner dead-letters.
 
 from __future__ import annotations
 
-import orjson
-
-from ems.schemas.metrics_canonical import (
-    MetricsRecord,
-    NotCanonical,
-    Sample,
-    from_observation,
-    read_canonical,
-)
+from ems.schemas.metrics_canonical import MetricsRecord, Sample, canonical, from_observation
 from ems.schemas.observation import Observation
 from ems.streams.codecs import decode
 
 __all__ = ["MetricsRecord", "Sample", "from_observation", "read_metrics"]
 
 
-def read_metrics(raw: bytes | None) -> MetricsRecord:
-    """The record's samples, parsed without re-validation when canonical (module docstring)."""
-    if raw is not None:
-        try:
-            return read_canonical(orjson.loads(raw))
-        except (NotCanonical, orjson.JSONDecodeError):
-            pass  # not as normalize writes it: the full decode reads it or says why not
-    return from_observation(decode(raw, Observation))
+def read_metrics(raw: bytes | None, defaults: dict[str, object] | None = None) -> MetricsRecord:
+    """The record's samples, parsed without re-validation when canonical (module docstring); else
+    the full decode, with `defaults` for the envelope fields a record lacks (`codecs.decode`)."""
+    record = canonical(raw)
+    if record is None:  # not as normalize writes it: the full decode reads it or says why not
+        record = from_observation(decode(raw, Observation, defaults=defaults))
+    return record

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 from ems.schemas.limits import TIME_MAX, TIME_MIN
 from ems.schemas.observation import MetricsBody, Observation
 
@@ -101,6 +103,17 @@ def _labels(labels: object) -> dict[str, str]:
         _text(k, 1, 128)
         _text(v, 0, 1024)
     return labels
+
+
+def canonical(raw: bytes | None) -> MetricsRecord | None:
+    """`read_canonical` of the record's bytes, or None when they are not a canonical metrics
+    observation (then the caller decodes them in full)."""
+    if raw is None:
+        return None
+    try:
+        return read_canonical(orjson.loads(raw))
+    except (NotCanonical, orjson.JSONDecodeError):
+        return None
 
 
 def read_canonical(data: object) -> MetricsRecord:
