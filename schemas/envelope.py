@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -10,15 +10,27 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ems.schemas.limits import EventId, Text, Time
 
+# The version (4) and variant (RFC 4122) bits of a UUID4, over 128 random bits.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
 
 def new_id() -> str:
-    """A new random record id (UUID4 hex)."""
-    return uuid.uuid4().hex
+    """A new random record id: a UUID4 as 32 hex digits (`uuid.uuid4().hex`, in 1.1 µs instead of
+    2.5: a native array of 500 events takes 500 of them)."""
+    return f"{int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 def utcnow() -> datetime:
     """The current UTC time, timezone aware."""
     return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """`value` in UTC, as every envelope holds its time (a naive time is taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 class Record(BaseModel):
@@ -53,9 +65,7 @@ class Record(BaseModel):
     @field_validator("occurred_at")
     @classmethod
     def _aware_utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return as_utc(value)
 
     @property
     def key(self) -> str:
