@@ -8,48 +8,39 @@ from typing import Any
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 
-from ems.api.idempotency import IdempotentWrite, keyed_write
-from ems.api.ingest import MAX_ITEMS, EventIn, parse_observations
+from ems.api.event_records import outgoing
+from ems.api.idempotency import keyed_write
+from ems.api.ingest import MAX_ITEMS, EventIn, parse_items
 from ems.api.queries import EVENTS, build_list
 from ems.api.responses import JSON
 from ems.api.routing import Call, Endpoint
-from ems.api.tenancy import stamp, tenant_of
+from ems.api.tenancy import tenant_of, tenant_to_record
 from ems.schemas.observation import Observation
 
 
 async def post_events(call: Call) -> Any:
     payload = call.raw_body
-    observations = parse_observations(payload, set(call.settings.severity_order))
-    observations = stamp(call, observations)  # 403 before anything is appended
+    items = parse_items(payload, set(call.settings.severity_order))
+    bound = tenant_of(call)
+    tenants = [tenant_to_record(bound, item.tenant) for item in items]  # 403 before anything is appended
     keyed = await keyed_write(call.request, payload, call.settings.idempotency_ttl)
-    if keyed is not None:
-        items = payload if isinstance(payload, list) else [payload]
-        observations = [
-            with_key_identity(o, item, keyed, i)
-            for i, (o, item) in enumerate(zip(observations, items, strict=True))
-        ]
-    await call.state.appender.append(call.settings.topic("observations.raw"), observations)
-    call.state.metrics.accepted.inc(len(observations))
-    ids = [o.event_id for o in observations]
+    posted = payload if isinstance(payload, list) else [payload]
+    actor = call.actor
+    records = [
+        outgoing(item, sent, tenant=tenant, submitted_by=actor, keyed=keyed, index=i)
+        for i, (item, sent, tenant) in enumerate(zip(items, posted, tenants, strict=True))
+    ]
+    await call.state.appender.append_encoded(
+        call.settings.topic("observations.raw"), [(r.key, r.value) for r in records]
+    )
+    call.state.metrics.accepted.inc(len(records))
+    ids = [r.event_id for r in records]
     body = (
         {"status": "accepted", "id": ids[0]}
         if not isinstance(payload, list)
         else {"status": "accepted", "ids": ids}
     )
     return JSON(body, status_code=202)
-
-
-def with_key_identity(
-    obs: Observation, item: dict[str, Any], keyed: IdempotentWrite, index: int
-) -> Observation:
-    """The observation of a keyed write: the derived id unless the item names its own, and the
-    first request's time unless it names its own (see `ems.api.idempotency`)."""
-    update: dict[str, Any] = {}
-    if not {"event_id", "id"} & item.keys():
-        update["event_id"] = keyed.record_id(index)
-    if not {"occurred_at", "occurredAt"} & item.keys():
-        update["occurred_at"] = keyed.first_seen
-    return obs.model_copy(update=update) if update else obs
 
 
 async def list_events(call: Call) -> Any:

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from ems.api.body import as_json
 from ems.api.errors import ApiError, field_errors
 from ems.schemas.limits import (
+    NAME_MAX,
     Attributes,
     EventId,
     Name,
@@ -79,44 +80,59 @@ class EventIn(BaseModel):
 
 
 def parse_observations(payload: Any, known_severities: set[str]) -> list[Observation]:
+    """`parse_items`, each event built as its Observation."""
+    return [
+        item.to_observation() if isinstance(item, EventIn) else item
+        for item in parse_items(payload, known_severities)
+    ]
+
+
+def parse_items(payload: Any, known_severities: set[str]) -> list[EventIn | Observation]:
     """Validate a posted object or array of objects; raise ApiError (422) listing every bad field.
 
-    An item with a `body` is a full Observation (collectors); anything else is an EventIn.
+    An item with a `body` is a full Observation (collectors); anything else is an EventIn, checked
+    to make a valid Observation (`to_observation` succeeds for each one returned).
     """
     items = payload if isinstance(payload, list) else [payload]
     if not items:
         raise ApiError(422, "empty array; expected at least one event")
     if len(items) > MAX_ITEMS:
         raise ApiError(413, f"{len(items)} events in one request; the limit is {MAX_ITEMS}")
-    observations, errors = [], []
+    parsed: list[EventIn | Observation] = []
+    errors: list[dict[str, str]] = []
     for i, item in enumerate(items):
         prefix = f"[{i}]." if isinstance(payload, list) else ""
         if not isinstance(item, dict):
             errors.append({"field": prefix.rstrip(".") or "(body)", "message": "expected a JSON object"})
             continue
         try:
-            if "body" in item:
-                obs = as_json(
-                    Observation, {**item, "type": "observation", "schema_version": Observation.VERSION}
-                )
-            else:
-                obs = as_json(EventIn, item).to_observation()
+            one = _parse_item(item)
         except ValidationError as exc:
             errors.extend(field_errors(exc, prefix))
             continue
         except ValueError as exc:
             errors.append({"field": prefix.rstrip(".") or "(body)", "message": str(exc)})
             continue
-        if isinstance(obs.body, EventBody) and obs.body.severity not in known_severities:
+        severity = one.severity if isinstance(one, EventIn) else getattr(one.body, "severity", None)
+        if severity is not None and severity not in known_severities:
             errors.append(
                 {
                     "field": f"{prefix}severity",
-                    "message": f"unknown severity {obs.body.severity!r}; expected one of "
+                    "message": f"unknown severity {severity!r}; expected one of "
                     f"{', '.join(sorted(known_severities))}",
                 }
             )
             continue
-        observations.append(obs)
+        parsed.append(one)
     if errors:
         raise ApiError(422, "validation failed", errors)
-    return observations
+    return parsed
+
+
+def _parse_item(item: dict[str, Any]) -> EventIn | Observation:
+    if "body" in item:
+        return as_json(Observation, {**item, "type": "observation", "schema_version": Observation.VERSION})
+    event = as_json(EventIn, item)
+    if event.event is None and not 0 < len(event.title) <= NAME_MAX:
+        event.to_observation()  # raises the reason: no name, or a title too long to be one
+    return event

@@ -87,7 +87,8 @@ Deadline = Annotated[datetime, Field(ge=TIME_MIN, lt=DEADLINE_MAX)]
 
 # Common texts.
 EventId = Text(256, 1)  # record ids; derived ids (`<asset id>:<version>`) are longer than client ones
-Name = Text(256, 1)
+NAME_MAX = 256
+Name = Text(NAME_MAX, 1)
 Label = Text(1024)
 Tag = Text(128, 1)
 # A key of a free-form JSON object: its NUL and surrogates are json_check's, not a pattern's (cheaper).
