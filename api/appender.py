@@ -32,6 +32,12 @@ from ems.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
 
+# A produce request's batch per partition. An array of 500 events is ~225 KB, and aiokafka sends one
+# batch per partition at a time: at the worker's 256 KB, arrays waited their turn for one
+# acknowledgement each (docs/performance.md, "Native arrays encoded once"). Under the broker's
+# default `message.max.bytes` (1,048,588), which the raw topic keeps.
+BATCH_BYTES = 1_000_000
+
 
 class Appender:
     """Appends records to Kafka for the API (see the module docstring)."""
@@ -47,6 +53,7 @@ class Appender:
         return make_producer(
             self.settings,
             linger_ms=1,
+            max_batch_size=BATCH_BYTES,
             enable_idempotence=False,
             request_timeout_ms=max(500, int(self.timeout * 500)),
             retry_backoff_ms=100,
@@ -93,21 +100,23 @@ class Appender:
 
     async def append(self, topic: str, records: list[Record]) -> None:
         """Append `records` keyed by their partition key; raise `Unavailable` as described above."""
+        await self.append_encoded(topic, [(r.key.encode(), encode(r)) for r in records])
+
+    async def append_encoded(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+        """`append` of records already encoded, as (partition key, value) pairs."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         producer = await self.producer()
-        keys = [r.key.encode() for r in records]
-        # Each distinct key's partition, computed once (500 events of one source are one key) and
-        # given to `send`, which would hash every record's key again.
+        keys = [key for key, _ in records]
         parts = await self._check_leaders(producer, topic, keys)
         futures: list[asyncio.Future] = []
         try:
             # One bound for the whole loop: a `wait_for` per record made a task per record, which was
             # most of the appender's cost for an array of 500 events.
             async with asyncio.timeout_at(deadline):
-                for record, key in zip(records, keys, strict=True):
+                for key, value in records:
                     part = parts.get(key) if parts else None
-                    futures.append(await producer.send(topic, key=key, value=encode(record), partition=part))
+                    futures.append(await producer.send(topic, key=key, value=value, partition=part))
         except (TimeoutError, KafkaError) as exc:
             raise Unavailable(
                 f"Kafka did not take the write in {self.timeout:g} s: {type(exc).__name__}",
