@@ -79,14 +79,6 @@ class EventIn(BaseModel):
         return Observation(source=self.source, asset_id=self.asset_id, tenant=self.tenant, body=body, **extra)
 
 
-def parse_observations(payload: Any, known_severities: set[str]) -> list[Observation]:
-    """`parse_items`, each event built as its Observation."""
-    return [
-        item.to_observation() if isinstance(item, EventIn) else item
-        for item in parse_items(payload, known_severities)
-    ]
-
-
 def parse_items(payload: Any, known_severities: set[str]) -> list[EventIn | Observation]:
     """Validate a posted object or array of objects; raise ApiError (422) listing every bad field.
 
@@ -113,7 +105,10 @@ def parse_items(payload: Any, known_severities: set[str]) -> list[EventIn | Obse
         except ValueError as exc:
             errors.append({"field": prefix.rstrip(".") or "(body)", "message": str(exc)})
             continue
-        severity = one.severity if isinstance(one, EventIn) else getattr(one.body, "severity", None)
+        if isinstance(one, EventIn):
+            severity: str | None = one.severity
+        else:
+            severity = one.body.severity if isinstance(one.body, EventBody) else None
         if severity is not None and severity not in known_severities:
             errors.append(
                 {

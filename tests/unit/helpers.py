@@ -9,6 +9,7 @@ from ems.agents.fingerprint import Fingerprinter
 from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.normalize import Normalizer
 from ems.agents.severity import SeverityPolicy
+from ems.api.ingest import EventIn, parse_items
 from ems.schemas.asset import Asset, Edge
 from ems.schemas.event import Event
 from ems.schemas.observation import EventBody, Observation
@@ -76,3 +77,12 @@ def asset_obs(
         occurred_at=T0 + timedelta(seconds=at),
         body=EventBody(event=event, severity=severity, resource=name, title=title),
     )
+
+
+def parse_observations(payload: object, known_severities: set[str]) -> list[Observation]:
+    """What `POST /api/v1/events` appends for `payload`, as Observations (each event built by
+    `EventIn.to_observation`, which the appended bytes equal: tests/unit/test_event_records.py)."""
+    return [
+        item.to_observation() if isinstance(item, EventIn) else item
+        for item in parse_items(payload, known_severities)
+    ]

@@ -18,12 +18,12 @@ from ems.api.body import parse_json
 from ems.api.errors import EXCEPTION_HANDLERS, ApiError
 from ems.api.formats import alerta, alertmanager, pagerduty
 from ems.api.formats.common import FormatError
-from ems.api.ingest import parse_observations
 from ems.api.routing import starlette_routes
 from ems.api.security.principal import ROLE_PERMISSIONS, Principal
 from ems.schemas.limits import NUL_MESSAGE
 from ems.settings import Settings
 from tests.unit.formats_helpers import SEVERITIES, sample
+from tests.unit.helpers import parse_observations
 
 KNOWN = {"critical", "warning", "ok"}
 GOOD = {"source": "nms", "severity": "critical", "title": "Device Unreachable", "assetId": "ast_router_01"}

@@ -1,7 +1,8 @@
 import pytest
 
 from ems.api.errors import ApiError
-from ems.api.ingest import MAX_ITEMS, parse_observations
+from ems.api.ingest import MAX_ITEMS
+from tests.unit.helpers import parse_observations
 
 SEVERITIES = {"critical", "warning", "ok"}
 

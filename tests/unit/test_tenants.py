@@ -16,7 +16,6 @@ from ems.api.alert_filters import Column
 from ems.api.errors import ApiError
 from ems.api.formats import alerta
 from ems.api.formats.common import FormatError
-from ems.api.ingest import parse_observations
 from ems.api.security.principal import Principal
 from ems.projections.alerts import ALERT_COLUMNS, AlertsProjection
 from ems.projections.assets import ASSET_COLUMNS, AssetsProjection
@@ -27,7 +26,7 @@ from ems.schemas.event import Event
 from ems.schemas.identity import asset_id_for
 from ems.schemas.observation import Observation
 from tests.unit.formats_helpers import SEVERITIES
-from tests.unit.helpers import LIFECYCLE, NORMALIZER, POLICY, observation
+from tests.unit.helpers import LIFECYCLE, NORMALIZER, POLICY, observation, parse_observations
 
 T0 = datetime(2026, 1, 8, 12, 0, tzinfo=UTC)
 VALUES = {"environment": "production", "resource": "r", "event": "e", "asset_id": None}
