@@ -32,12 +32,6 @@ from ems.streams.partitioning import partition_for
 
 log = logging.getLogger(__name__)
 
-# A produce request's batch per partition. An array of 500 events is ~225 KB, and aiokafka sends one
-# batch per partition at a time: at the worker's 256 KB, arrays waited their turn for one
-# acknowledgement each (docs/performance.md, "Native arrays encoded once"). Under the broker's
-# default `message.max.bytes` (1,048,588), which the raw topic keeps.
-BATCH_BYTES = 1_000_000
-
 
 class Appender:
     """Appends records to Kafka for the API (see the module docstring)."""
@@ -53,7 +47,11 @@ class Appender:
         return make_producer(
             self.settings,
             linger_ms=1,
-            max_batch_size=BATCH_BYTES,
+            # aiokafka sends one batch per partition at a time: at the workers' 256 KB, arrays of 500
+            # events (~225 KB) waited their turn for one acknowledgement each (docs/performance.md,
+            # "Native arrays encoded once"). The default stays under the broker's default
+            # `message.max.bytes` (1,048,588), which the raw topic keeps.
+            max_batch_size=self.settings.api_batch_bytes,
             enable_idempotence=False,
             request_timeout_ms=max(500, int(self.timeout * 500)),
             retry_backoff_ms=100,

@@ -193,6 +193,13 @@ class Settings(BaseSettings):
     api_write_timeout: float = Field(
         5.0, gt=0, description="A write not acknowledged by Kafka within this many seconds answers 503 (s)"
     )
+    api_batch_bytes: int = Field(
+        1_000_000,
+        ge=16_384,
+        le=100 * 1024 * 1024,
+        description="Largest batch the API produces to one partition at a time; keep it under the raw "
+        "topic's max.message.bytes (bytes)",
+    )
     api_read_timeout: float = Field(
         3.0, gt=0, description="A read waits this long for a PostgreSQL connection, then answers 503 (s)"
     )
