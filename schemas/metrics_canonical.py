@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from ems.schemas.envelope import as_utc
 from ems.schemas.limits import TIME_MAX, TIME_MIN
 from ems.schemas.observation import MetricsBody, Observation
 
@@ -58,12 +59,8 @@ def from_observation(obs: Observation) -> MetricsRecord:
     if not isinstance(obs.body, MetricsBody):
         return MetricsRecord(obs.key, [], obs.tenant)
     at = obs.occurred_at
-    samples = [(s.name, s.value, s.labels, _utc(s.at) if s.at else at) for s in obs.body.samples]
+    samples = [(s.name, s.value, s.labels, as_utc(s.at) if s.at else at) for s in obs.body.samples]
     return MetricsRecord(obs.key, samples, obs.tenant)
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _text(value: object, low: int, high: int) -> str:
