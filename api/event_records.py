@@ -46,16 +46,18 @@ def outgoing(
     request's time, unless the item names its own (`ems.api.idempotency`)."""
     named_id = bool({"event_id", "id"} & posted.keys())
     named_time = bool({"occurred_at", "occurredAt"} & posted.keys())
+    derived_id = keyed.record_id(index) if keyed is not None and not named_id else None
+    first_time = keyed.first_seen if keyed is not None and not named_time else None
     if isinstance(item, Observation):
         update: dict[str, Any] = {"tenant": tenant, "submitted_by": submitted_by}
-        if keyed is not None and not named_id:
-            update["event_id"] = keyed.record_id(index)
-        if keyed is not None and not named_time:
-            update["occurred_at"] = keyed.first_seen
+        if derived_id is not None:
+            update["event_id"] = derived_id
+        if first_time is not None:
+            update["occurred_at"] = first_time
         obs = item.model_copy(update=update)
         return Outgoing(obs.key.encode(), encode(obs), obs.event_id)
-    event_id = keyed.record_id(index) if keyed is not None and not named_id else item.event_id or new_id()
-    at = keyed.first_seen if keyed is not None and not named_time else item.occurred_at or utcnow()
+    event_id = derived_id or item.event_id or new_id()
+    at = first_time or item.occurred_at or utcnow()
     value = event_value(item, event_id=event_id, occurred_at=at, tenant=tenant, submitted_by=submitted_by)
     return Outgoing((item.asset_id or item.source).encode(), value, event_id)
 
