@@ -51,7 +51,12 @@ def test_roles_actors_and_refused_credentials(api: Pipeline) -> None:
             "the alert",
         )
         viewer, operator = login(anon, "vic"), login(anon, "olga")
-        events = admin.get("/api/v1/events", params={"source": "sec-test"}).json()["events"]
+        # The events projection is its own consumer: the alert may be projected before the event.
+        events = wait_for(
+            lambda: admin.get("/api/v1/events", params={"source": "sec-test"}).json()["events"] or None,
+            60,
+            "the event",
+        )
         assert [e["submitted_by"] for e in events] == ["key:pipeline-admin"]  # no anonymous history
 
         # Without credentials, or with made-up ones: 401, never an anonymous write.
