@@ -1,11 +1,12 @@
 """In-process cost of each hop of the events path, in µs per observation (`python -m ems.bench.hops`).
 
-No servers: the bench's own observations are decoded and normalized, grouped into EventBatch records
-as the normalize stage does, folded by the lifecycle stage's `process_batch` against an in-memory
-table, and the AlertChangedBatch records it produces are decoded and mapped to rows by the alerts
-projection. Each step is timed on its own, best of `--repeat` runs (the minimum is the figure least
-disturbed by other processes on a shared machine), and each hop's decode is timed both with full
-validation (`decode`) and as a trusted internal record (`decode_trusted`).
+No servers: the bench's own observations are decoded and normalized (in full, and as the normalize
+stage reads canonical ones: checked in plain Python, normalized to the Event's JSON form), grouped
+into EventBatch records as the normalize stage does, folded by the lifecycle stage's `process_batch`
+against an in-memory table, and the AlertChangedBatch records it produces are decoded and mapped to
+rows by the alerts projection. Each step is timed on its own, best of `--repeat` runs (the minimum
+is the figure least disturbed by other processes on a shared machine), and each hop's decode is
+timed both with full validation (`decode`) and as a trusted internal record (`decode_trusted`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from ems.agents.dedupe_batch import BatchConfig, process_batch
 from ems.agents.lifecycle import LifecyclePolicy
-from ems.agents.normalize_worker import _events_record, normalizer_from
+from ems.agents.normalize_worker import events_value, normalizer_from
 from ems.agents.normalize_worker import record_defaults as defaults
 from ems.agents.severity import SeverityPolicy
 from ems.agents.timers import TimerIndex as timers
@@ -29,10 +30,10 @@ from ems.projections.alerts import AlertsProjection
 from ems.projections.base import units_of
 from ems.schemas.alert import AlertChangedBatch
 from ems.schemas.alert_command import EVENTS_TOPIC_RECORDS
-from ems.schemas.event import Event
+from ems.schemas.event_canonical import canonical_event
 from ems.schemas.observation import Observation
 from ems.settings import Settings
-from ems.streams.chunks import encoded_chunks
+from ems.streams.chunks import fitted_chunks
 from ems.streams.codecs import decode, decode_trusted
 from ems.streams.partitioning import partition_for
 
@@ -60,15 +61,16 @@ def build(n: int, assets: int, settings: Settings) -> dict[str, Any]:
     """Each hop's input bytes, made by the stages' own code from `n` bench observations."""
     raw = messages([value for _, value, _ in _records(n, assets, probe_every=100, run="hops")])
     core = normalizer_from(settings)
-    grouped: dict[int, list[Event]] = {}
+    grouped: dict[int, list[dict[str, Any]]] = {}
     per_record = settings.events_per_record
     for msg in raw:
-        event = core.normalize(decode(msg.value, Observation, defaults(msg)), 0, msg.offset)
-        grouped.setdefault(partition_for(event.fingerprint.encode(), settings.partitions), []).append(event)
+        event = core.normalize_canonical(canonical_event(msg.value), 0, msg.offset)
+        part = partition_for(event["fingerprint"].encode(), settings.partitions)
+        grouped.setdefault(part, []).append(event)
     batches = [
         value
         for part, events in grouped.items()
-        for value in encoded_chunks(events, functools.partial(_events_record, part), per_record)
+        for value in fitted_chunks(events, functools.partial(events_value, part), per_record)
     ]
     config = BatchConfig(LifecyclePolicy.of(settings), settings.partitions, settings.events_per_record)
     result = process_batch(messages(batches), {}, timers(), config)
@@ -86,7 +88,8 @@ def profile(n: int, assets: int, repeat: int) -> list[tuple[str, float]]:
     observations = [decode(m.value, Observation, defaults(m)) for m in raw]
     event_records = [decode(m.value, EVENTS_TOPIC_RECORDS) for m in events]
     change_records = [decode(m.value, AlertChangedBatch) for m in alerts]
-    items = [event for record in event_records for event in record.events]
+    items = [event.model_dump(mode="json") for record in event_records for event in record.events]
+    checked = [canonical_event(m.value) for m in raw]
 
     def run(fn: Callable[[], Any]) -> float:
         return best(fn, repeat) / len(raw) * 1e6
@@ -95,7 +98,7 @@ def profile(n: int, assets: int, repeat: int) -> list[tuple[str, float]]:
         return lambda: [fn(v) for v in values]
 
     def chunks() -> list[bytes]:
-        return list(encoded_chunks(items, functools.partial(_events_record, 0), settings.events_per_record))
+        return list(fitted_chunks(items, functools.partial(events_value, 0), settings.events_per_record))
 
     obs, ev, ac = Observation, EVENTS_TOPIC_RECORDS, AlertChangedBatch
     steps = [
@@ -104,6 +107,8 @@ def profile(n: int, assets: int, repeat: int) -> list[tuple[str, float]]:
             each(raw, lambda m: decode(m.value, obs, defaults(m))),
         ),
         ("normalize", each(observations, lambda o: core.normalize(o, 0, 0))),
+        ("raw: check a canonical event observation", each(raw, lambda m: canonical_event(m.value))),
+        ("normalize the checked observation", each(checked, lambda o: core.normalize_canonical(o, 0, 0))),
         ("encode EventBatch", chunks),
         ("events: decode EventBatch (validated)", each(events, lambda m: decode(m.value, ev))),
         ("events: decode EventBatch (trusted)", each(events, lambda m: decode_trusted(m.value, ev))),

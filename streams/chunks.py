@@ -23,15 +23,22 @@ def encoded_chunks(
 ) -> Iterator[bytes]:
     """The encoded batch records of `items`, in order, each of at most `max_items` items and (unless
     a single item is larger) `max_bytes` bytes."""
+    return fitted_chunks(items, lambda group: encode(make(group)), max_items, max_bytes)
+
+
+def fitted_chunks(
+    items: Sequence[T], to_bytes: Callable[[list[T]], bytes], max_items: int, max_bytes: int = MAX_BYTES
+) -> Iterator[bytes]:
+    """`encoded_chunks` for a writer that gives a group's bytes itself (`to_bytes`)."""
     for start in range(0, len(items), max_items):
-        yield from _fit(list(items[start : start + max_items]), make, max_bytes)
+        yield from _fit(list(items[start : start + max_items]), to_bytes, max_bytes)
 
 
-def _fit(items: list[T], make: Callable[[list[T]], Record], max_bytes: int) -> Iterator[bytes]:
-    data = encode(make(items))
+def _fit(items: list[T], to_bytes: Callable[[list[T]], bytes], max_bytes: int) -> Iterator[bytes]:
+    data = to_bytes(items)
     if len(data) <= max_bytes or len(items) == 1:
         yield data
         return
     half = len(items) // 2
-    yield from _fit(items[:half], make, max_bytes)
-    yield from _fit(items[half:], make, max_bytes)
+    yield from _fit(items[:half], to_bytes, max_bytes)
+    yield from _fit(items[half:], to_bytes, max_bytes)
