@@ -39,6 +39,11 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,
+        # As the batch stages' producers (`ems.streams.kafka.make_producer`): Faust's defaults (no
+        # linger, 16 KB batches) sent the lifecycle stage's table writes in many small produce
+        # requests; measured in docs/performance.md ("Faust's producer batches").
+        producer_linger=0.005,
+        producer_max_batch_size=256 * 1024,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.broker_session_timeout,
         broker_heartbeat_interval=settings.broker_heartbeat_interval,
