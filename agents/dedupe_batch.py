@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from ems.agents.dedupe import FoldResult, Item, fire_due, fold_isolating
+from ems.agents.dedupe_states import ParsedStates
 from ems.agents.lifecycle import LifecyclePolicy, next_timer
 from ems.agents.timers import TimerIndex
 from ems.schemas.alert import AlertChanged, AlertChangedBatch, Tracked
@@ -79,17 +80,23 @@ def _changes_record(partition: int, changes: list[AlertChanged]) -> AlertChanged
 
 
 def process_batch(
-    records: Sequence[Any], table: Mapping[bytes, bytes], timers: TimerIndex, config: BatchConfig
+    records: Sequence[Any],
+    table: Mapping[bytes, bytes],
+    timers: TimerIndex,
+    config: BatchConfig,
+    states: ParsedStates | None = None,
 ) -> BatchResult:
     """Process consumed `ems.events` records (Faust Messages or aiokafka ConsumerRecords: `topic`,
     `partition`, `offset`, `key`, `value`) against `table` (fingerprint key -> Tracked JSON).
 
     `timers` is updated in place (it mirrors the table's due times; a partition is loaded from the
-    table at its first tick). Nothing else is changed: the caller writes `writes` to the table and
-    sends `letters` and `outputs`.
+    table at its first tick). `states` remembers the states parsed and written, for the next batch
+    (`ems.agents.dedupe_states`). Nothing else is changed: the caller writes `writes` to the table
+    and sends `letters` and `outputs`.
     """
     out = BatchResult()
     view = _View(table, out.writes)
+    states = ParsedStates() if states is None else states
 
     def letter(reason: str, msg: Any, item: Item | None = None) -> None:
         if item is None:
@@ -98,7 +105,8 @@ def process_batch(
             out.letters.append(letter_for(STAGE, reason, msg, encode(item), item.event_id))
 
     def store(partition: int, key: bytes, result: FoldResult) -> None:
-        out.writes[key] = result.tracked.model_dump_json().encode()
+        out.writes[key] = value = result.tracked.model_dump_json().encode()
+        states.remember(key, value, result.tracked)
         alert = result.state
         due = next_timer(alert) if alert else None
         timers.set(partition, key, due[0] if due else None)
@@ -138,7 +146,7 @@ def process_batch(
             out.count += len(items)
             stored = view.get(key)
             try:
-                tracked = Tracked.model_validate_json(stored) if stored else None
+                tracked = states.read(key, stored) if stored else None
             except ValueError as exc:  # unreadable state: keep its inputs, do not guess
                 log.error("dedupe: the stored state of %s cannot be read: %s", key, exc)
                 for item in items:
@@ -165,7 +173,7 @@ def process_batch(
             if not stored:
                 continue
             try:
-                result = fire_due(Tracked.model_validate_json(stored), now)
+                result = fire_due(states.read(key, stored), now)
             except Exception:  # a bug on this alert's state: log it, keep the others going
                 log.exception("dedupe: timers of %s failed", key)
                 continue

@@ -17,6 +17,7 @@ from typing import Any
 import faust
 
 from ems.agents.dedupe_batch import BatchConfig, process_batch
+from ems.agents.dedupe_states import ParsedStates
 from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.timers import TimerIndex
 from ems.progress import DEAD_LETTERS, StageProgress
@@ -45,6 +46,7 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
         value_type=bytes,
     )
     timers = TimerIndex()
+    states = ParsedStates()
 
     @app.on_partitions_assigned.connect
     async def _forget_timers(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -58,7 +60,7 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
     async def dedupe(stream: faust.StreamT) -> None:
         async for records in stream.take_events(settings.dedupe_batch_size, settings.dedupe_batch_within):
             await guard.check(records)
-            done = process_batch([ev.message for ev in records], table, timers, config)
+            done = process_batch([ev.message for ev in records], table, timers, config, states)
             # Table writes first, then the letters and the alert changes: all of them reach the
             # producer before the batch is acked (the drain below).
             for key, value in done.writes.items():

@@ -9,6 +9,7 @@ from itertools import count
 import orjson
 
 from ems.agents.dedupe_batch import BatchConfig, BatchResult, process_batch
+from ems.agents.dedupe_states import ParsedStates
 from ems.agents.lifecycle import LifecyclePolicy
 from ems.agents.timers import TimerIndex
 from ems.schemas.alert import AlertChanged, AlertChangedBatch, Tracked
@@ -77,12 +78,15 @@ def changes(result: BatchResult) -> list[AlertChanged]:
 class Stage:
     """The table and timers a worker keeps between batches, with the writes applied as the agent does."""
 
-    def __init__(self) -> None:
+    def __init__(self, remember: bool = True) -> None:
         self.table: dict[bytes, bytes] = {}
         self.timers = TimerIndex()
+        self.remember = remember
+        self.states = ParsedStates()
 
     def run(self, *records: Msg) -> BatchResult:
-        result = process_batch(list(records), self.table, self.timers, CONFIG)
+        states = self.states if self.remember else ParsedStates()  # a fresh one parses every state
+        result = process_batch(list(records), self.table, self.timers, CONFIG, states)
         self.table.update(result.writes)
         return result
 
@@ -200,3 +204,36 @@ def test_a_batch_record_of_the_wrong_shape_is_a_letter_with_the_reason_and_the_r
     assert "events: Input should be a valid list" in reasons[1]
     assert reasons[2].startswith("failed on this record: AttributeError")
     assert len(changes(result)) == 1 and result.count == 1
+
+
+def test_remembered_states_give_what_parsing_the_stored_ones_gives() -> None:
+    """The worker keeps the states it parsed and wrote between batches: the writes and changes of a
+    run with them equal those of a run that parses every stored state."""
+    router, server = events("critical", "major", "major", "ok"), events("warning", "warning", asset="srv_1")
+    router[1] = router[1].model_copy(update={"tags": ["b", "a"], "attributes": {"x": [1, 2.5, None]}})
+    steps = [
+        [batch(router[:2]), batch(server[:1])],
+        [command(router[0], "ack", 5), batch(server[1:])],
+        [tick(700), batch(router[2:3])],
+        [command(router[0], "shelve", 701, duration=60), tick(1500)],
+        [batch(router[3:]), tick(3000)],
+    ]
+    runs = [Stage(remember=True), Stage(remember=False)]
+    for records in steps:
+        results = [stage.run(*records) for stage in runs]
+        assert results[0].writes == results[1].writes
+        assert changes(results[0]) == changes(results[1])
+        assert [x.reason for x in results[0].letters] == [x.reason for x in results[1].letters]
+    assert runs[0].table == runs[1].table and len(runs[0].states) == 2
+
+
+def test_a_state_changed_behind_the_remembered_one_is_read_from_the_table() -> None:
+    stage, evs = Stage(), events("critical", "critical")
+    stage.run(batch(evs[:1]))
+    key = evs[0].fingerprint.encode()
+    other = Stage()  # another process took the partition and folded the second event
+    other.table = dict(stage.table)
+    other.run(batch(evs[1:]))
+    stage.table[key] = other.table[key]
+    [change] = changes(stage.run(batch(events("major", start=5))))
+    assert change.alert.event_count == 3  # the table's state (2 events), not the remembered one (1)
