@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ems.agents.dedupe import apply, fire_due, fold
 from ems.agents.lifecycle import ALL_STATUSES, LifecyclePolicy, Refused, fire_timers, next_timer, on_command
@@ -244,3 +246,27 @@ def test_an_alert_merges_tags_and_attributes_within_the_bounds_of_one_event() ->
     big = {"blob": "x" * 60_000}
     assert merge_attributes(big, {"other": "y" * 10_000}) == {"other": "y" * 10_000}
     assert merge_attributes(attrs, {}) is attrs
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from("abcdefgh"), max_size=10),
+    st.lists(st.sampled_from("abcdefgh"), max_size=3),
+    st.integers(1, 8),
+    st.booleans(),
+)
+def test_merged_names_follow_the_rule_with_or_without_new_names(
+    old: list[str], new: list[str], limit: int, tidy: bool
+) -> None:
+    """The shortcut for an event without names gives what the sets give, on any stored list."""
+    from ems.agents.lifecycle import merge_names
+
+    if tidy:  # as stored alerts hold them: sorted, unique, within the bound
+        old = sorted(set(old))[:limit]
+    merged = set(old) | set(new)
+    if len(merged) <= limit:
+        expected = sorted(merged)
+    else:
+        own = sorted(set(new))[:limit]
+        expected = sorted(own + [n for n in old if n not in set(own)][: limit - len(own)])
+    assert merge_names(old, new, limit) == expected
