@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
+import orjson
+
 from ems.schemas.limits import TIME_MAX, TIME_MIN
 from ems.schemas.observation import Observation
 
@@ -119,3 +121,14 @@ def checked(read: Callable[[object], T], data: object) -> T:
         raise
     except (KeyError, TypeError, ValueError, OverflowError) as exc:  # a field missing, a bad date
         raise NotCanonical(repr(exc)) from None
+
+
+def from_bytes(read: Callable[[object], T], raw: bytes | None) -> T | None:
+    """`read` of a record's parsed bytes, or None when they are not JSON or not canonical (then the
+    caller decodes them in full)."""
+    if raw is None:
+        return None
+    try:
+        return read(orjson.loads(raw))
+    except (NotCanonical, orjson.JSONDecodeError):
+        return None

@@ -12,27 +12,26 @@ accepts normalizes to the very event the full decode gives).
 
 from __future__ import annotations
 
-import orjson
 from pydantic_core import PydanticCustomError
 
-from ems.schemas.canonical import Envelope, NotCanonical, checked, envelope, optional, text, texts
+from ems.schemas.canonical import Envelope, NotCanonical, checked, envelope, from_bytes, optional, text, texts
 from ems.schemas.limits import MAX_JSON_BYTES, MAX_TIMEOUT, NAME_MAX, json_check
 from ems.schemas.observation import EventBody
 
 BODY_FIELDS = len(EventBody.model_fields)
 MAX_ATTRIBUTES, MAX_KEY = 128, 256  # limits.json_object's keys, limits.Key
 _attributes = json_check(MAX_JSON_BYTES)
+KIND = b'"kind":"event"'  # as orjson writes the body's kind
 
 
 def canonical_event(raw: bytes | None) -> Envelope | None:
     """`read_event` of the record's bytes, or None when they are not a canonical event
-    observation (then the caller decodes them in full)."""
-    if raw is None:
+    observation (then the caller decodes them in full). Bytes without `"kind":"event"`, as
+    `encode` writes it, are not parsed here: a discovery or a heartbeat is parsed once, by the
+    full decode."""
+    if raw is None or KIND not in raw:
         return None
-    try:
-        return read_event(orjson.loads(raw))
-    except (NotCanonical, orjson.JSONDecodeError):
-        return None
+    return from_bytes(read_event, raw)
 
 
 def read_event(data: object) -> Envelope:

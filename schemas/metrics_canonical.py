@@ -17,9 +17,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-import orjson
-
-from ems.schemas.canonical import NotCanonical, checked, envelope, text, time
+from ems.schemas.canonical import NotCanonical, checked, envelope, from_bytes, text, time
 from ems.schemas.envelope import as_utc
 from ems.schemas.observation import MetricsBody, Observation
 
@@ -70,12 +68,7 @@ def _labels(labels: object) -> dict[str, str]:
 def canonical(raw: bytes | None) -> MetricsRecord | None:
     """`read_canonical` of the record's bytes, or None when they are not a canonical metrics
     observation (then the caller decodes them in full)."""
-    if raw is None:
-        return None
-    try:
-        return read_canonical(orjson.loads(raw))
-    except (NotCanonical, orjson.JSONDecodeError):
-        return None
+    return from_bytes(read_canonical, raw)
 
 
 def read_canonical(data: object) -> MetricsRecord:
