@@ -3,8 +3,7 @@ with the same key and samples; what it declines goes to the full decode (normali
 
 from __future__ import annotations
 
-import copy
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -19,15 +18,10 @@ from ems.schemas.metrics_canonical import NotCanonical, read_canonical
 from ems.schemas.observation import EventBody, MetricSample, MetricsBody, Observation
 from ems.settings import Settings
 from ems.streams.codecs import DecodeError, decode, encode
+from tests.unit.helpers import ENVELOPE_MUTATIONS, canonical_texts, canonical_times, mutated
 
 T0 = datetime(2026, 11, 27, 23, 59, 30, tzinfo=UTC)
-# \x1c-\x1f: white space to Python's strip but not to pydantic's, so a text ending in one is left
-# to the full decode (declined, not misread): `test_what_the_check_accepts...` covers it.
-texts = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\x1c\x1d\x1e\x1f"), max_size=6
-)
-zones = st.sampled_from([UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=5, minutes=30))])
-times = st.datetimes(datetime(1970, 1, 2), datetime(2099, 12, 30), timezones=zones)
+texts, times = canonical_texts, canonical_times
 samples = st.builds(
     MetricSample,
     name=texts.filter(str.strip),
@@ -54,31 +48,7 @@ def test_encoded_observations_are_canonical_and_read_as_validated(obs: Observati
 
 # (path into the record, a value put there); "+" adds a key, "-" removes it.
 MUTATIONS = [
-    (("source",), ""),
-    (("source",), " nms"),
-    (("source",), "a\x00b"),
-    (("source",), "nms\x1f"),
-    (("source",), "x" * 257),
-    (("source",), 5),
-    (("asset_id",), "r\x00"),
-    (("asset_id",), "x" * 129),
-    (("tenant",), "-acme"),
-    (("tenant",), "acme\n"),
-    (("tenant",), "x" * 65),
-    (("submitted_by",), "k\x00"),
-    (("event_id",), ""),
-    (("occurred_at",), "1969-12-31T23:59:59Z"),
-    (("occurred_at",), "2100-01-01T00:00:00Z"),
-    (("occurred_at",), "2099-12-31T23:30:00-01:00"),
-    (("occurred_at",), "2026-11-27T23:59:30"),
-    (("occurred_at",), "2026-11-27 23:59:30Z"),
-    (("occurred_at",), "2026-13-27T23:59:30Z"),
-    (("occurred_at",), "2026-11-27T23:59:30.1234567Z"),
-    (("occurred_at",), 1_764_000_000),
-    (("schema_version",), 2),
-    (("type",), "event"),
-    (("+", "extra"), 1),
-    (("-", "tenant"), None),
+    *ENVELOPE_MUTATIONS,
     (("body", "kind"), "event"),
     (("body", "+", "extra"), 1),
     (("body", "samples"), []),
@@ -104,29 +74,10 @@ MUTATIONS = [
 ]
 
 
-def _mutated(data: dict, path: tuple, value: object) -> dict:
-    data = copy.deepcopy(data)
-    *parents, last = path
-    node = data
-    if parents and parents[-1] in ("+", "-"):
-        *parents, op = parents
-        for p in parents:
-            node = node[p]
-        if op == "+":
-            node[last] = value
-        else:
-            del node[last]
-        return data
-    for p in parents:
-        node = node[p]
-    node[last] = value
-    return data
-
-
 @settings(max_examples=300, deadline=None)
 @given(observations, st.sampled_from(MUTATIONS))
 def test_what_the_check_accepts_the_full_decode_accepts_alike(obs: Observation, mutation: tuple) -> None:
-    raw = orjson.dumps(_mutated(orjson.loads(encode(obs)), *mutation))
+    raw = orjson.dumps(mutated(orjson.loads(encode(obs)), *mutation))
     try:
         fast = read_canonical(orjson.loads(raw))
     except NotCanonical:
@@ -142,7 +93,7 @@ def test_every_rule_of_the_schema_is_checked(mutation: tuple) -> None:
         occurred_at=T0,
         body=MetricsBody(samples=[MetricSample(name="m", value=1, labels={"if": "1"})]),
     )
-    data = _mutated(orjson.loads(encode(obs)), *mutation)
+    data = mutated(orjson.loads(encode(obs)), *mutation)
     with pytest.raises(NotCanonical):
         read_canonical(data)
 
