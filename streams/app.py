@@ -41,7 +41,8 @@ def create_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         # As the batch stages' producers (`ems.streams.kafka.make_producer`): Faust's defaults (no
         # linger, 16 KB batches) sent the lifecycle stage's table writes in many small produce
-        # requests; measured in docs/performance.md ("Faust's producer batches").
+        # requests; measured in docs/performance.md ("Canonical events, Faust's producer batches,
+        # remembered states").
         producer_linger=0.005,
         producer_max_batch_size=256 * 1024,
         consumer_auto_offset_reset="earliest",
