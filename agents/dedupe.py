@@ -202,5 +202,5 @@ def fire_due(tracked: Tracked, now: datetime) -> FoldResult:
     result = FoldResult(tracked=tracked)
     alert = result._timers(tracked.alert, now)
     if result.changed:
-        result.tracked = Tracked(alert=alert, positions=tracked.positions)
+        result.tracked = tracked.model_copy(update={"alert": alert})  # positions and ids kept
     return result

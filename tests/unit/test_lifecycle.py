@@ -214,6 +214,16 @@ def test_fire_due_publishes_a_change_only_when_a_timer_fired() -> None:
     assert change is not None and change.alert.status == "expired" and change.events_applied == 0
 
 
+def test_a_fired_timer_keeps_the_ids_that_catch_a_retry() -> None:
+    first = ev("major", 0)
+    tracked = fold(None, [first], LIFE).tracked
+    expired = fire_due(tracked, T0 + timedelta(seconds=600)).tracked
+    assert expired.recent_ids == tracked.recent_ids and expired.positions == tracked.positions
+    retry = first.model_copy(update={"raw_offset": next(_offsets)})  # a client's retry: same id
+    again = fold(expired, [retry], LIFE)
+    assert again.retries == 1 and again.change() is None
+
+
 def test_correlated_pairs_act_on_one_alert() -> None:
     down = event(name="NodeDown", severity="critical", offset=1)
     up = event(name="NodeUp", severity="ok", offset=2)
