@@ -12,6 +12,7 @@ import os
 import tempfile
 import uuid
 
+from ems.bench.cpu_use import CpuUse, describe
 from ems.bench.passthrough import passthrough
 from ems.bench.pipeline import percentile, run_pipeline, start_workers, wait_prepared, warm_up
 from ems.process_group import stop_processes
@@ -71,7 +72,11 @@ def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
     try:
         wait_prepared(settings, procs)
         asyncio.run(warm_up(settings))
-        result = asyncio.run(run_pipeline(settings, args.observations, args.assets))
+        roles = {
+            proc.pid: f"worker {stages}" for proc, stages in zip(procs, LAYOUTS[args.layout], strict=True)
+        }
+        cpu = CpuUse({**roles, os.getpgid(0): "bench"})  # each worker leads its own process group
+        result = asyncio.run(run_pipeline(settings, args.observations, args.assets, cpu=cpu))
         paced = None
         if args.latency_rate:
             count = int(args.latency_rate * 20)  # 20 s of steady load
@@ -86,6 +91,7 @@ def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
         f"({' | '.join(LAYOUTS[args.layout])}), {len(result.latencies_ms)} latency probes, logs in {logdir}"
     )
     print(f"end-to-end: {result.rate:.0f} obs/s")
+    print(f"cpu in the burst: {describe(cpu.per_item(result.observations))}")
     print("# latency below: probes inside the burst, so it is mostly time spent queued")
     print(f"latency p50/p99: {p50:.0f}/{p99:.0f} ms")
     if paced is not None:

@@ -29,6 +29,7 @@ import psycopg
 from ems.bench.alerta_stream import AlertaAlert, Post, alerta_state, mismatches, shares, stream
 from ems.bench.api_ready import wait_ready
 from ems.bench.auth import UNLIMITED, admin_key, auth_headers
+from ems.bench.cpu_use import group_cpu
 from ems.bench.stack import on_servers
 from ems.infra.process import free_port
 from ems.process_group import spawn_ems, stop_processes
@@ -49,19 +50,6 @@ class Run:
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
-
-
-def group_cpu(pgid: int) -> float:
-    """CPU seconds (user + system) used so far by the live processes of process group `pgid`."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[2]) == pgid:  # fields[0] is the state, [2] the process group
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def lanes(posts: list[Post], count: int) -> list[list[Post]]:

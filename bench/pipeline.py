@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 from aiokafka import AIOKafkaProducer
 
+from ems.bench.cpu_use import CpuUse
 from ems.bench.paced import Paced
 from ems.process_group import spawn_ems
 from ems.scenario import generate
@@ -130,12 +131,19 @@ async def warm_up(settings: Settings, timeout: float = 120) -> None:
 
 
 async def run_pipeline(
-    settings: Settings, n: int, assets: int, probe_every: int = 100, timeout: float = 600, rate: float = 0
+    settings: Settings,
+    n: int,
+    assets: int,
+    probe_every: int = 100,
+    timeout: float = 600,
+    rate: float = 0,
+    cpu: CpuUse | None = None,
 ) -> PipelineResult:
     """Produce n observations and time until the alerts read model accounts for all of them.
 
     With `rate` > 0 the observations are produced at that many per second (steady load, for
-    latency); otherwise all at once (a burst, for throughput).
+    latency); otherwise all at once (a burst, for throughput). `cpu`, when given, measures the
+    processes' CPU over the same span as the clock.
     """
     run = f"run{int(time.time() * 1000) % 10**8}"
     records = _records(n, assets, probe_every, run)
@@ -151,6 +159,8 @@ async def run_pipeline(
     url = settings.database_url.get_secret_value()
     conn = psycopg.connect(url, autocommit=True, options=f"-c search_path={settings.read_model_schema}")
     topic = settings.topic("observations.raw")
+    if cpu is not None:
+        cpu.start()
     start = time.perf_counter()
     try:
         await paced.produce(producer, topic, records, start)
@@ -163,6 +173,8 @@ async def run_pipeline(
                 raise RuntimeError(f"only {_scalar(conn, query)} of {total} observations reached the alerts")
             await asyncio.sleep(0.05)
         seconds = time.perf_counter() - start
+        if cpu is not None:
+            cpu.stop()
         stamps = conn.execute("SELECT alert_id, at FROM bench_probe").fetchall()
     finally:
         conn.close()
