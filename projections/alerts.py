@@ -10,55 +10,59 @@ from ems.agents.severity import SeverityPolicy
 from ems.projections.base import Row, Upsert
 from ems.schemas.alert import AlertChanged, AlertChangedBatch
 
-ALERT_COLUMNS = (
-    "alert_id",
-    "fingerprint",
-    "status",
-    "severity",
-    "severity_rank",
-    "previous_severity",
-    "trend",
-    "event_count",
-    "duplicate_count",
-    "first_seen",
-    "last_seen",
-    "last_event_id",
-    "source",
-    "event",
-    "resource",
-    "title",
-    "text",
-    "asset_id",
-    "environment",
-    "service",
-    "tags",
-    "attributes",
-    "value",
-    "version",
-    "timeout",
-    "assignee",
-    "assigned_team",
-    "acked_by",
-    "acked_at",
-    "ack_until",
-    "shelved_by",
-    "shelved_until",
-    "status_changed_at",
-    "repeats_at_severity",
-    "tenant",
+ALERT_TABLE = (  # (column, type): the types make the binary COPY (`Upsert.copy_types`)
+    ("alert_id", "text"),
+    ("fingerprint", "text"),
+    ("status", "text"),
+    ("severity", "text"),
+    ("severity_rank", "int4"),
+    ("previous_severity", "text"),
+    ("trend", "text"),
+    ("event_count", "int4"),
+    ("duplicate_count", "int4"),
+    ("first_seen", "timestamptz"),
+    ("last_seen", "timestamptz"),
+    ("last_event_id", "text"),
+    ("source", "text"),
+    ("event", "text"),
+    ("resource", "text"),
+    ("title", "text"),
+    ("text", "text"),
+    ("asset_id", "text"),
+    ("environment", "text"),
+    ("service", "text[]"),
+    ("tags", "text[]"),
+    ("attributes", "jsonb"),
+    ("value", "text"),
+    ("version", "int4"),
+    ("timeout", "int4"),
+    ("assignee", "text"),
+    ("assigned_team", "text"),
+    ("acked_by", "text"),
+    ("acked_at", "timestamptz"),
+    ("ack_until", "timestamptz"),
+    ("shelved_by", "text"),
+    ("shelved_until", "timestamptz"),
+    ("status_changed_at", "timestamptz"),
+    ("repeats_at_severity", "int4"),
+    ("tenant", "text"),
 )
-HISTORY_COLUMNS = (
-    "alert_id",
-    "event_id",
-    "kind",
-    "at",
-    "severity",
-    "previous_severity",
-    "status",
-    "previous_status",
-    "actor",
-    "reason",
+ALERT_COLUMNS = tuple(column for column, _ in ALERT_TABLE)
+ALERT_TYPES = tuple(kind for _, kind in ALERT_TABLE)
+HISTORY_TABLE = (  # (column, type): the types make the binary COPY (`Upsert.copy_types`)
+    ("alert_id", "text"),
+    ("event_id", "text"),
+    ("kind", "text"),
+    ("at", "timestamptz"),
+    ("severity", "text"),
+    ("previous_severity", "text"),
+    ("status", "text"),
+    ("previous_status", "text"),
+    ("actor", "text"),
+    ("reason", "text"),
 )
+HISTORY_COLUMNS = tuple(column for column, _ in HISTORY_TABLE)
+HISTORY_TYPES = tuple(kind for _, kind in HISTORY_TABLE)
 
 
 class AlertsProjection:
@@ -69,8 +73,12 @@ class AlertsProjection:
     topic = "alerts"
     record_type = AlertChangedBatch
     trusted = True  # written only by the lifecycle stage (see `decoder_of`)
-    alert = Upsert("alerts", ALERT_COLUMNS, conflict=("fingerprint",), version="version")
-    history = Upsert("alert_history", HISTORY_COLUMNS, conflict=("alert_id", "event_id", "kind"))
+    alert = Upsert(
+        "alerts", ALERT_COLUMNS, conflict=("fingerprint",), version="version", copy_types=ALERT_TYPES
+    )
+    history = Upsert(
+        "alert_history", HISTORY_COLUMNS, conflict=("alert_id", "event_id", "kind"), copy_types=HISTORY_TYPES
+    )
     upserts = (alert, history)
 
     def __init__(self, policy: SeverityPolicy) -> None:

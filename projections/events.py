@@ -10,27 +10,29 @@ from ems.projections.base import Row, Upsert
 from ems.schemas.alert_command import EVENTS_TOPIC_RECORDS, AlertCommand, Tick
 from ems.schemas.event import Event, EventBatch
 
-EVENT_COLUMNS = (
-    "event_id",
-    "fingerprint",
-    "occurred_at",
-    "source",
-    "severity",
-    "event",
-    "resource",
-    "title",
-    "text",
-    "asset_id",
-    "environment",
-    "service",
-    "tags",
-    "attributes",
-    "value",
-    "raw_partition",
-    "raw_offset",
-    "tenant",
-    "submitted_by",
+EVENT_TABLE = (  # (column, type): the types make the binary COPY (`Upsert.copy_types`)
+    ("event_id", "text"),
+    ("fingerprint", "text"),
+    ("occurred_at", "timestamptz"),
+    ("source", "text"),
+    ("severity", "text"),
+    ("event", "text"),
+    ("resource", "text"),
+    ("title", "text"),
+    ("text", "text"),
+    ("asset_id", "text"),
+    ("environment", "text"),
+    ("service", "text[]"),
+    ("tags", "text[]"),
+    ("attributes", "jsonb"),
+    ("value", "text"),
+    ("raw_partition", "int4"),
+    ("raw_offset", "int8"),
+    ("tenant", "text"),
+    ("submitted_by", "text"),
 )
+EVENT_COLUMNS = tuple(column for column, _ in EVENT_TABLE)
+EVENT_TYPES = tuple(kind for _, kind in EVENT_TABLE)
 
 
 class EventsProjection:
@@ -43,7 +45,8 @@ class EventsProjection:
     topic = "events"
     record_type = EVENTS_TOPIC_RECORDS
     trusted = True  # its EventBatch records, written by normalize (commands and ticks are validated)
-    insert = Upsert("events", EVENT_COLUMNS, conflict=("event_id",))
+    # Append-only, each event new but after a crash: copied straight in (see `Upsert.direct`).
+    insert = Upsert("events", EVENT_COLUMNS, conflict=("event_id",), direct=True, copy_types=EVENT_TYPES)
     upserts = (insert,)
 
     def rows(self, record: EventBatch | AlertCommand | Tick) -> Iterable[tuple[Upsert, Row]]:

@@ -42,6 +42,7 @@ from psycopg_pool import PoolTimeout
 
 from ems.infra.migrate import check_schema_name
 from ems.projections.base import Projection, Row, Upsert, decoder_of, units_of
+from ems.projections.binary_copy import register_checked_ints
 from ems.schemas.envelope import Record
 from ems.settings import Settings
 from ems.streams.codecs import DecodeError, encode
@@ -146,6 +147,7 @@ class ProjectionRunner(ConsumeLoop):
     async def open_connection(self) -> psycopg.AsyncConnection:
         """The connection batches are applied on, with the session's COPY staging tables."""
         conn = await self._connect()
+        register_checked_ints(conn)  # binary COPY: an integer out of range is refused, not wrapped
         if self._forget is not None:
             self._forget()  # another session: what the last one committed is not assumed stored
         # Staging tables live as long as the session. They are made in a transaction of their own:

@@ -12,6 +12,7 @@ from ems.projections.runner import COPY_FROM_ROWS, ProjectionRunner, StaleBatch
 from ems.schemas.event import Event, EventBatch
 from ems.settings import Settings
 from ems.streams.codecs import decode, encode
+from ems.worker import projections_for
 from tests.integration.harness import NoLetters
 from tests.unit.helpers import event
 
@@ -157,5 +158,63 @@ async def test_refused_values_are_bisected_out_one_dead_letter_each(runner, even
         # The runner is still usable: the next batch applies normally.
         assert await runner.apply(conn, _poisoned_batch(16, 2, events_each, {})[0], letters) == 2
         assert await _count(conn) == (17 * events_each - 2, 17)
+    finally:
+        await conn.close()
+
+
+def _column_types(conn: psycopg.Connection, table: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    types = dict(
+        conn.execute(
+            "SELECT attname, atttypid::regtype::text FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (table,),
+        ).fetchall()
+    )
+    return tuple(types[column] for column in columns)
+
+
+def test_every_binary_copy_names_the_types_of_the_columns_it_fills(runner) -> None:
+    """A binary COPY needs each value in its column's exact type: the declared `copy_types` are
+    checked against the staging tables the runner makes and, for a direct COPY, the table itself
+    (a wrong one would fail every large batch)."""
+    url = runner.settings.database_url.get_secret_value()
+    declared = 0
+    with psycopg.connect(url, autocommit=True, options="-c search_path=runner_test") as conn:
+        for projection in projections_for(runner.settings):
+            for upsert in projection.upserts:
+                if not upsert.copy_types:
+                    continue
+                declared += 1
+                named = tuple(
+                    conn.execute("SELECT %s::regtype::text", (kind,)).fetchone()[0]
+                    for kind in upsert.copy_types
+                )
+                conn.execute(upsert.stage_statements()[0])
+                assert named == _column_types(conn, f"pg_temp.{upsert.stage}", upsert.columns), upsert.table
+                if upsert.direct:
+                    assert named == _column_types(conn, upsert.table, upsert.columns), upsert.table
+    assert declared >= 5  # events, alerts, alert_history and the metric store's two
+
+
+async def test_binary_copy_stores_integers_at_their_bounds_and_refuses_one_past(runner) -> None:
+    """psycopg's binary dumpers would write the low bits of a number too large; the runner's
+    connection refuses it (a dead letter through the runner: the poisoned test above)."""
+    conn = await runner.open_connection()
+    copy_sql = "COPY bounds FROM STDIN (FORMAT BINARY)"
+    try:
+        await conn.execute("CREATE TEMP TABLE bounds (small integer, large bigint)")
+        cur = conn.cursor()
+        for row in ((2**31, 0), (-(2**31) - 1, 0), (0, 2**63)):
+            with pytest.raises(OverflowError, match="out of range for type"):
+                async with conn.transaction(), cur.copy(copy_sql) as copy:
+                    copy.set_types(["int4", "int8"])
+                    await copy.write_row(row)
+        async with conn.transaction():
+            async with cur.copy(copy_sql) as copy:
+                copy.set_types(["int4", "int8"])
+                await copy.write_row((2**31 - 1, 2**63 - 1))
+                await copy.write_row((-(2**31), -(2**63)))
+            stored = await (await conn.execute("SELECT small, large FROM bounds")).fetchall()
+            assert sorted(stored) == [(-(2**31), -(2**63)), (2**31 - 1, 2**63 - 1)]
     finally:
         await conn.close()
