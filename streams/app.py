@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ems.settings import Settings
 from ems.streams.faust_fixes import install_faust_fixes
+from ems.streams.partitioning import remembering_partitioner
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> faust.App:
         # remembered states").
         producer_linger=0.005,
         producer_max_batch_size=256 * 1024,
+        producer_partitioner=remembering_partitioner,  # the lifecycle table's writes hash each key
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.broker_session_timeout,
         broker_heartbeat_interval=settings.broker_heartbeat_interval,

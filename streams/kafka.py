@@ -15,6 +15,7 @@ from ems.schemas.envelope import Record
 from ems.settings import Settings
 from ems.streams.codecs import encode
 from ems.streams.faust_fixes import install_aiokafka_fixes
+from ems.streams.partitioning import remembering_partitioner
 
 log = logging.getLogger(__name__)
 install_aiokafka_fixes()  # every Kafka client of the process backs off between failed metadata updates
@@ -30,6 +31,7 @@ def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
         "max_batch_size": 256 * 1024,
         "max_request_size": 4 * 1024 * 1024,
         "request_timeout_ms": 30_000,
+        "partitioner": remembering_partitioner,
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)

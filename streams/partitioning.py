@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
+import random
+from collections.abc import Sequence
 
-from aiokafka.partitioner import DefaultPartitioner
-
-_partitioner = DefaultPartitioner()
+from aiokafka.partitioner import murmur2
 
 
 @functools.lru_cache(maxsize=1 << 15)
@@ -15,5 +15,14 @@ def partition_for(key: bytes, partitions: int) -> int:
 
     Remembered for the last 32,768 keys: aiokafka's murmur2 is pure Python (~10 µs a key), and the
     stages ask it for every event, whose fingerprints repeat (an alert's events share one)."""
-    every = list(range(partitions))
-    return _partitioner(key, every, every)
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def remembering_partitioner(
+    key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]
+) -> int:
+    """aiokafka's `DefaultPartitioner` with the hash remembered (`partition_for`): for a producer's
+    `partitioner` (Faust's `producer_partitioner`), whose table writes hash every key they send."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[partition_for(key, len(all_partitions))]
