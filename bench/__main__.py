@@ -80,8 +80,11 @@ def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
         paced = None
         if args.latency_rate:
             count = int(args.latency_rate * 20)  # 20 s of steady load
+            steady_cpu = CpuUse(cpu.groups)
             paced = asyncio.run(
-                run_pipeline(settings, count, args.assets, probe_every=20, rate=args.latency_rate)
+                run_pipeline(
+                    settings, count, args.assets, probe_every=20, rate=args.latency_rate, cpu=steady_cpu
+                )
             )
     finally:
         stop_processes(procs)
@@ -101,6 +104,8 @@ def run(server_env: dict[str, str], args: argparse.Namespace) -> int:
             f"after the burst above:"
         )
         print(f"steady latency p50/p99: {q50:.0f}/{q99:.0f} ms")
+        spent = describe(steady_cpu.per_item(paced.observations))
+        print(f"steady: {paced.rate:.0f} obs/s end to end (until the last is in); cpu {spent}")
     print(f"passthrough: {base:.0f} msg/s")
     print(f"ratio: {result.rate / base:.3f}")
     return 0
