@@ -20,10 +20,13 @@ from typing import TypeVar
 
 import orjson
 
+from ems.schemas.field_bounds import length
 from ems.schemas.limits import TIME_MAX, TIME_MIN
 from ems.schemas.observation import Observation
 
 FIELDS = len(Observation.model_fields)
+EVENT_ID, SOURCE = length(Observation, "event_id"), length(Observation, "source")
+ASSET_ID, SUBMITTED_BY = length(Observation, "asset_id")[1], length(Observation, "submitted_by")[1]
 # RFC 3339 as `encode` writes it (pydantic's own form, or isoformat with an offset): the subset
 # that datetime.fromisoformat and pydantic read as the same instant.
 _TIME = re.compile(
@@ -103,12 +106,12 @@ def envelope(data: object, body_fields: int) -> Envelope:
     if type(body) is not dict or len(body) != body_fields:
         raise NotCanonical("body")
     return Envelope(
-        event_id=text(data["event_id"], 1, 256),
+        event_id=text(data["event_id"], *EVENT_ID),
         occurred_at=time(data["occurred_at"]),
-        source=text(data["source"], 1, 256),
-        asset_id=optional(data["asset_id"], 128),
+        source=text(data["source"], *SOURCE),
+        asset_id=optional(data["asset_id"], ASSET_ID),
         tenant=tenant,
-        submitted_by=optional(data["submitted_by"], 256),
+        submitted_by=optional(data["submitted_by"], SUBMITTED_BY),
         body=body,
     )
 

@@ -15,11 +15,20 @@ from __future__ import annotations
 from pydantic_core import PydanticCustomError
 
 from ems.schemas.canonical import Envelope, NotCanonical, checked, envelope, from_bytes, optional, text, texts
-from ems.schemas.limits import MAX_JSON_BYTES, MAX_TIMEOUT, NAME_MAX, json_check
+from ems.schemas.field_bounds import item_length, length
+from ems.schemas.limits import MAX_JSON_BYTES, MAX_TIMEOUT, json_check
 from ems.schemas.observation import EventBody
 
 BODY_FIELDS = len(EventBody.model_fields)
-MAX_ATTRIBUTES, MAX_KEY = 128, 256  # limits.json_object's keys, limits.Key
+# The schema's bounds, read from EventBody: (min, max) characters, or items of a list.
+EVENT, SEVERITY, TITLE, TEXT, ENVIRONMENT = (
+    length(EventBody, name) for name in ("event", "severity", "title", "text", "environment")
+)
+RESOURCE, VALUE = length(EventBody, "resource")[1], length(EventBody, "value")[1]
+SERVICE, TAGS, CORRELATE = (
+    (length(EventBody, name)[1], *item_length(EventBody, name)) for name in ("service", "tags", "correlate")
+)
+MAX_ATTRIBUTES, MAX_KEY = length(EventBody, "attributes")[1], item_length(EventBody, "attributes")[1]
 _attributes = json_check(MAX_JSON_BYTES)
 KIND = b'"kind":"event"'  # as orjson writes the body's kind
 
@@ -45,18 +54,18 @@ def _read(data: object) -> Envelope:
     body = head.body
     if body["kind"] != "event":
         raise NotCanonical("kind")
-    text(body["event"], 1, NAME_MAX)
-    severity = text(body["severity"], 1, 64)
+    text(body["event"], *EVENT)
+    severity = text(body["severity"], *SEVERITY)
     if severity != severity.lower():
         raise NotCanonical(severity)
-    optional(body["resource"], 256)
-    text(body["title"], 0, 1024)
-    text(body["text"], 0, 8192)
-    text(body["environment"], 1, 64)
-    texts(body["service"], 32, 1, NAME_MAX)
-    texts(body["tags"], 64, 1, 128)
-    texts(body["correlate"], 16, 1, NAME_MAX)
-    optional(body["value"], 256)
+    optional(body["resource"], RESOURCE)
+    text(body["title"], *TITLE)
+    text(body["text"], *TEXT)
+    text(body["environment"], *ENVIRONMENT)
+    texts(body["service"], *SERVICE)
+    texts(body["tags"], *TAGS)
+    texts(body["correlate"], *CORRELATE)
+    optional(body["value"], VALUE)
     timeout = body["timeout"]
     if timeout is not None and (type(timeout) is not int or not 0 <= timeout <= MAX_TIMEOUT):
         raise NotCanonical(timeout)

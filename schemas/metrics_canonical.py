@@ -19,12 +19,19 @@ from datetime import datetime
 
 from ems.schemas.canonical import NotCanonical, checked, envelope, from_bytes, text, time
 from ems.schemas.envelope import as_utc
-from ems.schemas.observation import MetricsBody, Observation
+from ems.schemas.field_bounds import item_length, length
+from ems.schemas.observation import MetricSample, MetricsBody, Observation
 
 __all__ = ["MetricsRecord", "NotCanonical", "Sample", "canonical", "from_observation", "read_canonical"]
 
 Sample = tuple[str, float, dict[str, str], datetime]  # name, value, labels, time (aware, UTC)
-MAX_SAMPLES, MAX_LABELS = 10_000, 32
+# The schema's bounds, read from the models: samples per body, labels per sample, (min, max) characters.
+SAMPLES, MAX_LABELS = length(MetricsBody, "samples"), length(MetricSample, "labels")[1]
+NAME, LABEL_KEY, LABEL_VALUE = (
+    length(MetricSample, "name"),
+    item_length(MetricSample, "labels", 0),
+    item_length(MetricSample, "labels", 1),
+)
 EXACT_INT = 2**53  # integers converted to float exactly (beyond: left to the full decode)
 
 
@@ -60,8 +67,8 @@ def _labels(labels: object) -> dict[str, str]:
     if type(labels) is not dict or len(labels) > MAX_LABELS:
         raise NotCanonical(labels)
     for k, v in labels.items():
-        text(k, 1, 128)
-        text(v, 0, 1024)
+        text(k, *LABEL_KEY)
+        text(v, *LABEL_VALUE)
     return labels
 
 
@@ -83,7 +90,7 @@ def _read(data: object) -> MetricsRecord:
     if body["kind"] != "metrics":
         raise NotCanonical("kind")
     items = body["samples"]
-    if type(items) is not list or not 1 <= len(items) <= MAX_SAMPLES:
+    if type(items) is not list or not SAMPLES[0] <= len(items) <= SAMPLES[1]:
         raise NotCanonical("samples")
     times: dict[object, datetime] = {None: head.occurred_at}
     samples: list[Sample] = []
@@ -94,5 +101,5 @@ def _read(data: object) -> MetricsRecord:
         when = times.get(at)
         if when is None:
             when = times[at] = time(at)
-        samples.append((text(s["name"], 1, 256), _value(s["value"]), _labels(s["labels"]), when))
+        samples.append((text(s["name"], *NAME), _value(s["value"]), _labels(s["labels"]), when))
     return MetricsRecord(head.key, samples, head.tenant)
