@@ -1,7 +1,8 @@
 """CPU seconds spent by the processes of a benchmark, per role, read from /proc.
 
-On a shared 2-core machine a rate says how much CPU the pipeline got; the CPU it spent per
-observation says what it does with it, and moves far less with the load. `CpuUse` takes a snapshot
+A rate says how much the pipeline did; the CPU it spent per observation, process by process, says
+where that CPU went. On a shared machine it moves with the machine's state as the rates do, so
+changes are still compared in alternated runs (docs/performance.md). `CpuUse` takes a snapshot
 of every process before and after a phase and splits the difference by role: each worker process
 group started by the bench, Kafka (a `java` process), PostgreSQL (`postgres`), Redis, and the rest of
 the machine. A process that started or ended within the phase counts from zero or up to its last

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from psycopg.types.json import Jsonb
 
 from ems.agents.severity import SeverityPolicy
-from ems.projections.base import Row, Upsert
+from ems.projections.base import Row, Upsert, columns_and_types
 from ems.schemas.alert import AlertChanged, AlertChangedBatch
 
 ALERT_TABLE = (  # (column, type): the types make the binary COPY (`Upsert.copy_types`)
@@ -47,8 +47,7 @@ ALERT_TABLE = (  # (column, type): the types make the binary COPY (`Upsert.copy_
     ("repeats_at_severity", "int4"),
     ("tenant", "text"),
 )
-ALERT_COLUMNS = tuple(column for column, _ in ALERT_TABLE)
-ALERT_TYPES = tuple(kind for _, kind in ALERT_TABLE)
+ALERT_COLUMNS, ALERT_TYPES = columns_and_types(ALERT_TABLE)
 HISTORY_TABLE = (  # (column, type): the types make the binary COPY (`Upsert.copy_types`)
     ("alert_id", "text"),
     ("event_id", "text"),
@@ -61,8 +60,7 @@ HISTORY_TABLE = (  # (column, type): the types make the binary COPY (`Upsert.cop
     ("actor", "text"),
     ("reason", "text"),
 )
-HISTORY_COLUMNS = tuple(column for column, _ in HISTORY_TABLE)
-HISTORY_TYPES = tuple(kind for _, kind in HISTORY_TABLE)
+HISTORY_COLUMNS, HISTORY_TYPES = columns_and_types(HISTORY_TABLE)
 
 
 class AlertsProjection:

@@ -14,6 +14,12 @@ from ems.streams.codecs import decode, decode_trusted
 Row = tuple[object, ...]
 
 
+def columns_and_types(table: Sequence[tuple[str, str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The column names and the PostgreSQL types (`Upsert.copy_types`) of (column, type) pairs, declared
+    together so that a column and its type are one line."""
+    return tuple(column for column, _ in table), tuple(kind for _, kind in table)
+
+
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: a dict key per row in the runner
 class Upsert:
     """An `INSERT ... ON CONFLICT` statement template for one table.

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from psycopg.types.json import Jsonb
 
-from ems.projections.base import Row, Upsert
+from ems.projections.base import Row, Upsert, columns_and_types
 from ems.schemas.alert_command import EVENTS_TOPIC_RECORDS, AlertCommand, Tick
 from ems.schemas.event import Event, EventBatch
 
@@ -31,8 +31,7 @@ EVENT_TABLE = (  # (column, type): the types make the binary COPY (`Upsert.copy_
     ("tenant", "text"),
     ("submitted_by", "text"),
 )
-EVENT_COLUMNS = tuple(column for column, _ in EVENT_TABLE)
-EVENT_TYPES = tuple(kind for _, kind in EVENT_TABLE)
+EVENT_COLUMNS, EVENT_TYPES = columns_and_types(EVENT_TABLE)
 
 
 class EventsProjection:
