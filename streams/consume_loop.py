@@ -4,6 +4,8 @@ here, each stage fills in the hooks (docs/design.md, "The consume loop")."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -59,6 +61,38 @@ async def gather_more(consumer: AIOKafkaConsumer, batch: Batch, wait_ms: int, ma
     return batch
 
 
+class InputRate:
+    """Records a stage took per second over the last `window` seconds: gathering pays only when
+    records arrive fast enough that the wait brings more (at a few a second it would only delay)."""
+
+    def __init__(self, window: float = 1.0, clock=time.monotonic) -> None:
+        self.window, self.clock = window, clock
+        self._counts: deque[tuple[float, int]] = deque()
+        self._total = 0
+
+    def add(self, count: int) -> None:
+        now = self.clock()
+        self._counts.append((now, count))
+        self._total += count
+        self._expire(now)
+
+    def per_second(self) -> float:
+        self._expire(self.clock())
+        return self._total / self.window
+
+    def _expire(self, now: float) -> None:
+        while self._counts and self._counts[0][0] <= now - self.window:
+            self._total -= self._counts.popleft()[1]
+
+
+def gather_wait_ms(settings: Settings, rate: InputRate) -> int:
+    """How long a small batch waits for more: `EMS_BATCH_GATHER_MS` once the stage takes at least
+    `EMS_BATCH_GATHER_FROM` records a second, else 0 (no latency added at low rates)."""
+    if settings.batch_gather_ms <= 0 or rate.per_second() < settings.batch_gather_from:
+        return 0
+    return settings.batch_gather_ms
+
+
 class AssignmentNoted(ConsumerRebalanceListener):
     """Notes each assignment on the stage (`stage.assigned`) for the loop to act on (`on_assign`):
     aiokafka may hand out fetched records while a listener runs, so a rebuild or seek waits for it."""
@@ -107,6 +141,7 @@ class ConsumeLoop(Stage):
         self.consumer = consumer = self.open_consumer()
         producer = make_producer(self.settings)
         processed: Offsets = {}
+        rate = InputRate()
         self.status.lag_source = lambda: consumer_lag(consumer, processed)
         try:
             await producer.start()
@@ -118,7 +153,8 @@ class ConsumeLoop(Stage):
                 batch = await consumer.getmany(
                     timeout_ms=self.settings.batch_timeout_ms, max_records=self.max_records
                 )
-                batch = await gather_more(consumer, batch, self.settings.batch_gather_ms, self.max_records)
+                wait = gather_wait_ms(self.settings, rate)
+                batch = await gather_more(consumer, batch, wait, self.max_records)
                 if self.assigned is not None:
                     assigned, self.assigned = self.assigned, None
                     if await self.on_assign(assigned):
@@ -130,6 +166,7 @@ class ConsumeLoop(Stage):
                     continue
                 processed.update(done)
                 count = sum(len(m) for m in batch.values())
+                rate.add(count)
                 progress.add(count)
                 self.status.progress(count)
                 self.status.dead_letters = dead.count

@@ -11,7 +11,16 @@ from aiokafka import ConsumerRecord, TopicPartition
 from ems.settings import Settings
 from ems.streams import consume_loop
 from ems.streams.batch_stage import BatchStage
-from ems.streams.consume_loop import GATHER_BELOW, AssignmentNoted, Batch, ConsumeLoop, Offsets, gather_more
+from ems.streams.consume_loop import (
+    GATHER_BELOW,
+    AssignmentNoted,
+    Batch,
+    ConsumeLoop,
+    InputRate,
+    Offsets,
+    gather_more,
+    gather_wait_ms,
+)
 
 TP = TopicPartition("in", 0)
 
@@ -224,3 +233,39 @@ async def test_a_stage_with_small_batches_gathers_up_to_its_own_size() -> None:
     batch = await gather_more(consumer, batch_of(0), 200, 5)
     assert [r.offset for r in batch[TP]] == [0, 1, 2, 3, 4]
     assert all(n >= 1 for n in consumer.asked)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_input_rate_counts_the_last_window_only() -> None:
+    clock = Clock()
+    rate = InputRate(window=1.0, clock=clock)
+    assert rate.per_second() == 0
+    rate.add(300)
+    clock.now += 0.5
+    rate.add(900)
+    assert rate.per_second() == 1200
+    clock.now += 0.6  # the first count is now older than the window
+    assert rate.per_second() == 900
+    clock.now += 1.0
+    assert rate.per_second() == 0
+
+
+def test_small_batches_gather_only_from_the_rate_set() -> None:
+    clock = Clock()
+    rate = InputRate(clock=clock)
+    settings = Settings(batch_gather_ms=50, batch_gather_from=1000)
+    rate.add(999)
+    assert gather_wait_ms(settings, rate) == 0  # a few records a second: processed at once
+    rate.add(1)
+    assert gather_wait_ms(settings, rate) == 50
+    assert gather_wait_ms(Settings(batch_gather_ms=0, batch_gather_from=0), rate) == 0
+    assert gather_wait_ms(Settings(batch_gather_ms=20, batch_gather_from=0), InputRate(clock=clock)) == 20
+    clock.now += 1.0
+    assert gather_wait_ms(settings, rate) == 0  # the load went away
