@@ -57,7 +57,12 @@ class Settings(BaseSettings):
         description="Seconds a Faust send may wait for Kafka before it is given up (a given-up alert "
         "change would be lost): by default a week, so an outage is waited out",
     )
-    dedupe_batch_size: int = Field(8, ge=1, description="Max event-batch records folded at once")
+    dedupe_batch_size: int = Field(
+        64,
+        ge=1,
+        description="Max event-batch records folded at once (a batch waits no longer for being larger: "
+        "EMS_DEDUPE_BATCH_WITHIN bounds the wait)",
+    )
     stall_grace: float = Field(
         20.0, gt=0, description="Restart the worker when commits trail processing this long (s)"
     )
