@@ -4,13 +4,16 @@ The wrapper only moves records. From `ems.events` it takes EventBatch records (t
 partition from one normalize batch), AlertCommand records (operator commands, forwarded by the
 command router) and Tick records (the clock), and hands each batch to the pure
 `ems.agents.dedupe_batch.process_batch`, which folds them and returns the table writes, one
-AlertChangedBatch per partition and the dead letters. The agent writes the table, sends, drains
-Faust's send buffer and only then lets the batch be acked. Faust's per-record cost is paid per batch,
-not per event (see docs/design.md). A `StreamGuard` restarts the worker if Faust drops events or stalls.
+AlertChangedBatch per partition and the dead letters. The agent sends the letters and the changes and
+waits for Kafka's acknowledgements, then writes the table (its changelog in one produce batch per
+partition: `ems.streams.table_writes`), waits for those too, and only then lets the batch be acked.
+Faust's per-record cost is paid per batch, not per event (see docs/design.md). A `StreamGuard`
+restarts the worker if Faust drops events or stalls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -26,6 +29,7 @@ from ems.streams.app import drain_send_buffer, faust_topics
 from ems.streams.codecs import encode
 from ems.streams.faust_guard import StreamGuard, faust_lag
 from ems.streams.stage_status import stage_status
+from ems.streams.table_writes import TableWrites
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,7 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
     )
     timers = TimerIndex()
     states = ParsedStates()
+    writes = TableWrites(app, table, settings.partitions)
 
     @app.on_partitions_assigned.connect
     async def _forget_timers(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -61,20 +66,22 @@ def register_dedupe(app: faust.App, settings: Settings) -> faust.types.AgentT:
         async for records in stream.take_events(settings.dedupe_batch_size, settings.dedupe_batch_within):
             await guard.check(records)
             done = process_batch([ev.message for ev in records], table, timers, config, states)
-            # Table writes first, then the letters and the alert changes: all of them reach the
-            # producer before the batch is acked (the drain below).
-            for key, value in done.writes.items():
-                table[key] = value
+            # The letters and the alert changes first, acknowledged, and only then the state that
+            # says they were made: a crash between the two re-applies the events on the state before
+            # (the same changes, the same ids) instead of skipping them as applied while their
+            # changes were never sent. The batch is acked after all of it.
+            pending = []
             for letter in done.letters:
                 DEAD_LETTERS.labels("dedupe").inc()
                 status.dead_letters += 1
                 log.warning("dead-lettered %s: %s", letter.key, letter.reason[:300])
-                await topics.deadletter.send(key=letter.key.encode(), value=encode(letter))
+                pending.append(await topics.deadletter.send(key=letter.key.encode(), value=encode(letter)))
             for partition, values in done.outputs.items():
                 for value in values:
-                    await topics.alerts.send(value=value, partition=partition)
-            # Hand every table write to the client before the records are acked.
+                    pending.append(await topics.alerts.send(value=value, partition=partition))
             await drain_send_buffer(app)
+            await asyncio.gather(*pending)
+            await writes.confirm(await writes.send(done.writes))
             progress.add(done.count)
             status.progress(done.count)
 
